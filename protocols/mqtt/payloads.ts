@@ -1,0 +1,175 @@
+/**
+ * MQTT payload schemas, version 1 (JSON, UTF-8). Both the edge (producer of telemetry, consumer of
+ * commands) and the cloud (the reverse) validate with these same schemas. A payload carries `v`, the
+ * schema version; a consumer refuses versions it does not know rather than guessing.
+ */
+import { z } from 'zod';
+import { CANONICAL_POINT_NAMES, DEVICE_KINDS } from '../canonical/points.ts';
+import { SITE_ID_PATTERN } from './topics.ts';
+
+export const SCHEMA_VERSION = 1;
+/** Hard bound on any payload; larger messages are refused before parsing. */
+export const MAX_PAYLOAD_BYTES = 256 * 1024;
+
+const siteId = z.string().regex(SITE_ID_PATTERN, 'site id: letters, digits, _ . - (max 64)');
+const deviceId = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_.:-]+$/, 'device id: letters, digits, _ . : -');
+const epochMs = z.number().int().min(946684800000, 'timestamp before 2000: not epoch milliseconds?');
+const finite = z.number().refine(Number.isFinite, 'must be a finite number');
+const version = z.literal(SCHEMA_VERSION);
+
+const pointName = z.enum(CANONICAL_POINT_NAMES as [string, ...string[]]);
+export const qualitySchema = z.enum(['good', 'stale', 'invalid']);
+
+export const sampleSchema = z.object({
+  ts: epochMs,
+  device: deviceId,
+  values: z.partialRecord(pointName, finite),
+  /** Only points whose quality is not `good` are listed. */
+  quality: z.partialRecord(pointName, qualitySchema).optional(),
+});
+
+export const telemetryBatchSchema = z.object({
+  v: version,
+  site: siteId,
+  /** Per-agent monotonically increasing batch number: lets the cloud drop QoS-1 redeliveries. */
+  seq: z.number().int().nonnegative(),
+  /** True when the batch comes out of the store-and-forward buffer. */
+  replay: z.boolean().optional(),
+  samples: z.array(sampleSchema).min(1).max(5000),
+});
+
+export const statusSchema = z.object({
+  v: version,
+  site: siteId,
+  state: z.enum(['online', 'offline']),
+  ts: epochMs,
+  agentVersion: z.string().max(64).optional(),
+  /** default = local self-consumption mode; remote = following a cloud schedule. */
+  mode: z.enum(['default', 'remote']).optional(),
+});
+
+export const nameplateSchema = z.object({
+  w_max: finite.optional(),
+  va_max: finite.optional(),
+  var_max: finite.optional(),
+  w_charge_max: finite.optional(),
+  w_discharge_max: finite.optional(),
+  wh_capacity: finite.optional(),
+});
+
+export const COMMAND_TYPES = [
+  'active_power_limit',
+  'battery_power',
+  'reactive_power',
+  'power_factor',
+  'volt_var',
+  'connect',
+] as const;
+export type CommandType = (typeof COMMAND_TYPES)[number];
+
+export const deviceCapabilitySchema = z.object({
+  id: deviceId,
+  kind: z.enum(DEVICE_KINDS),
+  protocol: z.enum(['sunspec-tcp', 'sunspec-rtu', 'opcua']),
+  manufacturer: z.string().max(64).optional(),
+  model: z.string().max(64).optional(),
+  serial: z.string().max(64).optional(),
+  firmware: z.string().max(64).optional(),
+  nameplate: nameplateSchema,
+  controls: z.array(z.enum(COMMAND_TYPES)),
+  /** SunSpec model ids the device advertises, for the operator's information. */
+  models: z.array(z.number().int()).optional(),
+});
+
+export const capabilitiesSchema = z.object({
+  v: version,
+  site: siteId,
+  ts: epochMs,
+  devices: z.array(deviceCapabilitySchema).max(256),
+  /** Site limits at the point of common coupling (W, positive numbers). */
+  limits: z.object({ import_w_max: finite.optional(), export_w_max: finite.optional() }).optional(),
+});
+
+const commandBase = {
+  v: version,
+  id: z
+    .string()
+    .min(8)
+    .max(64)
+    .regex(/^[A-Za-z0-9_-]+$/, 'command id: letters, digits, _ -'),
+  site: siteId,
+  /** Absent: the site decides which devices (e.g. all inverters for a limit). */
+  device: deviceId.optional(),
+  issuedAt: epochMs,
+  expiresAt: epochMs,
+};
+
+export const commandSchema = z
+  .discriminatedUnion('type', [
+    z.object({ ...commandBase, type: z.literal('active_power_limit'), w: finite.nonnegative() }),
+    /** Battery power: positive = discharge, negative = charge (device sign convention). */
+    z.object({ ...commandBase, type: z.literal('battery_power'), w: finite }),
+    z.object({ ...commandBase, type: z.literal('reactive_power'), var: finite }),
+    z.object({ ...commandBase, type: z.literal('power_factor'), pf: finite.min(-1).max(1) }),
+    z.object({ ...commandBase, type: z.literal('volt_var'), enabled: z.boolean() }),
+    z.object({ ...commandBase, type: z.literal('connect'), connected: z.boolean() }),
+  ])
+  .refine((c) => c.expiresAt > c.issuedAt, {
+    message: 'expiresAt must be after issuedAt',
+    path: ['expiresAt'],
+  });
+
+export const ackSchema = z.object({
+  v: version,
+  site: siteId,
+  commandId: commandSchema.options[0].shape.id,
+  ts: epochMs,
+  status: z.enum(['applied', 'refused', 'expired']),
+  /** What was actually written after clamping, read back from the device(s). */
+  applied: z.record(z.string(), z.union([finite, z.boolean()])).optional(),
+  /** Why the command was refused or clamped. */
+  reason: z.string().max(500).optional(),
+});
+
+export type Sample = z.infer<typeof sampleSchema>;
+export type TelemetryBatch = z.infer<typeof telemetryBatchSchema>;
+export type Status = z.infer<typeof statusSchema>;
+export type DeviceCapability = z.infer<typeof deviceCapabilitySchema>;
+export type Capabilities = z.infer<typeof capabilitiesSchema>;
+export type Command = z.infer<typeof commandSchema>;
+export type Ack = z.infer<typeof ackSchema>;
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/**
+ * Parses and validates one MQTT payload. Never throws: oversized, non-JSON, wrong-version and
+ * schema-invalid payloads come back as a readable error.
+ */
+export function parsePayload<T>(schema: z.ZodType<T>, payload: Buffer | string): ParseResult<T> {
+  const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+  if (size > MAX_PAYLOAD_BYTES)
+    return { ok: false, error: `payload too large: ${size} > ${MAX_PAYLOAD_BYTES} bytes` };
+  let json: unknown;
+  try {
+    json = JSON.parse(payload.toString());
+  } catch (err) {
+    return { ok: false, error: `not JSON: ${(err as Error).message}` };
+  }
+  if (json && typeof json === 'object' && 'v' in json && (json as { v: unknown }).v !== SCHEMA_VERSION) {
+    return { ok: false, error: `unsupported schema version ${JSON.stringify((json as { v: unknown }).v)}` };
+  }
+  const r = schema.safeParse(json);
+  if (r.success) return { ok: true, value: r.data };
+  return { ok: false, error: formatIssues(r.error) };
+}
+
+export function formatIssues(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
+}
