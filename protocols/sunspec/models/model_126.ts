@@ -67,7 +67,7 @@ export const model126 = model(
         rw('VAr19', 'int16', { sf: 'DeptRef_SF' }),
         rw('V20', 'uint16', { sf: 'V_SF', units: '% VRef' }),
         rw('VAr20', 'int16', { sf: 'DeptRef_SF' }),
-        str('CrvNam', 8),
+        str('CrvNam', 8, { access: 'RW' }),
         rw('RmpTms', 'uint16', { units: 'Secs' }),
         rw('RmpDecTmm', 'uint16', { sf: 'RmpIncDec_SF', units: '% ref_value/min' }),
         rw('RmpIncTmm', 'uint16', { sf: 'RmpIncDec_SF', units: '% ref_value/min' }),

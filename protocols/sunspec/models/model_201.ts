@@ -1,6 +1,28 @@
 import { model, pt } from '../dsl.ts';
 
-const EVT = { Power_Failure: 2, Under_Voltage: 3, Low_PF: 4, Over_Current: 5, Over_Voltage: 6, Missing_Sensor: 7, OEM01: 16, OEM02: 17, OEM03: 18, OEM04: 19, OEM05: 20, OEM06: 21, OEM07: 22, OEM08: 23, OEM09: 24, OEM10: 25, OEM11: 26, OEM12: 27, OEM13: 28, OEM14: 29, OEM15: 30 };
+const EVT = {
+  Power_Failure: 2,
+  Under_Voltage: 3,
+  Low_PF: 4,
+  Over_Current: 5,
+  Over_Voltage: 6,
+  Missing_Sensor: 7,
+  OEM01: 16,
+  OEM02: 17,
+  OEM03: 18,
+  OEM04: 19,
+  OEM05: 20,
+  OEM06: 21,
+  OEM07: 22,
+  OEM08: 23,
+  OEM09: 24,
+  OEM10: 25,
+  OEM11: 26,
+  OEM12: 27,
+  OEM13: 28,
+  OEM14: 29,
+  OEM15: 30,
+};
 
 /** SunSpec model 201: Meter (Single Phase) single phase (AN or AB) meter (fixed length 105). */
 export const model201 = model(

@@ -58,33 +58,9 @@ export const model704 = model(
     pt('VarSetPct_SF', 'sunssf', { static: true }),
   ],
   [
-    group(
-      'PFWInj',
-      [
-        rw('PF', 'uint16', { sf: 'PF_SF' }),
-        rw('Ext', 'enum16', { symbols: EXT }),
-      ],
-    ),
-    group(
-      'PFWInjRvrt',
-      [
-        rw('PF', 'uint16', { sf: 'PF_SF' }),
-        rw('Ext', 'enum16', { symbols: EXT }),
-      ],
-    ),
-    group(
-      'PFWAbs',
-      [
-        rw('PF', 'uint16', { sf: 'PF_SF' }),
-        rw('Ext', 'enum16', { symbols: EXT }),
-      ],
-    ),
-    group(
-      'PFWAbsRvrt',
-      [
-        rw('PF', 'uint16', { sf: 'PF_SF' }),
-        rw('Ext', 'enum16', { symbols: EXT }),
-      ],
-    ),
+    group('PFWInj', [rw('PF', 'uint16', { sf: 'PF_SF' }), rw('Ext', 'enum16', { symbols: EXT })]),
+    group('PFWInjRvrt', [rw('PF', 'uint16', { sf: 'PF_SF' }), rw('Ext', 'enum16', { symbols: EXT })]),
+    group('PFWAbs', [rw('PF', 'uint16', { sf: 'PF_SF' }), rw('Ext', 'enum16', { symbols: EXT })]),
+    group('PFWAbsRvrt', [rw('PF', 'uint16', { sf: 'PF_SF' }), rw('Ext', 'enum16', { symbols: EXT })]),
   ],
 );

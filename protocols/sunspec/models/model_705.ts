@@ -38,16 +38,19 @@ export const model705 = model(
         rw('RspTms', 'uint32', { sf: 'RspTms_SF', units: 'Secs' }),
         pt('ReadOnly', 'enum16', { mandatory: true, static: true, symbols: READ_ONLY }),
       ],
-      { count: 'NCrv', groups: [
-        group(
-          'Pt',
-          [
-            rw('V', 'uint16', { sf: 'V_SF', units: 'VNomPct' }),
-            rw('Var', 'int16', { sf: 'DeptRef_SF', units: 'DeptRef' }),
-          ],
-          { count: 'NPt' },
-        ),
-      ] },
+      {
+        count: 'NCrv',
+        groups: [
+          group(
+            'Pt',
+            [
+              rw('V', 'uint16', { sf: 'V_SF', units: 'VNomPct' }),
+              rw('Var', 'int16', { sf: 'DeptRef_SF', units: 'DeptRef' }),
+            ],
+            { count: 'NPt' },
+          ),
+        ],
+      },
     ),
   ],
 );

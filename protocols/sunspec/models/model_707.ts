@@ -19,61 +19,46 @@ export const model707 = model(
     pt('Tms_SF', 'sunssf', { mandatory: true, static: true }),
   ],
   [
-    group(
-      'Crv',
-      [
-        pt('ReadOnly', 'enum16', { mandatory: true, static: true, symbols: READ_ONLY }),
+    group('Crv', [pt('ReadOnly', 'enum16', { mandatory: true, static: true, symbols: READ_ONLY })], {
+      count: 'NCrvSet',
+      groups: [
+        group('MustTrip', [rw('ActPt', 'uint16')], {
+          groups: [
+            group(
+              'Pt',
+              [
+                rw('V', 'uint16', { sf: 'V_SF', units: 'VNomPct' }),
+                rw('Tms', 'uint32', { sf: 'Tms_SF', units: 'Secs' }),
+              ],
+              { count: 'NPt' },
+            ),
+          ],
+        }),
+        group('MayTrip', [rw('ActPt', 'uint16')], {
+          groups: [
+            group(
+              'Pt',
+              [
+                rw('V', 'uint16', { sf: 'V_SF', units: 'VNomPct' }),
+                rw('Tms', 'uint32', { sf: 'Tms_SF', units: 'Secs' }),
+              ],
+              { count: 'NPt' },
+            ),
+          ],
+        }),
+        group('MomCess', [rw('ActPt', 'uint16')], {
+          groups: [
+            group(
+              'Pt',
+              [
+                rw('V', 'uint16', { sf: 'V_SF', units: 'VNomPct' }),
+                rw('Tms', 'uint32', { sf: 'Tms_SF', units: 'Secs' }),
+              ],
+              { count: 'NPt' },
+            ),
+          ],
+        }),
       ],
-      { count: 'NCrvSet', groups: [
-        group(
-          'MustTrip',
-          [
-            rw('ActPt', 'uint16'),
-          ],
-          { groups: [
-            group(
-              'Pt',
-              [
-                rw('V', 'uint16', { sf: 'V_SF', units: 'VNomPct' }),
-                rw('Tms', 'uint32', { sf: 'Tms_SF', units: 'Secs' }),
-              ],
-              { count: 'NPt' },
-            ),
-          ] },
-        ),
-        group(
-          'MayTrip',
-          [
-            rw('ActPt', 'uint16'),
-          ],
-          { groups: [
-            group(
-              'Pt',
-              [
-                rw('V', 'uint16', { sf: 'V_SF', units: 'VNomPct' }),
-                rw('Tms', 'uint32', { sf: 'Tms_SF', units: 'Secs' }),
-              ],
-              { count: 'NPt' },
-            ),
-          ] },
-        ),
-        group(
-          'MomCess',
-          [
-            rw('ActPt', 'uint16'),
-          ],
-          { groups: [
-            group(
-              'Pt',
-              [
-                rw('V', 'uint16', { sf: 'V_SF', units: 'VNomPct' }),
-                rw('Tms', 'uint32', { sf: 'Tms_SF', units: 'Secs' }),
-              ],
-              { count: 'NPt' },
-            ),
-          ] },
-        ),
-      ] },
-    ),
+    }),
   ],
 );

@@ -32,16 +32,19 @@ export const model712 = model(
         rw('Pri', 'enum16', { symbols: PRI }),
         pt('ReadOnly', 'enum16', { mandatory: true, static: true, symbols: READ_ONLY }),
       ],
-      { count: 'NCrv', groups: [
-        group(
-          'Pt',
-          [
-            rw('W', 'int16', { sf: 'W_SF', units: 'WMaxPct' }),
-            rw('Var', 'int16', { sf: 'DeptRef_SF', units: 'VarPct' }),
-          ],
-          { count: 'NPt' },
-        ),
-      ] },
+      {
+        count: 'NCrv',
+        groups: [
+          group(
+            'Pt',
+            [
+              rw('W', 'int16', { sf: 'W_SF', units: 'WMaxPct' }),
+              rw('Var', 'int16', { sf: 'DeptRef_SF', units: 'VarPct' }),
+            ],
+            { count: 'NPt' },
+          ),
+        ],
+      },
     ),
   ],
 );
