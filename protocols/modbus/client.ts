@@ -31,7 +31,14 @@ export class ModbusError extends Error {
 
 export type Transport =
   | { kind: 'tcp'; host: string; port: number }
-  | { kind: 'rtu'; path: string; baudRate: number; parity?: 'none' | 'even' | 'odd'; stopBits?: 1 | 2; dataBits?: 7 | 8 };
+  | {
+      kind: 'rtu';
+      path: string;
+      baudRate: number;
+      parity?: 'none' | 'even' | 'odd';
+      stopBits?: 1 | 2;
+      dataBits?: 7 | 8;
+    };
 
 export interface ModbusClientOptions {
   transport: Transport;
@@ -80,7 +87,9 @@ export class ModbusClient implements RegisterIO {
       if (t.kind === 'tcp') {
         await this.client.connectTCP(t.host, { port: t.port, timeout: this.timeoutMs } as never);
         // Modbus is request/response with tiny frames: Nagle only adds latency.
-        (this.client as unknown as { _port?: { _client?: { setNoDelay?(b: boolean): void } } })._port?._client?.setNoDelay?.(true);
+        (
+          this.client as unknown as { _port?: { _client?: { setNoDelay?(b: boolean): void } } }
+        )._port?._client?.setNoDelay?.(true);
       } else {
         await this.client.connectRTUBuffered(t.path, {
           baudRate: t.baudRate,
@@ -90,7 +99,12 @@ export class ModbusClient implements RegisterIO {
         });
       }
     } catch (err) {
-      throw new ModbusError(`${this.endpoint}: cannot connect: ${(err as Error).message}`, 'connection', 0, 0);
+      throw new ModbusError(
+        `${this.endpoint}: cannot connect: ${(err as Error).message}`,
+        'connection',
+        0,
+        0,
+      );
     }
   }
 
@@ -101,17 +115,46 @@ export class ModbusClient implements RegisterIO {
 
   readHolding(unit: number, address: number, length: number): Promise<number[]> {
     if (length < 1 || length > MAX_READ_REGISTERS) {
-      return Promise.reject(new ModbusError(`${this.endpoint} unit ${unit}: read of ${length} registers at ${address}: 1..${MAX_READ_REGISTERS} allowed`, 'exception', unit, address, 3));
+      return Promise.reject(
+        new ModbusError(
+          `${this.endpoint} unit ${unit}: read of ${length} registers at ${address}: 1..${MAX_READ_REGISTERS} allowed`,
+          'exception',
+          unit,
+          address,
+          3,
+        ),
+      );
     }
-    return this.transaction(unit, address, length, 'read', async () => (await this.client.readHoldingRegisters(address, length)).data);
+    return this.transaction(
+      unit,
+      address,
+      length,
+      'read',
+      async () => (await this.client.readHoldingRegisters(address, length)).data,
+    );
   }
 
   writeHolding(unit: number, address: number, values: number[]): Promise<void> {
     if (this.readOnly) {
-      return Promise.reject(new ModbusError(`${this.endpoint} unit ${unit}: write to ${address} refused: device is configured read-only`, 'read-only', unit, address));
+      return Promise.reject(
+        new ModbusError(
+          `${this.endpoint} unit ${unit}: write to ${address} refused: device is configured read-only`,
+          'read-only',
+          unit,
+          address,
+        ),
+      );
     }
     if (values.length < 1 || values.length > MAX_WRITE_REGISTERS) {
-      return Promise.reject(new ModbusError(`${this.endpoint} unit ${unit}: write of ${values.length} registers: 1..${MAX_WRITE_REGISTERS} allowed`, 'exception', unit, address, 3));
+      return Promise.reject(
+        new ModbusError(
+          `${this.endpoint} unit ${unit}: write of ${values.length} registers: 1..${MAX_WRITE_REGISTERS} allowed`,
+          'exception',
+          unit,
+          address,
+          3,
+        ),
+      );
     }
     return this.transaction(unit, address, values.length, 'write', async () => {
       await this.client.writeRegisters(address, values);
@@ -119,7 +162,13 @@ export class ModbusClient implements RegisterIO {
   }
 
   /** Runs one Modbus transaction after the previous one finished (a single line, one master). */
-  private transaction<T>(unit: number, address: number, length: number, op: string, fn: () => Promise<T>): Promise<T> {
+  private transaction<T>(
+    unit: number,
+    address: number,
+    length: number,
+    op: string,
+    fn: () => Promise<T>,
+  ): Promise<T> {
     const run = async () => {
       await this.connect();
       this.client.setID(unit);
@@ -134,11 +183,23 @@ export class ModbusClient implements RegisterIO {
     return p;
   }
 
-  private describeError(err: unknown, unit: number, address: number, length: number, op: string): ModbusError {
+  private describeError(
+    err: unknown,
+    unit: number,
+    address: number,
+    length: number,
+    op: string,
+  ): ModbusError {
     const e = err as { name?: string; message?: string; modbusCode?: number; errno?: string };
     const where = `${this.endpoint} unit ${unit} ${op} ${address}+${length}`;
     if (typeof e.modbusCode === 'number') {
-      return new ModbusError(`${where}: Modbus exception ${e.modbusCode} (${EXCEPTION_NAMES[e.modbusCode] ?? 'unknown'})`, 'exception', unit, address, e.modbusCode);
+      return new ModbusError(
+        `${where}: Modbus exception ${e.modbusCode} (${EXCEPTION_NAMES[e.modbusCode] ?? 'unknown'})`,
+        'exception',
+        unit,
+        address,
+        e.modbusCode,
+      );
     }
     if (e.name === 'TransactionTimedOutError' || e.errno === 'ETIMEDOUT') {
       return new ModbusError(`${where}: no response within ${this.timeoutMs} ms`, 'timeout', unit, address);

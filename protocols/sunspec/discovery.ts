@@ -74,7 +74,9 @@ export async function discoverUnit(
     try {
       header = await io.readHolding(unit, address, 2);
     } catch (err) {
-      result.errors.push(`${io.endpoint} unit ${unit}: model chain broken at ${address} (no end marker): ${(err as Error).message}`);
+      result.errors.push(
+        `${io.endpoint} unit ${unit}: model chain broken at ${address} (no end marker): ${(err as Error).message}`,
+      );
       return result;
     }
     const [id, length] = header;
@@ -83,11 +85,15 @@ export async function discoverUnit(
       return result;
     }
     if (id === 0) {
-      result.errors.push(`${io.endpoint} unit ${unit}: model id 0 at ${address}: missing end marker or garbage`);
+      result.errors.push(
+        `${io.endpoint} unit ${unit}: model id 0 at ${address}: missing end marker or garbage`,
+      );
       return result;
     }
     if (address + 2 + length > 0x10000) {
-      result.errors.push(`${io.endpoint} unit ${unit}: model ${id} at ${address} declares length ${length}, past the end of the register map`);
+      result.errors.push(
+        `${io.endpoint} unit ${unit}: model ${id} at ${address} declares length ${length}, past the end of the register map`,
+      );
       return result;
     }
     const def = getModel(id);
@@ -159,7 +165,11 @@ function sfOffsets(def: ModelDef): number[] {
  * are read again at the end and the whole model re-read if any changed in between, so no value is
  * ever combined with a scale factor from another moment.
  */
-export async function readModelRegisters(io: RegisterIO, unit: number, loc: ModelLocation): Promise<number[]> {
+export async function readModelRegisters(
+  io: RegisterIO,
+  unit: number,
+  loc: ModelLocation,
+): Promise<number[]> {
   const total = loc.length + 2;
   const plan = planReads(loc.def, total);
   for (let attempt = 0; attempt < 3; attempt++) {
