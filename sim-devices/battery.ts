@@ -233,7 +233,7 @@ export class BatteryInverter extends SimSunSpecDevice {
       const roomWh = (((this.socMaxPct - this.socPct) / 100) * this.capacityWh) / this.eta;
       p = room > 0 ? -Math.min(-p, Math.max(0, roomWh / room)) : this.socPct >= this.socMaxPct ? 0 : p;
     }
-    this.acW = Math.round(p);
+    this.acW = Math.round(p) || 0; // never -0
     if (this.acW > 0) {
       this.socPct -= ((this.acW * room) / this.eta / this.capacityWh) * 100;
       this.whOut += this.acW * room;

@@ -1,4 +1,7 @@
 import type { Command } from 'commander';
+import { register as scan } from './scan.ts';
+import { register as sim } from './sim.ts';
+import { register as start } from './start.ts';
 
 /**
  * Every `gridlayer` subcommand registers itself here, one module per command,
@@ -6,7 +9,7 @@ import type { Command } from 'commander';
  */
 type Register = (program: Command) => void;
 
-const registrations: Register[] = [];
+const registrations: Register[] = [start, sim, scan];
 
 export function registerCommands(program: Command): void {
   for (const register of registrations) register(program);
