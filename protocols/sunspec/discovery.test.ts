@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { RawModbusDevice } from '../../sim-devices/raw-device.ts';
 import { ModbusClient } from '../modbus/client.ts';
 import { encodeModel } from './codec.ts';
-import { discoverUnit, planReads, readModel } from './discovery.ts';
+import { discoverUnit, planReads, readModel, readModelRegisters } from './discovery.ts';
 import { getModel } from './models/index.ts';
 import { scanUnit } from './scan.ts';
 
@@ -116,5 +116,35 @@ describe('SunSpec discovery over Modbus TCP', () => {
     const plan = planReads(getModel(701)!, 155);
     assert.equal(plan.length, 2);
     assert.ok(plan.every(([, len]) => len <= 125));
+  });
+
+  it('re-reads a multi-read model when its scale factors changed between reads', async () => {
+    // A device that rescales between our reads: W=5000 at W_SF 0 becomes W=500 at W_SF 1.
+    const def = getModel(701)!;
+    const before = encodeModel(def, {
+      values: { W: 5000, W_SF: 0, A_SF: 0, V_SF: 0, Hz_SF: 0, PF_SF: 0, VA_SF: 0, Var_SF: 0 },
+    });
+    const after = encodeModel(def, {
+      values: { W: 5000, W_SF: 1, A_SF: 0, V_SF: 0, Hz_SF: 0, PF_SF: 0, VA_SF: 0, Var_SF: 0 },
+    });
+    const map = RawModbusDevice.block(40000, [...SUNS, ...before, 0xffff, 0]);
+    dev.behaviour.units.set(8, map);
+    let reads = 0;
+    const rescaling = {
+      endpoint: io.endpoint,
+      writeHolding: io.writeHolding.bind(io),
+      async readHolding(unit: number, address: number, length: number) {
+        const r = await io.readHolding(unit, address, length);
+        if (unit === 8 && ++reads === 1) RawModbusDevice.block(40002, after, map); // rescale after the first read
+        return r;
+      },
+    };
+    const loc = (await discoverUnit(io, 8)).models[0];
+    const regs = await readModelRegisters(rescaling, 8, loc);
+    assert.deepEqual(regs, after, 'the inconsistent first pass was discarded');
+    assert.ok(
+      reads > planReads(def, loc.length + 2).length + 1,
+      'read again after the scale factors changed',
+    );
   });
 });
