@@ -1,0 +1,376 @@
+/**
+ * PV model: clear-sky plane-of-array irradiance (SPA sun position → Ineichen–Perez → Hay–Davies)
+ * times a site factor calibrated from the site's own history, times an expected clear-sky index
+ * taken from recent days (or from a weather forecast when one is supplied).
+ *
+ * Unknown orientation: the tilt/azimuth whose clear-sky shape best fits the site's clearest recent
+ * days (smooth, high-energy days, found without assuming any orientation) is chosen from a grid.
+ * The site factor (power per W/m² of plane-of-array irradiance) then absorbs capacity, losses and
+ * any remaining orientation error, so only latitude and longitude are strictly needed.
+ */
+import {
+  erbs,
+  extraterrestrialNormal,
+  ghiFromCloudCover,
+  type Irradiance,
+  ineichen,
+  planeOfArray,
+  type SunGeometry,
+} from './irradiance.ts';
+import { applyQuantiles, fitResidualQuantiles } from './quantiles.ts';
+import { before, type RegularSeries, valueAt } from './series.ts';
+import { geocentricCached, topocentric } from './solar-position.ts';
+import { quantiles } from './stats.ts';
+import { localDayStart, localTime } from './timezone.ts';
+import type { Forecast } from './types.ts';
+
+export const PV_MODEL_VERSION = 'pv-clearsky-index/1';
+
+export interface PvSite {
+  latitude: number;
+  longitude: number;
+  /** metres above sea level (default 0) */
+  elevation?: number;
+  /** AC capacity in the unit of the history values; forecasts never exceed it */
+  capacity?: number;
+  /** degrees from horizontal; omit with azimuth to let the model find the orientation */
+  tilt?: number;
+  /** degrees clockwise from north (180 = south) */
+  azimuth?: number;
+  /** Linke turbidity for the clear-sky model (default 3) */
+  linkeTurbidity?: number;
+  albedo?: number;
+}
+
+/**
+ * Optional weather forecast on the history's grid. `ghi`: global horizontal irradiance, W/m², mean
+ * over the interval. `cloud_cover`: total cloud cover as a fraction 0…1 (values above 1 are read as
+ * percent). Values before the issue time (past forecasts or analyses) improve the uncertainty bands.
+ */
+export interface WeatherInput {
+  kind: 'ghi' | 'cloud_cover';
+  series: RegularSeries;
+}
+
+export interface PvOptions {
+  timeZone: string;
+  site: PvSite;
+  weather?: WeatherInput;
+  /** Days of history used for calibration (default 45). */
+  windowDays?: number;
+  /** Days before the issue used to choose the recent-conditions weighting and fit quantiles (default 28). */
+  evalDays?: number;
+}
+
+const TILTS = [10, 20, 30, 40, 50, 60];
+const AZIMUTHS = [0, 30, 60, 90, 120, 150, 180, 210, 240, 270, 300, 330];
+const RECENT_WEIGHTS = [0, 0.25, 0.5, 0.75, 1];
+const SUB_MS = 15 * 60_000;
+const MIN_DAYS = 3;
+
+/** Clear-sky irradiance and sun geometry at sub-samples of each interval (intervals > 15 min are averaged). */
+export interface Sky {
+  n: number;
+  m: number;
+  sun: SunGeometry[];
+  irr: Irradiance[];
+}
+
+export function clearSky(times: ArrayLike<number>, stepMs: number, site: PvSite): Sky {
+  const m = Math.max(1, Math.round(stepMs / SUB_MS));
+  const sub = stepMs / m;
+  const obs = { latitude: site.latitude, longitude: site.longitude, elevation: site.elevation ?? 0 };
+  const sun: SunGeometry[] = [];
+  const irr: Irradiance[] = [];
+  for (let i = 0; i < times.length; i++) {
+    for (let k = 0; k < m; k++) {
+      const t = times[i] + (k + 0.5) * sub;
+      const g = geocentricCached(t);
+      const pos = topocentric(g, obs);
+      const e0 = extraterrestrialNormal(g.radiusAu);
+      sun.push({ zenith: pos.zenith, azimuth: pos.azimuth, dniExtra: e0 });
+      irr.push(ineichen(pos.zenith, obs.elevation, site.linkeTurbidity ?? 3, e0));
+    }
+  }
+  return { n: times.length, m, sun, irr };
+}
+
+function poa(sky: Sky, tilt: number, azimuth: number, albedo: number, irr: Irradiance[] = sky.irr, only?: number[]): Float64Array {
+  const out = new Float64Array(sky.n);
+  const idx = only ?? Array.from({ length: sky.n }, (_, i) => i);
+  for (const i of idx) {
+    let s = 0;
+    for (let k = 0; k < sky.m; k++) s += planeOfArray(irr[i * sky.m + k], sky.sun[i * sky.m + k], tilt, azimuth, albedo);
+    out[i] = s / sky.m;
+  }
+  return out;
+}
+
+function ghiMean(sky: Sky, i: number): number {
+  let s = 0;
+  for (let k = 0; k < sky.m; k++) s += sky.irr[i * sky.m + k].ghi;
+  return s / sky.m;
+}
+
+/** Irradiance under a weather forecast: scale/attenuate the clear sky, then split with Erbs. */
+function weatherIrradiance(sky: Sky, i: number, w: WeatherInput, value: number, percent: boolean): Irradiance[] {
+  const out: Irradiance[] = [];
+  const csMean = ghiMean(sky, i);
+  for (let k = 0; k < sky.m; k++) {
+    const cs = sky.irr[i * sky.m + k];
+    const sun = sky.sun[i * sky.m + k];
+    const ghi =
+      w.kind === 'ghi'
+        ? csMean > 0
+          ? value * (cs.ghi / csMean)
+          : 0
+        : ghiFromCloudCover(cs.ghi, percent ? value / 100 : value);
+    out.push(erbs(ghi, sun.zenith, sun.dniExtra));
+  }
+  return out;
+}
+
+interface DayInfo {
+  day: number;
+  idx: number[];
+}
+
+export function forecastPv(history: RegularSeries, issueTime: number, steps: number, opts: PvOptions): Forecast {
+  const { site, timeZone: tz } = opts;
+  const albedo = site.albedo ?? 0.2;
+  const windowDays = opts.windowDays ?? 45;
+  const evalDays = Math.min(opts.evalDays ?? 28, windowDays - 1);
+  const hist = before(history, issueTime);
+  const stepMs = hist.stepMs;
+  const issueDay = localTime(tz, issueTime).day;
+  const firstDay = issueDay - windowDays;
+  const from = localDayStart(tz, firstDay);
+  const i0 = Math.max(0, Math.ceil((from - hist.start) / stepMs));
+  const times: number[] = [];
+  const obs: number[] = [];
+  for (let i = i0; i < hist.values.length; i++) {
+    times.push(hist.start + i * stepMs);
+    obs.push(hist.values[i]);
+  }
+  const sky = clearSky(times, stepMs, site);
+  const cap = site.capacity ?? Number.POSITIVE_INFINITY;
+
+  // Group daylight intervals by local day.
+  const days: DayInfo[] = [];
+  const dayIndex = new Int32Array(times.length);
+  for (let i = 0; i < times.length; i++) {
+    const d = localTime(tz, times[i]).day;
+    if (days.length === 0 || days[days.length - 1].day !== d) days.push({ day: d, idx: [] });
+    dayIndex[i] = days.length - 1;
+    if (ghiMean(sky, i) > 0) days[days.length - 1].idx.push(i);
+  }
+  const usable = days.filter((d) => d.idx.filter((i) => Number.isFinite(obs[i])).length >= 0.8 * d.idx.length && d.idx.length > 0);
+  if (usable.length < MIN_DAYS) {
+    throw new Error(
+      `too little PV history: ${usable.length} day(s) with daylight data in the ${windowDays} days before the issue time; need at least ${MIN_DAYS}`,
+    );
+  }
+
+  // Clear days: smooth (line length close to twice the peak) and among the most energetic.
+  const scored = usable.map((d) => {
+    let len = 0;
+    let peak = 0;
+    let energy = 0;
+    let prev = Number.NaN;
+    for (const i of d.idx) {
+      const v = obs[i];
+      if (!Number.isFinite(v)) {
+        prev = Number.NaN;
+        continue;
+      }
+      if (Number.isFinite(prev)) len += Math.abs(v - prev);
+      prev = v;
+      peak = Math.max(peak, v);
+      energy += v;
+    }
+    return { d, smooth: peak > 0 ? len / (2 * peak) : Number.POSITIVE_INFINITY, energy };
+  });
+  const maxEnergy = Math.max(...scored.map((s) => s.energy));
+  const clearDays = scored
+    .filter((s) => s.smooth <= 1.25 && s.energy >= 0.6 * maxEnergy && s.energy > 0)
+    .sort((a, b) => a.smooth - b.smooth)
+    .slice(0, 10)
+    .map((s) => s.d);
+
+  const candidates: [number, number][] =
+    site.tilt !== undefined && site.azimuth !== undefined
+      ? [[site.tilt, site.azimuth]]
+      : [[0, 180], ...TILTS.flatMap((t) => AZIMUTHS.map((a) => [t, a] as [number, number]))];
+  let tilt: number;
+  let azimuth: number;
+  let k: number;
+  let method: string;
+  if (clearDays.length > 0) {
+    const idx = clearDays.flatMap((d) => d.idx.filter((i) => Number.isFinite(obs[i])));
+    let best = { sse: Number.POSITIVE_INFINITY, tilt: 0, az: 180, k: 0 };
+    for (const [t, a] of candidates) {
+      const c = poa(sky, t, a, albedo, sky.irr, idx);
+      let pc = 0;
+      let cc = 0;
+      for (const i of idx) {
+        pc += obs[i] * c[i];
+        cc += c[i] * c[i];
+      }
+      const kk = cc > 0 ? pc / cc : 0;
+      let sse = 0;
+      for (const i of idx) sse += (obs[i] - Math.min(cap, kk * c[i])) ** 2;
+      if (sse < best.sse) best = { sse, tilt: t, az: a, k: kk };
+    }
+    ({ tilt, az: azimuth, k } = best);
+    method = `clear-days:${clearDays.length}`;
+  } else {
+    tilt = site.tilt ?? Math.min(35, Math.max(10, Math.abs(site.latitude) * 0.7));
+    azimuth = site.azimuth ?? (site.latitude >= 0 ? 180 : 0);
+    method = 'upper-quantile';
+    k = 0;
+  }
+  const poaCs = poa(sky, tilt, azimuth, albedo);
+  if (method === 'upper-quantile') {
+    let peakC = 0;
+    for (const c of poaCs) peakC = Math.max(peakC, c);
+    const ratios: number[] = [];
+    for (let i = 0; i < times.length; i++) {
+      if (poaCs[i] > 0.3 * peakC && Number.isFinite(obs[i])) ratios.push(obs[i] / poaCs[i]);
+    }
+    k = ratios.length ? quantiles(ratios, [0.9])[0] : 0;
+  }
+  const pcs = Float64Array.from(poaCs, (c) => Math.min(cap, k * c));
+  let peakPcs = 0;
+  for (const p of pcs) peakPcs = Math.max(peakPcs, p);
+
+  // Daily clear-sky index over the window.
+  const ci = new Float64Array(windowDays).fill(Number.NaN);
+  for (const d of usable) {
+    let a = 0;
+    let c = 0;
+    for (const i of d.idx) {
+      if (Number.isFinite(obs[i])) {
+        a += obs[i];
+        c += pcs[i];
+      }
+    }
+    const di = d.day - firstDay;
+    if (c > 0 && di >= 0 && di < windowDays) ci[di] = Math.max(0, a / c);
+  }
+  const expectedIndex = (day: number, w: number): number => {
+    let s = 0;
+    let n = 0;
+    for (let d = day - 14; d < day; d++) {
+      const v = ci[d - firstDay];
+      if (d >= firstDay && Number.isFinite(v)) {
+        s += v;
+        n++;
+      }
+    }
+    const mean = n ? s / n : 0.7;
+    const y = ci[day - 1 - firstDay];
+    return day - 1 >= firstDay && Number.isFinite(y) ? w * y + (1 - w) * mean : mean;
+  };
+
+  // Evaluation days: choose the recent-conditions weight, then residual quantiles (normalized by clear-sky power).
+  const evalFirst = issueDay - evalDays;
+  let bestW = { w: 0, mae: Number.POSITIVE_INFINITY };
+  for (const w of RECENT_WEIGHTS) {
+    let abs = 0;
+    let n = 0;
+    for (const d of usable) {
+      if (d.day < evalFirst) continue;
+      const kap = expectedIndex(d.day, w);
+      for (const i of d.idx) {
+        if (!Number.isFinite(obs[i])) continue;
+        abs += Math.abs(obs[i] - pcs[i] * kap);
+        n++;
+      }
+    }
+    const mae = n ? abs / n : Number.POSITIVE_INFINITY;
+    if (mae < bestW.mae - 1e-12) bestW = { w, mae };
+  }
+
+  const weather = opts.weather;
+  const wPercent = weather?.kind === 'cloud_cover' && Array.from(weather.series.values).some((v) => v > 1);
+  const weatherPoint = (i: number, skyX: Sky, t: number): number => {
+    if (!weather) return Number.NaN;
+    const v = valueAt(weather.series, t);
+    if (!Number.isFinite(v)) return Number.NaN;
+    const irr = weatherIrradiance(skyX, i, weather, v, wPercent);
+    let s = 0;
+    for (let m = 0; m < skyX.m; m++) s += planeOfArray(irr[m], skyX.sun[i * skyX.m + m], tilt, azimuth, albedo);
+    return Math.min(cap, (k * s) / skyX.m);
+  };
+
+  const resKappa: number[] = [];
+  const resWeather: number[] = [];
+  for (const d of usable) {
+    if (d.day < evalFirst) continue;
+    const kap = expectedIndex(d.day, bestW.w);
+    for (const i of d.idx) {
+      if (!Number.isFinite(obs[i]) || pcs[i] < 0.1 * peakPcs) continue;
+      resKappa.push((obs[i] - pcs[i] * kap) / pcs[i]);
+      const wp = weatherPoint(i, sky, times[i]);
+      if (Number.isFinite(wp)) resWeather.push((obs[i] - wp) / pcs[i]);
+    }
+  }
+  const zeros = (n: number) => new Array<number>(n).fill(0);
+  const qKappa = fitResidualQuantiles(zeros(resKappa.length), resKappa).pooled;
+  // Weather-driven bands come from past weather inputs when given; otherwise the κ spread, re-centred.
+  const qWeather =
+    resWeather.length >= 50
+      ? fitResidualQuantiles(zeros(resWeather.length), resWeather).pooled
+      : qKappa.map((q) => q - qKappa[1]);
+
+  const targetTimes = Array.from({ length: steps }, (_, j) => issueTime + j * stepMs);
+  const skyT = clearSky(targetTimes, stepMs, site);
+  const poaT = poa(skyT, tilt, azimuth, albedo);
+  const mean: number[] = [];
+  const p10: number[] = [];
+  const p50: number[] = [];
+  const p90: number[] = [];
+  let weatherUsed = 0;
+  for (let j = 0; j < steps; j++) {
+    const clear = Math.min(cap, k * poaT[j]);
+    const day = localTime(tz, targetTimes[j]).day;
+    const wp = weatherPoint(j, skyT, targetTimes[j]);
+    let point: number;
+    let q: number[];
+    if (Number.isFinite(wp)) {
+      point = wp;
+      q = qWeather;
+      weatherUsed++;
+    } else {
+      point = clear * expectedIndex(Math.min(day, issueDay), bestW.w);
+      q = qKappa;
+    }
+    const [a, b, c] = clear > 0 ? applyQuantiles(point, q, clear, 0, cap) : [0, 0, 0];
+    mean.push(clear > 0 ? point : 0);
+    p10.push(a);
+    p50.push(b);
+    p90.push(c);
+  }
+  return {
+    kind: 'pv',
+    modelVersion: PV_MODEL_VERSION,
+    issuedAt: issueTime,
+    start: issueTime,
+    stepMs,
+    mean,
+    p10,
+    p50,
+    p90,
+    details: {
+      tilt,
+      azimuth,
+      orientationGiven: site.tilt !== undefined && site.azimuth !== undefined,
+      calibration: method,
+      siteFactorPerWm2: k,
+      recentWeight: bestW.w,
+      expectedClearSkyIndex: expectedIndex(issueDay, bestW.w),
+      weatherIntervals: weatherUsed,
+    },
+  };
+}
+

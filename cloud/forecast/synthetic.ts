@@ -1,0 +1,112 @@
+/**
+ * Synthetic series with known structure, for tests and benchmarks (no real dataset can be fetched
+ * here). Deterministic for a given seed.
+ */
+import { clearSky, type PvSite } from './pv-model.ts';
+import { planeOfArray } from './irradiance.ts';
+import type { RegularSeries } from './series.ts';
+import { localTime, parseLocalDate } from './timezone.ts';
+
+/** mulberry32: small, fast, seedable PRNG. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function gaussian(r: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+}
+
+const bump = (h: number, center: number, width: number) => Math.exp(-0.5 * ((h - center) / width) ** 2);
+
+/** Household-like daily shapes in kW by local hour: weekday, Saturday, Sunday/holiday. */
+export function householdShape(hour: number, type: 0 | 1 | 2): number {
+  if (type === 0) return 0.25 + 0.7 * bump(hour, 7.2, 0.8) + 0.2 * bump(hour, 13, 2) + 1.3 * bump(hour, 19.5, 1.6);
+  if (type === 1) return 0.3 + 0.6 * bump(hour, 9.5, 1.5) + 0.6 * bump(hour, 13.5, 2) + 1.1 * bump(hour, 19, 2);
+  return 0.3 + 0.9 * bump(hour, 11, 1.8) + 0.4 * bump(hour, 16, 2) + 1.0 * bump(hour, 18.5, 1.8);
+}
+
+export interface SyntheticLoadOptions {
+  start: number;
+  days: number;
+  stepMs: number;
+  timeZone: string;
+  seed: number;
+  /** relative noise per interval (default 0.25) */
+  noise?: number;
+  holidays?: string[];
+  /** temperature °C per instant; adds heatingPerDegree × max(0, 15.5 − T) kW */
+  temperature?: (t: number) => number;
+  heatingPerDegree?: number;
+  scale?: number;
+}
+
+export function syntheticLoad(o: SyntheticLoadOptions): RegularSeries {
+  const r = rng(o.seed);
+  const n = Math.round((o.days * 86_400_000) / o.stepMs);
+  const values = new Float64Array(n);
+  const hol = new Set((o.holidays ?? []).map(parseLocalDate));
+  const noise = o.noise ?? 0.25;
+  const scale = o.scale ?? 1;
+  for (let i = 0; i < n; i++) {
+    const t = o.start + i * o.stepMs;
+    const lt = localTime(o.timeZone, t);
+    const wd = lt.weekday;
+    const type = hol.has(lt.day) || wd === 0 ? 2 : wd === 6 ? 1 : 0;
+    const hour = lt.msOfDay / 3_600_000;
+    let v = householdShape(hour, type) * (1 + noise * gaussian(r));
+    if (r() < 0.02) v += 1.5 * r(); // kettle, oven: short spikes
+    if (o.temperature) v += (o.heatingPerDegree ?? 0) * Math.max(0, 15.5 - o.temperature(t));
+    values[i] = Math.max(0, v) * scale;
+  }
+  return { start: o.start, stepMs: o.stepMs, values };
+}
+
+export interface SyntheticPvOptions {
+  start: number;
+  days: number;
+  stepMs: number;
+  seed: number;
+  site: PvSite & { tilt: number; azimuth: number; capacity: number };
+  /** probability that a day is clear (default 1: clear-sky only) */
+  clearProbability?: number;
+  /** system efficiency relative to POA/1000 × capacity (default 0.85) */
+  performanceRatio?: number;
+}
+
+/** PV power from clear-sky POA × performance ratio, attenuated on cloudy days (Markov weather). */
+export function syntheticPv(o: SyntheticPvOptions): RegularSeries {
+  const r = rng(o.seed);
+  const n = Math.round((o.days * 86_400_000) / o.stepMs);
+  const times = Array.from({ length: n }, (_, i) => o.start + i * o.stepMs);
+  const sky = clearSky(times, o.stepMs, o.site);
+  const pr = o.performanceRatio ?? 0.85;
+  const pClear = o.clearProbability ?? 1;
+  const values = new Float64Array(n);
+  let day = -1;
+  let kind = 0; // 0 clear, 1 broken clouds, 2 overcast
+  let base = 1;
+  for (let i = 0; i < n; i++) {
+    const d = Math.floor(times[i] / 86_400_000);
+    if (d !== day) {
+      day = d;
+      // Weather persists: keep yesterday's kind with probability 0.5.
+      if (r() >= 0.5 || day === Math.floor(times[0] / 86_400_000)) kind = r() < pClear ? 0 : r() < 0.6 ? 1 : 2;
+      base = kind === 0 ? 1 : kind === 1 ? 0.55 + 0.3 * r() : 0.15 + 0.2 * r();
+    }
+    let s = 0;
+    for (let k = 0; k < sky.m; k++) {
+      s += planeOfArray(sky.irr[i * sky.m + k], sky.sun[i * sky.m + k], o.site.tilt, o.site.azimuth);
+    }
+    const poa = s / sky.m;
+    const kappa = kind === 1 ? Math.min(1.1, Math.max(0.1, base + 0.35 * gaussian(r))) : base;
+    values[i] = Math.min(o.site.capacity, (o.site.capacity * pr * poa * kappa) / 1000);
+  }
+  return { start: o.start, stepMs: o.stepMs, values };
+}
