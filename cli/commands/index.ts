@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as forecast } from './forecast.ts';
 import { register as scan } from './scan.ts';
 import { register as sim } from './sim.ts';
 import { register as start } from './start.ts';
@@ -9,7 +10,7 @@ import { register as start } from './start.ts';
  */
 type Register = (program: Command) => void;
 
-const registrations: Register[] = [start, sim, scan];
+const registrations: Register[] = [start, sim, scan, forecast];
 
 export function registerCommands(program: Command): void {
   for (const register of registrations) register(program);

@@ -208,7 +208,7 @@ export function forecastPv(history: RegularSeries, issueTime: number, steps: num
   if (clearDays.length > 0) {
     const idx = clearDays.flatMap((d) => d.idx.filter((i) => Number.isFinite(obs[i])));
     let best = { sse: Number.POSITIVE_INFINITY, tilt: 0, az: 180, k: 0 };
-    for (const [t, a] of candidates) {
+    const tryOrientation = (t: number, a: number) => {
       const c = poa(sky, t, a, albedo, sky.irr, idx);
       let pc = 0;
       let cc = 0;
@@ -220,6 +220,17 @@ export function forecastPv(history: RegularSeries, issueTime: number, steps: num
       let sse = 0;
       for (const i of idx) sse += (obs[i] - Math.min(cap, kk * c[i])) ** 2;
       if (sse < best.sse) best = { sse, tilt: t, az: a, k: kk };
+    };
+    for (const [t, a] of candidates) tryOrientation(t, a);
+    if (candidates.length > 1) {
+      // Refine around the best grid point in 5° steps.
+      const { tilt: t0, az: a0 } = best;
+      for (let dt = -10; dt <= 10; dt += 5) {
+        for (let da = -25; da <= 25; da += 5) {
+          const t = t0 + dt;
+          if (t >= 0 && t <= 90 && (dt !== 0 || da !== 0)) tryOrientation(t, (a0 + da + 360) % 360);
+        }
+      }
     }
     ({ tilt, az: azimuth, k } = best);
     method = `clear-days:${clearDays.length}`;
