@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { syntheticLoad, syntheticPv } from '../../cloud/forecast/synthetic.ts';
 import type { RegularSeries } from '../../cloud/forecast/series.ts';
+import { syntheticLoad, syntheticPv } from '../../cloud/forecast/synthetic.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gridlayer-forecast-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,15 +22,33 @@ function writeCsv(name: string, s: RegularSeries, offset = '+01:00'): string {
 }
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/gridlayer.js', 'forecast', 'backtest', ...args], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['bin/gridlayer.js', 'forecast', 'backtest', ...args], {
+    encoding: 'utf8',
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe('gridlayer forecast backtest', () => {
   it('prints one JSON object with model and baseline scores for load', () => {
-    const s = syntheticLoad({ start: Date.UTC(2023, 11, 31, 23), days: 60, stepMs: 900_000, timeZone: 'Europe/Berlin', seed: 21 });
+    const s = syntheticLoad({
+      start: Date.UTC(2023, 11, 31, 23),
+      days: 60,
+      stepMs: 900_000,
+      timeZone: 'Europe/Berlin',
+      seed: 21,
+    });
     const file = writeCsv('load.csv', s);
-    const r = cli('--input', file, '--kind', 'load', '--timezone', 'Europe/Berlin', '--test-days', '14', '--json');
+    const r = cli(
+      '--input',
+      file,
+      '--kind',
+      'load',
+      '--timezone',
+      'Europe/Berlin',
+      '--test-days',
+      '14',
+      '--json',
+    );
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     for (const m of [out.model, out.baselines.persistence_1d, out.baselines.persistence_7d]) {
@@ -46,9 +64,32 @@ describe('gridlayer forecast backtest', () => {
 
   it('backtests PV with location and capacity, hourly resolution', () => {
     const site = { latitude: 52.5, longitude: 13.4, tilt: 35, azimuth: 170, capacity: 6 };
-    const s = syntheticPv({ start: Date.UTC(2024, 4, 1), days: 40, stepMs: 900_000, seed: 22, site, clearProbability: 0.6 });
+    const s = syntheticPv({
+      start: Date.UTC(2024, 4, 1),
+      days: 40,
+      stepMs: 900_000,
+      seed: 22,
+      site,
+      clearProbability: 0.6,
+    });
     const file = writeCsv('pv.csv', s, 'Z');
-    const r = cli('--input', file, '--kind', 'pv', '--lat', '52.5', '--lon', '13.4', '--capacity-kw', '6', '--resolution', '1h', '--test-days', '10', '--json');
+    const r = cli(
+      '--input',
+      file,
+      '--kind',
+      'pv',
+      '--lat',
+      '52.5',
+      '--lon',
+      '13.4',
+      '--capacity-kw',
+      '6',
+      '--resolution',
+      '1h',
+      '--test-days',
+      '10',
+      '--json',
+    );
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.resolution_minutes, 60);
@@ -58,7 +99,10 @@ describe('gridlayer forecast backtest', () => {
 
   it('names the line of bad input and exits non-zero', () => {
     const file = join(dir, 'bad.csv');
-    writeFileSync(file, 'timestamp,value\n2024-01-01T00:00Z,1\n2024-01-01T00:15Z,1.2\n2024-01-01T00:30Z,oops\n');
+    writeFileSync(
+      file,
+      'timestamp,value\n2024-01-01T00:00Z,1\n2024-01-01T00:15Z,1.2\n2024-01-01T00:30Z,oops\n',
+    );
     const r = cli('--input', file, '--kind', 'load', '--json');
     assert.equal(r.code, 1);
     assert.match(r.stderr, /bad\.csv line 4: non-numeric value "oops"/);
@@ -66,14 +110,26 @@ describe('gridlayer forecast backtest', () => {
   });
 
   it('explains too little history and bad options', () => {
-    const s = syntheticLoad({ start: Date.UTC(2024, 0, 1), days: 10, stepMs: 3_600_000, timeZone: 'UTC', seed: 23 });
+    const s = syntheticLoad({
+      start: Date.UTC(2024, 0, 1),
+      days: 10,
+      stepMs: 3_600_000,
+      timeZone: 'UTC',
+      seed: 23,
+    });
     const file = writeCsv('short.csv', s, 'Z');
     const r = cli('--input', file, '--kind', 'load', '--test-days', '5', '--json');
     assert.equal(r.code, 1);
     assert.match(r.stderr, /too little history.*line 2 to line 241/);
     assert.match(cli('--input', file, '--kind', 'wind').stderr, /--kind must be load or pv/);
     assert.match(cli('--input', file, '--kind', 'pv').stderr, /needs --lat and --lon/);
-    assert.match(cli('--input', file, '--kind', 'load', '--timezone', 'Nowhere/City').stderr, /unknown time zone/);
-    assert.match(cli('--input', join(dir, 'missing.csv'), '--kind', 'load').stderr, /cannot read file .*ENOENT/);
+    assert.match(
+      cli('--input', file, '--kind', 'load', '--timezone', 'Nowhere/City').stderr,
+      /unknown time zone/,
+    );
+    assert.match(
+      cli('--input', join(dir, 'missing.csv'), '--kind', 'load').stderr,
+      /cannot read file .*ENOENT/,
+    );
   });
 });

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { backtest, parseSeriesCsv, type RegularSeries, toRegular } from '../../cloud/forecast/index.ts';
 import type { BacktestResult } from '../../cloud/forecast/backtest.ts';
+import { backtest, parseSeriesCsv, type RegularSeries, toRegular } from '../../cloud/forecast/index.ts';
 import { medianStep, parseDuration } from '../../cloud/forecast/series.ts';
 import { assertTimeZone, parseLocalDate } from '../../cloud/forecast/timezone.ts';
 
@@ -35,7 +35,10 @@ const Options = z
       ctx.addIssue({ code: 'custom', message: '--kind pv needs --capacity-kw' });
     }
     if ((o.tilt === undefined) !== (o.azimuth === undefined)) {
-      ctx.addIssue({ code: 'custom', message: '--tilt and --azimuth go together (omit both to let the model find the orientation)' });
+      ctx.addIssue({
+        code: 'custom',
+        message: '--tilt and --azimuth go together (omit both to let the model find the orientation)',
+      });
     }
   });
 
@@ -55,13 +58,17 @@ function chooseStep(t: number[], requested: string | undefined, source: string):
   if (requested) {
     const step = RESOLUTIONS[requested];
     if (Number.isFinite(dataStep) && dataStep > step) {
-      throw new Error(`${source}: data resolution is ${dataStep / 60_000} min, coarser than --resolution ${requested}`);
+      throw new Error(
+        `${source}: data resolution is ${dataStep / 60_000} min, coarser than --resolution ${requested}`,
+      );
     }
     return step;
   }
-  if (!Number.isFinite(dataStep)) throw new Error(`${source}: need at least two rows to infer the resolution`);
+  if (!Number.isFinite(dataStep))
+    throw new Error(`${source}: need at least two rows to infer the resolution`);
   const fit = Object.values(RESOLUTIONS).find((s) => s >= dataStep);
-  if (fit === undefined) throw new Error(`${source}: data resolution ${dataStep / 60_000} min is coarser than 1h`);
+  if (fit === undefined)
+    throw new Error(`${source}: data resolution ${dataStep / 60_000} min is coarser than 1h`);
   return fit;
 }
 
@@ -85,7 +92,8 @@ function readHolidays(arg: string | undefined): string[] {
 function readWeather(path: string, step: number): { kind: 'ghi' | 'cloud_cover'; series: RegularSeries } {
   const header = readText(path, 'weather file').split(/\r?\n/, 1)[0].toLowerCase();
   const kind = header.includes('cloud_cover') ? 'cloud_cover' : header.includes('ghi') ? 'ghi' : undefined;
-  if (!kind) throw new Error(`${path} line 1: weather header must be "timestamp,ghi" or "timestamp,cloud_cover"`);
+  if (!kind)
+    throw new Error(`${path} line 1: weather header must be "timestamp,ghi" or "timestamp,cloud_cover"`);
   return { kind, series: loadSeries(path, kind, step).series };
 }
 
@@ -133,7 +141,9 @@ export async function runBacktest(raw: Record<string, unknown>): Promise<Backtes
     const msg = err instanceof Error ? err.message : String(err);
     if (msg.startsWith('too little')) {
       const n = parsed.line.length;
-      throw new Error(`${o.input}: ${msg} (data rows from line ${parsed.line[0]} to line ${parsed.line[n - 1]})`);
+      throw new Error(
+        `${o.input}: ${msg} (data rows from line ${parsed.line[0]} to line ${parsed.line[n - 1]})`,
+      );
     }
     throw err;
   }
@@ -145,7 +155,9 @@ function printHuman(r: BacktestResult): void {
   console.log(
     `${r.kind} day-ahead backtest, ${r.forecasts_issued} forecasts issued at 00:00 ${r.timezone} (${r.first_issue} … ${r.last_issue}), ${r.resolution_minutes}-min intervals`,
   );
-  console.log(`${'method'.padEnd(16)} ${'MAE kW'.padStart(10)} ${'RMSE kW'.padStart(10)} ${'nMAE'.padStart(8)} ${'intervals'.padStart(9)}`);
+  console.log(
+    `${'method'.padEnd(16)} ${'MAE kW'.padStart(10)} ${'RMSE kW'.padStart(10)} ${'nMAE'.padStart(8)} ${'intervals'.padStart(9)}`,
+  );
   console.log(row(r.model_version, r.model));
   console.log(row('persistence_1d', r.baselines.persistence_1d));
   console.log(row('persistence_7d', r.baselines.persistence_7d));
@@ -176,9 +188,18 @@ export function register(program: Command): void {
     .option('--resolution <res>', '5m, 15m or 1h (default: the data resolution)')
     .option('--horizon <h>', 'forecast horizon, at most 24h (24h = the whole local day)', '24h')
     .option('--test-days <n>', 'score the last n days', '30')
-    .option('--holidays <dates|file>', 'load: holidays as YYYY-MM-DD list (comma-separated) or a file of dates')
-    .option('--temperature <file.csv>', 'load: temperature CSV timestamp,temperature (°C), covering the test days')
-    .option('--weather <file.csv>', 'PV: weather forecast CSV timestamp,ghi (W/m²) or timestamp,cloud_cover (0–1 or %)')
+    .option(
+      '--holidays <dates|file>',
+      'load: holidays as YYYY-MM-DD list (comma-separated) or a file of dates',
+    )
+    .option(
+      '--temperature <file.csv>',
+      'load: temperature CSV timestamp,temperature (°C), covering the test days',
+    )
+    .option(
+      '--weather <file.csv>',
+      'PV: weather forecast CSV timestamp,ghi (W/m²) or timestamp,cloud_cover (0–1 or %)',
+    )
     .option('--json', 'print one JSON object')
     .action(async (opts: Record<string, unknown>) => {
       const result = await runBacktest(opts);

@@ -6,7 +6,7 @@
  * the skill compares like with like. A 24 h horizon means the whole local day (23 or 25 h on DST
  * changes), so every interval is scored exactly once.
  */
-import { forecastSite, type ForecastSiteOptions } from './forecast-site.ts';
+import { type ForecastSiteOptions, forecastSite } from './forecast-site.ts';
 import { LEVELS } from './quantiles.ts';
 import { DAY_MS, type RegularSeries, valueAt } from './series.ts';
 import { errorStats, pinball } from './stats.ts';
@@ -108,7 +108,8 @@ export function backtest(series: RegularSeries, opts: BacktestOptions): Backtest
     }
     opts.onProgress?.(issued, lastDay - firstTestDay + 1);
   }
-  if (obs.length === 0) throw new Error('no interval could be scored (test days have no observations with baselines)');
+  if (obs.length === 0)
+    throw new Error('no interval could be scored (test days have no observations with baselines)');
 
   const score = (fc: number[]): MethodScore => {
     const s = errorStats(obs, fc);

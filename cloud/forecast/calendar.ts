@@ -79,7 +79,12 @@ export function targetCells(timeZone: string, issueTime: number, stepMs: number,
   for (let j = 0; j < n; j++) {
     const t = issueTime + j * stepMs;
     const lt = localTime(timeZone, t);
-    out.push({ t, day: lt.day, slot: Math.floor(lt.msOfDay / stepMs), hour: Math.floor(lt.msOfDay / 3_600_000) });
+    out.push({
+      t,
+      day: lt.day,
+      slot: Math.floor(lt.msOfDay / stepMs),
+      hour: Math.floor(lt.msOfDay / 3_600_000),
+    });
   }
   return out;
 }

@@ -53,7 +53,8 @@ export function parseSeriesCsv(text: string, valueColumn = 'value', source = 'in
     }
     throw err;
   }
-  if (rows.length === 0) throw new Error(`${source}: empty file (expected header "timestamp,${valueColumn}")`);
+  if (rows.length === 0)
+    throw new Error(`${source}: empty file (expected header "timestamp,${valueColumn}")`);
   const header = rows[0].record.map((h) => h.toLowerCase());
   const ti = header.indexOf('timestamp');
   const vi = header.indexOf(valueColumn);
@@ -82,7 +83,8 @@ export function parseSeriesCsv(text: string, valueColumn = 'value', source = 'in
       if (!Number.isFinite(v)) throw new Error(`${source} line ${line}: non-numeric ${valueColumn} "${raw}"`);
     }
     const dup = seen.get(t);
-    if (dup !== undefined) throw new Error(`${source} line ${line}: duplicate timestamp "${ts}" (also on line ${dup})`);
+    if (dup !== undefined)
+      throw new Error(`${source} line ${line}: duplicate timestamp "${ts}" (also on line ${dup})`);
     seen.set(t, line);
     out.t.push(t);
     out.v.push(v);
@@ -91,5 +93,9 @@ export function parseSeriesCsv(text: string, valueColumn = 'value', source = 'in
   if (out.t.length === 0) throw new Error(`${source}: no data rows after the header`);
   // Sort by time (files may be concatenated out of order); keep line numbers with their points.
   const order = out.t.map((_, i) => i).sort((a, b) => out.t[a] - out.t[b]);
-  return { t: order.map((i) => out.t[i]), v: order.map((i) => out.v[i]), line: order.map((i) => out.line[i]) };
+  return {
+    t: order.map((i) => out.t[i]),
+    v: order.map((i) => out.v[i]),
+    line: order.map((i) => out.line[i]),
+  };
 }

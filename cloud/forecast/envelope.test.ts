@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { flexibilityEnvelope } from './envelope.ts';
 
 const HOUR = 3_600_000;
-const battery = { energyCapacity: 10_000, soc: 0.5, minSoc: 0.1, maxSoc: 0.9, maxCharge: 5_000, maxDischarge: 5_000, chargeEfficiency: 1, dischargeEfficiency: 1 };
+const battery = {
+  energyCapacity: 10_000,
+  soc: 0.5,
+  minSoc: 0.1,
+  maxSoc: 0.9,
+  maxCharge: 5_000,
+  maxDischarge: 5_000,
+  chargeEfficiency: 1,
+  dischargeEfficiency: 1,
+};
 
 describe('DER availability envelope', () => {
   it('gives an idle battery its power limits while its energy lasts', () => {
@@ -51,6 +60,9 @@ describe('DER availability envelope', () => {
   });
 
   it('rejects an impossible state of charge', () => {
-    assert.throws(() => flexibilityEnvelope({ start: 0, stepMs: HOUR, steps: 1, batteries: [{ ...battery, soc: 1.5 }] }), /soc/);
+    assert.throws(
+      () => flexibilityEnvelope({ start: 0, stepMs: HOUR, steps: 1, batteries: [{ ...battery, soc: 1.5 }] }),
+      /soc/,
+    );
   });
 });

@@ -84,7 +84,10 @@ export function flexibilityEnvelope(input: EnvelopeInput): EnvelopeInterval[] {
     if (!(b.soc >= 0 && b.soc <= 1)) throw new Error(`battery soc must be within 0…1, got ${b.soc}`);
     if (b.minSoc > b.maxSoc) throw new Error('battery minSoc exceeds maxSoc');
   }
-  const flexEnergyLeft = (input.flexibleLoads ?? []).map((f) => ({ up: f.energyLimit ?? Infinity, down: f.energyLimit ?? Infinity }));
+  const flexEnergyLeft = (input.flexibleLoads ?? []).map((f) => ({
+    up: f.energyLimit ?? Infinity,
+    down: f.energyLimit ?? Infinity,
+  }));
   const out: EnvelopeInterval[] = [];
   for (let j = 0; j < input.steps; j++) {
     const t = input.start + j * input.stepMs;
@@ -104,7 +107,8 @@ export function flexibilityEnvelope(input: EnvelopeInput): EnvelopeInterval[] {
       const dischargeMax = Math.min(b.maxDischarge, (Math.max(0, b.energy - emin) * b.etaD) / dtH);
       const chargeMax = Math.min(b.maxCharge, Math.max(0, emax - b.energy) / (b.etaC * dtH));
       let p = 0;
-      if (input.baseline === 'self-consumption') p = need > 0 ? Math.min(need, dischargeMax) : -Math.min(-need, chargeMax);
+      if (input.baseline === 'self-consumption')
+        p = need > 0 ? Math.min(need, dischargeMax) : -Math.min(-need, chargeMax);
       need -= p;
       batteryPower += p;
       up += Math.max(0, dischargeMax - p);
@@ -132,7 +136,16 @@ export function flexibilityEnvelope(input: EnvelopeInput): EnvelopeInterval[] {
     const baselineNet = pv - load + batteryPower;
     if (input.exportLimit !== undefined) up = Math.min(up, Math.max(0, input.exportLimit - baselineNet));
     if (input.importLimit !== undefined) down = Math.min(down, Math.max(0, input.importLimit + baselineNet));
-    out.push({ t, baselineNet, baselineBattery: batteryPower, storedEnergy: stored, up, down, upEnergy, downEnergy });
+    out.push({
+      t,
+      baselineNet,
+      baselineBattery: batteryPower,
+      storedEnergy: stored,
+      up,
+      down,
+      upEnergy,
+      downEnergy,
+    });
   }
   return out;
 }

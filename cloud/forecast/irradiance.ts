@@ -34,7 +34,12 @@ const DARK: Irradiance = { ghi: 0, dni: 0, dhi: 0 };
 /**
  * Ineichen–Perez clear-sky model. linkeTurbidity ~2 (very clean) … 3 (typical rural) … 5+ (hazy, urban).
  */
-export function ineichen(zenith: number, altitudeM: number, linkeTurbidity: number, dniExtra: number): Irradiance {
+export function ineichen(
+  zenith: number,
+  altitudeM: number,
+  linkeTurbidity: number,
+  dniExtra: number,
+): Irradiance {
   if (zenith >= 90) return DARK;
   const cosZ = Math.cos(zenith * DEG);
   const am = relativeAirmass(zenith) * (pressureAtAltitude(altitudeM) / 101325);
@@ -87,7 +92,13 @@ export function cosIncidence(sun: SunGeometry, tilt: number, azimuth: number): n
 }
 
 /** Plane-of-array irradiance, Hay–Davies sky diffuse plus isotropic ground reflection. */
-export function planeOfArray(irr: Irradiance, sun: SunGeometry, tilt: number, azimuth: number, albedo = 0.2): number {
+export function planeOfArray(
+  irr: Irradiance,
+  sun: SunGeometry,
+  tilt: number,
+  azimuth: number,
+  albedo = 0.2,
+): number {
   if (sun.zenith >= 90 || irr.ghi <= 0) return 0;
   const cosAoi = cosIncidence(sun, tilt, azimuth);
   const cosZ = Math.max(Math.cos(sun.zenith * DEG), 0.01745); // cap Rb at zenith 89°

@@ -84,7 +84,14 @@ const vals: number[] = [];
 const wts: number[] = [];
 
 /** Profile value for (day, slot) from days strictly before `day`, read from matrix m. */
-function profile(ctx: Ctx, m: DayMatrix, cfg: Omit<Config, 'level'>, day: number, slot: number, agg = cfg.agg): number {
+function profile(
+  ctx: Ctx,
+  m: DayMatrix,
+  cfg: Omit<Config, 'level'>,
+  day: number,
+  slot: number,
+  agg = cfg.agg,
+): number {
   const smooth = m.slotMs <= 15 * 60_000;
   const type = typeOf(ctx, day);
   const weekday = weekdayOfDay(day);
@@ -118,8 +125,14 @@ function profile(ctx: Ctx, m: DayMatrix, cfg: Omit<Config, 'level'>, day: number
 }
 
 function degreeMatrices(temp: DayMatrix): { heat: DayMatrix; cool: DayMatrix } {
-  const heat = { ...temp, values: temp.values.map((t) => (Number.isNaN(t) ? t : Math.max(0, HEATING_BASE_C - t))) };
-  const cool = { ...temp, values: temp.values.map((t) => (Number.isNaN(t) ? t : Math.max(0, t - COOLING_BASE_C))) };
+  const heat = {
+    ...temp,
+    values: temp.values.map((t) => (Number.isNaN(t) ? t : Math.max(0, HEATING_BASE_C - t))),
+  };
+  const cool = {
+    ...temp,
+    values: temp.values.map((t) => (Number.isNaN(t) ? t : Math.max(0, t - COOLING_BASE_C))),
+  };
   return { heat, cool };
 }
 
@@ -146,7 +159,12 @@ function levelFactor(y: DayMatrix, fc: Float64Array, fcFirstDay: number, day: nu
   return 1 + 0.5 * (ratio - 1); // shrunk: a week is a noisy estimate of a level shift
 }
 
-export function forecastLoad(history: RegularSeries, issueTime: number, steps: number, opts: LoadOptions): Forecast {
+export function forecastLoad(
+  history: RegularSeries,
+  issueTime: number,
+  steps: number,
+  opts: LoadOptions,
+): Forecast {
   const tz = opts.timeZone;
   const hist = before(history, issueTime);
   const stepMs = hist.stepMs;
@@ -347,4 +365,3 @@ function nearestSlotMean(m: DayMatrix, slot: number): number {
   }
   return n ? s / n : 0;
 }
-

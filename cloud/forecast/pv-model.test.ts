@@ -10,7 +10,14 @@ const START = Date.UTC(2024, 3, 1);
 const STEP = 900_000;
 // The generator uses a hazier sky (Linke 3.6) than the model's default (3) and a 205° azimuth off the
 // model's 30° grid, so a perfect score would mean the test leaks the generator into the model.
-const TRUE_SITE = { latitude: 47.4, longitude: 8.5, tilt: 25, azimuth: 205, capacity: 10, linkeTurbidity: 3.6 };
+const TRUE_SITE = {
+  latitude: 47.4,
+  longitude: 8.5,
+  tilt: 25,
+  azimuth: 205,
+  capacity: 10,
+  linkeTurbidity: 3.6,
+};
 const MODEL_SITE = { latitude: 47.4, longitude: 8.5, capacity: 10 };
 
 describe('PV model', () => {
@@ -25,21 +32,46 @@ describe('PV model', () => {
   });
 
   it('is zero at night, within capacity, with ordered quantiles', () => {
-    const s = syntheticPv({ start: START, days: 40, stepMs: STEP, seed: 2, site: TRUE_SITE, clearProbability: 0.5 });
-    const f = forecastSite(s, { kind: 'pv', timeZone: TZ, site: MODEL_SITE, issueTime: localDayStart(TZ, parseLocalDate('2024-05-05')) });
+    const s = syntheticPv({
+      start: START,
+      days: 40,
+      stepMs: STEP,
+      seed: 2,
+      site: TRUE_SITE,
+      clearProbability: 0.5,
+    });
+    const f = forecastSite(s, {
+      kind: 'pv',
+      timeZone: TZ,
+      site: MODEL_SITE,
+      issueTime: localDayStart(TZ, parseLocalDate('2024-05-05')),
+    });
     assert.equal(f.p50.length, 96);
     for (let j = 0; j < 96; j++) {
-      assert.ok(f.p10[j] >= 0 && f.p10[j] <= f.p50[j] && f.p50[j] <= f.p90[j] && f.p90[j] <= 10, `interval ${j}`);
+      assert.ok(
+        f.p10[j] >= 0 && f.p10[j] <= f.p50[j] && f.p50[j] <= f.p90[j] && f.p90[j] <= 10,
+        `interval ${j}`,
+      );
     }
     assert.equal(f.p90[0], 0, 'midnight'); // 00:00 local
     assert.ok(Math.max(...f.p90) > 3, 'daytime production');
-    assert.ok(f.p90.some((v, j) => v > f.p10[j] + 0.5), 'cloudy weather gives wide bands');
+    assert.ok(
+      f.p90.some((v, j) => v > f.p10[j] + 0.5),
+      'cloudy weather gives wide bands',
+    );
   });
 
   it('beats persistence on variable weather', () => {
     let wins = 0;
     for (const seed of [3, 4, 5]) {
-      const s = syntheticPv({ start: START, days: 90, stepMs: STEP, seed, site: TRUE_SITE, clearProbability: 0.4 });
+      const s = syntheticPv({
+        start: START,
+        days: 90,
+        stepMs: STEP,
+        seed,
+        site: TRUE_SITE,
+        clearProbability: 0.4,
+      });
       const r = backtest(s, { kind: 'pv', timeZone: TZ, testDays: 30, site: MODEL_SITE });
       assert.ok(r.model.mae_kw < r.baselines.persistence_7d.mae_kw, `seed ${seed}: vs 7d`);
       if (r.skill > 0) wins++;
@@ -55,15 +87,24 @@ describe('PV model', () => {
     const day = (i: number) => Math.floor((i * STEP) / 86_400_000);
     const values = clear.values.map((v, i) => v * (1 - 0.75 * cover[day(i)] ** 3.4));
     const pv: RegularSeries = { ...clear, values };
-    const weather = { kind: 'cloud_cover' as const, series: { ...clear, values: clear.values.map((_, i) => cover[day(i)]) } };
+    const weather = {
+      kind: 'cloud_cover' as const,
+      series: { ...clear, values: clear.values.map((_, i) => cover[day(i)]) },
+    };
     const without = backtest(pv, { kind: 'pv', timeZone: 'UTC', testDays: 20, site: MODEL_SITE });
     const withW = backtest(pv, { kind: 'pv', timeZone: 'UTC', testDays: 20, site: MODEL_SITE, weather });
-    assert.ok(withW.model.mae_kw < 0.5 * without.model.mae_kw, `${withW.model.mae_kw} vs ${without.model.mae_kw}`);
+    assert.ok(
+      withW.model.mae_kw < 0.5 * without.model.mae_kw,
+      `${withW.model.mae_kw} vs ${without.model.mae_kw}`,
+    );
   });
 
   it('needs a location and some history', () => {
     const s = syntheticPv({ start: START, days: 2, stepMs: STEP, seed: 7, site: TRUE_SITE });
     assert.throws(() => forecastSite(s, { kind: 'pv', timeZone: TZ }), /needs the site location/);
-    assert.throws(() => forecastSite(s, { kind: 'pv', timeZone: TZ, site: MODEL_SITE }), /too little PV history/);
+    assert.throws(
+      () => forecastSite(s, { kind: 'pv', timeZone: TZ, site: MODEL_SITE }),
+      /too little PV history/,
+    );
   });
 });

@@ -95,12 +95,20 @@ export function clearSky(times: ArrayLike<number>, stepMs: number, site: PvSite)
   return { n: times.length, m, sun, irr };
 }
 
-function poa(sky: Sky, tilt: number, azimuth: number, albedo: number, irr: Irradiance[] = sky.irr, only?: number[]): Float64Array {
+function poa(
+  sky: Sky,
+  tilt: number,
+  azimuth: number,
+  albedo: number,
+  irr: Irradiance[] = sky.irr,
+  only?: number[],
+): Float64Array {
   const out = new Float64Array(sky.n);
   const idx = only ?? Array.from({ length: sky.n }, (_, i) => i);
   for (const i of idx) {
     let s = 0;
-    for (let k = 0; k < sky.m; k++) s += planeOfArray(irr[i * sky.m + k], sky.sun[i * sky.m + k], tilt, azimuth, albedo);
+    for (let k = 0; k < sky.m; k++)
+      s += planeOfArray(irr[i * sky.m + k], sky.sun[i * sky.m + k], tilt, azimuth, albedo);
     out[i] = s / sky.m;
   }
   return out;
@@ -113,7 +121,13 @@ function ghiMean(sky: Sky, i: number): number {
 }
 
 /** Irradiance under a weather forecast: scale/attenuate the clear sky, then split with Erbs. */
-function weatherIrradiance(sky: Sky, i: number, w: WeatherInput, value: number, percent: boolean): Irradiance[] {
+function weatherIrradiance(
+  sky: Sky,
+  i: number,
+  w: WeatherInput,
+  value: number,
+  percent: boolean,
+): Irradiance[] {
   const out: Irradiance[] = [];
   const csMean = ghiMean(sky, i);
   for (let k = 0; k < sky.m; k++) {
@@ -135,7 +149,12 @@ interface DayInfo {
   idx: number[];
 }
 
-export function forecastPv(history: RegularSeries, issueTime: number, steps: number, opts: PvOptions): Forecast {
+export function forecastPv(
+  history: RegularSeries,
+  issueTime: number,
+  steps: number,
+  opts: PvOptions,
+): Forecast {
   const { site, timeZone: tz } = opts;
   const albedo = site.albedo ?? 0.2;
   const windowDays = opts.windowDays ?? 45;
@@ -164,7 +183,9 @@ export function forecastPv(history: RegularSeries, issueTime: number, steps: num
     dayIndex[i] = days.length - 1;
     if (ghiMean(sky, i) > 0) days[days.length - 1].idx.push(i);
   }
-  const usable = days.filter((d) => d.idx.filter((i) => Number.isFinite(obs[i])).length >= 0.8 * d.idx.length && d.idx.length > 0);
+  const usable = days.filter(
+    (d) => d.idx.filter((i) => Number.isFinite(obs[i])).length >= 0.8 * d.idx.length && d.idx.length > 0,
+  );
   if (usable.length < MIN_DAYS) {
     throw new Error(
       `too little PV history: ${usable.length} day(s) with daylight data in the ${windowDays} days before the issue time; need at least ${MIN_DAYS}`,
@@ -310,7 +331,8 @@ export function forecastPv(history: RegularSeries, issueTime: number, steps: num
     if (!Number.isFinite(v)) return Number.NaN;
     const irr = weatherIrradiance(skyX, i, weather, v, wPercent);
     let s = 0;
-    for (let m = 0; m < skyX.m; m++) s += planeOfArray(irr[m], skyX.sun[i * skyX.m + m], tilt, azimuth, albedo);
+    for (let m = 0; m < skyX.m; m++)
+      s += planeOfArray(irr[m], skyX.sun[i * skyX.m + m], tilt, azimuth, albedo);
     return Math.min(cap, (k * s) / skyX.m);
   };
 
@@ -384,4 +406,3 @@ export function forecastPv(history: RegularSeries, issueTime: number, steps: num
     },
   };
 }
-

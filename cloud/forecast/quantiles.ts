@@ -14,7 +14,11 @@ export interface ResidualQuantiles {
   count: number;
 }
 
-export function fitResidualQuantiles(hours: number[], residuals: number[], minPerHour = 12): ResidualQuantiles {
+export function fitResidualQuantiles(
+  hours: number[],
+  residuals: number[],
+  minPerHour = 12,
+): ResidualQuantiles {
   const groups: number[][] = Array.from({ length: 24 }, () => []);
   for (let i = 0; i < residuals.length; i++) groups[Math.min(23, hours[i])].push(residuals[i]);
   const pooled = residuals.length ? quantiles(residuals, LEVELS) : [0, 0, 0];

@@ -81,6 +81,8 @@ export function before(s: RegularSeries, t: number): RegularSeries {
 export function parseDuration(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(s|m|min|h|d)$/.exec(s.trim());
   if (!m) throw new Error(`invalid duration "${s}" (expected e.g. 15m, 1h, 24h)`);
-  const unit = { s: 1000, m: MINUTE_MS, min: MINUTE_MS, h: HOUR_MS, d: DAY_MS }[m[2] as 's' | 'm' | 'min' | 'h' | 'd'];
+  const unit = { s: 1000, m: MINUTE_MS, min: MINUTE_MS, h: HOUR_MS, d: DAY_MS }[
+    m[2] as 's' | 'm' | 'min' | 'h' | 'd'
+  ];
   return Number(m[1]) * unit;
 }

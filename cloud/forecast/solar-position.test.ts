@@ -4,7 +4,13 @@ import { geocentric, solarPosition } from './solar-position.ts';
 // Reference values: Reda & Andreas, NREL/TP-560-34302, Table A5.1 (example in the paper):
 // 2003-10-17 12:30:30 local time, UTC−7, Golden CO, ΔT = 67 s.
 const T = Date.UTC(2003, 9, 17, 19, 30, 30);
-const GOLDEN = { latitude: 39.742476, longitude: -105.1786, elevation: 1830.14, pressure: 820, temperature: 11 };
+const GOLDEN = {
+  latitude: 39.742476,
+  longitude: -105.1786,
+  elevation: 1830.14,
+  pressure: 820,
+  temperature: 11,
+};
 
 describe('solar position (NREL SPA)', () => {
   it('matches the SPA paper example: zenith 50.11162°, azimuth 194.34024°', () => {
@@ -15,7 +21,8 @@ describe('solar position (NREL SPA)', () => {
 
   it('matches the paper’s intermediate values', () => {
     const g = geocentric(T, 67);
-    const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) < tol, `${what}: ${a} vs ${b}`);
+    const close = (a: number, b: number, tol: number, what: string) =>
+      assert.ok(Math.abs(a - b) < tol, `${what}: ${a} vs ${b}`);
     close(g.julianDay, 2452930.312847, 1e-6, 'JD');
     close(g.heliocentricLongitude, 24.0182616917, 1e-8, 'L');
     close(g.heliocentricLatitude, -0.0001011219, 1e-9, 'B');

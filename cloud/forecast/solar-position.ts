@@ -98,19 +98,29 @@ export function geocentric(unixMs: number, deltaT = DEFAULT_DELTA_T_S): Geocentr
     84381.448 +
     u *
       (-4680.93 +
-        u * (-1.55 + u * (1999.25 + u * (-51.38 + u * (-249.67 + u * (-39.05 + u * (7.12 + u * (27.87 + u * (5.79 + u * 2.45)))))))));
+        u *
+          (-1.55 +
+            u *
+              (1999.25 +
+                u *
+                  (-51.38 +
+                    u * (-249.67 + u * (-39.05 + u * (7.12 + u * (27.87 + u * (5.79 + u * 2.45)))))))));
   const eps = eps0 / 3600 + dEps;
 
   const dTau = -20.4898 / (3600 * R);
   const lambda = theta + dPsi + dTau;
 
-  const nu0 = mod360(280.46061837 + 360.98564736629 * (jd - 2451545) + 0.000387933 * jc ** 2 - jc ** 3 / 38710000);
+  const nu0 = mod360(
+    280.46061837 + 360.98564736629 * (jd - 2451545) + 0.000387933 * jc ** 2 - jc ** 3 / 38710000,
+  );
   const nu = nu0 + dPsi * Math.cos(eps * DEG);
 
   const lr = lambda * DEG;
   const er = eps * DEG;
   const br = beta * DEG;
-  const alpha = mod360(Math.atan2(Math.sin(lr) * Math.cos(er) - Math.tan(br) * Math.sin(er), Math.cos(lr)) * RAD);
+  const alpha = mod360(
+    Math.atan2(Math.sin(lr) * Math.cos(er) - Math.tan(br) * Math.sin(er), Math.cos(lr)) * RAD,
+  );
   const delta = Math.asin(Math.sin(br) * Math.cos(er) + Math.cos(br) * Math.sin(er) * Math.sin(lr)) * RAD;
 
   return {
@@ -160,14 +170,16 @@ export function topocentric(g: Geocentric, obs: Observer): SolarPosition {
   const deltaP = Math.atan2((Math.sin(delta) - y * Math.sin(xi)) * Math.cos(dAlpha), denom);
   const Hp = H - dAlpha;
 
-  const e0 = Math.asin(Math.sin(lat) * Math.sin(deltaP) + Math.cos(lat) * Math.cos(deltaP) * Math.cos(Hp)) * RAD;
+  const e0 =
+    Math.asin(Math.sin(lat) * Math.sin(deltaP) + Math.cos(lat) * Math.cos(deltaP) * Math.cos(Hp)) * RAD;
   // Refraction only while the sun's upper limb can be above the horizon (SPA eq. 42).
   const dE =
     e0 >= -(0.26667 + 0.5667)
       ? (pressure / 1010) * (283 / (273 + temp)) * (1.02 / (60 * Math.tan((e0 + 10.3 / (e0 + 5.11)) * DEG)))
       : 0;
   const zenith = 90 - (e0 + dE);
-  const gamma = Math.atan2(Math.sin(Hp), Math.cos(Hp) * Math.sin(lat) - Math.tan(deltaP) * Math.cos(lat)) * RAD;
+  const gamma =
+    Math.atan2(Math.sin(Hp), Math.cos(Hp) * Math.sin(lat) - Math.tan(deltaP) * Math.cos(lat)) * RAD;
   return { zenith, azimuth: mod360(gamma + 180), zenithGeometric: 90 - e0, radiusAu: g.radiusAu };
 }
 

@@ -2,8 +2,9 @@
  * Synthetic series with known structure, for tests and benchmarks (no real dataset can be fetched
  * here). Deterministic for a given seed.
  */
-import { clearSky, type PvSite } from './pv-model.ts';
+
 import { planeOfArray } from './irradiance.ts';
+import { clearSky, type PvSite } from './pv-model.ts';
 import type { RegularSeries } from './series.ts';
 import { localTime, parseLocalDate } from './timezone.ts';
 
@@ -27,8 +28,10 @@ const bump = (h: number, center: number, width: number) => Math.exp(-0.5 * ((h -
 
 /** Household-like daily shapes in kW by local hour: weekday, Saturday, Sunday/holiday. */
 export function householdShape(hour: number, type: 0 | 1 | 2): number {
-  if (type === 0) return 0.25 + 0.7 * bump(hour, 7.2, 0.8) + 0.2 * bump(hour, 13, 2) + 1.3 * bump(hour, 19.5, 1.6);
-  if (type === 1) return 0.3 + 0.6 * bump(hour, 9.5, 1.5) + 0.6 * bump(hour, 13.5, 2) + 1.1 * bump(hour, 19, 2);
+  if (type === 0)
+    return 0.25 + 0.7 * bump(hour, 7.2, 0.8) + 0.2 * bump(hour, 13, 2) + 1.3 * bump(hour, 19.5, 1.6);
+  if (type === 1)
+    return 0.3 + 0.6 * bump(hour, 9.5, 1.5) + 0.6 * bump(hour, 13.5, 2) + 1.1 * bump(hour, 19, 2);
   return 0.3 + 0.9 * bump(hour, 11, 1.8) + 0.4 * bump(hour, 16, 2) + 1.0 * bump(hour, 18.5, 1.8);
 }
 
@@ -97,7 +100,8 @@ export function syntheticPv(o: SyntheticPvOptions): RegularSeries {
     if (d !== day) {
       day = d;
       // Weather persists: keep yesterday's kind with probability 0.5.
-      if (r() >= 0.5 || day === Math.floor(times[0] / 86_400_000)) kind = r() < pClear ? 0 : r() < 0.6 ? 1 : 2;
+      if (r() >= 0.5 || day === Math.floor(times[0] / 86_400_000))
+        kind = r() < pClear ? 0 : r() < 0.6 ? 1 : 2;
       base = kind === 0 ? 1 : kind === 1 ? 0.55 + 0.3 * r() : 0.15 + 0.2 * r();
     }
     let s = 0;

@@ -1,5 +1,12 @@
 import assert from 'node:assert/strict';
-import { assertTimeZone, localDayStart, localTime, offsetMs, parseLocalDate, sameLocalTimeDaysAgo } from './timezone.ts';
+import {
+  assertTimeZone,
+  localDayStart,
+  localTime,
+  offsetMs,
+  parseLocalDate,
+  sameLocalTimeDaysAgo,
+} from './timezone.ts';
 
 const H = 3_600_000;
 

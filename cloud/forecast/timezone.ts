@@ -40,7 +40,14 @@ export function assertTimeZone(timeZone: string): void {
 function computeOffset(timeZone: string, t: number): number {
   const parts = formatter(timeZone).formatToParts(new Date(t));
   const get = (type: string) => Number(parts.find((p) => p.type === type)?.value);
-  const local = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+  const local = Date.UTC(
+    get('year'),
+    get('month') - 1,
+    get('day'),
+    get('hour'),
+    get('minute'),
+    get('second'),
+  );
   return local - Math.floor(t / 1000) * 1000;
 }
 
