@@ -114,6 +114,9 @@ export interface FeederCsv {
   base_kv: number;
   slack_voltage_pu?: number;
   name?: string;
+  /** Voltage limits for buses whose vmin_pu/vmax_pu cells are absent. */
+  default_vmin_pu?: number;
+  default_vmax_pu?: number;
 }
 
 /** Builds a network from the text of buses.csv and branches.csv. */
@@ -153,7 +156,12 @@ export function parseFeederCsv(src: FeederCsv): Network {
     name: src.name,
     base_voltage_v: src.base_kv * 1000,
     slack_voltage_pu: src.slack_voltage_pu,
-    buses: buses.map(({ value: b }) => ({ id: b.bus, type: b.type, vmin_pu: b.vmin_pu, vmax_pu: b.vmax_pu })),
+    buses: buses.map(({ value: b }) => ({
+      id: b.bus,
+      type: b.type,
+      vmin_pu: b.vmin_pu ?? src.default_vmin_pu,
+      vmax_pu: b.vmax_pu ?? src.default_vmax_pu,
+    })),
     branches: branches.map(({ value: b }) => ({
       id: b.id,
       from_bus: b.from_bus,
@@ -179,21 +187,11 @@ export function parseFeederCsv(src: FeederCsv): Network {
 }
 
 /** Reads buses.csv and branches.csv from disk. */
-export async function loadFeederCsv(paths: {
-  buses: string;
-  branches: string;
-  base_kv: number;
-  slack_voltage_pu?: number;
-  name?: string;
-}): Promise<Network> {
+export async function loadFeederCsv(
+  paths: { buses: string; branches: string } & Omit<FeederCsv, 'buses' | 'branches'>,
+): Promise<Network> {
   const [b, br] = await Promise.all([readText(paths.buses), readText(paths.branches)]);
-  return parseFeederCsv({
-    buses: { text: b, file: paths.buses },
-    branches: { text: br, file: paths.branches },
-    base_kv: paths.base_kv,
-    slack_voltage_pu: paths.slack_voltage_pu,
-    name: paths.name,
-  });
+  return parseFeederCsv({ ...paths, buses: { text: b, file: paths.buses }, branches: { text: br, file: paths.branches } });
 }
 
 /** Parses offers.csv; buses are checked against the network when given. */
