@@ -4,14 +4,15 @@
  * Per radial feeder and interval, HiGHS solves the LP
  *
  *   min  LMP * P0 + sum(up offers) price * x - sum(down offers) price * x
- *   s.t. P balance per bus: (1-a_j) P_j - b_j Q_j - sum_children P_c + flex_j = d_j + l_j
- *        Q balance per bus: (1-g_j) Q_j - e_j P_j - sum_children Q_c           = q_j + m_j
- *        voltage drop:      w_j - w_parent + 2 (r_j P_j + x_j Q_j)             = |z_j|^2 I_j^2
+ *   s.t. P balance per bus: P_j - r_j l_j - sum_children P_c + flex_j = d_j
+ *        Q balance per bus: Q_j - x_j l_j - sum_children Q_c          = q_j
+ *        voltage drop:      w_j - w_parent + 2 (r_j P_j + x_j Q_j) - |z_j|^2 l_j = 0
  *        thermal cuts:      cos(t) P_end + sin(t) Q_end <= S_rated   (tangents of the circle)
  *        vmin_j^2 <= w_j <= vmax_j^2,  0 <= x <= quantity
  *
- * with P_j, Q_j the sending-end flows into bus j's parent branch and w = |V|^2. Branch losses
- * r (P^2+Q^2)/V^2 are linearized at the current operating point, taken from the exact power flow;
+ * with P_j, Q_j the sending-end flows into bus j's parent branch, w = |V|^2 and l_j the squared
+ * branch current (P_j^2 + Q_j^2) / w_parent, linearized in P, Q and w at the current operating
+ * point taken from the exact power flow (these are the exact DistFlow equations to first order);
  * the LP is re-solved at the exact power flow of its own solution until the dispatch stops moving
  * (and tangent cuts are added where the polygon lets a branch exceed its circle). At that fixed
  * point the LP constraints hold exactly at the exact AC solution of the radial feeder.
@@ -107,25 +108,21 @@ interface Cut {
   readonly angle: number;
 }
 
-/** Linearization point of each parent branch, from an exact power flow (or flat when absent). */
+/**
+ * First-order expansion of each parent branch's squared current l = (P^2+Q^2)/w_parent at an
+ * exact power-flow point: l ~= lP P + lQ Q + lW w_parent (no constant: l is homogeneous of degree
+ * one). With it the LP is the tangent of the exact DistFlow equations, so its duals are the exact
+ * marginal costs (losses respond to flows and to voltage). All zero = lossless LinDistFlow.
+ */
 interface Linearization {
-  alpha: Float64Array;
-  beta: Float64Array;
-  gamma: Float64Array;
-  delta: Float64Array;
-  /** Squared branch current at the point (pu). */
-  i2: Float64Array;
+  lP: Float64Array;
+  lQ: Float64Array;
+  lW: Float64Array;
 }
 
 function linearize(radial: Radial, s: SweepResult | undefined): Linearization {
-  const { n, parent, r, x } = radial;
-  const lin: Linearization = {
-    alpha: new Float64Array(n),
-    beta: new Float64Array(n),
-    gamma: new Float64Array(n),
-    delta: new Float64Array(n),
-    i2: new Float64Array(n),
-  };
+  const { n, parent } = radial;
+  const lin: Linearization = { lP: new Float64Array(n), lQ: new Float64Array(n), lW: new Float64Array(n) };
   if (!s) return lin; // Lossless LinDistFlow when no power flow point exists.
   const { vr, vi, ir, ii } = s;
   for (let j = 1; j < n; j++) {
@@ -133,13 +130,35 @@ function linearize(radial: Radial, s: SweepResult | undefined): Linearization {
     const w = vr[p] * vr[p] + vi[p] * vi[p];
     const P = vr[p] * ir[j] + vi[p] * ii[j];
     const Q = vi[p] * ir[j] - vr[p] * ii[j];
-    lin.alpha[j] = (2 * r[j] * P) / w;
-    lin.beta[j] = (2 * r[j] * Q) / w;
-    lin.gamma[j] = (2 * x[j] * Q) / w;
-    lin.delta[j] = (2 * x[j] * P) / w;
-    lin.i2[j] = ir[j] * ir[j] + ii[j] * ii[j];
+    const l = (P * P + Q * Q) / w;
+    lin.lP[j] = (2 * P) / w;
+    lin.lQ[j] = (2 * Q) / w;
+    lin.lW[j] = -l / w;
   }
   return lin;
+}
+
+/**
+ * Coefficients of bus j's parent-branch rows on (P_j, Q_j, w_parent):
+ * P balance   (1 - r lP) P - r lQ Q - r lW w_p      (received active power)
+ * Q balance   -x lP P + (1 - x lQ) Q - x lW w_p     (received reactive power)
+ * voltage     (2r - z2 lP) P + (2x - z2 lQ) Q - (1 + z2 lW) w_p  (+ w_j)
+ */
+function branchCoefficients(radial: Radial, lin: Linearization, j: number) {
+  const r = radial.r[j];
+  const x = radial.x[j];
+  const z2 = r * r + x * x;
+  return {
+    pbP: 1 - r * lin.lP[j],
+    pbQ: -r * lin.lQ[j],
+    pbW: -r * lin.lW[j],
+    qbP: -x * lin.lP[j],
+    qbQ: 1 - x * lin.lQ[j],
+    qbW: -x * lin.lW[j],
+    vdP: 2 * r - z2 * lin.lP[j],
+    vdQ: 2 * x - z2 * lin.lQ[j],
+    vdW: -(1 + z2 * lin.lW[j]),
+  };
 }
 
 /** Sending-end (parent end) flow of each branch and receiving-end flow, from a sweep. */
@@ -179,23 +198,14 @@ function layout(n: number): LpLayout {
   };
 }
 
-/** Coefficients of a cut on (P_j, Q_j) and its constant, given the linearized losses. */
-function cutRow(cut: Cut, lin: Linearization, radial: Radial): { cp: number; cq: number; rhsShift: number } {
-  const j = cut.bus;
+/** Coefficients of a cut on (P_j, Q_j, w_parent); the branch's rating is its right-hand side. */
+function cutRow(cut: Cut, lin: Linearization, radial: Radial): { cp: number; cq: number; cw: number } {
   const c = Math.cos(cut.angle);
   const s = Math.sin(cut.angle);
-  if (cut.end === 0) return { cp: c, cq: s, rhsShift: 0 };
-  // Flow leaving bus j into the branch = -(receiving end) = -(P - L_p, Q - L_q), linearized:
-  // L_p = r I0^2 + alpha (P-P0) + beta (Q-Q0) = alpha P + beta Q - r I0^2 (same form for L_q).
-  const { alpha, beta, gamma, delta, i2 } = lin;
-  const a = -radial.r[j] * i2[j];
-  const b = -radial.x[j] * i2[j];
-  // -(1-alpha)P + beta Q + a  and  delta P - (1-gamma) Q + b
-  return {
-    cp: c * -(1 - alpha[j]) + s * delta[j],
-    cq: c * beta[j] + s * -(1 - gamma[j]),
-    rhsShift: -(c * a + s * b),
-  };
+  if (cut.end === 0) return { cp: c, cq: s, cw: 0 };
+  // Flow leaving bus j into the branch is minus the received power (see branchCoefficients).
+  const k = branchCoefficients(radial, lin, cut.bus);
+  return { cp: -(c * k.pbP + s * k.qbP), cq: -(c * k.pbQ + s * k.qbQ), cw: -(c * k.pbW + s * k.qbW) };
 }
 
 interface LpSolution {
@@ -217,7 +227,7 @@ function solveLp(
   cuts: readonly Cut[],
   lmp: number,
 ): LpSolution | undefined {
-  const { n, parent, r, x, vmin, vmax, childStart, childIdx } = radial;
+  const { n, parent, vmin, vmax, childStart, childIdx } = radial;
   const L = layout(n);
   const nCols = L.nState + offers.length;
   const nRows = 3 * n - 1 + cuts.length;
@@ -259,42 +269,53 @@ function solveLp(
     starts[++row] = idx.length;
   };
 
+  const coef = Array.from({ length: n }, (_, j) => (j === 0 ? undefined : branchCoefficients(radial, lin, j)));
+  // A w_parent term is a constant when the parent is the slack bus (w fixed at w0).
+  const wTerm = (j: number, c: number): number => {
+    if (c === 0) return 0;
+    if (parent[j] === 0) return c * w0;
+    put(L.col.w(parent[j]), c);
+    return 0;
+  };
   for (let j = 0; j < n; j++) {
-    if (j === 0) put(L.col.P0, 1);
+    let rhs = pD[j];
+    const k = coef[j];
+    if (!k) put(L.col.P0, 1);
     else {
-      put(L.col.P(j), 1 - lin.alpha[j]);
-      put(L.col.Q(j), -lin.beta[j]);
+      put(L.col.P(j), k.pbP);
+      put(L.col.Q(j), k.pbQ);
+      rhs -= wTerm(j, k.pbW);
     }
     for (let e = childStart[j]; e < childStart[j + 1]; e++) put(L.col.P(childIdx[e]), -1);
-    for (const k of offersAt.get(j) ?? []) put(L.col.x(k), offers[k].sign);
-    const rhs = pD[j] + (j === 0 ? 0 : -r[j] * lin.i2[j]);
+    for (const o of offersAt.get(j) ?? []) put(L.col.x(o), offers[o].sign);
     end(rhs, rhs);
   }
   for (let j = 0; j < n; j++) {
-    if (j === 0) put(L.col.Q0, 1);
+    let rhs = qD[j];
+    const k = coef[j];
+    if (!k) put(L.col.Q0, 1);
     else {
-      put(L.col.P(j), -lin.delta[j]);
-      put(L.col.Q(j), 1 - lin.gamma[j]);
+      put(L.col.P(j), k.qbP);
+      put(L.col.Q(j), k.qbQ);
+      rhs -= wTerm(j, k.qbW);
     }
     for (let e = childStart[j]; e < childStart[j + 1]; e++) put(L.col.Q(childIdx[e]), -1);
-    const rhs = qD[j] + (j === 0 ? 0 : -x[j] * lin.i2[j]);
     end(rhs, rhs);
   }
   for (let j = 1; j < n; j++) {
-    put(L.col.P(j), 2 * r[j]);
-    put(L.col.Q(j), 2 * x[j]);
-    // Column order inside a CSR row does not matter to HiGHS.
+    const k = coef[j]!;
     put(L.col.w(j), 1);
-    let rhs = (r[j] * r[j] + x[j] * x[j]) * lin.i2[j];
-    if (parent[j] === 0) rhs += w0;
-    else put(L.col.w(parent[j]), -1);
+    put(L.col.P(j), k.vdP);
+    put(L.col.Q(j), k.vdQ);
+    const rhs = -wTerm(j, k.vdW);
     end(rhs, rhs);
   }
   for (const cut of cuts) {
-    const { cp, cq, rhsShift } = cutRow(cut, lin, radial);
+    const { cp, cq, cw } = cutRow(cut, lin, radial);
     put(L.col.P(cut.bus), cp);
     put(L.col.Q(cut.bus), cq);
-    end(-inf, radial.rating[cut.bus] + rhsShift);
+    const rhs = radial.rating[cut.bus] - wTerm(cut.bus, cw);
+    end(-inf, rhs);
   }
 
   return highs.withModel(
@@ -316,7 +337,8 @@ function solveLp(
       },
     },
     (model) => {
-      model.options.set({ output_flag: false });
+      // Presolve costs more than it saves on these small, sparse LPs.
+      model.options.set({ output_flag: false, presolve: 'off' });
       model.run();
       if (model.getModelStatus() !== highs.constants.modelStatus.optimal) return undefined;
       const sol = model.getSolution();
@@ -333,7 +355,10 @@ function solveLp(
 
 /**
  * Solves A_E^T y = rhs for the state columns (see the header), returning the P- and Q-balance
- * parts of y. O(n): voltage-drop duals bottom-up, balance duals top-down with a 2x2 per branch.
+ * parts of y. The system follows the tree: the w_i column ties bus i's voltage-drop dual to its
+ * children's duals, and the P_j, Q_j columns tie bus j's balance duals to its parent's. Eliminating
+ * from the leaves expresses each bus's duals as an affine map of its parent's (2x2 per bus), then
+ * one pass from the slack bus resolves them. O(n).
  */
 function transposedSolve(
   radial: Radial,
@@ -344,28 +369,53 @@ function transposedSolve(
   rQ: Float64Array,
   rw: Float64Array,
 ): { yP: Float64Array; yQ: Float64Array } {
-  const { n, parent, r, x } = radial;
-  const yVD = rw.slice();
-  for (let j = n - 1; j >= 1; j--) if (parent[j] !== 0) yVD[parent[j]] += yVD[j];
+  const { n, parent } = radial;
+  // Per bus j: (yP_j, yQ_j) = M_j (yP_parent, yQ_parent) + m_j, and yVD_j = g_j . (yP_j, yQ_j) + h_j.
+  const M = new Float64Array(4 * n);
+  const m = new Float64Array(2 * n);
+  const g = new Float64Array(2 * n);
+  const h = rw.slice();
+  for (let j = n - 1; j >= 1; j--) {
+    const k = branchCoefficients(radial, lin, j);
+    // Rows of the P_j and Q_j columns: a11 yP + a12 yQ + vdP yVD = rP + yP_parent, etc.
+    const a11 = k.pbP + k.vdP * g[2 * j];
+    const a12 = k.qbP + k.vdP * g[2 * j + 1];
+    const a21 = k.pbQ + k.vdQ * g[2 * j];
+    const a22 = k.qbQ + k.vdQ * g[2 * j + 1];
+    const det = a11 * a22 - a12 * a21;
+    const i11 = a22 / det;
+    const i12 = -a12 / det;
+    const i21 = -a21 / det;
+    const i22 = a11 / det;
+    M.set([i11, i12, i21, i22], 4 * j);
+    const b1 = rP[j] - k.vdP * h[j];
+    const b2 = rQ[j] - k.vdQ * h[j];
+    m[2 * j] = i11 * b1 + i12 * b2;
+    m[2 * j + 1] = i21 * b1 + i22 * b2;
+    // The w_parent column: yVD_p = rw_p + sum over children j of e_j . u_j, with
+    // e_j . u_j = -vdW yVD_j - pbW yP_j - qbW yQ_j. Fold into the parent's g and h.
+    const p = parent[j];
+    if (p === 0) continue;
+    const e1 = -k.vdW * g[2 * j] - k.pbW;
+    const e2 = -k.vdW * g[2 * j + 1] - k.qbW;
+    g[2 * p] += e1 * i11 + e2 * i21;
+    g[2 * p + 1] += e1 * i12 + e2 * i22;
+    h[p] += e1 * m[2 * j] + e2 * m[2 * j + 1] - k.vdW * h[j];
+  }
   const yP = new Float64Array(n);
   const yQ = new Float64Array(n);
   yP[0] = rP0;
   yQ[0] = rQ0;
   for (let j = 1; j < n; j++) {
     const p = parent[j];
-    const b1 = rP[j] + yP[p] - 2 * r[j] * yVD[j];
-    const b2 = rQ[j] + yQ[p] - 2 * x[j] * yVD[j];
-    const a = 1 - lin.alpha[j];
-    const g = 1 - lin.gamma[j];
-    const det = a * g - lin.beta[j] * lin.delta[j];
-    yP[j] = (g * b1 + lin.delta[j] * b2) / det;
-    yQ[j] = (lin.beta[j] * b1 + a * b2) / det;
+    yP[j] = M[4 * j] * yP[p] + M[4 * j + 1] * yQ[p] + m[2 * j];
+    yQ[j] = M[4 * j + 2] * yP[p] + M[4 * j + 3] * yQ[p] + m[2 * j + 1];
   }
   return { yP, yQ };
 }
 
 const DISPATCH_TOL_PU = 1e-7; // 0.1 W
-const LOADING_TOL = 1e-4; // relative, for adding cuts
+const LOADING_TOL = 1e-6; // relative, for adding cuts (below the feasibility tolerance)
 const CUT_ANGLE_TOL = 1e-3; // rad
 
 /** DLMPs and the optimal flexibility dispatch of one interval. */
@@ -463,7 +513,9 @@ function solveDlmpWith(highs: Highs, network: Network, options: DlmpOptions): Dl
         }
       }
     }
-    converged = (stable || offers.length === 0) && !added;
+    // Done when the dispatch stopped moving, or when the LP's own state already agrees with the
+    // exact power flow at its dispatch (the linearization is exact there to solver precision).
+    converged = !added && (stable || offers.length === 0 || lpAgreesWithExact(radial, sol, point, v0));
     prevX = sol.x;
     lin = linearize(radial, point);
   }
@@ -475,16 +527,19 @@ function solveDlmpWith(highs: Highs, network: Network, options: DlmpOptions): Dl
   const el = transposedSolve(radial, solLin, lmp, 0, zeros(), zeros(), zeros());
   const cP = zeros();
   const cQ = zeros();
+  const cW = zeros();
   const thermalShadow = new Map<number, number>();
   for (let c = 0; c < solCuts; c++) {
     const mu = sol.rowDual[L.row.cut(c)];
     if (mu === 0) continue;
-    const { cp, cq } = cutRow(cuts[c], solLin, radial);
+    const { cp, cq, cw } = cutRow(cuts[c], solLin, radial);
     cP[cuts[c].bus] -= cp * mu;
     cQ[cuts[c].bus] -= cq * mu;
+    const p = radial.parent[cuts[c].bus];
+    if (p !== 0) cW[p] -= cw * mu;
     thermalShadow.set(cuts[c].bus, (thermalShadow.get(cuts[c].bus) ?? 0) + mu);
   }
-  const cong = transposedSolve(radial, solLin, 0, 0, cP, cQ, zeros());
+  const cong = transposedSolve(radial, solLin, 0, 0, cP, cQ, cW);
   const rw = zeros();
   for (let j = 1; j < n; j++) rw[j] = -sol.colDual[L.col.w(j)];
   const volt = transposedSolve(radial, solLin, 0, 0, zeros(), zeros(), rw);
@@ -547,6 +602,28 @@ function solveDlmpWith(highs: Highs, network: Network, options: DlmpOptions): Dl
       decomposition_residual_per_mwh: residual,
     },
   };
+}
+
+const AGREE_V_PU = 1e-7;
+const AGREE_P_PU = 1e-6; // 1 W
+
+function lpAgreesWithExact(radial: Radial, sol: LpSolution, s: SweepResult, v0: number): boolean {
+  const L = layout(radial.n);
+  let slackP = 0;
+  for (let e = radial.childStart[0]; e < radial.childStart[1]; e++) {
+    const j = radial.childIdx[e];
+    slackP += v0 * s.ir[j]; // slack angle is 0: P = V0 * Re(I)
+  }
+  const lpP0 = sol.colValue[L.col.P0];
+  // Compare the feeder-head flows (the slack bus's own demand is the same on both sides).
+  let lpHead = 0;
+  for (let e = radial.childStart[0]; e < radial.childStart[1]; e++) lpHead += sol.colValue[L.col.P(radial.childIdx[e])];
+  if (Math.abs(lpHead - slackP) > AGREE_P_PU || !Number.isFinite(lpP0)) return false;
+  for (let j = 1; j < radial.n; j++) {
+    const v = Math.hypot(s.vr[j], s.vi[j]);
+    if (Math.abs(Math.sqrt(sol.colValue[L.col.w(j)]) - v) > AGREE_V_PU) return false;
+  }
+  return true;
 }
 
 function applyDispatch(
