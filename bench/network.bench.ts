@@ -6,13 +6,14 @@
  * "cold" = the first call in the process (topology compile, JIT; for the OPF also the first solves
  * in the freshly compiled HiGHS wasm); "median" = the median of repeated calls on the same network.
  */
-import { loadIeee33 } from '../cloud/network/test-feeders.ts';
-import { solveDlmpSchedule } from '../cloud/network/opf.ts';
+
+import { getHighs } from '../cloud/network/highs.ts';
+import type { Network } from '../cloud/network/model.ts';
 import type { Offer } from '../cloud/network/offers.ts';
+import { solveDlmpSchedule } from '../cloud/network/opf.ts';
 import { solvePowerFlow } from '../cloud/network/powerflow.ts';
 import { syntheticFeeder } from '../cloud/network/synthetic.ts';
-import type { Network } from '../cloud/network/model.ts';
-import { getHighs } from '../cloud/network/highs.ts';
+import { loadIeee33 } from '../cloud/network/test-feeders.ts';
 import { report, timeMs } from './report.ts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -26,8 +27,17 @@ async function powerFlow(label: string, net: Network, repeats: number, targetMs:
   const runs: number[] = [];
   for (let k = 0; k < repeats; k++) runs.push(await timeMs(() => solvePowerFlow(net)));
   const med = median(runs);
-  console.log(`${label}: cold ${cold.toFixed(3)} ms, median ${med.toFixed(3)} ms (${iterations} sweeps; target < ${targetMs} ms)`);
-  return { buses: net.buses.length, sweeps: iterations, cold_ms: round(cold), median_ms: round(med), target_ms: targetMs, ok: med < targetMs };
+  console.log(
+    `${label}: cold ${cold.toFixed(3)} ms, median ${med.toFixed(3)} ms (${iterations} sweeps; target < ${targetMs} ms)`,
+  );
+  return {
+    buses: net.buses.length,
+    sweeps: iterations,
+    cold_ms: round(cold),
+    median_ms: round(med),
+    target_ms: targetMs,
+    ok: med < targetMs,
+  };
 }
 
 const pf33 = await powerFlow('33-bus', await loadIeee33(), 200, 1);
@@ -41,7 +51,10 @@ const offers: Offer[] = [
   { id: 'dr-119', bus: 'b119', direction: 'up', quantity_w: 500e3, price_per_mwh: 95 },
   { id: 'ev-30', bus: 'b30', direction: 'down', quantity_w: 300e3, price_per_mwh: 15 },
 ];
-const shape = Array.from({ length: 24 }, (_, h) => 0.6 + 0.5 * Math.max(0, Math.sin(((h - 6) * Math.PI) / 14)));
+const shape = Array.from(
+  { length: 24 },
+  (_, h) => 0.6 + 0.5 * Math.max(0, Math.sin(((h - 6) * Math.PI) / 14)),
+);
 const day = Date.UTC(2025, 5, 1);
 const schedule = {
   offers,

@@ -12,7 +12,11 @@ const bin = fileURLToPath(new URL('../../bin/gridlayer.js', import.meta.url));
 const run = (args: string[]) =>
   promisify(execFile)(process.execPath, [bin, ...args]).then(
     (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({
+      code: e.code,
+      stdout: e.stdout,
+      stderr: e.stderr,
+    }),
   );
 const feeder = ['--buses', IEEE33.buses, '--branches', IEEE33.branches, '--base-kv', '12.66'];
 
@@ -48,7 +52,17 @@ describe('gridlayer powerflow / dlmp', () => {
   });
 
   it('dlmp --json prices every bus and clears offers', async () => {
-    const r = await run(['dlmp', ...feeder, '--offers', IEEE33.offers, '--lmp', '45', '--vmin', '0.92', '--json']);
+    const r = await run([
+      'dlmp',
+      ...feeder,
+      '--offers',
+      IEEE33.offers,
+      '--lmp',
+      '45',
+      '--vmin',
+      '0.92',
+      '--json',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.buses.length, 33);

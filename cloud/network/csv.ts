@@ -20,10 +20,7 @@ export class CsvError extends Error {
 }
 
 const text = z.string().trim();
-const requiredNumber = text
-  .min(1, 'is empty')
-  .transform(Number)
-  .refine(Number.isFinite, 'is not a number');
+const requiredNumber = text.min(1, 'is empty').transform(Number).refine(Number.isFinite, 'is not a number');
 const optionalNumber = text
   .optional()
   .transform((s) => (s === undefined || s === '' ? undefined : Number(s)))
@@ -93,7 +90,9 @@ function parseRows<S extends z.ZodType>(
   if (header.length === 0) throw new CsvError(`${file}: file is empty (expected a header line)`);
   const missing = required.filter((c) => !header.includes(c));
   if (missing.length) {
-    throw new CsvError(`${file} line 1: missing column(s) ${missing.join(', ')} (header is: ${header.join(',')})`);
+    throw new CsvError(
+      `${file} line 1: missing column(s) ${missing.join(', ')} (header is: ${header.join(',')})`,
+    );
   }
   return records.map(({ record, info }) => {
     const r = schema.safeParse(record);
@@ -121,15 +120,24 @@ export interface FeederCsv {
 
 /** Builds a network from the text of buses.csv and branches.csv. */
 export function parseFeederCsv(src: FeederCsv): Network {
-  if (!(src.base_kv > 0)) throw new CsvError(`base voltage must be a positive number of kV, got ${src.base_kv}`);
+  if (!(src.base_kv > 0))
+    throw new CsvError(`base voltage must be a positive number of kV, got ${src.base_kv}`);
   const buses = parseRows(src.buses.text, src.buses.file, busRow, ['bus', 'type', 'p_kw', 'q_kvar']);
-  const branches = parseRows(src.branches.text, src.branches.file, branchRow, ['from_bus', 'to_bus', 'r_ohm', 'x_ohm']);
+  const branches = parseRows(src.branches.text, src.branches.file, branchRow, [
+    'from_bus',
+    'to_bus',
+    'r_ohm',
+    'x_ohm',
+  ]);
 
   // Cross-row checks keep the line numbers the network builder no longer knows.
   const busLine = new Map<string, number>();
   for (const { line, value } of buses) {
     const first = busLine.get(value.bus);
-    if (first !== undefined) throw new CsvError(`${src.buses.file} line ${line}: bus "${value.bus}" already defined on line ${first}`);
+    if (first !== undefined)
+      throw new CsvError(
+        `${src.buses.file} line ${line}: bus "${value.bus}" already defined on line ${first}`,
+      );
     busLine.set(value.bus, line);
     const lo = value.vmin_pu;
     const hi = value.vmax_pu;
@@ -145,10 +153,15 @@ export function parseFeederCsv(src: FeederCsv): Network {
   }
   for (const { line, value } of branches) {
     for (const end of [value.from_bus, value.to_bus]) {
-      if (!busLine.has(end)) throw new CsvError(`${src.branches.file} line ${line}: unknown bus "${end}" (not in ${src.buses.file})`);
+      if (!busLine.has(end))
+        throw new CsvError(
+          `${src.branches.file} line ${line}: unknown bus "${end}" (not in ${src.buses.file})`,
+        );
     }
     if (value.from_bus === value.to_bus) {
-      throw new CsvError(`${src.branches.file} line ${line}: branch connects bus "${value.from_bus}" to itself`);
+      throw new CsvError(
+        `${src.branches.file} line ${line}: branch connects bus "${value.from_bus}" to itself`,
+      );
     }
   }
 
@@ -181,7 +194,8 @@ export function parseFeederCsv(src: FeederCsv): Network {
   try {
     return buildNetwork(input);
   } catch (err) {
-    if (err instanceof NetworkError) throw new CsvError(`${src.buses.file}, ${src.branches.file}: ${err.message}`);
+    if (err instanceof NetworkError)
+      throw new CsvError(`${src.buses.file}, ${src.branches.file}: ${err.message}`);
     throw err;
   }
 }
@@ -191,7 +205,11 @@ export async function loadFeederCsv(
   paths: { buses: string; branches: string } & Omit<FeederCsv, 'buses' | 'branches'>,
 ): Promise<Network> {
   const [b, br] = await Promise.all([readText(paths.buses), readText(paths.branches)]);
-  return parseFeederCsv({ ...paths, buses: { text: b, file: paths.buses }, branches: { text: br, file: paths.branches } });
+  return parseFeederCsv({
+    ...paths,
+    buses: { text: b, file: paths.buses },
+    branches: { text: br, file: paths.branches },
+  });
 }
 
 /** Parses offers.csv; buses are checked against the network when given. */

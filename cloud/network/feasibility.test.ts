@@ -38,7 +38,9 @@ describe('feasibility service', () => {
       [true, false, false],
     );
     const low = report.intervals[1].violations;
-    assert.ok(low.length > 0 && low.every((v) => v.kind === 'voltage' && v.limit === 'min' && v.limit_pu === 0.92));
+    assert.ok(
+      low.length > 0 && low.every((v) => v.kind === 'voltage' && v.limit === 'min' && v.limit_pu === 0.92),
+    );
     assert.ok(low.some((v) => v.kind === 'voltage' && v.bus === '18'));
     const high = report.intervals[2].violations;
     assert.ok(high.some((v) => v.kind === 'voltage' && v.bus === '18' && v.limit === 'max' && v.v_pu > 1.05));
@@ -46,7 +48,14 @@ describe('feasibility service', () => {
   });
 
   it('names overloaded branches, including reverse flow from DER export', () => {
-    const net = chain({ sections: 3, r_ohm: 0.2, x_ohm: 0.2, load_w: 300e3, load_var: 50e3, ratings: { '1-2': 800e3 } });
+    const net = chain({
+      sections: 3,
+      r_ohm: 0.2,
+      x_ohm: 0.2,
+      load_w: 300e3,
+      load_var: 50e3,
+      ratings: { '1-2': 800e3 },
+    });
     const report = checkFeasibility(net, {
       intervals: [
         { start: t0, injections: {} },
@@ -70,7 +79,9 @@ describe('feasibility service', () => {
 
   it('reports a dispatch that collapses the feeder as a power-flow violation', () => {
     const net = chain({ sections: 3, r_ohm: 1, x_ohm: 1, load_w: 100e3, load_var: 0 });
-    const report = checkFeasibility(net, { intervals: [{ start: t0, loads: { 3: { p_w: 50e6, q_var: 0 } } }] });
+    const report = checkFeasibility(net, {
+      intervals: [{ start: t0, loads: { 3: { p_w: 50e6, q_var: 0 } } }],
+    });
     assert.equal(report.feasible, false);
     assert.equal(report.intervals[0].violations[0].kind, 'power_flow');
   });
@@ -78,7 +89,10 @@ describe('feasibility service', () => {
   it('rejects malformed schedules and unknown buses', async () => {
     const net = modify(await loadIeee33(), {});
     assert.throws(() => checkFeasibility(net, { intervals: [] }), ZodError);
-    assert.throws(() => checkFeasibility(net, { intervals: [{ start: t0, injections: { 18: { p_w: Number.NaN } } }] }), ZodError);
+    assert.throws(
+      () => checkFeasibility(net, { intervals: [{ start: t0, injections: { 18: { p_w: Number.NaN } } }] }),
+      ZodError,
+    );
     assert.throws(
       () => checkFeasibility(net, { intervals: [{ start: t0, injections: { 99: { p_w: 1, q_var: 0 } } }] }),
       /interval 0 .*unknown bus "99"/,

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import type { Network } from './model.ts';
-import { type InjectionOverrides, type PowerFlowResult, PowerFlowError, solvePowerFlow } from './powerflow.ts';
+import {
+  type InjectionOverrides,
+  PowerFlowError,
+  type PowerFlowResult,
+  solvePowerFlow,
+} from './powerflow.ts';
 
 /**
  * Feasibility service: does a proposed set of setpoints or schedules (a VPP dispatch, a market
@@ -10,7 +15,14 @@ import { type InjectionOverrides, type PowerFlowResult, PowerFlowError, solvePow
 
 export type Violation =
   | { kind: 'voltage'; bus: string; v_pu: number; limit: 'min' | 'max'; limit_pu: number }
-  | { kind: 'thermal'; branch: string; from_bus: string; to_bus: string; loading_pct: number; rating_va: number }
+  | {
+      kind: 'thermal';
+      branch: string;
+      from_bus: string;
+      to_bus: string;
+      loading_pct: number;
+      rating_va: number;
+    }
   | { kind: 'power_flow'; message: string };
 
 const power = z.object({ p_w: z.number().finite(), q_var: z.number().finite().default(0) });
@@ -54,8 +66,10 @@ export function findViolations(network: Network, pf: PowerFlowResult): Violation
   const v = new Map(pf.buses.map((b) => [b.bus, b.v_pu]));
   for (const bus of network.buses) {
     const vm = v.get(bus.id)!;
-    if (vm < bus.vmin_pu - VOLTAGE_TOL_PU) out.push({ kind: 'voltage', bus: bus.id, v_pu: vm, limit: 'min', limit_pu: bus.vmin_pu });
-    if (vm > bus.vmax_pu + VOLTAGE_TOL_PU) out.push({ kind: 'voltage', bus: bus.id, v_pu: vm, limit: 'max', limit_pu: bus.vmax_pu });
+    if (vm < bus.vmin_pu - VOLTAGE_TOL_PU)
+      out.push({ kind: 'voltage', bus: bus.id, v_pu: vm, limit: 'min', limit_pu: bus.vmin_pu });
+    if (vm > bus.vmax_pu + VOLTAGE_TOL_PU)
+      out.push({ kind: 'voltage', bus: bus.id, v_pu: vm, limit: 'max', limit_pu: bus.vmax_pu });
   }
   pf.branches.forEach((br, k) => {
     const rating = network.branches[k].rating_va;
@@ -74,7 +88,11 @@ export function findViolations(network: Network, pf: PowerFlowResult): Violation
 }
 
 /** Power flow of one interval with its violations; a diverging power flow is itself a violation. */
-export function checkInterval(network: Network, start: number, over: InjectionOverrides): IntervalFeasibility {
+export function checkInterval(
+  network: Network,
+  start: number,
+  over: InjectionOverrides,
+): IntervalFeasibility {
   let pf: PowerFlowResult;
   try {
     pf = solvePowerFlow(network, over);
@@ -112,7 +130,8 @@ export function checkFeasibility(network: Network, schedule: Schedule): Feasibil
   const known = new Set(network.buses.map((b) => b.id));
   parsed.intervals.forEach((iv, k) => {
     for (const bus of [...Object.keys(iv.injections), ...Object.keys(iv.loads ?? {})]) {
-      if (!known.has(bus)) throw new RangeError(`schedule interval ${k} (start ${iv.start}): unknown bus "${bus}"`);
+      if (!known.has(bus))
+        throw new RangeError(`schedule interval ${k} (start ${iv.start}): unknown bus "${bus}"`);
     }
   });
   const intervals = parsed.intervals.map((iv) =>

@@ -1,5 +1,5 @@
-import * as highsModule from 'highs';
 import type { Highs } from 'highs';
+import * as highsModule from 'highs';
 
 type Loader = () => Promise<Highs>;
 

@@ -7,16 +7,48 @@ import { loadIeee33, modify } from './test-feeders.ts';
 // and the bus voltage profile (pu, 4 decimals) as widely reproduced from the paper's data.
 const PUBLISHED_LOSS_KW = 202.67;
 const PUBLISHED_V: Record<string, number> = {
-  1: 1.0, 2: 0.997, 3: 0.9829, 4: 0.9755, 5: 0.9681, 6: 0.9497, 7: 0.9462, 8: 0.9413, 9: 0.9351,
-  10: 0.9292, 11: 0.9284, 12: 0.9269, 13: 0.9208, 14: 0.9185, 15: 0.9171, 16: 0.9157, 17: 0.9137,
-  18: 0.9131, 19: 0.9965, 20: 0.9929, 21: 0.9922, 22: 0.9916, 23: 0.9794, 24: 0.9727, 25: 0.9694,
-  26: 0.9477, 27: 0.9452, 28: 0.9337, 29: 0.9255, 30: 0.922, 31: 0.9178, 32: 0.9169, 33: 0.9166,
+  1: 1.0,
+  2: 0.997,
+  3: 0.9829,
+  4: 0.9755,
+  5: 0.9681,
+  6: 0.9497,
+  7: 0.9462,
+  8: 0.9413,
+  9: 0.9351,
+  10: 0.9292,
+  11: 0.9284,
+  12: 0.9269,
+  13: 0.9208,
+  14: 0.9185,
+  15: 0.9171,
+  16: 0.9157,
+  17: 0.9137,
+  18: 0.9131,
+  19: 0.9965,
+  20: 0.9929,
+  21: 0.9922,
+  22: 0.9916,
+  23: 0.9794,
+  24: 0.9727,
+  25: 0.9694,
+  26: 0.9477,
+  27: 0.9452,
+  28: 0.9337,
+  29: 0.9255,
+  30: 0.922,
+  31: 0.9178,
+  32: 0.9169,
+  33: 0.9166,
 };
 
 describe('IEEE 33-bus feeder (Baran & Wu)', () => {
   it('reproduces the published losses within 0.1% and the minimum voltage at bus 18 within 0.0005 pu', async () => {
     const pf = solvePowerFlow(await loadIeee33());
-    assert.ok(Math.abs(pf.losses_w / 1000 - PUBLISHED_LOSS_KW) / PUBLISHED_LOSS_KW < 0.001, `losses ${pf.losses_w / 1000} kW`);
+    assert.ok(
+      Math.abs(pf.losses_w / 1000 - PUBLISHED_LOSS_KW) / PUBLISHED_LOSS_KW < 0.001,
+      `losses ${pf.losses_w / 1000} kW`,
+    );
     assert.equal(pf.min_voltage.bus, '18');
     assert.ok(Math.abs(pf.min_voltage.v_pu - 0.9131) < 0.0005, `min voltage ${pf.min_voltage.v_pu}`);
     assert.equal(pf.max_voltage.bus, '1');
@@ -26,7 +58,10 @@ describe('IEEE 33-bus feeder (Baran & Wu)', () => {
     const pf = solvePowerFlow(await loadIeee33());
     assert.equal(pf.buses.length, 33);
     for (const b of pf.buses) {
-      assert.ok(Math.abs(b.v_pu - PUBLISHED_V[b.bus]) < 0.0005, `bus ${b.bus}: ${b.v_pu} vs ${PUBLISHED_V[b.bus]}`);
+      assert.ok(
+        Math.abs(b.v_pu - PUBLISHED_V[b.bus]) < 0.0005,
+        `bus ${b.bus}: ${b.v_pu} vs ${PUBLISHED_V[b.bus]}`,
+      );
     }
   });
 

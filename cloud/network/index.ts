@@ -37,9 +37,9 @@ export {
 } from './opf.ts';
 export {
   type InjectionOverrides,
+  PowerFlowError,
   type PowerFlowOptions,
   type PowerFlowResult,
-  PowerFlowError,
   solvePowerFlow,
 } from './powerflow.ts';
 export { syntheticFeeder } from './synthetic.ts';

@@ -118,7 +118,9 @@ export function buildNetwork(input: NetworkInput): Network {
   });
   const slacks = buses.filter((b) => b.type === 'slack');
   if (slacks.length !== 1) {
-    fail(`need exactly one slack bus, found ${slacks.length}${slacks.length ? `: ${slacks.map((b) => b.id).join(', ')}` : ''}`);
+    fail(
+      `need exactly one slack bus, found ${slacks.length}${slacks.length ? `: ${slacks.map((b) => b.id).join(', ')}` : ''}`,
+    );
   }
   const known = (bus: string, what: string) => {
     if (!ids.has(bus)) fail(`${what} refers to unknown bus "${bus}"`);
@@ -146,7 +148,10 @@ export function buildNetwork(input: NetworkInput): Network {
     });
   });
 
-  const injections = <T extends { id?: string; bus: string; p_w: number; q_var: number }>(items: T[], kind: string) =>
+  const injections = <T extends { id?: string; bus: string; p_w: number; q_var: number }>(
+    items: T[],
+    kind: string,
+  ) =>
     items.map((it, i) => {
       const id = it.id ?? `${kind}-${it.bus}${items.length > 1 ? `-${i + 1}` : ''}`;
       known(it.bus, `${kind} ${id}`);

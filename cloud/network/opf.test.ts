@@ -6,7 +6,13 @@ import { solvePowerFlow } from './powerflow.ts';
 import { syntheticFeeder } from './synthetic.ts';
 import { chain, loadIeee33 } from './test-feeders.ts';
 
-const offer = (bus: string, direction: 'up' | 'down', kw: number, price: number, id = `${direction}-${bus}`): Offer => ({
+const offer = (
+  bus: string,
+  direction: 'up' | 'down',
+  kw: number,
+  price: number,
+  id = `${direction}-${bus}`,
+): Offer => ({
   id,
   bus,
   direction,
@@ -14,17 +20,26 @@ const offer = (bus: string, direction: 'up' | 'down', kw: number, price: number,
   price_per_mwh: price,
 });
 const price = (r: DlmpResult, bus: string) => r.buses.find((b) => b.bus === bus)!;
-const close = (a: number, b: number, tol: number, what = '') => assert.ok(Math.abs(a - b) <= tol, `${what} ${a} vs ${b}`);
+const close = (a: number, b: number, tol: number, what = '') =>
+  assert.ok(Math.abs(a - b) <= tol, `${what} ${a} vs ${b}`);
 
 /** The OPF's own state agrees with the exact AC power flow at its dispatch. */
 function assertMatchesExactPowerFlow(r: DlmpResult) {
   assert.ok(r.converged, 'loss linearization converged');
   assert.ok(r.check.max_voltage_error_pu < 1e-6, `voltage error ${r.check.max_voltage_error_pu}`);
   assert.ok(r.check.import_error_w < 1, `import error ${r.check.import_error_w} W`);
-  assert.ok(r.check.decomposition_residual_per_mwh < 1e-6, `decomposition residual ${r.check.decomposition_residual_per_mwh}`);
+  assert.ok(
+    r.check.decomposition_residual_per_mwh < 1e-6,
+    `decomposition residual ${r.check.decomposition_residual_per_mwh}`,
+  );
   assert.deepEqual(r.check.violations, []);
   for (const b of r.buses) {
-    close(b.energy_per_mwh + b.loss_per_mwh + b.congestion_per_mwh + b.voltage_per_mwh, b.dlmp_per_mwh, 1e-6, `components of bus ${b.bus}`);
+    close(
+      b.energy_per_mwh + b.loss_per_mwh + b.congestion_per_mwh + b.voltage_per_mwh,
+      b.dlmp_per_mwh,
+      1e-6,
+      `components of bus ${b.bus}`,
+    );
   }
 }
 
@@ -43,7 +58,8 @@ describe('linearized OPF and DLMPs', () => {
     close(price(r, '1').dlmp_per_mwh, 50, 1e-9);
     // Losses grow with electrical distance along the main trunk.
     const trunk = ['2', '3', '4', '5', '6', '9', '12', '15', '18'].map((b) => price(r, b).loss_per_mwh);
-    for (let k = 1; k < trunk.length; k++) assert.ok(trunk[k] > trunk[k - 1], `loss component along trunk: ${trunk}`);
+    for (let k = 1; k < trunk.length; k++)
+      assert.ok(trunk[k] > trunk[k - 1], `loss component along trunk: ${trunk}`);
     // And the OPF's dispatch-free power flow is the exact base case.
     close(r.losses_w, 202677, 5);
   });
@@ -62,7 +78,14 @@ describe('linearized OPF and DLMPs', () => {
   });
 
   it('a binding line limit raises the prices downstream of it, to the marginal local offer', async () => {
-    const net = chain({ sections: 4, r_ohm: 0.3, x_ohm: 0.3, load_w: 500e3, load_var: 100e3, ratings: { '1-2': 1.2e6 } });
+    const net = chain({
+      sections: 4,
+      r_ohm: 0.3,
+      x_ohm: 0.3,
+      load_w: 500e3,
+      load_var: 100e3,
+      ratings: { '1-2': 1.2e6 },
+    });
     const r = await solveDlmp(net, { lmp_per_mwh: 30, offers: [offer('4', 'up', 1000, 80)] });
     assertMatchesExactPowerFlow(r);
     assert.deepEqual(
@@ -87,10 +110,13 @@ describe('linearized OPF and DLMPs', () => {
       close(price(r, down).voltage_per_mwh, 0, 1e-9);
     }
     // Without the rating the cheap interface supplies everything.
-    const free = await solveDlmp(chain({ sections: 4, r_ohm: 0.3, x_ohm: 0.3, load_w: 500e3, load_var: 100e3 }), {
-      lmp_per_mwh: 30,
-      offers: [offer('4', 'up', 1000, 80)],
-    });
+    const free = await solveDlmp(
+      chain({ sections: 4, r_ohm: 0.3, x_ohm: 0.3, load_w: 500e3, load_var: 100e3 }),
+      {
+        lmp_per_mwh: 30,
+        offers: [offer('4', 'up', 1000, 80)],
+      },
+    );
     assert.equal(free.offers[0].cleared_w, 0);
     assert.ok(price(free, '4').dlmp_per_mwh < 31);
   });
@@ -111,7 +137,8 @@ describe('linearized OPF and DLMPs', () => {
       const b = price(r, String(i));
       assert.ok(b.voltage_per_mwh > 0, `voltage component at ${i}`);
       close(b.congestion_per_mwh, 0, 1e-9);
-      if (i > 1) assert.ok(b.voltage_per_mwh > price(r, String(i - 1)).voltage_per_mwh, 'grows towards the weak end');
+      if (i > 1)
+        assert.ok(b.voltage_per_mwh > price(r, String(i - 1)).voltage_per_mwh, 'grows towards the weak end');
     }
   });
 
@@ -132,7 +159,9 @@ describe('linearized OPF and DLMPs', () => {
     await assert.rejects(
       solveDlmp(net, { lmp_per_mwh: 40, offers: [offer('18', 'up', 50, 90)] }),
       (e: unknown) =>
-        e instanceof OpfError && /infeasible/.test(e.message) && e.violations.some((v) => v.kind === 'voltage' && v.bus === '18'),
+        e instanceof OpfError &&
+        /infeasible/.test(e.message) &&
+        e.violations.some((v) => v.kind === 'voltage' && v.bus === '18'),
     );
   });
 
@@ -140,7 +169,10 @@ describe('linearized OPF and DLMPs', () => {
     const net = syntheticFeeder({ buses: 120, seed: 7, rating_va: 4.0e6 });
     const hour = 3600e3;
     const day = Date.UTC(2025, 5, 1);
-    const profile = Array.from({ length: 24 }, (_, h) => 0.6 + 0.5 * Math.max(0, Math.sin(((h - 6) * Math.PI) / 14)));
+    const profile = Array.from(
+      { length: 24 },
+      (_, h) => 0.6 + 0.5 * Math.max(0, Math.sin(((h - 6) * Math.PI) / 14)),
+    );
     const offers = [offer('b50', 'up', 700, 70), offer('b119', 'up', 500, 95), offer('b30', 'down', 300, 15)];
     const r = await solveDlmpSchedule(net, {
       offers,

@@ -32,8 +32,8 @@ import {
   demandWithOverrides,
   describeSweep,
   type InjectionOverrides,
-  type PowerFlowResult,
   PowerFlowError,
+  type PowerFlowResult,
   type SweepResult,
   sweep,
 } from './powerflow.ts';
@@ -164,7 +164,12 @@ function branchCoefficients(radial: Radial, lin: Linearization, j: number) {
 /** Sending-end (parent end) flow of each branch and receiving-end flow, from a sweep. */
 function branchEnds(radial: Radial, s: SweepResult) {
   const { n, parent, r, x } = radial;
-  const out = { sp: new Float64Array(n), sq: new Float64Array(n), rp: new Float64Array(n), rq: new Float64Array(n) };
+  const out = {
+    sp: new Float64Array(n),
+    sq: new Float64Array(n),
+    rp: new Float64Array(n),
+    rq: new Float64Array(n),
+  };
   for (let j = 1; j < n; j++) {
     const p = parent[j];
     out.sp[j] = s.vr[p] * s.ir[j] + s.vi[p] * s.ii[j];
@@ -178,8 +183,20 @@ function branchEnds(radial: Radial, s: SweepResult) {
 
 interface LpLayout {
   readonly nState: number;
-  col: { P0: number; Q0: number; P: (j: number) => number; Q: (j: number) => number; w: (j: number) => number; x: (k: number) => number };
-  row: { PB: (j: number) => number; QB: (j: number) => number; VD: (j: number) => number; cut: (c: number) => number };
+  col: {
+    P0: number;
+    Q0: number;
+    P: (j: number) => number;
+    Q: (j: number) => number;
+    w: (j: number) => number;
+    x: (k: number) => number;
+  };
+  row: {
+    PB: (j: number) => number;
+    QB: (j: number) => number;
+    VD: (j: number) => number;
+    cut: (c: number) => number;
+  };
 }
 
 function layout(n: number): LpLayout {
@@ -269,7 +286,9 @@ function solveLp(
     starts[++row] = idx.length;
   };
 
-  const coef = Array.from({ length: n }, (_, j) => (j === 0 ? undefined : branchCoefficients(radial, lin, j)));
+  const coef = Array.from({ length: n }, (_, j) =>
+    j === 0 ? undefined : branchCoefficients(radial, lin, j),
+  );
   // A w_parent term is a constant when the parent is the slack bus (w fixed at w0).
   const wTerm = (j: number, c: number): number => {
     if (c === 0) return 0;
@@ -436,7 +455,12 @@ function solveDlmpWith(highs: Highs, network: Network, options: DlmpOptions): Dl
     const bus = radial.indexOf.get(o.bus);
     if (bus === undefined) throw new RangeError(`offer ${o.id}: unknown bus "${o.bus}"`);
     const up = o.direction === 'up';
-    return { bus, sign: (up ? 1 : -1) as 1 | -1, qty: o.quantity_w / BASE_POWER_VA, cost: up ? o.price_per_mwh : -o.price_per_mwh };
+    return {
+      bus,
+      sign: (up ? 1 : -1) as 1 | -1,
+      qty: o.quantity_w / BASE_POWER_VA,
+      cost: up ? o.price_per_mwh : -o.price_per_mwh,
+    };
   });
   const maxIt = options.maxIterations ?? 20;
 
@@ -458,7 +482,10 @@ function solveDlmpWith(highs: Highs, network: Network, options: DlmpOptions): Dl
   }
 
   const cuts: Cut[] = [];
-  const hasCut = (c: Cut) => cuts.some((k) => k.bus === c.bus && k.end === c.end && Math.abs(angleDiff(k.angle, c.angle)) < CUT_ANGLE_TOL);
+  const hasCut = (c: Cut) =>
+    cuts.some(
+      (k) => k.bus === c.bus && k.end === c.end && Math.abs(angleDiff(k.angle, c.angle)) < CUT_ANGLE_TOL,
+    );
   if (point) {
     const ends = branchEnds(radial, point);
     for (let j = 1; j < n; j++) {
@@ -592,7 +619,10 @@ function solveDlmpWith(highs: Highs, network: Network, options: DlmpOptions): Dl
     import_w: pf.slack_p_w,
     losses_w: pf.losses_w,
     buses: network.buses.map((b) => prices[radial.indexOf.get(b.id)!]),
-    offers: (options.offers ?? []).map((o, k) => ({ ...o, cleared_w: Math.max(0, sol.x[k]) * BASE_POWER_VA })),
+    offers: (options.offers ?? []).map((o, k) => ({
+      ...o,
+      cleared_w: Math.max(0, sol.x[k]) * BASE_POWER_VA,
+    })),
     binding: { voltage: voltageBinding, thermal: thermalBinding },
     powerflow: pf,
     check: {
@@ -617,7 +647,8 @@ function lpAgreesWithExact(radial: Radial, sol: LpSolution, s: SweepResult, v0: 
   const lpP0 = sol.colValue[L.col.P0];
   // Compare the feeder-head flows (the slack bus's own demand is the same on both sides).
   let lpHead = 0;
-  for (let e = radial.childStart[0]; e < radial.childStart[1]; e++) lpHead += sol.colValue[L.col.P(radial.childIdx[e])];
+  for (let e = radial.childStart[0]; e < radial.childStart[1]; e++)
+    lpHead += sol.colValue[L.col.P(radial.childIdx[e])];
   if (Math.abs(lpHead - slackP) > AGREE_P_PU || !Number.isFinite(lpP0)) return false;
   for (let j = 1; j < radial.n; j++) {
     const v = Math.hypot(s.vr[j], s.vi[j]);

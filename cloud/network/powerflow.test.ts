@@ -24,7 +24,9 @@ describe('radial power flow', () => {
   it('reports flows in the CSV orientation of each branch, whatever the tree direction', async () => {
     const base = await loadIeee33();
     const flipped = modify(base, {
-      branches: base.branches.map((b) => (b.id === '5-6' ? { ...b, id: '6-5', from_bus: b.to_bus, to_bus: b.from_bus } : { ...b })),
+      branches: base.branches.map((b) =>
+        b.id === '5-6' ? { ...b, id: '6-5', from_bus: b.to_bus, to_bus: b.from_bus } : { ...b },
+      ),
     });
     const a = solvePowerFlow(base).branches.find((b) => b.id === '5-6')!;
     const f = solvePowerFlow(flipped).branches.find((b) => b.id === '6-5')!;
@@ -49,34 +51,65 @@ describe('radial power flow', () => {
 
   it('fails with a clear error instead of returning a wrong answer when the feeder cannot carry the load', () => {
     const net = chain({ sections: 5, r_ohm: 2, x_ohm: 2, load_w: 8e6, load_var: 4e6 });
-    assert.throws(() => solvePowerFlow(net), (e: unknown) => e instanceof PowerFlowError && /diverged|did not converge/.test(e.message));
+    assert.throws(
+      () => solvePowerFlow(net),
+      (e: unknown) => e instanceof PowerFlowError && /diverged|did not converge/.test(e.message),
+    );
   });
 
   it('reports non-convergence within the sweep limit', async () => {
     assert.throws(
-      () => solvePowerFlow(chain({ sections: 3, r_ohm: 1, x_ohm: 1, load_w: 1e6, load_var: 0 }), { maxIterations: 2, tolerance: 1e-15 }),
-      (e: unknown) => e instanceof PowerFlowError && /did not converge in 2 sweeps/.test(e.message) && e.iterations === 2,
+      () =>
+        solvePowerFlow(chain({ sections: 3, r_ohm: 1, x_ohm: 1, load_w: 1e6, load_var: 0 }), {
+          maxIterations: 2,
+          tolerance: 1e-15,
+        }),
+      (e: unknown) =>
+        e instanceof PowerFlowError && /did not converge in 2 sweeps/.test(e.message) && e.iterations === 2,
     );
   });
 
   it('rejects loops and islands of in-service branches', async () => {
     const net = await loadIeee33();
-    const looped = modify(net, { branches: net.branches.map((b) => ({ ...b, in_service: b.in_service || b.id === '18-33' })) });
-    assert.throws(() => solvePowerFlow(looped), (e: unknown) => e instanceof NetworkError && /loop/.test(e.message));
-    const islanded = modify(net, { branches: net.branches.map((b) => ({ ...b, in_service: b.in_service && b.id !== '17-18' })) });
-    assert.throws(() => solvePowerFlow(islanded), (e: unknown) => e instanceof NetworkError && /not connected.*18/.test(e.message));
+    const looped = modify(net, {
+      branches: net.branches.map((b) => ({ ...b, in_service: b.in_service || b.id === '18-33' })),
+    });
+    assert.throws(
+      () => solvePowerFlow(looped),
+      (e: unknown) => e instanceof NetworkError && /loop/.test(e.message),
+    );
+    const islanded = modify(net, {
+      branches: net.branches.map((b) => ({ ...b, in_service: b.in_service && b.id !== '17-18' })),
+    });
+    assert.throws(
+      () => solvePowerFlow(islanded),
+      (e: unknown) => e instanceof NetworkError && /not connected.*18/.test(e.message),
+    );
   });
 
   it('rejects inconsistent models with a message naming the element', () => {
     const bus = (id: string, type: 'slack' | 'pq' = 'pq') => ({ id, type });
     const br = { from_bus: 'a', to_bus: 'b', r_ohm: 1, x_ohm: 1 };
-    assert.throws(() => buildNetwork({ base_voltage_v: 1e4, buses: [bus('a'), bus('b')], branches: [br] }), /exactly one slack bus, found 0/);
     assert.throws(
-      () => buildNetwork({ base_voltage_v: 1e4, buses: [bus('a', 'slack'), bus('b')], branches: [{ ...br, to_bus: 'c' }] }),
+      () => buildNetwork({ base_voltage_v: 1e4, buses: [bus('a'), bus('b')], branches: [br] }),
+      /exactly one slack bus, found 0/,
+    );
+    assert.throws(
+      () =>
+        buildNetwork({
+          base_voltage_v: 1e4,
+          buses: [bus('a', 'slack'), bus('b')],
+          branches: [{ ...br, to_bus: 'c' }],
+        }),
       /branch a-c refers to unknown bus "c"/,
     );
     assert.throws(
-      () => buildNetwork({ base_voltage_v: 1e4, buses: [{ id: 'a', type: 'slack', vmin_pu: 1.1, vmax_pu: 1 }], branches: [] }),
+      () =>
+        buildNetwork({
+          base_voltage_v: 1e4,
+          buses: [{ id: 'a', type: 'slack', vmin_pu: 1.1, vmax_pu: 1 }],
+          branches: [],
+        }),
       /vmin_pu < vmax_pu/,
     );
   });

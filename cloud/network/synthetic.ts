@@ -37,7 +37,12 @@ export function syntheticFeeder(opts: SyntheticOptions): Network {
   const input: NetworkInput = {
     name: `synthetic-${n}`,
     base_voltage_v: (opts.base_kv ?? 12.47) * 1000,
-    buses: Array.from({ length: n }, (_, i) => ({ id: `b${i}`, type: i === 0 ? 'slack' : 'pq', vmin_pu: 0.9, vmax_pu: 1.1 })),
+    buses: Array.from({ length: n }, (_, i) => ({
+      id: `b${i}`,
+      type: i === 0 ? 'slack' : 'pq',
+      vmin_pu: 0.9,
+      vmax_pu: 1.1,
+    })),
     branches: Array.from({ length: n - 1 }, (_, k) => {
       const i = k + 1;
       const r = (0.2 + 0.6 * rand()) * zScale;

@@ -10,7 +10,9 @@ export const IEEE33 = {
   base_kv: 12.66,
 };
 
-export function loadIeee33(opts: { default_vmin_pu?: number; default_vmax_pu?: number } = {}): Promise<Network> {
+export function loadIeee33(
+  opts: { default_vmin_pu?: number; default_vmax_pu?: number } = {},
+): Promise<Network> {
   return loadFeederCsv({ buses: IEEE33.buses, branches: IEEE33.branches, base_kv: IEEE33.base_kv, ...opts });
 }
 
@@ -63,6 +65,10 @@ export function chain(opts: {
         ...(rating !== undefined ? { rating_va: rating } : {}),
       };
     }),
-    loads: Array.from({ length: n }, (_, i) => ({ bus: String(i + 1), p_w: opts.load_w, q_var: opts.load_var })),
+    loads: Array.from({ length: n }, (_, i) => ({
+      bus: String(i + 1),
+      p_w: opts.load_w,
+      q_var: opts.load_var,
+    })),
   });
 }

@@ -45,7 +45,7 @@ export function compileRadial(network: Network): Radial {
 
   const nBus = network.buses.length;
   const localIndex = new Map<string, number>();
-  network.buses.forEach((b, i) => localIndex.set(b.id, i));
+  for (const [i, b] of network.buses.entries()) localIndex.set(b.id, i);
 
   // Adjacency over in-service branches (CSR built from edge list).
   const deg = new Int32Array(nBus + 1);
@@ -96,7 +96,8 @@ export function compileRadial(network: Network): Radial {
   }
   if (tail < nBus) {
     const islanded = network.buses.filter((_, i) => newIndex[i] === -1).map((b) => b.id);
-    const shown = islanded.slice(0, 10).join(', ') + (islanded.length > 10 ? ` and ${islanded.length - 10} more` : '');
+    const shown =
+      islanded.slice(0, 10).join(', ') + (islanded.length > 10 ? ` and ${islanded.length - 10} more` : '');
     throw new NetworkError(`buses not connected to the slack bus by in-service branches: ${shown}`);
   }
 
