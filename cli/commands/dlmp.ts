@@ -15,7 +15,7 @@ export function register(program: Command): void {
     program
       .command('dlmp')
       .description(
-        'Distribution LMPs per bus (energy + loss + congestion + voltage) from a linearized OPF with flexibility offers',
+        'distribution LMPs per bus (energy + loss + congestion + voltage) from a linearized OPF with flexibility offers',
       ),
   )
     .option('--offers <file>', 'offers.csv: bus,direction(up|down),quantity_kw,price_per_mwh[,id]')

@@ -15,7 +15,7 @@ export function register(program: Command): void {
     program
       .command('powerflow')
       .description(
-        'Exact AC power flow of a radial feeder (backward/forward sweep) from buses.csv and branches.csv',
+        'exact AC power flow of a radial feeder (backward/forward sweep) from buses.csv and branches.csv',
       ),
   )
     .option('--json', 'print one JSON object (kW, kvar, per unit, degrees)')
