@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import { register as dlmp } from './dlmp.ts';
 import { register as forecast } from './forecast.ts';
+import { register as powerflow } from './powerflow.ts';
 import { register as scan } from './scan.ts';
 import { register as sim } from './sim.ts';
 import { register as start } from './start.ts';
@@ -10,7 +12,7 @@ import { register as start } from './start.ts';
  */
 type Register = (program: Command) => void;
 
-const registrations: Register[] = [start, sim, scan, forecast];
+const registrations: Register[] = [start, sim, scan, forecast, powerflow, dlmp];
 
 export function registerCommands(program: Command): void {
   for (const register of registrations) register(program);
