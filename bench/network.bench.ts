@@ -7,7 +7,7 @@
  * in the freshly compiled HiGHS wasm); "median" = the median of repeated calls on the same network.
  */
 
-import { getHighs } from '../cloud/network/highs.ts';
+import { getHighs } from '../cloud/lp/highs.ts';
 import type { Network } from '../cloud/network/model.ts';
 import type { Offer } from '../cloud/network/offers.ts';
 import { solveDlmpSchedule } from '../cloud/network/opf.ts';

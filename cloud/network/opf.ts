@@ -25,7 +25,7 @@
  */
 import type { Highs } from 'highs';
 import { findViolations, type Violation } from './feasibility.ts';
-import { getHighs } from './highs.ts';
+import { getHighs } from '../lp/highs.ts';
 import { BASE_POWER_VA, type Network } from './model.ts';
 import type { Offer } from './offers.ts';
 import {

@@ -1,3 +1,4 @@
+// The one HiGHS loader for every optimisation in the cloud (network OPF, VPP allocation, market clearing).
 import type { Highs } from 'highs';
 import * as highsModule from 'highs';
 
