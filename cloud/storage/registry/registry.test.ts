@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Capabilities, Command } from '../../../protocols/mqtt/payloads.ts';
+import { type RunningPostgres, startPostgres } from '../../../test-support/postgres.ts';
+import { openPostgres, openSqlite, type SqlDb } from './db.ts';
+import { MIGRATIONS } from './migrations.ts';
+import { Registry } from './registry.ts';
+
+const now = Date.now();
+const caps: Capabilities = {
+  v: 1,
+  site: 'site-1',
+  ts: now,
+  devices: [
+    {
+      id: 'inv1',
+      kind: 'inverter',
+      protocol: 'sunspec-tcp',
+      manufacturer: 'Fronius',
+      model: 'Symo',
+      nameplate: { w_max: 10000 },
+      controls: ['active_power_limit'],
+      models: [1, 103, 123],
+    },
+    {
+      id: 'bat1',
+      kind: 'battery',
+      protocol: 'sunspec-rtu',
+      nameplate: { wh_capacity: 13500 },
+      controls: ['battery_power'],
+    },
+  ],
+  limits: { export_w_max: 7000 },
+};
+
+function contract(name: string, open: () => Promise<SqlDb>, cleanup: () => Promise<void>) {
+  describe(`registry: ${name}`, function () {
+    this.timeout(60000);
+    let db: SqlDb;
+    let reg: Registry;
+    before(async () => {
+      db = await open();
+      reg = new Registry(db);
+    });
+    after(async () => {
+      await db?.close();
+      await cleanup();
+    });
+
+    it('applies every migration once, and is idempotent on restart', async () => {
+      assert.deepEqual(
+        await reg.init(),
+        MIGRATIONS.map((m) => m.id),
+      );
+      assert.deepEqual(await reg.init(), []);
+    });
+
+    it('self-registers a site and its devices from a capabilities message, keeping operator edits', async () => {
+      assert.deepEqual(await reg.applyCapabilities(caps), { created: true, devices: 2 });
+      await reg.patchSite('site-1', { feeder: 'F12', node: 'N-7', contract: 'flex-2026' });
+      const again = { ...caps, devices: [{ ...caps.devices[0], firmware: '1.2.3' }, caps.devices[1]] };
+      assert.deepEqual(await reg.applyCapabilities(again), { created: false, devices: 2 });
+      const site = await reg.getSite('site-1');
+      assert.equal(site?.feeder, 'F12');
+      assert.equal(site?.contract, 'flex-2026');
+      assert.deepEqual(site?.limits, { export_w_max: 7000 });
+      const devices = await reg.listDevices('site-1');
+      assert.deepEqual(
+        devices.map((d) => [d.id, d.kind, d.firmware]),
+        [
+          ['bat1', 'battery', null],
+          ['inv1', 'inverter', '1.2.3'],
+        ],
+      );
+      assert.deepEqual(devices[1].nameplate, { w_max: 10000 });
+      assert.deepEqual(devices[1].models, [1, 103, 123]);
+      await reg.patchDevice('site-1', 'inv1', { node: 'N-7a' });
+      assert.equal((await reg.getDevice('site-1', 'inv1'))?.node, 'N-7a');
+    });
+
+    it('records status from the edge', async () => {
+      await reg.applyStatus({
+        v: 1,
+        site: 'site-1',
+        state: 'online',
+        ts: now,
+        agentVersion: '0.1.0',
+        mode: 'default',
+      });
+      const s = await reg.getSite('site-1');
+      assert.equal(s?.status, 'online');
+      assert.equal(s?.agentVersion, '0.1.0');
+      assert.equal(s?.lastSeen, now);
+    });
+
+    it('keeps groups and their membership; a failed transaction leaves nothing behind', async () => {
+      await reg.createGroup({ id: 'vpp-north', name: 'VPP North', kind: 'vpp' });
+      await reg.setGroupSites('vpp-north', ['site-1', 'site-2']);
+      assert.deepEqual((await reg.getGroup('vpp-north'))?.sites, ['site-1', 'site-2']);
+      assert.deepEqual(await reg.sitesOfGroups(['vpp-north']), ['site-1', 'site-2']);
+      await assert.rejects(
+        db.tx(async (t) => {
+          await t.run('DELETE FROM group_members WHERE group_id = ?', ['vpp-north']);
+          throw new Error('boom');
+        }),
+        /boom/,
+      );
+      assert.deepEqual((await reg.getGroup('vpp-north'))?.sites, ['site-1', 'site-2']);
+      await reg.patchGroup('vpp-north', { description: 'north feeders' });
+      assert.equal((await reg.listGroups())[0].description, 'north feeders');
+    });
+
+    it('stores users with scopes and tokens by hash only', async () => {
+      const u = await reg.createUser({
+        name: 'Ann',
+        role: 'viewer',
+        scopes: [{ kind: 'site', target: 'site-1' }],
+      });
+      assert.deepEqual(u.scopes, [{ kind: 'site', target: 'site-1' }]);
+      await reg.createToken({ id: 'tok12345', userId: u.id, secretHash: 'ab'.repeat(32) });
+      assert.deepEqual(await reg.findToken('tok12345'), {
+        userId: u.id,
+        secretHash: 'ab'.repeat(32),
+        revoked: false,
+      });
+      assert.equal(await reg.revokeToken('tok12345'), true);
+      assert.equal((await reg.findToken('tok12345'))?.revoked, true);
+      await reg.setSiteCredential('site-1', 'cd'.repeat(32));
+      assert.equal(await reg.siteCredentialHash('site-1'), 'cd'.repeat(32));
+    });
+
+    it('tracks a command through its lifecycle, and finds overdue ones', async () => {
+      const cmd: Command = {
+        v: 1,
+        id: 'cmd-0001',
+        site: 'site-1',
+        device: 'inv1',
+        type: 'active_power_limit',
+        w: 5000,
+        issuedAt: now,
+        expiresAt: now + 60_000,
+      };
+      const rec = await reg.insertCommand(cmd, 'user:ops');
+      assert.equal(rec.status, 'pending');
+      assert.deepEqual(rec.command, cmd);
+      assert.equal(await reg.transitionCommand('cmd-0001', ['pending'], 'sent'), true);
+      assert.equal(await reg.transitionCommand('cmd-0001', ['pending'], 'sent'), false);
+      assert.equal(
+        await reg.transitionCommand('cmd-0001', ['sent'], 'acknowledged', {
+          applied: { w: 4800 },
+          reason: 'clamped',
+        }),
+        true,
+      );
+      const done = await reg.getCommand('cmd-0001');
+      assert.deepEqual([done?.status, done?.applied, done?.reason], ['acknowledged', { w: 4800 }, 'clamped']);
+      await reg.insertCommand(
+        { ...cmd, id: 'cmd-0002', issuedAt: now - 10_000, expiresAt: now - 1 },
+        'user:ops',
+      );
+      assert.deepEqual(
+        (await reg.overdueCommands(now)).map((c) => c.id),
+        ['cmd-0002'],
+      );
+      assert.deepEqual(
+        (await reg.listCommands('site-1')).map((c) => c.id),
+        ['cmd-0001', 'cmd-0002'],
+      );
+    });
+
+    it('appends audit entries in order', async () => {
+      await reg.audit('user:ops', 'site.update', 'site-1', { feeder: 'F12' });
+      await reg.audit('gateway:site-1', 'site.register', 'site-1');
+      const log = await reg.listAudit({ target: 'site-1' });
+      assert.deepEqual(
+        log.map((e) => [e.actor, e.action]),
+        [
+          ['user:ops', 'site.update'],
+          ['gateway:site-1', 'site.register'],
+        ],
+      );
+      assert.deepEqual(log[0].detail, { feeder: 'F12' });
+    });
+  });
+}
+
+let dir = '';
+contract(
+  'embedded SQLite',
+  async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gridlayer-reg-'));
+    return openSqlite(join(dir, 'registry.db'));
+  },
+  async () => rmSync(dir, { recursive: true, force: true }),
+);
+
+let server: RunningPostgres | undefined;
+contract(
+  'PostgreSQL 15 (real server)',
+  async () => {
+    server = await startPostgres();
+    return openPostgres(server.connectionString);
+  },
+  async () => server?.stop(),
+);

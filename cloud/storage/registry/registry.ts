@@ -1,0 +1,531 @@
+import type { Capabilities, Command, Status } from '../../../protocols/mqtt/payloads.ts';
+import type { Role } from '../../auth/roles.ts';
+import { newId } from '../../auth/secrets.ts';
+import type { SqlDb } from './db.ts';
+import { migrate } from './migrations.ts';
+
+export interface Site {
+  id: string;
+  name: string | null;
+  feeder: string | null;
+  node: string | null;
+  contract: string | null;
+  status: string;
+  lastSeen: number | null;
+  agentVersion: string | null;
+  mode: string | null;
+  limits: Record<string, number> | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Device {
+  siteId: string;
+  id: string;
+  kind: string;
+  protocol: string;
+  manufacturer: string | null;
+  model: string | null;
+  serial: string | null;
+  firmware: string | null;
+  nameplate: Record<string, number>;
+  controls: string[];
+  models: number[] | null;
+  node: string | null;
+  updatedAt: number;
+}
+
+export interface Group {
+  id: string;
+  name: string;
+  kind: string;
+  description: string | null;
+  createdAt: number;
+  sites: string[];
+}
+
+export type ScopeKind = 'all' | 'site' | 'group';
+export interface Scope {
+  kind: ScopeKind;
+  target: string;
+}
+export interface User {
+  id: string;
+  name: string;
+  role: Role;
+  createdAt: number;
+  scopes: Scope[];
+}
+
+export const COMMAND_STATUSES = ['pending', 'sent', 'acknowledged', 'refused', 'expired', 'failed'] as const;
+export type CommandStatus = (typeof COMMAND_STATUSES)[number];
+export const OPEN_COMMAND_STATUSES: CommandStatus[] = ['pending', 'sent'];
+
+export interface CommandRecord {
+  id: string;
+  siteId: string;
+  deviceId: string | null;
+  type: string;
+  command: Command;
+  issuedAt: number;
+  expiresAt: number;
+  issuedBy: string;
+  status: CommandStatus;
+  statusAt: number;
+  applied: Record<string, number | boolean> | null;
+  reason: string | null;
+}
+
+export interface AuditEntry {
+  id: string;
+  ts: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  detail: unknown;
+}
+
+type Row = Record<string, unknown>;
+const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
+const parse = <T>(v: unknown): T | null => (typeof v === 'string' ? (JSON.parse(v) as T) : null);
+const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
+const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+
+function toSite(r: Row): Site {
+  return {
+    id: String(r.id),
+    name: str(r.name),
+    feeder: str(r.feeder),
+    node: str(r.node),
+    contract: str(r.contract),
+    status: String(r.status),
+    lastSeen: num(r.last_seen),
+    agentVersion: str(r.agent_version),
+    mode: str(r.mode),
+    limits: parse(r.limits),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+}
+function toDevice(r: Row): Device {
+  return {
+    siteId: String(r.site_id),
+    id: String(r.id),
+    kind: String(r.kind),
+    protocol: String(r.protocol),
+    manufacturer: str(r.manufacturer),
+    model: str(r.model),
+    serial: str(r.serial),
+    firmware: str(r.firmware),
+    nameplate: parse(r.nameplate) ?? {},
+    controls: parse(r.controls) ?? [],
+    models: parse(r.models),
+    node: str(r.node),
+    updatedAt: Number(r.updated_at),
+  };
+}
+function toCommand(r: Row): CommandRecord {
+  return {
+    id: String(r.id),
+    siteId: String(r.site_id),
+    deviceId: str(r.device_id),
+    type: String(r.type),
+    command: parse<Command>(r.body) as Command,
+    issuedAt: Number(r.issued_at),
+    expiresAt: Number(r.expires_at),
+    issuedBy: String(r.issued_by),
+    status: String(r.status) as CommandStatus,
+    statusAt: Number(r.status_at),
+    applied: parse(r.applied),
+    reason: str(r.reason),
+  };
+}
+
+let auditSeq = 0;
+/** Sortable audit id: time, then a per-process counter, then randomness against other processes. */
+function auditId(ts: number): string {
+  auditSeq = (auditSeq + 1) % 1e6;
+  return `${ts.toString(36).padStart(9, '0')}${auditSeq.toString(36).padStart(4, '0')}${newId(4)}`;
+}
+
+/** Sites, devices, groups, users/tokens, gateway credentials, commands and audit log. */
+export class Registry {
+  constructor(readonly db: SqlDb) {}
+
+  async init(): Promise<number[]> {
+    return migrate(this.db);
+  }
+
+  // --- sites -------------------------------------------------------------------------------------
+
+  async createSite(id: string, fields: { name?: string } = {}, db: SqlDb = this.db): Promise<Site> {
+    const now = Date.now();
+    await db.run(
+      `INSERT INTO sites (id, name, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+      [id, fields.name ?? null, now, now],
+    );
+    return (await this.getSite(id, db)) as Site;
+  }
+
+  async getSite(id: string, db: SqlDb = this.db): Promise<Site | undefined> {
+    const [r] = await db.all('SELECT * FROM sites WHERE id = ?', [id]);
+    return r ? toSite(r) : undefined;
+  }
+
+  /** All sites, or only those listed (for scoped users). */
+  async listSites(ids?: string[]): Promise<Site[]> {
+    if (ids && !ids.length) return [];
+    const rows = ids
+      ? await this.db.all(
+          `SELECT * FROM sites WHERE id IN (${ids.map(() => '?').join(',')}) ORDER BY id`,
+          ids,
+        )
+      : await this.db.all('SELECT * FROM sites ORDER BY id');
+    return rows.map(toSite);
+  }
+
+  /** Operator-editable fields: what an edge cannot know. */
+  async patchSite(
+    id: string,
+    patch: Partial<Pick<Site, 'name' | 'feeder' | 'node' | 'contract'>>,
+  ): Promise<Site | undefined> {
+    const cols = (['name', 'feeder', 'node', 'contract'] as const).filter((k) => patch[k] !== undefined);
+    if (cols.length) {
+      await this.db.run(
+        `UPDATE sites SET ${cols.map((c) => `${c} = ?`).join(', ')}, updated_at = ? WHERE id = ?`,
+        [...cols.map((c) => patch[c] ?? null), Date.now(), id],
+      );
+    }
+    return this.getSite(id);
+  }
+
+  /** Self-registration: the edge's capabilities message creates/updates its site and devices. */
+  async applyCapabilities(cap: Capabilities): Promise<{ created: boolean; devices: number }> {
+    return this.db.tx(async (db) => {
+      const existed = await this.getSite(cap.site, db);
+      const now = Date.now();
+      await this.createSite(cap.site, {}, db);
+      await db.run('UPDATE sites SET limits = ?, last_seen = ?, updated_at = ? WHERE id = ?', [
+        json(cap.limits ?? null),
+        cap.ts,
+        now,
+        cap.site,
+      ]);
+      for (const d of cap.devices) {
+        await db.run(
+          `INSERT INTO devices (site_id, id, kind, protocol, manufacturer, model, serial, firmware, nameplate,
+             controls, models, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (site_id, id) DO UPDATE SET kind = excluded.kind, protocol = excluded.protocol,
+             manufacturer = excluded.manufacturer, model = excluded.model, serial = excluded.serial,
+             firmware = excluded.firmware, nameplate = excluded.nameplate, controls = excluded.controls,
+             models = excluded.models, updated_at = excluded.updated_at`,
+          [
+            cap.site,
+            d.id,
+            d.kind,
+            d.protocol,
+            d.manufacturer ?? null,
+            d.model ?? null,
+            d.serial ?? null,
+            d.firmware ?? null,
+            json(d.nameplate) as string,
+            json(d.controls) as string,
+            json(d.models ?? null),
+            now,
+          ],
+        );
+      }
+      return { created: !existed, devices: cap.devices.length };
+    });
+  }
+
+  async applyStatus(s: Status): Promise<void> {
+    await this.createSite(s.site);
+    await this.db.run(
+      `UPDATE sites SET status = ?, last_seen = ?, agent_version = COALESCE(?, agent_version),
+         mode = COALESCE(?, mode), updated_at = ? WHERE id = ?`,
+      [s.state, s.ts, s.agentVersion ?? null, s.mode ?? null, Date.now(), s.site],
+    );
+  }
+
+  // --- gateway credentials -------------------------------------------------------------------------
+
+  async setSiteCredential(siteId: string, secretHash: string): Promise<void> {
+    await this.db.run(
+      `INSERT INTO site_credentials (site_id, secret_hash, created_at) VALUES (?, ?, ?)
+       ON CONFLICT (site_id) DO UPDATE SET secret_hash = excluded.secret_hash, created_at = excluded.created_at`,
+      [siteId, secretHash, Date.now()],
+    );
+  }
+
+  async siteCredentialHash(siteId: string): Promise<string | undefined> {
+    const [r] = await this.db.all<{ secret_hash: string }>(
+      'SELECT secret_hash FROM site_credentials WHERE site_id = ?',
+      [siteId],
+    );
+    return r?.secret_hash;
+  }
+
+  // --- devices -------------------------------------------------------------------------------------
+
+  async listDevices(siteId: string): Promise<Device[]> {
+    return (await this.db.all('SELECT * FROM devices WHERE site_id = ? ORDER BY id', [siteId])).map(toDevice);
+  }
+
+  async getDevice(siteId: string, id: string): Promise<Device | undefined> {
+    const [r] = await this.db.all('SELECT * FROM devices WHERE site_id = ? AND id = ?', [siteId, id]);
+    return r ? toDevice(r) : undefined;
+  }
+
+  async patchDevice(
+    siteId: string,
+    id: string,
+    patch: { node?: string | null },
+  ): Promise<Device | undefined> {
+    if (patch.node !== undefined) {
+      await this.db.run('UPDATE devices SET node = ?, updated_at = ? WHERE site_id = ? AND id = ?', [
+        patch.node,
+        Date.now(),
+        siteId,
+        id,
+      ]);
+    }
+    return this.getDevice(siteId, id);
+  }
+
+  // --- groups --------------------------------------------------------------------------------------
+
+  async createGroup(g: { id: string; name: string; kind: string; description?: string }): Promise<Group> {
+    await this.db.run(
+      'INSERT INTO site_groups (id, name, kind, description, created_at) VALUES (?, ?, ?, ?, ?)',
+      [g.id, g.name, g.kind, g.description ?? null, Date.now()],
+    );
+    return (await this.getGroup(g.id)) as Group;
+  }
+
+  async getGroup(id: string): Promise<Group | undefined> {
+    const [r] = await this.db.all('SELECT * FROM site_groups WHERE id = ?', [id]);
+    if (!r) return undefined;
+    const members = await this.db.all<{ site_id: string }>(
+      'SELECT site_id FROM group_members WHERE group_id = ? ORDER BY site_id',
+      [id],
+    );
+    return {
+      id: String(r.id),
+      name: String(r.name),
+      kind: String(r.kind),
+      description: str(r.description),
+      createdAt: Number(r.created_at),
+      sites: members.map((m) => m.site_id),
+    };
+  }
+
+  async listGroups(ids?: string[]): Promise<Group[]> {
+    if (ids && !ids.length) return [];
+    const rows = ids
+      ? await this.db.all<{ id: string }>(
+          `SELECT id FROM site_groups WHERE id IN (${ids.map(() => '?').join(',')}) ORDER BY id`,
+          ids,
+        )
+      : await this.db.all<{ id: string }>('SELECT id FROM site_groups ORDER BY id');
+    const out: Group[] = [];
+    for (const r of rows) out.push((await this.getGroup(r.id)) as Group);
+    return out;
+  }
+
+  async patchGroup(id: string, patch: { name?: string; kind?: string; description?: string | null }) {
+    const cols = (['name', 'kind', 'description'] as const).filter((k) => patch[k] !== undefined);
+    if (cols.length) {
+      await this.db.run(`UPDATE site_groups SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`, [
+        ...cols.map((c) => patch[c] ?? null),
+        id,
+      ]);
+    }
+    return this.getGroup(id);
+  }
+
+  /** Replaces a group's membership. Unknown sites are created (an operator may plan ahead of the edge). */
+  async setGroupSites(id: string, sites: string[]): Promise<Group | undefined> {
+    await this.db.tx(async (db) => {
+      await db.run('DELETE FROM group_members WHERE group_id = ?', [id]);
+      for (const s of new Set(sites)) {
+        await this.createSite(s, {}, db);
+        await db.run('INSERT INTO group_members (group_id, site_id) VALUES (?, ?)', [id, s]);
+      }
+    });
+    return this.getGroup(id);
+  }
+
+  async sitesOfGroups(groupIds: string[]): Promise<string[]> {
+    if (!groupIds.length) return [];
+    const rows = await this.db.all<{ site_id: string }>(
+      `SELECT DISTINCT site_id FROM group_members WHERE group_id IN (${groupIds.map(() => '?').join(',')})`,
+      groupIds,
+    );
+    return rows.map((r) => r.site_id);
+  }
+
+  // --- users and API tokens -------------------------------------------------------------------------
+
+  async createUser(u: { id?: string; name: string; role: Role; scopes?: Scope[] }): Promise<User> {
+    const id = u.id ?? newId();
+    await this.db.tx(async (db) => {
+      await db.run('INSERT INTO users (id, name, role, created_at) VALUES (?, ?, ?, ?)', [
+        id,
+        u.name,
+        u.role,
+        Date.now(),
+      ]);
+      for (const s of u.scopes ?? [])
+        await db.run('INSERT INTO user_scopes (user_id, kind, target) VALUES (?, ?, ?)', [
+          id,
+          s.kind,
+          s.target,
+        ]);
+    });
+    return (await this.getUser(id)) as User;
+  }
+
+  async getUser(id: string): Promise<User | undefined> {
+    const [r] = await this.db.all('SELECT * FROM users WHERE id = ?', [id]);
+    if (!r) return undefined;
+    const scopes = await this.db.all<Scope>(
+      'SELECT kind, target FROM user_scopes WHERE user_id = ? ORDER BY kind, target',
+      [id],
+    );
+    return {
+      id: String(r.id),
+      name: String(r.name),
+      role: r.role as Role,
+      createdAt: Number(r.created_at),
+      scopes,
+    };
+  }
+
+  async listUsers(): Promise<User[]> {
+    const rows = await this.db.all<{ id: string }>('SELECT id FROM users ORDER BY id');
+    const out: User[] = [];
+    for (const r of rows) out.push((await this.getUser(r.id)) as User);
+    return out;
+  }
+
+  async countUsers(): Promise<number> {
+    const [r] = await this.db.all<{ n: number }>('SELECT count(*) AS n FROM users');
+    return Number(r.n);
+  }
+
+  async createToken(t: { id: string; userId: string; secretHash: string; label?: string }): Promise<void> {
+    await this.db.run(
+      'INSERT INTO api_tokens (id, user_id, secret_hash, label, created_at) VALUES (?, ?, ?, ?, ?)',
+      [t.id, t.userId, t.secretHash, t.label ?? null, Date.now()],
+    );
+  }
+
+  async findToken(id: string): Promise<{ userId: string; secretHash: string; revoked: boolean } | undefined> {
+    const [r] = await this.db.all('SELECT user_id, secret_hash, revoked_at FROM api_tokens WHERE id = ?', [
+      id,
+    ]);
+    return r
+      ? { userId: String(r.user_id), secretHash: String(r.secret_hash), revoked: r.revoked_at != null }
+      : undefined;
+  }
+
+  async revokeToken(id: string): Promise<boolean> {
+    return (
+      (await this.db.run('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [
+        Date.now(),
+        id,
+      ])) > 0
+    );
+  }
+
+  // --- commands ------------------------------------------------------------------------------------
+
+  async insertCommand(c: Command, issuedBy: string): Promise<CommandRecord> {
+    const now = Date.now();
+    await this.db.run(
+      `INSERT INTO commands (id, site_id, device_id, type, body, issued_at, expires_at, issued_by, status, status_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
+      [c.id, c.site, c.device ?? null, c.type, JSON.stringify(c), c.issuedAt, c.expiresAt, issuedBy, now],
+    );
+    return (await this.getCommand(c.id)) as CommandRecord;
+  }
+
+  async getCommand(id: string): Promise<CommandRecord | undefined> {
+    const [r] = await this.db.all('SELECT * FROM commands WHERE id = ?', [id]);
+    return r ? toCommand(r) : undefined;
+  }
+
+  async listCommands(siteId: string, limit = 100): Promise<CommandRecord[]> {
+    return (
+      await this.db.all('SELECT * FROM commands WHERE site_id = ? ORDER BY issued_at DESC, id LIMIT ?', [
+        siteId,
+        limit,
+      ])
+    ).map(toCommand);
+  }
+
+  /** Moves a command to `status` only from one of `from`; returns false when it was elsewhere. */
+  async transitionCommand(
+    id: string,
+    from: CommandStatus[],
+    status: CommandStatus,
+    fields: { applied?: Record<string, number | boolean> | null; reason?: string | null; at?: number } = {},
+  ): Promise<boolean> {
+    const n = await this.db.run(
+      `UPDATE commands SET status = ?, status_at = ?, applied = COALESCE(?, applied), reason = COALESCE(?, reason)
+       WHERE id = ? AND status IN (${from.map(() => '?').join(',')})`,
+      [status, fields.at ?? Date.now(), json(fields.applied ?? null), fields.reason ?? null, id, ...from],
+    );
+    return n > 0;
+  }
+
+  async overdueCommands(now: number): Promise<CommandRecord[]> {
+    return (
+      await this.db.all(
+        `SELECT * FROM commands WHERE status IN (${OPEN_COMMAND_STATUSES.map(() => '?').join(',')}) AND expires_at <= ?`,
+        [...OPEN_COMMAND_STATUSES, now],
+      )
+    ).map(toCommand);
+  }
+
+  // --- audit ---------------------------------------------------------------------------------------
+
+  async audit(actor: string, action: string, target: string | null, detail?: unknown): Promise<AuditEntry> {
+    const ts = Date.now();
+    const id = auditId(ts);
+    await this.db.run(
+      'INSERT INTO audit_log (id, ts, actor, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)',
+      [id, ts, actor, action, target, json(detail ?? null)],
+    );
+    return { id, ts, actor, action, target, detail: detail ?? null };
+  }
+
+  async listAudit(
+    q: { since?: number; target?: string; action?: string; limit?: number } = {},
+  ): Promise<AuditEntry[]> {
+    const where = ['ts >= ?'];
+    const params: (string | number)[] = [q.since ?? 0];
+    if (q.target) {
+      where.push('target = ?');
+      params.push(q.target);
+    }
+    if (q.action) {
+      where.push('action = ?');
+      params.push(q.action);
+    }
+    params.push(Math.min(q.limit ?? 100, 1000));
+    const rows = await this.db.all(
+      `SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY ts, id LIMIT ?`,
+      params,
+    );
+    return rows.map((r) => ({
+      id: String(r.id),
+      ts: Number(r.ts),
+      actor: String(r.actor),
+      action: String(r.action),
+      target: str(r.target),
+      detail: parse(r.detail),
+    }));
+  }
+}
