@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as cloud } from './cloud.ts';
 import { register as dlmp } from './dlmp.ts';
 import { register as forecast } from './forecast.ts';
 import { register as powerflow } from './powerflow.ts';
@@ -12,7 +13,7 @@ import { register as start } from './start.ts';
  */
 type Register = (program: Command) => void;
 
-const registrations: Register[] = [start, sim, scan, forecast, powerflow, dlmp];
+const registrations: Register[] = [start, sim, scan, forecast, powerflow, dlmp, cloud];
 
 export function registerCommands(program: Command): void {
   for (const register of registrations) register(program);

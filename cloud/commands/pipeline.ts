@@ -1,0 +1,193 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { type Ack, type Command, commandSchema, formatIssues } from '../../protocols/mqtt/payloads.ts';
+import { siteTopic } from '../../protocols/mqtt/topics.ts';
+import { newId } from '../auth/secrets.ts';
+import type { Metrics } from '../metrics.ts';
+import type { CommandRecord, CommandStatus, Registry } from '../storage/registry/registry.ts';
+
+const ASSIGNED = { v: true, id: true, site: true, issuedAt: true, expiresAt: true } as const;
+const ttl = { ttlSeconds: z.number().int().positive().optional() };
+
+/** What a client posts: the wire command without the fields the cloud assigns, plus an optional TTL. */
+export const commandRequestSchema = z.discriminatedUnion(
+  'type',
+  (commandSchema.options as readonly z.ZodObject[]).map((o) => o.omit(ASSIGNED).extend(ttl)) as unknown as [
+    z.ZodObject,
+    ...z.ZodObject[],
+  ],
+);
+
+export class CommandError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const ACK_STATUS: Record<Ack['status'], CommandStatus> = {
+  applied: 'acknowledged',
+  refused: 'refused',
+  expired: 'expired',
+};
+export const TERMINAL_STATUSES: CommandStatus[] = ['acknowledged', 'refused', 'expired', 'failed'];
+
+export interface CommandPipelineDeps {
+  registry: Registry;
+  publish: (topic: string, payload: string) => Promise<void>;
+  metrics: Metrics;
+  log: Logger;
+  defaultTtlSeconds: number;
+  maxTtlSeconds: number;
+  expiryCheckMs: number;
+}
+
+/**
+ * Command lifecycle: validated → stored (pending) → published QoS 1 to the site's command topic (sent) →
+ * acknowledged with the applied value / refused with a reason / expired. Every step is audited.
+ */
+export class CommandPipeline {
+  private events = new EventEmitter();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private deps: CommandPipelineDeps) {
+    this.events.setMaxListeners(0);
+  }
+
+  start() {
+    this.timer = setInterval(() => {
+      this.expireOverdue().catch((err) => this.deps.log.error({ err }, 'command expiry check failed'));
+    }, this.deps.expiryCheckMs);
+    this.timer.unref();
+  }
+
+  stop() {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  async send(site: string, request: unknown, actor: string): Promise<CommandRecord> {
+    const req = commandRequestSchema.safeParse(request);
+    if (!req.success) throw new CommandError(400, `invalid command: ${formatIssues(req.error)}`);
+    const { ttlSeconds, ...fields } = req.data as { ttlSeconds?: number; type: string; device?: string };
+    const ttl = ttlSeconds ?? this.deps.defaultTtlSeconds;
+    if (ttl > this.deps.maxTtlSeconds)
+      throw new CommandError(400, `ttlSeconds ${ttl} exceeds the maximum ${this.deps.maxTtlSeconds}`);
+    const { registry } = this.deps;
+    if (!(await registry.getSite(site))) throw new CommandError(404, `unknown site ${site}`);
+    const devices = await registry.listDevices(site);
+    if (fields.device) {
+      const d = devices.find((x) => x.id === fields.device);
+      if (!d) throw new CommandError(422, `site ${site} has no device ${fields.device}`);
+      if (!d.controls.includes(fields.type))
+        throw new CommandError(
+          422,
+          `device ${d.id} does not accept ${fields.type} (controls: ${d.controls.join(', ') || 'none'})`,
+        );
+    } else if (!devices.some((d) => d.controls.includes(fields.type))) {
+      throw new CommandError(422, `no device of site ${site} accepts ${fields.type}`);
+    }
+    const now = Date.now();
+    const wire = commandSchema.safeParse({
+      ...fields,
+      v: 1,
+      id: `cmd_${newId(10)}`,
+      site,
+      issuedAt: now,
+      expiresAt: now + ttl * 1000,
+    });
+    if (!wire.success) throw new CommandError(400, `invalid command: ${formatIssues(wire.error)}`);
+    const cmd: Command = wire.data;
+    const rec = await registry.insertCommand(cmd, actor);
+    await registry.audit(actor, 'command.send', site, { command: cmd });
+    this.deps.metrics.commands.inc({ status: 'pending' });
+    try {
+      await this.deps.publish(siteTopic(site, 'commands'), JSON.stringify(cmd));
+    } catch (err) {
+      await this.transition(
+        cmd.id,
+        ['pending'],
+        'failed',
+        { reason: `publish failed: ${(err as Error).message}` },
+        'system',
+      );
+      return (await registry.getCommand(cmd.id)) as CommandRecord;
+    }
+    await this.transition(cmd.id, ['pending'], 'sent', {}, null);
+    return (await registry.getCommand(cmd.id)) ?? rec;
+  }
+
+  /** An ack from a gateway (already schema-validated; `site` is the gateway's own site). */
+  async onAck(site: string, ack: Ack): Promise<void> {
+    const rec = await this.deps.registry.getCommand(ack.commandId);
+    if (!rec || rec.siteId !== site) throw new Error(`unknown command ${ack.commandId} for site ${site}`);
+    const status = ACK_STATUS[ack.status];
+    // A late ack supersedes our own expiry: the edge knows what it actually applied.
+    const ok = await this.transition(
+      rec.id,
+      ['pending', 'sent', 'expired'],
+      status,
+      { applied: ack.applied ?? null, reason: ack.reason ?? null, at: ack.ts },
+      `gateway:${site}`,
+    );
+    if (!ok)
+      this.deps.log.info({ id: rec.id, status: rec.status }, 'ack for a command already closed; ignored');
+  }
+
+  async expireOverdue(now = Date.now()): Promise<number> {
+    let n = 0;
+    for (const c of await this.deps.registry.overdueCommands(now)) {
+      if (
+        await this.transition(
+          c.id,
+          ['pending', 'sent'],
+          'expired',
+          { reason: 'no acknowledgement before expiry' },
+          'system',
+        )
+      )
+        n++;
+    }
+    return n;
+  }
+
+  /** Resolves with the command once it reaches a terminal status, or as it is after `timeoutMs`. */
+  async waitFor(id: string, timeoutMs: number): Promise<CommandRecord | undefined> {
+    const now = await this.deps.registry.getCommand(id);
+    if (!now || TERMINAL_STATUSES.includes(now.status) || timeoutMs <= 0) return now;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.events.off(id, done);
+        resolve();
+      };
+      const t = setTimeout(done, timeoutMs);
+      this.events.on(id, done);
+    });
+    return this.deps.registry.getCommand(id);
+  }
+
+  private async transition(
+    id: string,
+    from: CommandStatus[],
+    status: CommandStatus,
+    fields: { applied?: Record<string, number | boolean> | null; reason?: string | null; at?: number },
+    actor: string | null,
+  ): Promise<boolean> {
+    const ok = await this.deps.registry.transitionCommand(id, from, status, fields);
+    if (!ok) return false;
+    this.deps.metrics.commands.inc({ status });
+    const rec = await this.deps.registry.getCommand(id);
+    if (actor && rec) {
+      await this.deps.registry.audit(actor, `command.${status}`, rec.siteId, {
+        id,
+        applied: fields.applied ?? undefined,
+        reason: fields.reason ?? undefined,
+      });
+    }
+    if (TERMINAL_STATUSES.includes(status)) this.events.emit(id);
+    return true;
+  }
+}

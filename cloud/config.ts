@@ -1,0 +1,163 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { formatIssues } from '../protocols/mqtt/payloads.ts';
+
+const listener = z
+  .object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535) })
+  .strict();
+
+const tlsListener = listener
+  .extend({
+    /** PEM files. `ca` given = clients may present certificates signed by it (not required). */
+    cert: z.string(),
+    key: z.string(),
+    ca: z.string().optional(),
+  })
+  .strict();
+
+const sqliteTs = z
+  .object({
+    backend: z.literal('sqlite'),
+    path: z.string().default('data/timeseries.db'),
+    synchronous: z.enum(['full', 'normal']).default('full'),
+  })
+  .strict();
+const influxV1 = z
+  .object({
+    backend: z.literal('influxdb'),
+    apiVersion: z.literal(1),
+    url: z.url(),
+    database: z.string().min(1),
+    retentionPolicy: z.string().optional(),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    createDatabase: z.boolean().default(true),
+  })
+  .strict();
+const influxV2 = z
+  .object({
+    backend: z.literal('influxdb'),
+    apiVersion: z.literal(2),
+    url: z.url(),
+    org: z.string().min(1),
+    bucket: z.string().min(1),
+    token: z.string().min(1),
+  })
+  .strict();
+
+export const cloudConfigSchema = z
+  .object({
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    broker: z
+      .discriminatedUnion('mode', [
+        z
+          .object({
+            mode: z.literal('embedded'),
+            tcp: listener.nullable().default({ host: '0.0.0.0', port: 1883 }),
+            tls: tlsListener.optional(),
+            ws: listener.optional(),
+          })
+          .strict(),
+        z
+          .object({
+            mode: z.literal('external'),
+            /** mqtt://, mqtts://, ws:// or wss:// URL of e.g. Mosquitto. */
+            url: z.string().regex(/^(mqtts?|wss?):\/\//),
+            username: z.string().optional(),
+            password: z.string().optional(),
+            /** CA file to verify a TLS broker with. */
+            ca: z.string().optional(),
+            clientId: z.string().default('gridlayer-cloud'),
+          })
+          .strict(),
+      ])
+      .default({ mode: 'embedded', tcp: { host: '0.0.0.0', port: 1883 } }),
+    storage: z
+      .object({
+        timeseries: z
+          .union([sqliteTs, influxV1, influxV2])
+          .default({ backend: 'sqlite', path: 'data/timeseries.db', synchronous: 'full' }),
+        registry: z
+          .discriminatedUnion('backend', [
+            z.object({ backend: z.literal('sqlite'), path: z.string().default('data/registry.db') }).strict(),
+            z.object({ backend: z.literal('postgres'), connectionString: z.string().min(1) }).strict(),
+          ])
+          .default({ backend: 'sqlite', path: 'data/registry.db' }),
+      })
+      .strict()
+      .default({
+        timeseries: { backend: 'sqlite', path: 'data/timeseries.db', synchronous: 'full' },
+        registry: { backend: 'sqlite', path: 'data/registry.db' },
+      }),
+    ingest: z
+      .object({
+        /** Points per storage write. */
+        maxBatchPoints: z.number().int().min(1).default(10_000),
+        /** Longest a point waits in the buffer before a write. */
+        flushIntervalMs: z.number().int().min(0).default(20),
+        /** Above this many buffered points, new messages wait (back-pressure onto the broker/gateways). */
+        maxBufferedPoints: z.number().int().min(1).default(200_000),
+      })
+      .strict()
+      .default({ maxBatchPoints: 10_000, flushIntervalMs: 20, maxBufferedPoints: 200_000 }),
+    api: z
+      .object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535).default(8080) })
+      .strict()
+      .default({ host: '0.0.0.0', port: 8080 }),
+    auth: z
+      .object({
+        /**
+         * When no user exists yet, an `operator` user is created with this API token (format
+         * glt_<id>_<secret>), so a fresh install can be administered. Prefer the env variable
+         * GRIDLAYER_BOOTSTRAP_TOKEN over writing it in a file.
+         */
+        bootstrapToken: z.string().optional(),
+      })
+      .strict()
+      .default({}),
+    commands: z
+      .object({
+        defaultTtlSeconds: z.number().int().min(1).default(300),
+        maxTtlSeconds: z.number().int().min(1).default(86_400),
+        expiryCheckMs: z.number().int().min(10).default(1000),
+      })
+      .strict()
+      .default({ defaultTtlSeconds: 300, maxTtlSeconds: 86_400, expiryCheckMs: 1000 }),
+  })
+  .strict();
+
+export type CloudConfig = z.infer<typeof cloudConfigSchema>;
+export type CloudConfigInput = z.input<typeof cloudConfigSchema>;
+
+/** Validates a config object; relative paths are resolved against `baseDir`. Throws one readable error. */
+export function parseCloudConfig(input: unknown, baseDir = process.cwd()): CloudConfig {
+  const r = cloudConfigSchema.safeParse(input ?? {});
+  if (!r.success) throw new Error(`invalid cloud config: ${formatIssues(r.error)}`);
+  const c = r.data;
+  const abs = (p: string) => (p === ':memory:' ? p : resolve(baseDir, p));
+  if (c.storage.timeseries.backend === 'sqlite') c.storage.timeseries.path = abs(c.storage.timeseries.path);
+  if (c.storage.registry.backend === 'sqlite') c.storage.registry.path = abs(c.storage.registry.path);
+  if (c.broker.mode === 'embedded' && c.broker.tls) {
+    const t = c.broker.tls;
+    t.cert = abs(t.cert);
+    t.key = abs(t.key);
+    if (t.ca) t.ca = abs(t.ca);
+  }
+  if (c.broker.mode === 'external' && c.broker.ca) c.broker.ca = abs(c.broker.ca);
+  c.auth.bootstrapToken ??= process.env.GRIDLAYER_BOOTSTRAP_TOKEN || undefined;
+  return c;
+}
+
+/** Loads a YAML config file (paths in it are relative to the file), or the embedded defaults. */
+export function loadCloudConfig(file?: string): CloudConfig {
+  if (!file) return parseCloudConfig({});
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`cannot read cloud config ${file}: ${(err as Error).message}`);
+  }
+  return parseCloudConfig(doc, dirname(resolve(file)));
+}

@@ -1,0 +1,148 @@
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.ts';
+import type { PointRow, TimeSeriesStore } from '../storage/timeseries/types.ts';
+
+interface Entry {
+  rows: PointRow[];
+  newestTs: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export interface WriteBufferOptions {
+  maxBatchPoints: number;
+  flushIntervalMs: number;
+  maxBufferedPoints: number;
+}
+
+/**
+ * Group commit in front of the time-series store: messages' rows are queued, written in batches of up
+ * to maxBatchPoints, and each message's promise resolves only once its rows are stored. A failed write
+ * is retried with back-off (rows are kept, order is kept); while the queue is over maxBufferedPoints,
+ * enqueue() waits, which pushes back onto the broker and so onto the gateways (they buffer at the edge).
+ */
+export class WriteBuffer {
+  private queue: Entry[] = [];
+  private queuedPoints = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private loop: Promise<void> | undefined;
+  private spaceWaiters: (() => void)[] = [];
+  private closed = false;
+  private failures = 0;
+
+  constructor(
+    private store: TimeSeriesStore,
+    private opts: WriteBufferOptions,
+    private metrics: Metrics,
+    private log: Logger,
+  ) {}
+
+  get bufferedPoints(): number {
+    return this.queuedPoints;
+  }
+
+  /** Resolves when the rows are durably written. Waits first while the buffer is full. */
+  async enqueue(rows: PointRow[], newestTs: number): Promise<void> {
+    while (this.queuedPoints >= this.opts.maxBufferedPoints && !this.closed) {
+      await new Promise<void>((r) => this.spaceWaiters.push(r));
+    }
+    if (this.closed) throw new Error('ingest is shutting down');
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ rows, newestTs, resolve, reject });
+      this.queuedPoints += rows.length;
+      this.metrics.buffered.set(this.queuedPoints);
+      this.schedule();
+    });
+  }
+
+  private schedule() {
+    if (this.loop) return; // the running loop picks new entries up
+    if (this.queuedPoints >= this.opts.maxBatchPoints || this.opts.flushIntervalMs === 0) {
+      this.startLoop();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.startLoop();
+      }, this.opts.flushIntervalMs);
+    }
+  }
+
+  private startLoop() {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.loop || !this.queue.length) return;
+    this.loop = this.drain().finally(() => {
+      this.loop = undefined;
+      if (this.queue.length) this.schedule();
+    });
+  }
+
+  /** Writes batches until the queue is empty (entries that arrive meanwhile join the next batch). */
+  private async drain(): Promise<void> {
+    while (this.queue.length) {
+      let n = 0;
+      let points = 0;
+      while (
+        n < this.queue.length &&
+        (n === 0 || points + this.queue[n].rows.length <= this.opts.maxBatchPoints)
+      ) {
+        points += this.queue[n].rows.length;
+        n++;
+      }
+      const batch = this.queue.slice(0, n);
+      const rows = batch.length === 1 ? batch[0].rows : batch.flatMap((e) => e.rows);
+      const end = this.metrics.writeSeconds.startTimer();
+      try {
+        await this.store.write(rows);
+      } catch (err) {
+        end();
+        this.failures++;
+        this.metrics.writeErrors.inc();
+        const backoff = Math.min(5000, 50 * 2 ** Math.min(this.failures, 7));
+        this.log.error({ err, points, backoffMs: backoff }, 'time-series write failed; retrying');
+        if (this.closed && this.failures > 3) {
+          // Shutting down with the store gone: give up. These messages were never acknowledged to
+          // the gateways (embedded broker), so the edges will send them again.
+          for (const e of this.queue.splice(0)) e.reject(err as Error);
+          this.queuedPoints = 0;
+          this.wakeSpaceWaiters();
+          return;
+        }
+        await new Promise((r) => setTimeout(r, backoff));
+        continue;
+      }
+      end();
+      this.failures = 0;
+      this.queue.splice(0, n);
+      this.queuedPoints -= points;
+      this.metrics.buffered.set(this.queuedPoints);
+      this.metrics.points.inc(points);
+      const now = Date.now();
+      let newest = 0;
+      for (const e of batch) newest = Math.max(newest, e.newestTs);
+      if (newest) this.metrics.lag.observe(Math.max(0, (now - newest) / 1000));
+      for (const e of batch) e.resolve();
+      this.wakeSpaceWaiters();
+    }
+  }
+
+  private wakeSpaceWaiters() {
+    if (this.queuedPoints >= this.opts.maxBufferedPoints && !this.closed) return;
+    for (const w of this.spaceWaiters.splice(0)) w();
+  }
+
+  /** Writes everything queued. */
+  async flush(): Promise<void> {
+    this.startLoop();
+    while (this.loop) await this.loop;
+  }
+
+  /** Refuses new rows, then flushes what is queued. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.wakeSpaceWaiters();
+    await this.flush();
+  }
+}

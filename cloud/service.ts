@@ -1,0 +1,187 @@
+import pino, { type Logger } from 'pino';
+import type { TopicKind } from '../protocols/mqtt/topics.ts';
+import { startApi } from './api/server.ts';
+import { hashSecret, parseApiToken, secretMatches } from './auth/secrets.ts';
+import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded.ts';
+import { connectExternalBroker, type ExternalBus } from './broker/external.ts';
+import { CommandPipeline } from './commands/pipeline.ts';
+import type { CloudConfig } from './config.ts';
+import { Ingest } from './ingest/ingest.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { openPostgres, openSqlite, type SqlDb } from './storage/registry/db.ts';
+import { Registry } from './storage/registry/registry.ts';
+import { InfluxTimeSeries } from './storage/timeseries/influx.ts';
+import { SqliteTimeSeries } from './storage/timeseries/sqlite.ts';
+import type { TimeSeriesStore } from './storage/timeseries/types.ts';
+
+export interface CloudService {
+  apiUrl: string;
+  apiPort: number;
+  broker: { tcp?: number; tls?: number; ws?: number };
+  registry: Registry;
+  store: TimeSeriesStore;
+  metrics: Metrics;
+  ingest: Ingest;
+  commands: CommandPipeline;
+  log: Logger;
+  /** Graceful stop: no new connections, buffered writes flushed, then everything closed. */
+  stop(): Promise<void>;
+}
+
+async function openStore(c: CloudConfig['storage']['timeseries']): Promise<TimeSeriesStore> {
+  if (c.backend === 'sqlite') return new SqliteTimeSeries({ path: c.path, synchronous: c.synchronous });
+  const { backend: _b, ...opts } = c;
+  return InfluxTimeSeries.open(opts);
+}
+
+function openRegistryDb(c: CloudConfig['storage']['registry']): SqlDb {
+  return c.backend === 'sqlite' ? openSqlite(c.path) : openPostgres(c.connectionString);
+}
+
+/** Creates the first operator from the bootstrap token when the registry has no user yet. */
+async function bootstrap(registry: Registry, token: string | undefined, log: Logger) {
+  if (!token || (await registry.countUsers()) > 0) return;
+  const t = parseApiToken(token);
+  if (!t)
+    throw new Error('auth.bootstrapToken must look like glt_<8-32 alphanumerics>_<secret of 20+ chars>');
+  const user = await registry.createUser({
+    id: 'admin',
+    name: 'bootstrap operator',
+    role: 'operator',
+    scopes: [{ kind: 'all', target: '*' }],
+  });
+  await registry.createToken({
+    id: t.id,
+    userId: user.id,
+    secretHash: hashSecret(t.secret),
+    label: 'bootstrap',
+  });
+  await registry.audit('system', 'user.bootstrap', user.id);
+  log.info({ user: user.id }, 'bootstrap operator created');
+}
+
+export async function startCloud(config: CloudConfig, opts: { logger?: Logger } = {}): Promise<CloudService> {
+  const log = opts.logger ?? pino({ level: config.logLevel, base: { service: 'gridlayer-cloud' } });
+  const metrics = createMetrics();
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const undo = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  };
+  try {
+    const store = await openStore(config.storage.timeseries);
+    cleanups.push(() => store.close());
+    const db = openRegistryDb(config.storage.registry);
+    cleanups.push(() => db.close());
+    const registry = new Registry(db);
+    const applied = await registry.init();
+    if (applied.length) log.info({ migrations: applied }, 'registry migrated');
+    await bootstrap(registry, config.auth.bootstrapToken, log);
+
+    let publish: (topic: string, payload: string) => Promise<void> = async () => {
+      throw new Error('broker not started');
+    };
+    const commands = new CommandPipeline({
+      registry,
+      publish: (t, p) => publish(t, p),
+      metrics,
+      log,
+      ...config.commands,
+    });
+    const ingest = new Ingest(
+      { store, registry, metrics, log, onAck: (site, ack) => commands.onAck(site, ack) },
+      config.ingest,
+    );
+
+    // Gateway password hashes, cached: 10,000 gateways reconnecting must not mean 10,000 queries each time.
+    const credCache = new Map<string, string | null>();
+    const verifyGateway = async (site: string, password: string) => {
+      let hash = credCache.get(site);
+      if (hash === undefined) {
+        hash = (await registry.siteCredentialHash(site)) ?? null;
+        credCache.set(site, hash);
+      }
+      return hash !== null && secretMatches(password, hash);
+    };
+
+    let embedded: EmbeddedBroker | undefined;
+    let external: ExternalBus | undefined;
+    const onUplink = (durable: boolean) => (site: string, kind: TopicKind, payload: Buffer) =>
+      ingest.handle(site, kind, payload, durable);
+    if (config.broker.mode === 'embedded') {
+      embedded = await startEmbeddedBroker({
+        config: config.broker,
+        verifyGateway,
+        onUplink: onUplink(true),
+        metrics,
+        log,
+      });
+      publish = embedded.publish;
+    } else {
+      external = await connectExternalBroker(config.broker, onUplink(false), log);
+      publish = external.publish;
+    }
+    const brokerRef = { embedded, external };
+    cleanups.push(async () => {
+      await brokerRef.embedded?.close();
+      await brokerRef.external?.close();
+    });
+    commands.start();
+    cleanups.push(async () => commands.stop());
+
+    const api = await startApi(
+      {
+        registry,
+        store,
+        commands,
+        metrics,
+        credentialsChanged: (site) => credCache.delete(site),
+        health: async () => {
+          const checks = {
+            timeseries: await store.ping(),
+            registry: await db.ping(),
+            broker: embedded ? true : !!external?.connected,
+          };
+          return { ok: Object.values(checks).every(Boolean), checks };
+        },
+      },
+      config.api,
+      log,
+    );
+    cleanups.push(() => api.close());
+    const ports = embedded?.ports ?? {};
+    log.info(
+      { api: api.port, broker: ports, timeseries: store.kind, registry: db.dialect },
+      'gridlayer cloud started',
+    );
+
+    let stopping: Promise<void> | undefined;
+    return {
+      apiUrl: `http://127.0.0.1:${api.port}/api/v1`,
+      apiPort: api.port,
+      broker: ports,
+      registry,
+      store,
+      metrics,
+      ingest,
+      commands,
+      log,
+      stop: () =>
+        (stopping ??= (async () => {
+          log.info('stopping: closing listeners, flushing buffered writes');
+          await embedded?.stopListening();
+          // Messages already received are stored (and, in embedded mode, then acknowledged).
+          await ingest.close().catch((err) => log.error({ err }, 'flush on shutdown failed'));
+          commands.stop();
+          await api.close();
+          await embedded?.close();
+          await external?.close();
+          await store.close();
+          await db.close();
+          log.info('stopped');
+        })()),
+    };
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}
