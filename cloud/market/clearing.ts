@@ -30,7 +30,13 @@ export interface ClearingResource {
   readonly sell: readonly (readonly Step[])[];
   /** Per period: bid steps (withdraw more). */
   readonly buy: readonly (readonly Step[])[];
-  readonly storage?: { readonly energyWh: number; readonly soc0Wh: number; readonly efficiency: number };
+  readonly storage?: {
+    readonly energyWh: number;
+    readonly soc0Wh: number;
+    readonly efficiency: number;
+    /** Floor on the state of charge at the end of the horizon (default: the initial charge). */
+    readonly endSocMinWh?: number;
+  };
   readonly ancillary?: Partial<Record<AncillaryProduct, readonly (readonly Step[])[]>>;
 }
 
@@ -193,6 +199,7 @@ function build(inp: ClearingInput): Built {
     if (st) {
       const e = st.energyWh * MW;
       const s0 = Math.min(st.soc0Wh, st.energyWh) * MW;
+      const sEnd = Math.min(st.endSocMinWh ?? st.soc0Wh, st.energyWh) * MW;
       for (let t = 0; t < T; t++) socRows.push(lp.addRow(t === 0 ? s0 : 0, t === 0 ? s0 : 0));
       for (let t = 0; t < T; t++) {
         const rows = [socRows[t]];
@@ -202,7 +209,7 @@ function build(inp: ClearingInput): Built {
           vals.push(-1);
         }
         // End of horizon: keep at least the initial charge so the day does not sell tomorrow's energy.
-        socCols.push(lp.addCol(0, t === T - 1 ? s0 : 0, e, rows, vals));
+        socCols.push(lp.addCol(0, t === T - 1 ? sEnd : 0, e, rows, vals));
       }
     }
     const eta = st?.efficiency ?? 1;
