@@ -49,8 +49,12 @@ export function tenOfTenBaseline(
   if (!(eventHours.start >= 0 && eventHours.end <= 24 && eventHours.start < eventHours.end)) {
     throw new RangeError('event hours must satisfy 0 <= start < end <= 24');
   }
-  const prior = history.filter((d) => d.day < eventDay.day).sort((a, b) => b.day - a.day).slice(0, n);
-  if (prior.length < n) throw new RangeError(`baseline needs ${n} eligible days before the event, has ${prior.length}`);
+  const prior = history
+    .filter((d) => d.day < eventDay.day)
+    .sort((a, b) => b.day - a.day)
+    .slice(0, n);
+  if (prior.length < n)
+    throw new RangeError(`baseline needs ${n} eligible days before the event, has ${prior.length}`);
   for (const d of [...prior, eventDay]) {
     if (d.hourlyW.length !== 24) throw new RangeError(`day ${d.day}: need 24 hourly values`);
   }

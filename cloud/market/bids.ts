@@ -11,7 +11,14 @@ import { checkMayBid, MarketRefusal, type Refusal, refuse } from './rules.ts';
  * that the aggregate supply curve rises and the demand curve falls.
  */
 
-export const PRODUCTS = ['energy', 'reg_up', 'reg_down', 'reserve', 'congestion_relief', 'voltage_support'] as const;
+export const PRODUCTS = [
+  'energy',
+  'reg_up',
+  'reg_down',
+  'reserve',
+  'congestion_relief',
+  'voltage_support',
+] as const;
 export type Product = (typeof PRODUCTS)[number];
 export const ISO_ANCILLARY: readonly Product[] = ['reg_up', 'reg_down', 'reserve'];
 export const GRID_SERVICES: readonly Product[] = ['congestion_relief', 'voltage_support'];
@@ -47,9 +54,16 @@ export interface GateRules {
   /** RT gate closes this long before the interval starts (default 5 min). */
   readonly rtGateBeforeIntervalMs: number;
 }
-export const DEFAULT_GATES: GateRules = { daGateBeforeDayMs: 12 * HOUR_MS, rtGateBeforeIntervalMs: RT_INTERVAL_MS };
+export const DEFAULT_GATES: GateRules = {
+  daGateBeforeDayMs: 12 * HOUR_MS,
+  rtGateBeforeIntervalMs: RT_INTERVAL_MS,
+};
 
-export function gateClosure(market: MarketKind, intervalStart: number, gates: GateRules = DEFAULT_GATES): number {
+export function gateClosure(
+  market: MarketKind,
+  intervalStart: number,
+  gates: GateRules = DEFAULT_GATES,
+): number {
   if (market === 'DA') return Math.floor(intervalStart / DAY_MS) * DAY_MS - gates.daGateBeforeDayMs;
   return intervalStart - gates.rtGateBeforeIntervalMs;
 }
@@ -76,7 +90,10 @@ export interface BidContext {
 }
 
 /** Every check a bid must pass; the first failure is returned with its reason. */
-export function validateBid(input: unknown, ctx: BidContext): { ok: true; bid: Bid } | { ok: false; refusal: Refusal } {
+export function validateBid(
+  input: unknown,
+  ctx: BidContext,
+): { ok: true; bid: Bid } | { ok: false; refusal: Refusal } {
   const parsed = BidSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -100,7 +117,9 @@ export function validateBid(input: unknown, ctx: BidContext): { ok: true; bid: B
   const rule = checkMayBid(ctx.config, ctx.registry, bid.participant, bid.resource);
   if (rule) return fail(rule);
   if (ctx.config.marketForm === 'p2p' && bid.product !== 'energy') {
-    return fail(refuse('WRONG_MARKET_FORM', 'peer-to-peer markets trade energy only; grid services go to the DGO'));
+    return fail(
+      refuse('WRONG_MARKET_FORM', 'peer-to-peer markets trade energy only; grid services go to the DGO'),
+    );
   }
   const mono = checkMonotone(bid.side, bid.steps);
   if (mono) return fail(mono);
@@ -135,11 +154,15 @@ export class BidBook {
     const v = validateBid(input, ctx);
     if (!v.ok) throw new MarketRefusal(v.refusal);
     const bid = v.bid;
-    if (this.#bids.has(bid.id)) throw new MarketRefusal(refuse('MALFORMED', `bid id "${bid.id}" already exists`));
+    if (this.#bids.has(bid.id))
+      throw new MarketRefusal(refuse('MALFORMED', `bid id "${bid.id}" already exists`));
     const k = keyOf(bid);
     if (this.#byKey.has(k)) {
       throw new MarketRefusal(
-        refuse('MALFORMED', `resource "${bid.resource}" already has bid "${this.#byKey.get(k)}" for this interval; modify it`),
+        refuse(
+          'MALFORMED',
+          `resource "${bid.resource}" already has bid "${this.#byKey.get(k)}" for this interval; modify it`,
+        ),
       );
     }
     this.#bids.set(bid.id, bid);
@@ -183,7 +206,8 @@ export class BidBook {
   #own(id: string, by: string): Bid {
     const b = this.#bids.get(id);
     if (!b) throw new MarketRefusal(refuse('UNKNOWN_BID', `no bid "${id}"`));
-    if (b.participant !== by) throw new MarketRefusal(refuse('NOT_YOURS', `bid "${id}" belongs to another participant`));
+    if (b.participant !== by)
+      throw new MarketRefusal(refuse('NOT_YOURS', `bid "${id}" belongs to another participant`));
     return b;
   }
 }

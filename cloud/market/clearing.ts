@@ -72,6 +72,7 @@ export interface ClearingResult {
   readonly prices: Map<string, BusPrice>[];
   readonly schedules: Map<string, { netW: number[]; socWh?: number[] }>;
   readonly ancillaryAwards: Map<string, Partial<Record<AncillaryProduct, number[]>>>;
+  /** Marginal value of the ancillary requirement inside the area (scarcity-priced when all offers are taken); settlement passes the ISO price through. */
   readonly ancillaryPrice: Partial<Record<AncillaryProduct, number[]>>;
   readonly shedW: number[];
   readonly spillW: number[];
@@ -91,7 +92,12 @@ interface Built {
   readonly voltRow: number[][];
   readonly shedCol: number[][];
   readonly spillCol: number[][];
-  readonly resCols: { sell: number[][]; buy: number[][]; soc?: number[]; anc: Partial<Record<AncillaryProduct, number[][]>> }[];
+  readonly resCols: {
+    sell: number[][];
+    buy: number[][];
+    soc?: number[];
+    anc: Partial<Record<AncillaryProduct, number[][]>>;
+  }[];
   readonly ancRow: Partial<Record<AncillaryProduct, number[]>>;
   readonly busIds: readonly string[];
 }
@@ -141,15 +147,17 @@ function build(inp: ClearingInput): Built {
     balRow.push(Array.from({ length: nb }, (_, i) => lp.addRow(loadAt[t][i], loadAt[t][i])));
     // Reactive flow on each bus's feeding branch = reactive load downstream (fixed).
     const qFlow = new Float64Array(nb);
-    if (f) for (let i = nb - 1; i > 0; i--) {
-      qFlow[i] += qAt[t][i];
-      qFlow[f.parent[i]] += qFlow[i];
-    }
+    if (f)
+      for (let i = nb - 1; i > 0; i--) {
+        qFlow[i] += qAt[t][i];
+        qFlow[f.parent[i]] += qFlow[i];
+      }
     const vr: number[] = [-1];
-    if (f) for (let i = 1; i < nb; i++) {
-      const rhs = -2 * f.xPu[i] * qFlow[i];
-      vr.push(lp.addRow(rhs, rhs));
-    }
+    if (f)
+      for (let i = 1; i < nb; i++) {
+        const rhs = -2 * f.xPu[i] * qFlow[i];
+        vr.push(lp.addRow(rhs, rhs));
+      }
     voltRow.push(vr);
     ifaceCol.push(lp.addCol(inp.interfacePrice[t] * dur, -limit, limit, [balRow[t][0]], [1]));
     const fc: number[] = [-1];
@@ -179,8 +187,12 @@ function build(inp: ClearingInput): Built {
       }
     }
     flowCol.push(fc);
-    shedCol.push(Array.from({ length: nb }, (_, i) => lp.addCol(VOLL * dur, 0, Infinity, [balRow[t][i]], [1])));
-    spillCol.push(Array.from({ length: nb }, (_, i) => lp.addCol(SPILL * dur, 0, Infinity, [balRow[t][i]], [-1])));
+    shedCol.push(
+      Array.from({ length: nb }, (_, i) => lp.addCol(VOLL * dur, 0, Infinity, [balRow[t][i]], [1])),
+    );
+    spillCol.push(
+      Array.from({ length: nb }, (_, i) => lp.addCol(SPILL * dur, 0, Infinity, [balRow[t][i]], [-1])),
+    );
   }
   const ancRow: Partial<Record<AncillaryProduct, number[]>> = {};
   for (const p of ANCILLARY_PRODUCTS) {
@@ -386,7 +398,8 @@ export async function interfaceCurve(
         raw.push(base.interfaceImportW);
         continue;
       }
-      for (let t = 0; t < inp.periods; t++) model.changeColCost(b.ifaceCol[t], (inp.interfacePrice[t] + d) * inp.durationH);
+      for (let t = 0; t < inp.periods; t++)
+        model.changeColCost(b.ifaceCol[t], (inp.interfacePrice[t] + d) * inp.durationH);
       const sol = runModel(highs, model, `T-D curve at offset ${d}`);
       raw.push(b.ifaceCol.map((j) => clean(sol.x[j] * LP_BASE_VA)));
     }
@@ -408,7 +421,9 @@ export async function interfaceCurve(
 
 function checkInput(inp: ClearingInput): void {
   if (!(inp.periods >= 1) || inp.interfacePrice.length !== inp.periods) {
-    throw new RangeError(`need one interface price per period (${inp.periods}), got ${inp.interfacePrice.length}`);
+    throw new RangeError(
+      `need one interface price per period (${inp.periods}), got ${inp.interfacePrice.length}`,
+    );
   }
   for (const r of inp.resources) {
     if (r.sell.length > inp.periods || r.buy.length > inp.periods) {

@@ -14,7 +14,10 @@ export function resourcesFromBids(
   periodOf: (intervalStart: number) => number,
   socOverride?: ReadonlyMap<string, number>,
 ): ClearingResource[] {
-  const byRes = new Map<string, { r: Resource; sell: Step[][]; buy: Step[][]; anc: Partial<Record<AncillaryProduct, Step[][]>> }>();
+  const byRes = new Map<
+    string,
+    { r: Resource; sell: Step[][]; buy: Step[][]; anc: Partial<Record<AncillaryProduct, Step[][]>> }
+  >();
   for (const b of bids) {
     const t = periodOf(b.interval_start);
     if (t < 0 || t >= periods) continue;
@@ -57,7 +60,10 @@ function empty(n: number): Step[][] {
 /** Sums many offer curves into one (sorted by price), as an aggregator or the DSO offers them upward. */
 export function aggregateSteps(curves: Iterable<readonly Step[]>, side: 'sell' | 'buy' = 'sell'): Step[] {
   const byPrice = new Map<number, number>();
-  for (const c of curves) for (const s of c) byPrice.set(s.price_per_mwh, (byPrice.get(s.price_per_mwh) ?? 0) + s.quantity_w);
+  for (const c of curves)
+    for (const s of c) byPrice.set(s.price_per_mwh, (byPrice.get(s.price_per_mwh) ?? 0) + s.quantity_w);
   const out = [...byPrice].map(([price_per_mwh, quantity_w]) => ({ price_per_mwh, quantity_w }));
-  return out.sort((a, b) => (side === 'sell' ? a.price_per_mwh - b.price_per_mwh : b.price_per_mwh - a.price_per_mwh));
+  return out.sort((a, b) =>
+    side === 'sell' ? a.price_per_mwh - b.price_per_mwh : b.price_per_mwh - a.price_per_mwh,
+  );
 }

@@ -1,22 +1,14 @@
-import * as highsModule from 'highs';
 import type { Highs, Model } from 'highs';
+import { getHighs } from '../lp/highs.ts';
+
+export { getHighs };
 
 /**
- * A small sparse LP builder over HiGHS (WebAssembly). Columns are added with their coefficients in
- * already-created rows, so the matrix is assembled directly in compressed-column form: no text
- * model, no per-solve parsing, which matters for 10^5-10^6 variable day-ahead problems.
+ * A small sparse LP builder over HiGHS (WebAssembly, the shared loader in cloud/lp). Columns are
+ * added with their coefficients in already-created rows, so the matrix is assembled directly in
+ * compressed-column form: no text model, no per-solve parsing, which matters for 10^5-10^6 variable
+ * day-ahead problems.
  */
-
-type Loader = () => Promise<Highs>;
-// highs ships ESM (default export = loader) but its .d.ts is CommonJS-shaped; accept both.
-const mod = highsModule as unknown as { default: Loader | { default: Loader } };
-const loadHighs: Loader = typeof mod.default === 'function' ? mod.default : mod.default.default;
-let instance: Promise<Highs> | undefined;
-
-export function getHighs(): Promise<Highs> {
-  instance ??= loadHighs();
-  return instance;
-}
 
 export class LpError extends Error {
   override name = 'LpError';
@@ -39,7 +31,13 @@ export class LpBuilder {
   }
 
   /** Adds a column; `rows`/`vals` are its coefficients (each row at most once). */
-  addCol(cost: number, lb: number, ub: number, rows: readonly number[] = [], vals: readonly number[] = []): number {
+  addCol(
+    cost: number,
+    lb: number,
+    ub: number,
+    rows: readonly number[] = [],
+    vals: readonly number[] = [],
+  ): number {
     this.cost.push(cost);
     this.lb.push(lb);
     this.ub.push(ub);
@@ -63,7 +61,8 @@ export class LpBuilder {
   /** Loads the LP into a persistent HiGHS model (caller disposes it). */
   toModel(highs: Highs): Model {
     const inf = highs.infinity;
-    const fix = (a: number[]) => Float64Array.from(a, (x) => (x === Infinity ? inf : x === -Infinity ? -inf : x));
+    const fix = (a: number[]) =>
+      Float64Array.from(a, (x) => (x === Infinity ? inf : x === -Infinity ? -inf : x));
     const model = highs.createModel({
       numCols: this.numCols,
       numRows: this.numRows,

@@ -77,7 +77,8 @@ export class ContinuousDoubleAuction {
     const made: Trade[] = [];
     for (const rest of [...opposite]) {
       if (incoming.remainingWh <= 0) break;
-      const crosses = order.side === 'buy' ? rest.limitPrice <= order.limitPrice : rest.limitPrice >= order.limitPrice;
+      const crosses =
+        order.side === 'buy' ? rest.limitPrice <= order.limitPrice : rest.limitPrice >= order.limitPrice;
       if (!crosses) break;
       if (rest.participant === order.participant) continue; // no self-trades
       const seller = order.side === 'sell' ? incoming : rest;
@@ -110,7 +111,12 @@ export class ContinuousDoubleAuction {
       this.trades.push(trade);
       made.push(trade);
       if (q <= 1e-9) continue; // this pair cannot trade over the network; try the next order
-      this.#screen?.commit({ sellerBus: seller.bus, buyerBus: buyer.bus, intervalStart: order.intervalStart, quantityWh: q });
+      this.#screen?.commit({
+        sellerBus: seller.bus,
+        buyerBus: buyer.bus,
+        intervalStart: order.intervalStart,
+        quantityWh: q,
+      });
       incoming.remainingWh -= q;
       rest.remainingWh -= q;
       if (rest.remainingWh <= 1e-9) opposite.splice(opposite.indexOf(rest), 1);
@@ -118,13 +124,20 @@ export class ContinuousDoubleAuction {
     if (incoming.remainingWh > 1e-9) {
       const own = this.#side(order.side, order.intervalStart);
       own.push(incoming);
-      own.sort(order.side === 'buy' ? (a, b) => b.limitPrice - a.limitPrice || a.seq - b.seq : (a, b) => a.limitPrice - b.limitPrice || a.seq - b.seq);
+      own.sort(
+        order.side === 'buy'
+          ? (a, b) => b.limitPrice - a.limitPrice || a.seq - b.seq
+          : (a, b) => a.limitPrice - b.limitPrice || a.seq - b.seq,
+      );
     }
     return made;
   }
 
   /** Best bid/ask and depth of an interval's book. */
-  book(intervalStart: number): { bids: { id: string; price: number; wh: number }[]; asks: { id: string; price: number; wh: number }[] } {
+  book(intervalStart: number): {
+    bids: { id: string; price: number; wh: number }[];
+    asks: { id: string; price: number; wh: number }[];
+  } {
     const view = (l: Resting[]) => l.map((o) => ({ id: o.id, price: o.limitPrice, wh: o.remainingWh }));
     return { bids: view(this.#side('buy', intervalStart)), asks: view(this.#side('sell', intervalStart)) };
   }

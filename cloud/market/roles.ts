@@ -65,8 +65,20 @@ interface ModelTemplate {
 /** The six models of the architecture brief's table. The DGO and planners are the utility in all six. */
 export const MODELS: Readonly<Record<ModelId, ModelTemplate>> = {
   1: { name: 'TSO only', marketForm: 'wholesale', dmo: 'iso', derm: 'iso', utilityDer: 'open' },
-  2: { name: 'TSO - hybrid utility', marketForm: 'wholesale', dmo: 'iso', derm: 'utility', utilityDer: 'open' },
-  3: { name: 'distribution node - utility', marketForm: 'nodal', dmo: 'utility', derm: 'utility', utilityDer: false },
+  2: {
+    name: 'TSO - hybrid utility',
+    marketForm: 'wholesale',
+    dmo: 'iso',
+    derm: 'utility',
+    utilityDer: 'open',
+  },
+  3: {
+    name: 'distribution node - utility',
+    marketForm: 'nodal',
+    dmo: 'utility',
+    derm: 'utility',
+    utilityDer: false,
+  },
   4: {
     name: 'distribution node - independent',
     marketForm: 'nodal',
@@ -75,7 +87,13 @@ export const MODELS: Readonly<Record<ModelId, ModelTemplate>> = {
     utilityDer: 'may',
   },
   5: { name: 'peer-to-peer - utility', marketForm: 'p2p', dmo: 'utility', derm: null, utilityDer: false },
-  6: { name: 'peer-to-peer - independent', marketForm: 'p2p', dmo: 'independent_dso', derm: null, utilityDer: 'may' },
+  6: {
+    name: 'peer-to-peer - independent',
+    marketForm: 'p2p',
+    dmo: 'independent_dso',
+    derm: null,
+    utilityDer: 'may',
+  },
 };
 
 export interface ModelOptions {
@@ -93,7 +111,8 @@ export function modelConfig(model: ModelId, actors: readonly Actor[], opts: Mode
   if (!t) throw new ConfigError(`unknown organizational model ${model}: choose 1..6`);
   const byKind = (kind: ActorKind, role: string): string => {
     const a = actors.find((x) => x.kind === kind);
-    if (!a) throw new ConfigError(`model ${model} (${t.name}) needs an actor of kind "${kind}" to hold ${role}`);
+    if (!a)
+      throw new ConfigError(`model ${model} (${t.name}) needs an actor of kind "${kind}" to hold ${role}`);
     return a.id;
   };
   let utilityDer: boolean;
@@ -146,7 +165,8 @@ export function customConfig(input: {
   if (kindOf(input.roles.DGO) !== 'utility') {
     throw new ConfigError('the DGO must be the utility: it stays responsible for safety and reliability');
   }
-  if (kindOf(input.roles.ISO) !== 'iso') throw new ConfigError('the ISO role must be held by an ISO/TSO actor');
+  if (kindOf(input.roles.ISO) !== 'iso')
+    throw new ConfigError('the ISO role must be held by an ISO/TSO actor');
   if (['aggregator', 'producer', 'consumer', 'retailer'].includes(kindOf(input.roles.DMO))) {
     throw new ConfigError('a market participant cannot be the DMO: the DMO never trades in its own market');
   }

@@ -44,7 +44,10 @@ export function refuse(code: RefusalCode, reason: string): Refusal {
 /** The DMO never participates in the market it operates. */
 export function checkNotDmo(config: MarketConfig, actorId: string): Refusal | null {
   if (config.roles.DMO === actorId) {
-    return refuse('DMO_SELF_DEALING', `"${actorId}" operates this market (DMO) and may not bid or trade in it`);
+    return refuse(
+      'DMO_SELF_DEALING',
+      `"${actorId}" operates this market (DMO) and may not bid or trade in it`,
+    );
   }
   return null;
 }
@@ -80,7 +83,10 @@ export function checkMayBid(
   if (cert) return cert;
   const r = registry.get(resourceId)!;
   if (checkNotDmo(config, r.owner)) {
-    return refuse('DMO_SELF_DEALING', `resource "${resourceId}" belongs to the DMO "${r.owner}" of this market`);
+    return refuse(
+      'DMO_SELF_DEALING',
+      `resource "${resourceId}" belongs to the DMO "${r.owner}" of this market`,
+    );
   }
   const ownerKind = config.actors.get(r.owner)?.kind;
   if (ownerKind === 'utility' && !config.utilityDerMayParticipate) {
@@ -97,12 +103,18 @@ export function checkMayBid(
       );
     }
     if (r.aggregator !== participantId) {
-      return refuse('NOT_REPRESENTED', `aggregator "${participantId}" does not represent resource "${resourceId}"`);
+      return refuse(
+        'NOT_REPRESENTED',
+        `aggregator "${participantId}" does not represent resource "${resourceId}"`,
+      );
     }
     return null;
   }
   if (r.owner !== participantId && r.aggregator !== participantId) {
-    return refuse('NOT_REPRESENTED', `"${participantId}" neither owns nor aggregates resource "${resourceId}"`);
+    return refuse(
+      'NOT_REPRESENTED',
+      `"${participantId}" neither owns nor aggregates resource "${resourceId}"`,
+    );
   }
   return null;
 }
@@ -120,7 +132,10 @@ export function checkMayDispatch(
   const cert = checkCertified(registry, resourceId);
   if (cert) return cert;
   if (by === 'DERM' && config.roles.DERM === null) {
-    return refuse('NO_DERM', `model ${config.model} has no DERM: DER self-dispatch; only the DGO may override`);
+    return refuse(
+      'NO_DERM',
+      `model ${config.model} has no DERM: DER self-dispatch; only the DGO may override`,
+    );
   }
   return null;
 }

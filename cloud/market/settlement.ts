@@ -48,14 +48,29 @@ export class Ledger {
   readonly entries: LedgerEntry[] = [];
 
   /** Records a position worth `energyWh` at `price` from the account's point of view: positive energy = sold to the market. */
-  energy(period: number, account: string, energyWh: number, price: number, kind: LedgerEntry['kind'], ref?: string): Cents {
-    const c = energyCents(energyWh, price); // > 0: the market owes the account
-    this.transfer(period, CLEARING, account, c, kind, ref);
+  energy(
+    period: number,
+    account: string,
+    energyWh: number,
+    price: number,
+    kind: LedgerEntry['kind'],
+    ref?: string,
+    counterparty: string = CLEARING,
+  ): Cents {
+    const c = energyCents(energyWh, price); // > 0: the counterparty owes the account
+    this.transfer(period, counterparty, account, c, kind, ref);
     return c;
   }
 
   /** Books `cents` from `from` to `to` (negative amounts reverse the direction). */
-  transfer(period: number, from: string, to: string, cents: Cents, kind: LedgerEntry['kind'], ref?: string): void {
+  transfer(
+    period: number,
+    from: string,
+    to: string,
+    cents: Cents,
+    kind: LedgerEntry['kind'],
+    ref?: string,
+  ): void {
     if (!Number.isInteger(cents)) throw new RangeError(`ledger amounts are integer cents, got ${cents}`);
     if (cents === 0) return;
     this.entries.push(
@@ -102,11 +117,24 @@ export function chargeFees(
 ): void {
   const m = fees.dmo;
   if (m.kind === 'subscription') {
-    if (firstPeriodOfDay) ledger.transfer(period, participant, dmo, roundCents(m.centsPerParticipantPerDay), 'dmo_fee');
+    if (firstPeriodOfDay)
+      ledger.transfer(period, participant, dmo, roundCents(m.centsPerParticipantPerDay), 'dmo_fee');
   } else if (m.kind === 'transaction') {
-    ledger.transfer(period, participant, dmo, roundCents((Math.abs(tradedWh) / 1e6) * m.centsPerMWh), 'dmo_fee');
+    ledger.transfer(
+      period,
+      participant,
+      dmo,
+      roundCents((Math.abs(tradedWh) / 1e6) * m.centsPerMWh),
+      'dmo_fee',
+    );
   } else {
-    ledger.transfer(period, participant, dmo, roundCents((Math.max(0, withdrawnWh) / 1e6) * m.centsPerMWh), 'dmo_fee');
+    ledger.transfer(
+      period,
+      participant,
+      dmo,
+      roundCents((Math.max(0, withdrawnWh) / 1e6) * m.centsPerMWh),
+      'dmo_fee',
+    );
   }
   ledger.transfer(
     period,
@@ -133,9 +161,17 @@ export function checkBooks(ledger: Ledger): BooksCheck[] {
     const total = sumCents(b.values());
     const clearing = b.get(CLEARING) ?? 0;
     const surplus = sumCents(
-      ledger.entries.filter((e) => e.period === p && e.kind === 'congestion_surplus').map((e) => (e.from === CLEARING ? e.cents : -e.cents)),
+      ledger.entries
+        .filter((e) => e.period === p && e.kind === 'congestion_surplus')
+        .map((e) => (e.from === CLEARING ? e.cents : -e.cents)),
     );
-    return { period: p, sumCents: total, clearingCents: clearing, surplusCents: surplus, balanced: total === 0 && clearing === 0 };
+    return {
+      period: p,
+      sumCents: total,
+      clearingCents: clearing,
+      surplusCents: surplus,
+      balanced: total === 0 && clearing === 0,
+    };
   });
 }
 

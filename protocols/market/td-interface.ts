@@ -26,7 +26,11 @@ export const TdHourBidSchema = z
         ctx.addIssue({ code: 'custom', message: `point ${i}: prices must ascend`, path: ['points', i] });
       }
       if (h.points[i].import_w > h.points[i - 1].import_w + 1e-6) {
-        ctx.addIssue({ code: 'custom', message: `point ${i}: import must not rise with price`, path: ['points', i] });
+        ctx.addIssue({
+          code: 'custom',
+          message: `point ${i}: import must not rise with price`,
+          path: ['points', i],
+        });
       }
     }
   });

@@ -1,5 +1,5 @@
-import * as highsModule from 'highs';
 import type { Highs } from 'highs';
+import * as highsModule from 'highs';
 import {
   type AncillaryProductName,
   type TdAward,
@@ -50,8 +50,8 @@ export const DEFAULT_STACK: readonly SupplyUnit[] = [
 
 /** Shape of the system load through the day (fraction of peak, hour 0..23 UTC). */
 const SHAPE = [
-  0.62, 0.58, 0.56, 0.55, 0.56, 0.6, 0.68, 0.78, 0.85, 0.88, 0.9, 0.92, 0.93, 0.92, 0.91, 0.92, 0.95, 1.0, 0.99,
-  0.95, 0.88, 0.8, 0.72, 0.66,
+  0.62, 0.58, 0.56, 0.55, 0.56, 0.6, 0.68, 0.78, 0.85, 0.88, 0.9, 0.92, 0.93, 0.92, 0.91, 0.92, 0.95, 1.0,
+  0.99, 0.95, 0.88, 0.8, 0.72, 0.66,
 ];
 
 export class WholesaleMarket {
@@ -91,7 +91,9 @@ export class WholesaleMarket {
       const load = this.systemLoadW(h.interval_start);
       const pts = h.points;
       const qMin = pts[pts.length - 1].import_w;
-      const steps = pts.slice(0, -1).map((p, k) => ({ q: p.import_w - pts[k + 1].import_w, price: p.price_per_mwh }));
+      const steps = pts
+        .slice(0, -1)
+        .map((p, k) => ({ q: p.import_w - pts[k + 1].import_w, price: p.price_per_mwh }));
       const req = { reg_up: load * this.#reg, reg_down: load * this.#reg, reserve: load * this.#res };
       const lines: string[] = [];
       const obj: string[] = [];
@@ -101,8 +103,18 @@ export class WholesaleMarket {
       const heads: string[] = [];
       this.units.forEach((u, i) => {
         const cap = u.capacityW / 1e6;
-        obj.push(`${fmt(u.costPerMWh)} g${i}`, `${fmt(u.regPrice)} ru${i}`, `${fmt(u.regPrice)} rd${i}`, `${fmt(u.reservePrice)} rs${i}`);
-        bounds.push(`0 <= g${i} <= ${fmt(cap)}`, `0 <= ru${i} <= ${fmt(cap * 0.1)}`, `0 <= rd${i} <= ${fmt(cap * 0.1)}`, `0 <= rs${i} <= ${fmt(cap * 0.2)}`);
+        obj.push(
+          `${fmt(u.costPerMWh)} g${i}`,
+          `${fmt(u.regPrice)} ru${i}`,
+          `${fmt(u.regPrice)} rd${i}`,
+          `${fmt(u.reservePrice)} rs${i}`,
+        );
+        bounds.push(
+          `0 <= g${i} <= ${fmt(cap)}`,
+          `0 <= ru${i} <= ${fmt(cap * 0.1)}`,
+          `0 <= rd${i} <= ${fmt(cap * 0.1)}`,
+          `0 <= rs${i} <= ${fmt(cap * 0.2)}`,
+        );
         balance.push(`+ g${i}`);
         anc.reg_up.push(`+ ru${i}`);
         anc.reg_down.push(`+ rd${i}`);
@@ -133,11 +145,13 @@ export class WholesaleMarket {
       balance.push('+ shed');
       lines.push('Minimize', ` obj: ${obj.join(' + ').replaceAll('+ -', '- ')}`, 'Subject To');
       lines.push(` balance: ${balance.join(' ')} = ${fmt((load + qMin) / 1e6)}`);
-      for (const p of ['reg_up', 'reg_down', 'reserve'] as const) lines.push(` req_${p}: ${anc[p].join(' ')} >= ${fmt(req[p] / 1e6)}`);
+      for (const p of ['reg_up', 'reg_down', 'reserve'] as const)
+        lines.push(` req_${p}: ${anc[p].join(' ')} >= ${fmt(req[p] / 1e6)}`);
       for (const hd of heads) lines.push(` ${hd}`);
       lines.push('Bounds', ...bounds.map((b) => ` ${b}`), 'End');
       const sol = highs.solve(lines.join('\n'), { output_flag: false });
-      if (sol.Status !== 'Optimal') throw new Error(`ISO clearing failed for hour ${h.interval_start}: ${sol.Status}`);
+      if (sol.Status !== 'Optimal')
+        throw new Error(`ISO clearing failed for hour ${h.interval_start}: ${sol.Status}`);
       const cols = sol.Columns as Record<string, { Primal: number }>;
       const rows = sol.Rows as { Name: string; Dual: number }[];
       const dual = (name: string) => rows.find((r) => r.Name === name)!.Dual;
@@ -165,7 +179,8 @@ export class WholesaleMarket {
   realTimeLmp(intervalStart: number, dsoImportW: number): number {
     const hourStart = Math.floor(intervalStart / 3_600_000) * 3_600_000;
     const k = Math.floor(intervalStart / 300_000);
-    const dev = 0.06 * (hash(this.#seed + 7, k) - 0.5) + 0.03 * (hash(this.#seed + 11, Math.floor(k / 6)) - 0.5);
+    const dev =
+      0.06 * (hash(this.#seed + 7, k) - 0.5) + 0.03 * (hash(this.#seed + 11, Math.floor(k / 6)) - 0.5);
     return this.#marginalCost(this.systemLoadW(hourStart) * (1 + dev) + dsoImportW);
   }
 
