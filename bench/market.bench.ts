@@ -14,7 +14,12 @@ import { report, timeMs } from './report.ts';
 const network = syntheticFeeder({ buses: 120, seed: 1, total_load_w: 4e6 });
 const feeder = compileFeeder(network);
 const buses = feeder.buses.slice(1);
-const loads = new Map(network.loads.map((l) => [l.bus, Array.from({ length: 24 }, (_, h) => l.p_w * (0.6 + 0.4 * Math.sin((Math.PI * h) / 24)))]));
+const loads = new Map(
+  network.loads.map((l) => [
+    l.bus,
+    Array.from({ length: 24 }, (_, h) => l.p_w * (0.6 + 0.4 * Math.sin((Math.PI * h) / 24))),
+  ]),
+);
 const lmp = Array.from({ length: 24 }, (_, h) => 30 + 25 * Math.sin((Math.PI * (h - 6)) / 12));
 
 function fleet(n: number, seed: number): ClearingResource[] {
@@ -24,13 +29,26 @@ function fleet(n: number, seed: number): ClearingResource[] {
     const kind = i % 10 < 2 ? 'bat' : i % 10 < 6 ? 'pv' : 'load';
     const sell = Array.from({ length: 24 }, (_, h) => {
       const sun = Math.max(0, Math.sin((Math.PI * (h + 0.5 - 6)) / 12));
-      if (kind === 'pv') return sun > 0 ? [{ quantity_w: 5000 * sun, price_per_mwh: Math.round(rand() * 10) }] : [];
-      if (kind === 'bat') return [{ quantity_w: 2500, price_per_mwh: 45 + Math.round(rand() * 10) }, { quantity_w: 2500, price_per_mwh: 80 }];
+      if (kind === 'pv')
+        return sun > 0 ? [{ quantity_w: 5000 * sun, price_per_mwh: Math.round(rand() * 10) }] : [];
+      if (kind === 'bat')
+        return [
+          { quantity_w: 2500, price_per_mwh: 45 + Math.round(rand() * 10) },
+          { quantity_w: 2500, price_per_mwh: 80 },
+        ];
       return [];
     });
     const buy = Array.from({ length: 24 }, () => {
-      if (kind === 'bat') return [{ quantity_w: 2500, price_per_mwh: 30 + Math.round(rand() * 5) }, { quantity_w: 2500, price_per_mwh: 15 }];
-      if (kind === 'load') return [{ quantity_w: 1500, price_per_mwh: 500 }, { quantity_w: 1500, price_per_mwh: 30 + Math.round(rand() * 40) }];
+      if (kind === 'bat')
+        return [
+          { quantity_w: 2500, price_per_mwh: 30 + Math.round(rand() * 5) },
+          { quantity_w: 2500, price_per_mwh: 15 },
+        ];
+      if (kind === 'load')
+        return [
+          { quantity_w: 1500, price_per_mwh: 500 },
+          { quantity_w: 1500, price_per_mwh: 30 + Math.round(rand() * 40) },
+        ];
       return [];
     });
     return {
@@ -48,7 +66,14 @@ for (const n of [1000, 10000]) {
   const resources = fleet(n, n);
   let cols = 0;
   const ms = await timeMs(async () => {
-    const r = await clearArea({ feeder, periods: 24, durationH: 1, interfacePrice: lmp, fixedLoadW: loads, resources });
+    const r = await clearArea({
+      feeder,
+      periods: 24,
+      durationH: 1,
+      interfacePrice: lmp,
+      fixedLoadW: loads,
+      resources,
+    });
     cols = r.bigCounts.cols;
   });
   figures[`da_clear_${n}_resources_ms`] = Math.round(ms);

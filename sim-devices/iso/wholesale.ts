@@ -86,7 +86,8 @@ export class WholesaleMarket {
   /** Steps 4-5 of Total DSO: clears the day with the DSO's curve and returns awards and LMPs. */
   async clearDayAhead(input: TdBid): Promise<TdAward> {
     const bid = TdBidSchema.parse(input);
-    const highs = await (highsP ??= loadHighs());
+    highsP ??= loadHighs();
+    const highs = await highsP;
     const hours = bid.hours.map((h) => {
       const load = this.systemLoadW(h.interval_start);
       const pts = h.points;
