@@ -1,0 +1,94 @@
+/**
+ * Market clearing benchmark: day-ahead LDA clearing (24 h, storage SoC, LinDistFlow on a 120-bus
+ * synthetic feeder) for 1,000 and 10,000 resources, the full Total DSO day (provisional clearing,
+ * consolidated curve, ISO, re-optimization), and one real-time 5-minute interval.
+ */
+import { HOUR_MS } from '../cloud/market/bids.ts';
+import { type ClearingResource, clearArea } from '../cloud/market/clearing.ts';
+import { compileFeeder } from '../cloud/market/feeder.ts';
+import { clearRealTime } from '../cloud/market/realtime.ts';
+import { mulberry32 } from '../cloud/market/simulate.ts';
+import { syntheticFeeder } from '../cloud/network/index.ts';
+import { report, timeMs } from './report.ts';
+
+const network = syntheticFeeder({ buses: 120, seed: 1, total_load_w: 4e6 });
+const feeder = compileFeeder(network);
+const buses = feeder.buses.slice(1);
+const loads = new Map(
+  network.loads.map((l) => [
+    l.bus,
+    Array.from({ length: 24 }, (_, h) => l.p_w * (0.6 + 0.4 * Math.sin((Math.PI * h) / 24))),
+  ]),
+);
+const lmp = Array.from({ length: 24 }, (_, h) => 30 + 25 * Math.sin((Math.PI * (h - 6)) / 12));
+
+function fleet(n: number, seed: number): ClearingResource[] {
+  const rand = mulberry32(seed);
+  return Array.from({ length: n }, (_, i) => {
+    const bus = buses[Math.floor(rand() * buses.length)];
+    const kind = i % 10 < 2 ? 'bat' : i % 10 < 6 ? 'pv' : 'load';
+    const sell = Array.from({ length: 24 }, (_, h) => {
+      const sun = Math.max(0, Math.sin((Math.PI * (h + 0.5 - 6)) / 12));
+      if (kind === 'pv')
+        return sun > 0 ? [{ quantity_w: 5000 * sun, price_per_mwh: Math.round(rand() * 10) }] : [];
+      if (kind === 'bat')
+        return [
+          { quantity_w: 2500, price_per_mwh: 45 + Math.round(rand() * 10) },
+          { quantity_w: 2500, price_per_mwh: 80 },
+        ];
+      return [];
+    });
+    const buy = Array.from({ length: 24 }, () => {
+      if (kind === 'bat')
+        return [
+          { quantity_w: 2500, price_per_mwh: 30 + Math.round(rand() * 5) },
+          { quantity_w: 2500, price_per_mwh: 15 },
+        ];
+      if (kind === 'load')
+        return [
+          { quantity_w: 1500, price_per_mwh: 500 },
+          { quantity_w: 1500, price_per_mwh: 30 + Math.round(rand() * 40) },
+        ];
+      return [];
+    });
+    return {
+      id: `r${i}`,
+      bus,
+      sell,
+      buy,
+      ...(kind === 'bat' ? { storage: { energyWh: 13500, soc0Wh: 6750, efficiency: 0.95 } } : {}),
+    };
+  });
+}
+
+const figures: Record<string, unknown> = { buses: network.buses.length };
+for (const n of [1000, 10000]) {
+  const resources = fleet(n, n);
+  let cols = 0;
+  const ms = await timeMs(async () => {
+    const r = await clearArea({
+      feeder,
+      periods: 24,
+      durationH: 1,
+      interfacePrice: lmp,
+      fixedLoadW: loads,
+      resources,
+    });
+    cols = r.bigCounts.cols;
+  });
+  figures[`da_clear_${n}_resources_ms`] = Math.round(ms);
+  figures[`da_lp_columns_${n}`] = cols;
+}
+const rtRes = fleet(10000, 7).map((r) => ({ ...r, sell: [r.sell[18]], buy: [r.buy[18]] }));
+const rtMs = await timeMs(() =>
+  clearRealTime({
+    feeder,
+    intervalStart: Date.UTC(2026, 6, 1) + 18 * HOUR_MS,
+    interfacePrice: 60,
+    loadForecastW: new Map([...loads].map(([b, s]) => [b, s[18]])),
+    resources: rtRes,
+    daScheduleW: new Map(),
+  }),
+);
+figures.rt_interval_10000_resources_ms = Math.round(rtMs);
+report('market', figures);

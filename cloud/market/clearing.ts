@@ -1,0 +1,433 @@
+import type { Model } from 'highs';
+import type { Step } from './bids.ts';
+import { type CompiledFeeder, LP_BASE_VA } from './feeder.ts';
+import { getHighs, LpBuilder, type LpSolution, runModel } from './lp.ts';
+
+/**
+ * Local distribution area (LDA) clearing: one LP over all periods of a market run.
+ *
+ * - Offers/bids are stepwise curves per resource and period; each step is a bounded variable.
+ * - The network enters as lossless LinDistFlow on the radial feeder (branch active-power flows with
+ *   thermal limits, squared-voltage drops with voltage bands; reactive flows from the forecast
+ *   loads at a fixed power factor). Without a feeder the area clears as a copper plate.
+ * - The T-D interface is a free import variable priced at the (forecast or known) ISO LMP.
+ * - Storage couples the periods through state-of-charge rows and an end-of-horizon SoC floor.
+ * - ISO ancillary awards (re-optimization) become requirement rows shared by the resources'
+ *   ancillary offers, limited by each resource's headroom around its energy schedule.
+ *
+ * Prices: DLMP(bus, t) = dual of the bus's balance row / period length, decomposed exactly along
+ * the path from the substation: energy (interface price) + congestion (thermal duals and interface
+ * limit) + voltage (voltage-band duals); the loss component is zero in this lossless model.
+ */
+
+export type AncillaryProduct = 'reg_up' | 'reg_down' | 'reserve';
+export const ANCILLARY_PRODUCTS: readonly AncillaryProduct[] = ['reg_up', 'reg_down', 'reserve'];
+
+export interface ClearingResource {
+  readonly id: string;
+  readonly bus: string;
+  /** Per period: offer steps (inject more). Empty array = no offer. */
+  readonly sell: readonly (readonly Step[])[];
+  /** Per period: bid steps (withdraw more). */
+  readonly buy: readonly (readonly Step[])[];
+  readonly storage?: {
+    readonly energyWh: number;
+    readonly soc0Wh: number;
+    readonly efficiency: number;
+    /** Floor on the state of charge at the end of the horizon (default: the initial charge). */
+    readonly endSocMinWh?: number;
+  };
+  readonly ancillary?: Partial<Record<AncillaryProduct, readonly (readonly Step[])[]>>;
+}
+
+export interface ClearingInput {
+  readonly feeder: CompiledFeeder | null;
+  readonly periods: number;
+  readonly durationH: number;
+  /** Interface (ISO) price per period, $/MWh. */
+  readonly interfacePrice: readonly number[];
+  /** Substation transformer limit on |import|, W. */
+  readonly interfaceLimitW?: number;
+  /** Non-participating net load per bus per period (W, positive = consumption; forecast, not bid). */
+  readonly fixedLoadW: ReadonlyMap<string, readonly number[]>;
+  /** Reactive consumption per bus per period (var); default: loads at power factor 0.95. */
+  readonly fixedLoadVar?: ReadonlyMap<string, readonly number[]>;
+  readonly resources: readonly ClearingResource[];
+  /** ISO ancillary awards to the area that resources must cover (W per period). */
+  readonly ancillaryRequirementW?: Partial<Record<AncillaryProduct, readonly number[]>>;
+}
+
+export interface BusPrice {
+  readonly dlmp: number;
+  readonly energy: number;
+  readonly loss: number;
+  readonly congestion: number;
+  readonly voltage: number;
+}
+
+export interface ClearingResult {
+  readonly objective: number;
+  readonly interfaceImportW: number[];
+  /** prices[t].get(bus) */
+  readonly prices: Map<string, BusPrice>[];
+  readonly schedules: Map<string, { netW: number[]; socWh?: number[] }>;
+  readonly ancillaryAwards: Map<string, Partial<Record<AncillaryProduct, number[]>>>;
+  /** Marginal value of the ancillary requirement inside the area (scarcity-priced when all offers are taken); settlement passes the ISO price through. */
+  readonly ancillaryPrice: Partial<Record<AncillaryProduct, number[]>>;
+  readonly shedW: number[];
+  readonly spillW: number[];
+  readonly bigCounts: { cols: number; rows: number };
+}
+
+const VOLL = 10_000; // $/MWh for unserved load
+const SPILL = 1_000; // $/MWh for dumping surplus (the price floor)
+const ANC_SHORTFALL = 1_000;
+const MW = 1 / LP_BASE_VA;
+
+interface Built {
+  readonly lp: LpBuilder;
+  readonly ifaceCol: number[];
+  readonly balRow: number[][]; // [t][bus]
+  readonly flowCol: number[][]; // [t][bus] (root -1)
+  readonly voltRow: number[][];
+  readonly shedCol: number[][];
+  readonly spillCol: number[][];
+  readonly resCols: {
+    sell: number[][];
+    buy: number[][];
+    soc?: number[];
+    anc: Partial<Record<AncillaryProduct, number[][]>>;
+  }[];
+  readonly ancRow: Partial<Record<AncillaryProduct, number[]>>;
+  readonly busIds: readonly string[];
+}
+
+function build(inp: ClearingInput): Built {
+  const T = inp.periods;
+  const dur = inp.durationH;
+  const lp = new LpBuilder();
+  const f = inp.feeder;
+  const busIds = f ? f.buses : ['copper-plate'];
+  const busIndex = f ? f.index : new Map([['copper-plate', 0]]);
+  const nb = busIds.length;
+  const limit = inp.interfaceLimitW !== undefined ? inp.interfaceLimitW * MW : Infinity;
+  const balRow: number[][] = [];
+  const voltRow: number[][] = [];
+  const flowCol: number[][] = [];
+  const shedCol: number[][] = [];
+  const spillCol: number[][] = [];
+  const ifaceCol: number[] = [];
+
+  const busOf = (bus: string): number => {
+    if (!f) return 0;
+    const i = busIndex.get(bus);
+    if (i === undefined) throw new RangeError(`resource or load at unknown bus "${bus}"`);
+    return i;
+  };
+  const children: number[][] = Array.from({ length: nb }, () => []);
+  if (f) for (let i = 1; i < nb; i++) children[f.parent[i]].push(i);
+  const loadAt: Float64Array[] = Array.from({ length: T }, () => new Float64Array(nb));
+  const qAt: Float64Array[] = Array.from({ length: T }, () => new Float64Array(nb));
+  const tanPhi = Math.tan(Math.acos(0.95));
+  for (const [bus, series] of inp.fixedLoadW) {
+    const i = busOf(bus);
+    for (let t = 0; t < T; t++) {
+      loadAt[t][i] += (series[t] ?? 0) * MW;
+      if (!inp.fixedLoadVar) qAt[t][i] += Math.max(0, series[t] ?? 0) * MW * tanPhi;
+    }
+  }
+  if (inp.fixedLoadVar) {
+    for (const [bus, series] of inp.fixedLoadVar) {
+      const i = busOf(bus);
+      for (let t = 0; t < T; t++) qAt[t][i] += (series[t] ?? 0) * MW;
+    }
+  }
+
+  for (let t = 0; t < T; t++) {
+    balRow.push(Array.from({ length: nb }, (_, i) => lp.addRow(loadAt[t][i], loadAt[t][i])));
+    // Reactive flow on each bus's feeding branch = reactive load downstream (fixed).
+    const qFlow = new Float64Array(nb);
+    if (f)
+      for (let i = nb - 1; i > 0; i--) {
+        qFlow[i] += qAt[t][i];
+        qFlow[f.parent[i]] += qFlow[i];
+      }
+    const vr: number[] = [-1];
+    if (f)
+      for (let i = 1; i < nb; i++) {
+        const rhs = -2 * f.xPu[i] * qFlow[i];
+        vr.push(lp.addRow(rhs, rhs));
+      }
+    voltRow.push(vr);
+    ifaceCol.push(lp.addCol(inp.interfacePrice[t] * dur, -limit, limit, [balRow[t][0]], [1]));
+    const fc: number[] = [-1];
+    if (f) {
+      for (let i = 1; i < nb; i++) {
+        const rating = f.ratingMva[i];
+        fc.push(
+          lp.addCol(0, -rating, rating, [balRow[t][i], balRow[t][f.parent[i]], vr[i]], [1, -1, 2 * f.rPu[i]]),
+        );
+      }
+      // Squared voltages (root fixed at the slack set point): +1 in the bus's own drop row, -1 in
+      // each child's, i.e. v_child = v_bus - 2 (r F + x Q).
+      for (let i = 0; i < nb; i++) {
+        const rows: number[] = [];
+        const vals: number[] = [];
+        if (i > 0) {
+          rows.push(vr[i]);
+          vals.push(1);
+        }
+        for (const c of children[i]) {
+          rows.push(vr[c]);
+          vals.push(-1);
+        }
+        const lo = i === 0 ? f.v0Sq : f.vminSq[i];
+        const hi = i === 0 ? f.v0Sq : f.vmaxSq[i];
+        lp.addCol(0, lo, hi, rows, vals);
+      }
+    }
+    flowCol.push(fc);
+    shedCol.push(
+      Array.from({ length: nb }, (_, i) => lp.addCol(VOLL * dur, 0, Infinity, [balRow[t][i]], [1])),
+    );
+    spillCol.push(
+      Array.from({ length: nb }, (_, i) => lp.addCol(SPILL * dur, 0, Infinity, [balRow[t][i]], [-1])),
+    );
+  }
+  const ancRow: Partial<Record<AncillaryProduct, number[]>> = {};
+  for (const p of ANCILLARY_PRODUCTS) {
+    const req = inp.ancillaryRequirementW?.[p];
+    if (!req) continue;
+    ancRow[p] = req.map((w) => lp.addRow(w * MW, Infinity));
+    for (let t = 0; t < T; t++) lp.addCol(ANC_SHORTFALL * dur, 0, Infinity, [ancRow[p]![t]], [1]);
+  }
+
+  const resCols: Built['resCols'] = [];
+  for (const r of inp.resources) {
+    const i = busOf(r.bus);
+    const st = r.storage;
+    const socRows: number[] = [];
+    const socCols: number[] = [];
+    if (st) {
+      const e = st.energyWh * MW;
+      const s0 = Math.min(st.soc0Wh, st.energyWh) * MW;
+      const sEnd = Math.min(st.endSocMinWh ?? st.soc0Wh, st.energyWh) * MW;
+      for (let t = 0; t < T; t++) socRows.push(lp.addRow(t === 0 ? s0 : 0, t === 0 ? s0 : 0));
+      for (let t = 0; t < T; t++) {
+        const rows = [socRows[t]];
+        const vals = [1];
+        if (t + 1 < T) {
+          rows.push(socRows[t + 1]);
+          vals.push(-1);
+        }
+        // End of horizon: keep at least the initial charge so the day does not sell tomorrow's energy.
+        socCols.push(lp.addCol(0, t === T - 1 ? sEnd : 0, e, rows, vals));
+      }
+    }
+    const eta = st?.efficiency ?? 1;
+    const anc: Partial<Record<AncillaryProduct, number[][]>> = {};
+    const headUp: number[] = [];
+    const headDown: number[] = [];
+    const needHead = ANCILLARY_PRODUCTS.some((p) => r.ancillary?.[p] && ancRow[p]);
+    if (needHead) {
+      for (let t = 0; t < T; t++) {
+        const sellQ = (r.sell[t] ?? []).reduce((s, x) => s + x.quantity_w, 0) * MW;
+        const buyQ = (r.buy[t] ?? []).reduce((s, x) => s + x.quantity_w, 0) * MW;
+        headUp.push(lp.addRow(-Infinity, sellQ));
+        headDown.push(lp.addRow(-Infinity, buyQ));
+      }
+    }
+    const sell: number[][] = [];
+    const buy: number[][] = [];
+    for (let t = 0; t < T; t++) {
+      const s: number[] = [];
+      for (const step of r.sell[t] ?? []) {
+        const rows = [balRow[t][i]];
+        const vals = [1];
+        if (st) {
+          rows.push(socRows[t]);
+          vals.push(dur / eta);
+        }
+        if (needHead) {
+          rows.push(headUp[t], headDown[t]);
+          vals.push(1, -1);
+        }
+        s.push(lp.addCol(step.price_per_mwh * dur, 0, step.quantity_w * MW, rows, vals));
+      }
+      const b: number[] = [];
+      for (const step of r.buy[t] ?? []) {
+        const rows = [balRow[t][i]];
+        const vals = [-1];
+        if (st) {
+          rows.push(socRows[t]);
+          vals.push(-dur * eta);
+        }
+        if (needHead) {
+          rows.push(headUp[t], headDown[t]);
+          vals.push(-1, 1);
+        }
+        b.push(lp.addCol(-step.price_per_mwh * dur, 0, step.quantity_w * MW, rows, vals));
+      }
+      sell.push(s);
+      buy.push(b);
+    }
+    for (const p of ANCILLARY_PRODUCTS) {
+      const curves = r.ancillary?.[p];
+      if (!curves || !ancRow[p]) continue;
+      anc[p] = [];
+      for (let t = 0; t < T; t++) {
+        const head = p === 'reg_down' ? headDown[t] : headUp[t];
+        anc[p]!.push(
+          (curves[t] ?? []).map((step) =>
+            lp.addCol(step.price_per_mwh * dur, 0, step.quantity_w * MW, [ancRow[p]![t], head], [1, 1]),
+          ),
+        );
+      }
+    }
+    resCols.push({ sell, buy, ...(st ? { soc: socCols } : {}), anc });
+  }
+  return { lp, ifaceCol, balRow, flowCol, voltRow, shedCol, spillCol, resCols, ancRow, busIds };
+}
+
+function extract(inp: ClearingInput, b: Built, sol: LpSolution): ClearingResult {
+  const T = inp.periods;
+  const dur = inp.durationH;
+  const f = inp.feeder;
+  const x = sol.x;
+  const prices: Map<string, BusPrice>[] = [];
+  for (let t = 0; t < T; t++) {
+    const m = new Map<string, BusPrice>();
+    const lam = inp.interfacePrice[t];
+    const root = sol.rowDual[b.balRow[t][0]] / dur;
+    const n = b.busIds.length;
+    const cong = new Float64Array(n);
+    const volt = new Float64Array(n);
+    cong[0] = root - lam;
+    for (let i = 1; i < n; i++) {
+      const p = f!.parent[i];
+      cong[i] = cong[p] - sol.colDual[b.flowCol[t][i]] / dur;
+      volt[i] = volt[p] - (2 * f!.rPu[i] * sol.rowDual[b.voltRow[t][i]]) / dur;
+    }
+    for (let i = 0; i < n; i++) {
+      m.set(b.busIds[i], {
+        dlmp: sol.rowDual[b.balRow[t][i]] / dur,
+        energy: lam,
+        loss: 0,
+        congestion: cong[i],
+        voltage: volt[i],
+      });
+    }
+    prices.push(m);
+  }
+  const schedules = new Map<string, { netW: number[]; socWh?: number[] }>();
+  const ancillaryAwards = new Map<string, Partial<Record<AncillaryProduct, number[]>>>();
+  inp.resources.forEach((r, k) => {
+    const c = b.resCols[k];
+    const netW: number[] = [];
+    for (let t = 0; t < T; t++) {
+      let v = 0;
+      for (const j of c.sell[t]) v += x[j];
+      for (const j of c.buy[t]) v -= x[j];
+      netW.push(clean(v * LP_BASE_VA));
+    }
+    schedules.set(r.id, c.soc ? { netW, socWh: c.soc.map((j) => clean(x[j] * LP_BASE_VA)) } : { netW });
+    const aw: Partial<Record<AncillaryProduct, number[]>> = {};
+    for (const p of ANCILLARY_PRODUCTS) {
+      const cols = c.anc[p];
+      if (!cols) continue;
+      aw[p] = cols.map((steps) => clean(steps.reduce((s, j) => s + x[j], 0) * LP_BASE_VA));
+    }
+    if (Object.keys(aw).length) ancillaryAwards.set(r.id, aw);
+  });
+  const ancillaryPrice: Partial<Record<AncillaryProduct, number[]>> = {};
+  for (const p of ANCILLARY_PRODUCTS) {
+    const rows = b.ancRow[p];
+    if (rows) ancillaryPrice[p] = rows.map((row) => sol.rowDual[row] / dur);
+  }
+  return {
+    objective: sol.objective,
+    interfaceImportW: b.ifaceCol.map((j) => clean(x[j] * LP_BASE_VA)),
+    prices,
+    schedules,
+    ancillaryAwards,
+    ancillaryPrice,
+    shedW: b.shedCol.map((cols) => clean(cols.reduce((s, j) => s + x[j], 0) * LP_BASE_VA)),
+    spillW: b.spillCol.map((cols) => clean(cols.reduce((s, j) => s + x[j], 0) * LP_BASE_VA)),
+    bigCounts: { cols: b.lp.numCols, rows: b.lp.numRows },
+  };
+}
+
+/** Rounds solver noise away (sub-milliwatt). */
+function clean(w: number): number {
+  const r = Math.round(w * 1000) / 1000;
+  return r === 0 ? 0 : r;
+}
+
+export async function clearArea(inp: ClearingInput): Promise<ClearingResult> {
+  checkInput(inp);
+  const b = build(inp);
+  const highs = await getHighs();
+  const model = b.lp.toModel(highs);
+  try {
+    return extract(inp, b, runModel(highs, model, 'LDA clearing'));
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * Net interface import as a function of the interface price, per period: the area's consolidated
+ * T-D bid curve. Re-solves the same LP (warm-started) with the interface price shifted by each
+ * offset (all periods at once, so storage keeps its arbitrage spread), then enforces that import
+ * never rises with price (the LP's import is monotone in its own cost up to ties).
+ */
+export async function interfaceCurve(
+  inp: ClearingInput,
+  priceOffsets: readonly number[],
+): Promise<{ base: ClearingResult; curve: { pricePerMWh: number; importW: number }[][] }> {
+  checkInput(inp);
+  const b = build(inp);
+  const highs = await getHighs();
+  const model: Model = b.lp.toModel(highs);
+  try {
+    const base = extract(inp, b, runModel(highs, model, 'LDA provisional clearing'));
+    const offsets = [...new Set([0, ...priceOffsets])].sort((a, c) => a - c);
+    const raw: number[][] = []; // [offset][t]
+    for (const d of offsets) {
+      if (d === 0) {
+        raw.push(base.interfaceImportW);
+        continue;
+      }
+      for (let t = 0; t < inp.periods; t++)
+        model.changeColCost(b.ifaceCol[t], (inp.interfacePrice[t] + d) * inp.durationH);
+      const sol = runModel(highs, model, `T-D curve at offset ${d}`);
+      raw.push(b.ifaceCol.map((j) => clean(sol.x[j] * LP_BASE_VA)));
+    }
+    const curve = Array.from({ length: inp.periods }, (_, t) => {
+      const pts: { pricePerMWh: number; importW: number }[] = [];
+      let prev = Infinity;
+      offsets.forEach((d, k) => {
+        const q = Math.min(prev, raw[k][t]);
+        prev = q;
+        pts.push({ pricePerMWh: inp.interfacePrice[t] + d, importW: q });
+      });
+      return pts;
+    });
+    return { base, curve };
+  } finally {
+    model.dispose();
+  }
+}
+
+function checkInput(inp: ClearingInput): void {
+  if (!(inp.periods >= 1) || inp.interfacePrice.length !== inp.periods) {
+    throw new RangeError(
+      `need one interface price per period (${inp.periods}), got ${inp.interfacePrice.length}`,
+    );
+  }
+  for (const r of inp.resources) {
+    if (r.sell.length > inp.periods || r.buy.length > inp.periods) {
+      throw new RangeError(`resource ${r.id} has curves for more than ${inp.periods} periods`);
+    }
+  }
+}

@@ -1,0 +1,145 @@
+import type { Resource, ResourceRegistry } from './resources.ts';
+import type { MarketConfig } from './roles.ts';
+
+/**
+ * The rules every organizational model enforces, as functions returning a refusal (code + reason
+ * a participant can act on) or null. Callers refuse; nothing here throws on a rule breach.
+ */
+
+export type RefusalCode =
+  | 'UNKNOWN_PARTICIPANT'
+  | 'DMO_SELF_DEALING'
+  | 'UNKNOWN_RESOURCE'
+  | 'NOT_REGISTERED'
+  | 'NOT_CERTIFIED'
+  | 'NOT_REPRESENTED'
+  | 'UTILITY_DER_EXCLUDED'
+  | 'AGGREGATOR_REQUIRED'
+  | 'NON_MONOTONE'
+  | 'GATE_CLOSED'
+  | 'BEYOND_CAPABILITY'
+  | 'BAD_INTERVAL'
+  | 'MALFORMED'
+  | 'UNKNOWN_BID'
+  | 'NOT_YOURS'
+  | 'WRONG_MARKET_FORM'
+  | 'NO_DERM';
+
+export interface Refusal {
+  readonly code: RefusalCode;
+  readonly reason: string;
+}
+
+export class MarketRefusal extends Error {
+  override name = 'MarketRefusal';
+  constructor(readonly refusal: Refusal) {
+    super(`${refusal.code}: ${refusal.reason}`);
+  }
+}
+
+export function refuse(code: RefusalCode, reason: string): Refusal {
+  return { code, reason };
+}
+
+/** The DMO never participates in the market it operates. */
+export function checkNotDmo(config: MarketConfig, actorId: string): Refusal | null {
+  if (config.roles.DMO === actorId) {
+    return refuse(
+      'DMO_SELF_DEALING',
+      `"${actorId}" operates this market (DMO) and may not bid or trade in it`,
+    );
+  }
+  return null;
+}
+
+/** Interconnection: only certified resources may bid or be dispatched. */
+export function checkCertified(registry: ResourceRegistry, resourceId: string): Refusal | null {
+  const r = registry.get(resourceId);
+  if (!r) return refuse('UNKNOWN_RESOURCE', `resource "${resourceId}" is not in the DER registry`);
+  if (r.status === 'applied') {
+    return refuse('NOT_REGISTERED', `resource "${resourceId}" is not registered with the utility yet`);
+  }
+  if (r.status !== 'certified') {
+    return refuse(
+      'NOT_CERTIFIED',
+      `resource "${resourceId}" has no valid interconnection certificate (status ${r.status})`,
+    );
+  }
+  return null;
+}
+
+/** May `participantId` bid or trade on behalf of `resourceId` under `config`? */
+export function checkMayBid(
+  config: MarketConfig,
+  registry: ResourceRegistry,
+  participantId: string,
+  resourceId: string,
+): Refusal | null {
+  const actor = config.actors.get(participantId);
+  if (!actor) return refuse('UNKNOWN_PARTICIPANT', `participant "${participantId}" is not a known actor`);
+  const dmo = checkNotDmo(config, participantId);
+  if (dmo) return dmo;
+  const cert = checkCertified(registry, resourceId);
+  if (cert) return cert;
+  const r = registry.get(resourceId)!;
+  if (checkNotDmo(config, r.owner)) {
+    return refuse(
+      'DMO_SELF_DEALING',
+      `resource "${resourceId}" belongs to the DMO "${r.owner}" of this market`,
+    );
+  }
+  const ownerKind = config.actors.get(r.owner)?.kind;
+  if (ownerKind === 'utility' && !config.utilityDerMayParticipate) {
+    return refuse(
+      'UTILITY_DER_EXCLUDED',
+      `resource "${resourceId}" is utility-owned and model ${config.model} (${config.name}) does not let utility-owned DER participate`,
+    );
+  }
+  if (config.derViaAggregatorOnly) {
+    if (actor.kind !== 'aggregator') {
+      return refuse(
+        'AGGREGATOR_REQUIRED',
+        `in model ${config.model} (${config.name}) DER take part in the ISO market only through an aggregator`,
+      );
+    }
+    if (r.aggregator !== participantId) {
+      return refuse(
+        'NOT_REPRESENTED',
+        `aggregator "${participantId}" does not represent resource "${resourceId}"`,
+      );
+    }
+    return null;
+  }
+  if (r.owner !== participantId && r.aggregator !== participantId) {
+    return refuse(
+      'NOT_REPRESENTED',
+      `"${participantId}" neither owns nor aggregates resource "${resourceId}"`,
+    );
+  }
+  return null;
+}
+
+/**
+ * May a dispatch instruction be sent to the resource? Needs a certified resource; in P2P models there
+ * is no DERM, so only the DGO's emergency dispatch may instruct a resource.
+ */
+export function checkMayDispatch(
+  config: MarketConfig,
+  registry: ResourceRegistry,
+  resourceId: string,
+  by: 'DERM' | 'DGO_EMERGENCY',
+): Refusal | null {
+  const cert = checkCertified(registry, resourceId);
+  if (cert) return cert;
+  if (by === 'DERM' && config.roles.DERM === null) {
+    return refuse(
+      'NO_DERM',
+      `model ${config.model} has no DERM: DER self-dispatch; only the DGO may override`,
+    );
+  }
+  return null;
+}
+
+export function capabilityOf(r: Resource, side: 'sell' | 'buy'): number {
+  return side === 'sell' ? r.max_inject_w : r.max_withdraw_w;
+}

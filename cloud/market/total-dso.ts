@@ -1,0 +1,117 @@
+import type { TdAward, TdBid } from '../../protocols/market/td-interface.ts';
+import { type Bid, HOUR_MS } from './bids.ts';
+import {
+  ANCILLARY_PRODUCTS,
+  type AncillaryProduct,
+  type ClearingInput,
+  type ClearingResult,
+  clearArea,
+  interfaceCurve,
+} from './clearing.ts';
+import { aggregateSteps, resourcesFromBids } from './curves.ts';
+import type { CompiledFeeder } from './feeder.ts';
+import type { ResourceRegistry } from './resources.ts';
+
+/**
+ * The layered "Total DSO" day-ahead market, steps 1-7 of the architecture brief. Pure computation:
+ * the ISO is passed in as an object with `clearDayAhead` (the simulated ISO in sim-devices/iso, or a
+ * gateway to a real one).
+ */
+
+export interface IsoGateway {
+  clearDayAhead(bid: TdBid): Promise<TdAward>;
+}
+
+export interface DayAheadInput {
+  readonly dso: string;
+  readonly interfaceId: string;
+  readonly dayStart: number;
+  readonly registry: ResourceRegistry;
+  /** Step 1: accepted DA bids for the day (validated by the bid book). */
+  readonly bids: readonly Bid[];
+  readonly feeder: CompiledFeeder | null;
+  /** Non-participating load forecast per bus, 24 hourly values (W). */
+  readonly loadForecastW: ReadonlyMap<string, readonly number[]>;
+  /** Forecast interface LMP per hour for the provisional clearing ($/MWh). */
+  readonly forecastLmp: readonly number[];
+  readonly interfaceLimitW?: number;
+  readonly iso: IsoGateway;
+  /** Price offsets at which the consolidated T-D curve is sampled ($/MWh around the forecast). */
+  readonly curveOffsets?: readonly number[];
+}
+
+export interface DayAheadResult {
+  readonly provisional: ClearingResult;
+  readonly tdBid: TdBid;
+  readonly isoAward: TdAward;
+  readonly final: ClearingResult;
+  readonly lmp: number[];
+  readonly timings: Record<string, number>;
+}
+
+export const DEFAULT_CURVE_OFFSETS = [-200, -80, -40, -20, -10, -5, 5, 10, 20, 40, 80, 200];
+
+export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
+  const T = 24;
+  const timings: Record<string, number> = {};
+  const tick = (name: string, t0: number) => {
+    timings[name] = performance.now() - t0;
+  };
+  let t0 = performance.now();
+  const periodOf = (s: number) => (s - inp.dayStart) / HOUR_MS;
+  const resources = resourcesFromBids(inp.bids, inp.registry, T, periodOf);
+  const base: Omit<ClearingInput, 'interfacePrice'> = {
+    feeder: inp.feeder,
+    periods: T,
+    durationH: 1,
+    fixedLoadW: inp.loadForecastW,
+    resources,
+    ...(inp.interfaceLimitW !== undefined ? { interfaceLimitW: inp.interfaceLimitW } : {}),
+  };
+  // Step 2: provisional LDA clearing with the forecast interface LMP; step 3's curve comes from the
+  // same LP re-solved at shifted interface prices.
+  const { base: provisional, curve } = await interfaceCurve(
+    { ...base, interfacePrice: inp.forecastLmp },
+    inp.curveOffsets ?? DEFAULT_CURVE_OFFSETS,
+  );
+  tick('provisional_and_curve_ms', t0);
+  // Step 3: consolidated bid curve plus the area's ancillary offers (sum of its resources' offers).
+  const tdBid: TdBid = {
+    dso: inp.dso,
+    interface_id: inp.interfaceId,
+    hours: curve.map((pts, t) => ({
+      interval_start: inp.dayStart + t * HOUR_MS,
+      points: dedupePrices(pts).map((p) => ({ price_per_mwh: p.pricePerMWh, import_w: p.importW })),
+      ancillary: ANCILLARY_PRODUCTS.flatMap((p) => {
+        const steps = aggregateSteps(resources.map((r) => r.ancillary?.[p]?.[t] ?? []));
+        return steps.length ? [{ product: p, steps }] : [];
+      }),
+    })),
+  };
+  // Steps 4-5: the ISO clears and returns the interface award and LMP.
+  t0 = performance.now();
+  const isoAward = await inp.iso.clearDayAhead(tdBid);
+  tick('iso_ms', t0);
+  const lmp = isoAward.hours.map((h) => h.lmp_per_mwh);
+  // Step 6: re-optimize with the known LMP; the ancillary awards become requirements in the area.
+  const req: Partial<Record<AncillaryProduct, number[]>> = {};
+  for (const p of ANCILLARY_PRODUCTS) {
+    const w = isoAward.hours.map((h) => h.ancillary[p]?.award_w ?? 0);
+    if (w.some((x) => x > 0)) req[p] = w;
+  }
+  t0 = performance.now();
+  const final = await clearArea({ ...base, interfacePrice: lmp, ancillaryRequirementW: req });
+  tick('final_ms', t0);
+  // Step 7: final schedules/prices/awards are `final` (published by the caller).
+  return { provisional, tdBid, isoAward, final, lmp, timings };
+}
+
+function dedupePrices(pts: { pricePerMWh: number; importW: number }[]) {
+  const out: { pricePerMWh: number; importW: number }[] = [];
+  for (const p of pts) {
+    const last = out[out.length - 1];
+    if (last && p.pricePerMWh <= last.pricePerMWh) continue;
+    out.push(p);
+  }
+  return out;
+}
