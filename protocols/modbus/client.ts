@@ -45,6 +45,8 @@ export interface ModbusClientOptions {
   timeoutMs?: number;
   /** When true every write is refused before it reaches the wire. */
   readOnly?: boolean;
+  /** Unit ids on this line that are read-only (a shared RS-485 bus or gateway with mixed devices). */
+  readOnlyUnits?: Iterable<number>;
 }
 
 export const MAX_READ_REGISTERS = 125;
@@ -56,8 +58,10 @@ export class ModbusClient implements RegisterIO {
   private queue: Promise<unknown> = Promise.resolve();
   private connecting?: Promise<void>;
   private readonly timeoutMs: number;
+  private readonly readOnlyUnits: Set<number>;
 
   constructor(private readonly opts: ModbusClientOptions) {
+    this.readOnlyUnits = new Set(opts.readOnlyUnits ?? []);
     const t = opts.transport;
     this.endpoint = t.kind === 'tcp' ? `tcp://${t.host}:${t.port}` : `rtu://${t.path}@${t.baudRate}`;
     this.timeoutMs = opts.timeoutMs ?? 1000;
@@ -134,8 +138,17 @@ export class ModbusClient implements RegisterIO {
     );
   }
 
+  /** Marks one unit read-only from now on (cannot be undone: read-only is a safety property). */
+  setUnitReadOnly(unit: number): void {
+    this.readOnlyUnits.add(unit);
+  }
+
+  isReadOnly(unit: number): boolean {
+    return this.readOnly || this.readOnlyUnits.has(unit);
+  }
+
   writeHolding(unit: number, address: number, values: number[]): Promise<void> {
-    if (this.readOnly) {
+    if (this.isReadOnly(unit)) {
       return Promise.reject(
         new ModbusError(
           `${this.endpoint} unit ${unit}: write to ${address} refused: device is configured read-only`,

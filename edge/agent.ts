@@ -1,0 +1,340 @@
+/**
+ * The edge agent: wires configuration, device drivers, the poll scheduler, the store-and-forward
+ * buffer, the MQTT uplink, the control cycle, the local Modbus proxy and the HTTP endpoint, with one
+ * start and one stop.
+ */
+import pino, { type Logger } from 'pino';
+import { ModbusClient, type Transport } from '../protocols/modbus/client.ts';
+import { type Capabilities, type Sample, SCHEMA_VERSION } from '../protocols/mqtt/payloads.ts';
+import { TelemetryBuffer } from './buffer.ts';
+import type { DeviceConfig, EdgeConfig, ModbusDeviceConfig } from './config.ts';
+import { Controller } from './control/controller.ts';
+import { SunSpecDriver } from './drivers/sunspec.ts';
+import type { DeviceDriver, Reading } from './drivers/types.ts';
+import { EdgeMetrics, startHttp } from './http.ts';
+import { type ModbusProxy, startProxy } from './proxy.ts';
+import { inDropoutWindow, knownUnitIds } from './quirks.ts';
+import { PollScheduler } from './scheduler.ts';
+import { Uplink } from './uplink.ts';
+
+export const AGENT_VERSION = '0.1.0';
+/** Samples per MQTT batch: keeps payloads well under the schema's 256 KiB bound. */
+const MAX_SAMPLES_PER_BATCH = 400;
+
+interface DeviceSlot {
+  driver: DeviceDriver;
+  cfg: DeviceConfig;
+  latest?: { reading: Reading; atMs: number };
+  staleSent: boolean;
+}
+
+export interface AgentOptions {
+  config: EdgeConfig;
+  log?: Logger;
+}
+
+export class EdgeAgent {
+  readonly config: EdgeConfig;
+  readonly log: Logger;
+  readonly metrics = new EdgeMetrics();
+  readonly buffer: TelemetryBuffer;
+  readonly uplink: Uplink;
+  readonly controller: Controller;
+  readonly scheduler = new PollScheduler<Reading>({ maxBackoffMs: 30_000 });
+  readonly devices = new Map<string, DeviceSlot>();
+  private readonly lines = new Map<string, ModbusClient>();
+  private pending: Sample[] = [];
+  private batchTimer?: NodeJS.Timeout;
+  private http?: Awaited<ReturnType<typeof startHttp>>;
+  proxy?: ModbusProxy;
+  httpPort?: number;
+  private started = false;
+
+  constructor(opts: AgentOptions) {
+    this.config = opts.config;
+    this.log = opts.log ?? pino({ level: opts.config.log.level, base: { site: opts.config.site } });
+    const c = this.config;
+    this.buffer = new TelemetryBuffer({
+      path: c.buffer.path,
+      maxBatches: c.buffer.maxBatches,
+      drop: c.buffer.drop,
+      synchronous: c.buffer.synchronous,
+    });
+    this.uplink = new Uplink({
+      ...c.uplink,
+      site: c.site,
+      agentVersion: AGENT_VERSION,
+      buffer: this.buffer,
+      capabilities: () => this.capabilities(),
+      mode: () => this.controller?.mode ?? 'default',
+      log: this.log.child({ part: 'uplink' }),
+    });
+    this.controller = new Controller({
+      site: c.site,
+      settings: {
+        ...c.control,
+        importMaxW: c.limits.import_w_max,
+        exportMaxW: c.limits.export_w_max,
+      },
+      drivers: () => [...this.devices.values()].filter((s) => isOpen(s.driver)).map((s) => s.driver),
+      latest: (id) => {
+        const s = this.devices.get(id);
+        return s?.latest ? { ...s.latest, pollMs: s.cfg.pollMs } : undefined;
+      },
+      uplink: () => this.uplink,
+      sendAck: (ack) => {
+        this.metrics.commands.inc({ status: ack.status });
+        this.uplink.publishAck(ack);
+      },
+      onModeChange: (mode) => {
+        this.metrics.mode.set(mode === 'remote' ? 1 : 0);
+        this.uplink.publishStatus();
+      },
+      log: this.log.child({ part: 'control' }),
+    });
+  }
+
+  /** One Modbus connection per line: a TCP host:port or a serial port (RS-485: one master, one transaction at a time). */
+  private line(cfg: ModbusDeviceConfig): ModbusClient {
+    const transport: Transport =
+      cfg.protocol === 'modbus-tcp'
+        ? { kind: 'tcp', host: cfg.host, port: cfg.port }
+        : {
+            kind: 'rtu',
+            path: cfg.serial.path,
+            baudRate: cfg.serial.baud,
+            parity: cfg.serial.parity,
+            stopBits: cfg.serial.stopBits,
+            dataBits: cfg.serial.dataBits,
+          };
+    const key =
+      transport.kind === 'tcp' ? `tcp:${transport.host}:${transport.port}` : `rtu:${transport.path}`;
+    let client = this.lines.get(key);
+    if (!client) {
+      client = new ModbusClient({ transport, timeoutMs: cfg.timeoutMs });
+      this.lines.set(key, client);
+    }
+    return client;
+  }
+
+  private async unitsOf(cfg: ModbusDeviceConfig, line: ModbusClient): Promise<number[]> {
+    if (cfg.unit !== undefined) return [cfg.unit];
+    const u = cfg.units;
+    if (Array.isArray(u)) return u;
+    const range = u === 'scan' || u === undefined ? [1, 16] : u.scan;
+    const candidates = [
+      ...new Set([
+        ...knownUnitIds(),
+        ...Array.from({ length: range[1] - range[0] + 1 }, (_, i) => range[0] + i),
+      ]),
+    ];
+    const found: number[] = [];
+    const { discoverUnit } = await import('../protocols/sunspec/discovery.ts');
+    for (const unit of candidates) {
+      const d = await discoverUnit(line, unit);
+      if (d.base !== undefined) found.push(unit);
+    }
+    this.log.info({ device: cfg.id, units: found }, 'unit scan finished');
+    return found;
+  }
+
+  private async buildDrivers(): Promise<void> {
+    for (const cfg of this.config.devices) {
+      if (cfg.protocol === 'opcua') {
+        // Loaded only when configured: node-opcua is large and most gateways speak only Modbus.
+        const { OpcuaDriver } = await import('./drivers/opcua.ts');
+        this.addDevice(new OpcuaDriver(cfg, this.log.child({ device: cfg.id })), cfg);
+        continue;
+      }
+      const line = this.line(cfg);
+      const units = await this.unitsOf(cfg, line);
+      for (const unit of units) {
+        if (cfg.readOnly) line.setUnitReadOnly(unit);
+        const id = cfg.unit !== undefined ? cfg.id : `${cfg.id}-${unit}`;
+        const driver = new SunSpecDriver({
+          id,
+          unit,
+          io: line,
+          protocol: cfg.protocol === 'modbus-tcp' ? 'sunspec-tcp' : 'sunspec-rtu',
+          kind: cfg.kind,
+          revertS: cfg.revertS,
+          readOnly: cfg.readOnly,
+        });
+        this.addDevice(driver, { ...cfg, id });
+      }
+    }
+  }
+
+  private addDevice(driver: DeviceDriver, cfg: DeviceConfig): void {
+    const slot: DeviceSlot = { driver, cfg, staleSent: false };
+    this.devices.set(driver.id, slot);
+    this.scheduler.add({
+      id: driver.id,
+      intervalMs: cfg.pollMs,
+      timeoutMs: Math.max(cfg.timeoutMs * 4, cfg.pollMs),
+      run: async () => {
+        if (!isOpen(driver)) {
+          await driver.open();
+          this.log.info(
+            {
+              device: driver.id,
+              kind: driver.kind,
+              identity: driver.identity,
+              nameplate: driver.nameplate,
+              controls: driver.controls,
+            },
+            'device identified',
+          );
+          this.uplink.publishCapabilities();
+        }
+        return driver.poll();
+      },
+      expectedOutage: (now) => driver instanceof SunSpecDriver && inDropoutWindow(driver.quirks, now),
+    });
+  }
+
+  capabilities(): Capabilities {
+    return {
+      v: SCHEMA_VERSION,
+      site: this.config.site,
+      ts: Date.now(),
+      devices: [...this.devices.values()]
+        .filter((s) => isOpen(s.driver))
+        .map(({ driver: d }) => ({
+          id: d.id,
+          kind: d.kind,
+          protocol: d.protocol,
+          ...(d.identity.manufacturer && { manufacturer: d.identity.manufacturer.slice(0, 64) }),
+          ...(d.identity.model && { model: d.identity.model.slice(0, 64) }),
+          ...(d.identity.serial && { serial: d.identity.serial.slice(0, 64) }),
+          ...(d.identity.firmware && { firmware: d.identity.firmware.slice(0, 64) }),
+          nameplate: d.nameplate,
+          controls: this.config.control.enabled ? d.controls : [],
+          ...(d.identity.models && { models: d.identity.models }),
+        })),
+      limits: { ...this.config.limits },
+    };
+  }
+
+  private onReading(id: string, reading: Reading): void {
+    const slot = this.devices.get(id);
+    if (!slot) return;
+    slot.latest = { reading, atMs: Date.now() };
+    slot.staleSent = false;
+    const sample: Sample = { ts: reading.ts, device: id, values: reading.values };
+    if (Object.keys(reading.quality).length) sample.quality = reading.quality;
+    if (Object.keys(sample.values).length || sample.quality) this.pending.push(sample);
+  }
+
+  /** A device stopped answering: publish its last values once, flagged stale. */
+  private onFailure(id: string, err: Error, failures: number): void {
+    const slot = this.devices.get(id);
+    this.metrics.deviceUp.set({ device: id }, 0);
+    this.metrics.polls.inc({ device: id, result: 'error' });
+    const level = failures <= 1 || failures % 10 === 0 ? 'warn' : 'debug';
+    this.log[level]({ device: id, failures, err: err.message }, 'poll failed');
+    if (!slot?.latest || slot.staleSent) return;
+    slot.staleSent = true;
+    const values = slot.latest.reading.values;
+    const quality = Object.fromEntries(Object.keys(values).map((k) => [k, 'stale' as const]));
+    if (Object.keys(values).length) this.pending.push({ ts: Date.now(), device: id, values, quality });
+  }
+
+  /** Moves collected samples into the durable buffer and nudges the uplink. */
+  flush(): void {
+    while (this.pending.length) {
+      const batch = this.pending.splice(0, MAX_SAMPLES_PER_BATCH);
+      this.buffer.append(batch, !this.uplink.connected);
+    }
+    this.metrics.bufferBatches.set(this.buffer.size);
+    this.metrics.bufferDropped.set(this.buffer.dropped);
+    this.metrics.uplinkUp.set(this.uplink.connected ? 1 : 0);
+    this.uplink.pump();
+  }
+
+  health() {
+    const states = this.scheduler.states();
+    const devices = Object.fromEntries(
+      states.map((s) => [
+        s.id,
+        {
+          ok: s.ok,
+          failures: s.failures,
+          lastOk: s.lastOkMs && new Date(s.lastOkMs).toISOString(),
+          error: s.lastError,
+        },
+      ]),
+    );
+    return {
+      ok: this.started && states.some((s) => s.ok && s.lastOkMs !== undefined),
+      site: this.config.site,
+      version: AGENT_VERSION,
+      uplink: { connected: this.uplink.connected, connects: this.uplink.connects },
+      buffer: { batches: this.buffer.size, dropped: this.buffer.dropped },
+      mode: this.controller.mode,
+      devices,
+    };
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    await this.buildDrivers();
+    this.scheduler.on('result', (id, reading, ms) => {
+      this.metrics.polls.inc({ device: id, result: 'ok' });
+      this.metrics.pollSeconds.observe({ device: id }, ms / 1000);
+      this.metrics.deviceUp.set({ device: id }, 1);
+      this.onReading(id, reading);
+    });
+    this.scheduler.on('failure', (id, err, st) => this.onFailure(id, err, st.failures));
+    this.scheduler.on('recovered', (id) => this.log.info({ device: id }, 'device answers again'));
+    this.uplink.on('command', (payload) => void this.controller.handleCommand(payload));
+    this.uplink.on('published', () => this.metrics.published.inc());
+    this.uplink.start();
+    this.scheduler.start();
+    this.batchTimer = setInterval(() => this.flush(), c.uplink.batchMs);
+    if (c.control.enabled) this.controller.start();
+    this.http = await startHttp({
+      host: c.http.host,
+      port: c.http.port,
+      metrics: this.metrics,
+      health: () => this.health(),
+    });
+    this.httpPort = this.http.port;
+    if (c.proxy) {
+      this.proxy = await startProxy({
+        host: c.proxy.host,
+        port: c.proxy.port,
+        devices: () =>
+          [...this.devices.values()]
+            .map((s) => s.driver)
+            .filter((d): d is SunSpecDriver => d instanceof SunSpecDriver),
+        writable: new Set(c.proxy.writable),
+        log: this.log.child({ part: 'proxy' }),
+      });
+    }
+    this.started = true;
+    this.log.info(
+      { devices: [...this.devices.keys()], http: this.httpPort, proxy: this.proxy?.port },
+      'edge agent started',
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+    this.scheduler.stop();
+    this.controller.stop();
+    if (this.batchTimer) clearInterval(this.batchTimer);
+    this.flush();
+    await this.proxy?.close();
+    await this.http?.close();
+    await this.uplink.stop();
+    for (const s of this.devices.values()) await s.driver.close().catch(() => undefined);
+    for (const l of this.lines.values()) await l.close().catch(() => undefined);
+    this.buffer.close();
+    this.log.info('edge agent stopped');
+  }
+}
+
+function isOpen(d: DeviceDriver): boolean {
+  return (d as { isOpen?: boolean }).isOpen !== false;
+}

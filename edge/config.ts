@@ -1,0 +1,252 @@
+/**
+ * The edge agent's one configuration file (YAML), validated on load. Every error names the key
+ * (`devices.1.unit`) and says what was expected, so an installer can fix the file without the source.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { CANONICAL_POINT_NAMES, DEVICE_KINDS } from '../protocols/canonical/points.ts';
+import { SITE_ID_PATTERN } from '../protocols/mqtt/topics.ts';
+
+const deviceId = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'device id: 1-64 letters, digits, _ . : -');
+const unitId = z.number().int().min(0).max(247);
+const positiveMs = (dflt: number) => z.number().int().min(10).max(3_600_000).default(dflt);
+
+const common = {
+  id: deviceId,
+  /** Absent: decided from the SunSpec models the device advertises. */
+  kind: z.enum(DEVICE_KINDS).optional(),
+  pollMs: positiveMs(1000),
+  timeoutMs: positiveMs(1000),
+  /** Never written to; enforced by the Modbus transport. */
+  readOnly: z.boolean().default(false),
+  /** Seconds after which the device reverts a written setpoint on its own (when it supports it). */
+  revertS: z.number().int().min(0).max(3600).default(60),
+};
+
+const unitsSchema = z.union([
+  z.array(unitId).min(1),
+  z.literal('scan'),
+  z.object({ scan: z.tuple([unitId, unitId]) }),
+]);
+
+const modbusTcpDevice = z
+  .object({
+    ...common,
+    protocol: z.literal('modbus-tcp'),
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(502),
+    /** One unit id; or `units` (a list, `scan`, or `{ scan: [from, to] }`) for several devices behind one gateway. */
+    unit: unitId.optional(),
+    units: unitsSchema.optional(),
+  })
+  .strict();
+
+const modbusRtuDevice = z
+  .object({
+    ...common,
+    protocol: z.literal('modbus-rtu'),
+    serial: z
+      .object({
+        path: z.string().min(1),
+        baud: z.number().int().positive().default(9600),
+        parity: z.enum(['none', 'even', 'odd']).default('none'),
+        stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
+        dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
+      })
+      .strict(),
+    unit: unitId.optional(),
+    units: unitsSchema.optional(),
+  })
+  .strict();
+
+const nodeId = z.string().min(1);
+const opcuaDevice = z
+  .object({
+    ...common,
+    protocol: z.literal('opcua'),
+    kind: z.enum(DEVICE_KINDS),
+    endpoint: z.string().regex(/^opc\.tcp:\/\//, 'an opc.tcp:// URL'),
+    securityPolicy: z.enum(['None', 'Basic256Sha256']).default('None'),
+    securityMode: z.enum(['None', 'Sign', 'SignAndEncrypt']).default('None'),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    /** Folder for the client's own certificate store (needed for Basic256Sha256). */
+    pkiDir: z.string().optional(),
+    /** Canonical point → node id, e.g. `soc_pct: ns=1;s=Battery.SoC`. */
+    points: z.partialRecord(z.enum(CANONICAL_POINT_NAMES as [string, ...string[]]), nodeId),
+    /** Writable setpoints: battery power (W, + discharge), active power limit (W), connect (bool). */
+    setpoints: z
+      .object({ battery_power: nodeId, active_power_limit: nodeId, connect: nodeId })
+      .partial()
+      .default({}),
+    nameplate: z
+      .object({
+        w_max: nodeId,
+        w_charge_max: nodeId,
+        w_discharge_max: nodeId,
+        wh_capacity: nodeId,
+      })
+      .partial()
+      .default({}),
+    samplingMs: positiveMs(500),
+  })
+  .strict()
+  .refine((d) => d.securityPolicy === 'None' || d.securityMode !== 'None', {
+    message: 'securityMode must be Sign or SignAndEncrypt when securityPolicy is not None',
+    path: ['securityMode'],
+  });
+
+export const deviceSchema = z.union([modbusTcpDevice, modbusRtuDevice, opcuaDevice]);
+
+const limitW = z.number().nonnegative();
+
+export const configSchema = z
+  .object({
+    site: z.string().regex(SITE_ID_PATTERN, 'site id: letters, digits, _ . - (max 64)'),
+    uplink: z
+      .object({
+        url: z.string().regex(/^(mqtts?|wss?|tcp|tls):\/\//, 'an mqtt://, mqtts://, ws:// or wss:// URL'),
+        clientId: z.string().min(1).max(128).optional(),
+        username: z.string().optional(),
+        /** Password or access token. */
+        password: z.string().optional(),
+        ca: z.string().optional(),
+        cert: z.string().optional(),
+        key: z.string().optional(),
+        keepaliveS: z.number().int().min(5).max(3600).default(30),
+        batchMs: positiveMs(1000),
+        reconnectMs: positiveMs(2000),
+      })
+      .strict(),
+    buffer: z
+      .object({
+        path: z.string().min(1),
+        /** Upper bound on stored telemetry batches; beyond it the drop policy applies. */
+        maxBatches: z.number().int().min(10).default(100_000),
+        drop: z.enum(['oldest', 'newest']).default('oldest'),
+        /** SQLite synchronous mode: NORMAL survives a process crash, FULL also a power cut (more flash wear). */
+        synchronous: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
+      })
+      .strict(),
+    http: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(9102),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 9102 }),
+    limits: z
+      .object({ import_w_max: limitW.optional(), export_w_max: limitW.optional() })
+      .strict()
+      .default({}),
+    control: z
+      .object({
+        enabled: z.boolean().default(true),
+        cycleMs: positiveMs(1000),
+        /** What the site does when no valid cloud schedule exists. */
+        defaultMode: z.enum(['self_consumption', 'idle']).default('self_consumption'),
+        /** Seconds without the uplink before remote setpoints are dropped for the default mode. */
+        uplinkLossS: z.number().int().min(0).max(86_400).default(60),
+        /** Battery state of charge kept in reserve (no discharge below it). */
+        socReservePct: z.number().min(0).max(100).default(10),
+        /** Ignore meter deviations smaller than this (W) to avoid chattering writes. */
+        deadbandW: z.number().nonnegative().default(50),
+      })
+      .strict()
+      .default({
+        enabled: true,
+        cycleMs: 1000,
+        defaultMode: 'self_consumption',
+        uplinkLossS: 60,
+        socReservePct: 10,
+        deadbandW: 50,
+      }),
+    proxy: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535),
+        /** Devices whose writes the proxy forwards; all others are read-only through the proxy. */
+        writable: z.array(deviceId).default([]),
+      })
+      .strict()
+      .optional(),
+    log: z
+      .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+    devices: z.array(deviceSchema).min(1, 'at least one device'),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.devices.forEach((d, i) => {
+      if (seen.has(d.id))
+        ctx.addIssue({ code: 'custom', path: ['devices', i, 'id'], message: `duplicate device id ${d.id}` });
+      seen.add(d.id);
+      if (d.protocol !== 'opcua' && (d.unit === undefined) === (d.units === undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['devices', i, 'unit'],
+          message: 'give exactly one of unit or units',
+        });
+      }
+    });
+    for (const w of cfg.proxy?.writable ?? []) {
+      if (!seen.has(w))
+        ctx.addIssue({ code: 'custom', path: ['proxy', 'writable'], message: `no device ${w}` });
+    }
+  });
+
+export type EdgeConfig = z.infer<typeof configSchema>;
+export type DeviceConfig = z.infer<typeof deviceSchema>;
+export type ModbusDeviceConfig = Extract<DeviceConfig, { protocol: 'modbus-tcp' | 'modbus-rtu' }>;
+export type OpcuaDeviceConfig = Extract<DeviceConfig, { protocol: 'opcua' }>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const key = issue.path.length ? issue.path.join('.') : '(top level)';
+  if (issue.code === 'unrecognized_keys') return `${key}: unknown key(s) ${issue.keys.join(', ')}`;
+  if (issue.code === 'invalid_union') {
+    const msgs = (issue as { errors?: z.core.$ZodIssue[][] }).errors ?? [];
+    // Name the closest branch: the one with the fewest complaints.
+    const best = msgs.slice().sort((a, b) => a.length - b.length)[0];
+    if (best?.length)
+      return best.map((i) => describeIssue({ ...i, path: [...issue.path, ...i.path] })).join('; ');
+  }
+  return `${key}: ${issue.message}`;
+}
+
+/** Validates a parsed config object; throws ConfigError listing each bad key. */
+export function parseConfig(raw: unknown, source = 'config'): EdgeConfig {
+  const r = configSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const lines = r.error.issues.slice(0, 10).map((i) => `  ${describeIssue(i)}`);
+  throw new ConfigError(`${source} is invalid:\n${lines.join('\n')}`);
+}
+
+export function parseConfigText(text: string, source = 'config'): EdgeConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${source}: not valid YAML: ${(err as Error).message}`);
+  }
+  return parseConfig(raw, source);
+}
+
+export function loadConfig(path: string): EdgeConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config ${path}: ${(err as Error).message}`);
+  }
+  return parseConfigText(text, path);
+}

@@ -1,0 +1,338 @@
+/**
+ * The site controller: a fixed ~1 s cycle on a frozen snapshot of the latest readings. It keeps the
+ * cloud's setpoints until they expire (or the uplink has been gone too long), runs the default mode
+ * otherwise, writes only what changed (or what the device's revert timer needs refreshed), reads back
+ * and acknowledges each command with the value actually applied or the reason it was refused.
+ */
+import type { Logger } from 'pino';
+import type { Ack } from '../../protocols/mqtt/payloads.ts';
+import { SCHEMA_VERSION } from '../../protocols/mqtt/payloads.ts';
+import type { DeviceDriver, Reading, Setpoint } from '../drivers/types.ts';
+import { validateCommand } from './commands.ts';
+import {
+  type ControlSettings,
+  type Decision,
+  decide,
+  type RemoteSetpoints,
+  type Snapshot,
+} from './decide.ts';
+
+export interface ControllerSettings extends ControlSettings {
+  enabled: boolean;
+  cycleMs: number;
+  uplinkLossS: number;
+}
+
+export interface ControllerDeps {
+  site: string;
+  settings: ControllerSettings;
+  drivers(): DeviceDriver[];
+  latest(id: string): { reading: Reading; atMs: number; pollMs: number } | undefined;
+  uplink(): { connected: boolean; lastDisconnectMs?: number };
+  sendAck(ack: Ack): void;
+  onModeChange?(mode: 'default' | 'remote'): void;
+  log: Logger;
+  now?: () => number;
+}
+
+interface RemoteEntry {
+  commandId: string;
+  w: number;
+  expiresAt: number;
+}
+
+interface PendingAck {
+  devices: Set<string>;
+  applied: Record<string, number | boolean>;
+  notes: string[];
+  key: 'w';
+  multi: boolean;
+}
+
+interface Written {
+  value: number;
+  atMs: number;
+}
+
+export interface ControllerStats {
+  cycles: number;
+  writes: number;
+  writeErrors: number;
+  commands: Record<'applied' | 'refused' | 'expired', number>;
+}
+
+export class Controller {
+  private readonly battery = new Map<string, RemoteEntry>();
+  private readonly pvLimit = new Map<string, RemoteEntry>();
+  private readonly pending = new Map<string, PendingAck>();
+  private readonly written = new Map<string, Written>();
+  private readonly seen = new Map<string, Ack>(); // command id → ack (QoS 1 redelivery)
+  private timer?: NodeJS.Timeout;
+  private busy = false;
+  mode: 'default' | 'remote' = 'default';
+  lastDecision?: Decision;
+  readonly stats: ControllerStats = {
+    cycles: 0,
+    writes: 0,
+    writeErrors: 0,
+    commands: { applied: 0, refused: 0, expired: 0 },
+  };
+
+  constructor(private readonly deps: ControllerDeps) {}
+
+  private now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.cycle(), this.deps.settings.cycleMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private ack(a: Omit<Ack, 'v' | 'site' | 'ts'>): void {
+    const ack: Ack = { v: SCHEMA_VERSION, site: this.deps.site, ts: this.now(), ...a };
+    if (ack.reason && ack.reason.length > 500) ack.reason = `${ack.reason.slice(0, 497)}...`;
+    this.seen.set(ack.commandId, ack);
+    if (this.seen.size > 1000) this.seen.delete(this.seen.keys().next().value as string);
+    this.stats.commands[ack.status]++;
+    this.deps.log.info(
+      { command: ack.commandId, status: ack.status, applied: ack.applied, reason: ack.reason },
+      'command acknowledged',
+    );
+    this.deps.sendAck(ack);
+  }
+
+  /** Handles one raw command payload from the uplink. */
+  async handleCommand(payload: Buffer | string): Promise<void> {
+    const drivers = this.deps.drivers();
+    const v = validateCommand(payload, {
+      site: this.deps.site,
+      now: this.now(),
+      devices: drivers.map((d) => ({
+        id: d.id,
+        kind: d.kind,
+        controls: this.deps.settings.enabled ? d.controls : [],
+      })),
+    });
+    if (!v.ok) {
+      this.deps.log.warn({ reason: v.reason, command: v.commandId }, 'command refused');
+      if (v.commandId) this.ack({ commandId: v.commandId, status: v.status, reason: v.reason });
+      else this.stats.commands.refused++;
+      return;
+    }
+    const c = v.command;
+    const previous = this.seen.get(c.id);
+    if (previous || this.pending.has(c.id)) {
+      if (previous) this.deps.sendAck(previous); // redelivery: same answer, nothing applied twice
+      return;
+    }
+    const byId = new Map(drivers.map((d) => [d.id, d]));
+    if (c.type === 'battery_power' || c.type === 'active_power_limit') {
+      const targets = v.devices.map((id) => byId.get(id) as DeviceDriver);
+      // A site-wide value is shared in proportion to the devices' ratings.
+      const rating = (d: DeviceDriver) =>
+        c.type === 'battery_power'
+          ? ((c.w >= 0 ? d.nameplate.w_discharge_max : d.nameplate.w_charge_max) ?? d.nameplate.w_max ?? 1)
+          : (d.nameplate.w_max ?? 1);
+      const total = targets.reduce((a, d) => a + rating(d), 0) || 1;
+      const store = c.type === 'battery_power' ? this.battery : this.pvLimit;
+      for (const d of targets) {
+        store.set(d.id, {
+          commandId: c.id,
+          w: targets.length === 1 ? c.w : (c.w * rating(d)) / total,
+          expiresAt: c.expiresAt,
+        });
+      }
+      this.pending.set(c.id, {
+        devices: new Set(v.devices),
+        applied: {},
+        notes: [],
+        key: 'w',
+        multi: targets.length > 1,
+      });
+      await this.cycle();
+      return;
+    }
+    // Immediate commands: clamp, write, read back, acknowledge.
+    const applied: Record<string, number | boolean> = {};
+    const notes: string[] = [];
+    try {
+      for (const id of v.devices) {
+        const d = byId.get(id) as DeviceDriver;
+        let sp: Setpoint;
+        if (c.type === 'reactive_power') {
+          const lim = d.nameplate.var_max ?? d.nameplate.va_max;
+          if (lim === undefined)
+            throw new Error(`${id}: no reactive power rating known: refusing an unbounded write`);
+          const x = Math.max(-lim, Math.min(lim, c.var));
+          if (x !== c.var) notes.push(`${id}: clamped ${c.var} var to ${x} var (rated ±${lim})`);
+          sp = { type: 'reactive_power', var: Math.round(x) };
+        } else if (c.type === 'power_factor') sp = { type: 'power_factor', pf: c.pf };
+        else if (c.type === 'volt_var') sp = { type: 'volt_var', enabled: c.enabled };
+        else sp = { type: 'connect', connected: c.connected };
+        const got = await d.apply(sp);
+        for (const [k, x] of Object.entries(got)) applied[v.devices.length > 1 ? `${id}.${k}` : k] = x;
+      }
+      this.ack({
+        commandId: c.id,
+        status: 'applied',
+        applied,
+        ...(notes.length && { reason: notes.join('; ') }),
+      });
+    } catch (err) {
+      this.ack({
+        commandId: c.id,
+        status: 'refused',
+        reason: `write failed: ${(err as Error).message}`,
+        ...(Object.keys(applied).length && { applied }),
+      });
+    }
+  }
+
+  /** Drops remote setpoints that expired or that the uplink loss makes unsafe to keep. */
+  private expire(now: number): void {
+    const up = this.deps.uplink();
+    const lost =
+      !up.connected &&
+      up.lastDisconnectMs !== undefined &&
+      now - up.lastDisconnectMs > this.deps.settings.uplinkLossS * 1000;
+    for (const store of [this.battery, this.pvLimit]) {
+      for (const [id, e] of store) {
+        if (e.expiresAt <= now || lost) {
+          store.delete(id);
+          this.deps.log.info(
+            { device: id, command: e.commandId, reason: lost ? 'uplink lost' : 'expired' },
+            'remote setpoint dropped: default mode',
+          );
+        }
+      }
+    }
+  }
+
+  snapshot(now: number): Snapshot {
+    const snap: Snapshot = { ts: now, pv: [], batteries: [] };
+    for (const d of this.deps.drivers()) {
+      const l = this.deps.latest(d.id);
+      // Fresh = newer than three poll intervals (and at least 3 s); stale data must not steer the site.
+      const fresh = l !== undefined && now - l.atMs <= Math.max(3 * l.pollMs, 3000);
+      const good = (p: keyof Reading['values']) =>
+        fresh && l && l.reading.quality[p] === undefined ? l.reading.values[p] : undefined;
+      if (d.kind === 'meter' && snap.meterW === undefined) snap.meterW = good('w');
+      if (d.kind === 'inverter' && d.controls.includes('active_power_limit') && d.nameplate.w_max) {
+        snap.pv.push({ id: d.id, w: good('w'), wMax: d.nameplate.w_max });
+      }
+      if (d.kind === 'battery' && d.controls.includes('battery_power')) {
+        const np = d.nameplate;
+        snap.batteries.push({
+          id: d.id,
+          w: good('w'),
+          socPct: good('soc_pct'),
+          chargeMaxW: np.w_charge_max ?? np.w_max ?? 0,
+          dischargeMaxW: np.w_discharge_max ?? np.w_max ?? 0,
+        });
+      }
+    }
+    return snap;
+  }
+
+  remoteSetpoints(): RemoteSetpoints {
+    const r: RemoteSetpoints = { battery: {}, pvLimit: {} };
+    for (const [id, e] of this.battery) r.battery[id] = e.w;
+    for (const [id, e] of this.pvLimit) r.pvLimit[id] = e.w;
+    return r;
+  }
+
+  /** One control cycle. Cycles never overlap: a slow write delays the next cycle, never doubles it. */
+  async cycle(): Promise<void> {
+    if (this.busy || !this.deps.settings.enabled) return;
+    this.busy = true;
+    try {
+      const now = this.now();
+      this.stats.cycles++;
+      this.expire(now);
+      const snap = this.snapshot(now);
+      const decision = decide(snap, this.remoteSetpoints(), this.deps.settings);
+      this.lastDecision = decision;
+      if (decision.mode !== this.mode) {
+        this.mode = decision.mode;
+        this.deps.log.info({ mode: this.mode }, 'control mode changed');
+        this.deps.onModeChange?.(this.mode);
+      }
+      const byId = new Map(this.deps.drivers().map((d) => [d.id, d]));
+      const jobs: Array<[string, Setpoint, RemoteEntry | undefined, number]> = [];
+      for (const [id, w] of Object.entries(decision.battery))
+        jobs.push([
+          id,
+          { type: 'battery_power', w },
+          this.battery.get(id),
+          Math.max(this.deps.settings.deadbandW, 1),
+        ]);
+      for (const p of snap.pv) {
+        const w = decision.pvLimit[p.id];
+        jobs.push([
+          p.id,
+          { type: 'active_power_limit', w },
+          this.pvLimit.get(p.id),
+          Math.max(this.deps.settings.deadbandW, p.wMax * 0.005),
+        ]);
+      }
+      for (const [id, sp, remote, band] of jobs) {
+        const d = byId.get(id);
+        if (!d) continue;
+        const value = (sp as { w: number }).w;
+        const pendingAck = remote && this.pending.get(remote.commandId);
+        const last = this.written.get(id);
+        const refreshMs = ((d.revertS ?? 60) * 1000) / 2;
+        const due =
+          !last ||
+          Math.abs(last.value - value) >= band ||
+          now - last.atMs >= refreshMs ||
+          (pendingAck && pendingAck.devices.has(id));
+        if (!due) continue;
+        try {
+          const got = await d.apply(sp);
+          this.stats.writes++;
+          this.written.set(id, { value, atMs: now });
+          if (pendingAck && remote) {
+            pendingAck.devices.delete(id);
+            pendingAck.applied[pendingAck.multi ? `${id}.w` : 'w'] = got.w as number;
+            for (const n of decision.notes[id] ?? [])
+              pendingAck.notes.push(pendingAck.multi ? `${id}: ${n}` : n);
+            if (pendingAck.devices.size === 0) {
+              this.pending.delete(remote.commandId);
+              this.ack({
+                commandId: remote.commandId,
+                status: 'applied',
+                applied: pendingAck.applied,
+                ...(pendingAck.notes.length && { reason: pendingAck.notes.join('; ') }),
+              });
+            }
+          }
+        } catch (err) {
+          this.stats.writeErrors++;
+          this.deps.log.warn(
+            { device: id, setpoint: sp, err: (err as Error).message },
+            'control write failed',
+          );
+          if (pendingAck && remote) {
+            this.pending.delete(remote.commandId);
+            (sp.type === 'battery_power' ? this.battery : this.pvLimit).delete(id);
+            this.ack({
+              commandId: remote.commandId,
+              status: 'refused',
+              reason: `${id}: write failed: ${(err as Error).message}`,
+            });
+          }
+        }
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+}

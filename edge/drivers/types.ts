@@ -1,0 +1,51 @@
+/** What the agent needs from any device driver, whatever the protocol underneath. */
+import type { CanonicalPoint, DeviceKind, Nameplate, Quality } from '../../protocols/canonical/points.ts';
+import type { CommandType, DeviceCapability } from '../../protocols/mqtt/payloads.ts';
+
+export type CanonicalValues = Partial<Record<CanonicalPoint, number>>;
+
+export interface Reading {
+  ts: number;
+  values: CanonicalValues;
+  /** Only points whose quality is not `good`. */
+  quality: Partial<Record<CanonicalPoint, Quality>>;
+}
+
+/** A setpoint a driver can write. Powers follow the canonical sign convention (+ = delivered). */
+export type Setpoint =
+  | { type: 'active_power_limit'; w: number }
+  | { type: 'battery_power'; w: number }
+  | { type: 'reactive_power'; var: number }
+  | { type: 'power_factor'; pf: number }
+  | { type: 'volt_var'; enabled: boolean }
+  | { type: 'connect'; connected: boolean };
+
+/** What the device reports back after a write (read-back), in the setpoint's own units. */
+export type Applied = Record<string, number | boolean>;
+
+export interface DeviceIdentity {
+  manufacturer?: string;
+  model?: string;
+  serial?: string;
+  firmware?: string;
+  models?: number[];
+}
+
+export interface DeviceDriver {
+  readonly id: string;
+  readonly kind: DeviceKind;
+  readonly protocol: DeviceCapability['protocol'];
+  readonly identity: DeviceIdentity;
+  readonly nameplate: Nameplate;
+  /** Command types this device accepts (empty when read-only). */
+  readonly controls: CommandType[];
+  /** Seconds the device reverts a setpoint after, when it supports a revert timer. */
+  readonly revertS?: number;
+  /** Connects and learns the device (models, identity, nameplate). Throws when unreachable. */
+  open(): Promise<void>;
+  /** Reads the device's current values once (drivers that push values may serve their cache). */
+  poll(): Promise<Reading>;
+  /** Writes a setpoint and reads it back. Throws with a reason when it cannot. */
+  apply(sp: Setpoint): Promise<Applied>;
+  close(): Promise<void>;
+}

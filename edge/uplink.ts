@@ -1,0 +1,230 @@
+/**
+ * MQTT uplink (mqtt.js): QoS 1, persistent session (clean: false), retained online/offline status with
+ * a last will, capabilities republished on every connect (a broker restart must not leave the cloud
+ * blind), and telemetry pumped in order out of the store-and-forward buffer — a batch leaves the
+ * buffer only when the broker acknowledged it.
+ */
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import {
+  type Ack,
+  type Capabilities,
+  SCHEMA_VERSION,
+  type Status,
+  type TelemetryBatch,
+} from '../protocols/mqtt/payloads.ts';
+import { siteTopic } from '../protocols/mqtt/topics.ts';
+import type { TelemetryBuffer } from './buffer.ts';
+
+export interface UplinkOptions {
+  url: string;
+  site: string;
+  clientId?: string;
+  username?: string;
+  password?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  keepaliveS?: number;
+  reconnectMs?: number;
+  agentVersion: string;
+  buffer: TelemetryBuffer;
+  capabilities(): Capabilities;
+  mode(): Status['mode'];
+  log: Logger;
+  /** Batches in flight at once (ordering is kept: the broker delivers a session's QoS 1 in order). */
+  window?: number;
+}
+
+export interface UplinkEvents {
+  connect: [];
+  close: [];
+  command: [payload: Buffer];
+  published: [seq: number];
+}
+
+export class Uplink extends EventEmitter<UplinkEvents> {
+  private client?: MqttClient;
+  private readonly inflight = new Map<number, number>(); // seq → sent at (ms)
+  private lastSent = 0;
+  private pumping = false;
+  private watchdog?: NodeJS.Timeout;
+  connected = false;
+  lastConnectedMs?: number;
+  lastDisconnectMs?: number;
+  connects = 0;
+
+  constructor(private readonly opts: UplinkOptions) {
+    super();
+  }
+
+  private topic(kind: Parameters<typeof siteTopic>[1]) {
+    return siteTopic(this.opts.site, kind);
+  }
+
+  private status(state: 'online' | 'offline'): Status {
+    return {
+      v: SCHEMA_VERSION,
+      site: this.opts.site,
+      state,
+      ts: Date.now(),
+      agentVersion: this.opts.agentVersion,
+      mode: this.opts.mode(),
+    };
+  }
+
+  start(): void {
+    const o = this.opts;
+    const options: IClientOptions = {
+      clientId: o.clientId ?? `gridlayer-edge-${o.site}`,
+      clean: false,
+      keepalive: o.keepaliveS ?? 30,
+      reconnectPeriod: o.reconnectMs ?? 2000,
+      connectTimeout: 10_000,
+      protocolVersion: 4,
+      username: o.username,
+      password: o.password,
+      will: {
+        topic: this.topic('status'),
+        payload: Buffer.from(JSON.stringify(this.status('offline'))),
+        qos: 1,
+        retain: true,
+      },
+      ...(o.ca && { ca: readFileSync(o.ca) }),
+      ...(o.cert && { cert: readFileSync(o.cert) }),
+      ...(o.key && { key: readFileSync(o.key) }),
+    };
+    const client = mqtt.connect(o.url, options);
+    this.client = client;
+    client.on('connect', (connack) => {
+      // Small frames, latency matters more than throughput: no Nagle.
+      (client.stream as { setNoDelay?: (b: boolean) => void } | undefined)?.setNoDelay?.(true);
+      this.connected = true;
+      this.connects++;
+      this.lastConnectedMs = Date.now();
+      o.log.info({ sessionPresent: connack.sessionPresent, backlog: o.buffer.size }, 'uplink connected');
+      this.publishStatus();
+      this.publishCapabilities();
+      client.subscribe(this.topic('commands'), { qos: 1 }, (err) => {
+        if (err) o.log.error({ err: err.message }, 'subscribe to commands failed');
+      });
+      this.emit('connect');
+      this.pump();
+    });
+    client.on('close', () => {
+      if (this.connected) {
+        this.lastDisconnectMs = Date.now();
+        o.log.warn({ backlog: o.buffer.size }, 'uplink lost');
+        this.emit('close');
+      }
+      this.connected = false;
+    });
+    client.on('error', (err) => o.log.warn({ err: err.message }, 'uplink error'));
+    client.on('message', (_topic, payload) => this.emit('command', payload));
+    // mqtt.js resends unacknowledged QoS 1 packets after a reconnect; if one is lost anyway
+    // (broker restarted without its session) resend it from the buffer: duplicates, never loss.
+    this.watchdog = setInterval(() => this.checkStale(), 5000);
+    this.watchdog.unref();
+  }
+
+  private checkStale(): void {
+    if (!this.connected) return;
+    const now = Date.now();
+    let stale = false;
+    for (const sent of this.inflight.values()) if (now - sent > 30_000) stale = true;
+    if (stale) {
+      this.opts.log.warn(
+        { inflight: this.inflight.size },
+        'unacknowledged batches: resending from the buffer',
+      );
+      this.inflight.clear();
+      this.lastSent = 0;
+      this.pump();
+    }
+  }
+
+  publishStatus(): void {
+    if (!this.client?.connected) return;
+    this.client.publish(this.topic('status'), JSON.stringify(this.status('online')), {
+      qos: 1,
+      retain: true,
+    });
+  }
+
+  publishCapabilities(): void {
+    if (!this.client?.connected) return;
+    this.client.publish(this.topic('capabilities'), JSON.stringify(this.opts.capabilities()), {
+      qos: 1,
+      retain: true,
+    });
+  }
+
+  publishAck(ack: Ack): void {
+    // Acks are small and rare; mqtt.js queues them while offline (in memory).
+    this.client?.publish(this.topic('acks'), JSON.stringify(ack), { qos: 1 });
+  }
+
+  /** Publishes buffered batches in order while connected, keeping `window` in flight. */
+  pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      const window = this.opts.window ?? 8;
+      while (this.connected && this.client?.connected && this.inflight.size < window) {
+        const batches = this.opts.buffer.peek(window - this.inflight.size, this.lastSent);
+        if (batches.length === 0) break;
+        for (const b of batches) {
+          const payload: TelemetryBatch = {
+            v: SCHEMA_VERSION,
+            site: this.opts.site,
+            seq: b.seq,
+            ...(b.offline && { replay: true }),
+            samples: b.samples,
+          };
+          this.inflight.set(b.seq, Date.now());
+          this.lastSent = b.seq;
+          this.client.publish(this.topic('telemetry'), JSON.stringify(payload), { qos: 1 }, (err) => {
+            if (!this.inflight.has(b.seq)) {
+              // Reset by the watchdog, or a late ack: the buffer row may already be gone.
+              if (!err) this.opts.buffer.ack(b.seq);
+              return;
+            }
+            this.inflight.delete(b.seq);
+            if (err) {
+              // Not acknowledged: rewind so it goes again, in order.
+              this.lastSent = Math.min(this.lastSent, b.seq - 1);
+              return;
+            }
+            this.opts.buffer.ack(b.seq);
+            this.emit('published', b.seq);
+            setImmediate(() => this.pump());
+          });
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Graceful stop: tells the cloud we are going offline on purpose, then disconnects. */
+  async stop(): Promise<void> {
+    if (this.watchdog) clearInterval(this.watchdog);
+    const client = this.client;
+    if (!client) return;
+    if (client.connected) {
+      await new Promise<void>((resolve) => {
+        client.publish(
+          this.topic('status'),
+          JSON.stringify(this.status('offline')),
+          { qos: 1, retain: true },
+          () => resolve(),
+        );
+        setTimeout(resolve, 1000).unref();
+      });
+    }
+    await client.endAsync(true);
+    this.connected = false;
+  }
+}
