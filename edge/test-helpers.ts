@@ -122,7 +122,7 @@ export function testConfig(
     },
     buffer: { path: join(dir, 'buffer.db') },
     http: { port: 0 },
-    log: { level: 'warn' },
+    log: { level: 'error' },
     devices,
     ...rest,
   });

@@ -121,7 +121,15 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       }
       this.connected = false;
     });
-    client.on('error', (err) => o.log.warn({ err: err.message }, 'uplink error'));
+    // One warning per outage; the retries after it are debug noise.
+    let quiet = false;
+    client.on('error', (err) => {
+      o.log[quiet ? 'debug' : 'warn']({ err: err.message }, 'uplink error');
+      quiet = true;
+    });
+    client.on('connect', () => {
+      quiet = false;
+    });
     client.on('message', (_topic, payload) => this.emit('command', payload));
     // mqtt.js resends unacknowledged QoS 1 packets after a reconnect; if one is lost anyway
     // (broker restarted without its session) resend it from the buffer: duplicates, never loss.

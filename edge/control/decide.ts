@@ -141,7 +141,7 @@ export function decide(snap: Snapshot, remote: RemoteSetpoints, s: ControlSettin
       }
       for (const p of snap.pv) {
         if (excess <= 0) break;
-        const out = Math.min(p.w ?? p.wMax, pvLimit[p.id]);
+        const out = Math.min(p.w ?? 0, pvLimit[p.id]);
         const next = Math.max(0, out - excess);
         note(p.id, `export limit ${s.exportMaxW} W: PV limited to ${Math.round(next)} W`);
         excess -= out - next;

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import pino from 'pino';
+import type { Ack, CommandType } from '../../protocols/mqtt/payloads.ts';
+import type { Applied, DeviceDriver, Reading, Setpoint } from '../drivers/types.ts';
+import { Controller } from './controller.ts';
+
+/** An in-memory device that records every setpoint the controller writes. */
+class RecordingDevice implements DeviceDriver {
+  readonly protocol = 'sunspec-tcp' as const;
+  readonly identity = {};
+  readonly revertS = 60;
+  readonly writes: Setpoint[] = [];
+  constructor(
+    readonly id: string,
+    readonly kind: 'inverter' | 'battery' | 'meter',
+    readonly nameplate: DeviceDriver['nameplate'],
+    readonly controls: CommandType[],
+  ) {}
+  async open() {}
+  async poll(): Promise<Reading> {
+    return { ts: Date.now(), values: {}, quality: {} };
+  }
+  async apply(sp: Setpoint): Promise<Applied> {
+    this.writes.push(sp);
+    return 'w' in sp ? { w: sp.w } : {};
+  }
+  async close() {}
+}
+
+describe('controller: commands to writes', () => {
+  it('property: whatever commands arrive, every write stays inside nameplate and site limits', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            device: fc.constantFrom('bat', 'pv', undefined, 'meter'),
+            type: fc.constantFrom('battery_power', 'active_power_limit'),
+            w: fc.oneof(fc.integer({ min: -1e7, max: 1e7 }), fc.double(), fc.constant('x')),
+            ttl: fc.integer({ min: -5000, max: 60_000 }),
+            meterW: fc.integer({ min: -20000, max: 20000 }),
+            soc: fc.double({ min: 0, max: 100, noNaN: true }),
+          }),
+          { minLength: 1, maxLength: 15 },
+        ),
+        async (steps) => {
+          const bat = new RecordingDevice('bat', 'battery', { w_charge_max: 3000, w_discharge_max: 2500 }, ['battery_power']);
+          const pv = new RecordingDevice('pv', 'inverter', { w_max: 6000 }, ['active_power_limit']);
+          const meter = new RecordingDevice('meter', 'meter', {}, []);
+          const readings: Record<string, Reading> = {};
+          const acks: Ack[] = [];
+          const ctl = new Controller({
+            site: 's1',
+            settings: { enabled: true, cycleMs: 1000, uplinkLossS: 60, defaultMode: 'self_consumption', socReservePct: 10, deadbandW: 0, exportMaxW: 2000, importMaxW: 5000 },
+            drivers: () => [bat, pv, meter],
+            latest: (id) => (readings[id] ? { reading: readings[id], atMs: Date.now(), pollMs: 1000 } : undefined),
+            uplink: () => ({ connected: true }),
+            sendAck: (a) => acks.push(a),
+            log: pino({ level: 'silent' }),
+          });
+          let n = 0;
+          for (const s of steps) {
+            const now = Date.now();
+            readings.meter = { ts: now, values: { w: s.meterW }, quality: {} };
+            readings.bat = { ts: now, values: { w: 0, soc_pct: s.soc }, quality: {} };
+            readings.pv = { ts: now, values: { w: 3000 }, quality: {} };
+            await ctl.handleCommand(
+              JSON.stringify({ v: 1, id: `cmd-prop-${String(n++).padStart(4, '0')}`, site: 's1', device: s.device, issuedAt: now, expiresAt: now + s.ttl, type: s.type, w: s.w }),
+            );
+            await ctl.cycle();
+            const last = bat.writes.at(-1);
+            if (last && last.type === 'battery_power') {
+              assert.ok(last.w >= -3000 && last.w <= 2500, `battery write ${last.w}`);
+              if (s.soc <= 10) assert.ok(last.w <= 0, 'no discharge below reserve');
+              // Site: 0 W battery before, so the predicted meter moves by the write.
+              assert.ok(s.meterW + last.w <= Math.max(2000, s.meterW), `export ${s.meterW + last.w}`);
+            }
+            for (const w of pv.writes) if (w.type === 'active_power_limit') assert.ok(w.w >= 0 && w.w <= 6000);
+          }
+          assert.equal(acks.length <= steps.length, true);
+          for (const a of acks) assert.ok(['applied', 'refused', 'expired'].includes(a.status));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+});
