@@ -162,3 +162,73 @@ export function simDevices(port: number, extra: Record<string, unknown> = {}) {
     },
   ];
 }
+
+/** A socat pty pair: two linked serial devices, like two ends of an RS-485 cable. */
+export async function ptyPair(dir: string): Promise<{ a: string; b: string; stop(): Promise<void> }> {
+  const { spawn } = await import('node:child_process');
+  const { existsSync } = await import('node:fs');
+  const a = join(dir, 'ttyA');
+  const b = join(dir, 'ttyB');
+  const child = spawn('/usr/bin/socat', ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
+  await waitFor('socat ptys', () => existsSync(a) && existsSync(b), 10_000, 20);
+  return {
+    a,
+    b,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Serves simulated SunSpec devices (unit id → device) as Modbus RTU slaves on a serial port. */
+export async function serveRtu(
+  units: ReadonlyMap<number, { online: boolean; read(a: number, n: number): number[]; write(a: number, v: number[]): void }>,
+  path: string,
+  baudRate: number,
+): Promise<{ close(): Promise<void> }> {
+  const { ServerSerial } = await import('../protocols/modbus/lib.ts');
+  const dev = (unit: number) => {
+    const d = units.get(unit);
+    return d?.online ? d : undefined; // absent or unplugged: silence, as on a real bus
+  };
+  const vector = {
+    getMultipleHoldingRegisters: (addr: number, len: number, unit: number, cb: (e: unknown, v?: number[]) => void) => {
+      const d = dev(unit);
+      if (!d) return;
+      try {
+        cb(null, d.read(addr, len));
+      } catch (err) {
+        cb(err);
+      }
+    },
+    setRegisterArray: (addr: number, values: number[], unit: number, cb: (e: unknown) => void) => {
+      const d = dev(unit);
+      if (!d) return;
+      try {
+        d.write(addr, values);
+        cb(null);
+      } catch (err) {
+        cb(err);
+      }
+    },
+    setRegister: (addr: number, value: number, unit: number, cb: (e: unknown) => void) => {
+      const d = dev(unit);
+      if (!d) return;
+      try {
+        d.write(addr, [value]);
+        cb(null);
+      } catch (err) {
+        cb(err);
+      }
+    },
+  };
+  const server = new ServerSerial(vector as never, { path, baudRate, unitID: 255 } as never);
+  await new Promise<void>((resolve, reject) => {
+    server.once('initialized', () => resolve());
+    server.once('error', (err: Error) => reject(err));
+  });
+  return { close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
