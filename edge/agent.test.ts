@@ -197,7 +197,7 @@ describe('edge agent against the simulated site (Modbus TCP) and aedes', functio
   });
 
   it('serves health and Prometheus metrics', async () => {
-    const h = await (await fetch(`http://127.0.0.1:${agent.httpPort}/health`)).json();
+    const h = (await (await fetch(`http://127.0.0.1:${agent.httpPort}/health`)).json()) as any;
     assert.equal(h.ok, true);
     assert.equal(h.uplink.connected, true);
     assert.equal(h.devices.pv1.ok, true);

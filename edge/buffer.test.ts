@@ -21,11 +21,20 @@ describe('telemetry buffer (SQLite WAL)', () => {
     const b2 = new TelemetryBuffer({ path, maxBatches: 100, drop: 'oldest' });
     assert.equal(b2.size, 3);
     const rows = b2.peek(10);
-    assert.deepEqual(rows.map((r) => r.seq), seqs);
-    assert.deepEqual(rows.map((r) => r.samples[0].ts), [1, 2, 3].map((i) => sample(i).ts));
+    assert.deepEqual(
+      rows.map((r) => r.seq),
+      seqs,
+    );
+    assert.deepEqual(
+      rows.map((r) => r.samples[0].ts),
+      [1, 2, 3].map((i) => sample(i).ts),
+    );
     assert.equal(rows[0].offline, true);
     b2.ack(rows[0].seq);
-    assert.deepEqual(b2.peek(10).map((r) => r.seq), seqs.slice(1));
+    assert.deepEqual(
+      b2.peek(10).map((r) => r.seq),
+      seqs.slice(1),
+    );
     // seq keeps growing after deletes and restarts: the cloud can drop redeliveries by seq.
     const next = b2.append([sample(4)], false) as number;
     assert.ok(next > (seqs[2] as number));
@@ -37,7 +46,10 @@ describe('telemetry buffer (SQLite WAL)', () => {
     for (let i = 0; i < 25; i++) b.append([sample(i)], true);
     assert.equal(b.size, 10);
     assert.equal(b.dropped, 15);
-    assert.deepEqual(b.peek(100).map((r) => r.samples[0].values.w), [15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
+    assert.deepEqual(
+      b.peek(100).map((r) => r.samples[0].values.w),
+      [15, 16, 17, 18, 19, 20, 21, 22, 23, 24],
+    );
     b.close();
   });
 

@@ -36,11 +36,14 @@ describe('edge config', () => {
   });
 
   const bad = (text: string, re: RegExp) => {
-    assert.throws(() => parseConfigText(text, 'edge.yaml'), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.match(err.message, re);
-      return true;
-    });
+    assert.throws(
+      () => parseConfigText(text, 'edge.yaml'),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.match(err.message, re);
+        return true;
+      },
+    );
   };
 
   it('names the key and what is expected', () => {
@@ -49,9 +52,15 @@ describe('edge config', () => {
     bad(good.replace('mqtts://broker.example:8883', 'http://x'), /uplink\.url: an mqtt:\/\//);
     bad(good.replace('export_w_max: 5000', 'export_w_max: -1'), /limits\.export_w_max/);
     bad(good.replace('baud: 19200', 'baud: fast'), /devices\.2\.serial\.baud/);
-    bad(good.replace('securityMode: SignAndEncrypt', 'securityMode: None'), /devices\.3\.securityMode: securityMode must be Sign/);
+    bad(
+      good.replace('securityMode: SignAndEncrypt', 'securityMode: None'),
+      /devices\.3\.securityMode: securityMode must be Sign/,
+    );
     bad(good.replace('id: pv1', 'id: gw'), /duplicate device id gw/);
-    bad(good.replace('host: 192.168.1.20, unit: 1', 'host: 192.168.1.20'), /devices\.0\.unit: give exactly one of unit or units/);
+    bad(
+      good.replace('host: 192.168.1.20, unit: 1', 'host: 192.168.1.20'),
+      /devices\.0\.unit: give exactly one of unit or units/,
+    );
     bad(good.replace('limits:', 'limitz:'), /unknown key\(s\) limitz/);
     bad('site: [', /not valid YAML/);
   });

@@ -89,6 +89,9 @@ const opcuaDevice = z
       })
       .partial()
       .default({}),
+    /** Node holding the device's setpoint revert timeout (s); written with `revertS` on connect. */
+    revertNode: nodeId.optional(),
+    identity: z.object({ manufacturer: nodeId, model: nodeId, serial: nodeId }).partial().default({}),
     samplingMs: positiveMs(500),
   })
   .strict()

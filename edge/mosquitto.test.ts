@@ -18,17 +18,33 @@ describe('edge agent against a real Mosquitto broker', function () {
       acl: 'user gw-site-m1\ntopic write gridlayer/v1/sites/site-m1/#\ntopic read gridlayer/v1/sites/site-m1/commands\n\nuser cloud\ntopic readwrite gridlayer/v1/sites/#\n',
     });
     const dir = tempDir();
-    const cloud = await mqtt.connectAsync(broker.url, { username: 'cloud', password: 'cloud-secret', clientId: 'cloud-test' });
+    const cloud = await mqtt.connectAsync(broker.url, {
+      username: 'cloud',
+      password: 'cloud-secret',
+      clientId: 'cloud-test',
+    });
     const got: Array<{ topic: string; json: any; retain: boolean }> = [];
-    cloud.on('message', (topic, payload, packet) => got.push({ topic, json: JSON.parse(payload.toString()), retain: packet.retain }));
-    await cloud.subscribeAsync(['telemetry', 'status', 'capabilities', 'acks'].map((k) => allSitesFilter(k as 'telemetry')), { qos: 1 });
+    cloud.on('message', (topic, payload, packet) =>
+      got.push({ topic, json: JSON.parse(payload.toString()), retain: packet.retain }),
+    );
+    await cloud.subscribeAsync(
+      ['telemetry', 'status', 'capabilities', 'acks'].map((k) => allSitesFilter(k as 'telemetry')),
+      { qos: 1 },
+    );
     const agent = new EdgeAgent({
       config: testConfig({
         site: 'site-m1',
         url: broker.url,
         dir,
         devices: simDevices(site.port),
-        uplink: { url: broker.url, clientId: 'edge-site-m1', username: 'gw-site-m1', password: 'gw-secret', batchMs: 200, reconnectMs: 200 },
+        uplink: {
+          url: broker.url,
+          clientId: 'edge-site-m1',
+          username: 'gw-site-m1',
+          password: 'gw-secret',
+          batchMs: 200,
+          reconnectMs: 200,
+        },
       }),
     });
     try {
@@ -39,7 +55,16 @@ describe('edge agent against a real Mosquitto broker', function () {
       const now = Date.now();
       await cloud.publishAsync(
         siteTopic('site-m1', 'commands'),
-        JSON.stringify({ v: 1, id: 'cmd-mosq-0001', site: 'site-m1', device: 'pv1', issuedAt: now, expiresAt: now + 60_000, type: 'active_power_limit', w: 4000 }),
+        JSON.stringify({
+          v: 1,
+          id: 'cmd-mosq-0001',
+          site: 'site-m1',
+          device: 'pv1',
+          issuedAt: now,
+          expiresAt: now + 60_000,
+          type: 'active_power_limit',
+          w: 4000,
+        }),
         { qos: 1 },
       );
       const ack = await waitFor('ack', () => of('acks').find((m) => m.json.commandId === 'cmd-mosq-0001'));
@@ -54,7 +79,11 @@ describe('edge agent against a real Mosquitto broker', function () {
       await agent.stop();
       const will = await waitFor('last will', () => of('status').find((m) => m.json.state === 'offline'));
       // A late subscriber (the cloud after a restart) still sees it: retained.
-      const late = await mqtt.connectAsync(broker.url, { username: 'cloud', password: 'cloud-secret', clientId: 'cloud-late' });
+      const late = await mqtt.connectAsync(broker.url, {
+        username: 'cloud',
+        password: 'cloud-secret',
+        clientId: 'cloud-late',
+      });
       const retained = await new Promise<any>((resolve) => {
         late.on('message', (_t, p, packet) => packet.retain && resolve(JSON.parse(p.toString())));
         void late.subscribeAsync(siteTopic('site-m1', 'status'), { qos: 1 });

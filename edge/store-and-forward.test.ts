@@ -36,7 +36,14 @@ describe('store and forward', function () {
   it('buffers while the broker is down and replays everything in order when it is back', async () => {
     const broker = new TestBroker();
     await broker.start();
-    const agent = new EdgeAgent({ config: testConfig({ url: broker.url, dir, devices: simDevices(site.port), control: { enabled: false } }) });
+    const agent = new EdgeAgent({
+      config: testConfig({
+        url: broker.url,
+        dir,
+        devices: simDevices(site.port),
+        control: { enabled: false },
+      }),
+    });
     try {
       await agent.start();
       await waitFor('first telemetry', () => broker.of('telemetry').length >= 2);
@@ -55,7 +62,10 @@ describe('store and forward', function () {
       // In order: the first time each seq arrives, it is larger than every seq before it.
       const firsts: number[] = [];
       for (const m of broker.of('telemetry')) if (!firsts.includes(m.json.seq)) firsts.push(m.json.seq);
-      assert.deepEqual(firsts, [...firsts].sort((a, b) => a - b));
+      assert.deepEqual(
+        firsts,
+        [...firsts].sort((a, b) => a - b),
+      );
       // Retained status and capabilities were published again on the new broker.
       assert.ok(broker.of('status').length >= 1 && broker.of('capabilities').length >= 1);
     } finally {
@@ -79,12 +89,18 @@ describe('store and forward', function () {
         devices: simDevices(site.port),
       }),
     );
-    const run = (): ChildProcess => spawn(process.execPath, ['bin/gridlayer.js', 'edge', '--config', cfgPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const run = (): ChildProcess =>
+      spawn(process.execPath, ['bin/gridlayer.js', 'edge', '--config', cfgPath], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
     const count = () => {
       try {
         const db = new Database(join(dir, 'buffer.db'), { readonly: true, fileMustExist: true });
         try {
-          return db.prepare('SELECT count(*) AS n, max(seq) AS max FROM outbox').get() as { n: number; max: number | null };
+          return db.prepare('SELECT count(*) AS n, max(seq) AS max FROM outbox').get() as {
+            n: number;
+            max: number | null;
+          };
         } finally {
           db.close();
         }
@@ -106,7 +122,9 @@ describe('store and forward', function () {
     await new Promise((r) => first.once('exit', r));
     const before = count();
     const stored = new Database(join(dir, 'buffer.db'), { readonly: true });
-    const seqsBefore = (stored.prepare('SELECT seq FROM outbox ORDER BY seq').all() as Array<{ seq: number }>).map((r) => r.seq);
+    const seqsBefore = (
+      stored.prepare('SELECT seq FROM outbox ORDER BY seq').all() as Array<{ seq: number }>
+    ).map((r) => r.seq);
     stored.close();
     assert.equal(seqsBefore.length, before.n);
 
@@ -115,10 +133,15 @@ describe('store and forward', function () {
     await broker.start();
     const second = run();
     try {
-      await waitFor('every stored batch published', () => {
-        const got = new Set(broker.of('telemetry').map((m) => m.json.seq));
-        return seqsBefore.every((s) => got.has(s));
-      }, 45_000, 100);
+      await waitFor(
+        'every stored batch published',
+        () => {
+          const got = new Set(broker.of('telemetry').map((m) => m.json.seq));
+          return seqsBefore.every((s) => got.has(s));
+        },
+        45_000,
+        100,
+      );
       const firstNew = broker.of('telemetry').find((m) => !seqsBefore.includes(m.json.seq));
       if (firstNew) assert.ok(firstNew.json.seq > (before.max as number), 'new batches continue the seq');
       const replayed = broker.of('telemetry').filter((m) => seqsBefore.includes(m.json.seq));

@@ -169,7 +169,11 @@ export async function ptyPair(dir: string): Promise<{ a: string; b: string; stop
   const { existsSync } = await import('node:fs');
   const a = join(dir, 'ttyA');
   const b = join(dir, 'ttyB');
-  const child = spawn('/usr/bin/socat', ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
+  const child = spawn(
+    '/usr/bin/socat',
+    ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`],
+    { stdio: 'ignore' },
+  );
   await waitFor('socat ptys', () => existsSync(a) && existsSync(b), 10_000, 20);
   return {
     a,
@@ -185,7 +189,10 @@ export async function ptyPair(dir: string): Promise<{ a: string; b: string; stop
 
 /** Serves simulated SunSpec devices (unit id → device) as Modbus RTU slaves on a serial port. */
 export async function serveRtu(
-  units: ReadonlyMap<number, { online: boolean; read(a: number, n: number): number[]; write(a: number, v: number[]): void }>,
+  units: ReadonlyMap<
+    number,
+    { online: boolean; read(a: number, n: number): number[]; write(a: number, v: number[]): void }
+  >,
   path: string,
   baudRate: number,
 ): Promise<{ close(): Promise<void> }> {
@@ -195,7 +202,12 @@ export async function serveRtu(
     return d?.online ? d : undefined; // absent or unplugged: silence, as on a real bus
   };
   const vector = {
-    getMultipleHoldingRegisters: (addr: number, len: number, unit: number, cb: (e: unknown, v?: number[]) => void) => {
+    getMultipleHoldingRegisters: (
+      addr: number,
+      len: number,
+      unit: number,
+      cb: (e: unknown, v?: number[]) => void,
+    ) => {
       const d = dev(unit);
       if (!d) return;
       try {

@@ -44,16 +44,28 @@ describe('controller: commands to writes', () => {
           { minLength: 1, maxLength: 15 },
         ),
         async (steps) => {
-          const bat = new RecordingDevice('bat', 'battery', { w_charge_max: 3000, w_discharge_max: 2500 }, ['battery_power']);
+          const bat = new RecordingDevice('bat', 'battery', { w_charge_max: 3000, w_discharge_max: 2500 }, [
+            'battery_power',
+          ]);
           const pv = new RecordingDevice('pv', 'inverter', { w_max: 6000 }, ['active_power_limit']);
           const meter = new RecordingDevice('meter', 'meter', {}, []);
           const readings: Record<string, Reading> = {};
           const acks: Ack[] = [];
           const ctl = new Controller({
             site: 's1',
-            settings: { enabled: true, cycleMs: 1000, uplinkLossS: 60, defaultMode: 'self_consumption', socReservePct: 10, deadbandW: 0, exportMaxW: 2000, importMaxW: 5000 },
+            settings: {
+              enabled: true,
+              cycleMs: 1000,
+              uplinkLossS: 60,
+              defaultMode: 'self_consumption',
+              socReservePct: 10,
+              deadbandW: 0,
+              exportMaxW: 2000,
+              importMaxW: 5000,
+            },
             drivers: () => [bat, pv, meter],
-            latest: (id) => (readings[id] ? { reading: readings[id], atMs: Date.now(), pollMs: 1000 } : undefined),
+            latest: (id) =>
+              readings[id] ? { reading: readings[id], atMs: Date.now(), pollMs: 1000 } : undefined,
             uplink: () => ({ connected: true }),
             sendAck: (a) => acks.push(a),
             log: pino({ level: 'silent' }),
@@ -65,7 +77,16 @@ describe('controller: commands to writes', () => {
             readings.bat = { ts: now, values: { w: 0, soc_pct: s.soc }, quality: {} };
             readings.pv = { ts: now, values: { w: 3000 }, quality: {} };
             await ctl.handleCommand(
-              JSON.stringify({ v: 1, id: `cmd-prop-${String(n++).padStart(4, '0')}`, site: 's1', device: s.device, issuedAt: now, expiresAt: now + s.ttl, type: s.type, w: s.w }),
+              JSON.stringify({
+                v: 1,
+                id: `cmd-prop-${String(n++).padStart(4, '0')}`,
+                site: 's1',
+                device: s.device,
+                issuedAt: now,
+                expiresAt: now + s.ttl,
+                type: s.type,
+                w: s.w,
+              }),
             );
             await ctl.cycle();
             const last = bat.writes.at(-1);
@@ -75,7 +96,8 @@ describe('controller: commands to writes', () => {
               // Site: 0 W battery before, so the predicted meter moves by the write.
               assert.ok(s.meterW + last.w <= Math.max(2000, s.meterW), `export ${s.meterW + last.w}`);
             }
-            for (const w of pv.writes) if (w.type === 'active_power_limit') assert.ok(w.w >= 0 && w.w <= 6000);
+            for (const w of pv.writes)
+              if (w.type === 'active_power_limit') assert.ok(w.w >= 0 && w.w <= 6000);
           }
           assert.equal(acks.length <= steps.length, true);
           for (const a of acks) assert.ok(['applied', 'refused', 'expired'].includes(a.status));

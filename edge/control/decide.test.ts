@@ -1,8 +1,20 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { batteryBounds, type ControlSettings, decide, type RemoteSetpoints, type Snapshot } from './decide.ts';
+import {
+  batteryBounds,
+  type ControlSettings,
+  decide,
+  type RemoteSetpoints,
+  type Snapshot,
+} from './decide.ts';
 
-const base: ControlSettings = { defaultMode: 'self_consumption', socReservePct: 10, deadbandW: 50, exportMaxW: 3000, importMaxW: 6000 };
+const base: ControlSettings = {
+  defaultMode: 'self_consumption',
+  socReservePct: 10,
+  deadbandW: 50,
+  exportMaxW: 3000,
+  importMaxW: 6000,
+};
 
 const snap = (over: Partial<Snapshot> = {}): Snapshot => ({
   ts: 0,
@@ -22,9 +34,15 @@ describe('control decision', () => {
   });
 
   it('never discharges below the SoC reserve nor charges a full battery', () => {
-    const low = snap({ meterW: -3000, batteries: [{ id: 'bat', w: 0, socPct: 9, chargeMaxW: 5000, dischargeMaxW: 4000 }] });
+    const low = snap({
+      meterW: -3000,
+      batteries: [{ id: 'bat', w: 0, socPct: 9, chargeMaxW: 5000, dischargeMaxW: 4000 }],
+    });
     assert.equal(decide(low, none, base).battery.bat, 0);
-    const full = snap({ meterW: 3000, batteries: [{ id: 'bat', w: 0, socPct: 100, chargeMaxW: 5000, dischargeMaxW: 4000 }] });
+    const full = snap({
+      meterW: 3000,
+      batteries: [{ id: 'bat', w: 0, socPct: 100, chargeMaxW: 5000, dischargeMaxW: 4000 }],
+    });
     const d = decide(full, none, base);
     assert.equal(d.battery.bat, 0);
     assert.ok(d.pvLimit.pv <= 5000, 'the export limit curtails PV instead');
@@ -60,7 +78,11 @@ describe('control decision', () => {
     w: fc.option(fc.integer({ min: 0, max: 20000 }), { nil: undefined }),
     wMax: fc.integer({ min: 1, max: 20000 }),
   });
-  const anyNumber = fc.oneof(fc.double({ noNaN: false }), fc.integer({ min: -1e9, max: 1e9 }), fc.constantFrom(Number.POSITIVE_INFINITY, Number.NaN, -0));
+  const anyNumber = fc.oneof(
+    fc.double({ noNaN: false }),
+    fc.integer({ min: -1e9, max: 1e9 }),
+    fc.constantFrom(Number.POSITIVE_INFINITY, Number.NaN, -0),
+  );
   const cmd = fc.record({
     battery: fc.dictionary(fc.constantFrom('b1', 'b2'), anyNumber),
     pvLimit: fc.dictionary(fc.constantFrom('p1', 'p2'), anyNumber),
@@ -72,7 +94,8 @@ describe('control decision', () => {
     exportMaxW: fc.option(fc.integer({ min: 0, max: 20000 }), { nil: undefined }),
     importMaxW: fc.option(fc.integer({ min: 0, max: 20000 }), { nil: undefined }),
   });
-  const uniq = <T extends { id: string }>(xs: T[]) => xs.filter((x, i) => xs.findIndex((y) => y.id === x.id) === i);
+  const uniq = <T extends { id: string }>(xs: T[]) =>
+    xs.filter((x, i) => xs.findIndex((y) => y.id === x.id) === i);
 
   it('property: no sequence of commands pushes a write past a device or site limit', () => {
     fc.assert(
@@ -110,14 +133,18 @@ describe('control decision', () => {
               for (const p of st.pv) m += Math.min(p.w ?? 0, d.pvLimit[p.id]) - (p.w ?? 0);
               // Export above the limit only when there is nothing left to curtail or charge.
               if (s.exportMaxW !== undefined && m > s.exportMaxW + 1) {
-                for (const p of st.pv) assert.equal(Math.min(p.w ?? 0, d.pvLimit[p.id]), 0, 'PV not fully curtailed');
+                for (const p of st.pv)
+                  assert.equal(Math.min(p.w ?? 0, d.pvLimit[p.id]), 0, 'PV not fully curtailed');
                 for (const b of st.batteries) assert.equal(d.battery[b.id], batteryBounds(b, s)[0]);
               }
               // The remote/default wishes never add import beyond the limit when batteries could help.
               if (s.importMaxW !== undefined && m < -s.importMaxW - 1) {
                 for (const b of st.batteries) {
                   const before = b.w ?? 0;
-                  assert.ok(d.battery[b.id] >= Math.min(before, batteryBounds(b, s)[1]) || d.battery[b.id] === batteryBounds(b, s)[1]);
+                  assert.ok(
+                    d.battery[b.id] >= Math.min(before, batteryBounds(b, s)[1]) ||
+                      d.battery[b.id] === batteryBounds(b, s)[1],
+                  );
                 }
               }
             }

@@ -117,7 +117,11 @@ export function rulesFor(modelId: number): Partial<Record<CanonicalPoint, Rule>>
 /** Plausible ranges: a value outside is garbage from the device (wrong scale factor, bad register). */
 export function plausible(point: CanonicalPoint, x: number, np: Nameplate, kind: DeviceKind): boolean {
   // Meters see the whole site; devices their own rating with headroom for measurement noise.
-  const pMax = kind === 'meter' ? 10_000_000 : Math.max(np.va_max ?? 0, np.w_max ?? 0, 1000) * 1.5 + 100;
+  const pMax =
+    kind === 'meter'
+      ? 10_000_000
+      : Math.max(np.va_max ?? 0, np.w_max ?? 0, np.w_charge_max ?? 0, np.w_discharge_max ?? 0, 1000) * 1.5 +
+        100;
   switch (point) {
     case 'w':
     case 'var':
