@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { register as cloud } from './cloud.ts';
 import { register as dlmp } from './dlmp.ts';
 import { register as edge } from './edge.ts';
+import { register as commission } from './commission.ts';
 import { register as forecast } from './forecast.ts';
 import { register as market } from './market.ts';
 import { register as powerflow } from './powerflow.ts';
@@ -15,7 +16,18 @@ import { register as start } from './start.ts';
  */
 type Register = (program: Command) => void;
 
-const registrations: Register[] = [start, sim, scan, cloud, edge,  forecast, powerflow, dlmp, market];
+const registrations: Register[] = [
+  start,
+  sim,
+  scan,
+  cloud,
+  edge,
+  commission,
+  forecast,
+  powerflow,
+  dlmp,
+  market,
+];
 
 export function registerCommands(program: Command): void {
   for (const register of registrations) register(program);
