@@ -36,7 +36,15 @@ for (let i = 0; devices.length < DEVICES; i++) {
   await s.start();
   sites.push(s);
   for (const unit of [1, 2, 3]) {
-    if (devices.length < DEVICES) devices.push({ id: `s${i}-u${unit}`, protocol: 'modbus-tcp', host: '127.0.0.1', port: s.port, unit, pollMs: 1000 });
+    if (devices.length < DEVICES)
+      devices.push({
+        id: `s${i}-u${unit}`,
+        protocol: 'modbus-tcp',
+        host: '127.0.0.1',
+        port: s.port,
+        unit,
+        pollMs: 1000,
+      });
   }
 }
 const cfgPath = join(dir, 'edge.yaml');
@@ -51,12 +59,16 @@ writeFileSync(
     devices,
   }),
 );
-const child = spawn(process.execPath, ['bin/gridlayer.js', 'edge', '--config', cfgPath], { stdio: ['ignore', 'ignore', 'inherit'] });
+const child = spawn(process.execPath, ['bin/gridlayer.js', 'edge', '--config', cfgPath], {
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
 const pid = child.pid as number;
-const sampleDevices = () => new Set(broker.of('telemetry').flatMap((m) => m.json.samples.map((s: { device: string }) => s.device)));
+const sampleDevices = () =>
+  new Set(broker.of('telemetry').flatMap((m) => m.json.samples.map((s: { device: string }) => s.device)));
 // Warm-up: until every device has published once (discovery and first reads are one-off costs).
 const warmDeadline = Date.now() + 60_000;
-while (sampleDevices().size < DEVICES && Date.now() < warmDeadline) await new Promise((r) => setTimeout(r, 200));
+while (sampleDevices().size < DEVICES && Date.now() < warmDeadline)
+  await new Promise((r) => setTimeout(r, 200));
 await new Promise((r) => setTimeout(r, 2000));
 const start = procStats(pid);
 const t0 = performance.now();
@@ -78,7 +90,13 @@ while (Date.now() < endAt) {
   while (seen === undefined && Date.now() < endAt + 5000) {
     for (const m of broker.messages.slice(n)) {
       if (!m.topic.endsWith('/telemetry')) continue;
-      if (m.json.samples.some((s: { device: string; values: { soh_pct?: number } }) => s.device === 's0-u2' && s.values.soh_pct === soh)) seen = performance.now();
+      if (
+        m.json.samples.some(
+          (s: { device: string; values: { soh_pct?: number } }) =>
+            s.device === 's0-u2' && s.values.soh_pct === soh,
+        )
+      )
+        seen = performance.now();
     }
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -88,7 +106,10 @@ while (Date.now() < endAt) {
 }
 const end = procStats(pid);
 const wallS = (performance.now() - t0) / 1000;
-const samples = broker.of('telemetry').slice(batches0).reduce((a, m) => a + m.json.samples.length, 0);
+const samples = broker
+  .of('telemetry')
+  .slice(batches0)
+  .reduce((a, m) => a + m.json.samples.length, 0);
 child.kill('SIGTERM');
 await new Promise((r) => child.once('exit', r));
 for (const s of sites) await s.stop();
@@ -96,7 +117,8 @@ await broker.stop();
 rmSync(dir, { recursive: true, force: true });
 
 latencies.sort((a, b) => a - b);
-const q = (p: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN);
+const q = (p: number) =>
+  Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN);
 report('edge', {
   devices: DEVICES,
   pollIntervalMs: 1000,

@@ -293,7 +293,7 @@ export class Controller {
           !last ||
           Math.abs(last.value - value) >= band ||
           now - last.atMs >= refreshMs ||
-          (pendingAck && pendingAck.devices.has(id));
+          pendingAck?.devices.has(id);
         if (!due) continue;
         try {
           const got = await d.apply(sp);

@@ -3,7 +3,7 @@
  * which canonical point and how (scale, sign). Values that fail plausibility checks, or whose scale
  * factor is broken, are withheld and flagged `invalid` — never published as a silent wrong number.
  */
-import type { CanonicalPoint, DeviceKind, Nameplate, Quality } from '../../protocols/canonical/points.ts';
+import type { CanonicalPoint, DeviceKind, Nameplate } from '../../protocols/canonical/points.ts';
 import { meterPowerFromSunSpec } from '../../protocols/canonical/sign-convention.ts';
 import type { DecodedModel } from '../../protocols/sunspec/codec.ts';
 import type { Quirks } from '../quirks.ts';
