@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { register as cloud } from './cloud.ts';
+import { register as commission } from './commission.ts';
 import { register as dlmp } from './dlmp.ts';
 import { register as edge } from './edge.ts';
-import { register as commission } from './commission.ts';
 import { register as forecast } from './forecast.ts';
 import { register as market } from './market.ts';
 import { register as powerflow } from './powerflow.ts';
