@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino';
 import type { TopicKind } from '../protocols/mqtt/topics.ts';
+import { WholesaleMarket } from '../sim-devices/iso/wholesale.ts';
 import { startApi } from './api/server.ts';
 import { hashSecret, parseApiToken, secretMatches } from './auth/secrets.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded.ts';
@@ -7,7 +8,6 @@ import { connectExternalBroker, type ExternalBus } from './broker/external.ts';
 import { CommandPipeline } from './commands/pipeline.ts';
 import type { CloudConfig } from './config.ts';
 import { Ingest } from './ingest/ingest.ts';
-import { WholesaleMarket } from '../sim-devices/iso/wholesale.ts';
 import { MarketService } from './market/service.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { openPostgres, openSqlite, type SqlDb } from './storage/registry/db.ts';

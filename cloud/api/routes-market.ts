@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Role } from '../auth/roles.ts';
 import { PRODUCTS, StepSchema } from '../market/bids.ts';
 import { MarketRefusal } from '../market/rules.ts';
-import { MarketServiceError, type MarketService } from '../market/service.ts';
+import { type MarketService, MarketServiceError } from '../market/service.ts';
 import type { Principal } from './auth.ts';
 import { HttpError, type RouteContext, type RouteDef, route } from './route.ts';
 
@@ -39,7 +39,10 @@ const windowQuery = z.object({
     .transform((v) => v === 'true'),
 });
 const bidBody = z.object({
-  id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
+  id: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+    .optional(),
   participant: z.string().optional(),
   resource: z.string().min(1),
   market: z.enum(['DA', 'RT']),
@@ -141,7 +144,9 @@ export function marketRoutes(m: MarketService | undefined): RouteDef<any, any, a
       handler: async ({ principal }) => {
         const mine = new Set(m.actorsOf(principal.user.id));
         const all = mine.has(m.config.roles.DGO) || mine.has(m.config.roles.DMO);
-        return m.listResources().filter((r) => all || mine.has(r.owner) || (r.aggregator !== undefined && mine.has(r.aggregator)));
+        return m
+          .listResources()
+          .filter((r) => all || mine.has(r.owner) || (r.aggregator !== undefined && mine.has(r.aggregator)));
       },
     }),
     route({
@@ -241,7 +246,8 @@ export function marketRoutes(m: MarketService | undefined): RouteDef<any, any, a
     route({
       method: 'get',
       path: '/market/settlements',
-      summary: 'Your settlement lines and totals in cents (all=true: every account and the books check, DMO only)',
+      summary:
+        'Your settlement lines and totals in cents (all=true: every account and the books check, DMO only)',
       tag,
       permission,
       query: windowQuery,

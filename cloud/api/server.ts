@@ -3,8 +3,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import { tokenAuthenticator } from './auth.ts';
 import { HttpError, mount, openApiDocument } from './route.ts';
-import { marketRoutes } from './routes-market.ts';
 import { type ApiDeps, buildRoutes } from './routes.ts';
+import { marketRoutes } from './routes-market.ts';
 
 export const API_PREFIX = '/api/v1';
 

@@ -1,5 +1,5 @@
-import type { CommandRecord } from '../storage/registry/registry.ts';
 import type { Network } from '../network/index.ts';
+import type { CommandRecord } from '../storage/registry/registry.ts';
 import { screenAwards } from './centralized.ts';
 import type { ResourceRegistry } from './resources.ts';
 import type { MarketConfig } from './roles.ts';
@@ -88,7 +88,11 @@ export async function dispatchToField(inp: FieldDispatchInput): Promise<FieldDis
       continue;
     }
     const type =
-      r.kind === 'battery' ? 'battery_power' : r.kind === 'pv' || r.kind === 'generator' ? 'active_power_limit' : null;
+      r.kind === 'battery'
+        ? 'battery_power'
+        : r.kind === 'pv' || r.kind === 'generator'
+          ? 'active_power_limit'
+          : null;
     if (!type) {
       skip(`no field command for a ${r.kind} resource yet`);
       continue;
@@ -106,10 +110,17 @@ export async function dispatchToField(inp: FieldDispatchInput): Promise<FieldDis
         commandType: type,
         commandId: cmd.id,
         status: cmd.status === 'failed' ? 'failed' : curtailed ? 'curtailed-sent' : 'sent',
-        reason: cmd.status === 'failed' ? cmd.reason : curtailed ? 'curtailed by the DGO feasibility screen' : null,
+        reason:
+          cmd.status === 'failed' ? cmd.reason : curtailed ? 'curtailed by the DGO feasibility screen' : null,
       });
     } catch (err) {
-      records.push({ ...base, commandType: type, commandId: null, status: 'failed', reason: (err as Error).message });
+      records.push({
+        ...base,
+        commandType: type,
+        commandId: null,
+        status: 'failed',
+        reason: (err as Error).message,
+      });
     }
   }
   return { records, screen };

@@ -5,15 +5,15 @@ import type { Registry } from '../storage/registry/registry.ts';
 import { type Bid, BidBook, DAY_MS, gateClosure, HOUR_MS, RT_INTERVAL_MS, type Step } from './bids.ts';
 import { ANCILLARY_PRODUCTS } from './clearing.ts';
 import { resourcesFromBids } from './curves.ts';
-import { type SendCommand, dispatchToField } from './dispatch.ts';
+import { dispatchToField, type SendCommand } from './dispatch.ts';
 import { compileFeeder } from './feeder.ts';
 import { energyCents } from './money.ts';
 import { clearRealTime } from './realtime.ts';
-import { ResourceSchema, ResourceRegistry, type ResourceStatus } from './resources.ts';
+import { ResourceRegistry, ResourceSchema, type ResourceStatus } from './resources.ts';
 import { type MarketConfig, modelConfig, type Role, rolesOf } from './roles.ts';
 import { checkMayDispatch, MarketRefusal, refuse } from './rules.ts';
-import { CLEARING, chargeFees, checkBooks, Ledger, type LedgerEntry, totalsByAccount } from './settlement.ts';
 import type { MarketSettings } from './settings.ts';
+import { CLEARING, chargeFees, checkBooks, Ledger, type LedgerEntry, totalsByAccount } from './settlement.ts';
 import {
   type AwardRecord,
   type DispatchRecord,
@@ -86,7 +86,9 @@ export class MarketService {
     this.config = modelConfig(
       s.model,
       s.actors.map((a) => ({ id: a.id, kind: a.kind, ...(a.name ? { name: a.name } : {}) })),
-      s.utilityDerMayParticipate !== undefined ? { utilityDerMayParticipate: s.utilityDerMayParticipate } : {},
+      s.utilityDerMayParticipate !== undefined
+        ? { utilityDerMayParticipate: s.utilityDerMayParticipate }
+        : {},
     );
     for (const a of s.actors) this.#usersOf.set(a.id, new Set(a.users));
     this.store = new MarketStore(deps.registry.db);
@@ -140,7 +142,7 @@ export class MarketService {
     if (!a)
       throw new MarketServiceError(
         403,
-        'NOT_' + role,
+        `NOT_${role}`,
         `user "${userId}" does not act for the ${role} ("${this.config.roles[role]}") of this market`,
       );
     return a;
@@ -155,7 +157,11 @@ export class MarketService {
     }
     if (mine.length === 1) return mine[0];
     if (!mine.length)
-      throw new MarketServiceError(403, 'NO_MARKET_ACTOR', `user "${userId}" acts for no market organization`);
+      throw new MarketServiceError(
+        403,
+        'NO_MARKET_ACTOR',
+        `user "${userId}" acts for no market organization`,
+      );
     throw new MarketServiceError(
       400,
       'AMBIGUOUS_PARTICIPANT',
@@ -168,7 +174,13 @@ export class MarketService {
   }
 
   /** Runs `fn`; a refusal is audited with its reason before it propagates. */
-  async #audited<T>(c: MarketCaller, action: string, target: string | null, detail: Record<string, unknown>, fn: () => Promise<T> | T): Promise<T> {
+  async #audited<T>(
+    c: MarketCaller,
+    action: string,
+    target: string | null,
+    detail: Record<string, unknown>,
+    fn: () => Promise<T> | T,
+  ): Promise<T> {
     try {
       return await fn();
     } catch (err) {
@@ -188,7 +200,9 @@ export class MarketService {
       const { site, device, ...rest } = input;
       const parsed = ResourceSchema.safeParse({ status: 'registered', ...rest });
       if (!parsed.success)
-        throw new MarketRefusal(refuse('MALFORMED', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')));
+        throw new MarketRefusal(
+          refuse('MALFORMED', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')),
+        );
       const r = parsed.data;
       for (const who of [r.owner, r.aggregator])
         if (who !== undefined && !this.config.actors.has(who))
@@ -200,7 +214,11 @@ export class MarketService {
       if (site !== undefined && !(await this.deps.registry.getSite(site)))
         throw new MarketServiceError(422, 'UNKNOWN_SITE', `site "${site}" is not in the registry`);
       if (device !== undefined && (site === undefined || !(await this.deps.registry.getDevice(site, device))))
-        throw new MarketServiceError(422, 'UNKNOWN_DEVICE', `device "${device}" is not a device of site "${site}"`);
+        throw new MarketServiceError(
+          422,
+          'UNKNOWN_DEVICE',
+          `device "${device}" is not a device of site "${site}"`,
+        );
       if (this.resources.get(r.id))
         throw new MarketServiceError(409, 'DUPLICATE_RESOURCE', `resource "${r.id}" is already registered`);
       this.resources.add(r);
@@ -235,7 +253,10 @@ export class MarketService {
     return { config: this.config, registry: this.resources, now: this.now(), gates: this.gates };
   }
 
-  async submitBid(c: MarketCaller, input: Omit<Bid, 'id' | 'participant'> & { id?: string; participant?: string }): Promise<Bid> {
+  async submitBid(
+    c: MarketCaller,
+    input: Omit<Bid, 'id' | 'participant'> & { id?: string; participant?: string },
+  ): Promise<Bid> {
     return this.#audited(c, 'market.bid.submit', input.id ?? null, { bid: input }, async () => {
       const participant = this.#participant(c.userId, input.participant);
       const bid = this.book.submit({ ...input, id: input.id ?? `bid_${newId(8)}`, participant }, this.#ctx());
@@ -323,7 +344,8 @@ export class MarketService {
       const loads = new Map(Object.entries(q.loadForecastW ?? {}));
       const iso = this.deps.iso;
       const forecastLmp =
-        q.forecastLmp ?? Array.from({ length: 24 }, (_, h) => iso.forecastLmp?.(q.dayStart + h * HOUR_MS) ?? 50);
+        q.forecastLmp ??
+        Array.from({ length: 24 }, (_, h) => iso.forecastLmp?.(q.dayStart + h * HOUR_MS) ?? 50);
       const slack = this.network?.buses.find((b) => b.type === 'slack')?.id ?? 'copper-plate';
       const da = await runDayAhead({
         dso: this.config.roles.DMO,
@@ -335,7 +357,9 @@ export class MarketService {
         loadForecastW: loads,
         forecastLmp,
         iso,
-        ...(this.deps.settings.interfaceLimitW !== undefined ? { interfaceLimitW: this.deps.settings.interfaceLimitW } : {}),
+        ...(this.deps.settings.interfaceLimitW !== undefined
+          ? { interfaceLimitW: this.deps.settings.interfaceLimitW }
+          : {}),
       });
       const runId = `da_${newId(8)}`;
       const account = this.#accountOf(bids);
@@ -355,14 +379,39 @@ export class MarketService {
           const acct = account.get(id) ?? r.owner;
           const w = s.netW[h];
           const dlmp = p.get(r.bus)!.dlmp;
-          awards.push({ runId, market: 'DA', resource: id, participant: acct, bus: r.bus, intervalStart: period, product: 'energy', awardW: w, deviationW: null, pricePerMWh: dlmp });
+          awards.push({
+            runId,
+            market: 'DA',
+            resource: id,
+            participant: acct,
+            bus: r.bus,
+            intervalStart: period,
+            product: 'energy',
+            awardW: w,
+            deviationW: null,
+            pricePerMWh: dlmp,
+          });
           ledger.energy(period, acct, w, dlmp, 'da_energy', id); // 1 h: W = Wh
           traded.set(acct, (traded.get(acct) ?? 0) + Math.abs(w));
           withdrawn.set(acct, (withdrawn.get(acct) ?? 0) + Math.max(0, -w));
         }
         for (const [bus, series] of loads)
-          ledger.energy(period, dgo, -(series[h] ?? 0), p.get(bus)?.dlmp ?? da.lmp[h], 'da_energy', `load@${bus}`);
-        ledger.energy(period, this.config.roles.ISO, da.final.interfaceImportW[h], da.lmp[h], 'da_energy', 'interface');
+          ledger.energy(
+            period,
+            dgo,
+            -(series[h] ?? 0),
+            p.get(bus)?.dlmp ?? da.lmp[h],
+            'da_energy',
+            `load@${bus}`,
+          );
+        ledger.energy(
+          period,
+          this.config.roles.ISO,
+          da.final.interfaceImportW[h],
+          da.lmp[h],
+          'da_energy',
+          'interface',
+        );
         for (const [id, aw] of da.final.ancillaryAwards) {
           const r = this.resources.get(id)!;
           for (const prod of ANCILLARY_PRODUCTS) {
@@ -370,17 +419,45 @@ export class MarketService {
             if (w <= 0) continue;
             const price = da.isoAward.hours[h].ancillary[prod]?.price_per_mwh ?? 0;
             const acct = account.get(id) ?? r.owner;
-            awards.push({ runId, market: 'DA', resource: id, participant: acct, bus: r.bus, intervalStart: period, product: prod, awardW: w, deviationW: null, pricePerMWh: price });
+            awards.push({
+              runId,
+              market: 'DA',
+              resource: id,
+              participant: acct,
+              bus: r.bus,
+              intervalStart: period,
+              product: prod,
+              awardW: w,
+              deviationW: null,
+              pricePerMWh: price,
+            });
             ledger.energy(period, acct, w, price, 'ancillary', `${id}:${prod}`);
           }
         }
         for (const prod of ANCILLARY_PRODUCTS) {
           const a = da.isoAward.hours[h].ancillary[prod];
           if (a && a.award_w > 0)
-            ledger.transfer(period, this.config.roles.ISO, CLEARING, energyCents(a.award_w, a.price_per_mwh), 'ancillary', prod);
+            ledger.transfer(
+              period,
+              this.config.roles.ISO,
+              CLEARING,
+              energyCents(a.award_w, a.price_per_mwh),
+              'ancillary',
+              prod,
+            );
         }
         for (const acct of participants)
-          chargeFees(ledger, period, acct, traded.get(acct) ?? 0, withdrawn.get(acct) ?? 0, this.deps.settings.fees, this.config.roles.DMO, dgo, h === 0);
+          chargeFees(
+            ledger,
+            period,
+            acct,
+            traded.get(acct) ?? 0,
+            withdrawn.get(acct) ?? 0,
+            this.deps.settings.fees,
+            this.config.roles.DMO,
+            dgo,
+            h === 0,
+          );
         ledger.closePeriod(period, dgo);
       }
       const books = checkBooks(ledger);
@@ -395,110 +472,204 @@ export class MarketService {
         timingsMs: da.timings,
       };
       await this.store.saveRun(
-        { id: runId, market: 'DA', intervalStart: q.dayStart, intervalEnd: q.dayStart + DAY_MS, runAt: this.now(), runBy: by, summary },
+        {
+          id: runId,
+          market: 'DA',
+          intervalStart: q.dayStart,
+          intervalEnd: q.dayStart + DAY_MS,
+          runAt: this.now(),
+          runBy: by,
+          summary,
+        },
         awards,
         prices,
         ledger.entries,
       );
-      await this.#audit(c, 'market.clear.da', runId, { as: by, dayStart: q.dayStart, lmp: da.lmp, awards: awards.length, balanced: summary.balanced });
+      await this.#audit(c, 'market.clear.da', runId, {
+        as: by,
+        dayStart: q.dayStart,
+        lmp: da.lmp,
+        awards: awards.length,
+        balanced: summary.balanced,
+      });
       return { runId, ...summary, awards: awards.length };
     });
   }
 
   async runRealTime(
     c: MarketCaller,
-    q: { intervalStart: number; interfacePrice?: number; loadForecastW?: Record<string, number>; socWh?: Record<string, number>; dispatch?: boolean },
+    q: {
+      intervalStart: number;
+      interfacePrice?: number;
+      loadForecastW?: Record<string, number>;
+      socWh?: Record<string, number>;
+      dispatch?: boolean;
+    },
   ) {
-    return this.#audited(c, 'market.clear.rt', String(q.intervalStart), { intervalStart: q.intervalStart }, async () => {
-      const by = this.actingAs(c.userId, 'DMO');
-      this.#requireNodal();
-      if (q.intervalStart % RT_INTERVAL_MS !== 0)
-        throw new MarketRefusal(refuse('BAD_INTERVAL', 'RT intervals start on 5-minute boundaries'));
-      this.#requireGateClosed('RT', q.intervalStart);
-      const start = q.intervalStart;
-      const hourStart = Math.floor(start / HOUR_MS) * HOUR_MS;
-      const dayStart = Math.floor(start / DAY_MS) * DAY_MS;
-      const h = (hourStart - dayStart) / HOUR_MS;
-      const rtBids = this.book.list({ market: 'RT', from: start, to: start + 1 });
-      // Resources that did not re-bid carry their day-ahead curve of the hour over.
-      const rebid = new Set(rtBids.map((b) => b.resource));
-      const daBids = this.book.list({ market: 'DA', from: hourStart, to: hourStart + 1 }).filter((b) => !rebid.has(b.resource));
-      const bids = [...rtBids, ...daBids];
-      const resources = [
-        ...resourcesFromBids(rtBids, this.resources, 1, (s) => (s === start ? 0 : -1)),
-        ...resourcesFromBids(daBids, this.resources, 1, (s) => (s === hourStart ? 0 : -1)),
-      ].map((r) => ({ ...r, ancillary: undefined }));
-      const daRun = (await this.store.runs({ market: 'DA', from: dayStart, to: dayStart + 1 }))[0];
-      const daAwards = await this.store.awards({ market: 'DA', from: hourStart, to: hourStart + 1 });
-      const daW = new Map(daAwards.filter((a) => a.product === 'energy').map((a) => [a.resource, a.awardW]));
-      const daImport = Number((daRun?.summary.importW as number[] | undefined)?.[h] ?? 0);
-      const daLoad = (daRun?.summary.loadW ?? {}) as Record<string, number[]>;
-      const price = q.interfacePrice ?? this.deps.iso.realTimeLmp?.(start, daImport) ?? 50;
-      const loads = new Map(Object.entries(q.loadForecastW ?? {}));
-      const rt = await clearRealTime({
-        feeder: this.network ? compileFeeder(this.network) : null,
-        intervalStart: start,
-        interfacePrice: price,
-        ...(this.deps.settings.interfaceLimitW !== undefined ? { interfaceLimitW: this.deps.settings.interfaceLimitW } : {}),
-        loadForecastW: loads,
-        resources,
-        ...(q.socWh ? { socWh: new Map(Object.entries(q.socWh)) } : {}),
-        daScheduleW: daW,
-      });
-      const runId = `rt_${newId(8)}`;
-      const account = this.#accountOf(bids);
-      const p = rt.clearing.prices[0];
-      const awards: AwardRecord[] = [];
-      const prices: PriceRecord[] = [...p].map(([bus, bp]) => ({ runId, market: 'RT' as const, intervalStart: start, bus, ...bp }));
-      const ledger = new Ledger();
-      const dur = RT_INTERVAL_MS / HOUR_MS;
-      const dgo = this.config.roles.DGO;
-      const awardsW = new Map<string, number>();
-      for (const [id, s] of rt.clearing.schedules) {
-        const r = this.resources.get(id)!;
-        const acct = account.get(id) ?? r.owner;
-        const dev = rt.deviationW.get(id) ?? 0;
-        const dlmp = p.get(r.bus)!.dlmp;
-        awardsW.set(id, s.netW[0]);
-        awards.push({ runId, market: 'RT', resource: id, participant: acct, bus: r.bus, intervalStart: start, product: 'energy', awardW: s.netW[0], deviationW: dev, pricePerMWh: dlmp });
-        ledger.energy(start, acct, dev * dur, dlmp, 'rt_deviation', id);
-      }
-      for (const [bus, w] of loads)
-        ledger.energy(start, dgo, -(w - (daLoad[bus]?.[h] ?? 0)) * dur, p.get(bus)?.dlmp ?? price, 'rt_deviation', `load@${bus}`);
-      ledger.energy(start, this.config.roles.ISO, (rt.clearing.interfaceImportW[0] - daImport) * dur, price, 'rt_deviation', 'interface');
-      ledger.closePeriod(start, dgo);
-      const books = checkBooks(ledger);
-      const summary = { interfacePrice: price, importW: rt.clearing.interfaceImportW[0], balanced: books.every((b) => b.balanced), bids: bids.length };
-      await this.store.saveRun(
-        { id: runId, market: 'RT', intervalStart: start, intervalEnd: start + RT_INTERVAL_MS, runAt: this.now(), runBy: by, summary },
-        awards,
-        prices,
-        ledger.entries,
-      );
-      await this.#audit(c, 'market.clear.rt', runId, { as: by, intervalStart: start, price, awards: awards.length });
-      let dispatch: Awaited<ReturnType<typeof dispatchToField>> | null = null;
-      if (q.dispatch !== false && this.deps.send) {
-        dispatch = await dispatchToField({
-          runId,
+    return this.#audited(
+      c,
+      'market.clear.rt',
+      String(q.intervalStart),
+      { intervalStart: q.intervalStart },
+      async () => {
+        const by = this.actingAs(c.userId, 'DMO');
+        this.#requireNodal();
+        if (q.intervalStart % RT_INTERVAL_MS !== 0)
+          throw new MarketRefusal(refuse('BAD_INTERVAL', 'RT intervals start on 5-minute boundaries'));
+        this.#requireGateClosed('RT', q.intervalStart);
+        const start = q.intervalStart;
+        const hourStart = Math.floor(start / HOUR_MS) * HOUR_MS;
+        const dayStart = Math.floor(start / DAY_MS) * DAY_MS;
+        const h = (hourStart - dayStart) / HOUR_MS;
+        const rtBids = this.book.list({ market: 'RT', from: start, to: start + 1 });
+        // Resources that did not re-bid carry their day-ahead curve of the hour over.
+        const rebid = new Set(rtBids.map((b) => b.resource));
+        const daBids = this.book
+          .list({ market: 'DA', from: hourStart, to: hourStart + 1 })
+          .filter((b) => !rebid.has(b.resource));
+        const bids = [...rtBids, ...daBids];
+        const resources = [
+          ...resourcesFromBids(rtBids, this.resources, 1, (s) => (s === start ? 0 : -1)),
+          ...resourcesFromBids(daBids, this.resources, 1, (s) => (s === hourStart ? 0 : -1)),
+        ].map((r) => ({ ...r, ancillary: undefined }));
+        const daRun = (await this.store.runs({ market: 'DA', from: dayStart, to: dayStart + 1 }))[0];
+        const daAwards = await this.store.awards({ market: 'DA', from: hourStart, to: hourStart + 1 });
+        const daW = new Map(
+          daAwards.filter((a) => a.product === 'energy').map((a) => [a.resource, a.awardW]),
+        );
+        const daImport = Number((daRun?.summary.importW as number[] | undefined)?.[h] ?? 0);
+        const daLoad = (daRun?.summary.loadW ?? {}) as Record<string, number[]>;
+        const price = q.interfacePrice ?? this.deps.iso.realTimeLmp?.(start, daImport) ?? 50;
+        const loads = new Map(Object.entries(q.loadForecastW ?? {}));
+        const rt = await clearRealTime({
+          feeder: this.network ? compileFeeder(this.network) : null,
           intervalStart: start,
-          intervalEnd: start + RT_INTERVAL_MS,
-          now: this.now(),
-          awardsW,
-          config: this.config,
-          registry: this.resources,
-          links: this.links,
-          network: this.network,
-          loadsW: loads,
-          by: 'DERM',
-          actor: `market:DERM:${this.config.roles.DERM ?? 'none'}`,
-          maxTtlSeconds: this.deps.maxTtlSeconds ?? 86_400,
-          send: this.deps.send,
+          interfacePrice: price,
+          ...(this.deps.settings.interfaceLimitW !== undefined
+            ? { interfaceLimitW: this.deps.settings.interfaceLimitW }
+            : {}),
+          loadForecastW: loads,
+          resources,
+          ...(q.socWh ? { socWh: new Map(Object.entries(q.socWh)) } : {}),
+          daScheduleW: daW,
         });
-        for (const d of dispatch.records) await this.store.saveDispatch(d);
-        await this.#audit(c, 'market.dispatch.rt', runId, { screen: dispatch.screen, dispatch: dispatch.records.map((d) => ({ resource: d.resource, status: d.status, command: d.commandId })) });
-      }
-      return { runId, ...summary, awards: awards.length, screen: dispatch?.screen ?? null, dispatch: dispatch?.records ?? [] };
-    });
+        const runId = `rt_${newId(8)}`;
+        const account = this.#accountOf(bids);
+        const p = rt.clearing.prices[0];
+        const awards: AwardRecord[] = [];
+        const prices: PriceRecord[] = [...p].map(([bus, bp]) => ({
+          runId,
+          market: 'RT' as const,
+          intervalStart: start,
+          bus,
+          ...bp,
+        }));
+        const ledger = new Ledger();
+        const dur = RT_INTERVAL_MS / HOUR_MS;
+        const dgo = this.config.roles.DGO;
+        const awardsW = new Map<string, number>();
+        for (const [id, s] of rt.clearing.schedules) {
+          const r = this.resources.get(id)!;
+          const acct = account.get(id) ?? r.owner;
+          const dev = rt.deviationW.get(id) ?? 0;
+          const dlmp = p.get(r.bus)!.dlmp;
+          awardsW.set(id, s.netW[0]);
+          awards.push({
+            runId,
+            market: 'RT',
+            resource: id,
+            participant: acct,
+            bus: r.bus,
+            intervalStart: start,
+            product: 'energy',
+            awardW: s.netW[0],
+            deviationW: dev,
+            pricePerMWh: dlmp,
+          });
+          ledger.energy(start, acct, dev * dur, dlmp, 'rt_deviation', id);
+        }
+        for (const [bus, w] of loads)
+          ledger.energy(
+            start,
+            dgo,
+            -(w - (daLoad[bus]?.[h] ?? 0)) * dur,
+            p.get(bus)?.dlmp ?? price,
+            'rt_deviation',
+            `load@${bus}`,
+          );
+        ledger.energy(
+          start,
+          this.config.roles.ISO,
+          (rt.clearing.interfaceImportW[0] - daImport) * dur,
+          price,
+          'rt_deviation',
+          'interface',
+        );
+        ledger.closePeriod(start, dgo);
+        const books = checkBooks(ledger);
+        const summary = {
+          interfacePrice: price,
+          importW: rt.clearing.interfaceImportW[0],
+          balanced: books.every((b) => b.balanced),
+          bids: bids.length,
+        };
+        await this.store.saveRun(
+          {
+            id: runId,
+            market: 'RT',
+            intervalStart: start,
+            intervalEnd: start + RT_INTERVAL_MS,
+            runAt: this.now(),
+            runBy: by,
+            summary,
+          },
+          awards,
+          prices,
+          ledger.entries,
+        );
+        await this.#audit(c, 'market.clear.rt', runId, {
+          as: by,
+          intervalStart: start,
+          price,
+          awards: awards.length,
+        });
+        let dispatch: Awaited<ReturnType<typeof dispatchToField>> | null = null;
+        if (q.dispatch !== false && this.deps.send) {
+          dispatch = await dispatchToField({
+            runId,
+            intervalStart: start,
+            intervalEnd: start + RT_INTERVAL_MS,
+            now: this.now(),
+            awardsW,
+            config: this.config,
+            registry: this.resources,
+            links: this.links,
+            network: this.network,
+            loadsW: loads,
+            by: 'DERM',
+            actor: `market:DERM:${this.config.roles.DERM ?? 'none'}`,
+            maxTtlSeconds: this.deps.maxTtlSeconds ?? 86_400,
+            send: this.deps.send,
+          });
+          for (const d of dispatch.records) await this.store.saveDispatch(d);
+          await this.#audit(c, 'market.dispatch.rt', runId, {
+            screen: dispatch.screen,
+            dispatch: dispatch.records.map((d) => ({
+              resource: d.resource,
+              status: d.status,
+              command: d.commandId,
+            })),
+          });
+        }
+        return {
+          runId,
+          ...summary,
+          awards: awards.length,
+          screen: dispatch?.screen ?? null,
+          dispatch: dispatch?.records ?? [],
+        };
+      },
+    );
   }
 
   // --- DGO -------------------------------------------------------------------------------------
@@ -509,19 +680,28 @@ export class MarketService {
   }
 
   /** DGO emergency dispatch: overrides market positions (also in P2P models, which have no DERM). */
-  async emergencyDispatch(c: MarketCaller, q: { resource: string; w: number; ttlSeconds: number; reason: string }) {
+  async emergencyDispatch(
+    c: MarketCaller,
+    q: { resource: string; w: number; ttlSeconds: number; reason: string },
+  ) {
     return this.#audited(c, 'market.dgo.emergency', q.resource, q, async () => {
       const by = this.actingAs(c.userId, 'DGO');
       const rule = checkMayDispatch(this.config, this.resources, q.resource, 'DGO_EMERGENCY');
       if (rule) throw new MarketRefusal(rule);
       const link = this.links.get(q.resource);
-      if (!link?.site) throw new MarketServiceError(422, 'NOT_LINKED', `resource "${q.resource}" is not linked to a site`);
+      if (!link?.site)
+        throw new MarketServiceError(422, 'NOT_LINKED', `resource "${q.resource}" is not linked to a site`);
       if (!this.deps.send) throw new MarketServiceError(503, 'NO_PIPELINE', 'no command pipeline');
       const kind = this.resources.get(q.resource)!.kind;
       const type = kind === 'battery' ? 'battery_power' : 'active_power_limit';
       const cmd = await this.deps.send(
         link.site,
-        { type, w: type === 'battery_power' ? q.w : Math.max(0, q.w), ttlSeconds: q.ttlSeconds, ...(link.device ? { device: link.device } : {}) },
+        {
+          type,
+          w: type === 'battery_power' ? q.w : Math.max(0, q.w),
+          ttlSeconds: q.ttlSeconds,
+          ...(link.device ? { device: link.device } : {}),
+        },
         `market:DGO:${by}`,
       );
       await this.#audit(c, 'market.dgo.emergency', q.resource, { as: by, ...q, command: cmd.id });
@@ -565,12 +745,16 @@ export class MarketService {
     const l = new Ledger();
     l.entries.push(...entries);
     const totals = Object.fromEntries(
-      [...totalsByAccount(l)].filter(([a]) => accounts === null || accounts.includes(a)).map(([a, t]) => [a, t]),
+      [...totalsByAccount(l)]
+        .filter(([a]) => accounts === null || accounts.includes(a))
+        .map(([a, t]) => [a, t]),
     );
     return {
       entries,
       totals,
-      ...(accounts === null ? { books: checkBooks(l), balanced: checkBooks(l).every((b) => b.balanced) } : {}),
+      ...(accounts === null
+        ? { books: checkBooks(l), balanced: checkBooks(l).every((b) => b.balanced) }
+        : {}),
     };
   }
 }

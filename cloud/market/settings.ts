@@ -42,13 +42,19 @@ export const DEFAULT_MARKET_ACTORS = [
 export const marketSettingsSchema = z
   .object({
     enabled: z.boolean().default(true),
-    model: z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4), z.literal(5), z.literal(6)]).default(4),
+    model: z
+      .union([z.literal(1), z.literal(2), z.literal(3), z.literal(4), z.literal(5), z.literal(6)])
+      .default(4),
     /** Only where the model leaves it open (1, 2) or allows it (4, 6). */
     utilityDerMayParticipate: z.boolean().optional(),
     actors: z.array(marketActorSchema).default(DEFAULT_MARKET_ACTORS),
     gates: z
       .object({
-        daGateBeforeDayMs: z.number().int().min(0).default(12 * HOUR_MS),
+        daGateBeforeDayMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(12 * HOUR_MS),
         rtGateBeforeIntervalMs: z.number().int().min(0).default(RT_INTERVAL_MS),
       })
       .strict()

@@ -136,10 +136,12 @@ export class MarketStore {
   }
 
   async saveBid(b: Bid, status: 'live' | 'cancelled', now: number): Promise<void> {
-    const n = await this.db.run(
-      'UPDATE market_bids SET steps = ?, status = ?, updated_at = ? WHERE id = ?',
-      [JSON.stringify(b.steps), status, now, b.id],
-    );
+    const n = await this.db.run('UPDATE market_bids SET steps = ?, status = ?, updated_at = ? WHERE id = ?', [
+      JSON.stringify(b.steps),
+      status,
+      now,
+      b.id,
+    ]);
     if (n === 0)
       await this.db.run(
         `INSERT INTO market_bids (id, participant, resource, market, product, side, interval_start, steps,
@@ -198,7 +200,15 @@ export class MarketStore {
       ]);
       await db.run(
         'INSERT INTO market_runs (id, market, interval_start, interval_end, run_at, run_by, summary) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        [run.id, run.market, run.intervalStart, run.intervalEnd, run.runAt, run.runBy, JSON.stringify(run.summary)],
+        [
+          run.id,
+          run.market,
+          run.intervalStart,
+          run.intervalEnd,
+          run.runAt,
+          run.runBy,
+          JSON.stringify(run.summary),
+        ],
       );
       for (const a of awards)
         await db.run(
@@ -254,7 +264,10 @@ export class MarketStore {
 
   async runs(q: { market?: MarketKind; from?: number; to?: number } = {}): Promise<RunRecord[]> {
     const { where, params } = window(q, 'interval_start');
-    const rows = await this.db.all(`SELECT * FROM market_runs ${where} ORDER BY interval_start, run_at`, params);
+    const rows = await this.db.all(
+      `SELECT * FROM market_runs ${where} ORDER BY interval_start, run_at`,
+      params,
+    );
     return rows.map((r) => ({
       id: String(r.id),
       market: String(r.market) as MarketKind,
@@ -269,7 +282,10 @@ export class MarketStore {
   async awards(
     q: { market?: MarketKind; from?: number; to?: number; participant?: string; resource?: string } = {},
   ): Promise<AwardRecord[]> {
-    const { where, params } = window(q, 'interval_start', { participant: q.participant, resource: q.resource });
+    const { where, params } = window(q, 'interval_start', {
+      participant: q.participant,
+      resource: q.resource,
+    });
     const rows = await this.db.all(
       `SELECT * FROM market_awards ${where} ORDER BY interval_start, resource, product`,
       params,
@@ -288,9 +304,14 @@ export class MarketStore {
     }));
   }
 
-  async prices(q: { market?: MarketKind; from?: number; to?: number; bus?: string } = {}): Promise<PriceRecord[]> {
+  async prices(
+    q: { market?: MarketKind; from?: number; to?: number; bus?: string } = {},
+  ): Promise<PriceRecord[]> {
     const { where, params } = window(q, 'interval_start', { bus: q.bus });
-    const rows = await this.db.all(`SELECT * FROM market_prices ${where} ORDER BY interval_start, bus`, params);
+    const rows = await this.db.all(
+      `SELECT * FROM market_prices ${where} ORDER BY interval_start, bus`,
+      params,
+    );
     return rows.map((r) => ({
       runId: String(r.run_id),
       market: String(r.market) as MarketKind,
@@ -329,7 +350,10 @@ export class MarketStore {
 
   async dispatches(q: { from?: number; to?: number } = {}): Promise<DispatchRecord[]> {
     const { where, params } = window(q, 'interval_start');
-    const rows = await this.db.all(`SELECT * FROM market_dispatch ${where} ORDER BY interval_start, resource`, params);
+    const rows = await this.db.all(
+      `SELECT * FROM market_dispatch ${where} ORDER BY interval_start, resource`,
+      params,
+    );
     return rows.map((r) => ({
       runId: String(r.run_id),
       resource: String(r.resource),
