@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { formatIssues } from '../protocols/mqtt/payloads.ts';
+import { DEFAULT_MARKET_SETTINGS, marketSettingsSchema } from './market/settings.ts';
 
 const listener = z
   .object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535) })
@@ -125,6 +126,7 @@ export const cloudConfigSchema = z
       })
       .strict()
       .default({ defaultTtlSeconds: 300, maxTtlSeconds: 86_400, expiryCheckMs: 1000 }),
+    market: marketSettingsSchema.default(DEFAULT_MARKET_SETTINGS),
   })
   .strict();
 
@@ -146,6 +148,7 @@ export function parseCloudConfig(input: unknown, baseDir = process.cwd()): Cloud
     if (t.ca) t.ca = abs(t.ca);
   }
   if (c.broker.mode === 'external' && c.broker.ca) c.broker.ca = abs(c.broker.ca);
+  if (c.market.networkFile) c.market.networkFile = abs(c.market.networkFile);
   c.auth.bootstrapToken ??= process.env.GRIDLAYER_BOOTSTRAP_TOKEN || undefined;
   return c;
 }

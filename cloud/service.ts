@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino';
 import type { TopicKind } from '../protocols/mqtt/topics.ts';
+import { WholesaleMarket } from '../sim-devices/iso/wholesale.ts';
 import { startApi } from './api/server.ts';
 import { hashSecret, parseApiToken, secretMatches } from './auth/secrets.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded.ts';
@@ -7,6 +8,7 @@ import { connectExternalBroker, type ExternalBus } from './broker/external.ts';
 import { CommandPipeline } from './commands/pipeline.ts';
 import type { CloudConfig } from './config.ts';
 import { Ingest } from './ingest/ingest.ts';
+import { MarketService } from './market/service.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { openPostgres, openSqlite, type SqlDb } from './storage/registry/db.ts';
 import { Registry } from './storage/registry/registry.ts';
@@ -23,6 +25,8 @@ export interface CloudService {
   metrics: Metrics;
   ingest: Ingest;
   commands: CommandPipeline;
+  /** The DSO market service (absent when market.enabled is false). */
+  market: MarketService | undefined;
   log: Logger;
   /** Graceful stop: no new connections, buffered writes flushed, then everything closed. */
   stop(): Promise<void>;
@@ -127,12 +131,23 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
     });
     commands.start();
     cleanups.push(async () => commands.stop());
+    // The simulated ISO stands in for the wholesale counterpart until a real ISO gateway exists.
+    const market = config.market.enabled
+      ? await MarketService.open({
+          registry,
+          settings: config.market,
+          iso: new WholesaleMarket({ seed: config.market.isoSeed }),
+          send: (site, req, actor) => commands.send(site, req, actor),
+          maxTtlSeconds: config.commands.maxTtlSeconds,
+        })
+      : undefined;
 
     const api = await startApi(
       {
         registry,
         store,
         commands,
+        market,
         metrics,
         credentialsChanged: (site) => credCache.delete(site),
         health: async () => {
@@ -164,6 +179,7 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
       metrics,
       ingest,
       commands,
+      market,
       log,
       stop: () =>
         (stopping ??= (async () => {

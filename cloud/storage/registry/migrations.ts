@@ -46,6 +46,46 @@ export const MIGRATIONS: { id: number; name: string; statements: string[] }[] = 
       'CREATE INDEX audit_ts ON audit_log (ts, id)',
     ],
   },
+  {
+    id: 2,
+    name: 'market: resources, bids, runs, awards, prices, ledger, dispatch',
+    statements: [
+      `CREATE TABLE market_resources (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, aggregator TEXT, kind TEXT NOT NULL, bus TEXT NOT NULL,
+        max_inject_w DOUBLE PRECISION NOT NULL, max_withdraw_w DOUBLE PRECISION NOT NULL,
+        energy_wh DOUBLE PRECISION, soc0_wh DOUBLE PRECISION, efficiency DOUBLE PRECISION,
+        status TEXT NOT NULL, site_id TEXT, device_id TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`,
+      `CREATE TABLE market_bids (
+        id TEXT PRIMARY KEY, participant TEXT NOT NULL, resource TEXT NOT NULL, market TEXT NOT NULL,
+        product TEXT NOT NULL, side TEXT NOT NULL, interval_start BIGINT NOT NULL, steps TEXT NOT NULL,
+        status TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`,
+      'CREATE INDEX market_bids_interval ON market_bids (market, interval_start)',
+      `CREATE TABLE market_runs (
+        id TEXT PRIMARY KEY, market TEXT NOT NULL, interval_start BIGINT NOT NULL, interval_end BIGINT NOT NULL,
+        run_at BIGINT NOT NULL, run_by TEXT NOT NULL, summary TEXT NOT NULL)`,
+      `CREATE TABLE market_awards (
+        run_id TEXT NOT NULL, market TEXT NOT NULL, resource TEXT NOT NULL, participant TEXT NOT NULL,
+        bus TEXT NOT NULL, interval_start BIGINT NOT NULL, product TEXT NOT NULL,
+        award_w DOUBLE PRECISION NOT NULL, deviation_w DOUBLE PRECISION, price_per_mwh DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (run_id, resource, interval_start, product))`,
+      'CREATE INDEX market_awards_participant ON market_awards (participant, interval_start)',
+      `CREATE TABLE market_prices (
+        run_id TEXT NOT NULL, market TEXT NOT NULL, interval_start BIGINT NOT NULL, bus TEXT NOT NULL,
+        dlmp DOUBLE PRECISION NOT NULL, energy DOUBLE PRECISION NOT NULL, loss DOUBLE PRECISION NOT NULL,
+        congestion DOUBLE PRECISION NOT NULL, voltage DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (run_id, interval_start, bus))`,
+      `CREATE TABLE market_ledger (
+        id TEXT PRIMARY KEY, run_id TEXT NOT NULL, market TEXT NOT NULL, period BIGINT NOT NULL,
+        from_acct TEXT NOT NULL, to_acct TEXT NOT NULL, cents BIGINT NOT NULL, kind TEXT NOT NULL, ref TEXT)`,
+      'CREATE INDEX market_ledger_from ON market_ledger (from_acct, period)',
+      'CREATE INDEX market_ledger_to ON market_ledger (to_acct, period)',
+      `CREATE TABLE market_dispatch (
+        run_id TEXT NOT NULL, resource TEXT NOT NULL, site_id TEXT, device_id TEXT,
+        interval_start BIGINT NOT NULL, award_w DOUBLE PRECISION NOT NULL, screened_w DOUBLE PRECISION NOT NULL,
+        command_type TEXT, command_id TEXT, status TEXT NOT NULL, reason TEXT,
+        PRIMARY KEY (run_id, resource))`,
+    ],
+  },
 ];
 
 /** Applies pending migrations, each in its own transaction, recording them in schema_migrations. */

@@ -1,0 +1,331 @@
+import { z } from 'zod';
+import type { Role } from '../auth/roles.ts';
+import { PRODUCTS, StepSchema } from '../market/bids.ts';
+import { MarketRefusal } from '../market/rules.ts';
+import { type MarketService, MarketServiceError } from '../market/service.ts';
+import type { Principal } from './auth.ts';
+import { HttpError, type RouteContext, type RouteDef, route } from './route.ts';
+
+/**
+ * /api/v1/market/…: participants bid and read their own results; the DMO clears and sees everything;
+ * the DGO registers/certifies resources, reads screening outcomes and issues emergency dispatch.
+ *
+ * Two layers decide: the cloud role says what kind of verb a user may use (viewer: read only;
+ * participant/aggregator/operator: bid; operator: DMO/DGO operations; installer: resource
+ * registration), and the market organization(s) the user acts for (config market.actors[].users)
+ * say in which capacity — market rules (DMO never bids, certification, representation) are the
+ * core's, unchanged. Every route needs a token (`site:read`, which every role has).
+ */
+
+const BID_ROLES: readonly Role[] = ['participant', 'aggregator', 'operator'];
+const OPERATE_ROLES: readonly Role[] = ['operator'];
+const REGISTER_ROLES: readonly Role[] = ['operator', 'installer'];
+
+const time = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(n)) {
+    ctx.addIssue({ code: 'custom', message: 'epoch ms or ISO 8601 time' });
+    return z.NEVER;
+  }
+  return n;
+});
+const windowQuery = z.object({
+  market: z.enum(['DA', 'RT']).optional(),
+  from: time.optional(),
+  to: time.optional(),
+  all: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((v) => v === 'true'),
+});
+const bidBody = z.object({
+  id: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+    .optional(),
+  participant: z.string().optional(),
+  resource: z.string().min(1),
+  market: z.enum(['DA', 'RT']),
+  product: z.enum(PRODUCTS).default('energy'),
+  side: z.enum(['sell', 'buy']),
+  interval_start: time,
+  /** Not checked here beyond shape: monotonicity and capability are the market rules' refusals. */
+  steps: z.array(StepSchema).min(1).max(10),
+});
+const resourceBody = z.object({
+  id: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/),
+  owner: z.string().min(1),
+  aggregator: z.string().min(1).optional(),
+  kind: z.enum(['pv', 'battery', 'flex_load', 'generator', 'ev']),
+  bus: z.string().min(1),
+  max_inject_w: z.number().nonnegative(),
+  max_withdraw_w: z.number().nonnegative(),
+  energy_wh: z.number().positive().optional(),
+  soc0_wh: z.number().nonnegative().optional(),
+  efficiency: z.number().gt(0).lte(1).optional(),
+  status: z.enum(['applied', 'registered', 'certified', 'suspended']).optional(),
+  site: z.string().optional(),
+  device: z.string().optional(),
+});
+
+const STATUS: Record<string, number> = {
+  GATE_CLOSED: 409,
+  GATE_OPEN: 409,
+  DUPLICATE_RESOURCE: 409,
+  DMO_SELF_DEALING: 403,
+  NOT_YOURS: 403,
+  NOT_REPRESENTED: 403,
+  UTILITY_DER_EXCLUDED: 403,
+  AGGREGATOR_REQUIRED: 403,
+  NO_DERM: 403,
+  NOT_DMO: 403,
+  NOT_DGO: 403,
+  NO_MARKET_ACTOR: 403,
+  UNKNOWN_BID: 404,
+  MALFORMED: 400,
+  BAD_INTERVAL: 400,
+  AMBIGUOUS_PARTICIPANT: 400,
+};
+
+function needRole(p: Principal, roles: readonly Role[], what: string) {
+  if (!roles.includes(p.user.role)) throw new HttpError(403, `role ${p.user.role} may not ${what}`);
+}
+
+/** Runs a market action; refusals become 4xx with { error, code, reason }. */
+function market<P, Q, B>(fn: (ctx: RouteContext<P, Q, B>) => Promise<unknown>) {
+  return async (ctx: RouteContext<P, Q, B>) => {
+    try {
+      return await fn(ctx);
+    } catch (err) {
+      const r =
+        err instanceof MarketRefusal
+          ? { code: err.refusal.code, reason: err.refusal.reason }
+          : err instanceof MarketServiceError
+            ? { code: err.code, reason: err.message.slice(err.code.length + 2) }
+            : null;
+      if (!r) throw err;
+      const status = err instanceof MarketServiceError ? err.status : (STATUS[r.code] ?? 422);
+      ctx.res.status(status).json({ error: `${r.code}: ${r.reason}`, ...r });
+      return undefined;
+    }
+  };
+}
+
+const caller = (p: Principal) => ({ userId: p.user.id, auditActor: p.actor });
+
+export function marketRoutes(m: MarketService | undefined): RouteDef<any, any, any>[] {
+  if (!m) return [];
+  const tag = 'market';
+  const permission = 'site:read' as const;
+  const bidId = z.object({ id: z.string().min(1) });
+  return [
+    route({
+      method: 'get',
+      path: '/market',
+      summary: 'The organizational model, role assignment, gate rules, and the organizations you act for',
+      tag,
+      permission,
+      handler: async ({ principal }) => ({
+        model: m.config.model,
+        name: m.config.name,
+        marketForm: m.config.marketForm,
+        roles: m.config.roles,
+        utilityDerMayParticipate: m.config.utilityDerMayParticipate,
+        gates: m.gates,
+        you: m.rolesOf(principal.user.id),
+      }),
+    }),
+    route({
+      method: 'get',
+      path: '/market/resources',
+      summary: 'Registered market resources (yours; all for the DGO/DMO)',
+      tag,
+      permission,
+      handler: async ({ principal }) => {
+        const mine = new Set(m.actorsOf(principal.user.id));
+        const all = mine.has(m.config.roles.DGO) || mine.has(m.config.roles.DMO);
+        return m
+          .listResources()
+          .filter((r) => all || mine.has(r.owner) || (r.aggregator !== undefined && mine.has(r.aggregator)));
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/market/resources',
+      summary: 'Utility (DGO): register a DER resource, optionally linked to a registry site/device',
+      tag,
+      permission,
+      body: resourceBody,
+      status: 201,
+      handler: market(async ({ principal, body }) => {
+        needRole(principal, REGISTER_ROLES, 'register market resources');
+        return m.registerResource(caller(principal), body);
+      }),
+    }),
+    route({
+      method: 'patch',
+      path: '/market/resources/:id',
+      summary: 'Utility (DGO): interconnection decision — certify, suspend or set back to registered',
+      tag,
+      permission,
+      params: bidId,
+      body: z.object({ status: z.enum(['applied', 'registered', 'certified', 'suspended']) }),
+      handler: market(async ({ principal, params, body }) => {
+        needRole(principal, REGISTER_ROLES, 'certify market resources');
+        return m.setResourceStatus(caller(principal), params.id, body.status);
+      }),
+    }),
+    route({
+      method: 'post',
+      path: '/market/bids',
+      summary: 'Submit a bid/offer (stepwise curve) before gate closure',
+      tag,
+      permission,
+      body: bidBody,
+      status: 201,
+      handler: market(async ({ principal, body }) => {
+        needRole(principal, BID_ROLES, 'bid in the market');
+        return m.submitBid(caller(principal), body);
+      }),
+    }),
+    route({
+      method: 'get',
+      path: '/market/bids',
+      summary: 'Your live bids (all=true: every bid, DMO only)',
+      tag,
+      permission,
+      query: windowQuery,
+      handler: market(async ({ principal, query }) => m.listBids(caller(principal), query)),
+    }),
+    route({
+      method: 'patch',
+      path: '/market/bids/:id',
+      summary: 'Modify your bid’s curve before gate closure',
+      tag,
+      permission,
+      params: bidId,
+      body: z.object({ steps: z.array(StepSchema).min(1).max(10) }),
+      handler: market(async ({ principal, params, body }) => {
+        needRole(principal, BID_ROLES, 'bid in the market');
+        return m.modifyBid(caller(principal), params.id, body.steps);
+      }),
+    }),
+    route({
+      method: 'delete',
+      path: '/market/bids/:id',
+      summary: 'Cancel your bid before gate closure',
+      tag,
+      permission,
+      params: bidId,
+      handler: market(async ({ principal, params }) => {
+        needRole(principal, BID_ROLES, 'bid in the market');
+        return m.cancelBid(caller(principal), params.id);
+      }),
+    }),
+    route({
+      method: 'get',
+      path: '/market/awards',
+      summary: 'Your awards/schedules (all=true: every award, DMO only)',
+      tag,
+      permission,
+      query: windowQuery,
+      handler: market(async ({ principal, query }) => m.awards(caller(principal), query)),
+    }),
+    route({
+      method: 'get',
+      path: '/market/prices',
+      summary: 'Published DLMPs per bus and interval, decomposed (energy, loss, congestion, voltage)',
+      tag,
+      permission,
+      query: windowQuery.extend({ bus: z.string().optional() }),
+      handler: async ({ query }) => {
+        const { all: _all, ...q } = query;
+        return m.prices(q);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/market/settlements',
+      summary:
+        'Your settlement lines and totals in cents (all=true: every account and the books check, DMO only)',
+      tag,
+      permission,
+      query: windowQuery,
+      handler: market(async ({ principal, query }) => m.settlements(caller(principal), query)),
+    }),
+    route({
+      method: 'get',
+      path: '/market/runs',
+      summary: 'DMO: clearing runs with their summaries',
+      tag,
+      permission,
+      query: windowQuery,
+      handler: market(async ({ principal, query }) => {
+        m.actingAs(principal.user.id, 'DMO');
+        const { all: _all, ...q } = query;
+        return m.store.runs(q);
+      }),
+    }),
+    route({
+      method: 'post',
+      path: '/market/clearing/da',
+      summary: 'DMO: clear the day-ahead market (Total DSO, steps 1-7) for a delivery day after gate closure',
+      tag,
+      permission,
+      body: z.object({
+        dayStart: time,
+        forecastLmp: z.array(z.number()).length(24).optional(),
+        loadForecastW: z.record(z.string(), z.array(z.number()).length(24)).optional(),
+      }),
+      handler: market(async ({ principal, body }) => {
+        needRole(principal, OPERATE_ROLES, 'run market clearing');
+        return m.runDayAhead(caller(principal), body);
+      }),
+    }),
+    route({
+      method: 'post',
+      path: '/market/clearing/rt',
+      summary: 'DMO: clear one 5-minute real-time interval and dispatch the awards (after the DGO screen)',
+      tag,
+      permission,
+      body: z.object({
+        intervalStart: time,
+        interfacePrice: z.number().optional(),
+        loadForecastW: z.record(z.string(), z.number()).optional(),
+        socWh: z.record(z.string(), z.number().nonnegative()).optional(),
+        dispatch: z.boolean().default(true),
+      }),
+      handler: market(async ({ principal, body }) => {
+        needRole(principal, OPERATE_ROLES, 'run market clearing');
+        return m.runRealTime(caller(principal), body);
+      }),
+    }),
+    route({
+      method: 'get',
+      path: '/market/dgo/screening',
+      summary: 'DGO: feasibility screening and dispatch outcomes of real-time awards',
+      tag,
+      permission,
+      query: windowQuery,
+      handler: market(async ({ principal, query }) => m.screeningOutcomes(caller(principal), query)),
+    }),
+    route({
+      method: 'post',
+      path: '/market/dgo/emergency',
+      summary: 'DGO: emergency dispatch of a resource, overriding market positions',
+      tag,
+      permission,
+      body: z.object({
+        resource: z.string().min(1),
+        w: z.number().finite(),
+        ttlSeconds: z.number().int().positive().default(300),
+        reason: z.string().min(1),
+      }),
+      status: 201,
+      handler: market(async ({ principal, body }) => {
+        needRole(principal, OPERATE_ROLES, 'issue emergency dispatch');
+        return m.emergencyDispatch(caller(principal), body);
+      }),
+    }),
+  ];
+}

@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { HOUR_MS, RT_INTERVAL_MS } from './bids.ts';
+
+/**
+ * The `market:` key of the cloud config: which organizational model runs, which organizations
+ * (actors) exist and which cloud users act for each, gate closures, fees and the feeder model.
+ */
+
+const ACTOR_KINDS = [
+  'iso',
+  'utility',
+  'independent_dso',
+  'aggregator',
+  'producer',
+  'consumer',
+  'retailer',
+] as const;
+
+export const marketActorSchema = z
+  .object({
+    id: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/),
+    kind: z.enum(ACTOR_KINDS),
+    name: z.string().optional(),
+    /** Cloud user ids that act for this organization (a user may act for several). */
+    users: z.array(z.string()).default([]),
+  })
+  .strict();
+
+const revenueModel = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('subscription'), centsPerParticipantPerDay: z.number().nonnegative() }).strict(),
+  z.object({ kind: z.literal('transaction'), centsPerMWh: z.number().nonnegative() }).strict(),
+  z.object({ kind: z.literal('network_use'), centsPerMWh: z.number().nonnegative() }).strict(),
+]);
+
+/** Default actors: the bootstrap operator acts for the independent DSO (DMO in model 4) and the utility (DGO). */
+export const DEFAULT_MARKET_ACTORS = [
+  { id: 'iso', kind: 'iso' as const, users: [] },
+  { id: 'utility', kind: 'utility' as const, users: ['admin'] },
+  { id: 'dso', kind: 'independent_dso' as const, users: ['admin'] },
+];
+
+export const marketSettingsSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    model: z
+      .union([z.literal(1), z.literal(2), z.literal(3), z.literal(4), z.literal(5), z.literal(6)])
+      .default(4),
+    /** Only where the model leaves it open (1, 2) or allows it (4, 6). */
+    utilityDerMayParticipate: z.boolean().optional(),
+    actors: z.array(marketActorSchema).default(DEFAULT_MARKET_ACTORS),
+    gates: z
+      .object({
+        daGateBeforeDayMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(12 * HOUR_MS),
+        rtGateBeforeIntervalMs: z.number().int().min(0).default(RT_INTERVAL_MS),
+      })
+      .strict()
+      .default({ daGateBeforeDayMs: 12 * HOUR_MS, rtGateBeforeIntervalMs: RT_INTERVAL_MS }),
+    /** JSON file with a cloud/network NetworkInput (the LDA feeder); absent = copper plate, DGO screen off. */
+    networkFile: z.string().optional(),
+    /** Substation transformer limit on |import| (W). */
+    interfaceLimitW: z.number().positive().optional(),
+    fees: z
+      .object({
+        dmo: revenueModel.default({ kind: 'transaction', centsPerMWh: 100 }),
+        wheelingCentsPerMWh: z.number().nonnegative().default(800),
+      })
+      .strict()
+      .default({ dmo: { kind: 'transaction', centsPerMWh: 100 }, wheelingCentsPerMWh: 800 }),
+    /** Seed of the in-process simulated ISO used as the wholesale counterpart. */
+    isoSeed: z.number().int().default(1),
+  })
+  .strict();
+
+export type MarketSettings = z.infer<typeof marketSettingsSchema>;
+export type MarketSettingsInput = z.input<typeof marketSettingsSchema>;
+export const DEFAULT_MARKET_SETTINGS: MarketSettings = marketSettingsSchema.parse({});
