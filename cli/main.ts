@@ -8,7 +8,7 @@ program
   .showHelpAfterError()
   .version('0.1.0');
 
-registerCommands(program);
+await registerCommands(program);
 
 try {
   await program.parseAsync(process.argv);

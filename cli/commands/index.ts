@@ -1,34 +1,31 @@
 import type { Command } from 'commander';
-import { register as cloud } from './cloud.ts';
-import { register as commission } from './commission.ts';
-import { register as dlmp } from './dlmp.ts';
-import { register as edge } from './edge.ts';
-import { register as forecast } from './forecast.ts';
-import { register as market } from './market.ts';
-import { register as powerflow } from './powerflow.ts';
-import { register as scan } from './scan.ts';
-import { register as sim } from './sim.ts';
-import { register as start } from './start.ts';
 
 /**
- * Every `gridlayer` subcommand registers itself here, one module per command,
- * so the CLI stays one program whatever part of the system a command fronts.
+ * Every `gridlayer` subcommand registers itself here, one module per command, so the CLI stays one
+ * program whatever part of the system a command fronts. Modules load lazily: `gridlayer edge` on a
+ * small gateway loads the edge command only, not the cloud, solvers and markets (memory matters there).
  */
 type Register = (program: Command) => void;
 
-const registrations: Register[] = [
-  start,
-  sim,
-  scan,
-  cloud,
-  edge,
-  commission,
-  forecast,
-  powerflow,
-  dlmp,
-  market,
-];
+const commands: Record<string, () => Promise<{ register: Register }>> = {
+  start: () => import('./start.ts'),
+  sim: () => import('./sim.ts'),
+  scan: () => import('./scan.ts'),
+  commission: () => import('./commission.ts'),
+  edge: () => import('./edge.ts'),
+  cloud: () => import('./cloud.ts'),
+  forecast: () => import('./forecast.ts'),
+  powerflow: () => import('./powerflow.ts'),
+  dlmp: () => import('./dlmp.ts'),
+  market: () => import('./market.ts'),
+};
 
-export function registerCommands(program: Command): void {
-  for (const register of registrations) register(program);
+/** Registers the command named in argv, or all of them (for help and unknown commands). */
+export async function registerCommands(
+  program: Command,
+  argv: readonly string[] = process.argv,
+): Promise<void> {
+  const name = argv[2];
+  const wanted = name !== undefined && name in commands ? [name] : Object.keys(commands);
+  for (const n of wanted) (await commands[n]()).register(program);
 }
