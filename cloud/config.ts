@@ -3,6 +3,8 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { formatIssues } from '../protocols/mqtt/payloads.ts';
+import { forecastSettingsSchema } from './forecast-service/settings.ts';
+import { networkSettingsSchema } from './grid/settings.ts';
 
 const listener = z
   .object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535) })
@@ -125,6 +127,8 @@ export const cloudConfigSchema = z
       })
       .strict()
       .default({ defaultTtlSeconds: 300, maxTtlSeconds: 86_400, expiryCheckMs: 1000 }),
+    forecast: forecastSettingsSchema.prefault({}),
+    network: networkSettingsSchema.prefault({}),
   })
   .strict();
 
@@ -146,6 +150,7 @@ export function parseCloudConfig(input: unknown, baseDir = process.cwd()): Cloud
     if (t.ca) t.ca = abs(t.ca);
   }
   if (c.broker.mode === 'external' && c.broker.ca) c.broker.ca = abs(c.broker.ca);
+  if (c.network.feeder) c.network.feeder.dir = abs(c.network.feeder.dir);
   c.auth.bootstrapToken ??= process.env.GRIDLAYER_BOOTSTRAP_TOKEN || undefined;
   return c;
 }

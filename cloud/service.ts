@@ -6,6 +6,8 @@ import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded.ts';
 import { connectExternalBroker, type ExternalBus } from './broker/external.ts';
 import { CommandPipeline } from './commands/pipeline.ts';
 import type { CloudConfig } from './config.ts';
+import { ForecastService } from './forecast-service/service.ts';
+import { GridService } from './grid/service.ts';
 import { Ingest } from './ingest/ingest.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { openPostgres, openSqlite, type SqlDb } from './storage/registry/db.ts';
@@ -23,6 +25,10 @@ export interface CloudService {
   metrics: Metrics;
   ingest: Ingest;
   commands: CommandPipeline;
+  /** Scheduled load/PV forecasts per site and group. */
+  forecasts: ForecastService;
+  /** Feeder model, site placement and the feasibility check to run before dispatch. */
+  grid: GridService;
   log: Logger;
   /** Graceful stop: no new connections, buffered writes flushed, then everything closed. */
   stop(): Promise<void>;
@@ -127,12 +133,18 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
     });
     commands.start();
     cleanups.push(async () => commands.stop());
+    const grid = await GridService.open({ registry, store, settings: config.network });
+    const forecasts = new ForecastService({ registry, store, settings: config.forecast, log });
+    forecasts.start();
+    cleanups.push(() => forecasts.stop());
 
     const api = await startApi(
       {
         registry,
         store,
         commands,
+        forecasts,
+        grid,
         metrics,
         credentialsChanged: (site) => credCache.delete(site),
         health: async () => {
@@ -164,6 +176,8 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
       metrics,
       ingest,
       commands,
+      forecasts,
+      grid,
       log,
       stop: () =>
         (stopping ??= (async () => {
@@ -172,6 +186,7 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
           // Messages already received are stored (and, in embedded mode, then acknowledged).
           await ingest.close().catch((err) => log.error({ err }, 'flush on shutdown failed'));
           commands.stop();
+          await forecasts.stop();
           await api.close();
           await embedded?.close();
           await external?.close();
