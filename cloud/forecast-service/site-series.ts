@@ -70,9 +70,9 @@ export async function siteHistory(
   const buckets = await store.range({ sites: [site], points: ['w'], from, to, bucketMs: STEP_MS });
   const byDevice = new Map<string, Bucket[]>();
   for (const b of buckets) {
-    let list = byDevice.get(b.device);
-    if (!list) byDevice.set(b.device, (list = []));
-    list.push(b);
+    const list = byDevice.get(b.device);
+    if (list) list.push(b);
+    else byDevice.set(b.device, [b]);
   }
   for (const list of byDevice.values()) list.sort((a, b) => a.t - b.t);
   const kind = new Map(devices.map((d) => [d.id, d.kind]));

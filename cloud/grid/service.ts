@@ -15,6 +15,11 @@ import type { Registry, Site } from '../storage/registry/registry.ts';
 import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
 import type { NetworkSettings } from './settings.ts';
 
+function addTo(m: Record<string, { p_w: number; q_var: number }>, bus: string) {
+  if (!m[bus]) m[bus] = { p_w: 0, q_var: 0 };
+  return m[bus];
+}
+
 /** A request the grid service cannot answer as asked (no feeder, unknown or unplaced site). */
 export class GridError extends Error {
   constructor(
@@ -134,7 +139,7 @@ export class GridService {
         const injections: Record<string, { p_w: number; q_var: number }> = {};
         for (const [site, p] of Object.entries(iv.sites)) {
           const bus = place.buses.get(site) as string;
-          const acc = (injections[bus] ??= { p_w: 0, q_var: 0 });
+          const acc = addTo(injections, bus);
           acc.p_w += p.p_w;
           acc.q_var += p.q_var;
         }
@@ -175,7 +180,7 @@ export class GridService {
       }
       const p_w = w.reduce((s, l) => s + l.value, 0);
       const q_var = latest.filter((l) => l.point === 'var').reduce((s, l) => s + l.value, 0);
-      const acc = (injections[bus] ??= { p_w: 0, q_var: 0 });
+      const acc = addTo(injections, bus);
       acc.p_w += p_w;
       acc.q_var += q_var;
       sites.push({ site, bus, p_w, q_var, ts: Math.min(...w.map((l) => l.ts)) });
