@@ -3,6 +3,8 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { formatIssues } from '../protocols/mqtt/payloads.ts';
+import { forecastSettingsSchema } from './forecast-service/settings.ts';
+import { networkSettingsSchema } from './grid/settings.ts';
 import { DEFAULT_MARKET_SETTINGS, marketSettingsSchema } from './market/settings.ts';
 
 const listener = z
@@ -127,6 +129,8 @@ export const cloudConfigSchema = z
       .strict()
       .default({ defaultTtlSeconds: 300, maxTtlSeconds: 86_400, expiryCheckMs: 1000 }),
     market: marketSettingsSchema.default(DEFAULT_MARKET_SETTINGS),
+    forecast: forecastSettingsSchema.prefault({}),
+    network: networkSettingsSchema.prefault({}),
   })
   .strict();
 
@@ -149,6 +153,7 @@ export function parseCloudConfig(input: unknown, baseDir = process.cwd()): Cloud
   }
   if (c.broker.mode === 'external' && c.broker.ca) c.broker.ca = abs(c.broker.ca);
   if (c.market.networkFile) c.market.networkFile = abs(c.market.networkFile);
+  if (c.network.feeder) c.network.feeder.dir = abs(c.network.feeder.dir);
   c.auth.bootstrapToken ??= process.env.GRIDLAYER_BOOTSTRAP_TOKEN || undefined;
   return c;
 }

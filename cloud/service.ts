@@ -7,6 +7,8 @@ import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded.ts';
 import { connectExternalBroker, type ExternalBus } from './broker/external.ts';
 import { CommandPipeline } from './commands/pipeline.ts';
 import type { CloudConfig } from './config.ts';
+import { ForecastService } from './forecast-service/service.ts';
+import { GridService } from './grid/service.ts';
 import { Ingest } from './ingest/ingest.ts';
 import { MarketService } from './market/service.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -27,6 +29,10 @@ export interface CloudService {
   commands: CommandPipeline;
   /** The DSO market service (absent when market.enabled is false). */
   market: MarketService | undefined;
+  /** Scheduled load/PV forecasts per site and group. */
+  forecasts: ForecastService;
+  /** Feeder model, site placement and the feasibility check to run before dispatch. */
+  grid: GridService;
   log: Logger;
   /** Graceful stop: no new connections, buffered writes flushed, then everything closed. */
   stop(): Promise<void>;
@@ -141,6 +147,10 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
           maxTtlSeconds: config.commands.maxTtlSeconds,
         })
       : undefined;
+    const grid = await GridService.open({ registry, store, settings: config.network });
+    const forecasts = new ForecastService({ registry, store, settings: config.forecast, log });
+    forecasts.start();
+    cleanups.push(() => forecasts.stop());
 
     const api = await startApi(
       {
@@ -148,6 +158,8 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
         store,
         commands,
         market,
+        forecasts,
+        grid,
         metrics,
         credentialsChanged: (site) => credCache.delete(site),
         health: async () => {
@@ -180,6 +192,8 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
       ingest,
       commands,
       market,
+      forecasts,
+      grid,
       log,
       stop: () =>
         (stopping ??= (async () => {
@@ -188,6 +202,7 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
           // Messages already received are stored (and, in embedded mode, then acknowledged).
           await ingest.close().catch((err) => log.error({ err }, 'flush on shutdown failed'));
           commands.stop();
+          await forecasts.stop();
           await api.close();
           await embedded?.close();
           await external?.close();

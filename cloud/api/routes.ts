@@ -4,6 +4,8 @@ import { SITE_ID_PATTERN } from '../../protocols/mqtt/topics.ts';
 import { ROLES } from '../auth/roles.ts';
 import { formatApiToken, hashSecret, newId, newSecret } from '../auth/secrets.ts';
 import { CommandError, type CommandPipeline, commandRequestSchema } from '../commands/pipeline.ts';
+import type { ForecastService } from '../forecast-service/service.ts';
+import type { GridService } from '../grid/service.ts';
 import type { MarketService } from '../market/service.ts';
 import type { Metrics } from '../metrics.ts';
 import { COMMAND_STATUSES, type Registry } from '../storage/registry/registry.ts';
@@ -21,6 +23,8 @@ export interface ApiDeps {
   /** Called after a gateway credential changes (the broker caches them). */
   credentialsChanged: (site: string) => void;
   market?: MarketService;
+  forecasts?: ForecastService;
+  grid?: GridService;
 }
 
 const siteId = z.string().regex(SITE_ID_PATTERN);

@@ -4,7 +4,9 @@ import type { Logger } from 'pino';
 import { tokenAuthenticator } from './auth.ts';
 import { HttpError, mount, openApiDocument } from './route.ts';
 import { type ApiDeps, buildRoutes } from './routes.ts';
+import { forecastRoutes } from './routes-forecast.ts';
 import { marketRoutes } from './routes-market.ts';
+import { networkRoutes } from './routes-network.ts';
 
 export const API_PREFIX = '/api/v1';
 
@@ -12,7 +14,12 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: '1mb' }));
-  const routes = [...buildRoutes(deps), ...marketRoutes(deps.market)];
+  const routes = [
+    ...buildRoutes(deps),
+    ...marketRoutes(deps.market),
+    ...forecastRoutes(deps),
+    ...networkRoutes(deps),
+  ];
   const doc = openApiDocument(API_PREFIX, routes, { title: 'gridlayer cloud DERMS API', version: '1.0.0' });
   app.get(`${API_PREFIX}/openapi.json`, (_req, res) => {
     res.json(doc);

@@ -20,6 +20,8 @@ export const PERMISSIONS = [
   'group:write',
   'user:admin',
   'audit:read',
+  /** Grid operation: network feasibility, power flow (operators only). */
+  'network:operate',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 

@@ -24,8 +24,8 @@
  * and voltage (voltage-bound duals); energy is the LMP and loss the rest of the first part.
  */
 import type { Highs } from 'highs';
-import { findViolations, type Violation } from './feasibility.ts';
 import { getHighs } from '../lp/highs.ts';
+import { findViolations, type Violation } from './feasibility.ts';
 import { BASE_POWER_VA, type Network } from './model.ts';
 import type { Offer } from './offers.ts';
 import {

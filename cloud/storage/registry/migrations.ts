@@ -86,6 +86,21 @@ export const MIGRATIONS: { id: number; name: string; statements: string[] }[] = 
         PRIMARY KEY (run_id, resource))`,
     ],
   },
+  {
+    id: 3,
+    name: 'forecasts: stored site/group forecasts and the status of the latest attempt',
+    statements: [
+      `CREATE TABLE forecasts (
+        subject TEXT NOT NULL, subject_id TEXT NOT NULL, kind TEXT NOT NULL, issued_at BIGINT NOT NULL,
+        model_version TEXT NOT NULL, start_ts BIGINT NOT NULL, step_ms BIGINT NOT NULL, series TEXT NOT NULL,
+        members INTEGER, details TEXT, created_at BIGINT NOT NULL,
+        PRIMARY KEY (subject, subject_id, kind, issued_at))`,
+      'CREATE INDEX forecasts_issued ON forecasts (issued_at)',
+      `CREATE TABLE forecast_status (
+        subject TEXT NOT NULL, subject_id TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
+        reason TEXT, at BIGINT NOT NULL, PRIMARY KEY (subject, subject_id, kind))`,
+    ],
+  },
 ];
 
 /** Applies pending migrations, each in its own transaction, recording them in schema_migrations. */

@@ -1,0 +1,67 @@
+import { ZodError, z } from 'zod';
+import { formatIssues } from '../../protocols/mqtt/payloads.ts';
+import { GridError, type GridService, siteScheduleSchema } from '../grid/service.ts';
+import { powerFlowJson } from '../network/index.ts';
+import { HttpError, type RouteDef, route } from './route.ts';
+
+async function guard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof GridError) throw new HttpError(err.status, err.message);
+    if (err instanceof ZodError) throw new HttpError(400, `invalid body: ${formatIssues(err)}`);
+    throw err;
+  }
+}
+
+/** Network feasibility and power flow for the grid operator (permission network:operate). */
+export function networkRoutes(d: { grid?: GridService }): RouteDef<any, any, any>[] {
+  const grid = () => {
+    if (!d.grid) throw new HttpError(503, 'the grid service is not running in this cloud');
+    return d.grid;
+  };
+  return [
+    route({
+      method: 'post',
+      path: '/network/feasibility',
+      summary:
+        'Check proposed site setpoints (net export at the PCC, W, per interval) against feeder voltage and thermal limits',
+      tag: 'network',
+      permission: 'network:operate',
+      body: siteScheduleSchema,
+      handler: async ({ body }) => guard(() => grid().checkSchedule(body)),
+    }),
+    route({
+      method: 'get',
+      path: '/network/powerflow',
+      summary: 'Power flow of the feeder now: base case plus the latest metered site exports at their buses',
+      tag: 'network',
+      permission: 'network:operate',
+      response: z.object({
+        feeder: z.string(),
+        at: z.number(),
+        converged: z.boolean(),
+        error: z.string().optional(),
+        result: z.unknown(),
+        violations: z.unknown(),
+        sites: z.array(z.unknown()),
+        unmeasured: z.array(z.unknown()),
+      }),
+      handler: async () =>
+        guard(async () => {
+          const g = grid();
+          const r = await g.currentPowerFlow();
+          return {
+            feeder: g.feederId as string,
+            at: r.at,
+            converged: r.powerflow !== null,
+            ...(r.error ? { error: r.error } : {}),
+            result: r.powerflow ? powerFlowJson(r.powerflow) : null,
+            violations: r.powerflow ? g.violations(r.powerflow) : [],
+            sites: r.sites,
+            unmeasured: r.unmeasured,
+          };
+        }),
+    }),
+  ];
+}
