@@ -29,6 +29,8 @@ const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 15_000);
 const FANIN = Number(process.env.BENCH_FANIN ?? 10_000);
 const FANIN_MS = Number(process.env.BENCH_FANIN_DURATION_MS ?? 30_000);
 const DEVICES = 3;
+/** Comma-separated subset of embedded,influx,mosquitto,fanin (default: all) for quicker iteration. */
+const STAGES = new Set((process.env.BENCH_STAGES ?? 'embedded,influx,mosquitto,fanin').split(','));
 const POINTS_PER_MSG = DEVICES * 6;
 const PASSWORD = 'bench-password-0123456789';
 
@@ -185,6 +187,11 @@ function pointsStored(cloud: CloudService): number {
 }
 
 const figures: Record<string, unknown> = {
+  method:
+    'one load-generator process (raw MQTT 3.1.1, QoS 1, window 8 per gateway, same for every target); ' +
+    'embedded = PUBACKs/s seen by the generator, each sent after the batch is committed (fsync); ' +
+    'mosquitto relay = messages/s delivered to one QoS-1 subscriber (mqtt.js, PUBACKs each) in the ' +
+    'bench process; CPU from /proc or process.cpuUsage over the steady window',
   gateways: N,
   points_per_msg: POINTS_PER_MSG,
   window_s: DURATION_MS / 1000,
@@ -192,101 +199,106 @@ const figures: Record<string, unknown> = {
 const tmp = mkdtempSync(join(tmpdir(), 'gridlayer-bench-'));
 try {
   // 1. embedded broker → SQLite
-  Object.assign(
-    figures,
-    await embeddedThroughput('embedded_sqlite', join(tmp, 'a'), {
-      backend: 'sqlite',
-      path: 'ts.db',
-      synchronous: 'full',
-    }),
-  );
-
-  // 2. embedded broker → InfluxDB 1.x
-  const influx = await startInfluxDB();
-  try {
+  if (STAGES.has('embedded'))
     Object.assign(
       figures,
-      await embeddedThroughput(
-        'embedded_influx',
-        join(tmp, 'b'),
-        { backend: 'influxdb', apiVersion: 1, url: influx.url, database: 'bench' },
-        influx.process.child.pid,
-      ),
+      await embeddedThroughput('embedded_sqlite', join(tmp, 'a'), {
+        backend: 'sqlite',
+        path: 'ts.db',
+        synchronous: 'full',
+      }),
     );
-  } finally {
-    await influx.stop();
+
+  // 2. embedded broker → InfluxDB 1.x
+  if (STAGES.has('influx')) {
+    const influx = await startInfluxDB();
+    try {
+      Object.assign(
+        figures,
+        await embeddedThroughput(
+          'embedded_influx',
+          join(tmp, 'b'),
+          { backend: 'influxdb', apiVersion: 1, url: influx.url, database: 'bench' },
+          influx.process.child.pid,
+        ),
+      );
+    } finally {
+      await influx.stop();
+    }
   }
 
   // 3. Mosquitto relaying the same load to one QoS-1 subscriber; 4. the cloud behind Mosquitto.
-  const mosq = await startMosquitto();
-  try {
-    const sub = await mqtt.connectAsync(mosq.url, { clientId: 'bench-sub', protocolVersion: 4 });
-    let relayed = 0;
-    sub.on('message', () => relayed++);
-    await sub.subscribeAsync(allSitesFilter('telemetry'), { qos: 1 });
-    let r0 = 0;
-    let mm: (() => { cpuCores: number; rssMB: number }) | undefined;
-    const sites = Array.from({ length: N }, (_, i) => ({ site: `gw${i}` }));
-    const load = await runLoad(
-      {
-        host: '127.0.0.1',
-        port: mosq.port,
-        sites,
-        mode: 'throughput',
-        durationMs: DURATION_MS,
-        window: 8,
-        intervalMs: 0,
-        rampPerSec: 500,
-        devicesPerMsg: DEVICES,
-      },
-      () => {
-        r0 = relayed;
-        mm = procMeter(mosq.process.child.pid as number);
-      },
-    );
-    const m = mm?.();
-    figures.mosquitto_relay_msgs_per_s = round((relayed - r0) / load.elapsed);
-    figures.mosquitto_accepted_msgs_per_s = round(load.acksPerSec);
-    figures.mosquitto_cpu_cores = m?.cpuCores;
-    await sub.endAsync();
-    console.log({
-      mosquitto_relay_msgs_per_s: figures.mosquitto_relay_msgs_per_s,
-      mosquitto_cpu_cores: m?.cpuCores,
-    });
+  if (STAGES.has('mosquitto')) {
+    const mosq = await startMosquitto();
+    try {
+      const sub = await mqtt.connectAsync(mosq.url, { clientId: 'bench-sub', protocolVersion: 4 });
+      let relayed = 0;
+      sub.on('message', () => relayed++);
+      await sub.subscribeAsync(allSitesFilter('telemetry'), { qos: 1 });
+      let r0 = 0;
+      let mm: (() => { cpuCores: number; rssMB: number }) | undefined;
+      const sites = Array.from({ length: N }, (_, i) => ({ site: `gw${i}` }));
+      const load = await runLoad(
+        {
+          host: '127.0.0.1',
+          port: mosq.port,
+          sites,
+          mode: 'throughput',
+          durationMs: DURATION_MS,
+          window: 8,
+          intervalMs: 0,
+          rampPerSec: 500,
+          devicesPerMsg: DEVICES,
+        },
+        () => {
+          r0 = relayed;
+          mm = procMeter(mosq.process.child.pid as number);
+        },
+      );
+      const m = mm?.();
+      figures.mosquitto_relay_msgs_per_s = round((relayed - r0) / load.elapsed);
+      figures.mosquitto_accepted_msgs_per_s = round(load.acksPerSec);
+      figures.mosquitto_cpu_cores = m?.cpuCores;
+      await sub.endAsync();
+      console.log({
+        mosquitto_relay_msgs_per_s: figures.mosquitto_relay_msgs_per_s,
+        mosquitto_cpu_cores: m?.cpuCores,
+      });
 
-    const cloud = await cloudOn(
-      join(tmp, 'c'),
-      { backend: 'sqlite', path: 'ts.db', synchronous: 'full' },
-      { mode: 'external', url: mosq.url, clientId: 'bench-cloud' },
-    );
-    let p0 = 0;
-    let cm: (() => { cpuCores: number; rssMB: number }) | undefined;
-    const load2 = await runLoad(
-      {
-        host: '127.0.0.1',
-        port: mosq.port,
-        sites,
-        mode: 'throughput',
-        durationMs: DURATION_MS,
-        window: 8,
-        intervalMs: 0,
-        rampPerSec: 500,
-        devicesPerMsg: DEVICES,
-      },
-      () => {
-        p0 = pointsStored(cloud);
-        cm = selfMeter();
-      },
-    );
-    const c = cm?.();
-    figures.external_mosquitto_sqlite_points_per_s = round((pointsStored(cloud) - p0) / load2.elapsed);
-    figures.external_mosquitto_sqlite_msgs_per_s = round(
-      (pointsStored(cloud) - p0) / load2.elapsed / POINTS_PER_MSG,
-    );
-    figures.external_mosquitto_cloud_cpu_cores = c?.cpuCores;
-    await cloud.stop();
-  } finally {
-    await mosq.stop();
+      const cloud = await cloudOn(
+        join(tmp, 'c'),
+        { backend: 'sqlite', path: 'ts.db', synchronous: 'full' },
+        { mode: 'external', url: mosq.url, clientId: 'bench-cloud' },
+      );
+      let p0 = 0;
+      let cm: (() => { cpuCores: number; rssMB: number }) | undefined;
+      const load2 = await runLoad(
+        {
+          host: '127.0.0.1',
+          port: mosq.port,
+          sites,
+          mode: 'throughput',
+          durationMs: DURATION_MS,
+          window: 8,
+          intervalMs: 0,
+          rampPerSec: 500,
+          devicesPerMsg: DEVICES,
+        },
+        () => {
+          p0 = pointsStored(cloud);
+          cm = selfMeter();
+        },
+      );
+      const c = cm?.();
+      figures.external_mosquitto_sqlite_points_per_s = round((pointsStored(cloud) - p0) / load2.elapsed);
+      figures.external_mosquitto_sqlite_msgs_per_s = round(
+        (pointsStored(cloud) - p0) / load2.elapsed / POINTS_PER_MSG,
+      );
+      figures.external_mosquitto_cloud_cpu_cores = c?.cpuCores;
+      await cloud.stop();
+    } finally {
+      await mosq.stop();
+    }
   }
   figures.ratio_embedded_sqlite_vs_mosquitto_relay = round(
     (figures.embedded_sqlite_msgs_per_s as number) / (figures.mosquitto_relay_msgs_per_s as number),
@@ -294,7 +306,7 @@ try {
   );
 
   // 5. fan-in: many gateways, one message per 5 s each.
-  {
+  if (STAGES.has('fanin')) {
     const cloud = await cloudOn(join(tmp, 'd'), { backend: 'sqlite', path: 'ts.db', synchronous: 'full' });
     const sites = await provisionSites(cloud, FANIN, 'site');
     let meter: (() => { cpuCores: number; rssMB: number }) | undefined;

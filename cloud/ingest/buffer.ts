@@ -12,6 +12,12 @@ interface Entry {
 export interface WriteBufferOptions {
   maxBatchPoints: number;
   flushIntervalMs: number;
+  /**
+   * Write before flushIntervalMs once no row has arrived for this long. Gateways keep a bounded window
+   * of unacknowledged messages, so under load they all wait for the same commit: waiting out the full
+   * interval after the burst is over only leaves the process idle. 0 or absent = off.
+   */
+  flushIdleMs?: number;
   maxBufferedPoints: number;
 }
 
@@ -25,6 +31,7 @@ export class WriteBuffer {
   private queue: Entry[] = [];
   private queuedPoints = 0;
   private timer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   private spaceWaiters: (() => void)[] = [];
   private closed = false;
@@ -59,11 +66,23 @@ export class WriteBuffer {
     if (this.loop) return; // the running loop picks new entries up
     if (this.queuedPoints >= this.opts.maxBatchPoints || this.opts.flushIntervalMs === 0) {
       this.startLoop();
-    } else if (!this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.startLoop();
-      }, this.opts.flushIntervalMs);
+    } else {
+      if (!this.timer) {
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          this.startLoop();
+        }, this.opts.flushIntervalMs);
+      }
+      const idle = this.opts.flushIdleMs ?? 0;
+      if (idle > 0 && idle < this.opts.flushIntervalMs) {
+        // Re-armed on every arrival (refresh() is cheap); fires once arrivals pause.
+        if (this.idleTimer) this.idleTimer.refresh();
+        else
+          this.idleTimer = setTimeout(() => {
+            this.idleTimer = undefined;
+            this.startLoop();
+          }, idle);
+      }
     }
   }
 
@@ -71,6 +90,10 @@ export class WriteBuffer {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
+    }
+    if (this.idleTimer) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
     }
     if (this.loop || !this.queue.length) return;
     this.loop = this.drain().finally(() => {

@@ -47,11 +47,17 @@ export class SqliteTimeSeries implements TimeSeriesStore {
        WHERE excluded.ts >= latest.ts`,
     );
     this.writeTx = this.db.transaction((rows: PointRow[]) => {
+      // A group commit holds many messages per series: only each series' newest row can change
+      // `latest` (ties: the last one, as row-by-row upserts with `>=` would leave it).
+      const newest = new Map<string, PointRow>();
       for (const r of rows) {
-        const q = r.quality ?? null;
-        this.insertSample.run(r.site, r.device, r.point, r.ts, r.value, q);
-        this.upsertLatest.run(r.site, r.device, r.point, r.ts, r.value, q);
+        this.insertSample.run(r.site, r.device, r.point, r.ts, r.value, r.quality ?? null);
+        const k = `${r.site}\0${r.device}\0${r.point}`;
+        const o = newest.get(k);
+        if (!o || r.ts >= o.ts) newest.set(k, r);
       }
+      for (const r of newest.values())
+        this.upsertLatest.run(r.site, r.device, r.point, r.ts, r.value, r.quality ?? null);
     });
   }
 

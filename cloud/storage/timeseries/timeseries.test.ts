@@ -59,6 +59,27 @@ function contract(name: string, open: () => Promise<TimeSeriesStore>, cleanup: (
       assert.deepEqual(await store.latest('nope'), []);
     });
 
+    it('keeps the newest row per series as latest when one write holds several (out of order, ties)', async () => {
+      const ts = T0 + 1_000_000;
+      await store.write([
+        { site: 'c', device: 'm', point: 'w', ts: ts + 2, value: 3 },
+        { site: 'c', device: 'm', point: 'w', ts, value: 1 },
+        { site: 'c', device: 'm', point: 'v', ts, value: 230 },
+        { site: 'c', device: 'm', point: 'v', ts, value: 231, quality: 'stale' },
+        { site: 'c', device: 'm', point: 'w', ts: ts + 1, value: 2 },
+      ]);
+      assert.deepEqual(
+        (await store.latest('c')).map((l) => [l.point, l.ts, l.value, l.quality]),
+        [
+          ['v', ts, 231, 'stale'],
+          ['w', ts + 2, 3, undefined],
+        ],
+      );
+      // An older write later does not move latest back.
+      await store.write([{ site: 'c', device: 'm', point: 'w', ts: ts - 5, value: 9 }]);
+      assert.deepEqual((await store.latest('c')).find((l) => l.point === 'w')?.value, 3);
+    });
+
     it('downsamples a range to mean/min/max/count per bucket', async () => {
       const b = await store.range({
         sites: ['a'],
