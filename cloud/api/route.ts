@@ -40,6 +40,8 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown> {
   response?: z.ZodType;
   status?: number;
   handler: (ctx: RouteContext<P, Q, B>) => Promise<unknown>;
+  /** Called with the reason when an authenticated request fails validation (e.g. to audit it). */
+  onInvalid?: (principal: Principal, req: Request, reason: string) => Promise<void>;
 }
 
 export function route<P, Q, B>(def: RouteDef<P, Q, B>): RouteDef<P, Q, B> {
@@ -70,14 +72,21 @@ export function mount(
           if (!principal.can(r.permission))
             throw new HttpError(403, `role ${principal.user.role} may not ${r.permission}`);
         }
-        const ctx: RouteContext<unknown, unknown, unknown> = {
-          params: parseOr400(r.params, req.params, 'path parameters'),
-          query: parseOr400(r.query, req.query, 'query'),
-          body: parseOr400(r.body, req.body, 'body'),
-          principal: principal as Principal,
-          req,
-          res,
-        };
+        let ctx: RouteContext<unknown, unknown, unknown>;
+        try {
+          ctx = {
+            params: parseOr400(r.params, req.params, 'path parameters'),
+            query: parseOr400(r.query, req.query, 'query'),
+            body: parseOr400(r.body, req.body, 'body'),
+            principal: principal as Principal,
+            req,
+            res,
+          };
+        } catch (err) {
+          if (err instanceof HttpError && principal && r.onInvalid)
+            await r.onInvalid(principal, req, err.message);
+          throw err;
+        }
         const out = await r.handler(ctx);
         if (res.headersSent) return;
         if (out === undefined) res.status(r.status ?? 204).end();

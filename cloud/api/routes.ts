@@ -536,12 +536,25 @@ export function buildRoutes(d: ApiDeps): RouteDef<any, any, any>[] {
       body: commandRequestSchema,
       status: 202,
       response: commandRecordSchema,
+      onInvalid: async (principal, req, reason) => {
+        await registry.audit(principal.actor, 'command.rejected', String(req.params.site), { reason });
+      },
       handler: async ({ params, body, principal }) => {
-        await requireSite(principal, params.site);
+        // Refused commands are audited too: who tried to send what where, and why it was refused.
+        const refuse = async (status: number, reason: string) => {
+          await registry.audit(principal.actor, 'command.rejected', params.site, { reason, request: body });
+          return new HttpError(status, reason);
+        };
+        try {
+          await requireSite(principal, params.site);
+        } catch (err) {
+          if (err instanceof HttpError) throw await refuse(err.status, err.message);
+          throw err;
+        }
         try {
           return await d.commands.send(params.site, body, principal.actor);
         } catch (err) {
-          if (err instanceof CommandError) throw new HttpError(err.status, err.message);
+          if (err instanceof CommandError) throw await refuse(err.status, err.message);
           throw err;
         }
       },
