@@ -49,6 +49,7 @@ export class EdgeAgent {
   proxy?: ModbusProxy;
   httpPort?: number;
   private started = false;
+  private stopped = false;
 
   constructor(opts: AgentOptions) {
     this.config = opts.config;
@@ -277,6 +278,16 @@ export class EdgeAgent {
   }
 
   async start(): Promise<void> {
+    try {
+      await this.startParts();
+    } catch (err) {
+      // A half-started agent (e.g. its health port taken) must not keep polling and publishing.
+      await this.stop().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async startParts(): Promise<void> {
     const c = this.config;
     await this.buildDrivers();
     this.scheduler.on('result', (id, reading, ms) => {
@@ -320,6 +331,8 @@ export class EdgeAgent {
   }
 
   async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
     this.started = false;
     this.scheduler.stop();
     this.controller.stop();
