@@ -6,6 +6,7 @@ import { formatIssues } from '../protocols/mqtt/payloads.ts';
 import { forecastSettingsSchema } from './forecast-service/settings.ts';
 import { networkSettingsSchema } from './grid/settings.ts';
 import { DEFAULT_MARKET_SETTINGS, marketSettingsSchema } from './market/settings.ts';
+import { vppConfigSchema } from './vpp/service.ts';
 
 const listener = z
   .object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535) })
@@ -133,6 +134,8 @@ export const cloudConfigSchema = z
     market: marketSettingsSchema.default(DEFAULT_MARKET_SETTINGS),
     forecast: forecastSettingsSchema.prefault({}),
     network: networkSettingsSchema.prefault({}),
+    /** VPP dispatch loop (cloud/vpp/dispatch.ts DEFAULT_DISPATCH_OPTIONS for the defaults). */
+    vpp: vppConfigSchema.default({}),
   })
   .strict();
 

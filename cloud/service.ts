@@ -17,6 +17,7 @@ import { Registry } from './storage/registry/registry.ts';
 import { InfluxTimeSeries } from './storage/timeseries/influx.ts';
 import { SqliteTimeSeries } from './storage/timeseries/sqlite.ts';
 import type { TimeSeriesStore } from './storage/timeseries/types.ts';
+import { VppService } from './vpp/service.ts';
 
 export interface CloudService {
   apiUrl: string;
@@ -33,6 +34,7 @@ export interface CloudService {
   forecasts: ForecastService;
   /** Feeder model, site placement and the feasibility check to run before dispatch. */
   grid: GridService;
+  vpp: VppService;
   log: Logger;
   /** Graceful stop: no new connections, buffered writes flushed, then everything closed. */
   stop(): Promise<void>;
@@ -151,6 +153,9 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
     const forecasts = new ForecastService({ registry, store, settings: config.forecast, log });
     forecasts.start();
     cleanups.push(() => forecasts.stop());
+    const vpp = new VppService({ registry, store, commands, log }, config.vpp);
+    vpp.start();
+    cleanups.push(async () => vpp.stop());
 
     const api = await startApi(
       {
@@ -161,6 +166,7 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
         forecasts,
         grid,
         metrics,
+        vpp,
         credentialsChanged: (site) => credCache.delete(site),
         health: async () => {
           const checks = {
@@ -194,6 +200,7 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
       market,
       forecasts,
       grid,
+      vpp,
       log,
       stop: () =>
         (stopping ??= (async () => {
@@ -203,6 +210,7 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
           await ingest.close().catch((err) => log.error({ err }, 'flush on shutdown failed'));
           commands.stop();
           await forecasts.stop();
+          vpp.stop();
           await api.close();
           await embedded?.close();
           await external?.close();

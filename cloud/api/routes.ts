@@ -11,6 +11,7 @@ import type { Metrics } from '../metrics.ts';
 import { COMMAND_STATUSES, type Registry } from '../storage/registry/registry.ts';
 import { aggregate } from '../storage/timeseries/aggregate.ts';
 import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
+import type { VppService } from '../vpp/service.ts';
 import type { Principal } from './auth.ts';
 import { HttpError, type RouteDef, route } from './route.ts';
 
@@ -25,6 +26,7 @@ export interface ApiDeps {
   market?: MarketService;
   forecasts?: ForecastService;
   grid?: GridService;
+  vpp?: VppService;
 }
 
 const siteId = z.string().regex(SITE_ID_PATTERN);

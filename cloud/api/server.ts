@@ -7,6 +7,8 @@ import { type ApiDeps, buildRoutes } from './routes.ts';
 import { forecastRoutes } from './routes-forecast.ts';
 import { marketRoutes } from './routes-market.ts';
 import { networkRoutes } from './routes-network.ts';
+import { vppRoutes } from './routes-vpp.ts';
+import { serveOperatorPage } from './ui.ts';
 
 export const API_PREFIX = '/api/v1';
 
@@ -19,12 +21,14 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
     ...marketRoutes(deps.market),
     ...forecastRoutes(deps),
     ...networkRoutes(deps),
+    ...vppRoutes(deps),
   ];
   const doc = openApiDocument(API_PREFIX, routes, { title: 'gridlayer cloud DERMS API', version: '1.0.0' });
   app.get(`${API_PREFIX}/openapi.json`, (_req, res) => {
     res.json(doc);
   });
   mount(app, API_PREFIX, routes, tokenAuthenticator(deps.registry));
+  serveOperatorPage(app);
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });
   });

@@ -1,0 +1,640 @@
+/**
+ * VPP dispatch: accepts a target for a group over a window, checks it, then runs a closed loop that
+ * every `loopMs` re-reads measured output and re-allocates (allocate.ts, HiGHS) so the group's meters
+ * track the target.
+ *
+ * Target: `meter_power` = the sum of the sites' meters (export +) in W; `change` = that sum's
+ * baseline plus w. Baseline method (recorded with the dispatch): the mean measured meter power over
+ * the `baselineMinutes` before start (Σ over sites of each meter's sample mean); a site without
+ * samples in that window counts with its latest value.
+ *
+ * Loop, per tick: U = measured meters − measured output of the controllable devices (what the loop
+ * does not steer: load, uncontrolled PV); the devices must together deliver R = target − U. A device
+ * is left out — its measured output then belongs to U, its share goes to the others — when its
+ * telemetry is stale, a command to it is refused/fails/never acknowledged, or it keeps deviating from
+ * its setpoint for `settleMs` (under-delivery: it is then held at what it demonstrably delivers).
+ * Commands carry an expiry of `commandTtlS` (a little beyond the loop period) and are renewed before
+ * they lapse; after the end nothing is renewed, so the edges return to default mode on their own.
+ */
+import { z } from 'zod';
+import type { CommandPipeline } from '../commands/pipeline.ts';
+import type { Registry } from '../storage/registry/registry.ts';
+import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
+import { allocate, type DeviceFlexibility } from './allocate.ts';
+import { checkDispatchFeasibility, type Feasibility, type NetworkCheck } from './feasibility.ts';
+import {
+  batteryRange,
+  type DeviceState,
+  type GroupState,
+  isBattery,
+  isCurtailablePv,
+  readGroupState,
+  type StateOptions,
+} from './state.ts';
+
+const finite = z.number().refine(Number.isFinite, 'must be a finite number');
+const when = z.union([z.number().int().min(946684800000), z.string()]).transform((v, ctx) => {
+  const t = typeof v === 'number' ? v : Date.parse(v);
+  if (Number.isNaN(t)) ctx.addIssue({ code: 'custom', message: 'epoch ms or ISO 8601 time' });
+  return t;
+});
+
+export const dispatchRequestSchema = z
+  .object({
+    group: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
+    target: z.discriminatedUnion('kind', [
+      /** Aggregate power at the sites' meters, W, export positive. */
+      z.object({ kind: z.literal('meter_power'), w: finite }),
+      /** Change of that aggregate against the baseline, W (+ = more export). */
+      z.object({ kind: z.literal('change'), w: finite }),
+    ]),
+    /** Epoch ms or ISO 8601; omitted = now. */
+    start: when.optional(),
+    end: when,
+    /** Accept a target the group can only partly meet (shortfall stated) instead of refusing it. */
+    allowPartial: z.boolean().default(false),
+    /** Width of the performance intervals (s). */
+    intervalSeconds: z.number().int().min(1).max(3600).default(60),
+  })
+  .strict();
+export type DispatchRequest = z.input<typeof dispatchRequestSchema>;
+
+export interface DispatchOptions extends StateOptions {
+  loopMs: number;
+  commandTtlS: number;
+  baselineMinutes: number;
+  /** How long a device may deviate from its setpoint before it counts as under-delivering. */
+  settleMs: number;
+  /** A setpoint change smaller than this is not sent (W). */
+  deadbandW: number;
+  /** Tolerance for deviation: max(toleranceW, tolerancePct of the device rating). */
+  toleranceW: number;
+  tolerancePct: number;
+  /** Wear/opportunity cost per kWh moved, so batteries go before PV curtailment. */
+  batteryCostPerKwh: number;
+  pvCurtailCostPerKwh: number;
+  maxWindowHours: number;
+}
+
+export const DEFAULT_DISPATCH_OPTIONS: DispatchOptions = {
+  staleMs: 15_000,
+  socMinPct: 10,
+  socMaxPct: 100,
+  loopMs: 4000,
+  commandTtlS: 10,
+  baselineMinutes: 5,
+  settleMs: 12_000,
+  deadbandW: 50,
+  toleranceW: 200,
+  tolerancePct: 5,
+  batteryCostPerKwh: 0.02,
+  pvCurtailCostPerKwh: 0.2,
+  maxWindowHours: 24,
+};
+
+export class DispatchRefused extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly feasibility?: Feasibility,
+  ) {
+    super(message);
+  }
+}
+
+export type DeviceDispatchState = 'ok' | 'under-delivering' | 'excluded';
+
+interface DeviceRun {
+  site: string;
+  id: string;
+  kind: string;
+  state: DeviceDispatchState;
+  reason?: string;
+  setpointW?: number;
+  measuredW?: number;
+  /** Natural PV output while not curtailed by us (W). */
+  pvAvailableW?: number;
+  limited?: boolean;
+  lastCommand?: { id: string; w: number; sentAt: number; expiresAt: number; status: string };
+  deviatingSince?: number;
+  ratingW: number;
+}
+
+export interface PerformanceInterval {
+  start: number;
+  end: number;
+  baselineW: number;
+  /** Mean of the target and of the measured meter total over the loop's samples (W, export +). */
+  targetW: number;
+  deliveredW: number;
+  errorW: number;
+  /** |error| relative to the requested change against the baseline, % (null when that is 0). */
+  errorPct: number | null;
+  samples: number;
+}
+
+export interface Dispatch {
+  id: string;
+  group: string;
+  sites: string[];
+  target: { kind: 'meter_power' | 'change'; w: number };
+  start: number;
+  end: number;
+  allowPartial: boolean;
+  intervalMs: number;
+  requestedBy: string;
+  createdAt: number;
+  status: 'scheduled' | 'active' | 'completed' | 'cancelled';
+  baseline: { method: string; w: number; from: number; to: number; sitesFromLatest: string[] };
+  /** Target of the meter total (W, export +). */
+  targetMeterW: number;
+  feasibility: Feasibility;
+  progress: {
+    ticks: number;
+    lastTickAt: number | null;
+    measuredW: number | null;
+    uncontrolledW: number | null;
+    allocatedW: number | null;
+    shortfallW: number | null;
+    firstCommandAt: number | null;
+    commandsSent: number;
+    commandErrors: number;
+  };
+  devices: DeviceRun[];
+  intervals: PerformanceInterval[];
+}
+
+export interface DispatchDeps {
+  registry: Registry;
+  store: TimeSeriesStore;
+  commands: CommandPipeline;
+  network?: NetworkCheck;
+  log?: { warn(o: object, m: string): void; info(o: object, m: string): void };
+  now?: () => number;
+  /** Timer for the loop; injectable for tests. */
+  setInterval?: (fn: () => void, ms: number) => unknown;
+  clearInterval?: (h: unknown) => void;
+}
+
+let seq = 0;
+const newDispatchId = () =>
+  `dsp_${Date.now().toString(36)}${(seq++ % 1296).toString(36).padStart(2, '0')}${Math.random().toString(36).slice(2, 6)}`;
+
+/** Mean measured meter power over [from, to) per site, summed; latest value where there is no history. */
+export async function meterBaseline(
+  store: TimeSeriesStore,
+  registry: Registry,
+  g: GroupState,
+  from: number,
+  to: number,
+): Promise<{ w: number; sitesFromLatest: string[] }> {
+  let w = 0;
+  const fromLatest: string[] = [];
+  for (const s of g.sites) {
+    const meters = (await registry.listDevices(s.id)).filter((d) => d.kind === 'meter').map((d) => d.id);
+    let siteW: number | undefined;
+    if (meters.length && to > from) {
+      const buckets = await store.range({
+        sites: [s.id],
+        devices: meters,
+        points: ['w'],
+        from,
+        to,
+        bucketMs: Math.max(1000, to - from),
+      });
+      const per = new Map<string, { sum: number; n: number }>();
+      for (const b of buckets) {
+        const p = per.get(b.device) ?? { sum: 0, n: 0 };
+        p.sum += b.mean * b.count;
+        p.n += b.count;
+        per.set(b.device, p);
+      }
+      if (per.size) siteW = [...per.values()].reduce((a, p) => a + p.sum / p.n, 0);
+    }
+    if (siteW === undefined) {
+      fromLatest.push(s.id);
+      siteW = s.meterW ?? 0;
+    }
+    w += siteW;
+  }
+  return { w, sitesFromLatest: fromLatest };
+}
+
+export class DispatchManager {
+  private dispatches = new Map<string, Dispatch>();
+  private timer: unknown;
+  private running = false;
+  readonly opts: DispatchOptions;
+
+  constructor(
+    private deps: DispatchDeps,
+    opts: Partial<DispatchOptions> = {},
+  ) {
+    this.opts = { ...DEFAULT_DISPATCH_OPTIONS, ...opts };
+  }
+
+  private now() {
+    return this.deps.now?.() ?? Date.now();
+  }
+
+  start() {
+    const si = this.deps.setInterval ?? ((fn, ms) => setInterval(fn, ms).unref());
+    this.timer = si(() => void this.tick(), this.opts.loopMs);
+  }
+
+  stop() {
+    if (this.timer !== undefined)
+      (this.deps.clearInterval ?? ((h) => clearInterval(h as NodeJS.Timeout)))(this.timer);
+    this.timer = undefined;
+  }
+
+  get(id: string) {
+    return this.dispatches.get(id);
+  }
+
+  list(groups?: Set<string>) {
+    return [...this.dispatches.values()]
+      .filter((d) => !groups || groups.has(d.group))
+      .sort((a, b) => b.createdAt - a.createdAt);
+  }
+
+  state(sites: string[], now = this.now()) {
+    return readGroupState(this.deps.registry, this.deps.store, sites, now, this.opts);
+  }
+
+  /** Validates, checks feasibility and registers a dispatch; throws DispatchRefused with reasons. */
+  async create(input: unknown, requestedBy: string): Promise<Dispatch> {
+    const p = dispatchRequestSchema.safeParse(input);
+    if (!p.success)
+      throw new DispatchRefused(
+        400,
+        `invalid dispatch: ${p.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
+    const req = p.data;
+    const now = this.now();
+    const start = Math.max(req.start ?? now, now);
+    if (req.end <= start) throw new DispatchRefused(400, 'end must be after start (and after now)');
+    if (req.end - start > this.opts.maxWindowHours * 3_600_000)
+      throw new DispatchRefused(400, `the window may last at most ${this.opts.maxWindowHours} h`);
+    const group = await this.deps.registry.getGroup(req.group);
+    if (!group) throw new DispatchRefused(404, `unknown group ${req.group}`);
+    const clash = [...this.dispatches.values()].find(
+      (d) =>
+        (d.status === 'scheduled' || d.status === 'active') &&
+        d.start < req.end &&
+        start < d.end &&
+        d.sites.some((s) => group.sites.includes(s)),
+    );
+    if (clash)
+      throw new DispatchRefused(409, `conflicts with dispatch ${clash.id} on shared sites during the window`);
+    const g = await this.state(group.sites, now);
+    const bFrom = Math.min(start, now) - this.opts.baselineMinutes * 60_000;
+    const base = await meterBaseline(this.deps.store, this.deps.registry, g, bFrom, Math.min(start, now));
+    const targetMeterW = req.target.kind === 'meter_power' ? req.target.w : base.w + req.target.w;
+    const feas = await checkDispatchFeasibility(g, this.opts, {
+      targetMeterW,
+      start,
+      end: req.end,
+      network: this.deps.network,
+    });
+    if (
+      !feas.feasible &&
+      (!req.allowPartial || feas.achievableDeltaW === 0 || feas.checks.network.feasible === false)
+    )
+      throw new DispatchRefused(422, `dispatch infeasible: ${feas.reasons.join('; ')}`, feas);
+    const d: Dispatch = {
+      id: newDispatchId(),
+      group: group.id,
+      sites: group.sites,
+      target: req.target,
+      start,
+      end: req.end,
+      allowPartial: req.allowPartial,
+      intervalMs: req.intervalSeconds * 1000,
+      requestedBy,
+      createdAt: now,
+      status: 'scheduled',
+      baseline: {
+        method: `mean measured meter power (Σ of the sites' meters, export +) over the ${this.opts.baselineMinutes} min before start; sites without samples use their latest value`,
+        w: Math.round(base.w),
+        from: bFrom,
+        to: Math.min(start, now),
+        sitesFromLatest: base.sitesFromLatest,
+      },
+      targetMeterW: Math.round(targetMeterW),
+      feasibility: feas,
+      progress: {
+        ticks: 0,
+        lastTickAt: null,
+        measuredW: null,
+        uncontrolledW: null,
+        allocatedW: null,
+        shortfallW: null,
+        firstCommandAt: null,
+        commandsSent: 0,
+        commandErrors: 0,
+      },
+      devices: [],
+      intervals: [],
+    };
+    this.dispatches.set(d.id, d);
+    // An immediate dispatch starts now rather than at the next loop tick.
+    if (start <= now)
+      void this.step(d).catch((err) => this.deps.log?.warn({ err, id: d.id }, 'dispatch step failed'));
+    return d;
+  }
+
+  cancel(id: string): Dispatch | undefined {
+    const d = this.dispatches.get(id);
+    if (d && (d.status === 'scheduled' || d.status === 'active')) d.status = 'cancelled';
+    return d;
+  }
+
+  /** One loop iteration over every open dispatch. Ticks never overlap. */
+  async tick(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      for (const d of this.dispatches.values()) {
+        if (d.status !== 'scheduled' && d.status !== 'active') continue;
+        await this.step(d).catch((err) => this.deps.log?.warn({ err, id: d.id }, 'dispatch step failed'));
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private busy = new Set<string>();
+
+  private async step(d: Dispatch): Promise<void> {
+    if (this.busy.has(d.id)) return;
+    this.busy.add(d.id);
+    try {
+      await this.stepInner(d);
+    } finally {
+      this.busy.delete(d.id);
+    }
+  }
+
+  private async stepInner(d: Dispatch): Promise<void> {
+    const now = this.now();
+    if (d.status === 'scheduled') {
+      if (now < d.start) return;
+      d.status = 'active';
+      const g0 = await this.state(d.sites, now);
+      const from = d.start - this.opts.baselineMinutes * 60_000;
+      const base = await meterBaseline(this.deps.store, this.deps.registry, g0, from, d.start);
+      d.baseline = {
+        ...d.baseline,
+        w: Math.round(base.w),
+        from,
+        to: d.start,
+        sitesFromLatest: base.sitesFromLatest,
+      };
+      if (d.target.kind === 'change') d.targetMeterW = Math.round(base.w + d.target.w);
+      await this.deps.registry.audit('system', 'dispatch.start', d.id, {
+        group: d.group,
+        baselineW: d.baseline.w,
+        targetMeterW: d.targetMeterW,
+      });
+    }
+    if (d.status !== 'active') return;
+    if (now >= d.end) {
+      d.status = 'completed';
+      await this.deps.registry.audit('system', 'dispatch.complete', d.id, { intervals: d.intervals.length });
+      return;
+    }
+    const g = await this.state(d.sites, now);
+    await this.control(d, g, now);
+  }
+
+  private run(d: Dispatch, dev: DeviceState): DeviceRun {
+    let r = d.devices.find((x) => x.site === dev.site && x.id === dev.id);
+    if (!r) {
+      r = {
+        site: dev.site,
+        id: dev.id,
+        kind: dev.kind,
+        state: 'ok',
+        ratingW: Math.max(dev.wMax, dev.dischargeMaxW, dev.chargeMaxW),
+      };
+      d.devices.push(r);
+    }
+    return r;
+  }
+
+  private exclude(d: Dispatch, r: DeviceRun, reason: string) {
+    if (r.state === 'excluded') return;
+    r.state = 'excluded';
+    r.reason = reason;
+    r.setpointW = undefined;
+    this.deps.log?.info(
+      { dispatch: d.id, site: r.site, device: r.id, reason },
+      'device left out of dispatch',
+    );
+    void this.deps.registry
+      .audit('system', 'dispatch.exclude', d.id, { site: r.site, device: r.id, reason })
+      .catch(() => undefined);
+  }
+
+  private async control(d: Dispatch, g: GroupState, now: number) {
+    const o = this.opts;
+    const measured = g.sites.reduce((a, s) => a + (s.meterW ?? 0), 0);
+    const hoursLeft = (d.end - now) / 3_600_000;
+    const flex: (DeviceFlexibility & { run: DeviceRun; dev: DeviceState })[] = [];
+    for (const s of g.sites) {
+      const siteFlex: typeof flex = [];
+      for (const dev of s.devices) {
+        if (!isBattery(dev) && !isCurtailablePv(dev)) continue;
+        const r = this.run(d, dev);
+        r.measuredW = dev.w;
+        if (!dev.fresh) {
+          if (r.state !== 'excluded') this.exclude(d, r, 'stale telemetry');
+          continue;
+        }
+        if (r.state === 'excluded') {
+          if (r.reason !== 'stale telemetry') continue;
+          r.state = 'ok'; // fresh again: back in
+          r.reason = undefined;
+        }
+        const w = dev.w ?? 0;
+        const tol = Math.max(o.toleranceW, (o.tolerancePct / 100) * r.ratingW);
+        this.watchDelivery(d, r, dev, tol, now);
+        if (isBattery(dev)) {
+          let { minW, maxW } = batteryRange(dev, o, hoursLeft);
+          if (r.state === 'under-delivering') {
+            // Held at what it demonstrably delivers in the direction it fails.
+            if ((r.lastCommand?.w ?? w) > w) maxW = Math.max(minW, Math.min(maxW, w));
+            else minW = Math.min(maxW, Math.max(minW, w));
+          }
+          siteFlex.push({
+            id: `${s.id}/${dev.id}`,
+            baselineW: Math.min(maxW, Math.max(minW, w)),
+            minW,
+            maxW,
+            costPerKwh: o.batteryCostPerKwh,
+            run: r,
+            dev,
+          });
+        } else {
+          r.pvAvailableW = r.limited ? Math.max(r.pvAvailableW ?? 0, w) : Math.max(0, w);
+          const avail = r.state === 'under-delivering' ? Math.max(0, w) : (r.pvAvailableW ?? 0);
+          siteFlex.push({
+            id: `${s.id}/${dev.id}`,
+            baselineW: avail,
+            minW: r.state === 'under-delivering' ? avail : 0,
+            maxW: avail,
+            costPerKwh: o.pvCurtailCostPerKwh,
+            run: r,
+            dev,
+          });
+        }
+      }
+      // Site limits: the devices' moves may not push the meter past the import/export limit.
+      const meterAtBase = (s.meterW ?? 0) + siteFlex.reduce((a, f) => a + f.baselineW - (f.dev.w ?? 0), 0);
+      const upRoom = siteFlex.reduce((a, f) => a + f.maxW - f.baselineW, 0);
+      const downRoom = siteFlex.reduce((a, f) => a + f.baselineW - f.minW, 0);
+      const ex = s.limits.export_w_max;
+      const im = s.limits.import_w_max;
+      const fu = ex !== undefined && upRoom > 0 ? Math.min(1, Math.max(0, ex - meterAtBase) / upRoom) : 1;
+      const fd = im !== undefined && downRoom > 0 ? Math.min(1, Math.max(0, im + meterAtBase) / downRoom) : 1;
+      for (const f of siteFlex) {
+        f.maxW = f.baselineW + (f.maxW - f.baselineW) * fu;
+        f.minW = f.baselineW - (f.baselineW - f.minW) * fd;
+      }
+      flex.push(...siteFlex);
+    }
+    const controlled = flex.reduce((a, f) => a + (f.dev.w ?? 0), 0);
+    const uncontrolled = measured - controlled;
+    const required = d.targetMeterW - uncontrolled;
+    const base = flex.reduce((a, f) => a + f.baselineW, 0);
+    const alloc = await allocate(flex, required - base);
+    d.progress.ticks++;
+    d.progress.lastTickAt = now;
+    d.progress.measuredW = Math.round(measured);
+    d.progress.uncontrolledW = Math.round(uncontrolled);
+    d.progress.allocatedW = Math.round(base + alloc.deliveredDeltaW);
+    d.progress.shortfallW = alloc.shortfallW;
+    this.record(d, now, measured);
+
+    const sends: Promise<void>[] = [];
+    for (const f of flex) {
+      const sp = alloc.setpoints.get(f.id) ?? f.baselineW;
+      f.run.setpointW = sp;
+      sends.push(this.command(d, f.run, f.dev, sp, f.baselineW, now));
+    }
+    await Promise.all(sends);
+  }
+
+  /** Flags a device that keeps missing its setpoint for settleMs after telemetry had time to show it. */
+  private watchDelivery(d: Dispatch, r: DeviceRun, dev: DeviceState, tol: number, now: number) {
+    const c = r.lastCommand;
+    if (!c || r.state !== 'ok' || (dev.ts ?? 0) <= c.sentAt) return;
+    const w = dev.w ?? 0;
+    // A PV limit is met when output is at or under it (less sun is not under-delivery).
+    const off = isCurtailablePv(dev) ? (r.limited ? w - c.w : 0) : Math.abs(w - c.w);
+    if (off <= tol) {
+      r.deviatingSince = undefined;
+      return;
+    }
+    r.deviatingSince ??= now;
+    if (now - r.deviatingSince >= this.opts.settleMs) {
+      r.state = 'under-delivering';
+      r.reason = `measured ${Math.round(w)} W against setpoint ${Math.round(c.w)} W for ${Math.round((now - r.deviatingSince) / 1000)} s`;
+      void this.deps.registry
+        .audit('system', 'dispatch.under-delivery', d.id, { site: r.site, device: r.id, reason: r.reason })
+        .catch(() => undefined);
+    }
+  }
+
+  private async command(
+    d: Dispatch,
+    r: DeviceRun,
+    dev: DeviceState,
+    sp: number,
+    natural: number,
+    now: number,
+  ) {
+    const o = this.opts;
+    const last = r.lastCommand;
+    const renewBefore = o.loopMs * 1.5;
+    let type: 'battery_power' | 'active_power_limit';
+    let w: number;
+    let force = false;
+    if (isBattery(dev)) {
+      type = 'battery_power';
+      w = Math.round(sp);
+    } else {
+      type = 'active_power_limit';
+      if (sp < natural - o.deadbandW) {
+        w = Math.max(0, Math.round(sp));
+        r.limited = true;
+      } else if (r.limited) {
+        // Release the curtailment now rather than waiting for the limit to lapse.
+        w = Math.round(dev.wMax || natural);
+        r.limited = false;
+        force = true;
+      } else return;
+    }
+    const changed = !last || Math.abs(last.w - w) >= o.deadbandW;
+    const lapsing = !!last && last.expiresAt - now <= renewBefore;
+    if (!force && !changed && !lapsing) return;
+    try {
+      const rec = await this.deps.commands.send(
+        r.site,
+        { type, device: r.id, w, ttlSeconds: o.commandTtlS },
+        `dispatch:${d.id}`,
+      );
+      d.progress.commandsSent++;
+      d.progress.firstCommandAt ??= now;
+      const keep = !last || changed ? now : last.sentAt;
+      r.lastCommand = { id: rec.id, w, sentAt: keep, expiresAt: rec.expiresAt, status: rec.status };
+      if (rec.status === 'failed') {
+        d.progress.commandErrors++;
+        this.exclude(d, r, `command failed: ${rec.reason ?? 'publish failed'}`);
+        return;
+      }
+      void this.deps.commands.waitFor(rec.id, o.commandTtlS * 1000 + 2000).then((done) => {
+        if (!done) return;
+        if (r.lastCommand?.id === rec.id) r.lastCommand.status = done.status;
+        if (done.status === 'refused' || done.status === 'failed') {
+          d.progress.commandErrors++;
+          this.exclude(d, r, `command ${done.status}: ${done.reason ?? ''}`.trim());
+        } else if (done.status === 'expired' && d.status === 'active') {
+          d.progress.commandErrors++;
+          this.exclude(d, r, 'command not acknowledged before expiry');
+        }
+      });
+    } catch (err) {
+      d.progress.commandErrors++;
+      this.exclude(d, r, `command not accepted: ${(err as Error).message}`);
+    }
+  }
+
+  /** Adds one loop sample to the performance interval it falls in. */
+  private record(d: Dispatch, now: number, measured: number) {
+    const k = Math.floor((now - d.start) / d.intervalMs);
+    const start = d.start + k * d.intervalMs;
+    let iv = d.intervals.at(-1);
+    if (!iv || iv.start !== start) {
+      iv = {
+        start,
+        end: Math.min(start + d.intervalMs, d.end),
+        baselineW: d.baseline.w,
+        targetW: 0,
+        deliveredW: 0,
+        errorW: 0,
+        errorPct: null,
+        samples: 0,
+      };
+      d.intervals.push(iv);
+    }
+    const n = iv.samples;
+    iv.targetW = Math.round((iv.targetW * n + d.targetMeterW) / (n + 1));
+    iv.deliveredW = Math.round((iv.deliveredW * n + measured) / (n + 1));
+    iv.samples = n + 1;
+    iv.errorW = iv.deliveredW - iv.targetW;
+    const asked = iv.targetW - iv.baselineW;
+    iv.errorPct = asked !== 0 ? Math.round((Math.abs(iv.errorW) / Math.abs(asked)) * 1000) / 10 : null;
+  }
+}
