@@ -69,9 +69,9 @@ export async function readGroupState(
     const byDev = new Map<string, Map<string, { value: number; ts: number; quality?: string }>>();
     for (const l of latest) {
       if (l.quality && l.quality !== 'good') continue;
-      let m = byDev.get(l.device);
-      if (!m) byDev.set(l.device, (m = new Map()));
+      const m = byDev.get(l.device) ?? new Map();
       m.set(l.point, l);
+      byDev.set(l.device, m);
     }
     const site: SiteState = {
       id: s.id,
