@@ -238,6 +238,10 @@ export class DispatchManager {
   }
 
   start() {
+    // Load the solver now: its first load takes about a second, which must not delay a dispatch.
+    void allocate([{ id: 'warm-up', baselineW: 0, minW: -1, maxW: 1 }], 1).catch((err) =>
+      this.deps.log?.warn({ err }, 'HiGHS failed to load'),
+    );
     const si = this.deps.setInterval ?? ((fn, ms) => setInterval(fn, ms).unref());
     this.timer = si(() => void this.tick(), this.opts.loopMs);
   }
