@@ -183,39 +183,39 @@ const newDispatchId = () =>
 /** Mean measured meter power over [from, to) per site, summed; latest value where there is no history. */
 export async function meterBaseline(
   store: TimeSeriesStore,
-  registry: Registry,
   g: GroupState,
   from: number,
   to: number,
 ): Promise<{ w: number; sitesFromLatest: string[] }> {
+  const meterIds = [...new Set(g.sites.flatMap((s) => s.meterIds))];
+  // One query for the whole group; a bucket as wide as the window gives at most two per series.
+  const buckets =
+    meterIds.length && to > from
+      ? await store.range({
+          sites: g.sites.map((s) => s.id),
+          devices: meterIds,
+          points: ['w'],
+          from,
+          to,
+          bucketMs: Math.max(1000, to - from),
+        })
+      : [];
+  const per = new Map<string, { sum: number; n: number }>();
+  for (const b of buckets) {
+    const key = `${b.site}\u0000${b.device}`;
+    const p = per.get(key) ?? { sum: 0, n: 0 };
+    p.sum += b.mean * b.count;
+    p.n += b.count;
+    per.set(key, p);
+  }
   let w = 0;
   const fromLatest: string[] = [];
   for (const s of g.sites) {
-    const meters = (await registry.listDevices(s.id)).filter((d) => d.kind === 'meter').map((d) => d.id);
-    let siteW: number | undefined;
-    if (meters.length && to > from) {
-      const buckets = await store.range({
-        sites: [s.id],
-        devices: meters,
-        points: ['w'],
-        from,
-        to,
-        bucketMs: Math.max(1000, to - from),
-      });
-      const per = new Map<string, { sum: number; n: number }>();
-      for (const b of buckets) {
-        const p = per.get(b.device) ?? { sum: 0, n: 0 };
-        p.sum += b.mean * b.count;
-        p.n += b.count;
-        per.set(b.device, p);
-      }
-      if (per.size) siteW = [...per.values()].reduce((a, p) => a + p.sum / p.n, 0);
-    }
-    if (siteW === undefined) {
+    const means = s.meterIds.map((m) => per.get(`${s.id}\u0000${m}`)).filter((p) => p !== undefined);
+    if (means.length === 0) {
       fromLatest.push(s.id);
-      siteW = s.meterW ?? 0;
-    }
-    w += siteW;
+      w += s.meterW ?? 0;
+    } else w += means.reduce((a, p) => a + p.sum / p.n, 0);
   }
   return { w, sitesFromLatest: fromLatest };
 }
@@ -293,7 +293,7 @@ export class DispatchManager {
       throw new DispatchRefused(409, `conflicts with dispatch ${clash.id} on shared sites during the window`);
     const g = await this.state(group.sites, now);
     const bFrom = Math.min(start, now) - this.opts.baselineMinutes * 60_000;
-    const base = await meterBaseline(this.deps.store, this.deps.registry, g, bFrom, Math.min(start, now));
+    const base = await meterBaseline(this.deps.store, g, bFrom, Math.min(start, now));
     const targetMeterW = req.target.kind === 'meter_power' ? req.target.w : base.w + req.target.w;
     const feas = await checkDispatchFeasibility(g, this.opts, {
       targetMeterW,
@@ -342,9 +342,16 @@ export class DispatchManager {
       intervals: [],
     };
     this.dispatches.set(d.id, d);
-    // An immediate dispatch starts now rather than at the next loop tick.
-    if (start <= now)
-      void this.step(d).catch((err) => this.deps.log?.warn({ err, id: d.id }, 'dispatch step failed'));
+    if (start <= now) {
+      // An immediate dispatch starts now, from the snapshot and baseline just taken, rather than at
+      // the next loop tick: this is the dispatch latency.
+      d.status = 'active';
+      this.busy.add(d.id);
+      void this.activated(d)
+        .then(() => this.control(d, g, now))
+        .catch((err) => this.deps.log?.warn({ err, id: d.id }, 'dispatch step failed'))
+        .finally(() => this.busy.delete(d.id));
+    }
     return d;
   }
 
@@ -387,7 +394,7 @@ export class DispatchManager {
       d.status = 'active';
       const g0 = await this.state(d.sites, now);
       const from = d.start - this.opts.baselineMinutes * 60_000;
-      const base = await meterBaseline(this.deps.store, this.deps.registry, g0, from, d.start);
+      const base = await meterBaseline(this.deps.store, g0, from, d.start);
       d.baseline = {
         ...d.baseline,
         w: Math.round(base.w),
@@ -396,11 +403,7 @@ export class DispatchManager {
         sitesFromLatest: base.sitesFromLatest,
       };
       if (d.target.kind === 'change') d.targetMeterW = Math.round(base.w + d.target.w);
-      await this.deps.registry.audit('system', 'dispatch.start', d.id, {
-        group: d.group,
-        baselineW: d.baseline.w,
-        targetMeterW: d.targetMeterW,
-      });
+      await this.activated(d);
     }
     if (d.status !== 'active') return;
     if (now >= d.end) {
@@ -410,6 +413,14 @@ export class DispatchManager {
     }
     const g = await this.state(d.sites, now);
     await this.control(d, g, now);
+  }
+
+  private activated(d: Dispatch) {
+    return this.deps.registry.audit('system', 'dispatch.start', d.id, {
+      group: d.group,
+      baselineW: d.baseline.w,
+      targetMeterW: d.targetMeterW,
+    });
   }
 
   private run(d: Dispatch, dev: DeviceState): DeviceRun {

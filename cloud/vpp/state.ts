@@ -47,6 +47,8 @@ export interface SiteState {
   meterW?: number;
   meterTs?: number;
   meterFresh: boolean;
+  /** Ids of the site's meter devices. */
+  meterIds: string[];
   devices: DeviceState[];
 }
 
@@ -81,6 +83,7 @@ export async function readGroupState(
       feeder: s.feeder,
       limits: (s.limits ?? {}) as SiteState['limits'],
       meterFresh: false,
+      meterIds: [],
       devices: [],
     };
     for (const d of devices) {
@@ -88,6 +91,7 @@ export async function readGroupState(
       const w = pts?.get('w');
       const np = d.nameplate;
       if (d.kind === 'meter') {
+        site.meterIds.push(d.id);
         if (w) {
           site.meterW = (site.meterW ?? 0) + w.value;
           site.meterTs = Math.min(site.meterTs ?? w.ts, w.ts);

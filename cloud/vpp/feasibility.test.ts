@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { syntheticFeeder } from '../network/synthetic.ts';
+import { allocate } from './allocate.ts';
+import { checkDispatchFeasibility } from './feasibility.ts';
+import { networkCheckFor } from './network-check.ts';
+import { DEFAULT_STATE_OPTIONS, type GroupState } from './state.ts';
+
+const NOW = Date.UTC(2026, 5, 1, 12);
+
+function group(nodes: (string | null)[]): GroupState {
+  return {
+    at: NOW,
+    sites: nodes.map((node, i) => ({
+      id: `s${i}`,
+      status: 'online',
+      mode: 'default',
+      node,
+      feeder: null,
+      limits: {},
+      meterW: 0,
+      meterTs: NOW,
+      meterFresh: true,
+      meterIds: ['m1'],
+      devices: [
+        {
+          site: `s${i}`,
+          id: 'bat1',
+          kind: 'battery',
+          controls: ['battery_power'],
+          w: 0,
+          ts: NOW,
+          fresh: true,
+          socPct: 50,
+          whCapacity: 20_000,
+          wMax: 0,
+          chargeMaxW: 5000,
+          dischargeMaxW: 5000,
+        },
+      ],
+    })),
+  };
+}
+
+describe('dispatch feasibility with the network model (cloud/network power flow)', () => {
+  const window = { start: NOW, end: NOW + 3_600_000 };
+
+  it('accepts a move the feeder can carry and refuses one that overloads a branch, with the branch named', async () => {
+    const roomy = networkCheckFor(syntheticFeeder({ buses: 8, total_load_w: 2000, rating_va: 1e6 }));
+    const ok = await checkDispatchFeasibility(group(['b3', 'b6']), DEFAULT_STATE_OPTIONS, {
+      ...window,
+      targetMeterW: 8000,
+      network: roomy,
+    });
+    assert.equal(ok.feasible, true, ok.reasons.join());
+    assert.deepEqual([ok.checks.network.checked, ok.checks.network.feasible], [true, true]);
+
+    const tight = networkCheckFor(syntheticFeeder({ buses: 8, total_load_w: 2000, rating_va: 5000 }));
+    const no = await checkDispatchFeasibility(group(['b3', 'b6']), DEFAULT_STATE_OPTIONS, {
+      ...window,
+      targetMeterW: 8000,
+      network: tight,
+    });
+    assert.equal(no.feasible, false);
+    assert.equal(no.achievableDeltaW, 0);
+    assert.ok(
+      no.reasons.some((r) => /^network limits: branch \S+ loaded \d+ %/.test(r)),
+      no.reasons.join(),
+    );
+  });
+
+  it('names sites it cannot place and nodes the model does not know', async () => {
+    const net = networkCheckFor(syntheticFeeder({ buses: 8, total_load_w: 2000, rating_va: 1e6 }));
+    const r = await checkDispatchFeasibility(group(['b3', null]), DEFAULT_STATE_OPTIONS, {
+      ...window,
+      targetMeterW: 4000,
+      network: net,
+    });
+    assert.equal(r.feasible, true);
+    assert.match(r.checks.network.reasons.join(), /not checked: s1/);
+    const bad = await checkDispatchFeasibility(group(['nowhere']), DEFAULT_STATE_OPTIONS, {
+      ...window,
+      targetMeterW: 1000,
+      network: net,
+    });
+    assert.equal(bad.feasible, false);
+    assert.match(bad.reasons.join(), /node nowhere is not in network/);
+  });
+
+  it('bounds the move by state of charge over the window: 2 h of 5 kW from 40 % of 20 kWh is 4 kW', async () => {
+    const r = await checkDispatchFeasibility(group([null]), DEFAULT_STATE_OPTIONS, {
+      start: NOW,
+      end: NOW + 2 * 3_600_000,
+      targetMeterW: 5000,
+    });
+    assert.equal(r.feasible, false);
+    assert.equal(r.checks.deviceLimits.upW, 5000);
+    assert.equal(r.checks.stateOfCharge.upW, 4000);
+    assert.equal(r.shortfallW, 1000);
+    assert.match(r.reasons[0], /state of charge: .* needs 10\.0 kWh/);
+    // The allocation LP meets what is reachable and states the rest.
+    const a = await allocate([{ id: 'b', baselineW: 0, minW: -5000, maxW: 4000 }], 5000);
+    assert.deepEqual([a.setpoints.get('b'), a.shortfallW], [4000, 1000]);
+  });
+});
