@@ -17,6 +17,7 @@ import { Registry } from './storage/registry/registry.ts';
 import { InfluxTimeSeries } from './storage/timeseries/influx.ts';
 import { SqliteTimeSeries } from './storage/timeseries/sqlite.ts';
 import type { TimeSeriesStore } from './storage/timeseries/types.ts';
+import { forecastProviderFrom, networkCheckFromGrid } from './vpp/cloud-hooks.ts';
 import { VppService } from './vpp/service.ts';
 
 export interface CloudService {
@@ -153,7 +154,17 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
     const forecasts = new ForecastService({ registry, store, settings: config.forecast, log });
     forecasts.start();
     cleanups.push(() => forecasts.stop());
-    const vpp = new VppService({ registry, store, commands, log }, config.vpp);
+    const vpp = new VppService(
+      {
+        registry,
+        store,
+        commands,
+        log,
+        network: networkCheckFromGrid(grid),
+        forecast: forecastProviderFrom(forecasts),
+      },
+      config.vpp,
+    );
     vpp.start();
     cleanups.push(async () => vpp.stop());
 

@@ -14,7 +14,8 @@ import type { GroupState, StateOptions } from './state.ts';
 export type NetworkCheck = (q: {
   start: number;
   end: number;
-  injections: { site: string; node: string | null; deltaW: number }[];
+  /** Per site: its measured meter power now (export +) and its share of the move (W). */
+  injections: { site: string; node: string | null; meterW: number | null; deltaW: number }[];
 }) => Promise<{ feasible: boolean; reasons: string[] }>;
 
 export interface Feasibility {
@@ -100,6 +101,7 @@ export async function checkDispatchFeasibility(
       injections: g.sites.map((s, i) => ({
         site: s.id,
         node: s.node,
+        meterW: s.meterW ?? null,
         deltaW: (achievable * (up ? sustained[i].upW : sustained[i].downW)) / total,
       })),
     });
