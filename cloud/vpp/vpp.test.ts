@@ -321,6 +321,30 @@ describe('VPP aggregation and dispatch (real cloud, fake gateways over MQTT)', f
     for (const a of ['dispatch.create', 'dispatch.start', 'dispatch.complete']) assert.ok(actions.has(a), a);
   });
 
+  it('holds a scheduled dispatch until its start, then takes the baseline just before it', async () => {
+    const start = Date.now() + 1500;
+    const r = await dispatch({
+      group: 'vpp1',
+      target: { kind: 'change', w: 1000 },
+      start,
+      end: start + 60_000,
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.status, 'scheduled');
+    assert.equal(gw['vpp-a'].commands.filter((c) => c.issuedAt >= r.body.createdAt).length, 0);
+    const d = await until(
+      () => get(r.body.id),
+      (x) => x.status === 'active' && x.progress.firstCommandAt !== null,
+    );
+    assert.ok((d.progress.firstCommandAt ?? 0) >= start);
+    assert.deepEqual([d.baseline.to, d.baseline.w, d.targetMeterW], [start, 500, 1500]);
+    await until(
+      async () => meterTotal(['vpp-a', 'vpp-b']),
+      (m) => Math.abs(m - 1500) <= 50,
+    );
+    await cancelAndSettle(r.body.id, ['vpp-a', 'vpp-b']);
+  });
+
   it('enforces roles and group scopes', async () => {
     const body = { group: 'vpp1', target: { kind: 'change', w: 100 }, end: Date.now() + 5000 };
     assert.equal((await dispatch(body, viewerToken)).status, 403);
