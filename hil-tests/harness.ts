@@ -66,6 +66,8 @@ export class HilCloud {
         '  timeseries: { backend: sqlite, path: data/ts.db, synchronous: full }',
         '  registry: { backend: sqlite, path: data/registry.db }',
         'commands: { expiryCheckMs: 200 }',
+        // A fast closed loop for tests; commands outlive two loop periods.
+        'vpp: { loopMs: 1000, commandTtlS: 4, staleMs: 3000, settleMs: 4000, baselineMinutes: 1 }',
         '',
       ].join('\n'),
     );
@@ -163,6 +165,7 @@ export async function startSite(
     },
     async stop() {
       await site.edge?.stop();
+      sim.child.kill('SIGCONT');
       await sim.stop();
     },
   };
