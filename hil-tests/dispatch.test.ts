@@ -1,20 +1,10 @@
 import assert from 'node:assert/strict';
-import { ModbusClient } from '../protocols/modbus/client.ts';
-import { scanUnit } from '../protocols/sunspec/scan.ts';
-import { HilCloud, type HilSite, hilDir, startSite, waitUntil } from './harness.ts';
+import { HilCloud, type HilSite, hilDir, readRegister, startSite, waitUntil } from './harness.ts';
 
 const NOON = '2026-06-21T11:30:00Z';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function reg(port: number, unit: number, model: number, point: string): Promise<number | undefined> {
-  const io = new ModbusClient({ transport: { kind: 'tcp', host: '127.0.0.1', port }, timeoutMs: 500 });
-  try {
-    const v = (await scanUnit(io, unit)).models.find((m) => m.id === model)?.decoded?.values[point];
-    return typeof v === 'number' ? v : undefined;
-  } finally {
-    await io.close();
-  }
-}
+const reg = readRegister;
 
 interface Dispatch {
   id: string;

@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
-import { ModbusClient } from '../protocols/modbus/client.ts';
-import { scanUnit } from '../protocols/sunspec/scan.ts';
-import { HilCloud, type HilSite, hilDir, startSite, waitUntil } from './harness.ts';
+import { HilCloud, type HilSite, hilDir, readRegister, startSite, waitUntil } from './harness.ts';
 
 type Latest = Array<{ device: string; point: string; ts: number; value: number }>;
 const NOON = '2026-06-21T11:30:00Z';
 
-/** Reads a SunSpec point straight from the simulated device's registers. */
 async function register(port: number, unit: number, model: number, point: string): Promise<number> {
-  const io = new ModbusClient({ transport: { kind: 'tcp', host: '127.0.0.1', port }, timeoutMs: 1000 });
-  try {
-    const u = await scanUnit(io, unit);
-    const v = u.models.find((m) => m.id === model)?.decoded?.values[point];
-    assert.equal(typeof v, 'number', `unit ${unit} model ${model} ${point}`);
-    return v as number;
-  } finally {
-    await io.close();
-  }
+  const v = await readRegister(port, unit, model, point);
+  assert.equal(typeof v, 'number', `unit ${unit} model ${model} ${point}`);
+  return v as number;
 }
 
 describe('hardware in the loop: cloud, simulated sites and edge agents as real processes', function () {

@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newOperatorToken } from '../cli/fleet.ts';
+import { ModbusClient } from '../protocols/modbus/client.ts';
+import { scanUnit } from '../protocols/sunspec/scan.ts';
 import { freePort } from '../test-support/ports.ts';
 import { type ManagedProcess, startProcess, waitForPort } from '../test-support/process.ts';
 
@@ -176,4 +178,20 @@ export async function startSite(
 export function hilDir(): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'gridlayer-hil-'));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Reads one SunSpec point straight from a simulated device's registers (undefined when absent). */
+export async function readRegister(
+  port: number,
+  unit: number,
+  model: number,
+  point: string,
+): Promise<number | undefined> {
+  const io = new ModbusClient({ transport: { kind: 'tcp', host: '127.0.0.1', port }, timeoutMs: 1000 });
+  try {
+    const v = (await scanUnit(io, unit)).models.find((m) => m.id === model)?.decoded?.values[point];
+    return typeof v === 'number' ? v : undefined;
+  } finally {
+    await io.close();
+  }
 }
