@@ -7,8 +7,8 @@ import { HOUR_MS } from '../cloud/market/bids.ts';
 import { type ClearingResource, clearArea } from '../cloud/market/clearing.ts';
 import { compileFeeder } from '../cloud/market/feeder.ts';
 import { clearRealTime } from '../cloud/market/realtime.ts';
-import { mulberry32 } from '../cloud/market/simulate.ts';
 import { syntheticFeeder } from '../cloud/network/index.ts';
+import { seededRandom as mulberry32 } from '../cloud/random.ts';
 import { report, timeMs } from './report.ts';
 
 const network = syntheticFeeder({ buses: 120, seed: 1, total_load_w: 4e6 });

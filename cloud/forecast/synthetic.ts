@@ -3,22 +3,11 @@
  * here). Deterministic for a given seed.
  */
 
+import { seededRandom as rng } from '../random.ts';
 import { planeOfArray } from './irradiance.ts';
 import { clearSky, type PvSite } from './pv-model.ts';
 import type { RegularSeries } from './series.ts';
 import { localTime, parseLocalDate } from './timezone.ts';
-
-/** mulberry32: small, fast, seedable PRNG. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function gaussian(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());

@@ -1,5 +1,6 @@
 import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
 import { checkFeasibility, type Network, syntheticFeeder } from '../network/index.ts';
+import { seededRandom as mulberry32 } from '../random.ts';
 import { type Bid, BidBook, DAY_MS, HOUR_MS, type Step } from './bids.ts';
 import { awardsAtPrice, netCurvePoints, screenAwards } from './centralized.ts';
 import type { ClearingResource } from './clearing.ts';
@@ -36,17 +37,6 @@ const LOAD_SHAPE = [
   0.95, 0.88, 0.8, 0.7, 0.6,
 ];
 const solar = (h: number) => Math.max(0, Math.sin((Math.PI * (h + 0.5 - 6)) / 12));
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface Fleet {
   readonly network: Network;

@@ -1,3 +1,4 @@
+import { seededRandom as mulberry32 } from '../random.ts';
 import { buildNetwork, type Network, type NetworkInput } from './model.ts';
 
 /**
@@ -59,16 +60,4 @@ export function syntheticFeeder(opts: SyntheticOptions): Network {
       .filter((l) => l.p_w > 0),
   };
   return buildNetwork(input);
-}
-
-/** Small, fast, seedable PRNG (public-domain mulberry32), so feeders are reproducible. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
