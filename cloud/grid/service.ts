@@ -88,9 +88,18 @@ export class GridService {
       ...(f.vminPu !== undefined ? { default_vmin_pu: f.vminPu } : {}),
       ...(f.vmaxPu !== undefined ? { default_vmax_pu: f.vmaxPu } : {}),
     });
+    return GridService.forNetwork(network, f.id ?? basename(f.dir), deps);
+  }
+
+  /** A grid service over an already-built feeder model (e.g. a synthetic one). */
+  static forNetwork(
+    network: Network,
+    feederId: string,
+    deps: { registry: Registry; store: TimeSeriesStore; settings: NetworkSettings },
+  ): GridService {
     // Fail at start, not at the first dispatch, if the feeder has no power-flow solution.
     solvePowerFlow(network);
-    return new GridService(network, f.id ?? basename(f.dir), deps);
+    return new GridService(network, feederId, deps);
   }
 
   private requireNetwork(): Network {

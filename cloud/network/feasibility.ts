@@ -25,6 +25,15 @@ export type Violation =
     }
   | { kind: 'power_flow'; message: string };
 
+/** One line an operator can read, naming the bus or branch and the limit. */
+export function describeViolation(v: Violation): string {
+  if (v.kind === 'voltage')
+    return `bus ${v.bus} voltage ${v.v_pu.toFixed(4)} pu beyond its ${v.limit} of ${v.limit_pu} pu`;
+  if (v.kind === 'thermal')
+    return `branch ${v.branch} loaded ${v.loading_pct.toFixed(0)} % of ${(v.rating_va / 1000).toFixed(0)} kVA`;
+  return `power flow: ${v.message}`;
+}
+
 const power = z.object({ p_w: z.number().finite(), q_var: z.number().finite().default(0) });
 
 /**

@@ -8,6 +8,7 @@
  */
 import type { ForecastService } from '../forecast-service/service.ts';
 import type { GridService } from '../grid/service.ts';
+import { describeViolation } from '../network/feasibility.ts';
 import type { SiteForecastProvider } from './envelope.ts';
 import type { NetworkCheck } from './feasibility.ts';
 
@@ -31,17 +32,7 @@ export function networkCheckFromGrid(grid: GridService): NetworkCheck | undefine
         },
       ],
     });
-    for (const v of report.intervals.flatMap((iv) => iv.violations)) {
-      if (v.kind === 'voltage')
-        reasons.push(
-          `bus ${v.bus} voltage ${v.v_pu.toFixed(4)} pu beyond its ${v.limit} of ${v.limit_pu} pu`,
-        );
-      else if (v.kind === 'thermal')
-        reasons.push(
-          `branch ${v.branch} loaded ${v.loading_pct.toFixed(0)} % of ${(v.rating_va / 1000).toFixed(0)} kVA`,
-        );
-      else reasons.push(`power flow: ${v.message}`);
-    }
+    reasons.push(...report.intervals.flatMap((iv) => iv.violations.map(describeViolation)));
     return { feasible: report.feasible, reasons };
   };
 }
