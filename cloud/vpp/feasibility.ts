@@ -5,12 +5,12 @@
  *  2. state of charge — batteries sustaining the move for the whole window (socMin…socMax);
  *  3. site limits — the sites' import/export limits at the point of common coupling;
  *  4. network limits — through a NetworkCheck hook when one is configured (cloud/network's
- *     checkFeasibility via ./network-check.ts), else reported as not checked.
+ *     checkFeasibility via the grid service, see ./cloud-hooks.ts), else reported as not checked.
  */
 import { siteFlexNow } from './envelope.ts';
 import type { GroupState, StateOptions } from './state.ts';
 
-/** Network feasibility of per-site changes at their network nodes; see ./network-check.ts. */
+/** Network feasibility of per-site changes at their network nodes; see ./cloud-hooks.ts. */
 export type NetworkCheck = (q: {
   start: number;
   end: number;
