@@ -1,0 +1,30 @@
+/**
+ * `npm run build`: bundles the CLI into dist/ as plain JavaScript so a gateway runs the edge agent
+ * without the TypeScript loader (tsx). That loader alone costs ~35 MB of RSS — a third of a small
+ * gateway's budget. Packages stay external (resolved from node_modules at run time) and each
+ * subcommand stays its own lazily loaded chunk, so `edge` loads no cloud, solver or market code.
+ */
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'dist');
+rmSync(out, { recursive: true, force: true });
+await build({
+  entryPoints: [join(root, 'cli/main.ts')],
+  outdir: out,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: true,
+  logLevel: 'warning',
+});
+// The operator page is read from beside the code that serves it (cloud/api/ui.ts).
+mkdirSync(join(out, 'ui'), { recursive: true });
+copyFileSync(join(root, 'cloud/api/ui/index.html'), join(out, 'ui/index.html'));
+console.log(`built ${out}/main.js (run: node dist/main.js <command>)`);
