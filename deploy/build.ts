@@ -5,12 +5,13 @@
  * subcommand stays its own lazily loaded chunk, so `edge` loads no cloud, solver or market code.
  */
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const out = join(root, 'dist');
+// `npm run build -- <dir>` builds elsewhere (inside the repo, so node_modules resolves); tests use that.
+const out = process.argv[2] ? resolve(process.argv[2]) : join(root, 'dist');
 rmSync(out, { recursive: true, force: true });
 await build({
   entryPoints: [join(root, 'cli/main.ts')],
