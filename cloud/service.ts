@@ -147,6 +147,7 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
           settings: config.market,
           iso: new WholesaleMarket({ seed: config.market.isoSeed }),
           send: (site, req, actor) => commands.send(site, req, actor),
+          timeseries: store,
           maxTtlSeconds: config.commands.maxTtlSeconds,
         })
       : undefined;
