@@ -7,8 +7,11 @@ import { HOUR_MS } from '../cloud/market/bids.ts';
 import { type ClearingResource, clearArea } from '../cloud/market/clearing.ts';
 import { compileFeeder } from '../cloud/market/feeder.ts';
 import { clearRealTime } from '../cloud/market/realtime.ts';
+import { ResourceRegistry } from '../cloud/market/resources.ts';
+import { runDayAhead } from '../cloud/market/total-dso.ts';
 import { syntheticFeeder } from '../cloud/network/index.ts';
 import { seededRandom as mulberry32 } from '../cloud/random.ts';
+import { WholesaleMarket } from '../sim-devices/iso/wholesale.ts';
 import { report, timeMs } from './report.ts';
 
 const network = syntheticFeeder({ buses: 120, seed: 1, total_load_w: 4e6 });
@@ -78,6 +81,28 @@ for (const n of [1000, 10000]) {
   });
   figures[`da_clear_${n}_resources_ms`] = Math.round(ms);
   figures[`da_lp_columns_${n}`] = cols;
+  // The whole 7-step day: provisional clearing, consolidated T-D curve (12 warm re-solves), ISO,
+  // re-optimization with the ISO's LMP.
+  let timings: Record<string, number> = {};
+  const fullMs = await timeMs(async () => {
+    const da = await runDayAhead({
+      dso: 'dso',
+      interfaceId: feeder.buses[0],
+      dayStart: Date.UTC(2026, 6, 1),
+      registry: new ResourceRegistry(),
+      bids: [],
+      resources,
+      feeder,
+      loadForecastW: loads,
+      forecastLmp: lmp,
+      iso: new WholesaleMarket({ seed: 1 }),
+    });
+    timings = da.timings;
+  });
+  figures[`da_full_7_steps_${n}_resources_ms`] = Math.round(fullMs);
+  figures[`da_full_7_steps_${n}_breakdown_ms`] = Object.fromEntries(
+    Object.entries(timings).map(([k, v]) => [k, Math.round(v)]),
+  );
 }
 const rtRes = fleet(10000, 7).map((r) => ({ ...r, sell: [r.sell[18]], buy: [r.buy[18]] }));
 const rtMs = await timeMs(() =>

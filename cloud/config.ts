@@ -158,6 +158,10 @@ export function parseCloudConfig(input: unknown, baseDir = process.cwd()): Cloud
   }
   if (c.broker.mode === 'external' && c.broker.ca) c.broker.ca = abs(c.broker.ca);
   if (c.market.networkFile) c.market.networkFile = abs(c.market.networkFile);
+  if (c.market.networkFile && c.network.feeder)
+    throw new Error(
+      'invalid cloud config: market.networkFile (deprecated) and network.feeder both name a feeder: keep only network.feeder',
+    );
   if (c.network.feeder) c.network.feeder.dir = abs(c.network.feeder.dir);
   c.auth.bootstrapToken ??= process.env.GRIDLAYER_BOOTSTRAP_TOKEN || undefined;
   return c;

@@ -140,6 +140,10 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
     });
     commands.start();
     cleanups.push(async () => commands.stop());
+    const grid = await GridService.open({ registry, store, settings: config.network });
+    // One feeder for the whole cloud: network.feeder; market.networkFile is the deprecated second one.
+    if (config.market.networkFile)
+      log.warn('config market.networkFile is deprecated: name the feeder once, as network.feeder');
     // The simulated ISO stands in for the wholesale counterpart until a real ISO gateway exists.
     const market = config.market.enabled
       ? await MarketService.open({
@@ -147,10 +151,11 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
           settings: config.market,
           iso: new WholesaleMarket({ seed: config.market.isoSeed }),
           send: (site, req, actor) => commands.send(site, req, actor),
+          timeseries: store,
+          ...(config.market.networkFile ? {} : { network: grid.network }),
           maxTtlSeconds: config.commands.maxTtlSeconds,
         })
       : undefined;
-    const grid = await GridService.open({ registry, store, settings: config.network });
     const forecasts = new ForecastService({ registry, store, settings: config.forecast, log });
     forecasts.start();
     cleanups.push(() => forecasts.stop());

@@ -30,7 +30,7 @@ const time = z.union([z.number(), z.string()]).transform((v, ctx) => {
   return n;
 });
 const windowQuery = z.object({
-  market: z.enum(['DA', 'RT']).optional(),
+  market: z.enum(['DA', 'RT', 'MT']).optional(),
   from: time.optional(),
   to: time.optional(),
   all: z
@@ -194,7 +194,7 @@ export function marketRoutes(m: MarketService | undefined): RouteDef<any, any, a
       summary: 'Your live bids (all=true: every bid, DMO only)',
       tag,
       permission,
-      query: windowQuery,
+      query: windowQuery.extend({ market: z.enum(['DA', 'RT']).optional() }),
       handler: market(async ({ principal, query }) => m.listBids(caller(principal), query)),
     }),
     route({
@@ -280,6 +280,19 @@ export function marketRoutes(m: MarketService | undefined): RouteDef<any, any, a
       handler: market(async ({ principal, body }) => {
         needRole(principal, OPERATE_ROLES, 'run market clearing');
         return m.runDayAhead(caller(principal), body);
+      }),
+    }),
+    route({
+      method: 'post',
+      path: '/market/settlement/metered',
+      summary:
+        'DMO: settle a completed hour from metered telemetry (imbalance at RT prices, DR baseline, fee true-up)',
+      tag,
+      permission,
+      body: z.object({ hourStart: time }),
+      handler: market(async ({ principal, body }) => {
+        needRole(principal, OPERATE_ROLES, 'run market settlement');
+        return m.settleMetered(caller(principal), body);
       }),
     }),
     route({

@@ -2,11 +2,13 @@ import { readFileSync } from 'node:fs';
 import { newId } from '../auth/secrets.ts';
 import { buildNetwork, type Network } from '../network/index.ts';
 import type { Registry } from '../storage/registry/registry.ts';
+import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
 import { type Bid, BidBook, DAY_MS, gateClosure, HOUR_MS, RT_INTERVAL_MS, type Step } from './bids.ts';
 import { ANCILLARY_PRODUCTS } from './clearing.ts';
 import { resourcesFromBids } from './curves.ts';
 import { dispatchToField, type SendCommand } from './dispatch.ts';
 import { compileFeeder } from './feeder.ts';
+import { meteredRun } from './metered-run.ts';
 import { energyCents } from './money.ts';
 import { clearRealTime } from './realtime.ts';
 import { ResourceRegistry, ResourceSchema, type ResourceStatus } from './resources.ts';
@@ -20,6 +22,7 @@ import {
   MarketStore,
   type PriceRecord,
   type ResourceLink,
+  type MarketKind as RunMarket,
   type StoredResource,
 } from './store.ts';
 import { type IsoGateway, runDayAhead } from './total-dso.ts';
@@ -62,6 +65,8 @@ export interface MarketServiceDeps {
   /** Network model of the LDA; default: loaded from settings.networkFile, else none. */
   readonly network?: Network | null;
   readonly send?: SendCommand;
+  /** The cloud's telemetry store: metered settlement reads delivered energy from it. */
+  readonly timeseries?: TimeSeriesStore;
   readonly maxTtlSeconds?: number;
   readonly now?: () => number;
 }
@@ -672,6 +677,57 @@ export class MarketService {
     );
   }
 
+  /** Metered settlement of a completed hour (5-minute periods) from telemetry: metered-run.ts. */
+  async settleMetered(c: MarketCaller, q: { hourStart: number }) {
+    return this.#audited(c, 'market.settle.metered', String(q.hourStart), q, async () => {
+      const by = this.actingAs(c.userId, 'DMO');
+      this.#requireNodal();
+      if (q.hourStart % HOUR_MS !== 0)
+        throw new MarketRefusal(refuse('BAD_INTERVAL', 'metered settlement runs on whole UTC hours'));
+      if (this.now() < q.hourStart + HOUR_MS)
+        throw new MarketServiceError(
+          409,
+          'NOT_METERED_YET',
+          'the hour is not over: meters are still running',
+        );
+      if (!this.deps.timeseries)
+        throw new MarketServiceError(503, 'NO_TELEMETRY', 'no time-series store to read meters from');
+      const r = this.config.roles;
+      const { ledger, lines, reports } = await meteredRun({
+        hourStart: q.hourStart,
+        store: this.store,
+        timeseries: this.deps.timeseries,
+        registry: this.deps.registry,
+        resources: this.resources,
+        links: this.links,
+        iso: r.ISO,
+        dgo: r.DGO,
+        dmo: r.DMO,
+        fees: this.deps.settings.fees,
+      });
+      const books = checkBooks(ledger);
+      const summary = {
+        balanced: books.every((b) => b.balanced),
+        surplusCents: books.reduce((s, b) => s + b.surplusCents, 0),
+        meters: reports,
+      };
+      const runId = `mt_${newId(8)}`;
+      const run = {
+        id: runId,
+        market: 'MT' as const,
+        intervalStart: q.hourStart,
+        intervalEnd: q.hourStart + HOUR_MS,
+      };
+      await this.store.saveRun({ ...run, runAt: this.now(), runBy: by, summary }, [], [], ledger.entries);
+      await this.#audit(c, 'market.settle.metered', runId, {
+        as: by,
+        hourStart: q.hourStart,
+        balanced: summary.balanced,
+      });
+      return { runId, ...summary, books, lines };
+    });
+  }
+
   // --- DGO -------------------------------------------------------------------------------------
 
   async screeningOutcomes(c: MarketCaller, q: { from?: number; to?: number }): Promise<DispatchRecord[]> {
@@ -712,7 +768,7 @@ export class MarketService {
   // --- results -----------------------------------------------------------------------------------
 
   /** Awards of the user's organizations; all awards for the DMO (`all`). */
-  async awards(c: MarketCaller, q: { all?: boolean; market?: 'DA' | 'RT'; from?: number; to?: number }) {
+  async awards(c: MarketCaller, q: { all?: boolean; market?: RunMarket; from?: number; to?: number }) {
     if (q.all) {
       this.actingAs(c.userId, 'DMO');
       return this.store.awards(q);
@@ -723,12 +779,12 @@ export class MarketService {
   }
 
   /** Published prices: public to every authenticated user. */
-  prices(q: { market?: 'DA' | 'RT'; from?: number; to?: number; bus?: string }) {
+  prices(q: { market?: RunMarket; from?: number; to?: number; bus?: string }) {
     return this.store.prices(q);
   }
 
   /** Settlement lines and totals of the user's organizations (`all`: every account plus the books check, DMO only). */
-  async settlements(c: MarketCaller, q: { all?: boolean; market?: 'DA' | 'RT'; from?: number; to?: number }) {
+  async settlements(c: MarketCaller, q: { all?: boolean; market?: RunMarket; from?: number; to?: number }) {
     const accounts = q.all ? null : this.actorsOf(c.userId);
     if (q.all) this.actingAs(c.userId, 'DMO');
     const entries: LedgerEntry[] = [];

@@ -1,6 +1,6 @@
 import { newId } from '../auth/secrets.ts';
 import type { SqlDb } from '../storage/registry/db.ts';
-import type { Bid, MarketKind } from './bids.ts';
+import type { Bid, MarketKind as BidMarket } from './bids.ts';
 import type { Resource } from './resources.ts';
 import type { LedgerEntry } from './settlement.ts';
 
@@ -10,6 +10,9 @@ import type { LedgerEntry } from './settlement.ts';
  * settlement ledger and dispatch/screening outcomes. Tables come from registry migration 2, so the
  * same SQL runs on SQLite and PostgreSQL.
  */
+
+/** Runs: the DA and RT markets, and MT (metered settlement of an hour, 5-minute periods). */
+export type MarketKind = BidMarket | 'MT';
 
 export interface ResourceLink {
   readonly site?: string | undefined;

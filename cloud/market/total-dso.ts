@@ -4,6 +4,7 @@ import {
   ANCILLARY_PRODUCTS,
   type AncillaryProduct,
   type ClearingInput,
+  type ClearingResource,
   type ClearingResult,
   clearArea,
   interfaceCurve,
@@ -29,6 +30,8 @@ export interface DayAheadInput {
   readonly registry: ResourceRegistry;
   /** Step 1: accepted DA bids for the day (validated by the bid book). */
   readonly bids: readonly Bid[];
+  /** Curves already built from the bids (benchmarks, simulations); default: built from `bids`. */
+  readonly resources?: readonly ClearingResource[];
   readonly feeder: CompiledFeeder | null;
   /** Non-participating load forecast per bus, 24 hourly values (W). */
   readonly loadForecastW: ReadonlyMap<string, readonly number[]>;
@@ -59,7 +62,7 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
   };
   let t0 = performance.now();
   const periodOf = (s: number) => (s - inp.dayStart) / HOUR_MS;
-  const resources = resourcesFromBids(inp.bids, inp.registry, T, periodOf);
+  const resources = inp.resources ?? resourcesFromBids(inp.bids, inp.registry, T, periodOf);
   const base: Omit<ClearingInput, 'interfacePrice'> = {
     feeder: inp.feeder,
     periods: T,
