@@ -6,8 +6,10 @@ import {
   type ClearingInput,
   type ClearingResource,
   type ClearingResult,
+  type CurveSamples,
   clearArea,
-  interfaceCurve,
+  openArea,
+  sampleCurve,
 } from './clearing.ts';
 import { aggregateSteps, resourcesFromBids } from './curves.ts';
 import type { CompiledFeeder } from './feeder.ts';
@@ -72,43 +74,62 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
     ...(inp.interfaceLimitW !== undefined ? { interfaceLimitW: inp.interfaceLimitW } : {}),
   };
   // Step 2: provisional LDA clearing with the forecast interface LMP; step 3's curve comes from the
-  // same LP re-solved at shifted interface prices.
-  const { base: provisional, curve } = await interfaceCurve(
-    { ...base, interfacePrice: inp.forecastLmp },
-    inp.curveOffsets ?? DEFAULT_CURVE_OFFSETS,
-  );
-  tick('provisional_and_curve_ms', t0);
-  // Step 3: consolidated bid curve plus the area's ancillary offers (sum of its resources' offers).
-  const tdBid: TdBid = {
-    dso: inp.dso,
-    interface_id: inp.interfaceId,
-    hours: curve.map((pts, t) => ({
-      interval_start: inp.dayStart + t * HOUR_MS,
-      points: dedupePrices(pts).map((p) => ({ price_per_mwh: p.pricePerMWh, import_w: p.importW })),
-      ancillary: ANCILLARY_PRODUCTS.flatMap((p) => {
-        const steps = aggregateSteps(resources.map((r) => r.ancillary?.[p]?.[t] ?? []));
-        return steps.length ? [{ product: p, steps }] : [];
-      }),
-    })),
-  };
-  // Steps 4-5: the ISO clears and returns the interface award and LMP.
-  t0 = performance.now();
-  const isoAward = await inp.iso.clearDayAhead(tdBid);
-  tick('iso_ms', t0);
-  const lmp = isoAward.hours.map((h) => h.lmp_per_mwh);
-  // Step 6: re-optimize with the known LMP; the ancillary awards become requirements in the area.
-  const req: Partial<Record<AncillaryProduct, number[]>> = {};
-  for (const p of ANCILLARY_PRODUCTS) {
-    const w = isoAward.hours.map((h) => h.ancillary[p]?.award_w ?? 0);
-    if (w.some((x) => x > 0)) req[p] = w;
+  // same LP re-solved at shifted interface prices. The model stays loaded for step 6.
+  const area = await openArea({ ...base, interfacePrice: inp.forecastLmp });
+  try {
+    const samples = sampleCurve(
+      area,
+      { ...base, interfacePrice: inp.forecastLmp },
+      inp.curveOffsets ?? DEFAULT_CURVE_OFFSETS,
+    );
+    const { base: provisional, curve } = samples;
+    tick('provisional_and_curve_ms', t0);
+    // Step 3: consolidated bid curve plus the area's ancillary offers (sum of its resources' offers).
+    const tdBid: TdBid = {
+      dso: inp.dso,
+      interface_id: inp.interfaceId,
+      hours: curve.map((pts, t) => ({
+        interval_start: inp.dayStart + t * HOUR_MS,
+        points: dedupePrices(pts).map((p) => ({ price_per_mwh: p.pricePerMWh, import_w: p.importW })),
+        ancillary: ANCILLARY_PRODUCTS.flatMap((p) => {
+          const steps = aggregateSteps(resources.map((r) => r.ancillary?.[p]?.[t] ?? []));
+          return steps.length ? [{ product: p, steps }] : [];
+        }),
+      })),
+    };
+    // Steps 4-5: the ISO clears and returns the interface award and LMP.
+    t0 = performance.now();
+    const isoAward = await inp.iso.clearDayAhead(tdBid);
+    tick('iso_ms', t0);
+    const lmp = isoAward.hours.map((h) => h.lmp_per_mwh);
+    // Step 6: re-optimize with the known LMP; the ancillary awards become requirements in the area.
+    const req: Partial<Record<AncillaryProduct, number[]>> = {};
+    for (const p of ANCILLARY_PRODUCTS) {
+      const w = isoAward.hours.map((h) => h.ancillary[p]?.award_w ?? 0);
+      if (w.some((x) => x > 0)) req[p] = w;
+    }
+    t0 = performance.now();
+    // Without ancillary requirements only the interface price changes: re-solve the loaded model
+    // from the basis of the curve sample nearest to the ISO's LMP. With them the LP gains rows.
+    const final = Object.keys(req).length
+      ? await clearArea({ ...base, interfacePrice: lmp, ancillaryRequirementW: req })
+      : area.solve(lmp, 'LDA final clearing', nearestBasis(samples, inp.forecastLmp, lmp));
+    tick('final_ms', t0);
+    // Step 7: final schedules/prices/awards are `final` (published by the caller).
+    return { provisional, tdBid, isoAward, final, lmp, timings };
+  } finally {
+    area.dispose();
   }
-  t0 = performance.now();
-  const final = await clearArea({ ...base, interfacePrice: lmp, ancillaryRequirementW: req });
-  tick('final_ms', t0);
-  // Step 7: final schedules/prices/awards are `final` (published by the caller).
-  return { provisional, tdBid, isoAward, final, lmp, timings };
 }
 
+function nearestBasis(s: CurveSamples, forecast: readonly number[], lmp: readonly number[]) {
+  let best: { d: number; dist: number } | undefined;
+  for (const d of s.bases.keys()) {
+    const dist = lmp.reduce((acc, p, t) => acc + Math.abs(p - forecast[t] - d), 0);
+    if (!best || dist < best.dist) best = { d, dist };
+  }
+  return s.bases.get(best!.d);
+}
 function dedupePrices(pts: { pricePerMWh: number; importW: number }[]) {
   const out: { pricePerMWh: number; importW: number }[] = [];
   for (const p of pts) {
