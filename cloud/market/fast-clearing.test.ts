@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
+import { buildNetwork } from '../network/index.ts';
+import { seededRandom } from '../random.ts';
+import { type ClearingInput, type ClearingResource, clearArea } from './clearing.ts';
+import { compileFeeder } from './feeder.ts';
+import { ResourceRegistry } from './resources.ts';
+import { DEFAULT_CURVE_OFFSETS, runDayAhead } from './total-dso.ts';
+
+// The fast day-ahead path (per-bus merging of energy-only resources, one loaded LP re-solved warm
+// for the curve and the final clearing) against the straightforward one (every step its own column,
+// a cold solve per price) on small random areas with distinct prices, so the optimum is unique.
+
+const T = 24;
+const feeder = compileFeeder(
+  buildNetwork({
+    base_voltage_v: 12470,
+    buses: ['s', 'a', 'b', 'c', 'd'].map((id) => ({ id, type: id === 's' ? 'slack' : 'pq' })),
+    branches: [
+      { from_bus: 's', to_bus: 'a', r_ohm: 0.3, x_ohm: 0.3, rating_va: 3e6 },
+      { from_bus: 'a', to_bus: 'b', r_ohm: 0.4, x_ohm: 0.4, rating_va: 0.4e6 },
+      { from_bus: 'a', to_bus: 'c', r_ohm: 0.4, x_ohm: 0.4, rating_va: 1e6 },
+      { from_bus: 'c', to_bus: 'd', r_ohm: 0.5, x_ohm: 0.5, rating_va: 0.3e6 },
+    ],
+  }),
+);
+const buses = ['a', 'b', 'c', 'd'];
+const dayStart = Date.UTC(2026, 6, 1);
+
+// fast-check picks the shape (how many resources, where, seeds); the prices come from a seeded
+// generator so they are distinct and no shrink collapses them into ties (tied steps make the
+// optimum non-unique, where either split is right).
+const area = fc.record({
+  energy: fc.array(fc.constantFrom(...buses), { minLength: 2, maxLength: 10 }),
+  batteries: fc.array(fc.constantFrom(...buses), { maxLength: 2 }),
+  load: fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 4, maxLength: 4 }),
+  seed: fc.integer({ min: 1, max: 1_000_000 }),
+});
+type AreaCase = typeof area extends fc.Arbitrary<infer A> ? A : never;
+
+function toResources(a: AreaCase): ClearingResource[] {
+  const rand = seededRandom(a.seed);
+  const steps = (side: 'sell' | 'buy') => {
+    const n = Math.floor(rand() * 3);
+    const s = Array.from({ length: n }, () => ({
+      quantity_w: 10e3 + rand() * 190e3,
+      price_per_mwh: 1 + rand() * 149,
+    }));
+    return s.sort((x, y) => (side === 'sell' ? 1 : -1) * (x.price_per_mwh - y.price_per_mwh));
+  };
+  return [
+    ...a.energy.map((bus, k) => ({
+      id: `e${k}`,
+      bus,
+      sell: Array.from({ length: T }, () => steps('sell')),
+      buy: Array.from({ length: T }, () => steps('buy')),
+    })),
+    ...a.batteries.map((bus, k) => {
+      const energyWh = 50e3 + rand() * 350e3;
+      return {
+        id: `b${k}`,
+        bus,
+        sell: Array.from({ length: T }, () => [{ quantity_w: 50e3, price_per_mwh: 60 + rand() * 90 }]),
+        buy: Array.from({ length: T }, () => [{ quantity_w: 50e3, price_per_mwh: 1 + rand() * 39 }]),
+        storage: { energyWh, soc0Wh: energyWh / 2, efficiency: 0.92 },
+      };
+    }),
+  ];
+}
+
+const close = (a: number, b: number, tol: number) => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));
+
+describe('fast day-ahead clearing', () => {
+  it('gives the same curve, schedules and prices as the straightforward LP on random areas', async () => {
+    await fc.assert(
+      fc.asyncProperty(area, async (a) => {
+        const resources = toResources(a);
+        const loadForecastW = new Map(buses.map((b, i) => [b, Array(T).fill(a.load[i] * 1e3)]));
+        const iso = new WholesaleMarket({ seed: a.seed });
+        const forecastLmp = Array.from({ length: T }, (_, h) => iso.forecastLmp(dayStart + h * HOUR));
+        const da = await runDayAhead({
+          dso: 'dso',
+          interfaceId: 's',
+          dayStart,
+          registry: new ResourceRegistry(),
+          bids: [],
+          resources,
+          feeder,
+          loadForecastW,
+          forecastLmp,
+          iso,
+        });
+        const plain = (interfacePrice: readonly number[]) => {
+          const inp: ClearingInput = {
+            feeder,
+            periods: T,
+            durationH: 1,
+            interfacePrice,
+            fixedLoadW: loadForecastW,
+            resources,
+            aggregate: false,
+          };
+          return clearArea(inp);
+        };
+        // Step 3: the curve at every offset, each a cold straightforward solve, made monotone alike.
+        const offsets = [...new Set([0, ...DEFAULT_CURVE_OFFSETS])].sort((x, y) => x - y);
+        const raw = [];
+        for (const d of offsets) raw.push((await plain(forecastLmp.map((p) => p + d))).interfaceImportW);
+        for (let t = 0; t < T; t++) {
+          let prev = Infinity;
+          offsets.forEach((d, k) => {
+            prev = Math.min(prev, raw[k][t]);
+            const pt = da.tdBid.hours[t].points[k];
+            assert.ok(close(pt.price_per_mwh, forecastLmp[t] + d, 1e-12));
+            assert.ok(
+              Math.abs(pt.import_w - prev) <= 1,
+              `curve h${t} offset ${d}: ${pt.import_w} vs ${prev}`,
+            );
+          });
+        }
+        // Steps 2 and 6: provisional and final clearing.
+        for (const [fast, ref] of [
+          [da.provisional, await plain(forecastLmp)],
+          [da.final, await plain(da.lmp)],
+        ] as const) {
+          assert.ok(
+            close(fast.objective, ref.objective, 1e-7),
+            `objective ${fast.objective} vs ${ref.objective}`,
+          );
+          for (const r of resources) {
+            const f = fast.schedules.get(r.id)!.netW;
+            const s = ref.schedules.get(r.id)!.netW;
+            for (let t = 0; t < T; t++)
+              assert.ok(Math.abs(f[t] - s[t]) <= 5, `${r.id} h${t}: ${f[t]} vs ${s[t]}`);
+          }
+          for (let t = 0; t < T; t++) {
+            assert.ok(Math.abs(fast.interfaceImportW[t] - ref.interfaceImportW[t]) <= 5);
+            for (const b of feeder.buses) {
+              const x = fast.prices[t].get(b)!.dlmp;
+              const y = ref.prices[t].get(b)!.dlmp;
+              assert.ok(close(x, y, 1e-6), `DLMP ${b} h${t}: ${x} vs ${y}`);
+            }
+          }
+        }
+      }),
+      { numRuns: 15, seed: 8 },
+    );
+  });
+});
+
+const HOUR = 3_600_000;
