@@ -103,6 +103,8 @@ interface Built {
   }[];
   readonly ancRow: Partial<Record<AncillaryProduct, number[]>>;
   readonly busIds: readonly string[];
+  /** Interface, flow, voltage and SoC columns: a nonsingular basis for the equality rows. */
+  readonly basic: number[];
 }
 
 function build(inp: ClearingInput): Built {
@@ -120,6 +122,7 @@ function build(inp: ClearingInput): Built {
   const shedCol: number[][] = [];
   const spillCol: number[][] = [];
   const ifaceCol: number[] = [];
+  const basic: number[] = [];
 
   const busOf = (bus: string): number => {
     if (!f) return 0;
@@ -186,10 +189,12 @@ function build(inp: ClearingInput): Built {
         }
         const lo = i === 0 ? f.v0Sq : f.vminSq[i];
         const hi = i === 0 ? f.v0Sq : f.vmaxSq[i];
-        lp.addCol(0, lo, hi, rows, vals);
+        const v = lp.addCol(0, lo, hi, rows, vals);
+        if (i > 0) basic.push(v);
       }
     }
     flowCol.push(fc);
+    basic.push(ifaceCol[t], ...fc.slice(1));
     shedCol.push(
       Array.from({ length: nb }, (_, i) => lp.addCol(VOLL * dur, 0, Infinity, [balRow[t][i]], [1])),
     );
@@ -287,9 +292,10 @@ function build(inp: ClearingInput): Built {
         );
       }
     }
+    basic.push(...socCols);
     resCols.push({ sell, buy, ...(st ? { soc: socCols } : {}), anc });
   }
-  return { lp, ifaceCol, balRow, flowCol, voltRow, shedCol, spillCol, resCols, ancRow, busIds };
+  return { lp, ifaceCol, balRow, flowCol, voltRow, shedCol, spillCol, resCols, ancRow, busIds, basic };
 }
 
 function extract(inp: ClearingInput, b: Built, sol: LpSolution): ClearingResult {
@@ -395,9 +401,12 @@ export async function openArea(inp: ClearingInput): Promise<AreaModel> {
   const lpInp = agg ? { ...inp, resources: agg.resources } : inp;
   const b = build(lpInp);
   const model: Model = b.lp.toModel(highs);
+  let fresh = true;
   const run = (price: readonly number[], what: string, warmFrom?: Basis): LpSolution => {
     for (let t = 0; t < inp.periods; t++) model.changeColCost(b.ifaceCol[t], price[t] * inp.durationH);
     if (warmFrom) model.setBasis(warmFrom);
+    else if (fresh) model.setBasis(crash(b, price, inp.durationH));
+    fresh = false;
     return runModel(highs, model, what);
   };
   return {
@@ -414,6 +423,19 @@ export async function openArea(inp: ClearingInput): Promise<AreaModel> {
     basis: () => model.getBasis(),
     dispose: () => model.dispose(),
   };
+}
+
+/**
+ * Every resource answering the interface price on its own, the feeder carrying whatever results:
+ * basic interface, flow, voltage and SoC columns, bus duals = interface price. Dual feasible, so
+ * the dual simplex starts from the price-taking schedule instead of from scratch.
+ */
+function crash(b: Built, price: readonly number[], dur: number) {
+  const y = new Float64Array(b.lp.numRows);
+  b.balRow.forEach((rows, t) => {
+    for (const r of rows) y[r] = price[t] * dur;
+  });
+  return b.lp.crashBasis(b.basic, y);
 }
 
 /** The straightforward path: every resource its own columns, cold solve. */

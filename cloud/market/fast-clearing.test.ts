@@ -105,7 +105,7 @@ describe('fast day-ahead clearing', () => {
         };
         // Step 3: the curve at every offset, each a cold straightforward solve, made monotone alike.
         const offsets = [...new Set([0, ...DEFAULT_CURVE_OFFSETS])].sort((x, y) => x - y);
-        const raw = [];
+        const raw: number[][] = [];
         for (const d of offsets) raw.push((await plain(forecastLmp.map((p) => p + d))).interfaceImportW);
         for (let t = 0; t < T; t++) {
           let prev = Infinity;

@@ -58,6 +58,35 @@ export class LpBuilder {
     return this.rowLb.length;
   }
 
+  /**
+   * A dual-feasible starting basis: `basic` columns (one per equality row; the caller guarantees
+   * they form a nonsingular block) plus the slacks of all inequality rows; every other column sits
+   * at the bound its reduced cost c - A'y prefers, y being the duals that belong to that basis.
+   * The dual simplex then only has to repair primal infeasibilities.
+   */
+  crashBasis(basic: readonly number[], y: Float64Array): { colStatus: Int32Array; rowStatus: Int32Array } {
+    const LOWER = 0;
+    const BASIC = 1;
+    const UPPER = 2;
+    const ZERO = 3;
+    const colStatus = new Int32Array(this.numCols);
+    const isBasic = new Uint8Array(this.numCols);
+    for (const j of basic) isBasic[j] = 1;
+    for (let j = 0; j < this.numCols; j++) {
+      if (isBasic[j]) {
+        colStatus[j] = BASIC;
+        continue;
+      }
+      let rc = this.cost[j];
+      for (let k = this.#starts[j]; k < this.#starts[j + 1]; k++) rc -= this.#val[k] * y[this.#idx[k]];
+      const lo = Number.isFinite(this.lb[j]);
+      const hi = Number.isFinite(this.ub[j]);
+      colStatus[j] = (rc < 0 && hi) || !lo ? (hi ? UPPER : ZERO) : LOWER;
+    }
+    const rowStatus = Int32Array.from(this.rowLb, (lo, i) => (lo === this.rowUb[i] ? LOWER : BASIC));
+    return { colStatus, rowStatus };
+  }
+
   /** Loads the LP into a persistent HiGHS model (caller disposes it). */
   toModel(highs: Highs): Model {
     const inf = highs.infinity;
