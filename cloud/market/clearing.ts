@@ -56,8 +56,12 @@ export interface ClearingInput {
   readonly resources: readonly ClearingResource[];
   /** ISO ancillary awards to the area that resources must cover (W per period). */
   readonly ancillaryRequirementW?: Partial<Record<AncillaryProduct, readonly number[]>>;
-  /** Merge energy-only resources per bus before solving (exact, see aggregate.ts); default true. */
-  readonly aggregate?: boolean;
+  /**
+   * Default true: merge energy-only resources per bus (exact, see aggregate.ts) and start the simplex
+   * from the price-taking basis. False: the straightforward LP, every step its own column, HiGHS's
+   * own cold start (the reference the fast path is tested against).
+   */
+  readonly fast?: boolean;
 }
 
 export interface BusPrice {
@@ -396,8 +400,7 @@ export interface AreaModel {
 export async function openArea(inp: ClearingInput): Promise<AreaModel> {
   checkInput(inp);
   const highs = await getHighs();
-  const agg =
-    inp.aggregate === false ? null : aggregateByBus(inp.resources, inp.periods, inp.feeder === null);
+  const agg = inp.fast === false ? null : aggregateByBus(inp.resources, inp.periods, inp.feeder === null);
   const lpInp = agg ? { ...inp, resources: agg.resources } : inp;
   const b = build(lpInp);
   const model: Model = b.lp.toModel(highs);
@@ -405,7 +408,7 @@ export async function openArea(inp: ClearingInput): Promise<AreaModel> {
   const run = (price: readonly number[], what: string, warmFrom?: Basis): LpSolution => {
     for (let t = 0; t < inp.periods; t++) model.changeColCost(b.ifaceCol[t], price[t] * inp.durationH);
     if (warmFrom) model.setBasis(warmFrom);
-    else if (fresh) model.setBasis(crash(b, price, inp.durationH));
+    else if (fresh && inp.fast !== false) model.setBasis(crash(b, price, inp.durationH));
     fresh = false;
     return runModel(highs, model, what);
   };

@@ -8,9 +8,10 @@ import { compileFeeder } from './feeder.ts';
 import { ResourceRegistry } from './resources.ts';
 import { DEFAULT_CURVE_OFFSETS, runDayAhead } from './total-dso.ts';
 
-// The fast day-ahead path (per-bus merging of energy-only resources, one loaded LP re-solved warm
-// for the curve and the final clearing) against the straightforward one (every step its own column,
-// a cold solve per price) on small random areas with distinct prices, so the optimum is unique.
+// The fast day-ahead path (per-bus merging of energy-only resources, price-taking crash basis, one
+// loaded LP re-solved warm for the curve and the final clearing) against the straightforward one
+// (every step its own column, HiGHS's own cold start for every price) on small random areas with
+// distinct prices, so the optimum is unique.
 
 const T = 24;
 const feeder = compileFeeder(
@@ -99,7 +100,7 @@ describe('fast day-ahead clearing', () => {
             interfacePrice,
             fixedLoadW: loadForecastW,
             resources,
-            aggregate: false,
+            fast: false,
           };
           return clearArea(inp);
         };
@@ -145,6 +146,57 @@ describe('fast day-ahead clearing', () => {
         }
       }),
       { numRuns: 15, seed: 8 },
+    );
+  });
+
+  it('matches on a copper plate with ancillary requirements and an interface limit', async () => {
+    await fc.assert(
+      fc.asyncProperty(area, async (a) => {
+        const rand = seededRandom(a.seed + 1);
+        const resources: ClearingResource[] = toResources(a).map((r, k) =>
+          k % 3 === 0
+            ? {
+                ...r,
+                ancillary: {
+                  reg_up: Array.from({ length: T }, () => [
+                    { quantity_w: 20e3, price_per_mwh: 1 + rand() * 20 },
+                  ]),
+                  reserve: Array.from({ length: T }, () => [
+                    { quantity_w: 30e3, price_per_mwh: 1 + rand() * 10 },
+                  ]),
+                },
+              }
+            : r,
+        );
+        const inp: ClearingInput = {
+          feeder: null,
+          periods: T,
+          durationH: 1,
+          interfacePrice: Array.from({ length: T }, () => 20 + rand() * 60),
+          interfaceLimitW: 100e3 + rand() * 400e3,
+          fixedLoadW: new Map([['x', Array(T).fill(a.load[0] * 1e3)]]),
+          resources,
+          ancillaryRequirementW: { reg_up: Array(T).fill(15e3), reserve: Array(T).fill(40e3) },
+        };
+        const fast = await clearArea(inp);
+        const ref = await clearArea({ ...inp, fast: false });
+        assert.ok(
+          close(fast.objective, ref.objective, 1e-7),
+          `objective ${fast.objective} vs ${ref.objective}`,
+        );
+        for (const r of resources) {
+          const f = fast.schedules.get(r.id)!.netW;
+          const s = ref.schedules.get(r.id)!.netW;
+          for (let t = 0; t < T; t++)
+            assert.ok(Math.abs(f[t] - s[t]) <= 5, `${r.id} h${t}: ${f[t]} vs ${s[t]}`);
+        }
+        for (let t = 0; t < T; t++) {
+          const x = fast.prices[t].get('copper-plate')!.dlmp;
+          const y = ref.prices[t].get('copper-plate')!.dlmp;
+          assert.ok(close(x, y, 1e-6), `price h${t}: ${x} vs ${y}`);
+        }
+      }),
+      { numRuns: 15, seed: 9 },
     );
   });
 });
