@@ -16,8 +16,9 @@ import { getHighs, LpBuilder, type LpSolution, runModel } from './lp.ts';
  *   ancillary offers, limited by each resource's headroom around its energy schedule.
  *
  * Prices: DLMP(bus, t) = dual of the bus's balance row / period length, decomposed exactly along
- * the path from the substation: energy (interface price) + congestion (thermal duals and interface
- * limit) + voltage (voltage-band duals); the loss component is zero in this lossless model.
+ * the path from the substation: energy (interface price) + loss (marginal loss factors, when
+ * `losses` linearizes them from an AC power flow; zero otherwise) + congestion (thermal duals and
+ * interface limit) + voltage (voltage-band duals).
  */
 
 export type AncillaryProduct = 'reg_up' | 'reg_down' | 'reserve';
@@ -55,6 +56,18 @@ export interface ClearingInput {
   readonly resources: readonly ClearingResource[];
   /** ISO ancillary awards to the area that resources must cover (W per period). */
   readonly ancillaryRequirementW?: Partial<Record<AncillaryProduct, readonly number[]>>;
+  /** Linearized branch losses from an AC power flow (losses.ts); absent = lossless. */
+  readonly losses?: BranchLossLinearization;
+}
+
+/**
+ * Per period and compiled bus i (its feeding branch): loss = factor * F_i + constant, where F_i is
+ * the receiving-end flow into bus i (per unit MW). The parent's balance row then carries
+ * (1 + factor) F_i and the constant, so marginal losses price into the DLMPs.
+ */
+export interface BranchLossLinearization {
+  readonly factor: readonly Float64Array[];
+  readonly constantMw: readonly Float64Array[];
 }
 
 export interface BusPrice {
@@ -143,8 +156,10 @@ function build(inp: ClearingInput): Built {
     }
   }
 
+  const lossAt = inp.losses && f ? lossConstants(f, inp.losses, T) : null;
   for (let t = 0; t < T; t++) {
-    balRow.push(Array.from({ length: nb }, (_, i) => lp.addRow(loadAt[t][i], loadAt[t][i])));
+    const dem = lossAt ? loadAt[t].map((d, i) => d + lossAt[t][i]) : loadAt[t];
+    balRow.push(Array.from({ length: nb }, (_, i) => lp.addRow(dem[i], dem[i])));
     // Reactive flow on each bus's feeding branch = reactive load downstream (fixed).
     const qFlow = new Float64Array(nb);
     if (f)
@@ -165,7 +180,13 @@ function build(inp: ClearingInput): Built {
       for (let i = 1; i < nb; i++) {
         const rating = f.ratingMva[i];
         fc.push(
-          lp.addCol(0, -rating, rating, [balRow[t][i], balRow[t][f.parent[i]], vr[i]], [1, -1, 2 * f.rPu[i]]),
+          lp.addCol(
+            0,
+            -rating,
+            rating,
+            [balRow[t][i], balRow[t][f.parent[i]], vr[i]],
+            [1, -1 - (inp.losses?.factor[t][i] ?? 0), 2 * f.rPu[i]],
+          ),
         );
       }
       // Squared voltages (root fixed at the slack set point): +1 in the bus's own drop row, -1 in
@@ -302,17 +323,21 @@ function extract(inp: ClearingInput, b: Built, sol: LpSolution): ClearingResult 
     const n = b.busIds.length;
     const cong = new Float64Array(n);
     const volt = new Float64Array(n);
+    // Energy + loss along the path: each branch scales its parent's price by (1 + loss factor).
+    const el = new Float64Array(n).fill(lam);
     cong[0] = root - lam;
     for (let i = 1; i < n; i++) {
       const p = f!.parent[i];
-      cong[i] = cong[p] - sol.colDual[b.flowCol[t][i]] / dur;
-      volt[i] = volt[p] - (2 * f!.rPu[i] * sol.rowDual[b.voltRow[t][i]]) / dur;
+      const g = 1 + (inp.losses?.factor[t][i] ?? 0);
+      el[i] = g * el[p];
+      cong[i] = g * cong[p] - sol.colDual[b.flowCol[t][i]] / dur;
+      volt[i] = g * volt[p] - (2 * f!.rPu[i] * sol.rowDual[b.voltRow[t][i]]) / dur;
     }
     for (let i = 0; i < n; i++) {
       m.set(b.busIds[i], {
         dlmp: sol.rowDual[b.balRow[t][i]] / dur,
         energy: lam,
-        loss: 0,
+        loss: el[i] - lam,
         congestion: cong[i],
         voltage: volt[i],
       });
@@ -355,6 +380,15 @@ function extract(inp: ClearingInput, b: Built, sol: LpSolution): ClearingResult 
     spillW: b.spillCol.map((cols) => clean(cols.reduce((s, j) => s + x[j], 0) * LP_BASE_VA)),
     bigCounts: { cols: b.lp.numCols, rows: b.lp.numRows },
   };
+}
+
+/** Loss constants per period, booked as extra demand at each branch's sending (parent) bus. */
+function lossConstants(f: CompiledFeeder, l: BranchLossLinearization, T: number): Float64Array[] {
+  return Array.from({ length: T }, (_, t) => {
+    const d = new Float64Array(f.buses.length);
+    for (let i = 1; i < d.length; i++) d[f.parent[i]] += l.constantMw[t][i];
+    return d;
+  });
 }
 
 /** Rounds solver noise away (sub-milliwatt). */

@@ -39,6 +39,8 @@ export interface DayAheadInput {
   readonly forecastLmp: readonly number[];
   readonly interfaceLimitW?: number;
   readonly iso: IsoGateway;
+  /** Network refinement of the provisional and final clearings: losses, grid services (grid-services.ts). */
+  readonly refine?: DayAheadRefiner;
   /** Price offsets at which the consolidated T-D curve is sampled ($/MWh around the forecast). */
   readonly curveOffsets?: readonly number[];
 }
@@ -50,6 +52,11 @@ export interface DayAheadResult {
   readonly final: ClearingResult;
   readonly lmp: number[];
   readonly timings: Record<string, number>;
+}
+
+export interface DayAheadRefiner {
+  provisional(inp: ClearingInput): Promise<ClearingInput>;
+  final(inp: ClearingInput, provisional: ClearingResult): Promise<ClearingResult>;
 }
 
 export const DEFAULT_CURVE_OFFSETS = [-200, -80, -40, -20, -10, -5, 5, 10, 20, 40, 80, 200];
@@ -73,10 +80,9 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
   };
   // Step 2: provisional LDA clearing with the forecast interface LMP; step 3's curve comes from the
   // same LP re-solved at shifted interface prices.
-  const { base: provisional, curve } = await interfaceCurve(
-    { ...base, interfacePrice: inp.forecastLmp },
-    inp.curveOffsets ?? DEFAULT_CURVE_OFFSETS,
-  );
+  const provIn: ClearingInput = { ...base, interfacePrice: inp.forecastLmp };
+  const prov = inp.refine ? await inp.refine.provisional(provIn) : provIn;
+  const { base: provisional, curve } = await interfaceCurve(prov, inp.curveOffsets ?? DEFAULT_CURVE_OFFSETS);
   tick('provisional_and_curve_ms', t0);
   // Step 3: consolidated bid curve plus the area's ancillary offers (sum of its resources' offers).
   const tdBid: TdBid = {
@@ -103,7 +109,13 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
     if (w.some((x) => x > 0)) req[p] = w;
   }
   t0 = performance.now();
-  const final = await clearArea({ ...base, interfacePrice: lmp, ancillaryRequirementW: req });
+  const finalIn: ClearingInput = {
+    ...base,
+    ...(prov.losses ? { losses: prov.losses } : {}),
+    interfacePrice: lmp,
+    ancillaryRequirementW: req,
+  };
+  const final = inp.refine ? await inp.refine.final(finalIn, provisional) : await clearArea(finalIn);
   tick('final_ms', t0);
   // Step 7: final schedules/prices/awards are `final` (published by the caller).
   return { provisional, tdBid, isoAward, final, lmp, timings };
