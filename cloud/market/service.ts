@@ -8,6 +8,7 @@ import { ANCILLARY_PRODUCTS } from './clearing.ts';
 import { resourcesFromBids } from './curves.ts';
 import { dispatchToField, type SendCommand } from './dispatch.ts';
 import { compileFeeder } from './feeder.ts';
+import { gridServiceOffers, NetworkRefiner } from './grid-services.ts';
 import { meteredRun } from './metered-run.ts';
 import { energyCents } from './money.ts';
 import { clearRealTime } from './realtime.ts';
@@ -352,7 +353,12 @@ export class MarketService {
         q.forecastLmp ??
         Array.from({ length: 24 }, (_, h) => iso.forecastLmp?.(q.dayStart + h * HOUR_MS) ?? 50);
       const slack = this.network?.buses.find((b) => b.type === 'slack')?.id ?? 'copper-plate';
+      const refiner = new NetworkRefiner({
+        lossIterations: this.deps.settings.lossIterations,
+        offers: gridServiceOffers(bids, this.resources, 24, (s) => (s - q.dayStart) / HOUR_MS),
+      });
       const da = await runDayAhead({
+        refine: refiner,
         dso: this.config.roles.DMO,
         interfaceId: slack,
         dayStart: q.dayStart,
@@ -463,6 +469,7 @@ export class MarketService {
             dgo,
             h === 0,
           );
+        awards.push(...refiner.settle(ledger, { t: h, period, durationH: 1, runId, dgo, market: 'DA' }));
         ledger.closePeriod(period, dgo);
       }
       const books = checkBooks(ledger);
@@ -475,6 +482,7 @@ export class MarketService {
         balanced: books.every((b) => b.balanced),
         surplusCents: books.reduce((s, b) => s + b.surplusCents, 0),
         timingsMs: da.timings,
+        ...refiner.summary(),
       };
       await this.store.saveRun(
         {
@@ -767,10 +775,11 @@ export class MarketService {
 
   // --- results -----------------------------------------------------------------------------------
 
-  /** Awards of the user's organizations; all awards for the DMO (`all`). */
+  /** Awards of the user's organizations; all awards for the DMO or the DGO (`all`: grid services are the DGO's). */
   async awards(c: MarketCaller, q: { all?: boolean; market?: RunMarket; from?: number; to?: number }) {
     if (q.all) {
-      this.actingAs(c.userId, 'DMO');
+      if (this.config.roles.DGO === undefined || !this.actorsOf(c.userId).includes(this.config.roles.DGO))
+        this.actingAs(c.userId, 'DMO');
       return this.store.awards(q);
     }
     const out: AwardRecord[] = [];

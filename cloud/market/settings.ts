@@ -70,6 +70,8 @@ export const marketSettingsSchema = z
       })
       .strict()
       .default({ dmo: { kind: 'transaction', centsPerMWh: 100 }, wheelingCentsPerMWh: 800 }),
+    /** Marginal-loss re-linearizations of the DA clearing (AC power flow); 0 = lossless DLMPs. */
+    lossIterations: z.number().int().min(0).max(5).default(2),
     /** Seed of the in-process simulated ISO used as the wholesale counterpart. */
     isoSeed: z.number().int().default(1),
   })
