@@ -225,7 +225,7 @@ export function marketRoutes(m: MarketService | undefined): RouteDef<any, any, a
     route({
       method: 'get',
       path: '/market/awards',
-      summary: 'Your awards/schedules (all=true: every award, DMO only)',
+      summary: 'Your awards/schedules (all=true: every award, DMO or DGO)',
       tag,
       permission,
       query: windowQuery,

@@ -94,7 +94,7 @@ describe('marginal losses in the DLMPs (IEEE 33-bus)', function () {
     for (const bus of ['18', '33', '25', '10']) {
       const fd = ((losses(bus) - l0) / 1e3) * 45;
       const lc = price.get(bus)!.loss;
-      assert.ok(Math.abs(lc - fd) < 0.02 * Math.abs(fd), `bus ${bus}: loss component ${lc} vs FD ${fd}`);
+      assert.ok(Math.abs(lc - fd) < 0.005 * Math.abs(fd), `bus ${bus}: loss component ${lc} vs FD ${fd}`);
     }
   });
 
