@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { WholesaleGateway } from '../../protocols/market/wholesale.ts';
 import { newId } from '../auth/secrets.ts';
 import { buildNetwork, type Network } from '../network/index.ts';
 import type { Registry } from '../storage/registry/registry.ts';
@@ -50,15 +51,14 @@ export interface MarketCaller {
   readonly auditActor: string;
 }
 
-export interface MarketIso extends IsoGateway {
-  forecastLmp?(intervalStart: number): number;
-  realTimeLmp?(intervalStart: number, dsoImportW: number): number;
-}
+/** The wholesale counterpart (protocols/market/wholesale.ts), injected by the composition root. */
+export type MarketIso = IsoGateway & Partial<Omit<WholesaleGateway, 'clearDayAhead'>>;
 
 export interface MarketServiceDeps {
   readonly registry: Registry;
   readonly settings: MarketSettings;
-  readonly iso: MarketIso;
+  /** Absent: no wholesale counterpart; clearing that needs the ISO is refused with NO_ISO (503). */
+  readonly iso?: MarketIso;
   /** Network model of the LDA; default: loaded from settings.networkFile, else none. */
   readonly network?: Network | null;
   readonly send?: SendCommand;
@@ -119,6 +119,13 @@ export class MarketService {
       }
     }
     return m;
+  }
+
+  /** The injected wholesale counterpart, or a 503 refusal when none is configured. */
+  iso(): MarketIso {
+    if (!this.deps.iso)
+      throw new MarketServiceError(503, 'NO_ISO', 'no wholesale market (ISO) is connected to this cloud');
+    return this.deps.iso;
   }
 
   get gates() {
@@ -342,7 +349,7 @@ export class MarketService {
       this.#requireGateClosed('DA', q.dayStart);
       const bids = this.book.list({ market: 'DA', from: q.dayStart, to: q.dayStart + DAY_MS });
       const loads = new Map(Object.entries(q.loadForecastW ?? {}));
-      const iso = this.deps.iso;
+      const iso = this.iso();
       const forecastLmp =
         q.forecastLmp ??
         Array.from({ length: 24 }, (_, h) => iso.forecastLmp?.(q.dayStart + h * HOUR_MS) ?? 50);
@@ -539,7 +546,7 @@ export class MarketService {
         );
         const daImport = Number((daRun?.summary.importW as number[] | undefined)?.[h] ?? 0);
         const daLoad = (daRun?.summary.loadW ?? {}) as Record<string, number[]>;
-        const price = q.interfacePrice ?? this.deps.iso.realTimeLmp?.(start, daImport) ?? 50;
+        const price = q.interfacePrice ?? this.iso().realTimeLmp?.(start, daImport) ?? 50;
         const loads = new Map(Object.entries(q.loadForecastW ?? {}));
         const rt = await clearRealTime({
           feeder: this.network ? compileFeeder(this.network) : null,
