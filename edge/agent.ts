@@ -270,7 +270,12 @@ export class EdgeAgent {
       ok: this.started && states.some((s) => s.ok && s.lastOkMs !== undefined),
       site: this.config.site,
       version: AGENT_VERSION,
-      uplink: { connected: this.uplink.connected, connects: this.uplink.connects },
+      uplink: {
+        connected: this.uplink.connected,
+        connects: this.uplink.connects,
+        failures: this.uplink.failures,
+        ...(this.uplink.lastError && { lastError: this.uplink.lastError }),
+      },
       buffer: { batches: this.buffer.size, dropped: this.buffer.dropped },
       mode: this.controller.mode,
       devices,
