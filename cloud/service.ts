@@ -101,7 +101,14 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
       ...config.commands,
     });
     const ingest = new Ingest(
-      { store, registry, metrics, log, onAck: (site, ack) => commands.onAck(site, ack) },
+      {
+        store,
+        registry,
+        metrics,
+        log,
+        onAck: (site, ack) => commands.onAck(site, ack),
+        onStatus: (site, status) => commands.onStatus(site, status),
+      },
       config.ingest,
     );
 

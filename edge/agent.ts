@@ -83,8 +83,8 @@ export class EdgeAgent {
         return s?.latest ? { ...s.latest, pollMs: s.cfg.pollMs } : undefined;
       },
       uplink: () => this.uplink,
-      sendAck: (ack) => {
-        this.metrics.commands.inc({ status: ack.status });
+      sendAck: (ack, repeat) => {
+        this.metrics.commands.inc({ status: repeat ? 'duplicate' : ack.status });
         this.uplink.publishAck(ack);
       },
       onModeChange: (mode) => {
