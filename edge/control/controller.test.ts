@@ -130,6 +130,7 @@ describe('controller: a command delivered more than once', () => {
       'active_power_limit',
     ]);
     const acks: Array<{ ack: Ack; repeat: boolean }> = [];
+    const duplicates: string[] = [];
     const ctl = new Controller({
       site: 's1',
       settings: {
@@ -147,15 +148,16 @@ describe('controller: a command delivered more than once', () => {
           : undefined,
       uplink: () => ({ connected: true }),
       sendAck: (ack, repeat) => acks.push({ ack, repeat: !!repeat }),
+      onDuplicate: (id) => duplicates.push(id),
       log: pino({ level: 'silent' }),
       now,
     });
-    return { pv, acks, ctl };
+    return { pv, acks, ctl, duplicates };
   }
 
   it('writes once and answers the same ack, also after the command has expired meanwhile', async () => {
     let t = Date.now();
-    const { pv, acks, ctl } = setup(() => t);
+    const { pv, acks, ctl, duplicates } = setup(() => t);
     const cmd = JSON.stringify({
       v: 1,
       id: 'cmd-dup-q',
@@ -178,6 +180,7 @@ describe('controller: a command delivered more than once', () => {
     assert.equal(pv.writes.length, 1);
     assert.equal(acks.length, 2);
     assert.deepEqual(acks[1], { ack: acks[0].ack, repeat: true });
+    assert.deepEqual(duplicates, ['cmd-dup-q', 'cmd-dup-q']);
   });
 
   it('a setpoint held by the control cycle is acknowledged once however often it arrives', async () => {

@@ -31,6 +31,8 @@ export interface ControllerDeps {
   uplink(): { connected: boolean; lastDisconnectMs?: number };
   /** `repeat`: the same answer again, for a command delivered twice (nothing was applied again). */
   sendAck(ack: Ack, repeat?: boolean): void;
+  /** A command id arrived again (already answered, or still being applied). */
+  onDuplicate?(commandId: string): void;
   onModeChange?(mode: 'default' | 'remote'): void;
   log: Logger;
   now?: () => number;
@@ -127,6 +129,7 @@ export class Controller {
     const id = v.ok ? v.command.id : v.commandId;
     if (id !== undefined) {
       const previous = this.seen.get(id);
+      if (previous || this.pending.has(id) || this.applying.has(id)) this.deps.onDuplicate?.(id);
       if (previous) {
         this.deps.log.info(
           { command: id, status: previous.status },
