@@ -107,7 +107,14 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
       ...config.commands,
     });
     const ingest = new Ingest(
-      { store, registry, metrics, log, onAck: (site, ack) => commands.onAck(site, ack) },
+      {
+        store,
+        registry,
+        metrics,
+        log,
+        onAck: (site, ack) => commands.onAck(site, ack),
+        onStatus: (site, status) => commands.onStatus(site, status),
+      },
       config.ingest,
     );
 
