@@ -25,6 +25,8 @@ export interface IngestDeps {
   metrics: Metrics;
   log: Logger;
   onAck: (site: string, ack: Ack) => Promise<void>;
+  /** Called (not awaited) after a gateway's status is stored. */
+  onStatus?: (site: string, status: Status) => Promise<unknown>;
 }
 
 /** Reason classes for the rejects metric (the log line keeps the full reason). */
@@ -81,6 +83,9 @@ export class Ingest {
         const r = this.parse<Status>(site, kind, statusSchema, payload);
         if (!r) return 'rejected';
         await this.deps.registry.applyStatus(r);
+        this.deps
+          .onStatus?.(site, r)
+          .catch((err) => this.deps.log.error({ err, site }, 'status hook failed'));
         this.deps.metrics.messages.inc({ kind, result: 'accepted' });
         return 'accepted';
       }

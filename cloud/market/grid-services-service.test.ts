@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
 import { loadIeee33 } from '../network/test-feeders.ts';
 import { startTestCloud, type TestCloud } from '../testing.ts';
 import { DAY_MS, HOUR_MS } from './bids.ts';
@@ -48,6 +49,7 @@ describe('market service: DSO grid services and losses', function () {
         },
       },
       dir,
+      { iso: new WholesaleMarket({ seed: 1 }) },
     );
     const m = t.cloud.market!;
     m.now = () => clock;

@@ -29,7 +29,10 @@ export interface ControllerDeps {
   drivers(): DeviceDriver[];
   latest(id: string): { reading: Reading; atMs: number; pollMs: number } | undefined;
   uplink(): { connected: boolean; lastDisconnectMs?: number };
-  sendAck(ack: Ack): void;
+  /** `repeat`: the same answer again, for a command delivered twice (nothing was applied again). */
+  sendAck(ack: Ack, repeat?: boolean): void;
+  /** A command id arrived again (already answered, or still being applied). */
+  onDuplicate?(commandId: string): void;
   onModeChange?(mode: 'default' | 'remote'): void;
   log: Logger;
   now?: () => number;
@@ -67,6 +70,7 @@ export class Controller {
   private readonly pending = new Map<string, PendingAck>();
   private readonly written = new Map<string, Written>();
   private readonly seen = new Map<string, Ack>(); // command id → ack (QoS 1 redelivery)
+  private readonly applying = new Set<string>(); // immediate commands being written right now
   private timer?: NodeJS.Timeout;
   private busy = false;
   mode: 'default' | 'remote' = 'default';
@@ -120,6 +124,22 @@ export class Controller {
         controls: this.deps.settings.enabled ? d.controls : [],
       })),
     });
+    // A command id seen before (QoS 1 redelivery, or the cloud re-sending open commands on reconnect)
+    // gets its first answer again, even if it has expired since: never applied twice, never two verdicts.
+    const id = v.ok ? v.command.id : v.commandId;
+    if (id !== undefined) {
+      const previous = this.seen.get(id);
+      if (previous || this.pending.has(id) || this.applying.has(id)) this.deps.onDuplicate?.(id);
+      if (previous) {
+        this.deps.log.info(
+          { command: id, status: previous.status },
+          'command delivered again; same ack re-sent',
+        );
+        this.deps.sendAck(previous, true);
+        return;
+      }
+      if (this.pending.has(id) || this.applying.has(id)) return; // its ack is on the way
+    }
     if (!v.ok) {
       this.deps.log.warn({ reason: v.reason, command: v.commandId }, 'command refused');
       if (v.commandId) this.ack({ commandId: v.commandId, status: v.status, reason: v.reason });
@@ -127,11 +147,6 @@ export class Controller {
       return;
     }
     const c = v.command;
-    const previous = this.seen.get(c.id);
-    if (previous || this.pending.has(c.id)) {
-      if (previous) this.deps.sendAck(previous); // redelivery: same answer, nothing applied twice
-      return;
-    }
     const byId = new Map(drivers.map((d) => [d.id, d]));
     if (c.type === 'battery_power' || c.type === 'active_power_limit') {
       const targets = v.devices.map((id) => byId.get(id) as DeviceDriver);
@@ -162,6 +177,7 @@ export class Controller {
     // Immediate commands: clamp, write, read back, acknowledge.
     const applied: Record<string, number | boolean> = {};
     const notes: string[] = [];
+    this.applying.add(c.id);
     try {
       for (const id of v.devices) {
         const d = byId.get(id) as DeviceDriver;
@@ -192,6 +208,8 @@ export class Controller {
         reason: `write failed: ${(err as Error).message}`,
         ...(Object.keys(applied).length && { applied }),
       });
+    } finally {
+      this.applying.delete(c.id);
     }
   }
 
