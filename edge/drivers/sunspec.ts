@@ -53,6 +53,8 @@ export class SunSpecDriver implements DeviceDriver {
   models: ModelLocation[] = [];
   /** Latest raw registers per model id (also what the local Modbus proxy re-serves). */
   readonly cache = new Map<number, number[]>();
+  /** When each cached model was last read from (or written to) the device, epoch ms. */
+  readonly cacheAt = new Map<number, number>();
   private pollModels: ModelLocation[] = [];
   private opened = false;
   private readonly now: () => number;
@@ -93,7 +95,7 @@ export class SunSpecDriver implements DeviceDriver {
     for (const m of this.models) {
       if (!m.def) continue;
       const regs = await readModelRegisters(this.io, this.unit, m);
-      this.cache.set(m.id, regs);
+      this.remember(m.id, regs);
       decoded.push(decodeModel(m.def, regs));
     }
     const common = decoded.find((m) => m.id === 1)?.values ?? {};
@@ -161,7 +163,7 @@ export class SunSpecDriver implements DeviceDriver {
     const decoded: DecodedModel[] = [];
     for (const m of this.pollModels) {
       const regs = await readModelRegisters(this.io, this.unit, m);
-      this.cache.set(m.id, regs);
+      this.remember(m.id, regs);
       if (m.def) decoded.push(decodeModel(m.def, regs));
     }
     return normalize(decoded, {
@@ -177,8 +179,13 @@ export class SunSpecDriver implements DeviceDriver {
     const m = this.loc(modelId);
     if (!m?.def) throw new SunSpecError(`${this.id}: device has no model ${modelId}`);
     const regs = await readModelRegisters(this.io, this.unit, m);
-    this.cache.set(m.id, regs);
+    this.remember(m.id, regs);
     return decodeModel(m.def, regs);
+  }
+
+  private remember(modelId: number, regs: number[]): void {
+    this.cache.set(modelId, regs);
+    this.cacheAt.set(modelId, this.now());
   }
 
   /**
@@ -191,7 +198,7 @@ export class SunSpecDriver implements DeviceDriver {
     let regs = this.cache.get(modelId);
     if (!regs) {
       regs = await readModelRegisters(this.io, this.unit, m);
-      this.cache.set(modelId, regs);
+      this.remember(modelId, regs);
     }
     if (this.quirks.noCyclicWrite?.includes(`${modelId}.${path}`)) {
       if (decodeModel(m.def, regs).values[path] === value) return;
