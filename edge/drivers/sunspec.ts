@@ -60,6 +60,8 @@ export class SunSpecDriver implements DeviceDriver {
   private readonly now: () => number;
   private readonly readOnly: boolean;
   private revertArmed = new Set<string>();
+  /** Lowest |PF| the device is rated for, over- and under-excited (702 PFOvrExtRtg / PFUndExtRtg). */
+  pfMin: { over?: number; under?: number } = {};
 
   constructor(private readonly opts: SunSpecDriverOptions) {
     this.id = opts.id;
@@ -118,6 +120,9 @@ export class SunSpecDriver implements DeviceDriver {
     this.nameplate = nameplateFrom(
       [702, 120, 802, 713, 124].flatMap((id) => decoded.filter((m) => m.id === id)),
     );
+    const r702 = decoded.find((m) => m.id === 702)?.values ?? {};
+    const pfRtg = (x: unknown) => (typeof x === 'number' && x > 0 && x <= 1 ? x : undefined);
+    this.pfMin = { over: pfRtg(r702.PFOvrExtRtg), under: pfRtg(r702.PFUndExtRtg) };
     this.pollModels = this.choosePollModels();
     this.controls = this.readOnly ? [] : this.chooseControls();
     this.opened = true;
@@ -226,6 +231,20 @@ export class SunSpecDriver implements DeviceDriver {
     this.revertArmed.add(key);
   }
 
+  /**
+   * Constant var, constant PF and volt-var are mutually exclusive (IEEE 1547-2018 §5.3): devices
+   * refuse enabling one while another is on, or silently keep following the old one. Switch the
+   * others off first.
+   */
+  private async disableOtherReactiveModes(keep: 'var' | 'pf' | 'voltvar'): Promise<void> {
+    const c = (await this.readValues(704)).values;
+    if (keep !== 'var' && c.VarSetEna === 1) await this.writePoint(704, 'VarSetEna', 0);
+    if (keep !== 'pf' && c.PFWInjEna === 1) await this.writePoint(704, 'PFWInjEna', 0);
+    if (keep !== 'pf' && c.PFWAbsEna === 1) await this.writePoint(704, 'PFWAbsEna', 0);
+    if (keep !== 'voltvar' && this.has(705) && (await this.readValues(705)).values.Ena === 1)
+      await this.writePoint(705, 'Ena', 0);
+  }
+
   async apply(sp: Setpoint): Promise<Applied> {
     if (!this.opened) await this.open();
     if (!this.controls.includes(sp.type)) {
@@ -280,6 +299,7 @@ export class SunSpecDriver implements DeviceDriver {
         return { w: round(w) };
       }
       case 'reactive_power': {
+        await this.disableOtherReactiveModes('var');
         await this.armRevert(704, 'VarSetRvrtTms');
         await this.writePoint(704, 'VarSetMod', 4);
         await this.writePoint(704, 'VarSet', Math.round(sp.var));
@@ -288,8 +308,11 @@ export class SunSpecDriver implements DeviceDriver {
         return { var: v.VarSetEna === 1 ? Number(v.VarSet) : 0 };
       }
       case 'power_factor': {
+        await this.disableOtherReactiveModes('pf');
         await this.armRevert(704, 'PFWInjRvrtTms');
-        await this.writePoint(704, 'PFWInj.PF', Math.abs(sp.pf));
+        // Below its rated minimum a device refuses the write or silently saturates: clamp here.
+        const min = (sp.pf < 0 ? this.pfMin.under : this.pfMin.over) ?? 0;
+        await this.writePoint(704, 'PFWInj.PF', Math.max(min, Math.abs(sp.pf)));
         await this.writePoint(704, 'PFWInj.Ext', sp.pf < 0 ? 1 : 0);
         await this.writePoint(704, 'PFWInjEna', 1);
         const d = await this.readValues(704);
@@ -298,6 +321,7 @@ export class SunSpecDriver implements DeviceDriver {
         return { pf: g.Ext === 1 ? -pf : pf, enabled: d.values.PFWInjEna === 1 };
       }
       case 'volt_var': {
+        if (sp.enabled && this.has(704)) await this.disableOtherReactiveModes('voltvar');
         await this.writePoint(705, 'Ena', sp.enabled ? 1 : 0);
         return { enabled: (await this.readValues(705)).values.Ena === 1 };
       }
