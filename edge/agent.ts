@@ -355,6 +355,8 @@ export class EdgeAgent {
             .map((s) => s.driver)
             .filter((d): d is SunSpecDriver => d instanceof SunSpecDriver),
         writable: new Set(c.proxy.writable),
+        isDown: (id) => this.scheduler.states().some((s) => s.id === id && !s.ok),
+        maxAgeMs: (id) => this.devices.get(id)?.cfg.pollMs ?? 1000,
         log: this.log.child({ part: 'proxy' }),
       });
     }

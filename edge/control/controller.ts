@@ -193,6 +193,8 @@ export class Controller {
         else if (c.type === 'volt_var') sp = { type: 'volt_var', enabled: c.enabled };
         else sp = { type: 'connect', connected: c.connected };
         const got = await d.apply(sp);
+        if (sp.type === 'power_factor' && typeof got.pf === 'number' && Math.abs(got.pf - sp.pf) > 0.0005)
+          notes.push(`${id}: power factor ${sp.pf} outside the device's rating: applied ${got.pf}`);
         for (const [k, x] of Object.entries(got)) applied[v.devices.length > 1 ? `${id}.${k}` : k] = x;
       }
       this.ack({

@@ -53,11 +53,15 @@ export class SunSpecDriver implements DeviceDriver {
   models: ModelLocation[] = [];
   /** Latest raw registers per model id (also what the local Modbus proxy re-serves). */
   readonly cache = new Map<number, number[]>();
+  /** When each cached model was last read from (or written to) the device, epoch ms. */
+  readonly cacheAt = new Map<number, number>();
   private pollModels: ModelLocation[] = [];
   private opened = false;
   private readonly now: () => number;
   private readonly readOnly: boolean;
   private revertArmed = new Set<string>();
+  /** Lowest |PF| the device is rated for, over- and under-excited (702 PFOvrExtRtg / PFUndExtRtg). */
+  pfMin: { over?: number; under?: number } = {};
 
   constructor(private readonly opts: SunSpecDriverOptions) {
     this.id = opts.id;
@@ -93,7 +97,7 @@ export class SunSpecDriver implements DeviceDriver {
     for (const m of this.models) {
       if (!m.def) continue;
       const regs = await readModelRegisters(this.io, this.unit, m);
-      this.cache.set(m.id, regs);
+      this.remember(m.id, regs);
       decoded.push(decodeModel(m.def, regs));
     }
     const common = decoded.find((m) => m.id === 1)?.values ?? {};
@@ -116,6 +120,9 @@ export class SunSpecDriver implements DeviceDriver {
     this.nameplate = nameplateFrom(
       [702, 120, 802, 713, 124].flatMap((id) => decoded.filter((m) => m.id === id)),
     );
+    const r702 = decoded.find((m) => m.id === 702)?.values ?? {};
+    const pfRtg = (x: unknown) => (typeof x === 'number' && x > 0 && x <= 1 ? x : undefined);
+    this.pfMin = { over: pfRtg(r702.PFOvrExtRtg), under: pfRtg(r702.PFUndExtRtg) };
     this.pollModels = this.choosePollModels();
     this.controls = this.readOnly ? [] : this.chooseControls();
     this.opened = true;
@@ -161,7 +168,7 @@ export class SunSpecDriver implements DeviceDriver {
     const decoded: DecodedModel[] = [];
     for (const m of this.pollModels) {
       const regs = await readModelRegisters(this.io, this.unit, m);
-      this.cache.set(m.id, regs);
+      this.remember(m.id, regs);
       if (m.def) decoded.push(decodeModel(m.def, regs));
     }
     return normalize(decoded, {
@@ -177,8 +184,13 @@ export class SunSpecDriver implements DeviceDriver {
     const m = this.loc(modelId);
     if (!m?.def) throw new SunSpecError(`${this.id}: device has no model ${modelId}`);
     const regs = await readModelRegisters(this.io, this.unit, m);
-    this.cache.set(m.id, regs);
+    this.remember(m.id, regs);
     return decodeModel(m.def, regs);
+  }
+
+  private remember(modelId: number, regs: number[]): void {
+    this.cache.set(modelId, regs);
+    this.cacheAt.set(modelId, this.now());
   }
 
   /**
@@ -191,7 +203,7 @@ export class SunSpecDriver implements DeviceDriver {
     let regs = this.cache.get(modelId);
     if (!regs) {
       regs = await readModelRegisters(this.io, this.unit, m);
-      this.cache.set(modelId, regs);
+      this.remember(modelId, regs);
     }
     if (this.quirks.noCyclicWrite?.includes(`${modelId}.${path}`)) {
       if (decodeModel(m.def, regs).values[path] === value) return;
@@ -217,6 +229,20 @@ export class SunSpecDriver implements DeviceDriver {
     if (this.revertArmed.has(key)) return;
     await this.writePoint(modelId, point, this.revertS);
     this.revertArmed.add(key);
+  }
+
+  /**
+   * Constant var, constant PF and volt-var are mutually exclusive (IEEE 1547-2018 §5.3): devices
+   * refuse enabling one while another is on, or silently keep following the old one. Switch the
+   * others off first.
+   */
+  private async disableOtherReactiveModes(keep: 'var' | 'pf' | 'voltvar'): Promise<void> {
+    const c = (await this.readValues(704)).values;
+    if (keep !== 'var' && c.VarSetEna === 1) await this.writePoint(704, 'VarSetEna', 0);
+    if (keep !== 'pf' && c.PFWInjEna === 1) await this.writePoint(704, 'PFWInjEna', 0);
+    if (keep !== 'pf' && c.PFWAbsEna === 1) await this.writePoint(704, 'PFWAbsEna', 0);
+    if (keep !== 'voltvar' && this.has(705) && (await this.readValues(705)).values.Ena === 1)
+      await this.writePoint(705, 'Ena', 0);
   }
 
   async apply(sp: Setpoint): Promise<Applied> {
@@ -273,6 +299,7 @@ export class SunSpecDriver implements DeviceDriver {
         return { w: round(w) };
       }
       case 'reactive_power': {
+        await this.disableOtherReactiveModes('var');
         await this.armRevert(704, 'VarSetRvrtTms');
         await this.writePoint(704, 'VarSetMod', 4);
         await this.writePoint(704, 'VarSet', Math.round(sp.var));
@@ -281,8 +308,11 @@ export class SunSpecDriver implements DeviceDriver {
         return { var: v.VarSetEna === 1 ? Number(v.VarSet) : 0 };
       }
       case 'power_factor': {
+        await this.disableOtherReactiveModes('pf');
         await this.armRevert(704, 'PFWInjRvrtTms');
-        await this.writePoint(704, 'PFWInj.PF', Math.abs(sp.pf));
+        // Below its rated minimum a device refuses the write or silently saturates: clamp here.
+        const min = (sp.pf < 0 ? this.pfMin.under : this.pfMin.over) ?? 0;
+        await this.writePoint(704, 'PFWInj.PF', Math.max(min, Math.abs(sp.pf)));
         await this.writePoint(704, 'PFWInj.Ext', sp.pf < 0 ? 1 : 0);
         await this.writePoint(704, 'PFWInjEna', 1);
         const d = await this.readValues(704);
@@ -291,6 +321,7 @@ export class SunSpecDriver implements DeviceDriver {
         return { pf: g.Ext === 1 ? -pf : pf, enabled: d.values.PFWInjEna === 1 };
       }
       case 'volt_var': {
+        if (sp.enabled && this.has(704)) await this.disableOtherReactiveModes('voltvar');
         await this.writePoint(705, 'Ena', sp.enabled ? 1 : 0);
         return { enabled: (await this.readValues(705)).values.Ena === 1 };
       }
