@@ -194,3 +194,80 @@ describe('reactive power and connect commands end to end (edge agent, SimSite PV
     assert.ok(v.state >= 2, `state ${v.state}`);
   });
 });
+
+describe('reactive setpoints are held for the life of the command (device revert timer 1 s)', function () {
+  this.timeout(30_000);
+  let site: SimSite;
+  let broker: TestBroker;
+  let agent: EdgeAgent;
+  let dir: string;
+
+  before(async () => {
+    site = new SimSite({ startMs: NOON, seed: 6, loadScaleW: 1500 });
+    await site.start();
+    broker = new TestBroker();
+    await broker.start();
+    dir = tempDir();
+    agent = new EdgeAgent({
+      config: testConfig({
+        url: broker.url,
+        dir,
+        devices: simDevices(site.port, { revertS: 1 }),
+        control: { cycleMs: 200 },
+      }),
+    });
+    await agent.start();
+    await waitFor('pv1 identified', () =>
+      broker.of('capabilities').find((m) => m.json.devices.some((d: { id: string }) => d.id === 'pv1')),
+    );
+  });
+
+  after(async () => {
+    await agent?.stop();
+    await broker?.stop();
+    await site?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('re-writes constant var before the device reverts, and ends it when the command expires', async () => {
+    const sentAt = Date.now();
+    await broker.publish(siteTopic('site-t1', 'commands'), {
+      v: 1,
+      id: 'cmd-hold-0001',
+      site: 'site-t1',
+      device: 'pv1',
+      issuedAt: sentAt,
+      expiresAt: sentAt + 4000,
+      type: 'reactive_power',
+      var: 1200,
+    });
+    const ack = await waitFor('ack', () =>
+      broker.of('acks').find((m) => m.json.commandId === 'cmd-hold-0001'),
+    );
+    assert.equal(ack.json.status, 'applied', ack.json.reason);
+    const c = site.pv.model(704);
+    assert.equal(c.get('VarSetRvrtTms'), 1);
+    // Three revert periods later the inverter still delivers the setpoint: the agent kept re-arming it.
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal(c.get('VarSetEna'), 1, 'constant var lapsed while the command was valid');
+    assert.equal(c.get('VarSet'), 1200);
+    const held = broker
+      .of('telemetry')
+      .flatMap((m) => m.json.samples)
+      .filter(
+        (s: { device: string; ts: number }) =>
+          s.device === 'pv1' && s.ts > sentAt + 2000 && s.ts < sentAt + 3800,
+      );
+    assert.ok(held.length > 0, 'pv1 telemetry while held');
+    for (const s of held) assert.ok(Math.abs(s.values.var - 1200) <= 1, `var ${s.values.var} while held`);
+    // After expiry the agent ends the mode itself and the inverter returns to unity power factor.
+    await waitFor('var mode ended', () => (c.get('VarSetEna') === 0 ? true : undefined));
+    const after = await waitFor('pv1 telemetry after expiry', () =>
+      broker
+        .of('telemetry')
+        .flatMap((m) => m.json.samples)
+        .find((s: { device: string; ts: number }) => s.device === 'pv1' && s.ts > sentAt + 4600),
+    );
+    assert.equal(after.values.var, 0);
+  });
+});

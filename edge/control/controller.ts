@@ -44,6 +44,14 @@ interface RemoteEntry {
   expiresAt: number;
 }
 
+/** A constant-var or constant-PF setpoint held until it expires (re-written before the device reverts). */
+interface ReactiveEntry {
+  commandId: string;
+  sp: Extract<Setpoint, { type: 'reactive_power' | 'power_factor' }>;
+  expiresAt: number;
+  atMs: number;
+}
+
 interface PendingAck {
   devices: Set<string>;
   applied: Record<string, number | boolean>;
@@ -67,6 +75,7 @@ export interface ControllerStats {
 export class Controller {
   private readonly battery = new Map<string, RemoteEntry>();
   private readonly pvLimit = new Map<string, RemoteEntry>();
+  private readonly reactive = new Map<string, ReactiveEntry>();
   private readonly pending = new Map<string, PendingAck>();
   private readonly written = new Map<string, Written>();
   private readonly seen = new Map<string, Ack>(); // command id → ack (QoS 1 redelivery)
@@ -193,6 +202,10 @@ export class Controller {
         else if (c.type === 'volt_var') sp = { type: 'volt_var', enabled: c.enabled };
         else sp = { type: 'connect', connected: c.connected };
         const got = await d.apply(sp);
+        // Constant var / PF hold until the command expires; volt-var replaces them (modes are exclusive).
+        if (sp.type === 'reactive_power' || sp.type === 'power_factor')
+          this.reactive.set(id, { commandId: c.id, sp, expiresAt: c.expiresAt, atMs: this.now() });
+        else if (sp.type === 'volt_var' && sp.enabled) this.reactive.delete(id);
         if (sp.type === 'power_factor' && typeof got.pf === 'number' && Math.abs(got.pf - sp.pf) > 0.0005)
           notes.push(`${id}: power factor ${sp.pf} outside the device's rating: applied ${got.pf}`);
         for (const [k, x] of Object.entries(got)) applied[v.devices.length > 1 ? `${id}.${k}` : k] = x;
@@ -351,8 +364,48 @@ export class Controller {
           }
         }
       }
+      await this.holdReactive(now, byId);
     } finally {
       this.busy = false;
+    }
+  }
+
+  /**
+   * Constant var / PF setpoints: re-written every revertS/2 so the device's revert timer (the
+   * fail-safe for a dead gateway) never fires while the command is valid, and ended explicitly when
+   * it expires or the uplink has been lost too long, rather than up to revertS later.
+   */
+  private async holdReactive(now: number, byId: Map<string, DeviceDriver>): Promise<void> {
+    const up = this.deps.uplink();
+    const lost =
+      !up.connected &&
+      up.lastDisconnectMs !== undefined &&
+      now - up.lastDisconnectMs > this.deps.settings.uplinkLossS * 1000;
+    for (const [id, e] of this.reactive) {
+      const d = byId.get(id);
+      if (!d) continue;
+      const end = e.expiresAt <= now || lost;
+      if (!end && now - e.atMs < ((d.revertS ?? 60) * 1000) / 2) continue;
+      try {
+        if (end) {
+          this.reactive.delete(id);
+          await d.apply({ type: 'reactive_default' });
+          this.deps.log.info(
+            { device: id, command: e.commandId, reason: lost ? 'uplink lost' : 'expired' },
+            'reactive setpoint ended: device default',
+          );
+        } else {
+          await d.apply(e.sp);
+          e.atMs = now;
+        }
+        this.stats.writes++;
+      } catch (err) {
+        this.stats.writeErrors++;
+        this.deps.log.warn(
+          { device: id, setpoint: end ? 'reactive_default' : e.sp, err: (err as Error).message },
+          'reactive setpoint write failed',
+        );
+      }
     }
   }
 }

@@ -10,7 +10,14 @@ import { type DecodedModel, decodeModel, encodeWrite } from '../../protocols/sun
 import { discoverUnit, type ModelLocation, readModelRegisters } from '../../protocols/sunspec/discovery.ts';
 import { type Quirks, quirksFor } from '../quirks.ts';
 import { nameplateFrom, normalize } from './normalize.ts';
-import type { Applied, DeviceDriver, DeviceIdentity, Reading, Setpoint } from './types.ts';
+import {
+  type Applied,
+  controlOf,
+  type DeviceDriver,
+  type DeviceIdentity,
+  type Reading,
+  type Setpoint,
+} from './types.ts';
 
 const MEASUREMENT_PREF = [701, 103, 102, 101, 113, 112, 111];
 const METER_PREF = [203, 204, 202, 201, 213, 214, 212, 211];
@@ -247,7 +254,7 @@ export class SunSpecDriver implements DeviceDriver {
 
   async apply(sp: Setpoint): Promise<Applied> {
     if (!this.opened) await this.open();
-    if (!this.controls.includes(sp.type)) {
+    if (!this.controls.includes(controlOf(sp))) {
       throw new SunSpecError(
         `${this.id} does not accept ${sp.type}${this.readOnly ? ' (read-only device)' : ''}`,
       );
@@ -319,6 +326,13 @@ export class SunSpecDriver implements DeviceDriver {
         const g = d.groups.PFWInj?.[0]?.values ?? {};
         const pf = Number(g.PF ?? 1);
         return { pf: g.Ext === 1 ? -pf : pf, enabled: d.values.PFWInjEna === 1 };
+      }
+      case 'reactive_default': {
+        const c = (await this.readValues(704)).values;
+        if (c.VarSetEna === 1) await this.writePoint(704, 'VarSetEna', 0);
+        if (c.PFWInjEna === 1) await this.writePoint(704, 'PFWInjEna', 0);
+        const v = (await this.readValues(704)).values;
+        return { var_mode: v.VarSetEna === 1, pf_mode: v.PFWInjEna === 1 };
       }
       case 'volt_var': {
         if (sp.enabled && this.has(704)) await this.disableOtherReactiveModes('voltvar');
