@@ -31,6 +31,8 @@ const FANIN_MS = Number(process.env.BENCH_FANIN_DURATION_MS ?? 30_000);
 const DEVICES = 3;
 /** Comma-separated subset of embedded,influx,mosquitto,fanin (default: all) for quicker iteration. */
 const STAGES = new Set((process.env.BENCH_STAGES ?? 'embedded,influx,mosquitto,fanin').split(','));
+/** Ingest settings to try instead of the defaults, as JSON (e.g. '{"flushIntervalMs":0}'). */
+const INGEST = process.env.BENCH_INGEST ? JSON.parse(process.env.BENCH_INGEST) : undefined;
 const POINTS_PER_MSG = DEVICES * 6;
 const PASSWORD = 'bench-password-0123456789';
 
@@ -130,6 +132,7 @@ async function cloudOn(dir: string, storage: Record<string, unknown>, broker?: R
         broker: broker ?? { mode: 'embedded', tcp: { host: '127.0.0.1', port: 0 } },
         api: { host: '127.0.0.1', port: 0 },
         storage: { timeseries: storage, registry: { backend: 'sqlite', path: 'registry.db' } },
+        ...(INGEST ? { ingest: INGEST } : {}),
       },
       dir,
     ),

@@ -15,6 +15,7 @@ import { parseCloudConfig } from '../cloud/config.ts';
 import { type CloudService, startCloud } from '../cloud/service.ts';
 import { EdgeAgent } from '../edge/agent.ts';
 import { parseConfig } from '../edge/config.ts';
+import { WholesaleMarket } from '../sim-devices/iso/wholesale.ts';
 import { SimSite, type SimSiteOptions } from '../sim-devices/site.ts';
 
 export interface FleetOptions {
@@ -79,6 +80,8 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       },
       dataDir,
     ),
+    // The simulated ISO is the market's wholesale counterpart (the cloud only knows the interface).
+    { iso: new WholesaleMarket({ seed: 1 }) },
   );
   const apiUrl = cloud.apiUrl.replace(/\/api\/v1$/, '');
   const mqttUrl = `mqtt://127.0.0.1:${cloud.broker.tcp}`;

@@ -1,6 +1,6 @@
 import pino, { type Logger } from 'pino';
+import type { WholesaleGateway } from '../protocols/market/wholesale.ts';
 import type { TopicKind } from '../protocols/mqtt/topics.ts';
-import { WholesaleMarket } from '../sim-devices/iso/wholesale.ts';
 import { startApi } from './api/server.ts';
 import { hashSecret, parseApiToken, secretMatches } from './auth/secrets.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded.ts';
@@ -73,7 +73,13 @@ async function bootstrap(registry: Registry, token: string | undefined, log: Log
   log.info({ user: user.id }, 'bootstrap operator created');
 }
 
-export async function startCloud(config: CloudConfig, opts: { logger?: Logger } = {}): Promise<CloudService> {
+export interface StartCloudOptions {
+  logger?: Logger;
+  /** The wholesale counterpart of the market (the CLI injects the simulated ISO); absent: no ISO. */
+  iso?: WholesaleGateway;
+}
+
+export async function startCloud(config: CloudConfig, opts: StartCloudOptions = {}): Promise<CloudService> {
   const log = opts.logger ?? pino({ level: config.logLevel, base: { service: 'gridlayer-cloud' } });
   const metrics = createMetrics();
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -101,7 +107,14 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
       ...config.commands,
     });
     const ingest = new Ingest(
-      { store, registry, metrics, log, onAck: (site, ack) => commands.onAck(site, ack) },
+      {
+        store,
+        registry,
+        metrics,
+        log,
+        onAck: (site, ack) => commands.onAck(site, ack),
+        onStatus: (site, status) => commands.onStatus(site, status),
+      },
       config.ingest,
     );
 
@@ -144,12 +157,11 @@ export async function startCloud(config: CloudConfig, opts: { logger?: Logger } 
     // One feeder for the whole cloud: network.feeder; market.networkFile is the deprecated second one.
     if (config.market.networkFile)
       log.warn('config market.networkFile is deprecated: name the feeder once, as network.feeder');
-    // The simulated ISO stands in for the wholesale counterpart until a real ISO gateway exists.
     const market = config.market.enabled
       ? await MarketService.open({
           registry,
           settings: config.market,
-          iso: new WholesaleMarket({ seed: config.market.isoSeed }),
+          ...(opts.iso ? { iso: opts.iso } : {}),
           send: (site, req, actor) => commands.send(site, req, actor),
           timeseries: store,
           ...(config.market.networkFile ? {} : { network: grid.network }),

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import pino from 'pino';
+import type { WholesaleGateway } from '../protocols/market/wholesale.ts';
 import { capabilitiesSchema, telemetryBatchSchema } from '../protocols/mqtt/payloads.ts';
 import { type CloudConfigInput, parseCloudConfig } from './config.ts';
 import { type CloudService, startCloud } from './service.ts';
@@ -80,6 +81,7 @@ export interface TestCloud {
 export async function startTestCloud(
   overrides: Partial<CloudConfigInput> = {},
   dir?: string,
+  opts: { iso?: WholesaleGateway } = {},
 ): Promise<TestCloud> {
   const ownDir = !dir;
   const d = dir ?? mkdtempSync(join(tmpdir(), 'gridlayer-cloud-'));
@@ -98,7 +100,7 @@ export async function startTestCloud(
     },
     d,
   );
-  const cloud = await startCloud(config, { logger: pino({ level: 'silent' }) });
+  const cloud = await startCloud(config, { logger: pino({ level: 'silent' }), ...opts });
   return {
     cloud,
     dir: d,

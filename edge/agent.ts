@@ -83,10 +83,11 @@ export class EdgeAgent {
         return s?.latest ? { ...s.latest, pollMs: s.cfg.pollMs } : undefined;
       },
       uplink: () => this.uplink,
-      sendAck: (ack) => {
-        this.metrics.commands.inc({ status: ack.status });
+      sendAck: (ack, repeat) => {
+        if (!repeat) this.metrics.commands.inc({ status: ack.status });
         this.uplink.publishAck(ack);
       },
+      onDuplicate: () => this.metrics.commands.inc({ status: 'duplicate' }),
       onModeChange: (mode) => {
         this.metrics.mode.set(mode === 'remote' ? 1 : 0);
         this.uplink.publishStatus();
@@ -270,11 +271,42 @@ export class EdgeAgent {
       ok: this.started && states.some((s) => s.ok && s.lastOkMs !== undefined),
       site: this.config.site,
       version: AGENT_VERSION,
-      uplink: { connected: this.uplink.connected, connects: this.uplink.connects },
+      uplink: {
+        connected: this.uplink.connected,
+        connects: this.uplink.connects,
+        failures: this.uplink.failures,
+        ...(this.uplink.lastError && { lastError: this.uplink.lastError }),
+      },
       buffer: { batches: this.buffer.size, dropped: this.buffer.dropped },
       mode: this.controller.mode,
       devices,
     };
+  }
+
+  /** Resolves once every device has answered or failed its first poll (or after a bound). */
+  private firstPollRound(): Promise<void> {
+    const tried = new Set<string>();
+    const maxWaitMs = Math.min(
+      30_000,
+      Math.max(2000, ...this.config.devices.map((d) => 4 * d.timeoutMs + d.pollMs)),
+    );
+    return new Promise<void>((resolve) => {
+      const check = (id?: string) => {
+        if (id) tried.add(id);
+        if ([...this.devices.keys()].every((d) => tried.has(d))) done();
+      };
+      const done = () => {
+        clearTimeout(timer);
+        this.scheduler.off('result', check);
+        this.scheduler.off('failure', check);
+        resolve();
+      };
+      const timer = setTimeout(done, maxWaitMs);
+      timer.unref();
+      this.scheduler.on('result', check);
+      this.scheduler.on('failure', check);
+      check(); // no device found at all (an empty unit scan)
+    }).finally(() => this.log.debug('first poll round done: accepting commands'));
   }
 
   async start(): Promise<void> {
@@ -297,8 +329,11 @@ export class EdgeAgent {
       this.onReading(id, reading);
     });
     this.scheduler.on('failure', (id, err, st) => this.onFailure(id, err, st.failures));
+    const ready = this.firstPollRound();
     this.scheduler.on('recovered', (id) => this.log.info({ device: id }, 'device answers again'));
-    this.uplink.on('command', (payload) => void this.controller.handleCommand(payload));
+    // Commands waiting for us (broker session, the cloud's re-send) arrive right on connect: before
+    // the devices are identified they would be refused as unknown. Held until each device had one try.
+    this.uplink.on('command', (payload) => void ready.then(() => this.controller.handleCommand(payload)));
     this.uplink.on('published', () => this.metrics.published.inc());
     this.uplink.start();
     this.scheduler.start();
@@ -320,6 +355,8 @@ export class EdgeAgent {
             .map((s) => s.driver)
             .filter((d): d is SunSpecDriver => d instanceof SunSpecDriver),
         writable: new Set(c.proxy.writable),
+        isDown: (id) => this.scheduler.states().some((s) => s.id === id && !s.ok),
+        maxAgeMs: (id) => this.devices.get(id)?.cfg.pollMs ?? 1000,
         log: this.log.child({ part: 'proxy' }),
       });
     }

@@ -64,4 +64,19 @@ describe('edge config', () => {
     bad(good.replace('limits:', 'limitz:'), /unknown key\(s\) limitz/);
     bad('site: [', /not valid YAML/);
   });
+
+  it('checks the uplink TLS settings: cert with key, and none of them on a plain URL', () => {
+    const tls = (extra: string, url = 'mqtts://broker.example:8883') =>
+      good.replace(
+        'uplink: { url: "mqtts://broker.example:8883", username: gw1, password: token }',
+        `uplink: { url: "${url}", username: gw1, password: token, ${extra} }`,
+      );
+    const c = parseConfigText(tls('ca: /etc/gridlayer/ca.pem, servername: broker.dso.example'));
+    assert.equal(c.uplink.servername, 'broker.dso.example');
+    assert.equal(c.uplink.rejectUnauthorized, true);
+    assert.equal(parseConfigText(tls('rejectUnauthorized: false')).uplink.rejectUnauthorized, false);
+    bad(tls('cert: /etc/gw.pem'), /uplink\.key: give both cert and key/);
+    bad(tls('ca: /etc/ca.pem', 'mqtt://broker.example:1883'), /uplink\.ca: only used with an mqtts/);
+    bad(tls('rejectUnauthorized: "no"'), /uplink\.rejectUnauthorized/);
+  });
 });

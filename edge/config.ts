@@ -114,14 +114,37 @@ export const configSchema = z
         username: z.string().optional(),
         /** Password or access token. */
         password: z.string().optional(),
-        ca: z.string().optional(),
-        cert: z.string().optional(),
-        key: z.string().optional(),
+        /** PEM file of the CA that signed the broker's certificate (else the system's trusted CAs). */
+        ca: z.string().min(1).optional(),
+        /** PEM client certificate and key, for brokers that authenticate gateways by certificate. */
+        cert: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+        /** Name the broker's certificate must carry, when it differs from the URL's host. */
+        servername: z.string().min(1).optional(),
+        /** false skips the broker certificate check: for a lab bench only, never in the field. */
+        rejectUnauthorized: z.boolean().default(true),
         keepaliveS: z.number().int().min(5).max(3600).default(30),
         batchMs: positiveMs(1000),
         reconnectMs: positiveMs(2000),
       })
-      .strict(),
+      .strict()
+      .superRefine((u, ctx) => {
+        if ((u.cert === undefined) !== (u.key === undefined))
+          ctx.addIssue({
+            code: 'custom',
+            path: [u.cert ? 'key' : 'cert'],
+            message: 'give both cert and key',
+          });
+        // TLS settings on a plain URL would be silently ignored: say so instead.
+        if (!/^(mqtts|wss|tls):/.test(u.url))
+          for (const k of ['ca', 'cert', 'key', 'servername'] as const)
+            if (u[k] !== undefined)
+              ctx.addIssue({
+                code: 'custom',
+                path: [k],
+                message: 'only used with an mqtts:// or wss:// url',
+              });
+      }),
     buffer: z
       .object({
         path: z.string().min(1),

@@ -27,6 +27,8 @@ export interface UplinkOptions {
   ca?: string;
   cert?: string;
   key?: string;
+  servername?: string;
+  rejectUnauthorized?: boolean;
   keepaliveS?: number;
   reconnectMs?: number;
   agentVersion: string;
@@ -55,6 +57,9 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   lastConnectedMs?: number;
   lastDisconnectMs?: number;
   connects = 0;
+  /** Connection attempts that failed since the last successful connect, and why the last one did. */
+  failures = 0;
+  lastError?: string;
 
   constructor(private readonly opts: UplinkOptions) {
     super();
@@ -92,10 +97,17 @@ export class Uplink extends EventEmitter<UplinkEvents> {
         qos: 1,
         retain: true,
       },
-      ...(o.ca && { ca: readFileSync(o.ca) }),
-      ...(o.cert && { cert: readFileSync(o.cert) }),
-      ...(o.key && { key: readFileSync(o.key) }),
+      // A refused login (bad password, cloud busy) is retried like a lost link: the operator may fix
+      // the credentials on the cloud side, and a cloud restarting answers "server unavailable".
+      reconnectOnConnackError: true,
+      ...(o.ca && { ca: readPem('uplink.ca', o.ca) }),
+      ...(o.cert && { cert: readPem('uplink.cert', o.cert) }),
+      ...(o.key && { key: readPem('uplink.key', o.key) }),
+      ...(o.servername && { servername: o.servername }),
+      rejectUnauthorized: o.rejectUnauthorized !== false,
     };
+    if (o.rejectUnauthorized === false)
+      o.log.warn('uplink.rejectUnauthorized is false: the broker certificate is NOT verified');
     const client = mqtt.connect(o.url, options);
     this.client = client;
     client.on('connect', (connack) => {
@@ -103,12 +115,16 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       (client.stream as { setNoDelay?: (b: boolean) => void } | undefined)?.setNoDelay?.(true);
       this.connected = true;
       this.connects++;
+      this.failures = 0;
+      this.lastError = undefined;
       this.lastConnectedMs = Date.now();
       o.log.info({ sessionPresent: connack.sessionPresent, backlog: o.buffer.size }, 'uplink connected');
-      this.publishStatus();
       this.publishCapabilities();
+      // "online" only once subscribed: the cloud answers it by re-sending the commands still open for
+      // this site, which must not reach a broker session without the subscription (after a restart).
       client.subscribe(this.topic('commands'), { qos: 1 }, (err) => {
         if (err) o.log.error({ err: err.message }, 'subscribe to commands failed');
+        this.publishStatus();
       });
       this.emit('connect');
       this.pump();
@@ -121,10 +137,17 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       }
       this.connected = false;
     });
-    // One warning per outage; the retries after it are debug noise.
+    // One warning per outage (and per change of cause, and every 20th retry); the rest is debug noise.
     let quiet = false;
     client.on('error', (err) => {
-      o.log[quiet ? 'debug' : 'warn']({ err: err.message }, 'uplink error');
+      this.failures++;
+      const changed = err.message !== this.lastError;
+      this.lastError = err.message;
+      const hint = uplinkHint(err);
+      o.log[!quiet || changed || this.failures % 20 === 0 ? 'warn' : 'debug'](
+        { err: err.message, failures: this.failures, ...(hint && { hint }) },
+        'uplink error',
+      );
       quiet = true;
     });
     client.on('connect', () => {
@@ -235,4 +258,27 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     await client.endAsync(true);
     this.connected = false;
   }
+}
+
+/** Reads a PEM file named in the config, failing with the config key rather than a bare ENOENT. */
+function readPem(key: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new Error(`${key}: cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** What an installer should check for the usual connection failures. */
+export function uplinkHint(err: Error & { code?: unknown }): string | undefined {
+  const m = err.message;
+  if (/Bad username or password|Not authorized/i.test(m))
+    return 'the broker refused the login: check uplink.username (the site id) and uplink.password';
+  if (/Hostname\/IP does not match|altnames/i.test(m))
+    return "the broker certificate does not name this host: set uplink.servername to the certificate's name";
+  if (/certificate|self[- ]signed|unable to (get|verify)|TLS not authorized/i.test(m))
+    return 'the broker certificate is not trusted: check uplink.ca (and uplink.servername)';
+  if (/ECONNREFUSED/.test(m))
+    return 'nothing listens at uplink.url: check host, port and mqtt:// vs mqtts://';
+  return undefined;
 }

@@ -37,20 +37,28 @@ export async function waitUntil<T>(
   }
 }
 
+export interface HilCloudOptions {
+  /** PEM files: the broker then listens with TLS only (no plain TCP listener). */
+  tls?: { cert: string; key: string };
+}
+
 export class HilCloud {
   proc?: ManagedProcess;
   readonly token = newOperatorToken();
   apiPort = 0;
   mqttPort = 0;
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    readonly opts: HilCloudOptions = {},
+  ) {}
 
   get apiUrl(): string {
     return `http://127.0.0.1:${this.apiPort}/api/v1`;
   }
 
   get mqttUrl(): string {
-    return `mqtt://127.0.0.1:${this.mqttPort}`;
+    return `${this.opts.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${this.mqttPort}`;
   }
 
   /** Starts (or restarts, on the same ports and data) the cloud process. */
@@ -61,7 +69,9 @@ export class HilCloud {
       config,
       [
         'logLevel: warn',
-        `broker: { mode: embedded, tcp: { host: 127.0.0.1, port: ${this.mqttPort} } }`,
+        this.opts.tls
+          ? `broker: { mode: embedded, tcp: null, tls: ${JSON.stringify({ host: '127.0.0.1', port: this.mqttPort, ...this.opts.tls })} }`
+          : `broker: { mode: embedded, tcp: { host: 127.0.0.1, port: ${this.mqttPort} } }`,
         `api: { host: 127.0.0.1, port: ${this.apiPort} }`,
         `auth: { bootstrapToken: ${this.token} }`,
         'storage:',
@@ -122,7 +132,16 @@ export async function startSite(
   cloud: HilCloud,
   dir: string,
   id: string,
-  opts: { speed?: number; start?: string; pollMs?: number; uplinkLossS?: number } = {},
+  opts: {
+    speed?: number;
+    start?: string;
+    pollMs?: number;
+    uplinkLossS?: number;
+    /** Merged into the edge's `uplink` section (TLS files, a wrong password …). */
+    uplink?: Record<string, unknown>;
+    /** The edge's health/metrics port (default: any free one, not reported). */
+    httpPort?: number;
+  } = {},
 ): Promise<HilSite> {
   const modbusPort = await freePort();
   const sim = gridlayer([
@@ -145,9 +164,17 @@ export async function startSite(
     edgeConfig,
     [
       `site: ${id}`,
-      `uplink: { url: "${cloud.mqttUrl}", username: ${gateway.username}, password: "${gateway.password}", clientId: gw-${id}, batchMs: 500, reconnectMs: 500 }`,
+      `uplink: ${JSON.stringify({
+        url: cloud.mqttUrl,
+        username: gateway.username,
+        password: gateway.password,
+        clientId: `gw-${id}`,
+        batchMs: 500,
+        reconnectMs: 500,
+        ...opts.uplink,
+      })}`,
       `buffer: { path: ${join(dir, `${id}-buffer.db`)} }`,
-      'http: { port: 0 }',
+      `http: { port: ${opts.httpPort ?? 0} }`,
       'log: { level: warn }',
       `control: { cycleMs: 500, uplinkLossS: ${opts.uplinkLossS ?? 60}, deadbandW: 0 }`,
       'devices:',

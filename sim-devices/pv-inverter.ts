@@ -3,6 +3,9 @@
  * 1547-2018 view (701, 702, 704, 705) over one state, so both always agree. Output follows clear-sky
  * PV for the site's location and simulated time (optionally with seeded clouds) and is curtailed by
  * the active-power limit of 123 (WMaxLimPct) or 704 (WMaxLimPct), which revert after their timeout.
+ * Reactive power follows one of three mutually exclusive modes (IEEE 1547-2018 §5.3): constant
+ * reactive power (704 VarSet*), constant power factor (704 PFWInj*) or volt-var (705); enabling a
+ * second mode while one is on is refused with exception 3, as devices that enforce exclusivity do.
  */
 import { CloudModel, clearSkyGhi, solarElevationDeg } from './physics/solar.ts';
 import { RevertTimer, range, type SimModel, SimSunSpecDevice } from './sunspec-device.ts';
@@ -18,6 +21,21 @@ export interface PvInverterOptions {
 
 const NOMINAL_V = 230;
 const NOMINAL_HZ = 50;
+/** Lowest power factor the inverter can run at (702 PFOvrExtRtg / PFUndExtRtg). */
+const PF_MIN = 0.8;
+
+const num = (x: unknown): number | undefined => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
+
+/** Linear interpolation on a curve of (x, y) points sorted by x; flat beyond the ends. */
+function interpolate(pts: Array<[number, number]>, x: number): number {
+  if (x <= pts[0][0]) return pts[0][1];
+  for (let i = 1; i < pts.length; i++) {
+    const [x0, y0] = pts[i - 1];
+    const [x1, y1] = pts[i];
+    if (x <= x1) return x1 === x0 ? y1 : y0 + ((y1 - y0) * (x - x0)) / (x1 - x0);
+  }
+  return pts[pts.length - 1][1];
+}
 
 export class PvInverter extends SimSunSpecDevice {
   readonly ratedW: number;
@@ -30,6 +48,12 @@ export class PvInverter extends SimSunSpecDevice {
   acW = 0;
   /** Power the array could deliver now, before curtailment. */
   availableW = 0;
+  /** Reactive power now, var (positive = delivered, over-excited). */
+  acVar = 0;
+  /** Grid voltage at the terminals without the inverter's own rise, V (tests raise it for volt-var). */
+  gridV = NOMINAL_V;
+  private readonly varRevert = new RevertTimer();
+  private readonly pfRevert = new RevertTimer();
   private whOut = 0;
 
   constructor(opts: PvInverterOptions = {}) {
@@ -149,6 +173,10 @@ export class PvInverter extends SimSunSpecDevice {
             VNom: NOMINAL_V,
             VMax: 253,
             VMin: 207,
+            PFOvrExtRtg: PF_MIN,
+            PFUndExtRtg: PF_MIN,
+            PFOvrExt: PF_MIN,
+            PFUndExt: PF_MIN,
             W_SF: 0,
             PF_SF: -3,
             VA_SF: 0,
@@ -224,8 +252,67 @@ export class PvInverter extends SimSunSpecDevice {
       range(123, 'WMaxLimPct', 0, 100),
       range(704, 'WMaxLimPct', 0, 100),
       range(704, 'WMaxLimPctRvrt', 0, 100),
+      range(704, 'VarSet', -ratedW * 0.44, ratedW * 0.44),
+      range(704, 'VarSetPct', -100, 100),
+      (model, point, value) => this.exclusiveModes(model.id, point, value),
     );
     this.tick(Date.now(), 0);
+  }
+
+  /** Refuses enabling a reactive power mode while another one is enabled. */
+  private exclusiveModes(modelId: number, point: string, value: unknown): string | undefined {
+    const modes: Record<string, boolean> = {
+      '704.VarSetEna': this.model(704).get('VarSetEna') === 1,
+      '704.PFWInjEna': this.model(704).get('PFWInjEna') === 1,
+      '705.Ena': this.model(705).get('Ena') === 1,
+    };
+    const key = `${modelId}.${point}`;
+    if (!(key in modes) || value !== 1) return undefined;
+    const other = Object.keys(modes).find((k) => k !== key && modes[k]);
+    return other ? `reactive power mode ${other} is enabled: disable it first` : undefined;
+  }
+
+  /** Reactive power the active mode asks for now (before capability limits), var. */
+  private reactiveTarget(pW: number, v: number): number {
+    const m702 = this.model(702).decode().values;
+    const m704 = this.model(704).decode();
+    const injMax = num(m702.VarMaxInj) ?? 0;
+    const absMax = num(m702.VarMaxAbs) ?? 0;
+    const c = m704.values;
+    if (c.VarSetEna === 1) {
+      const pct = num(c.VarSetPct) ?? 0;
+      switch (c.VarSetMod) {
+        case 4:
+          return num(c.VarSet) ?? 0;
+        case 0:
+          return (pct / 100) * this.ratedW;
+        case 1:
+          return (pct / 100) * (pct >= 0 ? injMax : absMax);
+        case 3:
+          return (pct / 100) * (num(m702.VAMax) ?? this.ratedW);
+        default:
+          return 0;
+      }
+    }
+    if (c.PFWInjEna === 1) {
+      const g = m704.groups.PFWInj?.[0]?.values ?? {};
+      const pf = Math.min(1, Math.max(PF_MIN, num(g.PF) ?? 1));
+      return pW * Math.tan(Math.acos(pf)) * (g.Ext === 1 ? -1 : 1);
+    }
+    const vv = this.model(705).decode();
+    if (vv.values.Ena === 1) {
+      const crv = vv.groups.Crv?.[0];
+      const n = num(crv?.values.ActPt) ?? 0;
+      const pts = (crv?.groups.Pt ?? [])
+        .slice(0, n)
+        .map((p) => [num(p.values.V), num(p.values.Var)])
+        .filter((p): p is [number, number] => p[0] !== undefined && p[1] !== undefined);
+      if (pts.length < 2) return 0;
+      // V in % of VNom; Var in % of the reactive rating on that side (DeptRef VAR_MAX_PCT).
+      const pct = interpolate(pts, (v / (num(m702.VNom) ?? NOMINAL_V)) * 100);
+      return (pct / 100) * (pct >= 0 ? injMax : absMax);
+    }
+    return 0;
   }
 
   /** Limit in effect, % of rated power (both control views mirror each other). */
@@ -251,6 +338,10 @@ export class PvInverter extends SimSunSpecDevice {
       });
       this.limitRevert704.arm(now, model.get('WMaxLimPctRvrtTms') as number | undefined);
     }
+    if (model.id === 704 && point === 'VarSetEna' && model.get('VarSetEna') === 1)
+      this.varRevert.arm(now, model.get('VarSetRvrtTms') as number | undefined);
+    if (model.id === 704 && point === 'PFWInjEna' && model.get('PFWInjEna') === 1)
+      this.pfRevert.arm(now, model.get('PFWInjRvrtTms') as number | undefined);
   }
 
   private lastTick = Date.now();
@@ -270,6 +361,10 @@ export class PvInverter extends SimSunSpecDevice {
       m123.setMany({ WMaxLimPct: pct ?? 100, WMaxLim_Ena: ena ?? 0 });
     }
     m704.set('WMaxLimPctRvrtRem', this.limitRevert704.remaining(nowMs) ?? 0);
+    if (this.varRevert.expired(nowMs)) m704.set('VarSetEna', m704.get('VarSetEnaRvrt') ?? 0);
+    if (this.pfRevert.expired(nowMs)) m704.set('PFWInjEna', m704.get('PFWInjEnaRvrt') ?? 0);
+    m704.set('VarSetRvrtRem', this.varRevert.remaining(nowMs) ?? 0);
+    m704.set('PFWInjRvrtRem', this.pfRevert.remaining(nowMs) ?? 0);
 
     const elev = solarElevationDeg(nowMs, this.lat, this.lon);
     const cloud = this.clouds ? this.clouds.step(dtS) : 1;
@@ -281,7 +376,18 @@ export class PvInverter extends SimSunSpecDevice {
     this.whOut += (this.acW * dtS) / 3600;
 
     const throttled = connected && this.availableW > limitW + 1;
-    const v = NOMINAL_V + this.acW * 0.0004;
+    const v = this.gridV + this.acW * 0.0004;
+    // Reactive capability: the side's rating, and what the apparent power rating leaves next to P
+    // (active power has priority).
+    const m702 = this.model(702);
+    const headroom = Math.sqrt(Math.max(0, this.ratedW ** 2 - this.acW ** 2));
+    const injMax = Math.min(headroom, (m702.get('VarMaxInj') as number | undefined) ?? 0);
+    const absMax = Math.min(headroom, (m702.get('VarMaxAbs') as number | undefined) ?? 0);
+    const q = connected ? this.reactiveTarget(this.acW, v) : 0;
+    this.acVar = Math.round(Math.max(-absMax, Math.min(injMax, q)));
+    const va = Math.round(Math.hypot(this.acW, this.acVar));
+    // Power factor P/S, negative when absorbing vars (under-excited), as the canonical model signs it.
+    const pf = va > 0 ? (this.acW / va) * (this.acVar < 0 ? -1 : 1) : undefined;
     const hz = NOMINAL_HZ + Math.sin(nowMs / 60000) * 0.02;
     const a = this.acW / (3 * v);
     const st103 = !connected ? 1 : this.acW <= 0 ? 2 : throttled ? 5 : 4;
@@ -297,9 +403,9 @@ export class PvInverter extends SimSunSpecDevice {
       PhVphC: v,
       W: this.acW,
       Hz: hz,
-      VA: this.acW,
-      VAr: 0,
-      PF: this.acW > 0 ? 1 : undefined,
+      VA: va,
+      VAr: this.acVar,
+      PF: pf === undefined ? undefined : pf * 100,
       WH: wh > 0 ? wh : undefined,
       DCW: this.acW > 0 ? Math.round(this.acW / 0.97) : 0,
       TmpCab: 25 + this.acW / 500,
@@ -310,9 +416,9 @@ export class PvInverter extends SimSunSpecDevice {
       InvSt: st701,
       ConnSt: connected ? 1 : 0,
       W: this.acW,
-      VA: this.acW,
-      Var: 0,
-      PF: this.acW > 0 ? 1 : undefined,
+      VA: va,
+      Var: this.acVar,
+      PF: pf,
       A: a * 3,
       LNV: v,
       Hz: hz,

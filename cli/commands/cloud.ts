@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { mosquittoAcl, mosquittoConfHints } from '../../cloud/broker/mosquitto-acl.ts';
 import { loadCloudConfig } from '../../cloud/config.ts';
 import { startCloud } from '../../cloud/service.ts';
+import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
 
 export function register(program: Command): void {
   program
@@ -20,7 +21,8 @@ export function register(program: Command): void {
         return;
       }
       const config = loadCloudConfig(opts.config);
-      const cloud = await startCloud(config);
+      // The simulated ISO stands in for the wholesale counterpart until a real ISO gateway exists.
+      const cloud = await startCloud(config, { iso: new WholesaleMarket({ seed: config.market.isoSeed }) });
       await new Promise<void>((resolve) => {
         const onSignal = (sig: string) => {
           cloud.log.info({ signal: sig }, 'shutdown requested');

@@ -5,6 +5,7 @@ import { formatCents } from '../../cloud/market/money.ts';
 import type { ModelId } from '../../cloud/market/roles.ts';
 import { type SimulationReport, simulateMarket } from '../../cloud/market/simulate.ts';
 import { loadFeederCsv } from '../../cloud/network/index.ts';
+import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
 import { intOption } from '../options.ts';
 
 export function register(program: Command): void {
@@ -59,6 +60,7 @@ export function register(program: Command): void {
           sites: opts.sites,
           days: opts.days,
           seed: opts.seed,
+          iso: new WholesaleMarket({ seed: opts.seed }),
           revenueModel: opts.revenueModel,
           ...(network ? { network } : {}),
           progress: (msg) => process.stderr.write(`${msg}\n`),

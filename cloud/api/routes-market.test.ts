@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import type { MqttClient } from 'mqtt';
 import { type Command, commandSchema } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
+import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
 import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../market/bids.ts';
 import { capabilities, connectGateway, startTestCloud, type TestCloud } from '../testing.ts';
 
@@ -70,6 +71,7 @@ describe('market API (real sockets)', function () {
         },
       },
       dir,
+      { iso: new WholesaleMarket({ seed: 1 }) },
     );
     t.cloud.market!.now = () => clock;
     for (const [id, role] of [

@@ -17,11 +17,11 @@ import { HttpError, type RouteContext, type RouteDef, route } from './route.ts';
  * core's, unchanged. Every route needs a token (`site:read`, which every role has).
  */
 
-const BID_ROLES: readonly Role[] = ['participant', 'aggregator', 'operator'];
-const OPERATE_ROLES: readonly Role[] = ['operator'];
+export const BID_ROLES: readonly Role[] = ['participant', 'aggregator', 'operator'];
+export const OPERATE_ROLES: readonly Role[] = ['operator'];
 const REGISTER_ROLES: readonly Role[] = ['operator', 'installer'];
 
-const time = z.union([z.number(), z.string()]).transform((v, ctx) => {
+export const time = z.union([z.number(), z.string()]).transform((v, ctx) => {
   const n = typeof v === 'number' ? v : /^\d+$/.test(v) ? Number(v) : Date.parse(v);
   if (!Number.isFinite(n)) {
     ctx.addIssue({ code: 'custom', message: 'epoch ms or ISO 8601 time' });
@@ -29,7 +29,7 @@ const time = z.union([z.number(), z.string()]).transform((v, ctx) => {
   }
   return n;
 });
-const windowQuery = z.object({
+export const windowQuery = z.object({
   market: z.enum(['DA', 'RT', 'MT']).optional(),
   from: time.optional(),
   to: time.optional(),
@@ -82,17 +82,19 @@ const STATUS: Record<string, number> = {
   NOT_DGO: 403,
   NO_MARKET_ACTOR: 403,
   UNKNOWN_BID: 404,
+  UNKNOWN_RESOURCE: 404,
+  WRONG_MARKET_FORM: 409,
   MALFORMED: 400,
   BAD_INTERVAL: 400,
   AMBIGUOUS_PARTICIPANT: 400,
 };
 
-function needRole(p: Principal, roles: readonly Role[], what: string) {
+export function needRole(p: Principal, roles: readonly Role[], what: string) {
   if (!roles.includes(p.user.role)) throw new HttpError(403, `role ${p.user.role} may not ${what}`);
 }
 
 /** Runs a market action; refusals become 4xx with { error, code, reason }. */
-function market<P, Q, B>(fn: (ctx: RouteContext<P, Q, B>) => Promise<unknown>) {
+export function market<P, Q, B>(fn: (ctx: RouteContext<P, Q, B>) => Promise<unknown>) {
   return async (ctx: RouteContext<P, Q, B>) => {
     try {
       return await fn(ctx);
@@ -111,7 +113,7 @@ function market<P, Q, B>(fn: (ctx: RouteContext<P, Q, B>) => Promise<unknown>) {
   };
 }
 
-const caller = (p: Principal) => ({ userId: p.user.id, auditActor: p.actor });
+export const caller = (p: Principal) => ({ userId: p.user.id, auditActor: p.actor });
 
 export function marketRoutes(m: MarketService | undefined): RouteDef<any, any, any>[] {
   if (!m) return [];
@@ -225,7 +227,7 @@ export function marketRoutes(m: MarketService | undefined): RouteDef<any, any, a
     route({
       method: 'get',
       path: '/market/awards',
-      summary: 'Your awards/schedules (all=true: every award, DMO only)',
+      summary: 'Your awards/schedules (all=true: every award, DMO or DGO)',
       tag,
       permission,
       query: windowQuery,

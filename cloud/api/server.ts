@@ -6,6 +6,7 @@ import { HttpError, mount, openApiDocument } from './route.ts';
 import { type ApiDeps, buildRoutes } from './routes.ts';
 import { forecastRoutes } from './routes-forecast.ts';
 import { marketRoutes } from './routes-market.ts';
+import { marketFormRoutes } from './routes-market-forms.ts';
 import { networkRoutes } from './routes-network.ts';
 import { vppRoutes } from './routes-vpp.ts';
 import { serveOperatorPage } from './ui.ts';
@@ -19,6 +20,7 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
   const routes = [
     ...buildRoutes(deps),
     ...marketRoutes(deps.market),
+    ...marketFormRoutes(deps.market),
     ...forecastRoutes(deps),
     ...networkRoutes(deps),
     ...vppRoutes(deps),

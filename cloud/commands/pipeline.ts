@@ -1,7 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { type Ack, type Command, commandSchema, formatIssues } from '../../protocols/mqtt/payloads.ts';
+import {
+  type Ack,
+  type Command,
+  commandSchema,
+  formatIssues,
+  type Status,
+} from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
 import { newId } from '../auth/secrets.ts';
 import type { Metrics } from '../metrics.ts';
@@ -117,6 +123,34 @@ export class CommandPipeline {
     }
     await this.transition(cmd.id, ['pending'], 'sent', {}, null);
     return (await registry.getCommand(cmd.id)) ?? rec;
+  }
+
+  /**
+   * A gateway announced itself online (every connect, and on mode changes): re-publish its commands
+   * that are still open. The embedded broker keeps offline sessions only in memory, so a command queued
+   * for an offline gateway is otherwise lost when the cloud restarts. The edge answers a command id it
+   * has already seen with the same ack, so a copy that the broker also delivered does no harm. A command
+   * replaced by a newer one of the same type for the same device is not sent again (even once the newer
+   * one is closed): applied late, it would undo its successor.
+   */
+  async onStatus(site: string, status: Status): Promise<number> {
+    if (status.state !== 'online') return 0;
+    const resend = await this.deps.registry.resendableCommands(site, Date.now());
+    for (const c of resend) {
+      try {
+        await this.deps.publish(siteTopic(site, 'commands'), JSON.stringify(c.command));
+      } catch (err) {
+        this.deps.log.warn({ id: c.id, site, err: (err as Error).message }, 'command re-send failed');
+        continue;
+      }
+      // Stuck in pending (its first publish never completed): now it is out.
+      if (c.status === 'pending') await this.transition(c.id, ['pending'], 'sent', {}, null);
+      this.deps.metrics.commands.inc({ status: 'resent' });
+      await this.deps.registry.audit('system', 'command.resent', site, { id: c.id });
+    }
+    if (resend.length)
+      this.deps.log.info({ site, commands: resend.map((c) => c.id) }, 'open commands re-sent');
+    return resend.length;
   }
 
   /** An ack from a gateway (already schema-validated; `site` is the gateway's own site). */

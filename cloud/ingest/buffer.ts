@@ -1,9 +1,17 @@
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.ts';
-import type { PointRow, TimeSeriesStore } from '../storage/timeseries/types.ts';
+import {
+  countPoints,
+  type PointRow,
+  type SiteSamples,
+  samplesToRows,
+  type TimeSeriesStore,
+} from '../storage/timeseries/types.ts';
 
 interface Entry {
-  rows: PointRow[];
+  /** Point rows, or one telemetry batch's device samples (cheaper for stores with writeSamples). */
+  data: PointRow[] | SiteSamples;
+  points: number;
   newestTs: number;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -49,14 +57,15 @@ export class WriteBuffer {
   }
 
   /** Resolves when the rows are durably written. Waits first while the buffer is full. */
-  async enqueue(rows: PointRow[], newestTs: number): Promise<void> {
+  async enqueue(data: PointRow[] | SiteSamples, newestTs: number): Promise<void> {
+    const points = Array.isArray(data) ? data.length : countPoints([data]);
     while (this.queuedPoints >= this.opts.maxBufferedPoints && !this.closed) {
       await new Promise<void>((r) => this.spaceWaiters.push(r));
     }
     if (this.closed) throw new Error('ingest is shutting down');
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ rows, newestTs, resolve, reject });
-      this.queuedPoints += rows.length;
+      this.queue.push({ data, points, newestTs, resolve, reject });
+      this.queuedPoints += points;
       this.metrics.buffered.set(this.queuedPoints);
       this.schedule();
     });
@@ -109,16 +118,15 @@ export class WriteBuffer {
       let points = 0;
       while (
         n < this.queue.length &&
-        (n === 0 || points + this.queue[n].rows.length <= this.opts.maxBatchPoints)
+        (n === 0 || points + this.queue[n].points <= this.opts.maxBatchPoints)
       ) {
-        points += this.queue[n].rows.length;
+        points += this.queue[n].points;
         n++;
       }
       const batch = this.queue.slice(0, n);
-      const rows = batch.length === 1 ? batch[0].rows : batch.flatMap((e) => e.rows);
       const end = this.metrics.writeSeconds.startTimer();
       try {
-        await this.store.write(rows);
+        await this.write(batch);
       } catch (err) {
         end();
         this.failures++;
@@ -149,6 +157,18 @@ export class WriteBuffer {
       for (const e of batch) e.resolve();
       this.wakeSpaceWaiters();
     }
+  }
+
+  /** One store call for the whole group commit. */
+  private write(batch: Entry[]): Promise<void> {
+    if (this.store.writeSamples && batch.every((e) => !Array.isArray(e.data)))
+      return this.store.writeSamples(batch.map((e) => e.data as SiteSamples));
+    const rows: PointRow[] = [];
+    for (const e of batch) {
+      if (Array.isArray(e.data)) for (const r of e.data) rows.push(r);
+      else for (const r of samplesToRows([e.data])) rows.push(r);
+    }
+    return this.store.write(rows);
   }
 
   private wakeSpaceWaiters() {

@@ -7,13 +7,12 @@ import {
   parsePayload,
   type Status,
   statusSchema,
-  type TelemetryBatch,
   telemetryBatchSchema,
 } from '../../protocols/mqtt/payloads.ts';
 import type { TopicKind } from '../../protocols/mqtt/topics.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Registry } from '../storage/registry/registry.ts';
-import type { PointRow, TimeSeriesStore } from '../storage/timeseries/types.ts';
+import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
 import { WriteBuffer, type WriteBufferOptions } from './buffer.ts';
 import { BatchDedupe } from './dedupe.ts';
 
@@ -25,6 +24,8 @@ export interface IngestDeps {
   metrics: Metrics;
   log: Logger;
   onAck: (site: string, ack: Ack) => Promise<void>;
+  /** Called (not awaited) after a gateway's status is stored. */
+  onStatus?: (site: string, status: Status) => Promise<unknown>;
 }
 
 /** Reason classes for the rejects metric (the log line keeps the full reason). */
@@ -69,8 +70,10 @@ export class Ingest {
           return 'duplicate';
         }
         this.dedupe.add(r);
-        const { rows, newest } = toRows(r);
-        const written = this.buffer.enqueue(rows, newest);
+        let newest = 0;
+        for (const s of r.samples) if (s.ts > newest) newest = s.ts;
+        // The validated batch goes to storage as is: no per-point objects on the hot path.
+        const written = this.buffer.enqueue(r, newest);
         written.catch(() => this.dedupe.forget(r));
         this.deps.metrics.messages.inc({ kind, result: 'accepted' });
         if (durable) await written;
@@ -81,6 +84,9 @@ export class Ingest {
         const r = this.parse<Status>(site, kind, statusSchema, payload);
         if (!r) return 'rejected';
         await this.deps.registry.applyStatus(r);
+        this.deps
+          .onStatus?.(site, r)
+          .catch((err) => this.deps.log.error({ err, site }, 'status hook failed'));
         this.deps.metrics.messages.inc({ kind, result: 'accepted' });
         return 'accepted';
       }
@@ -150,22 +156,4 @@ export class Ingest {
   async close(): Promise<void> {
     await this.buffer.close();
   }
-}
-
-function toRows(b: TelemetryBatch): { rows: PointRow[]; newest: number } {
-  const rows: PointRow[] = [];
-  let newest = 0;
-  for (const s of b.samples) {
-    if (s.ts > newest) newest = s.ts;
-    for (const [point, value] of Object.entries(s.values)) {
-      if (value === undefined) continue;
-      const quality = s.quality?.[point];
-      rows.push(
-        quality && quality !== 'good'
-          ? { site: b.site, device: s.device, point, ts: s.ts, value, quality }
-          : { site: b.site, device: s.device, point, ts: s.ts, value },
-      );
-    }
-  }
-  return { rows, newest };
 }

@@ -1,4 +1,4 @@
-import { checkFeasibility, type Network } from '../network/index.ts';
+import { checkFeasibility, type Network, type Violation } from '../network/index.ts';
 import type { Step } from './bids.ts';
 import type { ClearingResource } from './clearing.ts';
 import { type CompiledFeeder, compileFeeder } from './feeder.ts';
@@ -72,6 +72,8 @@ export interface ScreenResult {
   readonly awardsW: Map<string, number>;
   readonly curtailedW: Map<string, number>;
   readonly violationsBefore: number;
+  /** What the exact power flow found on the unscreened awards, human-readable (the curtailment's reason). */
+  readonly violations: string[];
   readonly iterations: number;
   readonly feasible: boolean;
 }
@@ -110,6 +112,7 @@ export function screenAwards(
   };
   let iv = check();
   const before = iv.violations.length;
+  const violations = iv.violations.map(describeViolation);
   let it = 0;
   while (!iv.feasible && it < maxIterations) {
     it++;
@@ -141,5 +144,20 @@ export function screenAwards(
     const d = w - (awards.get(id) ?? 0);
     if (Math.abs(d) > 1e-6) curtailedW.set(id, d);
   }
-  return { awardsW: awards, curtailedW, violationsBefore: before, iterations: it, feasible: iv.feasible };
+  return {
+    awardsW: awards,
+    curtailedW,
+    violationsBefore: before,
+    violations,
+    iterations: it,
+    feasible: iv.feasible,
+  };
+}
+
+function describeViolation(v: Violation): string {
+  if (v.kind === 'voltage')
+    return `voltage ${v.v_pu.toFixed(4)} pu at bus ${v.bus} beyond the ${v.limit} of ${v.limit_pu} pu`;
+  if (v.kind === 'thermal')
+    return `branch ${v.branch} (${v.from_bus}-${v.to_bus}) loaded ${v.loading_pct.toFixed(1)} % of its rating`;
+  return `power flow: ${v.message}`;
 }

@@ -17,8 +17,9 @@ import { getHighs, LpBuilder, type LpSolution, runModel } from './lp.ts';
  *   ancillary offers, limited by each resource's headroom around its energy schedule.
  *
  * Prices: DLMP(bus, t) = dual of the bus's balance row / period length, decomposed exactly along
- * the path from the substation: energy (interface price) + congestion (thermal duals and interface
- * limit) + voltage (voltage-band duals); the loss component is zero in this lossless model.
+ * the path from the substation: energy (interface price) + loss (marginal loss factors, when
+ * `losses` linearizes them from an AC power flow; zero otherwise) + congestion (thermal duals and
+ * interface limit) + voltage (voltage-band duals).
  */
 
 export type AncillaryProduct = 'reg_up' | 'reg_down' | 'reserve';
@@ -56,12 +57,24 @@ export interface ClearingInput {
   readonly resources: readonly ClearingResource[];
   /** ISO ancillary awards to the area that resources must cover (W per period). */
   readonly ancillaryRequirementW?: Partial<Record<AncillaryProduct, readonly number[]>>;
+  /** Linearized branch losses from an AC power flow (losses.ts); absent = lossless. */
+  readonly losses?: BranchLossLinearization;
   /**
    * Default true: merge energy-only resources per bus (exact, see aggregate.ts) and start the simplex
    * from the price-taking basis. False: the straightforward LP, every step its own column, HiGHS's
    * own cold start (the reference the fast path is tested against).
    */
   readonly fast?: boolean;
+}
+
+/**
+ * Per period and compiled bus i (its feeding branch): loss = factor * F_i + constant, where F_i is
+ * the receiving-end flow into bus i (per unit MW). The parent's balance row then carries
+ * (1 + factor) F_i and the constant, so marginal losses price into the DLMPs.
+ */
+export interface BranchLossLinearization {
+  readonly factor: readonly Float64Array[];
+  readonly constantMw: readonly Float64Array[];
 }
 
 export interface BusPrice {
@@ -153,8 +166,10 @@ function build(inp: ClearingInput): Built {
     }
   }
 
+  const lossAt = inp.losses && f ? lossConstants(f, inp.losses, T) : null;
   for (let t = 0; t < T; t++) {
-    balRow.push(Array.from({ length: nb }, (_, i) => lp.addRow(loadAt[t][i], loadAt[t][i])));
+    const dem = lossAt ? loadAt[t].map((d, i) => d + lossAt[t][i]) : loadAt[t];
+    balRow.push(Array.from({ length: nb }, (_, i) => lp.addRow(dem[i], dem[i])));
     // Reactive flow on each bus's feeding branch = reactive load downstream (fixed).
     const qFlow = new Float64Array(nb);
     if (f)
@@ -175,7 +190,13 @@ function build(inp: ClearingInput): Built {
       for (let i = 1; i < nb; i++) {
         const rating = f.ratingMva[i];
         fc.push(
-          lp.addCol(0, -rating, rating, [balRow[t][i], balRow[t][f.parent[i]], vr[i]], [1, -1, 2 * f.rPu[i]]),
+          lp.addCol(
+            0,
+            -rating,
+            rating,
+            [balRow[t][i], balRow[t][f.parent[i]], vr[i]],
+            [1, -1 - (inp.losses?.factor[t][i] ?? 0), 2 * f.rPu[i]],
+          ),
         );
       }
       // Squared voltages (root fixed at the slack set point): +1 in the bus's own drop row, -1 in
@@ -315,17 +336,21 @@ function extract(inp: ClearingInput, b: Built, sol: LpSolution): ClearingResult 
     const n = b.busIds.length;
     const cong = new Float64Array(n);
     const volt = new Float64Array(n);
+    // Energy + loss along the path: each branch scales its parent's price by (1 + loss factor).
+    const el = new Float64Array(n).fill(lam);
     cong[0] = root - lam;
     for (let i = 1; i < n; i++) {
       const p = f!.parent[i];
-      cong[i] = cong[p] - sol.colDual[b.flowCol[t][i]] / dur;
-      volt[i] = volt[p] - (2 * f!.rPu[i] * sol.rowDual[b.voltRow[t][i]]) / dur;
+      const g = 1 + (inp.losses?.factor[t][i] ?? 0);
+      el[i] = g * el[p];
+      cong[i] = g * cong[p] - sol.colDual[b.flowCol[t][i]] / dur;
+      volt[i] = g * volt[p] - (2 * f!.rPu[i] * sol.rowDual[b.voltRow[t][i]]) / dur;
     }
     for (let i = 0; i < n; i++) {
       m.set(b.busIds[i], {
         dlmp: sol.rowDual[b.balRow[t][i]] / dur,
         energy: lam,
-        loss: 0,
+        loss: el[i] - lam,
         congestion: cong[i],
         voltage: volt[i],
       });
@@ -370,6 +395,15 @@ function extract(inp: ClearingInput, b: Built, sol: LpSolution): ClearingResult 
   };
 }
 
+/** Loss constants per period, booked as extra demand at each branch's sending (parent) bus. */
+function lossConstants(f: CompiledFeeder, l: BranchLossLinearization, T: number): Float64Array[] {
+  return Array.from({ length: T }, (_, t) => {
+    const d = new Float64Array(f.buses.length);
+    for (let i = 1; i < d.length; i++) d[f.parent[i]] += l.constantMw[t][i];
+    return d;
+  });
+}
+
 /** Rounds solver noise away (sub-milliwatt). */
 function clean(w: number): number {
   const r = Math.round(w * 1000) / 1000;
@@ -408,7 +442,7 @@ export async function openArea(inp: ClearingInput): Promise<AreaModel> {
   const run = (price: readonly number[], what: string, warmFrom?: Basis): LpSolution => {
     for (let t = 0; t < inp.periods; t++) model.changeColCost(b.ifaceCol[t], price[t] * inp.durationH);
     if (warmFrom) model.setBasis(warmFrom);
-    else if (fresh && inp.fast !== false) model.setBasis(crash(b, price, inp.durationH));
+    else if (fresh && inp.fast !== false) model.setBasis(crash(b, lpInp, price));
     fresh = false;
     return runModel(highs, model, what);
   };
@@ -433,10 +467,17 @@ export async function openArea(inp: ClearingInput): Promise<AreaModel> {
  * basic interface, flow, voltage and SoC columns, bus duals = interface price. Dual feasible, so
  * the dual simplex starts from the price-taking schedule instead of from scratch.
  */
-function crash(b: Built, price: readonly number[], dur: number) {
+function crash(b: Built, inp: ClearingInput, price: readonly number[]) {
   const y = new Float64Array(b.lp.numRows);
+  const f = inp.feeder;
   b.balRow.forEach((rows, t) => {
-    for (const r of rows) y[r] = price[t] * dur;
+    // Basic flows have zero reduced cost: a bus's dual is its parent's times (1 + loss factor).
+    const bus = new Float64Array(rows.length).fill(price[t] * inp.durationH);
+    if (f)
+      for (let i = 1; i < rows.length; i++) bus[i] = (1 + (inp.losses?.factor[t][i] ?? 0)) * bus[f.parent[i]];
+    rows.forEach((r, i) => {
+      y[r] = bus[i];
+    });
   });
   return b.lp.crashBasis(b.basic, y);
 }

@@ -32,8 +32,9 @@ export interface FieldDispatchInput {
   readonly network: Network | null;
   /** Non-participating load per bus for the screen (W). */
   readonly loadsW: ReadonlyMap<string, number>;
-  readonly by: 'DERM' | 'DGO_EMERGENCY';
-  readonly actor: string;
+  readonly by: 'DERM' | 'DGO_EMERGENCY' | 'SELF';
+  /** Who issues the commands (audit actor of the command pipeline); per resource for self-dispatch. */
+  readonly actor: string | ((resource: string) => string);
   readonly maxTtlSeconds: number;
   readonly send: SendCommand;
 }
@@ -104,7 +105,8 @@ export async function dispatchToField(inp: FieldDispatchInput): Promise<FieldDis
       ...(link.device ? { device: link.device } : {}),
     };
     try {
-      const cmd = await inp.send(link.site, request, inp.actor);
+      const actor = typeof inp.actor === 'function' ? inp.actor(id) : inp.actor;
+      const cmd = await inp.send(link.site, request, actor);
       records.push({
         ...base,
         commandType: type,

@@ -199,6 +199,50 @@ describe('fast day-ahead clearing', () => {
       { numRuns: 15, seed: 9 },
     );
   });
+  it('matches with linearized losses on the feeder', async () => {
+    await fc.assert(
+      fc.asyncProperty(area, async (a) => {
+        const rand = seededRandom(a.seed + 2);
+        const nb = feeder.buses.length;
+        const inp: ClearingInput = {
+          feeder,
+          periods: T,
+          durationH: 1,
+          interfacePrice: Array.from({ length: T }, () => 20 + rand() * 60),
+          fixedLoadW: new Map(buses.map((b, i) => [b, Array(T).fill(a.load[i] * 1e3)])),
+          resources: toResources(a),
+          losses: {
+            factor: Array.from({ length: T }, () =>
+              Float64Array.from({ length: nb }, (_, i) => (i ? rand() * 0.05 : 0)),
+            ),
+            constantMw: Array.from({ length: T }, () => new Float64Array(nb).fill(0.001)),
+          },
+        };
+        const fast = await clearArea(inp);
+        const ref = await clearArea({ ...inp, fast: false });
+        assert.ok(
+          close(fast.objective, ref.objective, 1e-7),
+          `objective ${fast.objective} vs ${ref.objective}`,
+        );
+        for (const r of inp.resources) {
+          const f = fast.schedules.get(r.id)!.netW;
+          const s = ref.schedules.get(r.id)!.netW;
+          for (let t = 0; t < T; t++)
+            assert.ok(Math.abs(f[t] - s[t]) <= 5, `${r.id} h${t}: ${f[t]} vs ${s[t]}`);
+        }
+        for (let t = 0; t < T; t++)
+          for (const b of feeder.buses) {
+            const x = fast.prices[t].get(b)!;
+            const y = ref.prices[t].get(b)!;
+            assert.ok(
+              close(x.dlmp, y.dlmp, 1e-6) && close(x.loss, y.loss, 1e-6),
+              `DLMP ${b} h${t}: ${x.dlmp} vs ${y.dlmp}`,
+            );
+          }
+      }),
+      { numRuns: 15, seed: 10 },
+    );
+  });
 });
 
 const HOUR = 3_600_000;

@@ -1,6 +1,6 @@
 import type { Registry } from '../storage/registry/registry.ts';
 import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
-import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from './bids.ts';
+import { DAY_MS, GRID_SERVICES, HOUR_MS, type Product, RT_INTERVAL_MS } from './bids.ts';
 import { type MeteredPosition, SETTLEMENT_PERIODS_PER_HOUR, settleMetered } from './metered-settlement.ts';
 import { type DrPerformance, drPerformance, type IntervalEnergy, meteredEnergy } from './metering.ts';
 import type { ResourceRegistry } from './resources.ts';
@@ -49,9 +49,13 @@ export async function meteredRun(inp: MeteredRunInput) {
   const { hourStart } = inp;
   const hourEnd = hourStart + HOUR_MS;
   const n = SETTLEMENT_PERIODS_PER_HOUR;
-  const da = (await inp.store.awards({ market: 'DA', from: hourStart, to: hourStart + 1 })).filter(
-    (a) => a.product === 'energy',
-  );
+  const daAll = await inp.store.awards({ market: 'DA', from: hourStart, to: hourStart + 1 });
+  const da = daAll.filter((a) => a.product === 'energy');
+  // DA grid-service calls (grid-services.ts) are scheduled energy on top of the energy award.
+  const svcW = new Map<string, number>();
+  for (const a of daAll)
+    if (GRID_SERVICES.includes(a.product as Product))
+      svcW.set(a.resource, (svcW.get(a.resource) ?? 0) + a.awardW);
   const rt = (await inp.store.awards({ market: 'RT', from: hourStart, to: hourEnd })).filter(
     (a) => a.product === 'energy',
   );
@@ -69,7 +73,11 @@ export async function meteredRun(inp: MeteredRunInput) {
   // Schedules per resource and period: the RT award of the interval, else the DA award.
   const sched = new Map<string, { account: string; bus: string; w: number[] }>();
   for (const a of da)
-    sched.set(a.resource, { account: a.participant, bus: a.bus, w: Array(n).fill(a.awardW) });
+    sched.set(a.resource, {
+      account: a.participant,
+      bus: a.bus,
+      w: Array(n).fill(a.awardW + (svcW.get(a.resource) ?? 0)),
+    });
   for (const a of rt) {
     const k = Math.round((a.intervalStart - hourStart) / RT_INTERVAL_MS);
     let s = sched.get(a.resource);
@@ -77,7 +85,7 @@ export async function meteredRun(inp: MeteredRunInput) {
       s = { account: a.participant, bus: a.bus, w: Array(n).fill(0) };
       sched.set(a.resource, s);
     }
-    s.w[k] = a.awardW;
+    s.w[k] = a.awardW + (svcW.get(a.resource) ?? 0);
   }
 
   const reports: MeterReport[] = [];

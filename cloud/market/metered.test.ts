@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { capabilitiesSchema } from '../../protocols/mqtt/payloads.ts';
+import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
 import type { PointRow } from '../storage/timeseries/types.ts';
 import { startTestCloud, type TestCloud } from '../testing.ts';
 import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from './bids.ts';
@@ -56,6 +57,7 @@ describe('metered settlement from stored telemetry', function () {
         },
       },
       dir,
+      { iso: new WholesaleMarket({ seed: 1 }) },
     );
     const m = t.cloud.market!;
     m.now = () => clock;

@@ -60,11 +60,47 @@ export class ContinuousDoubleAuction {
   readonly #bids = new Map<number, Resting[]>();
   readonly #asks = new Map<number, Resting[]>();
   readonly #screen: TradeScreen | undefined;
+  readonly #tradeId: (() => string) | undefined;
   #seq = 0;
 
-  constructor(territory: string, screen?: TradeScreen) {
+  /** `tradeId`: id generator for trades (a service needs ids unique across restarts). */
+  constructor(territory: string, screen?: TradeScreen, tradeId?: () => string) {
     this.territory = territory;
     this.#screen = screen;
+    this.#tradeId = tradeId;
+  }
+
+  /** Puts a resting order back into the book without matching (restore after a restart). */
+  restore(order: P2pOrder, remainingWh: number, seq: number): void {
+    const own = this.#side(order.side, order.intervalStart);
+    own.push({ ...order, remainingWh, seq });
+    this.#seq = Math.max(this.#seq, seq + 1);
+    this.#sort(own, order.side);
+  }
+
+  /** Removes a resting order; returns what was left of it, or null if it is not in the book. */
+  cancel(id: string): { remainingWh: number } | null {
+    for (const m of [this.#bids, this.#asks])
+      for (const l of m.values()) {
+        const i = l.findIndex((o) => o.id === id);
+        if (i >= 0) return { remainingWh: l.splice(i, 1)[0].remainingWh };
+      }
+    return null;
+  }
+
+  /** Remaining energy of a resting order (0 when it is filled or not in the book). */
+  remaining(id: string): number {
+    for (const m of [this.#bids, this.#asks])
+      for (const l of m.values()) {
+        const o = l.find((x) => x.id === id);
+        if (o) return o.remainingWh;
+      }
+    return 0;
+  }
+
+  /** Sequence number the next order gets (time priority). */
+  get nextSeq(): number {
+    return this.#seq;
   }
 
   /** Matches the order against the book; any remainder rests. Returns the trades it made. */
@@ -92,7 +128,7 @@ export class ContinuousDoubleAuction {
       }) ?? { allowedWh: want };
       const q = Math.max(0, Math.min(want, check.allowedWh));
       const trade: Trade = {
-        id: `${this.territory}-t${this.trades.length + 1}`,
+        id: this.#tradeId?.() ?? `${this.territory}-t${this.trades.length + 1}`,
         intervalStart: order.intervalStart,
         buyOrder: buyer.id,
         sellOrder: seller.id,
@@ -124,11 +160,7 @@ export class ContinuousDoubleAuction {
     if (incoming.remainingWh > 1e-9) {
       const own = this.#side(order.side, order.intervalStart);
       own.push(incoming);
-      own.sort(
-        order.side === 'buy'
-          ? (a, b) => b.limitPrice - a.limitPrice || a.seq - b.seq
-          : (a, b) => a.limitPrice - b.limitPrice || a.seq - b.seq,
-      );
+      this.#sort(own, order.side);
     }
     return made;
   }
@@ -167,6 +199,14 @@ export class ContinuousDoubleAuction {
     if (net > setpointW) reduce(sold, 1);
     if (net < setpointW) reduce(bought, -1);
     return cut;
+  }
+
+  #sort(l: Resting[], side: 'buy' | 'sell'): void {
+    l.sort(
+      side === 'buy'
+        ? (a, b) => b.limitPrice - a.limitPrice || a.seq - b.seq
+        : (a, b) => a.limitPrice - b.limitPrice || a.seq - b.seq,
+    );
   }
 
   #side(side: 'buy' | 'sell', intervalStart: number): Resting[] {

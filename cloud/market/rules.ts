@@ -121,16 +121,23 @@ export function checkMayBid(
 
 /**
  * May a dispatch instruction be sent to the resource? Needs a certified resource; in P2P models there
- * is no DERM, so only the DGO's emergency dispatch may instruct a resource.
+ * is no DERM: DER self-dispatch on their trades (`SELF`) and only the DGO's emergency dispatch may
+ * override them.
  */
 export function checkMayDispatch(
   config: MarketConfig,
   registry: ResourceRegistry,
   resourceId: string,
-  by: 'DERM' | 'DGO_EMERGENCY',
+  by: 'DERM' | 'DGO_EMERGENCY' | 'SELF',
 ): Refusal | null {
   const cert = checkCertified(registry, resourceId);
   if (cert) return cert;
+  if (by === 'SELF' && config.roles.DERM !== null) {
+    return refuse(
+      'WRONG_MARKET_FORM',
+      `model ${config.model} has a DERM ("${config.roles.DERM}"): DER do not self-dispatch`,
+    );
+  }
   if (by === 'DERM' && config.roles.DERM === null) {
     return refuse(
       'NO_DERM',

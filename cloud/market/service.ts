@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { WholesaleGateway } from '../../protocols/market/wholesale.ts';
 import { newId } from '../auth/secrets.ts';
 import { buildNetwork, type Network } from '../network/index.ts';
 import type { Registry } from '../storage/registry/registry.ts';
@@ -7,13 +8,17 @@ import { type Bid, BidBook, DAY_MS, gateClosure, HOUR_MS, RT_INTERVAL_MS, type S
 import { ANCILLARY_PRODUCTS } from './clearing.ts';
 import { resourcesFromBids } from './curves.ts';
 import { dispatchToField, type SendCommand } from './dispatch.ts';
+import { MarketServiceError } from './errors.ts';
 import { compileFeeder } from './feeder.ts';
+import { gridServiceOffers, NetworkRefiner } from './grid-services.ts';
 import { meteredRun } from './metered-run.ts';
 import { energyCents } from './money.ts';
 import { clearRealTime } from './realtime.ts';
 import { ResourceRegistry, ResourceSchema, type ResourceStatus } from './resources.ts';
 import { type MarketConfig, modelConfig, type Role, rolesOf } from './roles.ts';
 import { checkMayDispatch, MarketRefusal, refuse } from './rules.ts';
+import { runCentralizedDayAhead, runCentralizedRealTime } from './service-centralized.ts';
+import { P2pMarket } from './service-p2p.ts';
 import type { MarketSettings } from './settings.ts';
 import { CLEARING, chargeFees, checkBooks, Ledger, type LedgerEntry, totalsByAccount } from './settlement.ts';
 import {
@@ -25,6 +30,7 @@ import {
   type MarketKind as RunMarket,
   type StoredResource,
 } from './store.ts';
+import { MarketFormsStore } from './store-forms.ts';
 import { type IsoGateway, runDayAhead } from './total-dso.ts';
 
 /**
@@ -35,16 +41,7 @@ import { type IsoGateway, runDayAhead } from './total-dso.ts';
  * resolves who is acting, calls the core, stores and audits.
  */
 
-/** A request the service refuses for a reason outside the core rules (role, state, lookup). */
-export class MarketServiceError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(`${code}: ${message}`);
-  }
-}
+export { MarketServiceError } from './errors.ts';
 
 /** Who is acting: the cloud user (for audit) and the organizations it acts for. */
 export interface MarketCaller {
@@ -53,15 +50,14 @@ export interface MarketCaller {
   readonly auditActor: string;
 }
 
-export interface MarketIso extends IsoGateway {
-  forecastLmp?(intervalStart: number): number;
-  realTimeLmp?(intervalStart: number, dsoImportW: number): number;
-}
+/** The wholesale counterpart (protocols/market/wholesale.ts), injected by the composition root. */
+export type MarketIso = IsoGateway & Partial<Omit<WholesaleGateway, 'clearDayAhead'>>;
 
 export interface MarketServiceDeps {
   readonly registry: Registry;
   readonly settings: MarketSettings;
-  readonly iso: MarketIso;
+  /** Absent: no wholesale counterpart; clearing that needs the ISO is refused with NO_ISO (503). */
+  readonly iso?: MarketIso;
   /** Network model of the LDA; default: loaded from settings.networkFile, else none. */
   readonly network?: Network | null;
   readonly send?: SendCommand;
@@ -81,6 +77,10 @@ export class MarketService {
   readonly links = new Map<string, ResourceLink>();
   readonly book = new BidBook();
   readonly store: MarketStore;
+  /** ISO-award screening (models 1, 2) and the P2P book and trades (models 5, 6). */
+  readonly forms: MarketFormsStore;
+  /** The continuous double auction per territory; only in P2P models. */
+  readonly p2p: P2pMarket | null;
   readonly network: Network | null;
   /** The market clock (epoch ms): gate closures are judged against it. Tests replace it. */
   now: () => number;
@@ -97,6 +97,7 @@ export class MarketService {
     );
     for (const a of s.actors) this.#usersOf.set(a.id, new Set(a.users));
     this.store = new MarketStore(deps.registry.db);
+    this.forms = new MarketFormsStore(deps.registry.db);
     this.network =
       deps.network !== undefined
         ? deps.network
@@ -104,6 +105,7 @@ export class MarketService {
           ? buildNetwork(JSON.parse(readFileSync(s.networkFile, 'utf8')))
           : null;
     this.now = deps.now ?? Date.now;
+    this.p2p = this.config.marketForm === 'p2p' ? new P2pMarket(this) : null;
   }
 
   /** Builds the service and restores resources and live bids from the registry database. */
@@ -123,7 +125,15 @@ export class MarketService {
         await m.store.saveBid(b, 'cancelled', m.now());
       }
     }
+    await m.p2p?.restore();
     return m;
+  }
+
+  /** The injected wholesale counterpart, or a 503 refusal when none is configured. */
+  iso(): MarketIso {
+    if (!this.deps.iso)
+      throw new MarketServiceError(503, 'NO_ISO', 'no wholesale market (ISO) is connected to this cloud');
+    return this.deps.iso;
   }
 
   get gates() {
@@ -197,6 +207,26 @@ export class MarketService {
     }
   }
 
+  /** For the market-form modules (service-centralized.ts, service-p2p.ts): audit, refusal audit, gates. */
+  audit(c: MarketCaller, action: string, target: string | null, detail: Record<string, unknown>) {
+    return this.#audit(c, action, target, detail);
+  }
+  guard<T>(
+    c: MarketCaller,
+    action: string,
+    target: string | null,
+    detail: Record<string, unknown>,
+    fn: () => Promise<T> | T,
+  ): Promise<T> {
+    return this.#audited(c, action, target, detail, fn);
+  }
+  requireGateClosed(market: 'DA' | 'RT', start: number) {
+    this.#requireGateClosed(market, start);
+  }
+  participant(userId: string, requested?: string): string {
+    return this.#participant(userId, requested);
+  }
+
   // --- utility: registration and interconnection ----------------------------------------------
 
   async registerResource(c: MarketCaller, input: ResourceInput): Promise<StoredResource> {
@@ -263,6 +293,13 @@ export class MarketService {
     input: Omit<Bid, 'id' | 'participant'> & { id?: string; participant?: string },
   ): Promise<Bid> {
     return this.#audited(c, 'market.bid.submit', input.id ?? null, { bid: input }, async () => {
+      if (this.config.marketForm === 'p2p')
+        throw new MarketRefusal(
+          refuse(
+            'WRONG_MARKET_FORM',
+            `model ${this.config.model} trades peer to peer: use /market/p2p/orders`,
+          ),
+        );
       const participant = this.#participant(c.userId, input.participant);
       const bid = this.book.submit({ ...input, id: input.id ?? `bid_${newId(8)}`, participant }, this.#ctx());
       await this.store.saveBid(bid, 'live', this.now());
@@ -315,7 +352,7 @@ export class MarketService {
       throw new MarketRefusal(
         refuse(
           'WRONG_MARKET_FORM',
-          `model ${this.config.model} (${this.config.name}) is a ${this.config.marketForm} market: the service clears nodal (Total DSO) models 3 and 4 only`,
+          `model ${this.config.model} (${this.config.name}) is a ${this.config.marketForm} market: trade through /market/p2p/orders; the DMO closes intervals with /market/p2p/close`,
         ),
       );
   }
@@ -339,6 +376,7 @@ export class MarketService {
     c: MarketCaller,
     q: { dayStart: number; forecastLmp?: number[]; loadForecastW?: Record<string, number[]> },
   ) {
+    if (this.config.marketForm === 'wholesale') return runCentralizedDayAhead(this, c, q);
     return this.#audited(c, 'market.clear.da', String(q.dayStart), { dayStart: q.dayStart }, async () => {
       const by = this.actingAs(c.userId, 'DMO');
       this.#requireNodal();
@@ -347,12 +385,17 @@ export class MarketService {
       this.#requireGateClosed('DA', q.dayStart);
       const bids = this.book.list({ market: 'DA', from: q.dayStart, to: q.dayStart + DAY_MS });
       const loads = new Map(Object.entries(q.loadForecastW ?? {}));
-      const iso = this.deps.iso;
+      const iso = this.iso();
       const forecastLmp =
         q.forecastLmp ??
         Array.from({ length: 24 }, (_, h) => iso.forecastLmp?.(q.dayStart + h * HOUR_MS) ?? 50);
       const slack = this.network?.buses.find((b) => b.type === 'slack')?.id ?? 'copper-plate';
+      const refiner = new NetworkRefiner({
+        lossIterations: this.deps.settings.lossIterations,
+        offers: gridServiceOffers(bids, this.resources, 24, (s) => (s - q.dayStart) / HOUR_MS),
+      });
       const da = await runDayAhead({
+        refine: refiner,
         dso: this.config.roles.DMO,
         interfaceId: slack,
         dayStart: q.dayStart,
@@ -463,6 +506,7 @@ export class MarketService {
             dgo,
             h === 0,
           );
+        awards.push(...refiner.settle(ledger, { t: h, period, durationH: 1, runId, dgo, market: 'DA' }));
         ledger.closePeriod(period, dgo);
       }
       const books = checkBooks(ledger);
@@ -475,6 +519,7 @@ export class MarketService {
         balanced: books.every((b) => b.balanced),
         surplusCents: books.reduce((s, b) => s + b.surplusCents, 0),
         timingsMs: da.timings,
+        ...refiner.summary(),
       };
       await this.store.saveRun(
         {
@@ -511,6 +556,7 @@ export class MarketService {
       dispatch?: boolean;
     },
   ) {
+    if (this.config.marketForm === 'wholesale') return runCentralizedRealTime(this, c, q);
     return this.#audited(
       c,
       'market.clear.rt',
@@ -544,7 +590,7 @@ export class MarketService {
         );
         const daImport = Number((daRun?.summary.importW as number[] | undefined)?.[h] ?? 0);
         const daLoad = (daRun?.summary.loadW ?? {}) as Record<string, number[]>;
-        const price = q.interfacePrice ?? this.deps.iso.realTimeLmp?.(start, daImport) ?? 50;
+        const price = q.interfacePrice ?? this.iso().realTimeLmp?.(start, daImport) ?? 50;
         const loads = new Map(Object.entries(q.loadForecastW ?? {}));
         const rt = await clearRealTime({
           feeder: this.network ? compileFeeder(this.network) : null,
@@ -760,17 +806,25 @@ export class MarketService {
         },
         `market:DGO:${by}`,
       );
-      await this.#audit(c, 'market.dgo.emergency', q.resource, { as: by, ...q, command: cmd.id });
-      return cmd;
+      // P2P: the emergency setpoint overrides the resource's trades while it holds.
+      const overridden = await this.p2p?.override(c, q.resource, q.w, this.now(), q.ttlSeconds * 1000);
+      await this.#audit(c, 'market.dgo.emergency', q.resource, {
+        as: by,
+        ...q,
+        command: cmd.id,
+        ...(overridden ? { overriddenTrades: overridden.map((t) => t.id) } : {}),
+      });
+      return overridden ? { ...cmd, overriddenTrades: overridden } : cmd;
     });
   }
 
   // --- results -----------------------------------------------------------------------------------
 
-  /** Awards of the user's organizations; all awards for the DMO (`all`). */
+  /** Awards of the user's organizations; all awards for the DMO or the DGO (`all`: grid services are the DGO's). */
   async awards(c: MarketCaller, q: { all?: boolean; market?: RunMarket; from?: number; to?: number }) {
     if (q.all) {
-      this.actingAs(c.userId, 'DMO');
+      if (this.config.roles.DGO === undefined || !this.actorsOf(c.userId).includes(this.config.roles.DGO))
+        this.actingAs(c.userId, 'DMO');
       return this.store.awards(q);
     }
     const out: AwardRecord[] = [];

@@ -70,6 +70,22 @@ export const marketSettingsSchema = z
       })
       .strict()
       .default({ dmo: { kind: 'transaction', centsPerMWh: 100 }, wheelingCentsPerMWh: 800 }),
+    /** Marginal-loss re-linearizations of the DA clearing (AC power flow); 0 = lossless DLMPs. */
+    lossIterations: z.number().int().min(0).max(5).default(2),
+    /** Peer-to-peer models (5, 6): continuous double auction per territory. */
+    p2p: z
+      .object({
+        /** Delivery interval of the auction (orders and trades are per interval). */
+        intervalMs: z.number().int().positive().default(HOUR_MS),
+        /** Provider of last resort: the utility's fee over/under the LMP for imbalances ($/MWh). */
+        polrFeePerMWh: z.number().nonnegative().default(20),
+        /** Market territories (buses each); none = one territory `lda` over the whole network. */
+        territories: z
+          .array(z.object({ id: z.string().min(1), buses: z.array(z.string()).min(1) }).strict())
+          .default([]),
+      })
+      .strict()
+      .default({ intervalMs: HOUR_MS, polrFeePerMWh: 20, territories: [] }),
     /** Seed of the in-process simulated ISO used as the wholesale counterpart. */
     isoSeed: z.number().int().default(1),
   })

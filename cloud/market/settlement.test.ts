@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
 import { tenOfTenBaseline } from './baseline.ts';
 import { energyCents, formatCents } from './money.ts';
 import { CLEARING, chargeFees, checkBooks, Ledger } from './settlement.ts';
@@ -79,7 +80,13 @@ describe('settlement and M&V', () => {
   });
 
   it('keeps the books of a simulated nodal day balanced to the cent in every period', async () => {
-    const r = await simulateMarket({ model: 4, sites: 6, days: 1, seed: 9 });
+    const r = await simulateMarket({
+      model: 4,
+      sites: 6,
+      days: 1,
+      seed: 9,
+      iso: new WholesaleMarket({ seed: 9 }),
+    });
     assert.equal(r.books.periods, 24);
     assert.equal(r.books.balanced, true);
     assert.equal(r.books.max_abs_sum_cents, 0);

@@ -28,7 +28,8 @@ export interface LedgerEntry {
     | 'grid_service'
     | 'dmo_fee'
     | 'network_use'
-    | 'congestion_surplus';
+    | 'congestion_surplus'
+    | 'loss_surplus';
   readonly ref?: string;
 }
 

@@ -1,4 +1,4 @@
-import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
+import type { WholesaleGateway } from '../../protocols/market/wholesale.ts';
 import { checkFeasibility, type Network, syntheticFeeder } from '../network/index.ts';
 import { seededRandom as mulberry32 } from '../random.ts';
 import { type Bid, BidBook, DAY_MS, HOUR_MS, type Step } from './bids.ts';
@@ -18,7 +18,8 @@ import { runDayAhead } from './total-dso.ts';
 /**
  * `gridlayer market simulate`: runs one organizational model on a simulated fleet for whole days,
  * accelerated (no wall-clock waits), from bids to metered settlement. Deterministic per seed.
- * The sim-devices ISO stands in for the wholesale market; the feeder is the network module's.
+ * The wholesale market is injected (`iso`: the CLI passes the simulated ISO from sim-devices); the
+ * feeder is the network module's.
  */
 
 export interface SimulateOptions {
@@ -26,6 +27,8 @@ export interface SimulateOptions {
   readonly sites: number;
   readonly days: number;
   readonly seed: number;
+  /** The wholesale counterpart (ISO) that clears the interface and sets LMPs. */
+  readonly iso: WholesaleGateway;
   readonly network?: Network;
   readonly revenueModel?: FeeConfig['dmo']['kind'];
   /** Progress callback (day index, phase). */
@@ -224,7 +227,7 @@ export async function simulateMarket(opts: SimulateOptions): Promise<SimulationR
   const fleet = buildFleet(opts);
   const { config, registry, network } = fleet;
   const rand = mulberry32(opts.seed ^ 0x5eed);
-  const iso = new WholesaleMarket({ seed: opts.seed });
+  const iso = opts.iso;
   const feeder = compileFeeder(network);
   const ledger = new Ledger();
   const fees: FeeConfig = {

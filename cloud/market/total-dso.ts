@@ -41,6 +41,8 @@ export interface DayAheadInput {
   readonly forecastLmp: readonly number[];
   readonly interfaceLimitW?: number;
   readonly iso: IsoGateway;
+  /** Network refinement of the provisional and final clearings: losses, grid services (grid-services.ts). */
+  readonly refine?: DayAheadRefiner;
   /** Price offsets at which the consolidated T-D curve is sampled ($/MWh around the forecast). */
   readonly curveOffsets?: readonly number[];
 }
@@ -52,6 +54,11 @@ export interface DayAheadResult {
   readonly final: ClearingResult;
   readonly lmp: number[];
   readonly timings: Record<string, number>;
+}
+
+export interface DayAheadRefiner {
+  provisional(inp: ClearingInput): Promise<ClearingInput>;
+  final(inp: ClearingInput, provisional: ClearingResult): Promise<ClearingResult>;
 }
 
 export const DEFAULT_CURVE_OFFSETS = [-200, -80, -40, -20, -10, -5, 5, 10, 20, 40, 80, 200];
@@ -75,13 +82,11 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
   };
   // Step 2: provisional LDA clearing with the forecast interface LMP; step 3's curve comes from the
   // same LP re-solved at shifted interface prices. The model stays loaded for step 6.
-  const area = await openArea({ ...base, interfacePrice: inp.forecastLmp });
+  const provIn: ClearingInput = { ...base, interfacePrice: inp.forecastLmp };
+  const prov = inp.refine ? await inp.refine.provisional(provIn) : provIn;
+  const area = await openArea(prov);
   try {
-    const samples = sampleCurve(
-      area,
-      { ...base, interfacePrice: inp.forecastLmp },
-      inp.curveOffsets ?? DEFAULT_CURVE_OFFSETS,
-    );
+    const samples = sampleCurve(area, prov, inp.curveOffsets ?? DEFAULT_CURVE_OFFSETS);
     const { base: provisional, curve } = samples;
     tick('provisional_and_curve_ms', t0);
     // Step 3: consolidated bid curve plus the area's ancillary offers (sum of its resources' offers).
@@ -109,11 +114,19 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
       if (w.some((x) => x > 0)) req[p] = w;
     }
     t0 = performance.now();
-    // Without ancillary requirements only the interface price changes: re-solve the loaded model
-    // from the basis of the curve sample nearest to the ISO's LMP. With them the LP gains rows.
-    const final = Object.keys(req).length
-      ? await clearArea({ ...base, interfacePrice: lmp, ancillaryRequirementW: req })
-      : area.solve(lmp, 'LDA final clearing', nearestBasis(samples, inp.forecastLmp, lmp));
+    const finalIn: ClearingInput = {
+      ...base,
+      ...(prov.losses ? { losses: prov.losses } : {}),
+      interfacePrice: lmp,
+      ancillaryRequirementW: req,
+    };
+    // Without refinement or ancillary requirements only the interface price changes: re-solve the
+    // loaded model from the basis of the curve sample nearest to the ISO's LMP.
+    const final = inp.refine
+      ? await inp.refine.final(finalIn, provisional)
+      : Object.keys(req).length
+        ? await clearArea(finalIn)
+        : area.solve(lmp, 'LDA final clearing', nearestBasis(samples, inp.forecastLmp, lmp));
     tick('final_ms', t0);
     // Step 7: final schedules/prices/awards are `final` (published by the caller).
     return { provisional, tdBid, isoAward, final, lmp, timings };

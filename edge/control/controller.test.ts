@@ -113,3 +113,100 @@ describe('controller: commands to writes', () => {
     );
   });
 });
+
+describe('controller: a command delivered more than once', () => {
+  /** A PV inverter whose writes take a while, so a second copy can arrive mid-write. */
+  class SlowInverter extends RecordingDevice {
+    override async apply(sp: Setpoint): Promise<Applied> {
+      this.writes.push(sp);
+      await new Promise((r) => setTimeout(r, 30));
+      return sp.type === 'reactive_power' ? { var: sp.var } : 'w' in sp ? { w: sp.w } : {};
+    }
+  }
+
+  function setup(now: () => number) {
+    const pv = new SlowInverter('pv', 'inverter', { w_max: 6000, var_max: 3000 }, [
+      'reactive_power',
+      'active_power_limit',
+    ]);
+    const acks: Array<{ ack: Ack; repeat: boolean }> = [];
+    const duplicates: string[] = [];
+    const ctl = new Controller({
+      site: 's1',
+      settings: {
+        enabled: true,
+        cycleMs: 1000,
+        uplinkLossS: 60,
+        defaultMode: 'self_consumption',
+        socReservePct: 10,
+        deadbandW: 0,
+      },
+      drivers: () => [pv],
+      latest: (id) =>
+        id === 'pv'
+          ? { reading: { ts: now(), values: { w: 3000 }, quality: {} }, atMs: now(), pollMs: 1000 }
+          : undefined,
+      uplink: () => ({ connected: true }),
+      sendAck: (ack, repeat) => acks.push({ ack, repeat: !!repeat }),
+      onDuplicate: (id) => duplicates.push(id),
+      log: pino({ level: 'silent' }),
+      now,
+    });
+    return { pv, acks, ctl, duplicates };
+  }
+
+  it('writes once and answers the same ack, also after the command has expired meanwhile', async () => {
+    let t = Date.now();
+    const { pv, acks, ctl, duplicates } = setup(() => t);
+    const cmd = JSON.stringify({
+      v: 1,
+      id: 'cmd-dup-q',
+      site: 's1',
+      device: 'pv',
+      issuedAt: t,
+      expiresAt: t + 10_000,
+      type: 'reactive_power',
+      var: 1200,
+    });
+    // Broker redelivery and the cloud's re-send arriving while the first write is still going on.
+    await Promise.all([ctl.handleCommand(cmd), ctl.handleCommand(cmd)]);
+    assert.equal(pv.writes.length, 1);
+    assert.deepEqual(
+      acks.map((a) => [a.ack.status, a.repeat]),
+      [['applied', false]],
+    );
+    t += 60_000; // long expired: still the first answer, not a conflicting "expired"
+    await ctl.handleCommand(cmd);
+    assert.equal(pv.writes.length, 1);
+    assert.equal(acks.length, 2);
+    assert.deepEqual(acks[1], { ack: acks[0].ack, repeat: true });
+    assert.deepEqual(duplicates, ['cmd-dup-q', 'cmd-dup-q']);
+  });
+
+  it('a setpoint held by the control cycle is acknowledged once however often it arrives', async () => {
+    const t = Date.now();
+    const { pv, acks, ctl } = setup(() => t);
+    const cmd = JSON.stringify({
+      v: 1,
+      id: 'cmd-dup-w',
+      site: 's1',
+      device: 'pv',
+      issuedAt: t,
+      expiresAt: t + 10_000,
+      type: 'active_power_limit',
+      w: 2500,
+    });
+    await Promise.all([ctl.handleCommand(cmd), ctl.handleCommand(cmd)]);
+    await ctl.cycle();
+    await ctl.handleCommand(cmd);
+    const limits = pv.writes.filter((w) => w.type === 'active_power_limit');
+    assert.deepEqual(limits, [{ type: 'active_power_limit', w: 2500 }]);
+    assert.deepEqual(
+      acks.map((a) => [a.ack.commandId, a.ack.status, a.repeat]),
+      [
+        ['cmd-dup-w', 'applied', false],
+        ['cmd-dup-w', 'applied', true],
+      ],
+    );
+  });
+});

@@ -29,7 +29,10 @@ export interface ControllerDeps {
   drivers(): DeviceDriver[];
   latest(id: string): { reading: Reading; atMs: number; pollMs: number } | undefined;
   uplink(): { connected: boolean; lastDisconnectMs?: number };
-  sendAck(ack: Ack): void;
+  /** `repeat`: the same answer again, for a command delivered twice (nothing was applied again). */
+  sendAck(ack: Ack, repeat?: boolean): void;
+  /** A command id arrived again (already answered, or still being applied). */
+  onDuplicate?(commandId: string): void;
   onModeChange?(mode: 'default' | 'remote'): void;
   log: Logger;
   now?: () => number;
@@ -39,6 +42,14 @@ interface RemoteEntry {
   commandId: string;
   w: number;
   expiresAt: number;
+}
+
+/** A constant-var or constant-PF setpoint held until it expires (re-written before the device reverts). */
+interface ReactiveEntry {
+  commandId: string;
+  sp: Extract<Setpoint, { type: 'reactive_power' | 'power_factor' }>;
+  expiresAt: number;
+  atMs: number;
 }
 
 interface PendingAck {
@@ -64,9 +75,11 @@ export interface ControllerStats {
 export class Controller {
   private readonly battery = new Map<string, RemoteEntry>();
   private readonly pvLimit = new Map<string, RemoteEntry>();
+  private readonly reactive = new Map<string, ReactiveEntry>();
   private readonly pending = new Map<string, PendingAck>();
   private readonly written = new Map<string, Written>();
   private readonly seen = new Map<string, Ack>(); // command id → ack (QoS 1 redelivery)
+  private readonly applying = new Set<string>(); // immediate commands being written right now
   private timer?: NodeJS.Timeout;
   private busy = false;
   mode: 'default' | 'remote' = 'default';
@@ -120,6 +133,22 @@ export class Controller {
         controls: this.deps.settings.enabled ? d.controls : [],
       })),
     });
+    // A command id seen before (QoS 1 redelivery, or the cloud re-sending open commands on reconnect)
+    // gets its first answer again, even if it has expired since: never applied twice, never two verdicts.
+    const id = v.ok ? v.command.id : v.commandId;
+    if (id !== undefined) {
+      const previous = this.seen.get(id);
+      if (previous || this.pending.has(id) || this.applying.has(id)) this.deps.onDuplicate?.(id);
+      if (previous) {
+        this.deps.log.info(
+          { command: id, status: previous.status },
+          'command delivered again; same ack re-sent',
+        );
+        this.deps.sendAck(previous, true);
+        return;
+      }
+      if (this.pending.has(id) || this.applying.has(id)) return; // its ack is on the way
+    }
     if (!v.ok) {
       this.deps.log.warn({ reason: v.reason, command: v.commandId }, 'command refused');
       if (v.commandId) this.ack({ commandId: v.commandId, status: v.status, reason: v.reason });
@@ -127,11 +156,6 @@ export class Controller {
       return;
     }
     const c = v.command;
-    const previous = this.seen.get(c.id);
-    if (previous || this.pending.has(c.id)) {
-      if (previous) this.deps.sendAck(previous); // redelivery: same answer, nothing applied twice
-      return;
-    }
     const byId = new Map(drivers.map((d) => [d.id, d]));
     if (c.type === 'battery_power' || c.type === 'active_power_limit') {
       const targets = v.devices.map((id) => byId.get(id) as DeviceDriver);
@@ -162,6 +186,7 @@ export class Controller {
     // Immediate commands: clamp, write, read back, acknowledge.
     const applied: Record<string, number | boolean> = {};
     const notes: string[] = [];
+    this.applying.add(c.id);
     try {
       for (const id of v.devices) {
         const d = byId.get(id) as DeviceDriver;
@@ -177,6 +202,12 @@ export class Controller {
         else if (c.type === 'volt_var') sp = { type: 'volt_var', enabled: c.enabled };
         else sp = { type: 'connect', connected: c.connected };
         const got = await d.apply(sp);
+        // Constant var / PF hold until the command expires; volt-var replaces them (modes are exclusive).
+        if (sp.type === 'reactive_power' || sp.type === 'power_factor')
+          this.reactive.set(id, { commandId: c.id, sp, expiresAt: c.expiresAt, atMs: this.now() });
+        else if (sp.type === 'volt_var' && sp.enabled) this.reactive.delete(id);
+        if (sp.type === 'power_factor' && typeof got.pf === 'number' && Math.abs(got.pf - sp.pf) > 0.0005)
+          notes.push(`${id}: power factor ${sp.pf} outside the device's rating: applied ${got.pf}`);
         for (const [k, x] of Object.entries(got)) applied[v.devices.length > 1 ? `${id}.${k}` : k] = x;
       }
       this.ack({
@@ -192,6 +223,8 @@ export class Controller {
         reason: `write failed: ${(err as Error).message}`,
         ...(Object.keys(applied).length && { applied }),
       });
+    } finally {
+      this.applying.delete(c.id);
     }
   }
 
@@ -331,8 +364,48 @@ export class Controller {
           }
         }
       }
+      await this.holdReactive(now, byId);
     } finally {
       this.busy = false;
+    }
+  }
+
+  /**
+   * Constant var / PF setpoints: re-written every revertS/2 so the device's revert timer (the
+   * fail-safe for a dead gateway) never fires while the command is valid, and ended explicitly when
+   * it expires or the uplink has been lost too long, rather than up to revertS later.
+   */
+  private async holdReactive(now: number, byId: Map<string, DeviceDriver>): Promise<void> {
+    const up = this.deps.uplink();
+    const lost =
+      !up.connected &&
+      up.lastDisconnectMs !== undefined &&
+      now - up.lastDisconnectMs > this.deps.settings.uplinkLossS * 1000;
+    for (const [id, e] of this.reactive) {
+      const d = byId.get(id);
+      if (!d) continue;
+      const end = e.expiresAt <= now || lost;
+      if (!end && now - e.atMs < ((d.revertS ?? 60) * 1000) / 2) continue;
+      try {
+        if (end) {
+          this.reactive.delete(id);
+          await d.apply({ type: 'reactive_default' });
+          this.deps.log.info(
+            { device: id, command: e.commandId, reason: lost ? 'uplink lost' : 'expired' },
+            'reactive setpoint ended: device default',
+          );
+        } else {
+          await d.apply(e.sp);
+          e.atMs = now;
+        }
+        this.stats.writes++;
+      } catch (err) {
+        this.stats.writeErrors++;
+        this.deps.log.warn(
+          { device: id, setpoint: end ? 'reactive_default' : e.sp, err: (err as Error).message },
+          'reactive setpoint write failed',
+        );
+      }
     }
   }
 }

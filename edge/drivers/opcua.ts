@@ -27,7 +27,14 @@ import type { CanonicalPoint, DeviceKind, Nameplate } from '../../protocols/cano
 import type { CommandType } from '../../protocols/mqtt/payloads.ts';
 import type { OpcuaDeviceConfig } from '../config.ts';
 import { plausible } from './normalize.ts';
-import type { Applied, DeviceDriver, DeviceIdentity, Reading, Setpoint } from './types.ts';
+import {
+  type Applied,
+  controlOf,
+  type DeviceDriver,
+  type DeviceIdentity,
+  type Reading,
+  type Setpoint,
+} from './types.ts';
 
 const POLICY = { None: SecurityPolicy.None, Basic256Sha256: SecurityPolicy.Basic256Sha256 } as const;
 const MODE = {
@@ -207,7 +214,7 @@ export class OpcuaDriver implements DeviceDriver {
 
   async apply(sp: Setpoint): Promise<Applied> {
     if (!this.isOpen) await this.open();
-    if (!this.controls.includes(sp.type)) throw new Error(`${this.id} does not accept ${sp.type}`);
+    if (!this.controls.includes(controlOf(sp))) throw new Error(`${this.id} does not accept ${sp.type}`);
     const sps = this.cfg.setpoints;
     if (sp.type === 'battery_power' && sps.battery_power) {
       await this.write(sps.battery_power, sp.w);

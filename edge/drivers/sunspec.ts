@@ -10,7 +10,14 @@ import { type DecodedModel, decodeModel, encodeWrite } from '../../protocols/sun
 import { discoverUnit, type ModelLocation, readModelRegisters } from '../../protocols/sunspec/discovery.ts';
 import { type Quirks, quirksFor } from '../quirks.ts';
 import { nameplateFrom, normalize } from './normalize.ts';
-import type { Applied, DeviceDriver, DeviceIdentity, Reading, Setpoint } from './types.ts';
+import {
+  type Applied,
+  controlOf,
+  type DeviceDriver,
+  type DeviceIdentity,
+  type Reading,
+  type Setpoint,
+} from './types.ts';
 
 const MEASUREMENT_PREF = [701, 103, 102, 101, 113, 112, 111];
 const METER_PREF = [203, 204, 202, 201, 213, 214, 212, 211];
@@ -53,11 +60,15 @@ export class SunSpecDriver implements DeviceDriver {
   models: ModelLocation[] = [];
   /** Latest raw registers per model id (also what the local Modbus proxy re-serves). */
   readonly cache = new Map<number, number[]>();
+  /** When each cached model was last read from (or written to) the device, epoch ms. */
+  readonly cacheAt = new Map<number, number>();
   private pollModels: ModelLocation[] = [];
   private opened = false;
   private readonly now: () => number;
   private readonly readOnly: boolean;
   private revertArmed = new Set<string>();
+  /** Lowest |PF| the device is rated for, over- and under-excited (702 PFOvrExtRtg / PFUndExtRtg). */
+  pfMin: { over?: number; under?: number } = {};
 
   constructor(private readonly opts: SunSpecDriverOptions) {
     this.id = opts.id;
@@ -93,7 +104,7 @@ export class SunSpecDriver implements DeviceDriver {
     for (const m of this.models) {
       if (!m.def) continue;
       const regs = await readModelRegisters(this.io, this.unit, m);
-      this.cache.set(m.id, regs);
+      this.remember(m.id, regs);
       decoded.push(decodeModel(m.def, regs));
     }
     const common = decoded.find((m) => m.id === 1)?.values ?? {};
@@ -116,6 +127,9 @@ export class SunSpecDriver implements DeviceDriver {
     this.nameplate = nameplateFrom(
       [702, 120, 802, 713, 124].flatMap((id) => decoded.filter((m) => m.id === id)),
     );
+    const r702 = decoded.find((m) => m.id === 702)?.values ?? {};
+    const pfRtg = (x: unknown) => (typeof x === 'number' && x > 0 && x <= 1 ? x : undefined);
+    this.pfMin = { over: pfRtg(r702.PFOvrExtRtg), under: pfRtg(r702.PFUndExtRtg) };
     this.pollModels = this.choosePollModels();
     this.controls = this.readOnly ? [] : this.chooseControls();
     this.opened = true;
@@ -161,7 +175,7 @@ export class SunSpecDriver implements DeviceDriver {
     const decoded: DecodedModel[] = [];
     for (const m of this.pollModels) {
       const regs = await readModelRegisters(this.io, this.unit, m);
-      this.cache.set(m.id, regs);
+      this.remember(m.id, regs);
       if (m.def) decoded.push(decodeModel(m.def, regs));
     }
     return normalize(decoded, {
@@ -177,8 +191,13 @@ export class SunSpecDriver implements DeviceDriver {
     const m = this.loc(modelId);
     if (!m?.def) throw new SunSpecError(`${this.id}: device has no model ${modelId}`);
     const regs = await readModelRegisters(this.io, this.unit, m);
-    this.cache.set(m.id, regs);
+    this.remember(m.id, regs);
     return decodeModel(m.def, regs);
+  }
+
+  private remember(modelId: number, regs: number[]): void {
+    this.cache.set(modelId, regs);
+    this.cacheAt.set(modelId, this.now());
   }
 
   /**
@@ -191,7 +210,7 @@ export class SunSpecDriver implements DeviceDriver {
     let regs = this.cache.get(modelId);
     if (!regs) {
       regs = await readModelRegisters(this.io, this.unit, m);
-      this.cache.set(modelId, regs);
+      this.remember(modelId, regs);
     }
     if (this.quirks.noCyclicWrite?.includes(`${modelId}.${path}`)) {
       if (decodeModel(m.def, regs).values[path] === value) return;
@@ -219,9 +238,23 @@ export class SunSpecDriver implements DeviceDriver {
     this.revertArmed.add(key);
   }
 
+  /**
+   * Constant var, constant PF and volt-var are mutually exclusive (IEEE 1547-2018 §5.3): devices
+   * refuse enabling one while another is on, or silently keep following the old one. Switch the
+   * others off first.
+   */
+  private async disableOtherReactiveModes(keep: 'var' | 'pf' | 'voltvar'): Promise<void> {
+    const c = (await this.readValues(704)).values;
+    if (keep !== 'var' && c.VarSetEna === 1) await this.writePoint(704, 'VarSetEna', 0);
+    if (keep !== 'pf' && c.PFWInjEna === 1) await this.writePoint(704, 'PFWInjEna', 0);
+    if (keep !== 'pf' && c.PFWAbsEna === 1) await this.writePoint(704, 'PFWAbsEna', 0);
+    if (keep !== 'voltvar' && this.has(705) && (await this.readValues(705)).values.Ena === 1)
+      await this.writePoint(705, 'Ena', 0);
+  }
+
   async apply(sp: Setpoint): Promise<Applied> {
     if (!this.opened) await this.open();
-    if (!this.controls.includes(sp.type)) {
+    if (!this.controls.includes(controlOf(sp))) {
       throw new SunSpecError(
         `${this.id} does not accept ${sp.type}${this.readOnly ? ' (read-only device)' : ''}`,
       );
@@ -273,6 +306,7 @@ export class SunSpecDriver implements DeviceDriver {
         return { w: round(w) };
       }
       case 'reactive_power': {
+        await this.disableOtherReactiveModes('var');
         await this.armRevert(704, 'VarSetRvrtTms');
         await this.writePoint(704, 'VarSetMod', 4);
         await this.writePoint(704, 'VarSet', Math.round(sp.var));
@@ -281,8 +315,11 @@ export class SunSpecDriver implements DeviceDriver {
         return { var: v.VarSetEna === 1 ? Number(v.VarSet) : 0 };
       }
       case 'power_factor': {
+        await this.disableOtherReactiveModes('pf');
         await this.armRevert(704, 'PFWInjRvrtTms');
-        await this.writePoint(704, 'PFWInj.PF', Math.abs(sp.pf));
+        // Below its rated minimum a device refuses the write or silently saturates: clamp here.
+        const min = (sp.pf < 0 ? this.pfMin.under : this.pfMin.over) ?? 0;
+        await this.writePoint(704, 'PFWInj.PF', Math.max(min, Math.abs(sp.pf)));
         await this.writePoint(704, 'PFWInj.Ext', sp.pf < 0 ? 1 : 0);
         await this.writePoint(704, 'PFWInjEna', 1);
         const d = await this.readValues(704);
@@ -290,7 +327,15 @@ export class SunSpecDriver implements DeviceDriver {
         const pf = Number(g.PF ?? 1);
         return { pf: g.Ext === 1 ? -pf : pf, enabled: d.values.PFWInjEna === 1 };
       }
+      case 'reactive_default': {
+        const c = (await this.readValues(704)).values;
+        if (c.VarSetEna === 1) await this.writePoint(704, 'VarSetEna', 0);
+        if (c.PFWInjEna === 1) await this.writePoint(704, 'PFWInjEna', 0);
+        const v = (await this.readValues(704)).values;
+        return { var_mode: v.VarSetEna === 1, pf_mode: v.PFWInjEna === 1 };
+      }
       case 'volt_var': {
+        if (sp.enabled && this.has(704)) await this.disableOtherReactiveModes('voltvar');
         await this.writePoint(705, 'Ena', sp.enabled ? 1 : 0);
         return { enabled: (await this.readValues(705)).values.Ena === 1 };
       }

@@ -17,8 +17,15 @@ export type Setpoint =
   | { type: 'battery_power'; w: number }
   | { type: 'reactive_power'; var: number }
   | { type: 'power_factor'; pf: number }
+  /** Ends constant-var and constant-PF modes: the device goes back to its own default. */
+  | { type: 'reactive_default' }
   | { type: 'volt_var'; enabled: boolean }
   | { type: 'connect'; connected: boolean };
+
+/** The advertised control a setpoint needs (ending a reactive mode needs the device to have one). */
+export function controlOf(sp: Setpoint): CommandType {
+  return sp.type === 'reactive_default' ? 'reactive_power' : sp.type;
+}
 
 /** What the device reports back after a write (read-back), in the setpoint's own units. */
 export type Applied = Record<string, number | boolean>;

@@ -6,6 +6,7 @@ import {
   type TdBid,
   TdBidSchema,
 } from '../../protocols/market/td-interface.ts';
+import type { WholesaleGateway } from '../../protocols/market/wholesale.ts';
 
 /**
  * A simulated ISO: a single-zone wholesale market with its own supply stack, its own system load and
@@ -54,7 +55,7 @@ const SHAPE = [
   0.99, 0.95, 0.88, 0.8, 0.72, 0.66,
 ];
 
-export class WholesaleMarket {
+export class WholesaleMarket implements WholesaleGateway {
   readonly units: readonly SupplyUnit[];
   readonly peakLoadW: number;
   readonly #seed: number;

@@ -101,6 +101,32 @@ export const MIGRATIONS: { id: number; name: string; statements: string[] }[] = 
         reason TEXT, at BIGINT NOT NULL, PRIMARY KEY (subject, subject_id, kind))`,
     ],
   },
+  {
+    id: 4,
+    name: 'market forms: DGO screening of ISO awards (models 1, 2), P2P orders and trades (models 5, 6)',
+    statements: [
+      `CREATE TABLE market_screening (
+        run_id TEXT NOT NULL, resource TEXT NOT NULL, participant TEXT NOT NULL, bus TEXT NOT NULL,
+        interval_start BIGINT NOT NULL, award_w DOUBLE PRECISION NOT NULL, screened_w DOUBLE PRECISION NOT NULL,
+        status TEXT NOT NULL, reason TEXT, PRIMARY KEY (run_id, resource, interval_start))`,
+      'CREATE INDEX market_screening_participant ON market_screening (participant, interval_start)',
+      `CREATE TABLE market_p2p_orders (
+        id TEXT PRIMARY KEY, territory TEXT NOT NULL, participant TEXT NOT NULL, resource TEXT NOT NULL,
+        bus TEXT NOT NULL, side TEXT NOT NULL, interval_start BIGINT NOT NULL,
+        quantity_wh DOUBLE PRECISION NOT NULL, remaining_wh DOUBLE PRECISION NOT NULL,
+        limit_price DOUBLE PRECISION NOT NULL, seq BIGINT NOT NULL, status TEXT NOT NULL,
+        created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`,
+      'CREATE INDEX market_p2p_orders_interval ON market_p2p_orders (territory, interval_start)',
+      `CREATE TABLE market_p2p_trades (
+        id TEXT PRIMARY KEY, territory TEXT NOT NULL, interval_start BIGINT NOT NULL,
+        buy_order TEXT NOT NULL, sell_order TEXT NOT NULL, buyer TEXT NOT NULL, seller TEXT NOT NULL,
+        buyer_resource TEXT NOT NULL, seller_resource TEXT NOT NULL, buyer_bus TEXT NOT NULL,
+        seller_bus TEXT NOT NULL, price DOUBLE PRECISION NOT NULL, quantity_wh DOUBLE PRECISION NOT NULL,
+        matched_wh DOUBLE PRECISION NOT NULL, status TEXT NOT NULL, reason TEXT,
+        created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`,
+      'CREATE INDEX market_p2p_trades_interval ON market_p2p_trades (interval_start)',
+    ],
+  },
 ];
 
 /** Applies pending migrations, each in its own transaction, recording them in schema_migrations. */

@@ -170,6 +170,31 @@ function contract(name: string, open: () => Promise<SqlDb>, cleanup: () => Promi
       );
     });
 
+    it('lists the commands to re-send: open, unexpired, not replaced by a newer one for the same target', async () => {
+      const base = {
+        v: 1 as const,
+        site: 'site-1',
+        type: 'battery_power' as const,
+        w: 1000,
+        issuedAt: now,
+        expiresAt: now + 60_000,
+      };
+      const add = async (id: string, extra: Partial<Command>, status?: 'sent' | 'acknowledged') => {
+        await reg.insertCommand({ ...base, id, ...extra } as Command, 'user:ops');
+        if (status) await reg.transitionCommand(id, ['pending'], 'sent');
+        if (status === 'acknowledged') await reg.transitionCommand(id, ['sent'], 'acknowledged');
+      };
+      await add('rs-1', { device: 'bat1', issuedAt: now + 1 }, 'sent'); // replaced by rs-2
+      await add('rs-2', { device: 'bat1', issuedAt: now + 2 }, 'acknowledged');
+      await add('rs-3', { issuedAt: now + 3 }, 'sent'); // site-wide: another target
+      await add('rs-4', { device: 'bat1', type: 'connect', connected: true, issuedAt: now + 4 } as never);
+      await add('rs-5', { device: 'bat2', issuedAt: now - 5000, expiresAt: now - 1 }, 'sent'); // expired
+      assert.deepEqual(
+        (await reg.resendableCommands('site-1', now)).map((c) => c.id),
+        ['rs-3', 'rs-4'],
+      );
+    });
+
     it('appends audit entries in order', async () => {
       await reg.audit('user:ops', 'site.update', 'site-1', { feeder: 'F12' });
       await reg.audit('gateway:site-1', 'site.register', 'site-1');

@@ -480,6 +480,24 @@ export class Registry {
     return n > 0;
   }
 
+  /**
+   * A site's commands still waiting for an acknowledgement, not expired, and not replaced by a newer
+   * command (of any status) of the same type for the same device; oldest first.
+   */
+  async resendableCommands(siteId: string, now: number): Promise<CommandRecord[]> {
+    return (
+      await this.db.all(
+        `SELECT * FROM commands c WHERE c.site_id = ? AND c.expires_at > ?
+           AND c.status IN (${OPEN_COMMAND_STATUSES.map(() => '?').join(',')})
+           AND NOT EXISTS (SELECT 1 FROM commands n WHERE n.site_id = c.site_id AND n.type = c.type
+             AND COALESCE(n.device_id, '') = COALESCE(c.device_id, '')
+             AND (n.issued_at > c.issued_at OR (n.issued_at = c.issued_at AND n.id > c.id)))
+         ORDER BY c.issued_at, c.id`,
+        [siteId, now, ...OPEN_COMMAND_STATUSES],
+      )
+    ).map(toCommand);
+  }
+
   async overdueCommands(now: number): Promise<CommandRecord[]> {
     return (
       await this.db.all(

@@ -1,7 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type { Bucket, LatestValue, PointRow, RangeQuery, TimeSeriesStore } from './types.ts';
+import { type EncodedBatch, encodeRows, encodeSamples } from './sqlite-batch.ts';
+import { column, ensureLayout, POINT_INDEX, POINTS } from './sqlite-layout.ts';
+import { SqliteWriter } from './sqlite-writer.ts';
+import type { Bucket, LatestValue, PointRow, RangeQuery, SiteSamples, TimeSeriesStore } from './types.ts';
 
 export interface SqliteTimeSeriesOptions {
   /** File path, or ':memory:'. */
@@ -10,89 +14,167 @@ export interface SqliteTimeSeriesOptions {
   synchronous?: 'full' | 'normal';
 }
 
+type Pending = { resolve: () => void; reject: (err: Error) => void };
+
 /**
- * Embedded time-series store: one SQLite file (WAL), one row per point value, plus a `latest` table kept
- * up to date in the same transaction so "latest values" never scans history.
+ * Embedded time-series store: one SQLite file (WAL) in the layout of sqlite-layout.ts — one row per
+ * device sample with a column per canonical point, plus a `latest_values` table kept up to date in the
+ * same transaction so "latest values" never scans history.
+ *
+ * Writes go to a writer thread (sqlite-writer-worker.ts) with its own connection: write() resolves once
+ * that thread has committed (with synchronous=full: fsynced), and the main thread, which also runs the
+ * broker, is not blocked meanwhile. Reads use the main thread's connection (WAL: they never wait for
+ * the writer). ':memory:' writes inline.
  */
 export class SqliteTimeSeries implements TimeSeriesStore {
   readonly kind = 'sqlite';
   private db: Database.Database;
-  private insertSample: Database.Statement;
-  private upsertLatest: Database.Statement;
-  private writeTx: (rows: PointRow[]) => void;
+  private inline?: SqliteWriter;
+  private worker?: Worker;
+  private pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
 
-  constructor(opts: SqliteTimeSeriesOptions) {
+  constructor(private opts: SqliteTimeSeriesOptions) {
     if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
     this.db = new Database(opts.path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS samples (
-        site TEXT NOT NULL, device TEXT NOT NULL, point TEXT NOT NULL, ts INTEGER NOT NULL,
-        value REAL NOT NULL, quality TEXT,
-        PRIMARY KEY (site, device, point, ts)
-      ) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS latest (
-        site TEXT NOT NULL, device TEXT NOT NULL, point TEXT NOT NULL, ts INTEGER NOT NULL,
-        value REAL NOT NULL, quality TEXT,
-        PRIMARY KEY (site, device, point)
-      ) WITHOUT ROWID;
-    `);
-    this.insertSample = this.db.prepare(
-      'INSERT OR REPLACE INTO samples (site, device, point, ts, value, quality) VALUES (?, ?, ?, ?, ?, ?)',
-    );
-    this.upsertLatest = this.db.prepare(
-      `INSERT INTO latest (site, device, point, ts, value, quality) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (site, device, point) DO UPDATE SET ts = excluded.ts, value = excluded.value, quality = excluded.quality
-       WHERE excluded.ts >= latest.ts`,
-    );
-    this.writeTx = this.db.transaction((rows: PointRow[]) => {
-      // A group commit holds many messages per series: only each series' newest row can change
-      // `latest` (ties: the last one, as row-by-row upserts with `>=` would leave it).
-      const newest = new Map<string, PointRow>();
-      for (const r of rows) {
-        this.insertSample.run(r.site, r.device, r.point, r.ts, r.value, r.quality ?? null);
-        const k = `${r.site}\0${r.device}\0${r.point}`;
-        const o = newest.get(k);
-        if (!o || r.ts >= o.ts) newest.set(k, r);
-      }
-      for (const r of newest.values())
-        this.upsertLatest.run(r.site, r.device, r.point, r.ts, r.value, r.quality ?? null);
-    });
+    ensureLayout(this.db);
+    if (opts.path === ':memory:') this.inline = new SqliteWriter(this.db);
   }
 
   async write(rows: PointRow[]): Promise<void> {
-    if (rows.length) this.writeTx(rows);
+    if (rows.length) await this.send(encodeRows(rows));
+  }
+
+  async writeSamples(batches: SiteSamples[]): Promise<void> {
+    if (batches.length) await this.send(encodeSamples(batches));
+  }
+
+  private send(batch: EncodedBatch): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('time-series store is closed'));
+    if (this.inline) {
+      this.inline.apply(batch);
+      return Promise.resolve();
+    }
+    const worker = this.worker ?? this.startWorker();
+    const id = this.nextId++;
+    return new Promise<void>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      if (this.pending.size === 1) worker.ref();
+      worker.postMessage({ id, batch }, [batch.data.buffer as ArrayBuffer]);
+    });
+  }
+
+  private startWorker(): Worker {
+    const worker = new Worker(new URL('./sqlite-writer-boot.js', import.meta.url), {
+      workerData: {
+        path: this.opts.path,
+        synchronous: this.opts.synchronous === 'normal' ? 'NORMAL' : 'FULL',
+      },
+    });
+    this.worker = worker;
+    worker.unref(); // referenced only while a write is pending
+    worker.on('message', (m: { id?: number; error?: string }) => {
+      if (m.id === undefined) return;
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (this.pending.size === 0) worker.unref();
+      if (m.error) p.reject(new Error(m.error));
+      else p.resolve();
+    });
+    const fail = (err: Error) => {
+      // The writer died: fail what it held (ingest retries), start a new one on the next write.
+      if (this.worker === worker) this.worker = undefined;
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`time-series writer exited (${code})`)));
+    return worker;
   }
 
   async latest(site: string): Promise<LatestValue[]> {
     const rows = this.db
-      .prepare('SELECT device, point, ts, value, quality FROM latest WHERE site = ? ORDER BY device, point')
+      .prepare(
+        `SELECT se.device, l.point, l.ts, l.value, l.quality FROM latest_values l
+         JOIN series se ON se.id = l.series WHERE se.site = ? ORDER BY se.device, l.point`,
+      )
       .all(site) as (LatestValue & { quality: string | null })[];
     return rows.map((r) => stripNullQuality(r));
   }
 
   async range(q: RangeQuery): Promise<Bucket[]> {
     if (!q.sites.length) return [];
-    const where = [`site IN (${q.sites.map(() => '?').join(',')})`, 'ts >= ?', 'ts < ?'];
-    const params: (string | number)[] = [...q.sites, q.from, q.to];
+    const where = [`site IN (${q.sites.map(() => '?').join(',')})`];
+    const params: string[] = [...q.sites];
     if (q.devices?.length) {
       where.push(`device IN (${q.devices.map(() => '?').join(',')})`);
       params.push(...q.devices);
     }
-    if (q.points?.length) {
-      where.push(`point IN (${q.points.map(() => '?').join(',')})`);
-      params.push(...q.points);
-    }
+    const series = this.db
+      .prepare(`SELECT id, site, device FROM series WHERE ${where.join(' AND ')}`)
+      .all(...params) as { id: number; site: string; device: string }[];
+    if (!series.length) return [];
+    const byId = new Map(series.map((s) => [s.id, s]));
+    const ids = series.map((s) => s.id).join(',');
+    const wanted = q.points?.length ? q.points : undefined;
+    const canonical = (wanted ?? POINTS).filter((p) => POINT_INDEX.has(p));
+    const others = wanted ? wanted.filter((p) => !POINT_INDEX.has(p)) : undefined;
     const b = Math.max(1, Math.trunc(q.bucketMs));
-    return this.db
-      .prepare(
-        `SELECT site, device, point, (ts / ${b}) * ${b} AS t, avg(value) AS mean, min(value) AS min,
-                max(value) AS max, count(*) AS count
-         FROM samples WHERE ${where.join(' AND ')}
-         GROUP BY site, device, point, t ORDER BY site, device, point, t`,
-      )
-      .all(...params) as Bucket[];
+    const out: Bucket[] = [];
+
+    if (canonical.length) {
+      const cols = canonical.map((p) => column(POINT_INDEX.get(p) as number));
+      const rows = this.db
+        .prepare(
+          `SELECT series, (ts / ${b}) * ${b} AS t,
+             ${cols.map((c) => `count(${c}), avg(${c}), min(${c}), max(${c})`).join(', ')}
+           FROM device_samples WHERE series IN (${ids}) AND ts >= ? AND ts < ?
+           GROUP BY series, t`,
+        )
+        .raw()
+        .all(q.from, q.to) as number[][];
+      for (const r of rows) {
+        const s = byId.get(r[0]) as { site: string; device: string };
+        canonical.forEach((point, k) => {
+          const count = r[2 + 4 * k];
+          if (count)
+            out.push({
+              site: s.site,
+              device: s.device,
+              point,
+              t: r[1],
+              mean: r[3 + 4 * k],
+              min: r[4 + 4 * k],
+              max: r[5 + 4 * k],
+              count,
+            });
+        });
+      }
+    }
+    if (!others || others.length) {
+      const pointFilter = others ? ` AND point IN (${others.map(() => '?').join(',')})` : '';
+      const rows = this.db
+        .prepare(
+          `SELECT series, point, (ts / ${b}) * ${b} AS t, avg(value) AS mean, min(value) AS min,
+             max(value) AS max, count(*) AS count
+           FROM point_samples WHERE series IN (${ids}) AND ts >= ? AND ts < ?${pointFilter}
+           GROUP BY series, point, t`,
+        )
+        .all(q.from, q.to, ...(others ?? [])) as (Omit<Bucket, 'site' | 'device'> & { series: number })[];
+      for (const { series: id, ...r } of rows) {
+        const s = byId.get(id) as { site: string; device: string };
+        out.push({ site: s.site, device: s.device, ...r });
+      }
+    }
+    // Same order as one GROUP BY site, device, point, t would give (binary string order).
+    const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+    return out.sort(
+      (x, y) => cmp(x.site, y.site) || cmp(x.device, y.device) || cmp(x.point, y.point) || x.t - y.t,
+    );
   }
 
   async ping(): Promise<boolean> {
@@ -100,6 +182,15 @@ export class SqliteTimeSeries implements TimeSeriesStore {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    const worker = this.worker;
+    if (worker) {
+      // Queued writes are applied first (messages are handled in order), then the writer closes.
+      worker.ref();
+      const exited = new Promise<void>((r) => worker.once('exit', () => r()));
+      worker.postMessage({ close: true });
+      await exited;
+    }
     if (this.db.open) this.db.close();
   }
 }

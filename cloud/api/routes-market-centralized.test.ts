@@ -1,0 +1,269 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { type Command, commandSchema } from '../../protocols/mqtt/payloads.ts';
+import { siteTopic } from '../../protocols/mqtt/topics.ts';
+import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
+import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../market/bids.ts';
+import { capabilities, connectGateway, startTestCloud, type TestCloud } from '../testing.ts';
+
+/**
+ * Centralized model 1 (TSO only) through the API on a real cloud: aggregators bid for their DER,
+ * the simulated ISO (injected) clears as market operator, the DGO screens the awards with the exact
+ * power flow (a PV award that would push bus 2 over 1.05 pu is curtailed, with the reason, visible
+ * to the DGO and the aggregator), and only the screened awards reach the gateway as commands.
+ */
+describe('market API, centralized model 1 (real sockets)', function () {
+  this.timeout(60000);
+  let t: TestCloud;
+  let gateway: MqttClient | undefined;
+  const tok: Record<string, string> = {};
+  const dayStart = Date.UTC(2030, 0, 2);
+  const noon = dayStart + 12 * HOUR_MS;
+  let clock = dayStart - DAY_MS;
+  const as = (user: string) => ({ token: tok[user] });
+  const offer = (resource: string, q: number, p: number, extra: object = {}) => ({
+    resource,
+    market: 'DA',
+    side: 'sell',
+    interval_start: noon,
+    steps: [{ quantity_w: q, price_per_mwh: p }],
+    ...extra,
+  });
+
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gridlayer-central-'));
+    // Two laterals from the substation at 400 V: 30 kW at bus 2 behind 0.4 ohm overshoots 1.05 pu.
+    writeFileSync(
+      join(dir, 'feeder.json'),
+      JSON.stringify({
+        base_voltage_v: 400,
+        buses: ['0', '1', '2'].map((id) => ({
+          id,
+          type: id === '0' ? 'slack' : 'pq',
+          vmin_pu: 0.95,
+          vmax_pu: 1.05,
+        })),
+        branches: [
+          { id: 'b01', from_bus: '0', to_bus: '1', r_ohm: 0.02, x_ohm: 0.01 },
+          { id: 'b02', from_bus: '0', to_bus: '2', r_ohm: 0.4, x_ohm: 0.1 },
+        ],
+      }),
+    );
+    t = await startTestCloud(
+      {
+        market: {
+          model: 1,
+          networkFile: 'feeder.json',
+          actors: [
+            { id: 'iso', kind: 'iso', users: ['ivan'] },
+            { id: 'utility', kind: 'utility', users: ['uma'] },
+            { id: 'agg', kind: 'aggregator', users: ['alice'] },
+            { id: 'sunco', kind: 'producer', users: ['pete'] },
+          ],
+        },
+      },
+      dir,
+      { iso: new WholesaleMarket({ seed: 1 }) },
+    );
+    t.cloud.market!.now = () => clock;
+    for (const [id, role] of [
+      ['ivan', 'operator'],
+      ['uma', 'operator'],
+      ['alice', 'aggregator'],
+      ['pete', 'participant'],
+    ] as const) {
+      await t.cloud.registry.createUser({ id, name: id, role, scopes: [] });
+      tok[id] = (await t.api<{ token: string }>('POST', `/users/${id}/tokens`, { body: {} })).body.token;
+    }
+    const site = await t.api<{ gateway: { password: string } }>('POST', '/sites', { body: { id: 'site-a' } });
+    gateway = await connectGateway(
+      `mqtt://127.0.0.1:${t.cloud.broker.tcp}`,
+      'site-a',
+      site.body.gateway.password,
+    );
+    await gateway.publishAsync(siteTopic('site-a', 'capabilities'), capabilities('site-a'), { qos: 1 });
+    for (const body of [
+      {
+        id: 'pv-big',
+        owner: 'sunco',
+        aggregator: 'agg',
+        kind: 'pv',
+        bus: '2',
+        max_inject_w: 30000,
+        max_withdraw_w: 0,
+        site: 'site-a',
+        device: 'inv1',
+      },
+      {
+        id: 'bat-1',
+        owner: 'sunco',
+        aggregator: 'agg',
+        kind: 'battery',
+        bus: '1',
+        max_inject_w: 5000,
+        max_withdraw_w: 5000,
+        energy_wh: 20000,
+        soc0_wh: 10000,
+        site: 'site-a',
+        device: 'bat1',
+      },
+      {
+        id: 'ubat',
+        owner: 'utility',
+        aggregator: 'agg',
+        kind: 'battery',
+        bus: '1',
+        max_inject_w: 5000,
+        max_withdraw_w: 5000,
+        energy_wh: 20000,
+      },
+      {
+        id: 'pv-new',
+        owner: 'sunco',
+        aggregator: 'agg',
+        kind: 'pv',
+        bus: '1',
+        max_inject_w: 3000,
+        max_withdraw_w: 0,
+      },
+    ]) {
+      const r = await t.api('POST', '/market/resources', { ...as('uma'), body });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    }
+    for (const id of ['pv-big', 'bat-1', 'ubat'])
+      await t.api('PATCH', `/market/resources/${id}`, { ...as('uma'), body: { status: 'certified' } });
+  });
+  after(async () => {
+    gateway?.end(true);
+    await t?.stop();
+    if (t) rmSync(t.dir, { recursive: true, force: true });
+  });
+
+  it('takes DER only through their aggregator; refuses the ISO (DMO), utility DER, uncertified DER and P2P orders', async () => {
+    const ok = await t.api('POST', '/market/bids', { ...as('alice'), body: offer('pv-big', 30000, 0) });
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    const bat = await t.api('POST', '/market/bids', { ...as('alice'), body: offer('bat-1', 5000, 10) });
+    assert.equal(bat.status, 201);
+    const direct = await t.api<{ code: string }>('POST', '/market/bids', {
+      ...as('pete'),
+      body: offer('pv-big', 1000, 0),
+    });
+    assert.equal(direct.status, 403);
+    assert.equal(direct.body.code, 'AGGREGATOR_REQUIRED');
+    const iso = await t.api<{ code: string }>('POST', '/market/bids', {
+      ...as('ivan'),
+      body: offer('bat-1', 1000, 0),
+    });
+    assert.equal(iso.body.code, 'DMO_SELF_DEALING');
+    const utility = await t.api<{ code: string }>('POST', '/market/bids', {
+      ...as('alice'),
+      body: offer('ubat', 1000, 0),
+    });
+    assert.equal(utility.status, 403);
+    assert.equal(utility.body.code, 'UTILITY_DER_EXCLUDED');
+    const uncert = await t.api<{ code: string }>('POST', '/market/bids', {
+      ...as('alice'),
+      body: offer('pv-new', 1000, 0),
+    });
+    assert.equal(uncert.body.code, 'NOT_CERTIFIED');
+    const p2p = await t.api<{ code: string }>('POST', '/market/p2p/orders', {
+      ...as('alice'),
+      body: { resource: 'pv-big', side: 'sell', intervalStart: noon, quantityWh: 1, limitPrice: 1 },
+    });
+    assert.equal(p2p.status, 409);
+    assert.equal(p2p.body.code, 'WRONG_MARKET_FORM');
+  });
+
+  it('the ISO clears after gate closure; the DGO screens its awards and says why', async () => {
+    const open = await t.api<{ code: string }>('POST', '/market/clearing/da', {
+      ...as('ivan'),
+      body: { dayStart },
+    });
+    assert.equal(open.body.code, 'GATE_OPEN');
+    clock = dayStart - 12 * HOUR_MS;
+    const late = await t.api<{ code: string }>('POST', '/market/bids', {
+      ...as('alice'),
+      body: offer('bat-1', 1000, 5, { interval_start: noon + HOUR_MS }),
+    });
+    assert.equal(late.body.code, 'GATE_CLOSED');
+    const notIso = await t.api<{ code: string }>('POST', '/market/clearing/da', {
+      ...as('uma'),
+      body: { dayStart },
+    });
+    assert.equal(notIso.body.code, 'NOT_DMO');
+    const run = await t.api<{ balanced: boolean; lmp: number[]; curtailed: number; screenedOut: number }>(
+      'POST',
+      '/market/clearing/da',
+      { ...as('ivan'), body: { dayStart } },
+    );
+    assert.equal(run.status, 200, JSON.stringify(run.body));
+    assert.equal(run.body.balanced, true);
+    assert.ok(run.body.lmp[12] > 10, `ISO LMP at noon ${run.body.lmp[12]} clears both offers`);
+    assert.equal(run.body.curtailed + run.body.screenedOut, 1);
+    type Screen = {
+      resource: string;
+      participant: string;
+      awardW: number;
+      screenedW: number;
+      status: string;
+      reason: string | null;
+    };
+    const dgo = await t.api<Screen[]>('GET', '/market/screening', as('uma'));
+    const big = dgo.body.find((s) => s.resource === 'pv-big')!;
+    assert.equal(big.awardW, 30000);
+    assert.ok(big.screenedW < 30000 && big.screenedW > 0, `curtailed to ${big.screenedW}`);
+    assert.equal(big.status, 'curtailed');
+    assert.match(big.reason!, /voltage .* at bus 2 beyond the max of 1.05 pu/);
+    assert.equal(dgo.body.find((s) => s.resource === 'bat-1')!.status, 'feasible');
+    const agg = await t.api<Screen[]>('GET', '/market/screening', as('alice'));
+    assert.deepEqual(agg.body.map((s) => s.resource).sort(), ['bat-1', 'pv-big']);
+    assert.deepEqual((await t.api<Screen[]>('GET', '/market/screening', as('pete'))).body, []);
+    const awards = await t.api<{ resource: string; participant: string }[]>(
+      'GET',
+      '/market/awards',
+      as('alice'),
+    );
+    assert.ok(awards.body.every((a) => a.participant === 'agg'));
+  });
+
+  it('dispatches only the screened awards through the command pipeline, issued by the DERM (the ISO)', async () => {
+    const received: Command[] = [];
+    await gateway!.subscribeAsync(siteTopic('site-a', 'commands'), { qos: 1 });
+    gateway!.on('message', (_t, payload) =>
+      received.push(commandSchema.parse(JSON.parse(payload.toString()))),
+    );
+    const rtStart = noon + 2 * RT_INTERVAL_MS;
+    clock = rtStart - RT_INTERVAL_MS;
+    const run = await t.api<{
+      balanced: boolean;
+      dispatch: { resource: string; status: string; commandId: string; screenedW: number; awardW: number }[];
+    }>('POST', '/market/clearing/rt', {
+      ...as('ivan'),
+      body: { intervalStart: rtStart, interfacePrice: 40 },
+    });
+    assert.equal(run.status, 200, JSON.stringify(run.body));
+    assert.equal(run.body.balanced, true);
+    const pv = run.body.dispatch.find((d) => d.resource === 'pv-big')!;
+    assert.ok(pv.screenedW < 30000);
+    for (let i = 0; i < 100 && received.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    const cmd = received.find((c) => c.id === pv.commandId) as unknown as { w: number; type: string };
+    assert.equal(cmd.type, 'active_power_limit');
+    assert.ok(
+      cmd.w <= pv.screenedW + 1e-6 && cmd.w < 30000,
+      `the field gets the screened ${cmd.w} W, not 30 kW`,
+    );
+    const rec = await t.api<{ issuedBy: string }>('GET', `/commands/${pv.commandId}`);
+    assert.equal(rec.body.issuedBy, 'market:DERM:iso');
+    const books = await t.api<{ balanced: boolean }>('GET', '/market/settlements?all=true', as('ivan'));
+    assert.equal(books.body.balanced, true);
+    const audit = await t.api<{ action: string; actor: string }[]>('GET', '/audit?limit=1000');
+    for (const a of ['market.clear.da', 'market.dgo.screen', 'market.clear.rt', 'market.dispatch.rt'])
+      assert.ok(
+        audit.body.some((x) => x.action === a && x.actor === 'user:ivan'),
+        a,
+      );
+  });
+});

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
+import { loadIeee33 } from '../network/test-feeders.ts';
+import { startTestCloud, type TestCloud } from '../testing.ts';
+import { DAY_MS, HOUR_MS } from './bids.ts';
+
+/**
+ * Grid services and losses through the market service on a real cloud (SQLite registry): the
+ * 33-bus feeder with branch 6-26 rated 700 kVA, a battery's congestion-relief offer procured in the
+ * DA run, awards visible to their participant and to the DMO/DGO only, books balanced per hour.
+ */
+describe('market service: DSO grid services and losses', function () {
+  this.timeout(60000);
+  let t: TestCloud;
+  const dayStart = Date.UTC(2030, 0, 16);
+  let clock = dayStart - DAY_MS;
+  const who = (id: string) => ({ userId: id, auditActor: `user:${id}` });
+  const [dora, uma, alice, bob] = ['dora', 'uma', 'alice', 'bob'].map(who);
+  let summary: Record<string, unknown> = {};
+  let loads: Record<string, number[]> = {};
+
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gridlayer-gridsvc-'));
+    const net = await loadIeee33({ default_vmin_pu: 0.85 });
+    loads = Object.fromEntries(net.loads.map((l) => [l.bus, Array(24).fill(l.p_w)]));
+    writeFileSync(
+      join(dir, 'feeder.json'),
+      JSON.stringify({
+        base_voltage_v: net.base_voltage_v,
+        buses: net.buses,
+        branches: net.branches.map((b) => (b.id === '6-26' ? { ...b, rating_va: 700e3 } : b)),
+      }),
+    );
+    t = await startTestCloud(
+      {
+        market: {
+          model: 4,
+          networkFile: 'feeder.json',
+          actors: [
+            { id: 'iso', kind: 'iso', users: [] },
+            { id: 'utility', kind: 'utility', users: ['uma'] },
+            { id: 'dso', kind: 'independent_dso', users: ['dora'] },
+            { id: 'battco', kind: 'producer', users: ['alice'] },
+            { id: 'genco', kind: 'producer', users: ['bob'] },
+          ],
+        },
+      },
+      dir,
+      { iso: new WholesaleMarket({ seed: 1 }) },
+    );
+    const m = t.cloud.market!;
+    m.now = () => clock;
+    const res = (id: string, owner: string, kind: string, bus: string, wd: number) =>
+      ({ id, owner, kind, bus, max_inject_w: 300e3, max_withdraw_w: wd }) as never;
+    await m.registerResource(uma, res('bat', 'battco', 'battery', '31', 300e3));
+    await m.registerResource(uma, res('gen', 'genco', 'generator', '30', 0));
+    for (const id of ['bat', 'gen']) await m.setResourceStatus(uma, id, 'certified');
+    for (let h = 0; h < 24; h++) {
+      const interval_start = dayStart + h * HOUR_MS;
+      await m.submitBid(bob, {
+        resource: 'gen',
+        market: 'DA',
+        product: 'energy',
+        side: 'sell',
+        interval_start,
+        steps: [{ quantity_w: 300e3, price_per_mwh: 150 }],
+      });
+      await m.submitBid(alice, {
+        resource: 'bat',
+        market: 'DA',
+        product: 'congestion_relief',
+        side: 'sell',
+        interval_start,
+        steps: [{ quantity_w: 300e3, price_per_mwh: 10 }],
+      });
+    }
+    clock = dayStart - 6 * HOUR_MS;
+    summary = await m.runDayAhead(dora, { dayStart, loadForecastW: loads });
+  });
+  after(async () => t?.stop());
+
+  it('procures relief, prices losses and balances the books of every hour', async () => {
+    assert.equal(summary.balanced, true);
+    const gs = summary.gridServices as { awards: number; costDollars: number };
+    assert.equal(gs.awards, 24);
+    assert.ok(gs.costDollars > 0);
+    assert.equal((summary.lossesW as number[]).length, 24);
+    const s = await t.cloud.market!.settlements(dora, { all: true, market: 'DA' });
+    assert.equal(s.balanced, true);
+    assert.ok(s.books?.every((b) => b.sumCents === 0 && b.clearingCents === 0));
+    const kinds = new Set(s.entries.map((e) => e.kind));
+    assert.ok(kinds.has('grid_service') && kinds.has('loss_surplus'));
+    // The DGO pays the service and receives the surpluses.
+    assert.ok((s.totals.utility.byKind.grid_service ?? 0) < 0);
+    assert.ok((s.totals.utility.byKind.loss_surplus ?? 0) > 0);
+    assert.ok((s.totals.battco.byKind.grid_service ?? 0) > 0);
+    const prices = await t.cloud.market!.prices({ market: 'DA', from: dayStart, to: dayStart + 1 });
+    const at = (bus: string) => prices.find((p) => p.bus === bus)!;
+    assert.ok(at('18').loss > 0 && at('18').dlmp > at('1').dlmp);
+  });
+
+  it('shows awards to their participant and all of them to the DMO and the DGO only', async () => {
+    const m = t.cloud.market!;
+    const mine = await m.awards(alice, { market: 'DA' });
+    const relief = mine.filter((a) => a.product === 'congestion_relief');
+    assert.equal(relief.length, 24);
+    assert.ok(relief.every((a) => a.participant === 'battco' && a.awardW > 0 && a.pricePerMWh >= 10 - 1e-6));
+    const theirs = await m.awards(bob, { market: 'DA' });
+    assert.ok(theirs.every((a) => a.participant === 'genco'));
+    assert.ok(!theirs.some((a) => a.product === 'congestion_relief'));
+    for (const op of [dora, uma]) {
+      const all = await m.awards(op, { all: true, market: 'DA' });
+      assert.equal(all.filter((a) => a.product === 'congestion_relief').length, 24);
+    }
+    await assert.rejects(m.awards(alice, { all: true }), /NOT_DMO/);
+  });
+});

@@ -1,0 +1,280 @@
+import assert from 'node:assert/strict';
+import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
+import { type Network, solvePowerFlow } from '../network/index.ts';
+import { loadIeee33, modify } from '../network/test-feeders.ts';
+import { type Bid, HOUR_MS } from './bids.ts';
+import type { ClearingResult } from './clearing.ts';
+import { compileFeeder } from './feeder.ts';
+import { gridServiceOffers, NetworkRefiner } from './grid-services.ts';
+import { clearWithLosses, scheduleInjections } from './losses.ts';
+import { ResourceRegistry } from './resources.ts';
+import { checkBooks, Ledger } from './settlement.ts';
+import { runDayAhead } from './total-dso.ts';
+
+/**
+ * Marginal losses and DSO grid services on the IEEE 33-bus feeder (Baran & Wu), with the feeder's
+ * published loads as the non-participating load forecast, the simulated ISO as the wholesale
+ * counterpart, and settlement through the real ledger.
+ */
+
+const dayStart = Date.UTC(2030, 5, 3);
+
+function loadsOf(net: Network, periods: number) {
+  const p = new Map<string, number[]>();
+  const q = new Map<string, number[]>();
+  for (const l of net.loads) {
+    p.set(l.bus, Array(periods).fill(l.p_w));
+    q.set(l.bus, Array(periods).fill(l.q_var));
+  }
+  return { p, q };
+}
+
+/** Settles a DA run as the market service does: resources and loads at their DLMP, the ISO at the LMP. */
+function settle(
+  da: { final: ClearingResult; lmp: number[] },
+  loads: Map<string, number[]>,
+  busOf: Map<string, string>,
+  account: Map<string, string>,
+  refiner: NetworkRefiner,
+) {
+  const ledger = new Ledger();
+  for (let h = 0; h < 24; h++) {
+    const period = dayStart + h * HOUR_MS;
+    const p = da.final.prices[h];
+    for (const [id, s] of da.final.schedules)
+      ledger.energy(period, account.get(id)!, s.netW[h], p.get(busOf.get(id)!)!.dlmp, 'da_energy', id);
+    for (const [bus, series] of loads)
+      ledger.energy(period, 'utility', -series[h], p.get(bus)!.dlmp, 'da_energy', `load@${bus}`);
+    ledger.energy(period, 'iso', da.final.interfaceImportW[h], da.lmp[h], 'da_energy', 'interface');
+    refiner.settle(ledger, { t: h, period, durationH: 1, runId: 'r', dgo: 'utility', market: 'DA' });
+    ledger.closePeriod(period, 'utility');
+  }
+  return ledger;
+}
+
+describe('marginal losses in the DLMPs (IEEE 33-bus)', function () {
+  this.timeout(60000);
+
+  it('prices losses: a far bus above the substation, loss component = finite-difference marginal loss', async () => {
+    const net = await loadIeee33({ default_vmin_pu: 0.9 });
+    const feeder = compileFeeder(net);
+    const { p, q } = loadsOf(net, 1);
+    const inp = {
+      feeder,
+      periods: 1,
+      durationH: 1,
+      interfacePrice: [45],
+      fixedLoadW: p,
+      fixedLoadVar: q,
+      resources: [{ id: 'g18', bus: '18', sell: [[{ quantity_w: 100e3, price_per_mwh: 200 }]], buy: [] }],
+    };
+    const { result, lossW } = await clearWithLosses(inp, 2);
+    const price = result.prices[0];
+    const sub = price.get('1')!;
+    const far = price.get('18')!;
+    assert.ok(far.dlmp > sub.dlmp + 1, `bus 18 ${far.dlmp} vs substation ${sub.dlmp}`);
+    assert.equal(sub.loss, 0);
+    for (const [bus, bp] of price) {
+      assert.ok(Math.abs(bp.congestion) < 1e-6 && Math.abs(bp.voltage) < 1e-6, `no congestion at ${bus}`);
+      assert.ok(Math.abs(bp.energy + bp.loss + bp.congestion + bp.voltage - bp.dlmp) < 1e-6);
+    }
+    // The published losses at the published loads: 202.7 kW; the LP's import carries them.
+    assert.ok(Math.abs(lossW![0] - 202.68e3) < 100, `losses ${lossW![0]}`);
+    const load = [...p.values()].reduce((s, x) => s + x[0], 0);
+    assert.ok(Math.abs(result.interfaceImportW[0] - load - lossW![0]) < 500, 'import = load + losses');
+    // Finite differences of the exact AC losses: 1 kW more demand at a bus.
+    const ac = modify(net, { loads: [] });
+    const base = scheduleInjections(inp, result, 0);
+    const losses = (extra: string | null) => {
+      const inj = structuredClone(base);
+      if (extra) inj[extra].p_w -= 1e3;
+      return solvePowerFlow(ac, { injections: inj }).losses_w;
+    };
+    const l0 = losses(null);
+    for (const bus of ['18', '33', '25', '10']) {
+      const fd = ((losses(bus) - l0) / 1e3) * 45;
+      const lc = price.get(bus)!.loss;
+      assert.ok(Math.abs(lc - fd) < 0.005 * Math.abs(fd), `bus ${bus}: loss component ${lc} vs FD ${fd}`);
+    }
+  });
+
+  it('keeps the books balanced with the loss surplus to the DGO', async () => {
+    const net = await loadIeee33({ default_vmin_pu: 0.9 });
+    const { p } = loadsOf(net, 24);
+    const registry = new ResourceRegistry([
+      res('pv', '18', 400e3, 0),
+      res('bat', '33', 200e3, 200e3, { energy_wh: 800e3, soc0_wh: 400e3 }),
+    ]);
+    const bids = hourly((h, t) => [
+      bid(`pv${h}`, 'pv', 'energy', 'sell', t, 300e3, 0),
+      bid(`bs${h}`, 'bat', 'energy', 'sell', t, 200e3, 55),
+      bid(`bb${h}`, 'bat', 'energy', 'buy', t, 200e3, 30),
+    ]);
+    const iso = new WholesaleMarket({ seed: 5 });
+    const refiner = new NetworkRefiner({ lossIterations: 2, offers: [] });
+    const da = await runDayAhead({
+      dso: 'dso',
+      interfaceId: '1',
+      dayStart,
+      registry,
+      bids,
+      feeder: compileFeeder(net),
+      loadForecastW: p,
+      forecastLmp: Array.from({ length: 24 }, (_, h) => iso.forecastLmp(dayStart + h * HOUR_MS)),
+      iso,
+      refine: refiner,
+    });
+    const ledger = settle(
+      da,
+      p,
+      new Map([
+        ['pv', '18'],
+        ['bat', '33'],
+      ]),
+      new Map([
+        ['pv', 'sun'],
+        ['bat', 'sun'],
+      ]),
+      refiner,
+    );
+    const books = checkBooks(ledger);
+    assert.equal(books.length, 24);
+    assert.ok(books.every((b) => b.balanced));
+    const lossSurplus = ledger.entries.filter((e) => e.kind === 'loss_surplus');
+    assert.equal(lossSurplus.length, 24);
+    for (const e of lossSurplus) {
+      const h = (e.period - dayStart) / HOUR_MS;
+      // Marginal losses ~ 2x average: the surplus is about LMP x losses.
+      const expect = (refiner.lossW![h] / 1e6) * da.lmp[h] * 100;
+      assert.equal(e.to, 'utility');
+      assert.ok(e.cents > 0.5 * expect && e.cents < 1.5 * expect, `hour ${h}: ${e.cents} c vs ~${expect}`);
+    }
+  });
+});
+
+describe('DSO grid services in the day-ahead (IEEE 33-bus)', function () {
+  this.timeout(60000);
+
+  // Buses 26-33 (920 kW of load) hang off branch 6-26; a local generator at 30 is expensive and a
+  // battery at 31 offers congestion relief (discharge) at 10 $/MWh on top of energy.
+  async function run(rating: number | undefined) {
+    const base = await loadIeee33({ default_vmin_pu: 0.85 });
+    const net = modify(base, {
+      branches: base.branches.map((b) => ({
+        ...b,
+        ...(b.id === '6-26' && rating !== undefined ? { rating_va: rating } : {}),
+      })),
+    });
+    const { p } = loadsOf(net, 24);
+    const registry = new ResourceRegistry([res('gen', '30', 500e3, 0), res('bat', '31', 300e3, 300e3)]);
+    const bids = hourly((h, t) => [
+      bid(`g${h}`, 'gen', 'energy', 'sell', t, 500e3, 150),
+      bid(`cr${h}`, 'bat', 'congestion_relief', 'sell', t, 300e3, 10),
+    ]);
+    const iso = new WholesaleMarket({ seed: 5 });
+    const refiner = new NetworkRefiner({
+      lossIterations: 2,
+      offers: gridServiceOffers(bids, registry, 24, (s) => (s - dayStart) / HOUR_MS),
+    });
+    const da = await runDayAhead({
+      dso: 'dso',
+      interfaceId: '1',
+      dayStart,
+      registry,
+      bids,
+      feeder: compileFeeder(net),
+      loadForecastW: p,
+      forecastLmp: Array.from({ length: 24 }, (_, h) => iso.forecastLmp(dayStart + h * HOUR_MS)),
+      iso,
+      refine: refiner,
+    });
+    const ledger = settle(
+      da,
+      p,
+      new Map([
+        ['gen', '30'],
+        ['bat', '31'],
+      ]),
+      new Map([
+        ['gen', 'genco'],
+        ['bat', 'sun'],
+      ]),
+      refiner,
+    );
+    return { da, refiner, ledger };
+  }
+
+  it('procures congestion relief where a line limit binds, pays it and keeps the books balanced', async () => {
+    const { da, refiner, ledger } = await run(700e3);
+    assert.equal(refiner.eligible.length, 24, 'the 6-26 limit binds every hour provisionally');
+    assert.equal(refiner.awards.length, 24);
+    for (const a of refiner.awards) {
+      const h = a.period;
+      // 920 kW + losses behind a 700 kW line: ~220+ kW relief, cheaper than the 150 $/MWh generator.
+      assert.ok(a.netW > 200e3 && a.netW < 300e3, `hour ${h}: relief ${a.netW} W`);
+      assert.equal(da.final.schedules.get('gen')!.netW[h], 0, 'the expensive local generator stays off');
+      // The relief offer is marginal: paid its price (the shadow price of the line at bus 31).
+      assert.ok(Math.abs(a.pricePerMWh - 10) < 1e-6, `hour ${h}: ${a.pricePerMWh} $/MWh`);
+      const bp = da.final.prices[h].get('31')!;
+      assert.ok(Math.abs(bp.dlmp - (bp.energy + bp.loss + 10)) < 1e-6);
+    }
+    const svc = ledger.entries.filter((e) => e.kind === 'grid_service');
+    assert.equal(svc.length, 24);
+    for (const e of svc) {
+      const a = refiner.awards.find((x) => dayStart + x.period * HOUR_MS === e.period)!;
+      assert.equal(e.from, 'utility');
+      assert.equal(e.to, a.participant);
+      assert.equal(e.cents, Math.round((a.netW / 1e6) * 10 * 100));
+    }
+    assert.ok(checkBooks(ledger).every((b) => b.balanced));
+    assert.equal(refiner.summary().gridServices.awards, 24);
+  });
+
+  it('procures nothing when the feeder is not congested', async () => {
+    const { da, refiner, ledger } = await run(undefined);
+    assert.equal(refiner.eligible.length, 0);
+    assert.equal(refiner.awards.length, 0);
+    assert.equal(ledger.entries.filter((e) => e.kind === 'grid_service').length, 0);
+    for (const prices of da.final.prices)
+      for (const bp of prices.values()) assert.ok(Math.abs(bp.congestion) < 1e-6);
+    assert.ok(checkBooks(ledger).every((b) => b.balanced));
+  });
+});
+
+function res(id: string, bus: string, inj: number, wd: number, extra: object = {}) {
+  return {
+    id,
+    owner: 'sun',
+    kind: (wd > 0 ? 'battery' : 'generator') as 'battery' | 'generator',
+    bus,
+    max_inject_w: inj,
+    max_withdraw_w: wd,
+    status: 'certified' as const,
+    ...extra,
+  };
+}
+
+function bid(
+  id: string,
+  resource: string,
+  product: Bid['product'],
+  side: 'sell' | 'buy',
+  t: number,
+  q: number,
+  price: number,
+): Bid {
+  return {
+    id,
+    participant: resource === 'gen' ? 'genco' : 'sun',
+    resource,
+    market: 'DA',
+    product,
+    side,
+    interval_start: t,
+    steps: [{ quantity_w: q, price_per_mwh: price }],
+  };
+}
+
+function hourly(f: (h: number, t: number) => Bid[]): Bid[] {
+  return Array.from({ length: 24 }, (_, h) => f(h, dayStart + h * HOUR_MS)).flat();
+}

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { SqliteTimeSeries } from './sqlite.ts';
+import { LAYOUT_VERSION } from './sqlite-layout.ts';
+
+const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
+
+/** A file as the layout-1 store wrote it (one text-keyed row per point), DDL copied from that version. */
+function writeLayout1(path: string) {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.exec(`
+    CREATE TABLE samples (
+      site TEXT NOT NULL, device TEXT NOT NULL, point TEXT NOT NULL, ts INTEGER NOT NULL,
+      value REAL NOT NULL, quality TEXT,
+      PRIMARY KEY (site, device, point, ts)
+    ) WITHOUT ROWID;
+    CREATE TABLE latest (
+      site TEXT NOT NULL, device TEXT NOT NULL, point TEXT NOT NULL, ts INTEGER NOT NULL,
+      value REAL NOT NULL, quality TEXT,
+      PRIMARY KEY (site, device, point)
+    ) WITHOUT ROWID;
+  `);
+  const ins = db.prepare('INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)');
+  const lat = db.prepare('INSERT OR REPLACE INTO latest VALUES (?, ?, ?, ?, ?, ?)');
+  for (let i = 0; i < 6; i++) {
+    const ts = T0 + i * 10_000;
+    for (const [device, point, value, quality] of [
+      ['inv1', 'w', 1000 + i, null],
+      ['inv1', 'hz', 50, i === 5 ? 'stale' : null],
+      ['bat1', 'soc_pct', 40 + i, i === 5 ? 'invalid' : null],
+      ['bat1', 'custom_x', i, null], // a name outside the canonical set
+    ] as const) {
+      ins.run('a', device, point, ts, value, quality);
+      lat.run('a', device, point, ts, value, quality);
+    }
+  }
+  db.close();
+}
+
+describe('embedded time-series layout', () => {
+  let dir = '';
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'gridlayer-tslayout-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('migrates a layout-1 file in place and reads it back the same', async () => {
+    const path = join(dir, 'ts.db');
+    writeLayout1(path);
+    const store = new SqliteTimeSeries({ path });
+    try {
+      assert.deepEqual(
+        (await store.latest('a')).map((l) => [l.device, l.point, l.ts, l.value, l.quality]),
+        [
+          ['bat1', 'custom_x', T0 + 50_000, 5, undefined],
+          ['bat1', 'soc_pct', T0 + 50_000, 45, 'invalid'],
+          ['inv1', 'hz', T0 + 50_000, 50, 'stale'],
+          ['inv1', 'w', T0 + 50_000, 1005, undefined],
+        ],
+      );
+      const b = await store.range({ sites: ['a'], from: T0, to: T0 + 60_000, bucketMs: 60_000 });
+      assert.deepEqual(
+        b.map((x) => [x.device, x.point, x.t, x.mean, x.min, x.max, x.count]),
+        [
+          ['bat1', 'custom_x', T0, 2.5, 0, 5, 6],
+          ['bat1', 'soc_pct', T0, 42.5, 40, 45, 6],
+          ['inv1', 'hz', T0, 50, 50, 50, 6],
+          ['inv1', 'w', T0, 1002.5, 1000, 1005, 6],
+        ],
+      );
+      // New writes after the migration land beside the migrated rows.
+      await store.write([{ site: 'a', device: 'inv1', point: 'w', ts: T0 + 60_000, value: 7 }]);
+      assert.equal((await store.latest('a')).find((l) => l.point === 'w')?.value, 7);
+    } finally {
+      await store.close();
+    }
+    const db = new Database(path, { readonly: true });
+    const tables = (
+      db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]
+    )
+      .map((t) => t.name)
+      .sort();
+    assert.equal(db.pragma('user_version', { simple: true }), LAYOUT_VERSION);
+    db.close();
+    assert.deepEqual(tables, ['device_samples', 'latest_values', 'point_samples', 'series']);
+    // Opening again is a no-op.
+    const again = new SqliteTimeSeries({ path });
+    assert.equal((await again.latest('a')).length, 4);
+    await again.close();
+  });
+
+  it('merges writes of one device instant point by point, with their qualities', async () => {
+    const store = new SqliteTimeSeries({ path: join(dir, 'ts.db') });
+    try {
+      await store.write([
+        { site: 's', device: 'd', point: 'w', ts: T0, value: 1, quality: 'stale' },
+        { site: 's', device: 'd', point: 'v', ts: T0, value: 230 },
+      ]);
+      // Same instant again (a redelivery or a second message): w replaced (now good), hz added, v kept.
+      await store.writeSamples([
+        {
+          site: 's',
+          samples: [{ ts: T0, device: 'd', values: { w: 2, hz: 50 }, quality: { hz: 'invalid' } }],
+        },
+      ]);
+      const b = await store.range({ sites: ['s'], from: T0, to: T0 + 1, bucketMs: 1000 });
+      assert.deepEqual(
+        b.map((x) => [x.point, x.mean, x.count]),
+        [
+          ['hz', 50, 1],
+          ['v', 230, 1],
+          ['w', 2, 1],
+        ],
+      );
+      assert.deepEqual(
+        (await store.latest('s')).map((l) => [l.point, l.value, l.quality]),
+        [
+          ['hz', 50, 'invalid'],
+          ['v', 230, undefined],
+          ['w', 2, undefined],
+        ],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+});
