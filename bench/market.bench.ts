@@ -6,8 +6,10 @@
 import { HOUR_MS } from '../cloud/market/bids.ts';
 import { type ClearingResource, clearArea } from '../cloud/market/clearing.ts';
 import { compileFeeder } from '../cloud/market/feeder.ts';
+import { NetworkRefiner } from '../cloud/market/grid-services.ts';
 import { clearRealTime } from '../cloud/market/realtime.ts';
 import { ResourceRegistry } from '../cloud/market/resources.ts';
+import { DEFAULT_MARKET_SETTINGS } from '../cloud/market/settings.ts';
 import { runDayAhead } from '../cloud/market/total-dso.ts';
 import { syntheticFeeder } from '../cloud/network/index.ts';
 import { seededRandom as mulberry32 } from '../cloud/random.ts';
@@ -103,6 +105,25 @@ for (const n of [1000, 10000]) {
   figures[`da_full_7_steps_${n}_breakdown_ms`] = Object.fromEntries(
     Object.entries(timings).map(([k, v]) => [k, Math.round(v)]),
   );
+  // The same day as the cloud's market service runs it by default: marginal losses from the AC
+  // power flow (market.lossIterations) in the provisional and final clearings.
+  const { lossIterations } = DEFAULT_MARKET_SETTINGS;
+  const lossyMs = await timeMs(async () => {
+    await runDayAhead({
+      dso: 'dso',
+      interfaceId: feeder.buses[0],
+      dayStart: Date.UTC(2026, 6, 1),
+      registry: new ResourceRegistry(),
+      bids: [],
+      resources,
+      feeder,
+      loadForecastW: loads,
+      forecastLmp: lmp,
+      iso: new WholesaleMarket({ seed: 1 }),
+      refine: new NetworkRefiner({ lossIterations, offers: [] }),
+    });
+  });
+  figures[`da_full_7_steps_with_losses_${n}_resources_ms`] = Math.round(lossyMs);
 }
 const rtRes = fleet(10000, 7).map((r) => ({ ...r, sell: [r.sell[18]], buy: [r.buy[18]] }));
 const rtMs = await timeMs(() =>
