@@ -6,12 +6,14 @@ import { awardsAtPrice, netCurvePoints, screenAwards } from './centralized.ts';
 import type { ClearingResource } from './clearing.ts';
 import { resourcesFromBids } from './curves.ts';
 import { compileFeeder } from './feeder.ts';
+import { NetworkRefiner } from './grid-services.ts';
 import { type Cents, energyCents } from './money.ts';
 import { ContinuousDoubleAuction, LinearNetworkScreen, type P2pOrder } from './p2p.ts';
 import { clearRealTime } from './realtime.ts';
 import { type Resource, ResourceRegistry } from './resources.ts';
 import { type Actor, type MarketConfig, type ModelId, modelConfig } from './roles.ts';
 import { MarketRefusal } from './rules.ts';
+import { DEFAULT_MARKET_SETTINGS } from './settings.ts';
 import { CLEARING, chargeFees, checkBooks, type FeeConfig, Ledger, totalsByAccount } from './settlement.ts';
 import { runDayAhead } from './total-dso.ts';
 
@@ -302,6 +304,8 @@ export async function simulateMarket(opts: SimulateOptions): Promise<SimulationR
         loadForecastW: loadSeries,
         forecastLmp: Array.from({ length: 24 }, (_, h) => iso.forecastLmp(dayStart + h * HOUR_MS)),
         iso,
+        // Marginal losses as the cloud's market service prices them by default.
+        refine: new NetworkRefiner({ lossIterations: DEFAULT_MARKET_SETTINGS.lossIterations, offers: [] }),
       });
       const resources = resourcesFromBids(bids, registry, 24, (s) => (s - dayStart) / HOUR_MS);
       opts.progress?.(`day ${d + 1}/${opts.days}: real time (288 intervals) and settlement`);
