@@ -114,4 +114,24 @@ describe('ingest write buffer', () => {
     assert.equal(writes.length, 2);
     await assert.rejects(buf.enqueue([row(3)], 3), /shutting down/);
   });
+
+  it('reports when it is full and lets callers wait for space (back-pressure without a write promise)', async () => {
+    const s = recordingStore();
+    const buf = buffer(s.store, { maxBufferedPoints: 2 });
+    s.hold(true);
+    const written = buf.enqueue([row(1), row(2)], 2);
+    assert.equal(buf.full, true);
+    let spaced = false;
+    const space = buf.waitForSpace().then(() => {
+      spaced = true;
+    });
+    await tick();
+    await tick();
+    assert.equal(spaced, false, 'no space while the rows are not written');
+    s.hold(false);
+    s.release();
+    await Promise.all([written, space]);
+    assert.equal(buf.full, false);
+    await buf.close();
+  });
 });

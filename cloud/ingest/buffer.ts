@@ -66,12 +66,20 @@ export class WriteBuffer {
     return this.queuedPoints;
   }
 
+  /** True while new rows would have to wait for space. */
+  get full(): boolean {
+    return this.queuedPoints >= this.opts.maxBufferedPoints && !this.closed;
+  }
+
+  /** Resolves once there is space for more rows (at once when there is). */
+  async waitForSpace(): Promise<void> {
+    while (this.full) await new Promise<void>((r) => this.spaceWaiters.push(r));
+  }
+
   /** Resolves when the rows are durably written. Waits first while the buffer is full. */
   async enqueue(data: PointRow[] | SiteSamples, newestTs: number): Promise<void> {
     const points = Array.isArray(data) ? data.length : countPoints([data]);
-    while (this.queuedPoints >= this.opts.maxBufferedPoints && !this.closed) {
-      await new Promise<void>((r) => this.spaceWaiters.push(r));
-    }
+    if (this.full) await this.waitForSpace();
     if (this.closed) throw new Error('ingest is shutting down');
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ data, points, newestTs, resolve, reject });

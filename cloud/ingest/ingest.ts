@@ -77,6 +77,9 @@ export class Ingest {
           this.telemetryCount.duplicate.inc();
           return 'duplicate';
         }
+        // Not durable (external broker: acknowledged once queued): the acknowledgement still waits
+        // while the buffer is full, so back-pressure reaches the broker instead of piling up here.
+        if (!durable && this.buffer.full) await this.buffer.waitForSpace();
         let newest = 0;
         for (const s of r.samples) if (s.ts > newest) newest = s.ts;
         // The validated batch goes to storage as is: no per-point objects on the hot path.
