@@ -9,8 +9,8 @@
  * "Ingest" counts messages the broker acknowledged, which in embedded mode means stored.
  */
 import { spawn } from 'node:child_process';
-import { Session } from 'node:inspector/promises';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
