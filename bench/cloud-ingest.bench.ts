@@ -10,6 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,8 @@ const STAGES = new Set((process.env.BENCH_STAGES ?? 'embedded,influx,mosquitto,f
 /** Ingest settings to try instead of the defaults, as JSON (e.g. '{"flushIntervalMs":0}'). */
 const INGEST = process.env.BENCH_INGEST ? JSON.parse(process.env.BENCH_INGEST) : undefined;
 const POINTS_PER_MSG = DEVICES * 6;
+/** A directory: each stage's main-thread CPU profile over its steady window goes there (.cpuprofile). */
+const PROFILE_DIR = process.env.BENCH_PROFILE;
 const PASSWORD = 'bench-password-0123456789';
 
 interface LoadResult {
@@ -74,16 +77,33 @@ function runLoad(cfg: Record<string, unknown>, onSteady: () => void): Promise<Lo
 }
 
 /** CPU (in cores) and peak RSS of this process over a window. */
-function selfMeter() {
+function selfMeter(label = 'cloud') {
+  const stopProfile = PROFILE_DIR ? profile(label) : undefined;
   const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   let peak = process.memoryUsage().rss;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 250);
   return () => {
     clearInterval(timer);
+    stopProfile?.();
     const c = process.cpuUsage(c0);
     const wall = Number(process.hrtime.bigint() - t0) / 1e3;
     return { cpuCores: round((c.user + c.system) / wall, 3), rssMB: round(peak / 2 ** 20, 1) };
+  };
+}
+
+/** Starts a CPU profile of the main thread; the returned function ends it and writes it to PROFILE_DIR. */
+function profile(label: string) {
+  const session = new Session();
+  session.connect();
+  const started = session.post('Profiler.enable').then(() => session.post('Profiler.start'));
+  return () => {
+    void started
+      .then(() => session.post('Profiler.stop'))
+      .then(({ profile: p }) => {
+        writeFileSync(join(PROFILE_DIR as string, `${label}.cpuprofile`), JSON.stringify(p));
+        session.disconnect();
+      });
   };
 }
 
@@ -150,7 +170,7 @@ async function embeddedThroughput(
   const sites = await provisionSites(cloud, N, 'gw');
   let meter: (() => { cpuCores: number; rssMB: number }) | undefined;
   let other: (() => { cpuCores: number; rssMB: number }) | undefined;
-  const p0 = { v: 0 };
+  const p0 = { v: 0, commits: Promise.resolve(0) };
   const load = await runLoad(
     {
       host: '127.0.0.1',
@@ -164,24 +184,33 @@ async function embeddedThroughput(
       devicesPerMsg: DEVICES,
     },
     () => {
-      meter = selfMeter();
+      meter = selfMeter(label);
       if (otherPid) other = procMeter(otherPid);
       p0.v = pointsStored(cloud);
+      p0.commits = commits(cloud);
     },
   );
   const m = meter?.();
   const o = other?.();
   const points = pointsStored(cloud) - p0.v;
+  const commitsPerSec = ((await commits(cloud)) - (await p0.commits)) / load.elapsed;
   await cloud.stop();
   const r = {
     [`${label}_msgs_per_s`]: round(load.acksPerSec),
     [`${label}_points_per_s`]: round(points / load.elapsed),
     [`${label}_cloud_cpu_cores`]: m?.cpuCores,
     [`${label}_cloud_rss_mb`]: m?.rssMB,
+    [`${label}_commits_per_s`]: round(commitsPerSec),
     ...(o ? { [`${label}_server_cpu_cores`]: o.cpuCores } : {}),
   };
   console.log(r);
   return r;
+}
+
+/** Group commits done so far (the write-duration histogram's count). */
+async function commits(cloud: CloudService): Promise<number> {
+  const m = await cloud.metrics.writeSeconds.get();
+  return m.values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
 }
 
 function pointsStored(cloud: CloudService): number {
@@ -314,6 +343,7 @@ try {
     const sites = await provisionSites(cloud, FANIN, 'site');
     let meter: (() => { cpuCores: number; rssMB: number }) | undefined;
     let p0 = 0;
+    let c0 = Promise.resolve(0);
     const load = await runLoad(
       {
         host: '127.0.0.1',
@@ -329,7 +359,8 @@ try {
       () => {
         // Let the first round of messages after the ramp settle before measuring.
         p0 = pointsStored(cloud);
-        meter = selfMeter();
+        c0 = commits(cloud);
+        meter = selfMeter('fanin');
       },
     );
     const m = meter?.();
@@ -340,6 +371,7 @@ try {
       fanin_points_per_s: round((pointsStored(cloud) - p0) / load.elapsed),
       fanin_cloud_cpu_cores: m?.cpuCores,
       fanin_cloud_rss_mb: m?.rssMB,
+      fanin_commits_per_s: round(((await commits(cloud)) - (await c0)) / load.elapsed),
     });
     await cloud.stop();
   }

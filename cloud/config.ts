@@ -99,15 +99,19 @@ export const cloudConfigSchema = z
       .object({
         /** Points per storage write. */
         maxBatchPoints: z.number().int().min(1).default(10_000),
-        /** Longest a point waits in the buffer before a write. */
+        /** Minimum spacing of small commits (fewer than smallBatchPoints); busy commits never wait. */
         flushIntervalMs: z.number().int().min(0).default(20),
-        /** Write earlier once no message has arrived for this long (a burst is complete); 0 = off. */
-        flushIdleMs: z.number().int().min(0).default(2),
+        smallBatchPoints: z.number().int().min(1).default(1000),
         /** Above this many buffered points, new messages wait (back-pressure onto the broker/gateways). */
         maxBufferedPoints: z.number().int().min(1).default(200_000),
       })
       .strict()
-      .default({ maxBatchPoints: 10_000, flushIntervalMs: 20, flushIdleMs: 2, maxBufferedPoints: 200_000 }),
+      .default({
+        maxBatchPoints: 10_000,
+        flushIntervalMs: 20,
+        smallBatchPoints: 1000,
+        maxBufferedPoints: 200_000,
+      }),
     api: z
       .object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535).default(8080) })
       .strict()

@@ -1,13 +1,20 @@
-import { DOWNLINK_KINDS, isValidSiteId, parseSiteTopic, UPLINK_KINDS } from '../../protocols/mqtt/topics.ts';
+import {
+  DOWNLINK_KINDS,
+  isValidSiteId,
+  parseSiteTopic,
+  type TopicKind,
+  UPLINK_KINDS,
+} from '../../protocols/mqtt/topics.ts';
 
 /**
  * The gateway topic ACL, in one place: a gateway logged in as site S may publish only S's uplink topics
  * (telemetry, status, capabilities, acks) and subscribe only to S's command topic. The same rules are
  * rendered for Mosquitto by mosquitto-acl.ts.
  */
-export function mayPublish(site: string, topic: string): boolean {
+/** The parsed topic when `site` may publish to it, else undefined. */
+export function uplinkOf(site: string, topic: string): { siteId: string; kind: TopicKind } | undefined {
   const t = parseSiteTopic(topic);
-  return !!t && t.siteId === site && (UPLINK_KINDS as readonly string[]).includes(t.kind);
+  return t && t.siteId === site && (UPLINK_KINDS as readonly string[]).includes(t.kind) ? t : undefined;
 }
 
 export function maySubscribe(site: string, filter: string): boolean {

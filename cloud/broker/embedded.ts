@@ -6,10 +6,10 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import { MAX_PAYLOAD_BYTES } from '../../protocols/mqtt/payloads.ts';
-import { parseSiteTopic, type TopicKind } from '../../protocols/mqtt/topics.ts';
+import type { TopicKind } from '../../protocols/mqtt/topics.ts';
 import type { CloudConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
-import { isGatewayUsername, mayPublish, maySubscribe } from './acl.ts';
+import { isGatewayUsername, maySubscribe, uplinkOf } from './acl.ts';
 
 type EmbeddedConfig = Extract<CloudConfig['broker'], { mode: 'embedded' }>;
 
@@ -84,15 +84,15 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Emb
     authorizePublish(client, packet, done) {
       if (!client) return done(null); // the cloud's own publishes (commands)
       const site = siteOf.get(client);
-      if (!site || !mayPublish(site, packet.topic)) {
+      const t = site ? uplinkOf(site, packet.topic) : undefined;
+      if (!t) {
         metrics.aclDenied.inc({ op: 'publish' });
         log.warn({ site, topic: packet.topic }, 'publish outside the gateway ACL refused');
         // MQTT 3.1.1 has no negative PUBACK: aedes disconnects the client.
         return done(new Error('publish not authorized'));
       }
-      const t = parseSiteTopic(packet.topic);
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-      deps.onUplink(site, (t as { kind: TopicKind }).kind, payload).then(
+      deps.onUplink(site as string, t.kind, payload).then(
         // Uplink messages are consumed here; nobody subscribes to them through the broker.
         () => done(null),
         (err) => {
@@ -111,6 +111,16 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Emb
       done(null, sub);
     },
   });
+
+  // A gateway's uplink message ends in authorizePublish (ingested, then PUBACKed): the ACL lets no one
+  // subscribe to uplink topics, so aedes's routing after the PUBACK (subscription lookup, offline
+  // queue, emit) would find nobody, at a cost per message. Other publishes are routed as usual.
+  const route = aedes.publish.bind(aedes) as (p: unknown, c: unknown, d?: (e?: Error) => void) => void;
+  (aedes as unknown as { publish: typeof route }).publish = (packet, client, done) => {
+    if (client && typeof client === 'object' && siteOf.has(client as Client))
+      return (done as (e?: Error) => void)();
+    route(packet, client, done);
+  };
 
   aedes.on('client', () => metrics.clients.inc());
   aedes.on('clientDisconnect', () => metrics.clients.dec());

@@ -19,13 +19,13 @@ interface Entry {
 
 export interface WriteBufferOptions {
   maxBatchPoints: number;
-  flushIntervalMs: number;
   /**
-   * Write before flushIntervalMs once no row has arrived for this long. Gateways keep a bounded window
-   * of unacknowledged messages, so under load they all wait for the same commit: waiting out the full
-   * interval after the burst is over only leaves the process idle. 0 or absent = off.
+   * Minimum spacing (from start to start) of commits that carried fewer than smallBatchPoints: a
+   * trickle of messages is grouped instead of costing one commit (and fsync) each. 0 = no spacing.
    */
-  flushIdleMs?: number;
+  flushIntervalMs: number;
+  /** A commit with fewer points than this counts as small (see flushIntervalMs). */
+  smallBatchPoints: number;
   maxBufferedPoints: number;
 }
 
@@ -34,16 +34,26 @@ export interface WriteBufferOptions {
  * to maxBatchPoints, and each message's promise resolves only once its rows are stored. A failed write
  * is retried with back-off (rows are kept, order is kept); while the queue is over maxBufferedPoints,
  * enqueue() waits, which pushes back onto the broker and so onto the gateways (they buffer at the edge).
+ *
+ * When to commit: one write is in flight at a time; whatever arrives meanwhile is committed together
+ * as soon as it returns (and when the store is idle, at the end of the current event-loop turn, so
+ * messages read together commit together). Gateways keep a bounded window of unacknowledged messages,
+ * so under load commits pipeline back to back and grow by themselves; only when they stay small (sparse
+ * load) are they spaced flushIntervalMs apart, which bounds the commit rate without delaying busy ones.
  */
 export class WriteBuffer {
   private queue: Entry[] = [];
   private queuedPoints = 0;
   private timer: NodeJS.Timeout | undefined;
-  private idleTimer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private loop: Promise<void> | undefined;
   private spaceWaiters: (() => void)[] = [];
   private closed = false;
+  private flushing = 0;
   private failures = 0;
+  /** Start (performance.now()) and size of the last commit. */
+  private lastStart = Number.NEGATIVE_INFINITY;
+  private lastPoints = 0;
 
   constructor(
     private store: TimeSeriesStore,
@@ -56,12 +66,20 @@ export class WriteBuffer {
     return this.queuedPoints;
   }
 
+  /** True while new rows would have to wait for space. */
+  get full(): boolean {
+    return this.queuedPoints >= this.opts.maxBufferedPoints && !this.closed;
+  }
+
+  /** Resolves once there is space for more rows (at once when there is). */
+  async waitForSpace(): Promise<void> {
+    while (this.full) await new Promise<void>((r) => this.spaceWaiters.push(r));
+  }
+
   /** Resolves when the rows are durably written. Waits first while the buffer is full. */
   async enqueue(data: PointRow[] | SiteSamples, newestTs: number): Promise<void> {
     const points = Array.isArray(data) ? data.length : countPoints([data]);
-    while (this.queuedPoints >= this.opts.maxBufferedPoints && !this.closed) {
-      await new Promise<void>((r) => this.spaceWaiters.push(r));
-    }
+    if (this.full) await this.waitForSpace();
     if (this.closed) throw new Error('ingest is shutting down');
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ data, points, newestTs, resolve, reject });
@@ -72,27 +90,25 @@ export class WriteBuffer {
   }
 
   private schedule() {
-    if (this.loop) return; // the running loop picks new entries up
-    if (this.queuedPoints >= this.opts.maxBatchPoints || this.opts.flushIntervalMs === 0) {
-      this.startLoop();
-    } else {
-      if (!this.timer) {
-        this.timer = setTimeout(() => {
-          this.timer = undefined;
-          this.startLoop();
-        }, this.opts.flushIntervalMs);
-      }
-      const idle = this.opts.flushIdleMs ?? 0;
-      if (idle > 0 && idle < this.opts.flushIntervalMs) {
-        // Re-armed on every arrival (refresh() is cheap); fires once arrivals pause.
-        if (this.idleTimer) this.idleTimer.refresh();
-        else
-          this.idleTimer = setTimeout(() => {
-            this.idleTimer = undefined;
-            this.startLoop();
-          }, idle);
-      }
+    if (this.loop || !this.queue.length) return; // a running write reschedules when it returns
+    const wait =
+      this.lastPoints < this.opts.smallBatchPoints &&
+      this.queuedPoints < this.opts.maxBatchPoints &&
+      !this.flushing &&
+      !this.closed
+        ? this.lastStart + this.opts.flushIntervalMs - performance.now()
+        : 0;
+    if (wait > 0) {
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        this.startLoop();
+      }, wait);
+      return;
     }
+    this.immediate ??= setImmediate(() => {
+      this.immediate = undefined;
+      this.startLoop();
+    });
   }
 
   private startLoop() {
@@ -100,20 +116,20 @@ export class WriteBuffer {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.idleTimer) {
-      clearTimeout(this.idleTimer);
-      this.idleTimer = undefined;
+    if (this.immediate) {
+      clearImmediate(this.immediate);
+      this.immediate = undefined;
     }
     if (this.loop || !this.queue.length) return;
-    this.loop = this.drain().finally(() => {
+    this.loop = this.commit().finally(() => {
       this.loop = undefined;
-      if (this.queue.length) this.schedule();
+      this.schedule();
     });
   }
 
-  /** Writes batches until the queue is empty (entries that arrive meanwhile join the next batch). */
-  private async drain(): Promise<void> {
-    while (this.queue.length) {
+  /** Writes one batch from the head of the queue (retrying until it is stored, or shutdown gives up). */
+  private async commit(): Promise<void> {
+    for (;;) {
       let n = 0;
       let points = 0;
       while (
@@ -124,6 +140,8 @@ export class WriteBuffer {
         n++;
       }
       const batch = this.queue.slice(0, n);
+      this.lastStart = performance.now();
+      this.lastPoints = points;
       const end = this.metrics.writeSeconds.startTimer();
       try {
         await this.write(batch);
@@ -150,12 +168,12 @@ export class WriteBuffer {
       this.queuedPoints -= points;
       this.metrics.buffered.set(this.queuedPoints);
       this.metrics.points.inc(points);
-      const now = Date.now();
       let newest = 0;
-      for (const e of batch) newest = Math.max(newest, e.newestTs);
-      if (newest) this.metrics.lag.observe(Math.max(0, (now - newest) / 1000));
+      for (const e of batch) if (e.newestTs > newest) newest = e.newestTs;
+      if (newest) this.metrics.lag.observe(Math.max(0, (Date.now() - newest) / 1000));
       for (const e of batch) e.resolve();
       this.wakeSpaceWaiters();
+      return;
     }
   }
 
@@ -176,10 +194,17 @@ export class WriteBuffer {
     for (const w of this.spaceWaiters.splice(0)) w();
   }
 
-  /** Writes everything queued. */
+  /** Writes everything queued (no spacing). */
   async flush(): Promise<void> {
-    this.startLoop();
-    while (this.loop) await this.loop;
+    this.flushing++;
+    try {
+      do {
+        this.startLoop();
+        while (this.loop) await this.loop;
+      } while (this.queue.length);
+    } finally {
+      this.flushing--;
+    }
   }
 
   /** Refuses new rows, then flushes what is queued. */

@@ -14,21 +14,19 @@ export class BatchDedupe {
     return `${b.seq}:${b.samples[0].ts}:${b.samples.length}`;
   }
 
-  has(b: TelemetryBatch): boolean {
-    return this.perSite.get(b.site)?.keys.has(BatchDedupe.key(b)) ?? false;
-  }
-
-  add(b: TelemetryBatch): void {
+  /** Records the batch; false when it was seen already (a redelivery). */
+  admit(b: TelemetryBatch): boolean {
     let s = this.perSite.get(b.site);
     if (!s) {
       s = { keys: new Set(), order: [] };
       this.perSite.set(b.site, s);
     }
     const k = BatchDedupe.key(b);
-    if (s.keys.has(k)) return;
+    if (s.keys.has(k)) return false;
     s.keys.add(k);
     s.order.push(k);
     if (s.order.length > this.window) s.keys.delete(s.order.shift() as string);
+    return true;
   }
 
   /** A batch whose write failed may be redelivered and must then be accepted. */

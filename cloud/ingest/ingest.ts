@@ -9,6 +9,7 @@ import {
   statusSchema,
   telemetryBatchSchema,
 } from '../../protocols/mqtt/payloads.ts';
+import { isPlainTelemetryBatch } from '../../protocols/mqtt/telemetry-fast.ts';
 import type { TopicKind } from '../../protocols/mqtt/topics.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Registry } from '../storage/registry/registry.ts';
@@ -47,12 +48,19 @@ export class Ingest {
   readonly buffer: WriteBuffer;
   private dedupe = new BatchDedupe();
   private rejectLogCount = new Map<string, number>();
+  /** The per-message counters, looked up once (labels are hashed on every inc() otherwise). */
+  private telemetryCount;
 
   constructor(
     private deps: IngestDeps,
     opts: WriteBufferOptions,
   ) {
     this.buffer = new WriteBuffer(deps.store, opts, deps.metrics, deps.log);
+    const m = deps.metrics.messages;
+    this.telemetryCount = {
+      accepted: m.labels('telemetry', 'accepted'),
+      duplicate: m.labels('telemetry', 'duplicate'),
+    };
   }
 
   /**
@@ -63,19 +71,21 @@ export class Ingest {
   async handle(site: string, kind: TopicKind, payload: Buffer, durable = true): Promise<IngestResult> {
     switch (kind) {
       case 'telemetry': {
-        const r = this.parse(site, kind, telemetryBatchSchema, payload);
+        const r = this.parse(site, kind, telemetryBatchSchema, payload, isPlainTelemetryBatch);
         if (!r) return 'rejected';
-        if (this.dedupe.has(r)) {
-          this.deps.metrics.messages.inc({ kind, result: 'duplicate' });
+        if (!this.dedupe.admit(r)) {
+          this.telemetryCount.duplicate.inc();
           return 'duplicate';
         }
-        this.dedupe.add(r);
+        // Not durable (external broker: acknowledged once queued): the acknowledgement still waits
+        // while the buffer is full, so back-pressure reaches the broker instead of piling up here.
+        if (!durable && this.buffer.full) await this.buffer.waitForSpace();
         let newest = 0;
         for (const s of r.samples) if (s.ts > newest) newest = s.ts;
         // The validated batch goes to storage as is: no per-point objects on the hot path.
         const written = this.buffer.enqueue(r, newest);
         written.catch(() => this.dedupe.forget(r));
-        this.deps.metrics.messages.inc({ kind, result: 'accepted' });
+        this.telemetryCount.accepted.inc();
         if (durable) await written;
         else written.catch(() => undefined);
         return 'accepted';
@@ -129,8 +139,9 @@ export class Ingest {
     kind: TopicKind,
     schema: Parameters<typeof parsePayload<T>>[0],
     payload: Buffer,
+    fast?: (json: unknown) => json is T,
   ): T | undefined {
-    const r = parsePayload(schema, payload);
+    const r = parsePayload(schema, payload, fast);
     if (!r.ok) {
       this.reject(site, kind, r.error);
       return undefined;
