@@ -102,6 +102,8 @@ export const cloudConfigSchema = z
         /** Minimum spacing of small commits (fewer than smallBatchPoints); busy commits never wait. */
         flushIntervalMs: z.number().int().min(0).default(20),
         smallBatchPoints: z.number().int().min(1).default(1000),
+        /** Deprecated and ignored (the group commit replaced the idle timer); accepted so old configs still start. */
+        flushIdleMs: z.number().int().min(0).optional(),
         /** Above this many buffered points, new messages wait (back-pressure onto the broker/gateways). */
         maxBufferedPoints: z.number().int().min(1).default(200_000),
       })

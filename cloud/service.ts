@@ -154,6 +154,8 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
     commands.start();
     cleanups.push(async () => commands.stop());
     const grid = await GridService.open({ registry, store, settings: config.network });
+    if (config.ingest.flushIdleMs !== undefined)
+      log.warn('config ingest.flushIdleMs is deprecated and ignored: commits start when the writer is idle');
     // One feeder for the whole cloud: network.feeder; market.networkFile is the deprecated second one.
     if (config.market.networkFile)
       log.warn('config market.networkFile is deprecated: name the feeder once, as network.feeder');
