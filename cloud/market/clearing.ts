@@ -532,20 +532,43 @@ export function sampleCurve(
 ): CurveSamples {
   const base = area.solve(inp.interfacePrice, 'LDA provisional clearing');
   const bases = new Map<number, Basis>([[0, area.basis()]]);
-  const offsets = [...new Set([0, ...priceOffsets])].sort((a, c) => a - c);
   const raw = new Map<number, number[]>([[0, base.interfaceImportW]]);
-  const down = offsets.filter((d) => d < 0).reverse();
-  const up = offsets.filter((d) => d > 0);
-  for (const side of [down, up]) {
-    let warm: Basis | undefined = bases.get(0);
-    for (const d of side) {
-      const price = inp.interfacePrice.map((p) => p + d);
-      raw.set(d, area.importW(price, `T-D curve at offset ${d}`, warm));
-      warm = undefined; // the model still holds the neighbour's basis
-      bases.set(d, area.basis());
-    }
+  const { offsets, down, up } = curveChains(priceOffsets);
+  for (const side of [down, up]) walkChain(area, inp, side, bases.get(0)!, raw, bases);
+  return { base, curve: monotoneCurve(inp, offsets, raw), bases };
+}
+
+/** All offsets (with 0) ascending, and the two chains walking outward from the base price. */
+export function curveChains(priceOffsets: readonly number[]) {
+  const offsets = [...new Set([0, ...priceOffsets])].sort((a, c) => a - c);
+  return { offsets, down: offsets.filter((d) => d < 0).reverse(), up: offsets.filter((d) => d > 0) };
+}
+
+/** Re-solves `area` at each offset of `chain` in order, the first warm from `from`, each next from its neighbour. */
+export function walkChain(
+  area: AreaModel,
+  inp: ClearingInput,
+  chain: readonly number[],
+  from: Basis,
+  raw: Map<number, number[]>,
+  bases: Map<number, Basis>,
+): void {
+  let warm: Basis | undefined = from;
+  for (const d of chain) {
+    const price = inp.interfacePrice.map((p) => p + d);
+    raw.set(d, area.importW(price, `T-D curve at offset ${d}`, warm));
+    warm = undefined; // the model still holds the neighbour's basis
+    bases.set(d, area.basis());
   }
-  const curve = Array.from({ length: inp.periods }, (_, t) => {
+}
+
+/** The sampled imports as a curve per period, import forced non-increasing in price. */
+export function monotoneCurve(
+  inp: ClearingInput,
+  offsets: readonly number[],
+  raw: ReadonlyMap<number, readonly number[]>,
+): { pricePerMWh: number; importW: number }[][] {
+  return Array.from({ length: inp.periods }, (_, t) => {
     const pts: { pricePerMWh: number; importW: number }[] = [];
     let prev = Infinity;
     for (const d of offsets) {
@@ -555,7 +578,6 @@ export function sampleCurve(
     }
     return pts;
   });
-  return { base, curve, bases };
 }
 
 function checkInput(inp: ClearingInput): void {

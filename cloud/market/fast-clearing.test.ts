@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
 import { buildNetwork } from '../network/index.ts';
 import { seededRandom } from '../random.ts';
-import { type ClearingInput, type ClearingResource, clearArea } from './clearing.ts';
+import { type ClearingInput, type ClearingResource, clearArea, openArea, sampleCurve } from './clearing.ts';
+import { sampleCurveParallel } from './curve-parallel.ts';
 import { compileFeeder } from './feeder.ts';
 import { ResourceRegistry } from './resources.ts';
 import { DEFAULT_CURVE_OFFSETS, runDayAhead } from './total-dso.ts';
@@ -197,6 +198,35 @@ describe('fast day-ahead clearing', () => {
         }
       }),
       { numRuns: 15, seed: 9 },
+    );
+  });
+  it('samples the same T-D curve with the upper chain in a worker thread', async () => {
+    await fc.assert(
+      fc.asyncProperty(area, async (a) => {
+        const iso = new WholesaleMarket({ seed: a.seed });
+        const inp: ClearingInput = {
+          feeder,
+          periods: T,
+          durationH: 1,
+          interfacePrice: Array.from({ length: T }, (_, h) => iso.forecastLmp(dayStart + h * HOUR)),
+          fixedLoadW: new Map(buses.map((b, i) => [b, Array(T).fill(a.load[i] * 1e3)])),
+          resources: toResources(a),
+        };
+        const serialArea = await openArea(inp);
+        const parallelArea = await openArea(inp);
+        try {
+          const serial = sampleCurve(serialArea, inp, DEFAULT_CURVE_OFFSETS);
+          // minResources 0: take the worker path even for this small area.
+          const parallel = await sampleCurveParallel(parallelArea, inp, DEFAULT_CURVE_OFFSETS, 0);
+          assert.deepEqual(parallel.curve, serial.curve);
+          assert.deepEqual([...parallel.bases.keys()].sort(), [...serial.bases.keys()].sort());
+          assert.equal(parallel.base.objective, serial.base.objective);
+        } finally {
+          serialArea.dispose();
+          parallelArea.dispose();
+        }
+      }),
+      { numRuns: 4, seed: 12 },
     );
   });
   it('matches with linearized losses on the feeder', async () => {

@@ -9,8 +9,8 @@ import {
   type CurveSamples,
   clearArea,
   openArea,
-  sampleCurve,
 } from './clearing.ts';
+import { sampleCurveParallel } from './curve-parallel.ts';
 import { aggregateSteps, resourcesFromBids } from './curves.ts';
 import type { CompiledFeeder } from './feeder.ts';
 import type { ResourceRegistry } from './resources.ts';
@@ -86,7 +86,7 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
   const prov = inp.refine ? await inp.refine.provisional(provIn) : provIn;
   const area = await openArea(prov);
   try {
-    const samples = sampleCurve(area, prov, inp.curveOffsets ?? DEFAULT_CURVE_OFFSETS);
+    const samples = await sampleCurveParallel(area, prov, inp.curveOffsets ?? DEFAULT_CURVE_OFFSETS);
     const { base: provisional, curve } = samples;
     tick('provisional_and_curve_ms', t0);
     // Step 3: consolidated bid curve plus the area's ancillary offers (sum of its resources' offers).

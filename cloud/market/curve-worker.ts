@@ -1,0 +1,32 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Basis } from 'highs';
+import { type ClearingInput, openArea, walkChain } from './clearing.ts';
+
+/**
+ * Worker half of `sampleCurveParallel` (curve-parallel.ts): loads its own copy of the area's LP
+ * into its own HiGHS instance while the main thread solves the base case, then walks the upper
+ * chain of curve offsets from the base basis the main thread sends.
+ */
+export interface CurveWorkerData {
+  readonly inp: ClearingInput;
+  readonly chain: readonly number[];
+}
+
+export interface CurveWorkerReply {
+  readonly raw: [number, number[]][];
+  readonly bases: [number, Basis][];
+}
+
+const { inp, chain } = workerData as CurveWorkerData;
+const port = parentPort!;
+const area = await openArea(inp);
+port.once('message', (base: Basis) => {
+  try {
+    const raw = new Map<number, number[]>();
+    const bases = new Map<number, Basis>();
+    walkChain(area, inp, chain, base, raw, bases);
+    port.postMessage({ raw: [...raw], bases: [...bases] } satisfies CurveWorkerReply);
+  } finally {
+    area.dispose();
+  }
+});
