@@ -122,6 +122,8 @@ interface Built {
   readonly busIds: readonly string[];
   /** Interface, flow, voltage and SoC columns: a nonsingular basis for the equality rows. */
   readonly basic: number[];
+  /** Non-participating load per period and bus (MW), without loss constants. */
+  readonly loadMw: Float64Array[];
 }
 
 function build(inp: ClearingInput): Built {
@@ -320,7 +322,20 @@ function build(inp: ClearingInput): Built {
     basic.push(...socCols);
     resCols.push({ sell, buy, ...(st ? { soc: socCols } : {}), anc });
   }
-  return { lp, ifaceCol, balRow, flowCol, voltRow, shedCol, spillCol, resCols, ancRow, busIds, basic };
+  return {
+    lp,
+    ifaceCol,
+    balRow,
+    flowCol,
+    voltRow,
+    shedCol,
+    spillCol,
+    resCols,
+    ancRow,
+    busIds,
+    basic,
+    loadMw: loadAt,
+  };
 }
 
 function extract(inp: ClearingInput, b: Built, sol: LpSolution): ClearingResult {
@@ -428,6 +443,12 @@ export interface AreaModel {
   /** Interface import per period (W) only, without extracting schedules and prices. */
   importW(interfacePrice: readonly number[], what: string, warmFrom?: Basis): number[];
   basis(): Basis;
+  /**
+   * Replaces the loss linearization in the loaded model (only the flows' coefficients in their
+   * parent balance rows and the balance rows' loss constants change; the basis stays loaded, so
+   * the next solve starts warm from the last one). Needs a feeder.
+   */
+  setLosses(losses: BranchLossLinearization | undefined): void;
   dispose(): void;
 }
 
@@ -435,7 +456,8 @@ export async function openArea(inp: ClearingInput): Promise<AreaModel> {
   checkInput(inp);
   const highs = await getHighs();
   const agg = inp.fast === false ? null : aggregateByBus(inp.resources, inp.periods, inp.feeder === null);
-  const lpInp = agg ? { ...inp, resources: agg.resources } : inp;
+  let cur = inp;
+  let lpInp = agg ? { ...inp, resources: agg.resources } : inp;
   const b = build(lpInp);
   const model: Model = b.lp.toModel(highs);
   let fresh = true;
@@ -451,13 +473,33 @@ export async function openArea(inp: ClearingInput): Promise<AreaModel> {
       const sol = run(price, what, warmFrom);
       const res = extract({ ...lpInp, interfacePrice: price }, b, sol);
       if (!agg) return res;
-      return agg.disaggregate(res) ?? solvePlain(highs, { ...inp, interfacePrice: price }, what);
+      return agg.disaggregate(res) ?? solvePlain(highs, { ...cur, interfacePrice: price }, what);
     },
     importW(price, what, warmFrom) {
       const sol = run(price, what, warmFrom);
       return b.ifaceCol.map((j) => clean(sol.x[j] * LP_BASE_VA));
     },
     basis: () => model.getBasis(),
+    setLosses(losses) {
+      const f = inp.feeder;
+      if (!f) throw new RangeError('losses need a feeder (a copper plate is lossless)');
+      const { losses: _, ...rest } = cur;
+      cur = losses ? { ...rest, losses } : rest;
+      lpInp = agg ? { ...cur, resources: agg.resources } : cur;
+      const lossAt = losses ? lossConstants(f, losses, inp.periods) : null;
+      for (let t = 0; t < inp.periods; t++) {
+        for (let i = 0; i < b.busIds.length; i++) {
+          const d = b.loadMw[t][i] + (lossAt?.[t][i] ?? 0);
+          model.changeRowBounds(b.balRow[t][i], d, d);
+          if (i > 0)
+            model.changeCoefficient(
+              b.balRow[t][f.parent[i]],
+              b.flowCol[t][i],
+              -1 - (losses?.factor[t][i] ?? 0),
+            );
+        }
+      }
+    },
     dispose: () => model.dispose(),
   };
 }

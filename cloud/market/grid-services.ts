@@ -1,5 +1,7 @@
+import type { Basis } from 'highs';
 import { type Bid, GRID_SERVICES, type Step } from './bids.ts';
 import {
+  type AreaModel,
   type BranchLossLinearization,
   type ClearingInput,
   type ClearingResource,
@@ -166,24 +168,45 @@ export class NetworkRefiner {
 
   constructor(readonly opts: NetworkRefinerOptions) {}
 
-  async provisional(inp: ClearingInput): Promise<ClearingInput> {
+  /** With `area` (inp loaded), the lossless pre-solve and the lossy provisional share one model. */
+  async provisional(inp: ClearingInput, area?: AreaModel): Promise<ClearingInput> {
     if (!inp.feeder || this.opts.lossIterations <= 0) return inp;
-    const lossless = await clearArea(inp);
-    return { ...inp, losses: linearizeLosses(inp, lossless).linearization };
+    const lossless = area ? area.solve(inp.interfacePrice, 'LDA lossless pre-solve') : await clearArea(inp);
+    const out = { ...inp, losses: linearizeLosses(inp, lossless).linearization };
+    area?.setLosses(out.losses);
+    return out;
   }
 
-  async final(inp: ClearingInput, provisional: ClearingResult): Promise<ClearingResult> {
+  /**
+   * With `reuse` and no eligible service offers (the LP keeps its columns), every loss iteration
+   * re-solves the loaded provisional model warm: from the nearest curve sample's basis, then from
+   * the previous iteration's.
+   */
+  async final(
+    inp: ClearingInput,
+    provisional: ClearingResult,
+    reuse?: { area: AreaModel; warm: Basis | undefined },
+  ): Promise<ClearingResult> {
     this.eligible = eligibleOffers(this.opts.offers, provisional);
     const withServices = (x: ClearingInput): ClearingInput => ({
       ...x,
       resources: [...x.resources, ...serviceResources(this.eligible, x)],
     });
+    const loaded = this.eligible.length === 0 && inp.feeder ? reuse : undefined;
+    let warm = loaded?.warm;
+    const clear = (x: ClearingInput): Promise<ClearingResult> | ClearingResult => {
+      if (!loaded) return clearArea(x);
+      loaded.area.setLosses(x.losses);
+      const res = loaded.area.solve(x.interfacePrice, 'LDA final clearing', warm);
+      warm = undefined; // the next iteration starts from this one's basis, still loaded
+      return res;
+    };
     let cur = withServices(inp);
-    let raw = await clearArea(cur);
+    let raw = await clear(cur);
     const iterations = inp.feeder ? Math.max(0, this.opts.lossIterations - 1) : 0;
     for (let k = 0; k < iterations; k++) {
       cur = withServices({ ...inp, losses: linearizeLosses(cur, raw).linearization });
-      raw = await clearArea(cur);
+      raw = await clear(cur);
     }
     if (inp.feeder && this.opts.lossIterations > 0) this.lossW = linearizeLosses(cur, raw).lossW;
     this.finalInput = cur;

@@ -1,8 +1,10 @@
+import type { Basis } from 'highs';
 import type { TdAward, TdBid } from '../../protocols/market/td-interface.ts';
 import { type Bid, HOUR_MS } from './bids.ts';
 import {
   ANCILLARY_PRODUCTS,
   type AncillaryProduct,
+  type AreaModel,
   type ClearingInput,
   type ClearingResource,
   type ClearingResult,
@@ -57,8 +59,20 @@ export interface DayAheadResult {
 }
 
 export interface DayAheadRefiner {
-  provisional(inp: ClearingInput): Promise<ClearingInput>;
-  final(inp: ClearingInput, provisional: ClearingResult): Promise<ClearingResult>;
+  /**
+   * The provisional clearing's input; `area` is `inp` loaded (unsolved), which the refiner may solve
+   * and re-linearize in place (`setLosses`) so the curve's base solve starts warm.
+   */
+  provisional(inp: ClearingInput, area?: AreaModel): Promise<ClearingInput>;
+  /**
+   * The final clearing. `reuse`, when given, is the loaded provisional model (same columns and rows
+   * as `inp` apart from loss coefficients) and the basis of the curve sample nearest to the LMP.
+   */
+  final(
+    inp: ClearingInput,
+    provisional: ClearingResult,
+    reuse?: { area: AreaModel; warm: Basis | undefined },
+  ): Promise<ClearingResult>;
 }
 
 export const DEFAULT_CURVE_OFFSETS = [-200, -80, -40, -20, -10, -5, 5, 10, 20, 40, 80, 200];
@@ -83,9 +97,9 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
   // Step 2: provisional LDA clearing with the forecast interface LMP; step 3's curve comes from the
   // same LP re-solved at shifted interface prices. The model stays loaded for step 6.
   const provIn: ClearingInput = { ...base, interfacePrice: inp.forecastLmp };
-  const prov = inp.refine ? await inp.refine.provisional(provIn) : provIn;
-  const area = await openArea(prov);
+  const area = await openArea(provIn);
   try {
+    const prov = inp.refine ? await inp.refine.provisional(provIn, area) : provIn;
     const samples = await sampleCurveParallel(area, prov, inp.curveOffsets ?? DEFAULT_CURVE_OFFSETS);
     const { base: provisional, curve } = samples;
     tick('provisional_and_curve_ms', t0);
@@ -120,13 +134,16 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
       interfacePrice: lmp,
       ancillaryRequirementW: req,
     };
-    // Without refinement or ancillary requirements only the interface price changes: re-solve the
-    // loaded model from the basis of the curve sample nearest to the ISO's LMP.
+    // Without ancillary requirements only the interface price (and, refined, the loss linearization)
+    // changes: re-solve the loaded model from the basis of the curve sample nearest to the ISO's LMP.
+    const reuse = Object.keys(req).length
+      ? undefined
+      : { area, warm: nearestBasis(samples, inp.forecastLmp, lmp) };
     const final = inp.refine
-      ? await inp.refine.final(finalIn, provisional)
-      : Object.keys(req).length
-        ? await clearArea(finalIn)
-        : area.solve(lmp, 'LDA final clearing', nearestBasis(samples, inp.forecastLmp, lmp));
+      ? await inp.refine.final(finalIn, provisional, reuse)
+      : reuse
+        ? area.solve(lmp, 'LDA final clearing', reuse.warm)
+        : await clearArea(finalIn);
     tick('final_ms', t0);
     // Step 7: final schedules/prices/awards are `final` (published by the caller).
     return { provisional, tdBid, isoAward, final, lmp, timings };
