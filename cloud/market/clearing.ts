@@ -449,6 +449,8 @@ export interface AreaModel {
    * the next solve starts warm from the last one). Needs a feeder.
    */
   setLosses(losses: BranchLossLinearization | undefined): void;
+  /** The input the loaded model currently represents (its losses follow `setLosses`). */
+  readonly input: ClearingInput;
   dispose(): void;
 }
 
@@ -499,6 +501,9 @@ export async function openArea(inp: ClearingInput): Promise<AreaModel> {
             );
         }
       }
+    },
+    get input() {
+      return cur;
     },
     dispose: () => model.dispose(),
   };

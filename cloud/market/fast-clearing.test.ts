@@ -6,8 +6,9 @@ import { seededRandom } from '../random.ts';
 import { type ClearingInput, type ClearingResource, clearArea, openArea, sampleCurve } from './clearing.ts';
 import { sampleCurveParallel } from './curve-parallel.ts';
 import { compileFeeder } from './feeder.ts';
+import { NetworkRefiner } from './grid-services.ts';
 import { ResourceRegistry } from './resources.ts';
-import { DEFAULT_CURVE_OFFSETS, runDayAhead } from './total-dso.ts';
+import { type DayAheadRefiner, DEFAULT_CURVE_OFFSETS, runDayAhead } from './total-dso.ts';
 
 // The fast day-ahead path (per-bus merging of energy-only resources, price-taking crash basis, one
 // loaded LP re-solved warm for the curve and the final clearing) against the straightforward one
@@ -227,6 +228,58 @@ describe('fast day-ahead clearing', () => {
         }
       }),
       { numRuns: 4, seed: 12 },
+    );
+  });
+  it('refines losses in the loaded model as fresh solves do', async () => {
+    await fc.assert(
+      fc.asyncProperty(area, async (a) => {
+        const resources = toResources(a);
+        const loadForecastW = new Map(buses.map((b, i) => [b, Array(T).fill(a.load[i] * 1e3)]));
+        const day = (refine: DayAheadRefiner) => {
+          const iso = new WholesaleMarket({ seed: a.seed });
+          const forecastLmp = Array.from({ length: T }, (_, h) => iso.forecastLmp(dayStart + h * HOUR));
+          return runDayAhead({
+            ...{ dso: 'dso', interfaceId: 's', dayStart, registry: new ResourceRegistry(), bids: [] },
+            ...{ resources, feeder, loadForecastW, forecastLmp, iso, refine },
+          });
+        };
+        const reused = new NetworkRefiner({ lossIterations: 2, offers: [] });
+        const fresh = new NetworkRefiner({ lossIterations: 2, offers: [] });
+        const da = await day(reused);
+        // Without the loaded model the refiner solves every step from scratch (the former path).
+        const ref = await day({
+          provisional: (inp) => fresh.provisional(inp),
+          final: (inp, prov) => fresh.final(inp, prov),
+        });
+        assert.deepEqual(
+          da.tdBid.hours.map((h) => h.points.length),
+          ref.tdBid.hours.map((h) => h.points.length),
+        );
+        for (let t = 0; t < T; t++)
+          da.tdBid.hours[t].points.forEach((p, k) =>
+            assert.ok(
+              Math.abs(p.import_w - ref.tdBid.hours[t].points[k].import_w) <= 1,
+              `curve h${t} k${k}: ${p.import_w} vs ${ref.tdBid.hours[t].points[k].import_w} ${JSON.stringify(reused.lossW?.slice(0, 2))} ${JSON.stringify(fresh.lossW?.slice(0, 2))}`,
+            ),
+          );
+        assert.deepEqual(reused.lossW, fresh.lossW);
+        for (const [x, y] of [
+          [da.provisional, ref.provisional],
+          [da.final, ref.final],
+        ] as const) {
+          assert.ok(close(x.objective, y.objective, 1e-7), `objective ${x.objective} vs ${y.objective}`);
+          for (const r of resources)
+            for (let t = 0; t < T; t++)
+              assert.ok(Math.abs(x.schedules.get(r.id)!.netW[t] - y.schedules.get(r.id)!.netW[t]) <= 5);
+          for (let t = 0; t < T; t++)
+            for (const b of feeder.buses) {
+              const p = x.prices[t].get(b)!;
+              const q = y.prices[t].get(b)!;
+              assert.ok(close(p.dlmp, q.dlmp, 1e-6) && close(p.loss, q.loss, 1e-6), `DLMP ${b} h${t}`);
+            }
+        }
+      }),
+      { numRuns: 10, seed: 14 },
     );
   });
   it('matches with linearized losses on the feeder', async () => {

@@ -97,9 +97,14 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
   // Step 2: provisional LDA clearing with the forecast interface LMP; step 3's curve comes from the
   // same LP re-solved at shifted interface prices. The model stays loaded for step 6.
   const provIn: ClearingInput = { ...base, interfacePrice: inp.forecastLmp };
-  const area = await openArea(provIn);
+  let area = await openArea(provIn);
   try {
     const prov = inp.refine ? await inp.refine.provisional(provIn, area) : provIn;
+    if (!sameButLosses(prov, area.input)) {
+      const loaded = area;
+      area = await openArea(prov);
+      loaded.dispose();
+    } else if (prov.losses !== area.input.losses) area.setLosses(prov.losses);
     const samples = await sampleCurveParallel(area, prov, inp.curveOffsets ?? DEFAULT_CURVE_OFFSETS);
     const { base: provisional, curve } = samples;
     tick('provisional_and_curve_ms', t0);
@@ -150,6 +155,13 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
   } finally {
     area.dispose();
   }
+}
+
+/** True when `a` is `b` apart from the loss linearization (the loaded model can follow it). */
+function sameButLosses(a: ClearingInput, b: ClearingInput): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  keys.delete('losses');
+  return [...keys].every((k) => a[k as keyof ClearingInput] === b[k as keyof ClearingInput]);
 }
 
 function nearestBasis(s: CurveSamples, forecast: readonly number[], lmp: readonly number[]) {
