@@ -259,7 +259,7 @@ describe('fast day-ahead clearing', () => {
           da.tdBid.hours[t].points.forEach((p, k) =>
             assert.ok(
               Math.abs(p.import_w - ref.tdBid.hours[t].points[k].import_w) <= 1,
-              `curve h${t} k${k}: ${p.import_w} vs ${ref.tdBid.hours[t].points[k].import_w} ${JSON.stringify(reused.lossW?.slice(0, 2))} ${JSON.stringify(fresh.lossW?.slice(0, 2))}`,
+              `curve h${t} point ${k}: ${p.import_w} vs ${ref.tdBid.hours[t].points[k].import_w}`,
             ),
           );
         assert.deepEqual(reused.lossW, fresh.lossW);
