@@ -108,8 +108,9 @@ for (const n of [1000, 10000]) {
   // The same day as the cloud's market service runs it by default: marginal losses from the AC
   // power flow (market.lossIterations) in the provisional and final clearings.
   const { lossIterations } = DEFAULT_MARKET_SETTINGS;
+  let lossyTimings: Record<string, number> = {};
   const lossyMs = await timeMs(async () => {
-    await runDayAhead({
+    const da = await runDayAhead({
       dso: 'dso',
       interfaceId: feeder.buses[0],
       dayStart: Date.UTC(2026, 6, 1),
@@ -122,8 +123,12 @@ for (const n of [1000, 10000]) {
       iso: new WholesaleMarket({ seed: 1 }),
       refine: new NetworkRefiner({ lossIterations, offers: [] }),
     });
+    lossyTimings = da.timings;
   });
   figures[`da_full_7_steps_with_losses_${n}_resources_ms`] = Math.round(lossyMs);
+  figures[`da_full_7_steps_with_losses_${n}_breakdown_ms`] = Object.fromEntries(
+    Object.entries(lossyTimings).map(([k, v]) => [k, Math.round(v)]),
+  );
 }
 const rtRes = fleet(10000, 7).map((r) => ({ ...r, sell: [r.sell[18]], buy: [r.buy[18]] }));
 const rtMs = await timeMs(() =>

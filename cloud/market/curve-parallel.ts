@@ -10,7 +10,7 @@ import {
   sampleCurve,
   walkChain,
 } from './clearing.ts';
-import type { CurveWorkerData, CurveWorkerReply } from './curve-worker.ts';
+import type { CurveWorkerData, CurveWorkerReply, CurveWorkerRequest } from './curve-worker.ts';
 
 // Sources run through tsx (no build), whose loader hooks a worker thread does not inherit on Node
 // 20: the worker registers tsx itself before importing its module.
@@ -18,22 +18,25 @@ const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
   .then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.resolve('./curve-worker.ts'))}); })`;
 
 /**
- * `sampleCurve` with the two chains of the T-D curve on two cores: the upper chain runs in a worker
- * thread with its own HiGHS instance and its own copy of the LP (loaded while this thread solves
- * the base case), the lower chain here. Each chain walks exactly as in `sampleCurve` (same start
- * basis, same order), so the samples are the same. Serial on a single core, and for small areas,
- * where starting the worker (~0.4 s: tsx, HiGHS wasm, its own LP) costs more than the chain
- * (1,000 resources: 0.46 s serial vs 0.84 s with the worker).
+ * The upper-chain worker, started with the area's input (possibly before its loss linearization is
+ * known, so it loads its LP while this thread runs the lossless pre-solve). Undefined when the curve
+ * is sampled serially: a single core, or a small area, where starting the worker (~0.4 s: tsx,
+ * HiGHS wasm, its own LP) costs more than the chain (1,000 resources: 0.46 s serial vs 0.84 s).
  */
-export async function sampleCurveParallel(
-  area: AreaModel,
+export interface CurveWorker {
+  readonly inp: ClearingInput;
+  run(base: Basis, losses: ClearingInput['losses']): Promise<CurveWorkerReply>;
+  terminate(): Promise<number>;
+}
+
+export function startCurveWorker(
   inp: ClearingInput,
   priceOffsets: readonly number[],
   minResources = 2_000,
-): Promise<CurveSamples> {
-  const { offsets, down, up } = curveChains(priceOffsets);
-  const serial = availableParallelism() < 2 || inp.resources.length < minResources;
-  if (serial || !down.length || !up.length) return sampleCurve(area, inp, priceOffsets);
+): CurveWorker | undefined {
+  const { down, up } = curveChains(priceOffsets);
+  if (availableParallelism() < 2 || inp.resources.length < minResources || !down.length || !up.length)
+    return undefined;
   const data: CurveWorkerData = { inp, chain: up };
   const worker = new Worker(bootstrap, { eval: true, workerData: data });
   const reply = new Promise<CurveWorkerReply>((resolve, reject) => {
@@ -41,12 +44,37 @@ export async function sampleCurveParallel(
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`T-D curve worker exited (code ${code})`)));
   });
-  reply.catch(() => {}); // awaited below; keeps an early failure from being unhandled meanwhile
+  reply.catch(() => {}); // awaited by run(); keeps an early failure from being unhandled meanwhile
+  return {
+    inp,
+    run(base, losses) {
+      worker.postMessage({ base, losses } satisfies CurveWorkerRequest);
+      return reply;
+    },
+    terminate: () => worker.terminate(),
+  };
+}
+
+/**
+ * `sampleCurve` with the two chains of the T-D curve on two cores: the upper chain runs in a worker
+ * thread with its own HiGHS instance and its own copy of the LP (loaded while this thread solves
+ * the base case), the lower chain here. Each chain walks exactly as in `sampleCurve` (same start
+ * basis, same order), so the samples are the same. `worker` (from `startCurveWorker` with `inp`
+ * up to its losses) is consumed; without one the curve is sampled serially.
+ */
+export async function sampleCurveParallel(
+  area: AreaModel,
+  inp: ClearingInput,
+  priceOffsets: readonly number[],
+  worker: CurveWorker | undefined,
+): Promise<CurveSamples> {
+  if (!worker) return sampleCurve(area, inp, priceOffsets);
+  const { offsets, down } = curveChains(priceOffsets);
   try {
     const base = area.solve(inp.interfacePrice, 'LDA provisional clearing');
     const bases = new Map<number, Basis>([[0, area.basis()]]);
     const raw = new Map<number, number[]>([[0, base.interfaceImportW]]);
-    worker.postMessage(bases.get(0));
+    const reply = worker.run(bases.get(0)!, inp.losses);
     walkChain(area, inp, down, bases.get(0)!, raw, bases);
     const upper = await reply;
     for (const [d, w] of upper.raw) raw.set(d, w);

@@ -4,12 +4,19 @@ import { type ClearingInput, openArea, walkChain } from './clearing.ts';
 
 /**
  * Worker half of `sampleCurveParallel` (curve-parallel.ts): loads its own copy of the area's LP
- * into its own HiGHS instance while the main thread solves the base case, then walks the upper
- * chain of curve offsets from the base basis the main thread sends.
+ * into its own HiGHS instance while the main thread solves the base case, then takes the loss
+ * linearization and walks the upper chain of curve offsets from the base basis the main thread sends.
  */
 export interface CurveWorkerData {
   readonly inp: ClearingInput;
   readonly chain: readonly number[];
+}
+
+export interface CurveWorkerRequest {
+  /** Optimal basis of the base solve. */
+  readonly base: Basis;
+  /** The loss linearization the base solve had (the worker's LP was loaded with `inp.losses`). */
+  readonly losses: ClearingInput['losses'];
 }
 
 export interface CurveWorkerReply {
@@ -20,8 +27,9 @@ export interface CurveWorkerReply {
 const { inp, chain } = workerData as CurveWorkerData;
 const port = parentPort!;
 const area = await openArea(inp);
-port.once('message', (base: Basis) => {
+port.once('message', ({ base, losses }: CurveWorkerRequest) => {
   try {
+    if (losses !== undefined || inp.losses !== undefined) area.setLosses(losses);
     const raw = new Map<number, number[]>();
     const bases = new Map<number, Basis>();
     walkChain(area, inp, chain, base, raw, bases);

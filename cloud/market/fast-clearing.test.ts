@@ -4,7 +4,7 @@ import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
 import { buildNetwork } from '../network/index.ts';
 import { seededRandom } from '../random.ts';
 import { type ClearingInput, type ClearingResource, clearArea, openArea, sampleCurve } from './clearing.ts';
-import { sampleCurveParallel } from './curve-parallel.ts';
+import { sampleCurveParallel, startCurveWorker } from './curve-parallel.ts';
 import { compileFeeder } from './feeder.ts';
 import { NetworkRefiner } from './grid-services.ts';
 import { ResourceRegistry } from './resources.ts';
@@ -204,6 +204,7 @@ describe('fast day-ahead clearing', () => {
   it('samples the same T-D curve with the upper chain in a worker thread', async () => {
     await fc.assert(
       fc.asyncProperty(area, async (a) => {
+        const rand = seededRandom(a.seed + 3);
         const iso = new WholesaleMarket({ seed: a.seed });
         const inp: ClearingInput = {
           feeder,
@@ -212,13 +213,26 @@ describe('fast day-ahead clearing', () => {
           interfacePrice: Array.from({ length: T }, (_, h) => iso.forecastLmp(dayStart + h * HOUR)),
           fixedLoadW: new Map(buses.map((b, i) => [b, Array(T).fill(a.load[i] * 1e3)])),
           resources: toResources(a),
+          losses: {
+            factor: Array.from({ length: T }, () =>
+              Float64Array.from({ length: feeder.buses.length }, (_, i) => (i ? rand() * 0.05 : 0)),
+            ),
+            constantMw: Array.from({ length: T }, () => new Float64Array(feeder.buses.length).fill(0.001)),
+          },
         };
+        const { losses: _, ...lossless } = inp;
         const serialArea = await openArea(inp);
         const parallelArea = await openArea(inp);
         try {
           const serial = sampleCurve(serialArea, inp, DEFAULT_CURVE_OFFSETS);
           // minResources 0: take the worker path even for this small area.
-          const parallel = await sampleCurveParallel(parallelArea, inp, DEFAULT_CURVE_OFFSETS, 0);
+          const parallel = await sampleCurveParallel(
+            parallelArea,
+            inp,
+            DEFAULT_CURVE_OFFSETS,
+            // Started before the losses are known, as in runDayAhead: it takes them with the basis.
+            startCurveWorker(lossless, DEFAULT_CURVE_OFFSETS, 0),
+          );
           assert.deepEqual(parallel.curve, serial.curve);
           assert.deepEqual([...parallel.bases.keys()].sort(), [...serial.bases.keys()].sort());
           assert.equal(parallel.base.objective, serial.base.objective);

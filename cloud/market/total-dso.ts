@@ -12,7 +12,7 @@ import {
   clearArea,
   openArea,
 } from './clearing.ts';
-import { sampleCurveParallel } from './curve-parallel.ts';
+import { sampleCurveParallel, startCurveWorker } from './curve-parallel.ts';
 import { aggregateSteps, resourcesFromBids } from './curves.ts';
 import type { CompiledFeeder } from './feeder.ts';
 import type { ResourceRegistry } from './resources.ts';
@@ -97,6 +97,9 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
   // Step 2: provisional LDA clearing with the forecast interface LMP; step 3's curve comes from the
   // same LP re-solved at shifted interface prices. The model stays loaded for step 6.
   const provIn: ClearingInput = { ...base, interfacePrice: inp.forecastLmp };
+  const offsets = inp.curveOffsets ?? DEFAULT_CURVE_OFFSETS;
+  // The upper curve chain's worker loads its LP while this thread pre-solves (refiner) and solves.
+  let worker = startCurveWorker(provIn, offsets);
   let area = await openArea(provIn);
   try {
     const prov = inp.refine ? await inp.refine.provisional(provIn, area) : provIn;
@@ -104,8 +107,11 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
       const loaded = area;
       area = await openArea(prov);
       loaded.dispose();
+      await worker?.terminate();
+      worker = startCurveWorker(prov, offsets);
     } else if (prov.losses !== area.input.losses) area.setLosses(prov.losses);
-    const samples = await sampleCurveParallel(area, prov, inp.curveOffsets ?? DEFAULT_CURVE_OFFSETS);
+    const samples = await sampleCurveParallel(area, prov, offsets, worker);
+    worker = undefined;
     const { base: provisional, curve } = samples;
     tick('provisional_and_curve_ms', t0);
     // Step 3: consolidated bid curve plus the area's ancillary offers (sum of its resources' offers).
@@ -154,6 +160,7 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
     return { provisional, tdBid, isoAward, final, lmp, timings };
   } finally {
     area.dispose();
+    await worker?.terminate();
   }
 }
 
