@@ -72,4 +72,15 @@ describe('the built bundle (dist/, what gateways run)', function () {
     }
     assert.equal(child.exitCode, 0, `agent did not stop cleanly on SIGTERM: ${stderr}`);
   });
+
+  it('clears a market day whose T-D curve runs in a worker thread (a separate bundle entry)', async () => {
+    // 1,000 sites give > 2,000 resources: the curve's upper chain goes to the worker.
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [join(out, 'main.js'), 'market', 'simulate', '--model', '3', '--sites', '1000', '--days', '1'],
+      { timeout: 120_000 },
+    );
+    assert.match(stdout, /2117 resources/);
+    assert.match(stdout, /books: 24 periods, balanced to the cent/);
+  });
 });

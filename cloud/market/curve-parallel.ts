@@ -12,10 +12,15 @@ import {
 } from './clearing.ts';
 import type { CurveWorkerData, CurveWorkerReply, CurveWorkerRequest } from './curve-worker.ts';
 
-// Sources run through tsx (no build), whose loader hooks a worker thread does not inherit on Node
-// 20: the worker registers tsx itself before importing its module.
-const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
-  .then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.resolve('./curve-worker.ts'))}); })`;
+// From sources (tsx, no build) the worker must register tsx itself: Node 20 does not hand a loader
+// to worker threads. From the bundle (npm run build) the worker is its own plain-JS entry beside us.
+const fromSources = import.meta.url.endsWith('.ts');
+function spawnWorker(data: CurveWorkerData): Worker {
+  if (!fromSources) return new Worker(new URL('./curve-worker.js', import.meta.url), { workerData: data });
+  const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
+    .then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.resolve('./curve-worker.ts'))}); })`;
+  return new Worker(bootstrap, { eval: true, workerData: data });
+}
 
 /**
  * The upper-chain worker, started with the area's input (possibly before its loss linearization is
@@ -38,7 +43,7 @@ export function startCurveWorker(
   if (availableParallelism() < 2 || inp.resources.length < minResources || !down.length || !up.length)
     return undefined;
   const data: CurveWorkerData = { inp, chain: up };
-  const worker = new Worker(bootstrap, { eval: true, workerData: data });
+  const worker = spawnWorker(data);
   const reply = new Promise<CurveWorkerReply>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);
