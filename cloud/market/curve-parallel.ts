@@ -15,11 +15,14 @@ import type { CurveWorkerData, CurveWorkerReply, CurveWorkerRequest } from './cu
 // From sources (tsx, no build) the worker must register tsx itself: Node 20 does not hand a loader
 // to worker threads. From the bundle (npm run build) the worker is its own plain-JS entry beside us.
 const fromSources = import.meta.url.endsWith('.ts');
+const bootstrap = fromSources
+  ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
+  .then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.resolve('./curve-worker.ts'))}); })`
+  : '';
 function spawnWorker(data: CurveWorkerData): Worker {
-  if (!fromSources) return new Worker(new URL('./curve-worker.js', import.meta.url), { workerData: data });
-  const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
-    .then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.resolve('./curve-worker.ts'))}); })`;
-  return new Worker(bootstrap, { eval: true, workerData: data });
+  return fromSources
+    ? new Worker(bootstrap, { eval: true, workerData: data })
+    : new Worker(new URL('./curve-worker.js', import.meta.url), { workerData: data });
 }
 
 /**
