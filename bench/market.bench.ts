@@ -84,51 +84,35 @@ for (const n of [1000, 10000]) {
   figures[`da_clear_${n}_resources_ms`] = Math.round(ms);
   figures[`da_lp_columns_${n}`] = cols;
   // The whole 7-step day: provisional clearing, consolidated T-D curve (12 warm re-solves), ISO,
-  // re-optimization with the ISO's LMP.
-  let timings: Record<string, number> = {};
-  const fullMs = await timeMs(async () => {
-    const da = await runDayAhead({
-      dso: 'dso',
-      interfaceId: feeder.buses[0],
-      dayStart: Date.UTC(2026, 6, 1),
-      registry: new ResourceRegistry(),
-      bids: [],
-      resources,
-      feeder,
-      loadForecastW: loads,
-      forecastLmp: lmp,
-      iso: new WholesaleMarket({ seed: 1 }),
-    });
-    timings = da.timings;
-  });
-  figures[`da_full_7_steps_${n}_resources_ms`] = Math.round(fullMs);
-  figures[`da_full_7_steps_${n}_breakdown_ms`] = Object.fromEntries(
-    Object.entries(timings).map(([k, v]) => [k, Math.round(v)]),
-  );
-  // The same day as the cloud's market service runs it by default: marginal losses from the AC
-  // power flow (market.lossIterations) in the provisional and final clearings.
+  // re-optimization with the ISO's LMP; lossless, then as the cloud's market service runs it by
+  // default: marginal losses from the AC power flow (market.lossIterations) in both clearings.
   const { lossIterations } = DEFAULT_MARKET_SETTINGS;
-  let lossyTimings: Record<string, number> = {};
-  const lossyMs = await timeMs(async () => {
-    const da = await runDayAhead({
-      dso: 'dso',
-      interfaceId: feeder.buses[0],
-      dayStart: Date.UTC(2026, 6, 1),
-      registry: new ResourceRegistry(),
-      bids: [],
-      resources,
-      feeder,
-      loadForecastW: loads,
-      forecastLmp: lmp,
-      iso: new WholesaleMarket({ seed: 1 }),
-      refine: new NetworkRefiner({ lossIterations, offers: [] }),
+  for (const [name, refine] of [
+    ['da_full_7_steps', undefined],
+    ['da_full_7_steps_with_losses', new NetworkRefiner({ lossIterations, offers: [] })],
+  ] as const) {
+    let timings: Record<string, number> = {};
+    const fullMs = await timeMs(async () => {
+      const da = await runDayAhead({
+        dso: 'dso',
+        interfaceId: feeder.buses[0],
+        dayStart: Date.UTC(2026, 6, 1),
+        registry: new ResourceRegistry(),
+        bids: [],
+        resources,
+        feeder,
+        loadForecastW: loads,
+        forecastLmp: lmp,
+        iso: new WholesaleMarket({ seed: 1 }),
+        ...(refine ? { refine } : {}),
+      });
+      timings = da.timings;
     });
-    lossyTimings = da.timings;
-  });
-  figures[`da_full_7_steps_with_losses_${n}_resources_ms`] = Math.round(lossyMs);
-  figures[`da_full_7_steps_with_losses_${n}_breakdown_ms`] = Object.fromEntries(
-    Object.entries(lossyTimings).map(([k, v]) => [k, Math.round(v)]),
-  );
+    figures[`${name}_${n}_resources_ms`] = Math.round(fullMs);
+    figures[`${name}_${n}_breakdown_ms`] = Object.fromEntries(
+      Object.entries(timings).map(([k, v]) => [k, Math.round(v)]),
+    );
+  }
 }
 const rtRes = fleet(10000, 7).map((r) => ({ ...r, sell: [r.sell[18]], buy: [r.buy[18]] }));
 const rtMs = await timeMs(() =>

@@ -5,7 +5,7 @@ import { resourcesFromBids } from './curves.ts';
 import { dispatchToField } from './dispatch.ts';
 import { MarketRefusal, refuse } from './rules.ts';
 import type { MarketCaller, MarketService } from './service.ts';
-import { chargeFees, checkBooks, Ledger } from './settlement.ts';
+import { chargeFeesAll, checkBooks, Ledger } from './settlement.ts';
 import type { AwardRecord, DispatchRecord, PriceRecord } from './store.ts';
 import type { ScreeningRecord } from './store-forms.ts';
 
@@ -130,18 +130,17 @@ export async function runCentralizedDayAhead(m: MarketService, c: MarketCaller, 
       }
       if (fixed(h)) ledger.energy(period, dgo, -fixed(h), ah.lmp_per_mwh, 'da_energy', 'load');
       ledger.energy(period, m.config.roles.ISO, ah.import_w, ah.lmp_per_mwh, 'da_energy', 'interface');
-      for (const acct of participants)
-        chargeFees(
-          ledger,
-          period,
-          acct,
-          traded.get(acct) ?? 0,
-          withdrawn.get(acct) ?? 0,
-          m.deps.settings.fees,
-          m.config.roles.DMO,
-          dgo,
-          h === 0,
-        );
+      chargeFeesAll(
+        ledger,
+        period,
+        participants,
+        traded,
+        withdrawn,
+        m.deps.settings.fees,
+        m.config.roles.DMO,
+        dgo,
+        h === 0,
+      );
       ledger.closePeriod(period, dgo);
     }
     const books = checkBooks(ledger);

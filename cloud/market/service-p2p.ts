@@ -6,7 +6,7 @@ import { compileFeeder } from './feeder.ts';
 import { ContinuousDoubleAuction, LinearNetworkScreen, type Trade } from './p2p.ts';
 import { capabilityOf, checkMayBid, MarketRefusal, refuse } from './rules.ts';
 import type { MarketCaller, MarketService } from './service.ts';
-import { chargeFees, checkBooks, Ledger } from './settlement.ts';
+import { chargeFeesAll, checkBooks, Ledger } from './settlement.ts';
 import type { AwardRecord } from './store.ts';
 import type { StoredOrder, StoredTrade } from './store-forms.ts';
 
@@ -384,18 +384,17 @@ export class P2pMarket {
         if (Math.abs(polrNet) > 1e-6)
           ledger.energy(start, utility, -polrNet, lmp, 'polr', 'wholesale balance', m.config.roles.ISO);
         const participants = new Set([...acctOf.values()]);
-        for (const acct of participants)
-          chargeFees(
-            ledger,
-            start,
-            acct,
-            tradedWh.get(acct) ?? 0,
-            withdrawnWh.get(acct) ?? 0,
-            m.deps.settings.fees,
-            m.config.roles.DMO,
-            utility,
-            start % (24 * HOUR_MS) === 0,
-          );
+        chargeFeesAll(
+          ledger,
+          start,
+          participants,
+          tradedWh,
+          withdrawnWh,
+          m.deps.settings.fees,
+          m.config.roles.DMO,
+          utility,
+          start % (24 * HOUR_MS) === 0,
+        );
         ledger.closePeriod(start, utility);
         const books = checkBooks(ledger);
         const awards: AwardRecord[] = [...netWh].map(([id, wh]) => ({

@@ -20,7 +20,14 @@ import { checkMayDispatch, MarketRefusal, refuse } from './rules.ts';
 import { runCentralizedDayAhead, runCentralizedRealTime } from './service-centralized.ts';
 import { P2pMarket } from './service-p2p.ts';
 import type { MarketSettings } from './settings.ts';
-import { CLEARING, chargeFees, checkBooks, Ledger, type LedgerEntry, totalsByAccount } from './settlement.ts';
+import {
+  CLEARING,
+  chargeFeesAll,
+  checkBooks,
+  Ledger,
+  type LedgerEntry,
+  totalsByAccount,
+} from './settlement.ts';
 import {
   type AwardRecord,
   type DispatchRecord,
@@ -163,7 +170,7 @@ export class MarketService {
     return a;
   }
 
-  #participant(userId: string, requested?: string): string {
+  participant(userId: string, requested?: string): string {
     const mine = this.actorsOf(userId);
     if (requested !== undefined) {
       if (!mine.includes(requested))
@@ -184,12 +191,13 @@ export class MarketService {
     );
   }
 
-  async #audit(c: MarketCaller, action: string, target: string | null, detail: Record<string, unknown>) {
+  /** Writes one market action to the registry audit log (also used by the market-form modules). */
+  async audit(c: MarketCaller, action: string, target: string | null, detail: Record<string, unknown>) {
     await this.deps.registry.audit(c.auditActor, action, target, detail);
   }
 
   /** Runs `fn`; a refusal is audited with its reason before it propagates. */
-  async #audited<T>(
+  async guard<T>(
     c: MarketCaller,
     action: string,
     target: string | null,
@@ -201,36 +209,16 @@ export class MarketService {
     } catch (err) {
       if (err instanceof MarketRefusal || err instanceof MarketServiceError) {
         const refusal = err instanceof MarketRefusal ? err.refusal : { code: err.code, reason: err.message };
-        await this.#audit(c, `${action}.refused`, target, { ...detail, refusal });
+        await this.audit(c, `${action}.refused`, target, { ...detail, refusal });
       }
       throw err;
     }
   }
 
-  /** For the market-form modules (service-centralized.ts, service-p2p.ts): audit, refusal audit, gates. */
-  audit(c: MarketCaller, action: string, target: string | null, detail: Record<string, unknown>) {
-    return this.#audit(c, action, target, detail);
-  }
-  guard<T>(
-    c: MarketCaller,
-    action: string,
-    target: string | null,
-    detail: Record<string, unknown>,
-    fn: () => Promise<T> | T,
-  ): Promise<T> {
-    return this.#audited(c, action, target, detail, fn);
-  }
-  requireGateClosed(market: 'DA' | 'RT', start: number) {
-    this.#requireGateClosed(market, start);
-  }
-  participant(userId: string, requested?: string): string {
-    return this.#participant(userId, requested);
-  }
-
   // --- utility: registration and interconnection ----------------------------------------------
 
   async registerResource(c: MarketCaller, input: ResourceInput): Promise<StoredResource> {
-    return this.#audited(c, 'market.resource.register', input.id, { input }, async () => {
+    return this.guard(c, 'market.resource.register', input.id, { input }, async () => {
       const by = this.actingAs(c.userId, 'DGO');
       const { site, device, ...rest } = input;
       const parsed = ResourceSchema.safeParse({ status: 'registered', ...rest });
@@ -260,20 +248,20 @@ export class MarketService {
       this.links.set(r.id, { site, device });
       const stored = { ...r, ...(site ? { site } : {}), ...(device ? { device } : {}) };
       await this.store.saveResource(stored, this.now());
-      await this.#audit(c, 'market.resource.register', r.id, { as: by, resource: stored });
+      await this.audit(c, 'market.resource.register', r.id, { as: by, resource: stored });
       return stored;
     });
   }
 
   /** Interconnection decisions: registered → certified, or suspended. */
   async setResourceStatus(c: MarketCaller, id: string, status: ResourceStatus): Promise<StoredResource> {
-    return this.#audited(c, 'market.resource.status', id, { status }, async () => {
+    return this.guard(c, 'market.resource.status', id, { status }, async () => {
       const by = this.actingAs(c.userId, 'DGO');
       if (!this.resources.get(id)) throw new MarketRefusal(refuse('UNKNOWN_RESOURCE', `no resource "${id}"`));
       const r = this.resources.setStatus(id, status);
       const stored = { ...r, ...this.links.get(id) };
       await this.store.saveResource(stored, this.now());
-      await this.#audit(c, 'market.resource.status', id, { as: by, status });
+      await this.audit(c, 'market.resource.status', id, { as: by, status });
       return stored;
     });
   }
@@ -292,7 +280,7 @@ export class MarketService {
     c: MarketCaller,
     input: Omit<Bid, 'id' | 'participant'> & { id?: string; participant?: string },
   ): Promise<Bid> {
-    return this.#audited(c, 'market.bid.submit', input.id ?? null, { bid: input }, async () => {
+    return this.guard(c, 'market.bid.submit', input.id ?? null, { bid: input }, async () => {
       if (this.config.marketForm === 'p2p')
         throw new MarketRefusal(
           refuse(
@@ -300,10 +288,10 @@ export class MarketService {
             `model ${this.config.model} trades peer to peer: use /market/p2p/orders`,
           ),
         );
-      const participant = this.#participant(c.userId, input.participant);
+      const participant = this.participant(c.userId, input.participant);
       const bid = this.book.submit({ ...input, id: input.id ?? `bid_${newId(8)}`, participant }, this.#ctx());
       await this.store.saveBid(bid, 'live', this.now());
-      await this.#audit(c, 'market.bid.submit', bid.id, { bid });
+      await this.audit(c, 'market.bid.submit', bid.id, { bid });
       return bid;
     });
   }
@@ -316,19 +304,19 @@ export class MarketService {
   }
 
   async modifyBid(c: MarketCaller, id: string, steps: Step[]): Promise<Bid> {
-    return this.#audited(c, 'market.bid.modify', id, { steps }, async () => {
+    return this.guard(c, 'market.bid.modify', id, { steps }, async () => {
       const bid = this.book.modify(id, this.#ownerFor(c, id), steps, this.#ctx());
       await this.store.saveBid(bid, 'live', this.now());
-      await this.#audit(c, 'market.bid.modify', id, { steps });
+      await this.audit(c, 'market.bid.modify', id, { steps });
       return bid;
     });
   }
 
   async cancelBid(c: MarketCaller, id: string): Promise<Bid> {
-    return this.#audited(c, 'market.bid.cancel', id, {}, async () => {
+    return this.guard(c, 'market.bid.cancel', id, {}, async () => {
       const bid = this.book.cancel(id, this.#ownerFor(c, id), { now: this.now(), gates: this.gates });
       await this.store.saveBid(bid, 'cancelled', this.now());
-      await this.#audit(c, 'market.bid.cancel', id, {});
+      await this.audit(c, 'market.bid.cancel', id, {});
       return bid;
     });
   }
@@ -357,7 +345,7 @@ export class MarketService {
       );
   }
 
-  #requireGateClosed(market: 'DA' | 'RT', start: number) {
+  requireGateClosed(market: 'DA' | 'RT', start: number) {
     const closes = gateClosure(market, start, this.gates);
     if (this.now() < closes)
       throw new MarketServiceError(
@@ -377,12 +365,12 @@ export class MarketService {
     q: { dayStart: number; forecastLmp?: number[]; loadForecastW?: Record<string, number[]> },
   ) {
     if (this.config.marketForm === 'wholesale') return runCentralizedDayAhead(this, c, q);
-    return this.#audited(c, 'market.clear.da', String(q.dayStart), { dayStart: q.dayStart }, async () => {
+    return this.guard(c, 'market.clear.da', String(q.dayStart), { dayStart: q.dayStart }, async () => {
       const by = this.actingAs(c.userId, 'DMO');
       this.#requireNodal();
       if (q.dayStart % DAY_MS !== 0)
         throw new MarketRefusal(refuse('BAD_INTERVAL', 'the delivery day starts at 00:00 UTC'));
-      this.#requireGateClosed('DA', q.dayStart);
+      this.requireGateClosed('DA', q.dayStart);
       const bids = this.book.list({ market: 'DA', from: q.dayStart, to: q.dayStart + DAY_MS });
       const loads = new Map(Object.entries(q.loadForecastW ?? {}));
       const iso = this.iso();
@@ -494,18 +482,17 @@ export class MarketService {
               prod,
             );
         }
-        for (const acct of participants)
-          chargeFees(
-            ledger,
-            period,
-            acct,
-            traded.get(acct) ?? 0,
-            withdrawn.get(acct) ?? 0,
-            this.deps.settings.fees,
-            this.config.roles.DMO,
-            dgo,
-            h === 0,
-          );
+        chargeFeesAll(
+          ledger,
+          period,
+          participants,
+          traded,
+          withdrawn,
+          this.deps.settings.fees,
+          this.config.roles.DMO,
+          dgo,
+          h === 0,
+        );
         awards.push(...refiner.settle(ledger, { t: h, period, durationH: 1, runId, dgo, market: 'DA' }));
         ledger.closePeriod(period, dgo);
       }
@@ -535,7 +522,7 @@ export class MarketService {
         prices,
         ledger.entries,
       );
-      await this.#audit(c, 'market.clear.da', runId, {
+      await this.audit(c, 'market.clear.da', runId, {
         as: by,
         dayStart: q.dayStart,
         lmp: da.lmp,
@@ -557,7 +544,7 @@ export class MarketService {
     },
   ) {
     if (this.config.marketForm === 'wholesale') return runCentralizedRealTime(this, c, q);
-    return this.#audited(
+    return this.guard(
       c,
       'market.clear.rt',
       String(q.intervalStart),
@@ -567,7 +554,7 @@ export class MarketService {
         this.#requireNodal();
         if (q.intervalStart % RT_INTERVAL_MS !== 0)
           throw new MarketRefusal(refuse('BAD_INTERVAL', 'RT intervals start on 5-minute boundaries'));
-        this.#requireGateClosed('RT', q.intervalStart);
+        this.requireGateClosed('RT', q.intervalStart);
         const start = q.intervalStart;
         const hourStart = Math.floor(start / HOUR_MS) * HOUR_MS;
         const dayStart = Math.floor(start / DAY_MS) * DAY_MS;
@@ -678,7 +665,7 @@ export class MarketService {
           prices,
           ledger.entries,
         );
-        await this.#audit(c, 'market.clear.rt', runId, {
+        await this.audit(c, 'market.clear.rt', runId, {
           as: by,
           intervalStart: start,
           price,
@@ -703,7 +690,7 @@ export class MarketService {
             send: this.deps.send,
           });
           for (const d of dispatch.records) await this.store.saveDispatch(d);
-          await this.#audit(c, 'market.dispatch.rt', runId, {
+          await this.audit(c, 'market.dispatch.rt', runId, {
             screen: dispatch.screen,
             dispatch: dispatch.records.map((d) => ({
               resource: d.resource,
@@ -725,7 +712,7 @@ export class MarketService {
 
   /** Metered settlement of a completed hour (5-minute periods) from telemetry: metered-run.ts. */
   async settleMetered(c: MarketCaller, q: { hourStart: number }) {
-    return this.#audited(c, 'market.settle.metered', String(q.hourStart), q, async () => {
+    return this.guard(c, 'market.settle.metered', String(q.hourStart), q, async () => {
       const by = this.actingAs(c.userId, 'DMO');
       this.#requireNodal();
       if (q.hourStart % HOUR_MS !== 0)
@@ -765,7 +752,7 @@ export class MarketService {
         intervalEnd: q.hourStart + HOUR_MS,
       };
       await this.store.saveRun({ ...run, runAt: this.now(), runBy: by, summary }, [], [], ledger.entries);
-      await this.#audit(c, 'market.settle.metered', runId, {
+      await this.audit(c, 'market.settle.metered', runId, {
         as: by,
         hourStart: q.hourStart,
         balanced: summary.balanced,
@@ -786,7 +773,7 @@ export class MarketService {
     c: MarketCaller,
     q: { resource: string; w: number; ttlSeconds: number; reason: string },
   ) {
-    return this.#audited(c, 'market.dgo.emergency', q.resource, q, async () => {
+    return this.guard(c, 'market.dgo.emergency', q.resource, q, async () => {
       const by = this.actingAs(c.userId, 'DGO');
       const rule = checkMayDispatch(this.config, this.resources, q.resource, 'DGO_EMERGENCY');
       if (rule) throw new MarketRefusal(rule);
@@ -808,7 +795,7 @@ export class MarketService {
       );
       // P2P: the emergency setpoint overrides the resource's trades while it holds.
       const overridden = await this.p2p?.override(c, q.resource, q.w, this.now(), q.ttlSeconds * 1000);
-      await this.#audit(c, 'market.dgo.emergency', q.resource, {
+      await this.audit(c, 'market.dgo.emergency', q.resource, {
         as: by,
         ...q,
         command: cmd.id,

@@ -146,6 +146,32 @@ export function chargeFees(
   );
 }
 
+/** `chargeFees` for every participant of a period, from their traded and withdrawn energy (Wh). */
+export function chargeFeesAll(
+  ledger: Ledger,
+  period: number,
+  participants: Iterable<string>,
+  tradedWh: ReadonlyMap<string, number>,
+  withdrawnWh: ReadonlyMap<string, number>,
+  fees: FeeConfig,
+  dmo: string,
+  utility: string,
+  firstPeriodOfDay: boolean,
+): void {
+  for (const p of participants)
+    chargeFees(
+      ledger,
+      period,
+      p,
+      tradedWh.get(p) ?? 0,
+      withdrawnWh.get(p) ?? 0,
+      fees,
+      dmo,
+      utility,
+      firstPeriodOfDay,
+    );
+}
+
 export interface BooksCheck {
   readonly period: number;
   /** Sum over all accounts of their net positions: zero for a balanced period. */

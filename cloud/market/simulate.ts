@@ -14,7 +14,14 @@ import { type Resource, ResourceRegistry } from './resources.ts';
 import { type Actor, type MarketConfig, type ModelId, modelConfig } from './roles.ts';
 import { MarketRefusal } from './rules.ts';
 import { DEFAULT_MARKET_SETTINGS } from './settings.ts';
-import { CLEARING, chargeFees, checkBooks, type FeeConfig, Ledger, totalsByAccount } from './settlement.ts';
+import {
+  CLEARING,
+  chargeFeesAll,
+  checkBooks,
+  type FeeConfig,
+  Ledger,
+  totalsByAccount,
+} from './settlement.ts';
 import { runDayAhead } from './total-dso.ts';
 
 /**
@@ -426,18 +433,7 @@ export async function simulateMarket(opts: SimulateOptions): Promise<SimulationR
           );
           delivered.area_import_mwh += (-areaNet * dur) / 1e6;
         }
-        for (const acct of participantsToday)
-          chargeFees(
-            ledger,
-            period,
-            acct,
-            traded.get(acct) ?? 0,
-            withdrawn.get(acct) ?? 0,
-            fees,
-            dmo,
-            utility,
-            h === 0,
-          );
+        chargeFeesAll(ledger, period, participantsToday, traded, withdrawn, fees, dmo, utility, h === 0);
         ledger.closePeriod(period, utility);
       }
     } else if (config.marketForm === 'wholesale') {
@@ -499,18 +495,7 @@ export async function simulateMarket(opts: SimulateOptions): Promise<SimulationR
           ledger.energy(period, 'iso', (-areaNet - awardImport) * dur, rtPrice, 'rt_deviation', 'interface');
           delivered.area_import_mwh += (-areaNet * dur) / 1e6;
         }
-        for (const acct of participantsToday)
-          chargeFees(
-            ledger,
-            period,
-            acct,
-            traded.get(acct) ?? 0,
-            withdrawn.get(acct) ?? 0,
-            fees,
-            dmo,
-            utility,
-            h === 0,
-          );
+        chargeFeesAll(ledger, period, participantsToday, traded, withdrawn, fees, dmo, utility, h === 0);
         ledger.closePeriod(period, utility);
       }
     } else {
@@ -644,18 +629,7 @@ export async function simulateMarket(opts: SimulateOptions): Promise<SimulationR
           import_kw: round2((totalLoad - areaNet) / 1000),
           der_net_kw: round2(areaNet / 1000),
         };
-        for (const acct of participantsToday)
-          chargeFees(
-            ledger,
-            period,
-            acct,
-            tradedWh.get(acct) ?? 0,
-            withdrawn.get(acct) ?? 0,
-            fees,
-            dmo,
-            utility,
-            h === 0,
-          );
+        chargeFeesAll(ledger, period, participantsToday, tradedWh, withdrawn, fees, dmo, utility, h === 0);
         ledger.closePeriod(period, utility);
       }
     }
