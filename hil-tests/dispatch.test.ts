@@ -77,7 +77,7 @@ describe('hardware in the loop: VPP dispatch through real edges to simulated dev
     for (const i of settled) {
       assert.ok(
         Math.abs(i.deliveredW - target) <= 700,
-        `interval delivered ${i.deliveredW} W vs target ${target} W`,
+        `interval delivered ${i.deliveredW} W vs target ${target} W; all: ${JSON.stringify(done.intervals)}`,
       );
     }
     // Default mode after the end: the remote setpoints lapse and the edges go back to self-consumption.
