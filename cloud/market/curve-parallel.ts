@@ -26,7 +26,7 @@ function spawnWorker(data: CurveWorkerData): Worker {
 }
 
 /**
- * The upper-chain worker, started with the area's input (possibly before its loss linearization is
+ * The curve worker (the `worker` group of `curveChains`), started with the area's input (possibly before its loss linearization is
  * known, so it loads its LP while this thread runs the lossless pre-solve). Undefined when the curve
  * is sampled serially: a single core, or a small area, where starting the worker (~0.4 s: tsx,
  * HiGHS wasm, its own LP) costs more than the chain (1,000 resources: 0.46 s serial vs 0.84 s).
@@ -42,10 +42,10 @@ export function startCurveWorker(
   priceOffsets: readonly number[],
   minResources = 2_000,
 ): CurveWorker | undefined {
-  const { down, up } = curveChains(priceOffsets);
-  if (availableParallelism() < 2 || inp.resources.length < minResources || !down.length || !up.length)
+  const { main, worker: chains } = curveChains(priceOffsets);
+  if (availableParallelism() < 2 || inp.resources.length < minResources || !main.length || !chains.length)
     return undefined;
-  const data: CurveWorkerData = { inp, chain: up };
+  const data: CurveWorkerData = { inp, chains };
   const worker = spawnWorker(data);
   const reply = new Promise<CurveWorkerReply>((resolve, reject) => {
     worker.once('message', resolve);
@@ -64,9 +64,9 @@ export function startCurveWorker(
 }
 
 /**
- * `sampleCurve` with the two chains of the T-D curve on two cores: the upper chain runs in a worker
+ * `sampleCurve` with the T-D curve's chains on two cores: the `worker` group runs in a worker
  * thread with its own HiGHS instance and its own copy of the LP (loaded while this thread solves
- * the base case), the lower chain here. Each chain walks exactly as in `sampleCurve` (same start
+ * the base case), the `main` group here. Each chain walks exactly as in `sampleCurve` (same start
  * basis, same order), so the samples are the same. `worker` (from `startCurveWorker` with `inp`
  * up to its losses) is consumed; without one the curve is sampled serially.
  */
@@ -77,13 +77,13 @@ export async function sampleCurveParallel(
   worker: CurveWorker | undefined,
 ): Promise<CurveSamples> {
   if (!worker) return sampleCurve(area, inp, priceOffsets);
-  const { offsets, down } = curveChains(priceOffsets);
+  const { offsets, main } = curveChains(priceOffsets);
   try {
     const base = area.solve(inp.interfacePrice, 'LDA provisional clearing');
     const bases = new Map<number, Basis>([[0, area.basis()]]);
     const raw = new Map<number, number[]>([[0, base.interfaceImportW]]);
     const reply = worker.run(bases.get(0)!, inp.losses);
-    walkChain(area, inp, down, bases.get(0)!, raw, bases);
+    for (const chain of main) walkChain(area, inp, chain, bases.get(0)!, raw, bases);
     const upper = await reply;
     for (const [d, w] of upper.raw) raw.set(d, w);
     for (const [d, b] of upper.bases) bases.set(d, b);

@@ -5,11 +5,12 @@ import { type ClearingInput, openArea, walkChain } from './clearing.ts';
 /**
  * Worker half of `sampleCurveParallel` (curve-parallel.ts): loads its own copy of the area's LP
  * into its own HiGHS instance while the main thread solves the base case, then takes the loss
- * linearization and walks the upper chain of curve offsets from the base basis the main thread sends.
+ * linearization and walks its chains of curve offsets from the base basis the main thread sends.
  */
 export interface CurveWorkerData {
   readonly inp: ClearingInput;
-  readonly chain: readonly number[];
+  /** Chains of curve offsets, each walked from the base basis (clearing.ts `curveChains`). */
+  readonly chains: readonly (readonly number[])[];
 }
 
 export interface CurveWorkerRequest {
@@ -24,7 +25,7 @@ export interface CurveWorkerReply {
   readonly bases: [number, Basis][];
 }
 
-const { inp, chain } = workerData as CurveWorkerData;
+const { inp, chains } = workerData as CurveWorkerData;
 const port = parentPort!;
 const area = await openArea(inp);
 port.once('message', ({ base, losses }: CurveWorkerRequest) => {
@@ -32,7 +33,7 @@ port.once('message', ({ base, losses }: CurveWorkerRequest) => {
     if (losses !== undefined || inp.losses !== undefined) area.setLosses(losses);
     const raw = new Map<number, number[]>();
     const bases = new Map<number, Basis>();
-    walkChain(area, inp, chain, base, raw, bases);
+    for (const chain of chains) walkChain(area, inp, chain, base, raw, bases);
     port.postMessage({ raw: [...raw], bases: [...bases] } satisfies CurveWorkerReply);
   } finally {
     area.dispose();

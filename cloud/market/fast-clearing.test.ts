@@ -3,7 +3,14 @@ import fc from 'fast-check';
 import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
 import { buildNetwork } from '../network/index.ts';
 import { seededRandom } from '../random.ts';
-import { type ClearingInput, type ClearingResource, clearArea, openArea, sampleCurve } from './clearing.ts';
+import {
+  type ClearingInput,
+  type ClearingResource,
+  clearArea,
+  curveChains,
+  openArea,
+  sampleCurve,
+} from './clearing.ts';
 import { sampleCurveParallel, startCurveWorker } from './curve-parallel.ts';
 import { compileFeeder } from './feeder.ts';
 import { NetworkRefiner } from './grid-services.ts';
@@ -201,7 +208,21 @@ describe('fast day-ahead clearing', () => {
       { numRuns: 15, seed: 9 },
     );
   });
-  it('samples the same T-D curve with the upper chain in a worker thread', async () => {
+  it('splits the T-D curve offsets into chains that sample each offset once', () => {
+    const { offsets, main, worker } = curveChains(DEFAULT_CURVE_OFFSETS);
+    assert.deepEqual(main, [[-40, -80, -200]]);
+    assert.deepEqual(worker, [
+      [5, 10, 20, 40, 80, 200],
+      [-5, -10, -20],
+    ]);
+    const sampled = [0, ...main.flat(), ...worker.flat()].sort((a, b) => a - b);
+    assert.deepEqual(sampled, offsets);
+    // Each chain walks outward from the base price.
+    for (const c of [...main, ...worker])
+      for (let k = 1; k < c.length; k++) assert.ok(Math.abs(c[k]) > Math.abs(c[k - 1]));
+    assert.deepEqual(curveChains([5, 10]), { offsets: [0, 5, 10], main: [], worker: [[5, 10]] });
+  });
+  it('samples the same T-D curve with part of its chains in a worker thread', async () => {
     await fc.assert(
       fc.asyncProperty(area, async (a) => {
         const rand = seededRandom(a.seed + 3);
@@ -270,12 +291,12 @@ describe('fast day-ahead clearing', () => {
           ref.tdBid.hours.map((h) => h.points.length),
         );
         for (let t = 0; t < T; t++)
-          da.tdBid.hours[t].points.forEach((p, k) =>
+          da.tdBid.hours[t].points.forEach((p, k) => {
             assert.ok(
               Math.abs(p.import_w - ref.tdBid.hours[t].points[k].import_w) <= 1,
               `curve h${t} point ${k}: ${p.import_w} vs ${ref.tdBid.hours[t].points[k].import_w}`,
-            ),
-          );
+            );
+          });
         assert.deepEqual(reused.lossW, fresh.lossW);
         for (const [x, y] of [
           [da.provisional, ref.provisional],

@@ -39,6 +39,7 @@ describe('market service: DSO grid services and losses', function () {
         market: {
           model: 4,
           networkFile: 'feeder.json',
+          curveOffsetsPerMWh: [-30, -10, 10, 30],
           actors: [
             { id: 'iso', kind: 'iso', users: [] },
             { id: 'utility', kind: 'utility', users: ['uma'] },
@@ -81,6 +82,20 @@ describe('market service: DSO grid services and losses', function () {
     summary = await m.runDayAhead(dora, { dayStart, loadForecastW: loads });
   });
   after(async () => t?.stop());
+
+  it('samples the T-D bid curve at the configured price offsets', () => {
+    const iso = new WholesaleMarket({ seed: 1 });
+    const curve = summary.tdCurve as { price_per_mwh: number; import_w: number }[][];
+    assert.equal(curve.length, 24);
+    curve.forEach((points, h) => {
+      const lmp = iso.forecastLmp(dayStart + h * HOUR_MS);
+      assert.deepEqual(
+        points.map((p) => Math.round((p.price_per_mwh - lmp) * 1e6) / 1e6),
+        [-30, -10, 0, 10, 30],
+      );
+      for (let k = 1; k < points.length; k++) assert.ok(points[k].import_w <= points[k - 1].import_w);
+    });
+  });
 
   it('procures relief, prices losses and balances the books of every hour', async () => {
     assert.equal(summary.balanced, true);

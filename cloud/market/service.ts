@@ -393,6 +393,7 @@ export class MarketService {
         loadForecastW: loads,
         forecastLmp,
         iso,
+        curveOffsets: this.deps.settings.curveOffsetsPerMWh,
         ...(this.deps.settings.interfaceLimitW !== undefined
           ? { interfaceLimitW: this.deps.settings.interfaceLimitW }
           : {}),
@@ -500,6 +501,8 @@ export class MarketService {
       const summary = {
         lmp: da.lmp,
         importW: da.final.interfaceImportW,
+        /** The consolidated T-D bid curve sent to the ISO, per hour (step 3). */
+        tdCurve: da.tdBid.hours.map((h) => h.points),
         loadW: q.loadForecastW ?? {},
         bids: bids.length,
         resources: da.final.schedules.size,

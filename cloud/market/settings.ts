@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { HOUR_MS, RT_INTERVAL_MS } from './bids.ts';
+import { DEFAULT_CURVE_OFFSETS } from './total-dso.ts';
 
 /**
  * The `market:` key of the cloud config: which organizational model runs, which organizations
@@ -72,6 +73,21 @@ export const marketSettingsSchema = z
       .default({ dmo: { kind: 'transaction', centsPerMWh: 100 }, wheelingCentsPerMWh: 800 }),
     /** Marginal-loss re-linearizations of the DA clearing (AC power flow); 0 = lossless DLMPs. */
     lossIterations: z.number().int().min(0).max(5).default(2),
+    /**
+     * Interface-price offsets ($/MWh around the forecast LMP) at which the DA market samples the
+     * area's consolidated T-D bid curve: more points resolve the curve better, each costs one warm
+     * re-solve of the day's LP (docs/markets.md has the timings).
+     */
+    curveOffsetsPerMWh: z
+      .array(
+        z
+          .number()
+          .finite()
+          .refine((d) => d !== 0, 'the base price (offset 0) is always sampled'),
+      )
+      .min(1)
+      .max(40)
+      .default([...DEFAULT_CURVE_OFFSETS]),
     /** Peer-to-peer models (5, 6): continuous double auction per territory. */
     p2p: z
       .object({

@@ -98,7 +98,7 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
   // same LP re-solved at shifted interface prices. The model stays loaded for step 6.
   const provIn: ClearingInput = { ...base, interfacePrice: inp.forecastLmp };
   const offsets = inp.curveOffsets ?? DEFAULT_CURVE_OFFSETS;
-  // The upper curve chain's worker loads its LP while this thread pre-solves (refiner) and solves.
+  // The curve worker loads its LP while this thread pre-solves (refiner) and solves.
   let worker = startCurveWorker(provIn, offsets);
   let area = await openArea(provIn);
   try {
