@@ -198,9 +198,11 @@ describe('market API, centralized model 2: the utility is the DERM (real sockets
   it('audits the refusals with their reasons and the actions with their actors', async () => {
     const audit = await auditLog(mc.t);
     const refused = audit.find((a) => a.action === 'market.clear.rt.refused' && a.actor === 'user:ivan');
-    assert.equal((refused?.detail.refusal as { code: string }).code, 'NOT_DERM');
+    assert.ok(refused, 'the refused dispatch is audited');
+    assert.equal((refused.detail.refusal as { code: string }).code, 'NOT_DERM');
     const da = audit.find((a) => a.action === 'market.clear.da.refused' && a.actor === 'user:uma');
-    assert.equal((da?.detail.refusal as { code: string }).code, 'NOT_DMO');
+    assert.ok(da, 'the refused clearing is audited');
+    assert.equal((da.detail.refusal as { code: string }).code, 'NOT_DMO');
     for (const [action, actor, as] of [
       ['market.clear.da', 'user:ivan', 'iso'],
       ['market.clear.rt', 'user:uma', 'utility'],
