@@ -213,6 +213,38 @@ describe('market API, peer-to-peer model 6: independent DMO, utility DER may tra
     assert.equal(rec.body.issuedBy, 'market:self:utility');
   });
 
+  it('lists the close as a P2P run, not as a real-time market run (runs, awards, settlements)', async () => {
+    const runs = (market: string) =>
+      mc.t.api<{ id: string; market: string; runBy: string }[]>(
+        'GET',
+        `/market/runs?market=${market}`,
+        mc.as('dora'),
+      );
+    assert.deepEqual((await runs('RT')).body, []);
+    const p2p = (await runs('P2P')).body;
+    assert.deepEqual(
+      p2p.map((r) => [r.market, r.runBy]),
+      [['P2P', 'dso']],
+    );
+    const awards = await mc.t.api<{ market: string; resource: string; awardW: number }[]>(
+      'GET',
+      '/market/awards',
+      mc.as('uma'),
+    );
+    assert.deepEqual(
+      awards.body.map((a) => [a.market, a.resource, a.awardW]),
+      [['P2P', 'bat-u', -2000]],
+    );
+    assert.deepEqual((await mc.t.api('GET', '/market/awards?market=RT', mc.as('uma'))).body, []);
+    const s = await mc.t.api<{ entries: { market: string; runId: string }[] }>(
+      'GET',
+      '/market/settlements?market=P2P',
+      mc.as('bob'),
+    );
+    assert.ok(s.body.entries.length > 0);
+    assert.ok(s.body.entries.every((e) => e.market === 'P2P' && e.runId === p2p[0].id));
+  });
+
   it('audits the refusals with their codes and the close by the independent DSO', async () => {
     const audit = await auditLog(mc.t);
     const code = (action: string, actor: string) =>
