@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { type Command, commandSchema } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
-import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
+import { type MarketCloud, startMarketCloud } from '../../test-support/market-cloud.ts';
 import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../market/bids.ts';
-import { capabilities, connectGateway, startTestCloud, type TestCloud } from '../testing.ts';
+import type { TestCloud } from '../testing.ts';
 
 /**
  * Centralized model 1 (TSO only) through the API on a real cloud: aggregators bid for their DER,
@@ -17,13 +14,12 @@ import { capabilities, connectGateway, startTestCloud, type TestCloud } from '..
  */
 describe('market API, centralized model 1 (real sockets)', function () {
   this.timeout(60000);
+  let mc: MarketCloud;
   let t: TestCloud;
   let gateway: MqttClient | undefined;
-  const tok: Record<string, string> = {};
   const dayStart = Date.UTC(2030, 0, 2);
   const noon = dayStart + 12 * HOUR_MS;
-  let clock = dayStart - DAY_MS;
-  const as = (user: string) => ({ token: tok[user] });
+  const as = (user: string) => mc.as(user);
   const offer = (resource: string, q: number, p: number, extra: object = {}) => ({
     resource,
     market: 'DA',
@@ -34,113 +30,87 @@ describe('market API, centralized model 1 (real sockets)', function () {
   });
 
   before(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gridlayer-central-'));
-    // Two laterals from the substation at 400 V: 30 kW at bus 2 behind 0.4 ohm overshoots 1.05 pu.
-    writeFileSync(
-      join(dir, 'feeder.json'),
-      JSON.stringify({
+    mc = await startMarketCloud({
+      clock: dayStart - DAY_MS,
+      market: {
+        model: 1,
+        actors: [
+          { id: 'iso', kind: 'iso', users: ['ivan'] },
+          { id: 'utility', kind: 'utility', users: ['uma'] },
+          { id: 'agg', kind: 'aggregator', users: ['alice'] },
+          { id: 'sunco', kind: 'producer', users: ['pete'] },
+        ],
+      },
+      // Two laterals from the substation at 400 V: 30 kW at bus 2 behind 0.4 ohm overshoots 1.05 pu.
+      feeder: {
         base_voltage_v: 400,
-        buses: ['0', '1', '2'].map((id) => ({
-          id,
-          type: id === '0' ? 'slack' : 'pq',
-          vmin_pu: 0.95,
-          vmax_pu: 1.05,
-        })),
+        vmin_pu: 0.95,
+        vmax_pu: 1.05,
+        buses: ['0', '1', '2'],
         branches: [
           { id: 'b01', from_bus: '0', to_bus: '1', r_ohm: 0.02, x_ohm: 0.01 },
           { id: 'b02', from_bus: '0', to_bus: '2', r_ohm: 0.4, x_ohm: 0.1 },
         ],
-      }),
-    );
-    t = await startTestCloud(
-      {
-        market: {
-          model: 1,
-          networkFile: 'feeder.json',
-          actors: [
-            { id: 'iso', kind: 'iso', users: ['ivan'] },
-            { id: 'utility', kind: 'utility', users: ['uma'] },
-            { id: 'agg', kind: 'aggregator', users: ['alice'] },
-            { id: 'sunco', kind: 'producer', users: ['pete'] },
-          ],
+      },
+      users: [
+        ['ivan', 'operator'],
+        ['uma', 'operator'],
+        ['alice', 'aggregator'],
+        ['pete', 'participant'],
+      ],
+      registrar: 'uma',
+      site: 'site-a',
+      resources: [
+        {
+          id: 'pv-big',
+          owner: 'sunco',
+          aggregator: 'agg',
+          kind: 'pv',
+          bus: '2',
+          max_inject_w: 30000,
+          max_withdraw_w: 0,
+          site: 'site-a',
+          device: 'inv1',
         },
-      },
-      dir,
-      { iso: new WholesaleMarket({ seed: 1 }) },
-    );
-    t.cloud.market!.now = () => clock;
-    for (const [id, role] of [
-      ['ivan', 'operator'],
-      ['uma', 'operator'],
-      ['alice', 'aggregator'],
-      ['pete', 'participant'],
-    ] as const) {
-      await t.cloud.registry.createUser({ id, name: id, role, scopes: [] });
-      tok[id] = (await t.api<{ token: string }>('POST', `/users/${id}/tokens`, { body: {} })).body.token;
-    }
-    const site = await t.api<{ gateway: { password: string } }>('POST', '/sites', { body: { id: 'site-a' } });
-    gateway = await connectGateway(
-      `mqtt://127.0.0.1:${t.cloud.broker.tcp}`,
-      'site-a',
-      site.body.gateway.password,
-    );
-    await gateway.publishAsync(siteTopic('site-a', 'capabilities'), capabilities('site-a'), { qos: 1 });
-    for (const body of [
-      {
-        id: 'pv-big',
-        owner: 'sunco',
-        aggregator: 'agg',
-        kind: 'pv',
-        bus: '2',
-        max_inject_w: 30000,
-        max_withdraw_w: 0,
-        site: 'site-a',
-        device: 'inv1',
-      },
-      {
-        id: 'bat-1',
-        owner: 'sunco',
-        aggregator: 'agg',
-        kind: 'battery',
-        bus: '1',
-        max_inject_w: 5000,
-        max_withdraw_w: 5000,
-        energy_wh: 20000,
-        soc0_wh: 10000,
-        site: 'site-a',
-        device: 'bat1',
-      },
-      {
-        id: 'ubat',
-        owner: 'utility',
-        aggregator: 'agg',
-        kind: 'battery',
-        bus: '1',
-        max_inject_w: 5000,
-        max_withdraw_w: 5000,
-        energy_wh: 20000,
-      },
-      {
-        id: 'pv-new',
-        owner: 'sunco',
-        aggregator: 'agg',
-        kind: 'pv',
-        bus: '1',
-        max_inject_w: 3000,
-        max_withdraw_w: 0,
-      },
-    ]) {
-      const r = await t.api('POST', '/market/resources', { ...as('uma'), body });
-      assert.equal(r.status, 201, JSON.stringify(r.body));
-    }
-    for (const id of ['pv-big', 'bat-1', 'ubat'])
-      await t.api('PATCH', `/market/resources/${id}`, { ...as('uma'), body: { status: 'certified' } });
+        {
+          id: 'bat-1',
+          owner: 'sunco',
+          aggregator: 'agg',
+          kind: 'battery',
+          bus: '1',
+          max_inject_w: 5000,
+          max_withdraw_w: 5000,
+          energy_wh: 20000,
+          soc0_wh: 10000,
+          site: 'site-a',
+          device: 'bat1',
+        },
+        {
+          id: 'ubat',
+          owner: 'utility',
+          aggregator: 'agg',
+          kind: 'battery',
+          bus: '1',
+          max_inject_w: 5000,
+          max_withdraw_w: 5000,
+          energy_wh: 20000,
+        },
+        {
+          id: 'pv-new',
+          owner: 'sunco',
+          aggregator: 'agg',
+          kind: 'pv',
+          bus: '1',
+          max_inject_w: 3000,
+          max_withdraw_w: 0,
+        },
+      ],
+      certify: ['pv-big', 'bat-1', 'ubat'],
+    });
+    t = mc.t;
+    gateway = mc.gateway;
   });
-  after(async () => {
-    gateway?.end(true);
-    await t?.stop();
-    if (t) rmSync(t.dir, { recursive: true, force: true });
-  });
+  after(async () => mc?.stop());
 
   it('takes DER only through their aggregator; refuses the ISO (DMO), utility DER, uncertified DER and P2P orders', async () => {
     const ok = await t.api('POST', '/market/bids', { ...as('alice'), body: offer('pv-big', 30000, 0) });
@@ -183,7 +153,7 @@ describe('market API, centralized model 1 (real sockets)', function () {
       body: { dayStart },
     });
     assert.equal(open.body.code, 'GATE_OPEN');
-    clock = dayStart - 12 * HOUR_MS;
+    mc.setClock(dayStart - 12 * HOUR_MS);
     const late = await t.api<{ code: string }>('POST', '/market/bids', {
       ...as('alice'),
       body: offer('bat-1', 1000, 5, { interval_start: noon + HOUR_MS }),
@@ -236,7 +206,7 @@ describe('market API, centralized model 1 (real sockets)', function () {
       received.push(commandSchema.parse(JSON.parse(payload.toString()))),
     );
     const rtStart = noon + 2 * RT_INTERVAL_MS;
-    clock = rtStart - RT_INTERVAL_MS;
+    mc.setClock(rtStart - RT_INTERVAL_MS);
     const run = await t.api<{
       balanced: boolean;
       dispatch: { resource: string; status: string; commandId: string; screenedW: number; awardW: number }[];

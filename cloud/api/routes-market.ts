@@ -30,7 +30,7 @@ export const time = z.union([z.number(), z.string()]).transform((v, ctx) => {
   return n;
 });
 export const windowQuery = z.object({
-  market: z.enum(['DA', 'RT', 'MT']).optional(),
+  market: z.enum(['DA', 'RT', 'MT', 'P2P']).optional(),
   from: time.optional(),
   to: time.optional(),
   all: z

@@ -206,7 +206,8 @@ type RealTimeQuery = {
 /**
  * One 5-minute interval of a centralized model: the DERM dispatches the DGO-screened day-ahead awards
  * of the hour (screened again on the interval's loads, so no infeasible award reaches the field);
- * whatever differs from the ISO's award settles as a deviation at the ISO's real-time LMP.
+ * whatever differs from the ISO's award settles as a deviation at the ISO's real-time LMP. Only a
+ * user acting for the DERM runs it (model 1: the ISO; model 2: the utility; anyone else: NOT_DERM).
  */
 export async function runCentralizedRealTime(m: MarketService, c: MarketCaller, q: RealTimeQuery) {
   return m.guard(
@@ -215,7 +216,8 @@ export async function runCentralizedRealTime(m: MarketService, c: MarketCaller, 
     String(q.intervalStart),
     { intervalStart: q.intervalStart },
     async () => {
-      const by = m.actingAs(c.userId, 'DMO');
+      // The DERM dispatches DER: the ISO in model 1, the utility in model 2 (the ISO stays the DMO).
+      const by = m.actingAs(c.userId, 'DERM');
       if (q.intervalStart % RT_INTERVAL_MS !== 0)
         throw new MarketRefusal(refuse('BAD_INTERVAL', 'RT intervals start on 5-minute boundaries'));
       m.requireGateClosed('RT', q.intervalStart);

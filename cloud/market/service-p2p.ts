@@ -304,6 +304,7 @@ export class P2pMarket {
    * DMO: closes a delivery interval after its gate: settles the trades, the PoLR service (unmatched
    * demand, metered imbalances) and fees, and sends each resource's self-dispatch command.
    * `meteredWh` (per resource, + = delivered into the grid) replaces the traded position where given.
+   * Stored as a run of kind `P2P` (its awards = net traded positions), not as a real-time market run.
    */
   async close(
     c: MarketCaller,
@@ -399,7 +400,7 @@ export class P2pMarket {
         const books = checkBooks(ledger);
         const awards: AwardRecord[] = [...netWh].map(([id, wh]) => ({
           runId,
-          market: 'RT',
+          market: 'P2P',
           resource: id,
           participant: acctOf.get(id)!,
           bus: m.resources.get(id)?.bus ?? '',
@@ -425,7 +426,7 @@ export class P2pMarket {
         await m.store.saveRun(
           {
             id: runId,
-            market: 'RT',
+            market: 'P2P',
             intervalStart: start,
             intervalEnd: end,
             runAt: m.now(),

@@ -159,7 +159,7 @@ export class MarketService {
   }
 
   /** The organization through which the user holds `role`, or a 403. */
-  actingAs(userId: string, role: 'DMO' | 'DGO'): string {
+  actingAs(userId: string, role: 'DMO' | 'DGO' | 'DERM'): string {
     const a = this.actorsOf(userId).find((id) => this.config.roles[role] === id);
     if (!a)
       throw new MarketServiceError(

@@ -12,6 +12,16 @@ describe('settlement and M&V', () => {
     assert.equal(formatCents(-123456), '-$1,234.56');
   });
 
+  it('books no line where an account pays itself (the utility trading its own DER owes itself wheeling)', () => {
+    const l = new Ledger();
+    const fees = { dmo: { kind: 'transaction' as const, centsPerMWh: 5000 }, wheelingCentsPerMWh: 800 };
+    chargeFees(l, 0, 'utility', 2000, 2000, fees, 'dso', 'utility', false);
+    assert.deepEqual(
+      l.entries.map((e) => [e.from, e.to, e.cents, e.kind]),
+      [['utility', 'dso', 10, 'dmo_fee']],
+    );
+  });
+
   it('balances a two-settlement period with congestion surplus to the cent', () => {
     const l = new Ledger();
     // DA: generator behind congestion sells 700 kW at 60, load buys 1.2 MW at 60, ISO sells 500 kW at 40.

@@ -73,7 +73,8 @@ export class Ledger {
     ref?: string,
   ): void {
     if (!Number.isInteger(cents)) throw new RangeError(`ledger amounts are integer cents, got ${cents}`);
-    if (cents === 0) return;
+    // A self-payment moves nothing (e.g. the utility trading its own DER in model 6 owes itself wheeling).
+    if (cents === 0 || from === to) return;
     this.entries.push(
       cents > 0
         ? { period, from, to, cents, kind, ...(ref ? { ref } : {}) }

@@ -11,8 +11,11 @@ import type { LedgerEntry } from './settlement.ts';
  * same SQL runs on SQLite and PostgreSQL.
  */
 
-/** Runs: the DA and RT markets, and MT (metered settlement of an hour, 5-minute periods). */
-export type MarketKind = BidMarket | 'MT';
+/**
+ * Runs: the DA and RT markets, MT (metered settlement of an hour, 5-minute periods) and P2P (the
+ * close of a peer-to-peer delivery interval: trades, PoLR and fees; stored as RT before migration 5).
+ */
+export type MarketKind = BidMarket | 'MT' | 'P2P';
 
 export interface ResourceLink {
   readonly site?: string | undefined;

@@ -127,6 +127,15 @@ export const MIGRATIONS: { id: number; name: string; statements: string[] }[] = 
       'CREATE INDEX market_p2p_trades_interval ON market_p2p_trades (interval_start)',
     ],
   },
+  {
+    id: 5,
+    name: 'market: P2P interval closes are their own run kind (P2P), no longer listed as RT market runs',
+    // Every P2P close was stored with an id starting `p2p_` (service-p2p.ts) and market 'RT'.
+    statements: ['market_runs', 'market_awards', 'market_prices', 'market_ledger'].map(
+      (t) =>
+        `UPDATE ${t} SET market = 'P2P' WHERE substr(${t === 'market_runs' ? 'id' : 'run_id'}, 1, 4) = 'p2p_'`,
+    ),
+  },
 ];
 
 /** Applies pending migrations, each in its own transaction, recording them in schema_migrations. */
