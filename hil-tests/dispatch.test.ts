@@ -45,6 +45,33 @@ describe('hardware in the loop: VPP dispatch through real edges to simulated dev
     );
     await sleep(3000); // a few seconds of baseline
   });
+  /**
+   * Each test starts from the same state whatever the one before it did: no open dispatch on vpp1
+   * (a failed test may leave one active, and a new one would be refused as overlapping) and both
+   * edges back in default mode (the previous dispatch's setpoints lapsed).
+   */
+  const idle = async () => {
+    const open = await cloud.ok<Array<{ id: string; status: string }>>('GET', '/dispatches?group=vpp1');
+    for (const x of open)
+      if (x.status === 'active' || x.status === 'scheduled')
+        await cloud.ok('POST', `/dispatches/${x.id}/cancel`);
+    await waitUntil(
+      'sites in default mode, with fresh telemetry',
+      async () => {
+        const agg = await cloud.ok<{
+          staleDevices: number;
+          perSite: Array<{ id: string; mode?: string }>;
+        }>('GET', '/vpps/vpp1/aggregate');
+        return agg.staleDevices === 0 &&
+          agg.perSite.length === 2 &&
+          agg.perSite.every((x) => x.mode === 'default')
+          ? true
+          : undefined;
+      },
+      20000,
+    );
+  };
+
   after(async () => {
     await a?.stop();
     await b?.stop();
@@ -95,6 +122,7 @@ describe('hardware in the loop: VPP dispatch through real edges to simulated dev
   });
 
   it('re-allocates to the other site when a device stops answering mid-dispatch', async () => {
+    await idle();
     const end = Date.now() + 30_000;
     const created = await cloud.api<Dispatch>('POST', '/dispatches', {
       group: 'vpp1',
@@ -114,19 +142,23 @@ describe('hardware in the loop: VPP dispatch through real edges to simulated dev
     const aBefore = before.devices.find((d) => d.site === 'site-a' && d.kind === 'battery')!.setpointW!;
     // Site b's devices stop answering (the simulator process freezes: requests time out).
     b.sim.child.kill('SIGSTOP');
-    const after = await waitUntil(
-      'site-b excluded and its share moved to site-a',
-      async () => {
-        const d = await cloud.ok<Dispatch>('GET', `/dispatches/${id}`);
-        const bBat = d.devices.find((x) => x.site === 'site-b' && x.kind === 'battery');
-        const aBat = d.devices.find((x) => x.site === 'site-a' && x.kind === 'battery');
-        return bBat?.state === 'excluded' && aBat?.setpointW !== undefined && aBat.setpointW > aBefore + 200
-          ? d
-          : undefined;
-      },
-      30000,
-    );
-    b.sim.child.kill('SIGCONT');
+    let after: Dispatch;
+    try {
+      after = await waitUntil(
+        'site-b excluded and its share moved to site-a',
+        async () => {
+          const d = await cloud.ok<Dispatch>('GET', `/dispatches/${id}`);
+          const bBat = d.devices.find((x) => x.site === 'site-b' && x.kind === 'battery');
+          const aBat = d.devices.find((x) => x.site === 'site-a' && x.kind === 'battery');
+          return bBat?.state === 'excluded' && aBat?.setpointW !== undefined && aBat.setpointW > aBefore + 200
+            ? d
+            : undefined;
+        },
+        30000,
+      );
+    } finally {
+      b.sim.child.kill('SIGCONT');
+    }
     assert.equal(after.devices.find((x) => x.site === 'site-a' && x.kind === 'battery')?.state, 'ok');
     await cloud.ok('POST', `/dispatches/${id}/cancel`);
   });

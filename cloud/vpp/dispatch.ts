@@ -9,7 +9,9 @@
  * samples in that window counts with its latest value.
  *
  * Loop, per tick: U = measured meters − measured output of the controllable devices (what the loop
- * does not steer: load, uncontrolled PV); the devices must together deliver R = target − U. A device
+ * does not steer: load, uncontrolled PV), per site at one instant (coherent.ts: never a meter sample
+ * paired with device samples from either side of a setpoint change); the devices must together
+ * deliver R = target − U. A device
  * is left out — its measured output then belongs to U, its share goes to the others — when its
  * telemetry is stale, a command to it is refused/fails/never acknowledged, or it keeps deviating from
  * its setpoint for `settleMs` (under-delivery: it is then held at what it demonstrably delivers).
@@ -21,6 +23,7 @@ import type { CommandPipeline } from '../commands/pipeline.ts';
 import type { Registry } from '../storage/registry/registry.ts';
 import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
 import { allocate, type DeviceFlexibility } from './allocate.ts';
+import { type CoherentSite, coherentUncontrolled } from './coherent.ts';
 import { checkDispatchFeasibility, type Feasibility, type NetworkCheck } from './feasibility.ts';
 import {
   batteryRange,
@@ -456,7 +459,8 @@ export class DispatchManager {
     const o = this.opts;
     const measured = g.sites.reduce((a, s) => a + (s.meterW ?? 0), 0);
     const hoursLeft = (d.end - now) / 3_600_000;
-    const flex: (DeviceFlexibility & { run: DeviceRun; dev: DeviceState })[] = [];
+    const flex: (DeviceFlexibility & { run: DeviceRun; dev: DeviceState; tol: number })[] = [];
+    const coherentSites: CoherentSite[] = [];
     for (const s of g.sites) {
       const siteFlex: typeof flex = [];
       for (const dev of s.devices) {
@@ -490,6 +494,7 @@ export class DispatchManager {
             costPerKwh: o.batteryCostPerKwh,
             run: r,
             dev,
+            tol,
           });
         } else {
           r.pvAvailableW = r.limited ? Math.max(r.pvAvailableW ?? 0, w) : Math.max(0, w);
@@ -502,6 +507,7 @@ export class DispatchManager {
             costPerKwh: o.pvCurtailCostPerKwh,
             run: r,
             dev,
+            tol,
           });
         }
       }
@@ -518,9 +524,22 @@ export class DispatchManager {
         f.minW = f.baselineW - (f.baselineW - f.minW) * fd;
       }
       flex.push(...siteFlex);
+      coherentSites.push({
+        site: s.id,
+        meterIds: s.meterIds,
+        meterTolW: o.toleranceW,
+        devices: siteFlex.map((f) => ({ id: f.dev.id, tolW: f.tol })),
+      });
     }
-    const controlled = flex.reduce((a, f) => a + (f.dev.w ?? 0), 0);
-    const uncontrolled = measured - controlled;
+    // U from one instant per site (coherent.ts); a site without such an instant in the stale window
+    // falls back to its latest values.
+    const coherent = await coherentUncontrolled(this.deps.store, coherentSites, now - o.staleMs, now + 1);
+    let uncontrolled = 0;
+    for (const s of g.sites) {
+      const c = coherent.get(s.id);
+      uncontrolled +=
+        c?.w ?? (s.meterW ?? 0) - flex.reduce((a, f) => a + (f.dev.site === s.id ? (f.dev.w ?? 0) : 0), 0);
+    }
     const required = d.targetMeterW - uncontrolled;
     const base = flex.reduce((a, f) => a + f.baselineW, 0);
     const alloc = await allocate(flex, required - base);
