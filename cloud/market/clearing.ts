@@ -587,12 +587,11 @@ export function sampleCurve(
 
 /**
  * All offsets (with 0) ascending, and the chains that sample them, each walking outward from the
- * base price, in two groups of about equal work for two threads. Below the base price the far
- * samples cost most (every step there reschedules many storage units: with 10k resources on 120
- * buses, -80 to -200 $/MWh takes ~16k dual simplex iterations against ~3k for +5 to +10), so the
- * lower side is two chains: its far half starts from the base directly at its nearest offset (0 to
- * -40: ~6.6k iterations against ~11k through -5, -10, -20) and is one group; the near half and the
- * upper side are the other.
+ * base price, in two groups for two threads: the lower side on the main thread, the upper side in
+ * the worker. The lower side costs more (every step far below the base reschedules many storage
+ * units: with 10k resources on 120 buses, -80 to -200 $/MWh takes ~16k dual simplex iterations
+ * against ~3k for +5 to +10); splitting it (docs/markets.md) balanced the iterations but not the
+ * time, so it stays one chain.
  */
 export function curveChains(priceOffsets: readonly number[]): {
   offsets: number[];
@@ -602,10 +601,8 @@ export function curveChains(priceOffsets: readonly number[]): {
   const offsets = [...new Set([0, ...priceOffsets])].sort((a, c) => a - c);
   const down = offsets.filter((d) => d < 0).reverse();
   const up = offsets.filter((d) => d > 0);
-  const near = down.slice(0, Math.floor(down.length / 2));
-  const far = down.slice(near.length);
   const nonEmpty = (chains: number[][]) => chains.filter((c) => c.length > 0);
-  return { offsets, main: nonEmpty([far]), worker: nonEmpty([up, near]) };
+  return { offsets, main: nonEmpty([down]), worker: nonEmpty([up]) };
 }
 
 /** Re-solves `area` at each offset of `chain` in order, the first warm from `from`, each next from its neighbour. */

@@ -210,17 +210,15 @@ describe('fast day-ahead clearing', () => {
   });
   it('splits the T-D curve offsets into chains that sample each offset once', () => {
     const { offsets, main, worker } = curveChains(DEFAULT_CURVE_OFFSETS);
-    assert.deepEqual(main, [[-40, -80, -200]]);
-    assert.deepEqual(worker, [
-      [5, 10, 20, 40, 80, 200],
-      [-5, -10, -20],
-    ]);
+    assert.deepEqual(main, [[-5, -10, -20, -40, -80, -200]]);
+    assert.deepEqual(worker, [[5, 10, 20, 40, 80, 200]]);
     const sampled = [0, ...main.flat(), ...worker.flat()].sort((a, b) => a - b);
     assert.deepEqual(sampled, offsets);
     // Each chain walks outward from the base price.
     for (const c of [...main, ...worker])
       for (let k = 1; k < c.length; k++) assert.ok(Math.abs(c[k]) > Math.abs(c[k - 1]));
     assert.deepEqual(curveChains([5, 10]), { offsets: [0, 5, 10], main: [], worker: [[5, 10]] });
+    assert.deepEqual(curveChains([-5]), { offsets: [-5, 0], main: [[-5]], worker: [] });
   });
   it('samples the same T-D curve with part of its chains in a worker thread', async () => {
     await fc.assert(
