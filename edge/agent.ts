@@ -24,7 +24,9 @@ const MAX_SAMPLES_PER_BATCH = 400;
 interface DeviceSlot {
   driver: DeviceDriver;
   cfg: DeviceConfig;
-  latest?: { reading: Reading; atMs: number };
+  latest?: { reading: Reading; atMs: number; sampledAtMs: number };
+  /** When the running poll started: no value it returns was sampled earlier (the controller needs it). */
+  pollStartedMs?: number;
   staleSent: boolean;
 }
 
@@ -189,6 +191,7 @@ export class EdgeAgent {
           );
           this.uplink.publishCapabilities();
         }
+        slot.pollStartedMs = Date.now();
         return driver.poll();
       },
       expectedOutage: (now) => driver instanceof SunSpecDriver && inDropoutWindow(driver.quirks, now),
@@ -221,7 +224,8 @@ export class EdgeAgent {
   private onReading(id: string, reading: Reading): void {
     const slot = this.devices.get(id);
     if (!slot) return;
-    slot.latest = { reading, atMs: Date.now() };
+    const atMs = Date.now();
+    slot.latest = { reading, atMs, sampledAtMs: slot.pollStartedMs ?? atMs };
     slot.staleSent = false;
     const sample: Sample = { ts: reading.ts, device: id, values: reading.values };
     if (Object.keys(reading.quality).length) sample.quality = reading.quality;

@@ -178,6 +178,8 @@ export const configSchema = z
         socReservePct: z.number().min(0).max(100).default(10),
         /** Ignore meter deviations smaller than this (W) to avoid chattering writes. */
         deadbandW: z.number().nonnegative().default(50),
+        /** A battery's response time to a new setpoint (ms): self-consumption waits for it to show in readings. */
+        setpointSettleMs: z.number().int().min(0).max(60_000).default(250),
       })
       .strict()
       .default({
@@ -187,6 +189,7 @@ export const configSchema = z
         uplinkLossS: 60,
         socReservePct: 10,
         deadbandW: 50,
+        setpointSettleMs: 250,
       }),
     proxy: z
       .object({

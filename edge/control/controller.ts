@@ -21,13 +21,19 @@ export interface ControllerSettings extends ControlSettings {
   enabled: boolean;
   cycleMs: number;
   uplinkLossS: number;
+  /**
+   * A battery's response time to a new power setpoint (ms): readings sampled earlier than the write's
+   * acknowledgement plus this still show the old power. Default 250 ms.
+   */
+  setpointSettleMs?: number;
 }
 
 export interface ControllerDeps {
   site: string;
   settings: ControllerSettings;
   drivers(): DeviceDriver[];
-  latest(id: string): { reading: Reading; atMs: number; pollMs: number } | undefined;
+  /** `sampledAtMs`: when the poll that produced the reading started (defaults to `atMs`). */
+  latest(id: string): { reading: Reading; atMs: number; pollMs: number; sampledAtMs?: number } | undefined;
   uplink(): { connected: boolean; lastDisconnectMs?: number };
   /** `repeat`: the same answer again, for a command delivered twice (nothing was applied again). */
   sendAck(ack: Ack, repeat?: boolean): void;
@@ -63,6 +69,8 @@ interface PendingAck {
 interface Written {
   value: number;
   atMs: number;
+  /** From when readings can show `value` (see ControllerSettings.setpointSettleMs). */
+  settledAt: number;
 }
 
 export interface ControllerStats {
@@ -256,18 +264,26 @@ export class Controller {
       const fresh = l !== undefined && now - l.atMs <= Math.max(3 * l.pollMs, 3000);
       const good = (p: keyof Reading['values']) =>
         fresh && l && l.reading.quality[p] === undefined ? l.reading.values[p] : undefined;
-      if (d.kind === 'meter' && snap.meterW === undefined) snap.meterW = good('w');
+      const sampledAt = l?.sampledAtMs ?? l?.atMs;
+      if (d.kind === 'meter' && snap.meterW === undefined) {
+        snap.meterW = good('w');
+        if (snap.meterW !== undefined) snap.meterSampledAt = sampledAt;
+      }
       if (d.kind === 'inverter' && d.controls.includes('active_power_limit') && d.nameplate.w_max) {
         snap.pv.push({ id: d.id, w: good('w'), wMax: d.nameplate.w_max });
       }
       if (d.kind === 'battery' && d.controls.includes('battery_power')) {
         const np = d.nameplate;
+        const w = good('w');
+        const last = this.written.get(d.id);
         snap.batteries.push({
           id: d.id,
-          w: good('w'),
+          w,
           socPct: good('soc_pct'),
           chargeMaxW: np.w_charge_max ?? np.w_max ?? 0,
           dischargeMaxW: np.w_discharge_max ?? np.w_max ?? 0,
+          ...(w !== undefined && sampledAt !== undefined && { sampledAt }),
+          ...(last && { lastSetpoint: { w: last.value, settledAt: last.settledAt } }),
         });
       }
     }
@@ -331,7 +347,12 @@ export class Controller {
         try {
           const got = await d.apply(sp);
           this.stats.writes++;
-          this.written.set(id, { value, atMs: now });
+          // A refresh of (about) the same value changes nothing the readings could lag behind.
+          const settledAt =
+            last && Math.abs(last.value - value) < band
+              ? last.settledAt
+              : this.now() + (this.deps.settings.setpointSettleMs ?? 250);
+          this.written.set(id, { value, atMs: now, settledAt });
           if (pendingAck && remote) {
             pendingAck.devices.delete(id);
             pendingAck.applied[pendingAck.multi ? `${id}.w` : 'w'] = got.w as number;

@@ -20,12 +20,21 @@ export interface BatteryState {
   socPct?: number;
   chargeMaxW: number;
   dischargeMaxW: number;
+  /** When `w` was sampled (epoch ms: the poll's start, so never later than the real sample). */
+  sampledAt?: number;
+  /**
+   * The last power setpoint written and from when readings can show it (write acknowledged plus the
+   * device's response time). Readings sampled before `settledAt` still show the previous setpoint.
+   */
+  lastSetpoint?: { w: number; settledAt: number };
 }
 
 export interface Snapshot {
   ts: number;
   /** Meter at the PCC, export positive; undefined when stale or missing. */
   meterW?: number;
+  /** When `meterW` was sampled (epoch ms, poll start). */
+  meterSampledAt?: number;
   pv: PvState[];
   batteries: BatteryState[];
 }
@@ -68,6 +77,23 @@ export function batteryBounds(b: BatteryState, s: ControlSettings): [number, num
   return [lo, hi];
 }
 
+/**
+ * Whether the readings the self-consumption target uses may straddle a battery setpoint change:
+ * each battery must have been sampled after its own last setpoint settled, the meter after all of
+ * them. Devices are polled one after another, so otherwise the snapshot can pair an old battery power
+ * with a new meter power, the uncontrolled load (meter - batteries) is wrong by the whole change, and
+ * the deadbeat target swings. Readings without a sample time are taken as they are.
+ */
+export function readingsPredateSetpoint(snap: Snapshot): boolean {
+  let settledAt = -Infinity;
+  for (const b of snap.batteries) {
+    if (!b.lastSetpoint) continue;
+    settledAt = Math.max(settledAt, b.lastSetpoint.settledAt);
+    if (b.w !== undefined && b.sampledAt !== undefined && b.sampledAt < b.lastSetpoint.settledAt) return true;
+  }
+  return snap.meterW !== undefined && snap.meterSampledAt !== undefined && snap.meterSampledAt < settledAt;
+}
+
 export function decide(snap: Snapshot, remote: RemoteSetpoints, s: ControlSettings): Decision {
   const notes: Record<string, string[]> = {};
   const note = (id: string, msg: string) => {
@@ -87,8 +113,11 @@ export function decide(snap: Snapshot, remote: RemoteSetpoints, s: ControlSettin
         : totalBattW - (snap.meterW as number)
       : 0;
   const ratingSum = snap.batteries.reduce((a, b) => a + b.dischargeMaxW + b.chargeMaxW, 0) || 1;
+  // A setpoint change not yet visible in every reading: hold the last setpoints (safety stages still run).
+  const hold = meterFresh && s.defaultMode === 'self_consumption' && readingsPredateSetpoint(snap);
   for (const b of snap.batteries) {
     if (b.id in remote.battery) battery[b.id] = remote.battery[b.id];
+    else if (hold) battery[b.id] = b.lastSetpoint?.w ?? b.w ?? 0;
     else battery[b.id] = (selfTarget * (b.dischargeMaxW + b.chargeMaxW)) / ratingSum;
     if (!meterFresh && !(b.id in remote.battery) && s.defaultMode === 'self_consumption') {
       note(b.id, 'meter stale: battery held at 0 W');
