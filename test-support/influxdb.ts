@@ -29,7 +29,8 @@ export async function startInfluxDB(): Promise<RunningInfluxDB> {
   }
   const dir = mkdtempSync(join(tmpdir(), 'gridlayer-influxdb-'));
   const port = await freePort();
-  const rpcPort = await freePort();
+  let rpcPort = await freePort();
+  while (rpcPort === port) rpcPort = await freePort();
   const conf = `
 reporting-disabled = true
 bind-address = "127.0.0.1:${rpcPort}"
@@ -79,11 +80,21 @@ bind-address = "127.0.0.1:${rpcPort}"
     dir,
     process: proc,
     async createDatabase(name) {
-      const r = await fetch(`${url}/query`, {
-        method: 'POST',
-        body: new URLSearchParams({ q: `CREATE DATABASE "${name}"` }),
-      });
-      if (!r.ok) throw new Error(`CREATE DATABASE failed: ${r.status} ${await r.text()}`);
+      // InfluxQL reports statement errors in a 200 body, so read it; and only return once the
+      // database is listed (a write right after a failed create answers 404 "database not found").
+      let last = '';
+      for (let i = 0; i < 50; i++) {
+        const r = await fetch(`${url}/query`, {
+          method: 'POST',
+          body: new URLSearchParams({ q: `CREATE DATABASE "${name}"` }),
+        });
+        last = `${r.status} ${await r.text()}`;
+        const show = await fetch(`${url}/query?${new URLSearchParams({ q: 'SHOW DATABASES' })}`);
+        const listed = (await show.json()) as { results?: { series?: { values?: string[][] }[] }[] };
+        if (listed.results?.[0]?.series?.[0]?.values?.some((v) => v[0] === name)) return;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      throw new Error(`CREATE DATABASE ${name} did not take: ${last}\n${proc.output()}`);
     },
     async stop() {
       await proc.stop();
