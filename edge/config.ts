@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { CANONICAL_POINT_NAMES, DEVICE_KINDS } from '../protocols/canonical/points.ts';
 import { SITE_ID_PATTERN } from '../protocols/mqtt/topics.ts';
+import { DEFAULT_SETPOINT_SETTLE_MS } from './control/controller.ts';
 
 const deviceId = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'device id: 1-64 letters, digits, _ . : -');
 const unitId = z.number().int().min(0).max(247);
@@ -179,7 +180,7 @@ export const configSchema = z
         /** Ignore meter deviations smaller than this (W) to avoid chattering writes. */
         deadbandW: z.number().nonnegative().default(50),
         /** A battery's response time to a new setpoint (ms): self-consumption waits for it to show in readings. */
-        setpointSettleMs: z.number().int().min(0).max(60_000).default(250),
+        setpointSettleMs: z.number().int().min(0).max(60_000).default(DEFAULT_SETPOINT_SETTLE_MS),
       })
       .strict()
       .default({
@@ -189,7 +190,7 @@ export const configSchema = z
         uplinkLossS: 60,
         socReservePct: 10,
         deadbandW: 50,
-        setpointSettleMs: 250,
+        setpointSettleMs: DEFAULT_SETPOINT_SETTLE_MS,
       }),
     proxy: z
       .object({

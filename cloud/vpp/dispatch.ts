@@ -461,6 +461,8 @@ export class DispatchManager {
     const hoursLeft = (d.end - now) / 3_600_000;
     const flex: (DeviceFlexibility & { run: DeviceRun; dev: DeviceState; tol: number })[] = [];
     const coherentSites: CoherentSite[] = [];
+    /** Per site: U from the latest values (the fallback when no coherent instant is found). */
+    const latestU = new Map<string, number>();
     for (const s of g.sites) {
       const siteFlex: typeof flex = [];
       for (const dev of s.devices) {
@@ -524,6 +526,7 @@ export class DispatchManager {
         f.minW = f.baselineW - (f.baselineW - f.minW) * fd;
       }
       flex.push(...siteFlex);
+      latestU.set(s.id, (s.meterW ?? 0) - siteFlex.reduce((a, f) => a + (f.dev.w ?? 0), 0));
       coherentSites.push({
         site: s.id,
         meterIds: s.meterIds,
@@ -535,11 +538,7 @@ export class DispatchManager {
     // falls back to its latest values.
     const coherent = await coherentUncontrolled(this.deps.store, coherentSites, now - o.staleMs, now + 1);
     let uncontrolled = 0;
-    for (const s of g.sites) {
-      const c = coherent.get(s.id);
-      uncontrolled +=
-        c?.w ?? (s.meterW ?? 0) - flex.reduce((a, f) => a + (f.dev.site === s.id ? (f.dev.w ?? 0) : 0), 0);
-    }
+    for (const s of g.sites) uncontrolled += coherent.get(s.id)?.w ?? latestU.get(s.id)!;
     const required = d.targetMeterW - uncontrolled;
     const base = flex.reduce((a, f) => a + f.baselineW, 0);
     const alloc = await allocate(flex, required - base);

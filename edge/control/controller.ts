@@ -28,6 +28,9 @@ export interface ControllerSettings extends ControlSettings {
   setpointSettleMs?: number;
 }
 
+/** ControllerSettings.setpointSettleMs when not set; also the config default (edge/config.ts). */
+export const DEFAULT_SETPOINT_SETTLE_MS = 250;
+
 export interface ControllerDeps {
   site: string;
   settings: ControllerSettings;
@@ -351,7 +354,7 @@ export class Controller {
           const settledAt =
             last && Math.abs(last.value - value) < band
               ? last.settledAt
-              : this.now() + (this.deps.settings.setpointSettleMs ?? 250);
+              : this.now() + (this.deps.settings.setpointSettleMs ?? DEFAULT_SETPOINT_SETTLE_MS);
           this.written.set(id, { value, atMs: now, settledAt });
           if (pendingAck && remote) {
             pendingAck.devices.delete(id);
