@@ -92,6 +92,7 @@ for (const n of [1000, 10000]) {
     ['da_full_7_steps_with_losses', new NetworkRefiner({ lossIterations, offers: [] })],
   ] as const) {
     let timings: Record<string, number> = {};
+    let iterations: Record<string, number> = {};
     const fullMs = await timeMs(async () => {
       const da = await runDayAhead({
         dso: 'dso',
@@ -107,11 +108,14 @@ for (const n of [1000, 10000]) {
         ...(refine ? { refine } : {}),
       });
       timings = da.timings;
+      iterations = da.iterations;
     });
     figures[`${name}_${n}_resources_ms`] = Math.round(fullMs);
     figures[`${name}_${n}_breakdown_ms`] = Object.fromEntries(
       Object.entries(timings).map(([k, v]) => [k, Math.round(v)]),
     );
+    // Simplex iterations do not depend on how busy the machine is: compare runs by them too.
+    figures[`${name}_${n}_simplex_iterations`] = iterations;
   }
 }
 const rtRes = fleet(10000, 7).map((r) => ({ ...r, sell: [r.sell[18]], buy: [r.buy[18]] }));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
 import { buildNetwork } from '../network/index.ts';
 import { HOUR_MS } from './bids.ts';
-import { clearArea, interfaceCurve } from './clearing.ts';
+import { clearArea, interfaceCurve, openArea, sampleCurve, walkChain } from './clearing.ts';
 import { compileFeeder } from './feeder.ts';
 import { runDayAhead } from './total-dso.ts';
 
@@ -156,7 +156,11 @@ describe('market clearing', () => {
       forecastLmp: Array.from({ length: 24 }, (_, h) => iso.forecastLmp(dayStart + h * HOUR_MS)),
       iso,
     });
+    const { floorPerMWh, capPerMWh } = iso.bidPriceLimits;
     for (const h of da.tdBid.hours) {
+      // The -200 $/MWh sample lands on the ISO's floor: no point outside its bid price limits.
+      assert.equal(h.points[0].price_per_mwh, Math.max(floorPerMWh, h.points[1].price_per_mwh - 120));
+      for (const p of h.points) assert.ok(p.price_per_mwh >= floorPerMWh && p.price_per_mwh <= capPerMWh);
       for (let i = 1; i < h.points.length; i++) {
         assert.ok(h.points[i].price_per_mwh > h.points[i - 1].price_per_mwh);
         assert.ok(h.points[i].import_w <= h.points[i - 1].import_w, 'import never rises with price');
@@ -194,5 +198,60 @@ describe('market clearing', () => {
         [70, 150e3],
       ],
     );
+  });
+
+  it('samples the interface curve inside the ISO bid price limits, solving a clamped duplicate once', async () => {
+    const inp = {
+      feeder: null,
+      periods: 2,
+      durationH: 1,
+      interfacePrice: [40, 20],
+      fixedLoadW: new Map([['x', [200e3, 200e3]]]),
+      resources: [
+        {
+          id: 'g',
+          bus: 'x',
+          sell: [...sell(50e3, 35), ...sell(50e3, 35)],
+          buy: [...buy(50e3, 60), ...buy(50e3, 60)],
+        },
+      ],
+    };
+    const limits = { floorPerMWh: 0, capPerMWh: 65 };
+    const area = await openArea(inp);
+    try {
+      const s = sampleCurve(area, inp, [-30, -25, 10, 30], limits);
+      // Hour 0 (40 $/MWh): 10, 15, 40, 50, 65 (70 capped); hour 1 (20): -10 and -5 floored to 0.
+      assert.deepEqual(
+        s.curve.map((h) => h.map((p) => [p.pricePerMWh, p.importW])),
+        [
+          [
+            [10, 250e3],
+            [15, 250e3],
+            [40, 200e3],
+            [50, 200e3],
+            [65, 150e3],
+          ],
+          [
+            [0, 250e3],
+            [0, 250e3],
+            [20, 250e3],
+            [30, 250e3],
+            [50, 200e3],
+          ],
+        ],
+      );
+      // A chain whose two samples clamp to the same prices in every hour: the second is the first.
+      const raw = new Map<number, number[]>();
+      const bases = new Map();
+      walkChain(area, inp, [-100, -200], undefined, raw, bases, limits);
+      assert.deepEqual(raw.get(-100), [250e3, 250e3]);
+      assert.equal(raw.get(-200), raw.get(-100));
+      assert.equal(bases.get(-200), bases.get(-100));
+      const again = area.iterations;
+      walkChain(area, inp, [-100], bases.get(-100), raw, bases, limits);
+      assert.equal(area.iterations - again, 0, 'started from the -100 optimum: nothing to do');
+    } finally {
+      area.dispose();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import type { Basis, Highs, Model } from 'highs';
+import type { BidPriceLimits } from '../../protocols/market/td-interface.ts';
 import { aggregateByBus } from './aggregate.ts';
 import type { Step } from './bids.ts';
 import { type CompiledFeeder, LP_BASE_VA } from './feeder.ts';
@@ -24,6 +25,8 @@ import { getHighs, LpBuilder, type LpSolution, runModel } from './lp.ts';
 
 export type AncillaryProduct = 'reg_up' | 'reg_down' | 'reserve';
 export const ANCILLARY_PRODUCTS: readonly AncillaryProduct[] = ['reg_up', 'reg_down', 'reserve'];
+
+export type { BidPriceLimits };
 
 export interface ClearingResource {
   readonly id: string;
@@ -443,6 +446,8 @@ export interface AreaModel {
   /** Interface import per period (W) only, without extracting schedules and prices. */
   importW(interfacePrice: readonly number[], what: string, warmFrom?: Basis): number[];
   basis(): Basis;
+  /** Simplex iterations of every solve of this model so far. */
+  readonly iterations: number;
   /**
    * Replaces the loss linearization in the loaded model (only the flows' coefficients in their
    * parent balance rows and the balance rows' loss constants change; the basis stays loaded, so
@@ -463,12 +468,15 @@ export async function openArea(inp: ClearingInput): Promise<AreaModel> {
   const b = build(lpInp);
   const model: Model = b.lp.toModel(highs);
   let fresh = true;
+  let iterations = 0;
   const run = (price: readonly number[], what: string, warmFrom?: Basis): LpSolution => {
     for (let t = 0; t < inp.periods; t++) model.changeColCost(b.ifaceCol[t], price[t] * inp.durationH);
     if (warmFrom) model.setBasis(warmFrom);
     else if (fresh && inp.fast !== false) model.setBasis(crash(b, lpInp, price));
     fresh = false;
-    return runModel(highs, model, what);
+    const sol = runModel(highs, model, what);
+    iterations += sol.iterations;
+    return sol;
   };
   return {
     solve(price, what, warmFrom) {
@@ -482,6 +490,9 @@ export async function openArea(inp: ClearingInput): Promise<AreaModel> {
       return b.ifaceCol.map((j) => clean(sol.x[j] * LP_BASE_VA));
     },
     basis: () => model.getBasis(),
+    get iterations() {
+      return iterations;
+    },
     setLosses(losses) {
       const f = inp.feeder;
       if (!f) throw new RangeError('losses need a feeder (a copper plate is lossless)');
@@ -549,10 +560,11 @@ function solvePlain(highs: Highs, inp: ClearingInput, what: string): ClearingRes
 export async function interfaceCurve(
   inp: ClearingInput,
   priceOffsets: readonly number[],
+  limits?: BidPriceLimits,
 ): Promise<{ base: ClearingResult; curve: { pricePerMWh: number; importW: number }[][] }> {
   const area = await openArea(inp);
   try {
-    const { base, curve } = sampleCurve(area, inp, priceOffsets);
+    const { base, curve } = sampleCurve(area, inp, priceOffsets, limits);
     return { base, curve };
   } finally {
     area.dispose();
@@ -564,25 +576,41 @@ export interface CurveSamples {
   readonly curve: { pricePerMWh: number; importW: number }[][];
   /** Optimal basis at each sampled offset (warm starts for a later solve at nearby prices). */
   readonly bases: Map<number, Basis>;
+  /** Simplex iterations of the base solve and every sample (both threads). */
+  readonly iterations: number;
+}
+
+/** The interface prices of the curve sample at `offset`, per period, clamped into `limits`. */
+export function samplePrices(inp: ClearingInput, offset: number, limits?: BidPriceLimits): number[] {
+  return inp.interfacePrice.map((p) =>
+    limits ? Math.min(limits.capPerMWh, Math.max(limits.floorPerMWh, p + offset)) : p + offset,
+  );
 }
 
 /**
  * Solves `area` at the interface prices of `inp` (the provisional clearing) and at each shifted
  * price. The samples walk outward from the base price in chains (`curveChains`), each warm-started
  * from its neighbour's basis, so every re-solve moves only a few breakpoints (3x fewer simplex
- * iterations than jumping from -200 to +200 in one sweep).
+ * iterations than jumping from -200 to +200 in one sweep). The first chain starts from the base
+ * basis still loaded (setting a basis costs a refactorization and the dual edge weights), later
+ * ones from a copy of it.
  */
 export function sampleCurve(
   area: AreaModel,
   inp: ClearingInput,
   priceOffsets: readonly number[],
+  limits?: BidPriceLimits,
 ): CurveSamples {
+  const it0 = area.iterations;
   const base = area.solve(inp.interfacePrice, 'LDA provisional clearing');
   const bases = new Map<number, Basis>([[0, area.basis()]]);
   const raw = new Map<number, number[]>([[0, base.interfaceImportW]]);
   const { offsets, main, worker } = curveChains(priceOffsets);
-  for (const chain of [...main, ...worker]) walkChain(area, inp, chain, bases.get(0)!, raw, bases);
-  return { base, curve: monotoneCurve(inp, offsets, raw), bases };
+  [...main, ...worker].forEach((chain, k) => {
+    walkChain(area, inp, chain, k === 0 ? undefined : bases.get(0)!, raw, bases, limits);
+  });
+  const curve = monotoneCurve(inp, offsets, raw, limits);
+  return { base, curve, bases, iterations: area.iterations - it0 };
 }
 
 /**
@@ -605,21 +633,33 @@ export function curveChains(priceOffsets: readonly number[]): {
   return { offsets, main: nonEmpty([down]), worker: nonEmpty([up]) };
 }
 
-/** Re-solves `area` at each offset of `chain` in order, the first warm from `from`, each next from its neighbour. */
+/**
+ * Re-solves `area` at each offset of `chain` in order, the first warm from `from` (undefined: the
+ * basis the model holds), each next from its neighbour's, still loaded. A sample whose clamped
+ * prices equal its neighbour's is that sample again, not re-solved.
+ */
 export function walkChain(
   area: AreaModel,
   inp: ClearingInput,
   chain: readonly number[],
-  from: Basis,
+  from: Basis | undefined,
   raw: Map<number, number[]>,
   bases: Map<number, Basis>,
+  limits?: BidPriceLimits,
 ): void {
-  let warm: Basis | undefined = from;
+  let warm = from;
+  let prev: { price: number[]; d: number } | undefined;
   for (const d of chain) {
-    const price = inp.interfacePrice.map((p) => p + d);
+    const price = samplePrices(inp, d, limits);
+    if (prev && price.every((p, t) => p === prev!.price[t])) {
+      raw.set(d, raw.get(prev.d)!);
+      bases.set(d, bases.get(prev.d)!);
+      continue;
+    }
     raw.set(d, area.importW(price, `T-D curve at offset ${d}`, warm));
-    warm = undefined; // the model still holds the neighbour's basis
+    warm = undefined;
     bases.set(d, area.basis());
+    prev = { price, d };
   }
 }
 
@@ -628,15 +668,17 @@ export function monotoneCurve(
   inp: ClearingInput,
   offsets: readonly number[],
   raw: ReadonlyMap<number, readonly number[]>,
+  limits?: BidPriceLimits,
 ): { pricePerMWh: number; importW: number }[][] {
+  const prices = offsets.map((d) => samplePrices(inp, d, limits));
   return Array.from({ length: inp.periods }, (_, t) => {
     const pts: { pricePerMWh: number; importW: number }[] = [];
     let prev = Infinity;
-    for (const d of offsets) {
+    offsets.forEach((d, k) => {
       const q = Math.min(prev, raw.get(d)![t]);
       prev = q;
-      pts.push({ pricePerMWh: inp.interfacePrice[t] + d, importW: q });
-    }
+      pts.push({ pricePerMWh: prices[k][t], importW: q });
+    });
     return pts;
   });
 }

@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import type { Basis } from 'highs';
 import {
   type AreaModel,
+  type BidPriceLimits,
   type ClearingInput,
   type CurveSamples,
   curveChains,
@@ -40,12 +41,13 @@ export interface CurveWorker {
 export function startCurveWorker(
   inp: ClearingInput,
   priceOffsets: readonly number[],
+  limits?: BidPriceLimits,
   minResources = 2_000,
 ): CurveWorker | undefined {
   const { main, worker: chains } = curveChains(priceOffsets);
   if (availableParallelism() < 2 || inp.resources.length < minResources || !main.length || !chains.length)
     return undefined;
-  const data: CurveWorkerData = { inp, chains };
+  const data: CurveWorkerData = { inp, chains, ...(limits ? { limits } : {}) };
   const worker = spawnWorker(data);
   const reply = new Promise<CurveWorkerReply>((resolve, reject) => {
     worker.once('message', resolve);
@@ -67,27 +69,33 @@ export function startCurveWorker(
  * `sampleCurve` with the T-D curve's chains on two cores: the `worker` group runs in a worker
  * thread with its own HiGHS instance and its own copy of the LP (loaded while this thread solves
  * the base case), the `main` group here. Each chain walks exactly as in `sampleCurve` (same start
- * basis, same order), so the samples are the same. `worker` (from `startCurveWorker` with `inp`
- * up to its losses) is consumed; without one the curve is sampled serially.
+ * basis, same order, the first main chain from the basis still loaded), so the samples are the
+ * same. `worker` (from `startCurveWorker` with `inp` up to its losses, and the same `limits`) is
+ * consumed; without one the curve is sampled serially.
  */
 export async function sampleCurveParallel(
   area: AreaModel,
   inp: ClearingInput,
   priceOffsets: readonly number[],
   worker: CurveWorker | undefined,
+  limits?: BidPriceLimits,
 ): Promise<CurveSamples> {
-  if (!worker) return sampleCurve(area, inp, priceOffsets);
+  if (!worker) return sampleCurve(area, inp, priceOffsets, limits);
   const { offsets, main } = curveChains(priceOffsets);
   try {
+    const it0 = area.iterations;
     const base = area.solve(inp.interfacePrice, 'LDA provisional clearing');
     const bases = new Map<number, Basis>([[0, area.basis()]]);
     const raw = new Map<number, number[]>([[0, base.interfaceImportW]]);
     const reply = worker.run(bases.get(0)!, inp.losses);
-    for (const chain of main) walkChain(area, inp, chain, bases.get(0)!, raw, bases);
+    main.forEach((chain, k) => {
+      walkChain(area, inp, chain, k === 0 ? undefined : bases.get(0)!, raw, bases, limits);
+    });
     const upper = await reply;
     for (const [d, w] of upper.raw) raw.set(d, w);
     for (const [d, b] of upper.bases) bases.set(d, b);
-    return { base, curve: monotoneCurve(inp, offsets, raw), bases };
+    const iterations = area.iterations - it0 + upper.iterations;
+    return { base, curve: monotoneCurve(inp, offsets, raw, limits), bases, iterations };
   } finally {
     await worker.terminate();
   }

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Basis } from 'highs';
-import { type ClearingInput, openArea, walkChain } from './clearing.ts';
+import { type BidPriceLimits, type ClearingInput, openArea, walkChain } from './clearing.ts';
 
 /**
  * Worker half of `sampleCurveParallel` (curve-parallel.ts): loads its own copy of the area's LP
@@ -11,6 +11,7 @@ export interface CurveWorkerData {
   readonly inp: ClearingInput;
   /** Chains of curve offsets, each walked from the base basis (clearing.ts `curveChains`). */
   readonly chains: readonly (readonly number[])[];
+  readonly limits?: BidPriceLimits;
 }
 
 export interface CurveWorkerRequest {
@@ -23,9 +24,10 @@ export interface CurveWorkerRequest {
 export interface CurveWorkerReply {
   readonly raw: [number, number[]][];
   readonly bases: [number, Basis][];
+  readonly iterations: number;
 }
 
-const { inp, chains } = workerData as CurveWorkerData;
+const { inp, chains, limits } = workerData as CurveWorkerData;
 const port = parentPort!;
 const area = await openArea(inp);
 port.once('message', ({ base, losses }: CurveWorkerRequest) => {
@@ -33,8 +35,12 @@ port.once('message', ({ base, losses }: CurveWorkerRequest) => {
     if (losses !== undefined || inp.losses !== undefined) area.setLosses(losses);
     const raw = new Map<number, number[]>();
     const bases = new Map<number, Basis>();
-    for (const chain of chains) walkChain(area, inp, chain, base, raw, bases);
-    port.postMessage({ raw: [...raw], bases: [...bases] } satisfies CurveWorkerReply);
+    for (const chain of chains) walkChain(area, inp, chain, base, raw, bases, limits);
+    port.postMessage({
+      raw: [...raw],
+      bases: [...bases],
+      iterations: area.iterations,
+    } satisfies CurveWorkerReply);
   } finally {
     area.dispose();
   }

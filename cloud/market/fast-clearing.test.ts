@@ -116,13 +116,15 @@ describe('fast day-ahead clearing', () => {
         // Step 3: the curve at every offset, each a cold straightforward solve, made monotone alike.
         const offsets = [...new Set([0, ...DEFAULT_CURVE_OFFSETS])].sort((x, y) => x - y);
         const raw: number[][] = [];
-        for (const d of offsets) raw.push((await plain(forecastLmp.map((p) => p + d))).interfaceImportW);
+        // Samples sit inside the ISO's bid price limits (the -200 one partly on its -150 floor).
+        const at = (d: number) => forecastLmp.map((p) => Math.max(iso.bidPriceLimits.floorPerMWh, p + d));
+        for (const d of offsets) raw.push((await plain(at(d))).interfaceImportW);
         for (let t = 0; t < T; t++) {
           let prev = Infinity;
           offsets.forEach((d, k) => {
             prev = Math.min(prev, raw[k][t]);
             const pt = da.tdBid.hours[t].points[k];
-            assert.ok(close(pt.price_per_mwh, forecastLmp[t] + d, 1e-12));
+            assert.ok(close(pt.price_per_mwh, at(d)[t], 1e-12));
             assert.ok(
               Math.abs(pt.import_w - prev) <= 1,
               `curve h${t} offset ${d}: ${pt.import_w} vs ${prev}`,
@@ -250,7 +252,7 @@ describe('fast day-ahead clearing', () => {
             inp,
             DEFAULT_CURVE_OFFSETS,
             // Started before the losses are known, as in runDayAhead: it takes them with the basis.
-            startCurveWorker(lossless, DEFAULT_CURVE_OFFSETS, 0),
+            startCurveWorker(lossless, DEFAULT_CURVE_OFFSETS, undefined, 0),
           );
           assert.deepEqual(parallel.curve, serial.curve);
           assert.deepEqual([...parallel.bases.keys()].sort(), [...serial.bases.keys()].sort());

@@ -121,6 +121,8 @@ export interface LpSolution {
   readonly rowDual: Float64Array;
   /** Reduced costs: c - A'y. */
   readonly colDual: Float64Array;
+  /** Simplex iterations the solve took (the machine-independent measure of its work). */
+  readonly iterations: number;
 }
 
 /** Runs the model and returns primal/dual values, or throws LpError naming the status. */
@@ -131,7 +133,13 @@ export function runModel(highs: Highs, model: Model, what: string): LpSolution {
     throw new LpError(`${what}: LP not solved to optimality (HiGHS model status ${status})`);
   }
   const s = model.getSolution();
-  return { objective: model.getObjectiveValue(), x: s.colValue, rowDual: s.rowDual, colDual: s.colDual };
+  return {
+    objective: model.getObjectiveValue(),
+    x: s.colValue,
+    rowDual: s.rowDual,
+    colDual: s.colDual,
+    iterations: Number(model.info.get('simplex_iteration_count')),
+  };
 }
 
 export async function solveLp(b: LpBuilder, what: string): Promise<LpSolution> {

@@ -1,5 +1,5 @@
 import type { Basis } from 'highs';
-import type { TdAward, TdBid } from '../../protocols/market/td-interface.ts';
+import type { BidPriceLimits, TdAward, TdBid } from '../../protocols/market/td-interface.ts';
 import { type Bid, HOUR_MS } from './bids.ts';
 import {
   ANCILLARY_PRODUCTS,
@@ -25,6 +25,8 @@ import type { ResourceRegistry } from './resources.ts';
 
 export interface IsoGateway {
   clearDayAhead(bid: TdBid): Promise<TdAward>;
+  /** The ISO's bid price limits: the T-D curve is sampled inside them (none: unlimited). */
+  readonly bidPriceLimits?: BidPriceLimits;
 }
 
 export interface DayAheadInput {
@@ -56,6 +58,11 @@ export interface DayAheadResult {
   readonly final: ClearingResult;
   readonly lmp: number[];
   readonly timings: Record<string, number>;
+  /**
+   * Simplex iterations per phase, both threads (the machine-independent measure of the work; the
+   * final counts only re-solves of the loaded model).
+   */
+  readonly iterations: Record<string, number>;
 }
 
 export interface DayAheadRefiner {
@@ -98,8 +105,9 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
   // same LP re-solved at shifted interface prices. The model stays loaded for step 6.
   const provIn: ClearingInput = { ...base, interfacePrice: inp.forecastLmp };
   const offsets = inp.curveOffsets ?? DEFAULT_CURVE_OFFSETS;
+  const limits = inp.iso.bidPriceLimits;
   // The curve worker loads its LP while this thread pre-solves (refiner) and solves.
-  let worker = startCurveWorker(provIn, offsets);
+  let worker = startCurveWorker(provIn, offsets, limits);
   let area = await openArea(provIn);
   try {
     const prov = inp.refine ? await inp.refine.provisional(provIn, area) : provIn;
@@ -108,10 +116,15 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
       area = await openArea(prov);
       loaded.dispose();
       await worker?.terminate();
-      worker = startCurveWorker(prov, offsets);
+      worker = startCurveWorker(prov, offsets, limits);
     } else if (prov.losses !== area.input.losses) area.setLosses(prov.losses);
-    const samples = await sampleCurveParallel(area, prov, offsets, worker);
+    const preIterations = area.iterations;
+    const samples = await sampleCurveParallel(area, prov, offsets, worker, limits);
     worker = undefined;
+    const iterations: Record<string, number> = {
+      provisional_and_curve: preIterations + samples.iterations,
+    };
+    const curveEnd = area.iterations;
     const { base: provisional, curve } = samples;
     tick('provisional_and_curve_ms', t0);
     // Step 3: consolidated bid curve plus the area's ancillary offers (sum of its resources' offers).
@@ -156,8 +169,9 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
         ? area.solve(lmp, 'LDA final clearing', reuse.warm)
         : await clearArea(finalIn);
     tick('final_ms', t0);
+    iterations.final = area.iterations - curveEnd;
     // Step 7: final schedules/prices/awards are `final` (published by the caller).
-    return { provisional, tdBid, isoAward, final, lmp, timings };
+    return { provisional, tdBid, isoAward, final, lmp, timings, iterations };
   } finally {
     area.dispose();
     await worker?.terminate();

@@ -35,6 +35,15 @@ export const TdHourBidSchema = z
     }
   });
 
+/**
+ * The ISO's limits on bid prices, $/MWh (CAISO: -150 / 1,000): curve points outside them are
+ * refused, so a DSO samples its curve only inside them.
+ */
+export interface BidPriceLimits {
+  readonly floorPerMWh: number;
+  readonly capPerMWh: number;
+}
+
 export const TdBidSchema = z.object({
   dso: z.string().min(1),
   interface_id: z.string().min(1),

@@ -2,6 +2,7 @@ import type { Highs } from 'highs';
 import * as highsModule from 'highs';
 import {
   type AncillaryProductName,
+  type BidPriceLimits,
   type TdAward,
   type TdBid,
   TdBidSchema,
@@ -37,7 +38,14 @@ export interface IsoOptions {
   /** Ancillary requirements as fractions of system load. */
   readonly regFraction?: number;
   readonly reserveFraction?: number;
+  /**
+   * Bid price floor and cap it publishes, $/MWh (default CAISO's: -150 / 1,000). Declared, not yet
+   * enforced: the centralized models forward aggregator curves with end points at -1,000 / 10,000.
+   */
+  readonly bidPriceLimits?: BidPriceLimits;
 }
+
+export const DEFAULT_BID_PRICE_LIMITS: BidPriceLimits = { floorPerMWh: -150, capPerMWh: 1000 };
 
 export const DEFAULT_STACK: readonly SupplyUnit[] = [
   { id: 'nuclear', capacityW: 300e6, costPerMWh: 8, regPrice: 50, reservePrice: 40 },
@@ -58,6 +66,7 @@ const SHAPE = [
 export class WholesaleMarket implements WholesaleGateway {
   readonly units: readonly SupplyUnit[];
   readonly peakLoadW: number;
+  readonly bidPriceLimits: BidPriceLimits;
   readonly #seed: number;
   readonly #reg: number;
   readonly #res: number;
@@ -69,6 +78,7 @@ export class WholesaleMarket implements WholesaleGateway {
     this.#seed = opts.seed ?? 1;
     this.#reg = opts.regFraction ?? 0.01;
     this.#res = opts.reserveFraction ?? 0.03;
+    this.bidPriceLimits = opts.bidPriceLimits ?? DEFAULT_BID_PRICE_LIMITS;
   }
 
   /** The ISO's own (non-DSO) load in an hour, deterministic per seed. */
