@@ -105,6 +105,10 @@ function printReport(r: SimulationReport): void {
   console.log(
     `DGO: ${r.dgo.curtailed_mwh} MWh curtailed, ${r.dgo.emergency_dispatches} emergency dispatches, ${r.dgo.curtailed_trades} trades curtailed, ${r.dgo.rejected_trades} rejected`,
   );
+  for (const a of r.ancillary)
+    console.log(
+      `ISO ${a.product}: ${a.awarded_mwh} MW-h awarded, ${a.held_mwh} held (${a.curtailed_awards} awards cut by the DGO screen), paid ${formatCents(a.paid_cents)}`,
+    );
   console.log('\nsettlement (net, + = received):');
   for (const p of r.participants)
     console.log(`  ${p.account.padEnd(16)} ${formatCents(p.net_cents).padStart(14)}`);

@@ -81,7 +81,8 @@ export interface ScreenResult {
 /**
  * DGO feasibility screen of one hour's awards. While the exact power flow shows a violation, the
  * awards of DER electrically behind it are scaled back (injections for over-voltage or reverse
- * overload, withdrawals for under-voltage or forward overload).
+ * overload, withdrawals for under-voltage or forward overload). `baseW`, when given, is injected
+ * too but never cut (the ancillary screen: energy schedules stay, the capacity a call adds is cut).
  */
 export function screenAwards(
   network: Network,
@@ -90,6 +91,7 @@ export function screenAwards(
   loadsW: ReadonlyMap<string, number>,
   intervalStart: number,
   maxIterations = 25,
+  baseW?: ReadonlyMap<string, number>,
 ): ScreenResult {
   const f: CompiledFeeder = compileFeeder(network);
   const awards = new Map(awardsW);
@@ -100,7 +102,7 @@ export function screenAwards(
   const check = () => {
     const injections: Record<string, { p_w: number; q_var: number }> = {};
     for (const r of resources) {
-      const w = awards.get(r.id) ?? 0;
+      const w = (awards.get(r.id) ?? 0) + (baseW?.get(r.id) ?? 0);
       injections[r.bus] = { p_w: (injections[r.bus]?.p_w ?? 0) + w, q_var: 0 };
     }
     return checkFeasibility(network, { intervals: [{ start: intervalStart, injections, loads }] })
@@ -128,7 +130,8 @@ export function screenAwards(
         at = f.index.get(v.to_bus)!;
         if (f.parent[at] !== f.index.get(v.from_bus)) at = f.index.get(v.from_bus)!;
         let down = 0;
-        for (const r of resources) if (behind(r.bus, at)) down += awards.get(r.id) ?? 0;
+        for (const r of resources)
+          if (behind(r.bus, at)) down += (awards.get(r.id) ?? 0) + (baseW?.get(r.id) ?? 0);
         cut = down > 0 ? 'inject' : 'withdraw';
       } else continue;
       for (const r of resources) {

@@ -1,11 +1,18 @@
 import { newId } from '../auth/secrets.ts';
-import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from './bids.ts';
+import { DAY_MS, HOUR_MS, ISO_ANCILLARY, RT_INTERVAL_MS } from './bids.ts';
 import { awardsAtPrice, netCurvePoints, screenAwards } from './centralized.ts';
+import {
+  type AncillaryW,
+  ancillaryOffers,
+  screenAncillary,
+  splitAncillaryAward,
+} from './centralized-ancillary.ts';
+import { ANCILLARY_PRODUCTS } from './clearing.ts';
 import { resourcesFromBids } from './curves.ts';
 import { dispatchToField } from './dispatch.ts';
 import { MarketRefusal, refuse } from './rules.ts';
 import type { MarketCaller, MarketService } from './service.ts';
-import { chargeFeesAll, checkBooks, Ledger } from './settlement.ts';
+import { CLEARING, chargeFeesAll, checkBooks, Ledger } from './settlement.ts';
 import type { AwardRecord, DispatchRecord, PriceRecord } from './store.ts';
 import type { ScreeningRecord } from './store-forms.ts';
 
@@ -21,6 +28,13 @@ import type { ScreeningRecord } from './store-forms.ts';
  * curve at that price; the DGO screens each hour. Settlement: the ISO award at the LMP (the ISO's
  * market), the load at the LMP to the utility, the interface at the LMP to the ISO; what the DGO
  * curtails settles as a real-time deviation at the RT LMP when the interval is dispatched.
+ *
+ * ISO ancillary services (reg up/down, reserve): the aggregators' offers go up in the T-D bid's
+ * `ancillary` field; the ISO's award per product and hour is split over the offering resources in
+ * merit order at the ISO's price, screened by the DGO (centralized-ancillary.ts: the full call must
+ * fit the resource and the feeder on top of the screened energy), stored as awards of that product
+ * with a screening row each, and paid as capacity at the ISO's price for what the screen lets
+ * through; the ISO pays the clearing account exactly that, so every period still sums to zero.
  */
 
 type DayAheadQuery = { dayStart: number; forecastLmp?: number[]; loadForecastW?: Record<string, number[]> };
@@ -37,7 +51,7 @@ export async function runCentralizedDayAhead(m: MarketService, c: MarketCaller, 
     const iso = m.iso();
     const bids = m.book
       .list({ market: 'DA', from: q.dayStart, to: q.dayStart + DAY_MS })
-      .filter((b) => b.product === 'energy');
+      .filter((b) => b.product === 'energy' || ISO_ANCILLARY.includes(b.product));
     const resources = resourcesFromBids(bids, m.resources, 24, (s) => (s - q.dayStart) / HOUR_MS);
     const loads = new Map(Object.entries(q.loadForecastW ?? {}));
     const loadAt = (h: number) => new Map([...loads].map(([bus, s]) => [bus, s[h] ?? 0]));
@@ -49,7 +63,7 @@ export async function runCentralizedDayAhead(m: MarketService, c: MarketCaller, 
       hours: Array.from({ length: 24 }, (_, h) => ({
         interval_start: q.dayStart + h * HOUR_MS,
         points: netCurvePoints(resources, h, fixed(h)),
-        ancillary: [],
+        ancillary: ancillaryOffers(resources, h),
       })),
     });
     const runId = `da_${newId(8)}`;
@@ -61,6 +75,7 @@ export async function runCentralizedDayAhead(m: MarketService, c: MarketCaller, 
     const ledger = new Ledger();
     const dgo = m.config.roles.DGO;
     const lmp: number[] = [];
+    const ancillary: Record<string, { awardW: number[]; screenedW: number[]; pricePerMWh: number[] }> = {};
     for (let h = 0; h < 24; h++) {
       const period = q.dayStart + h * HOUR_MS;
       const ah = award.hours[h];
@@ -128,6 +143,31 @@ export async function runCentralizedDayAhead(m: MarketService, c: MarketCaller, 
         traded.set(acct, (traded.get(acct) ?? 0) + Math.abs(w));
         withdrawn.set(acct, (withdrawn.get(acct) ?? 0) + Math.max(0, -w));
       }
+      const anc = screenCentralizedAncillary(m, {
+        runId,
+        period,
+        h,
+        resources,
+        isoHour: ah,
+        energyW: screen?.awardsW ?? aw,
+        loads: loadAt(h),
+        account,
+        ledger,
+      });
+      awards.push(...anc.awards);
+      screening.push(...anc.screening);
+      for (const p of ANCILLARY_PRODUCTS) {
+        const a = anc.byProduct[p];
+        if (!a) continue;
+        ancillary[p] ??= {
+          awardW: Array(24).fill(0),
+          screenedW: Array(24).fill(0),
+          pricePerMWh: Array(24).fill(0),
+        };
+        ancillary[p].awardW[h] = a.awardW;
+        ancillary[p].screenedW[h] = a.screenedW;
+        ancillary[p].pricePerMWh[h] = a.price;
+      }
       if (fixed(h)) ledger.energy(period, dgo, -fixed(h), ah.lmp_per_mwh, 'da_energy', 'load');
       ledger.energy(period, m.config.roles.ISO, ah.import_w, ah.lmp_per_mwh, 'da_energy', 'interface');
       chargeFeesAll(
@@ -144,7 +184,14 @@ export async function runCentralizedDayAhead(m: MarketService, c: MarketCaller, 
       ledger.closePeriod(period, dgo);
     }
     const books = checkBooks(ledger);
-    const cut = screening.filter((s) => s.status === 'curtailed' || s.status === 'screened-out');
+    const cut = screening.filter(
+      (s) =>
+        (s.product ?? 'energy') === 'energy' && (s.status === 'curtailed' || s.status === 'screened-out'),
+    );
+    const ancCut = screening.filter(
+      (s) =>
+        (s.product ?? 'energy') !== 'energy' && (s.status === 'curtailed' || s.status === 'screened-out'),
+    );
     const summary = {
       marketForm: 'wholesale',
       lmp,
@@ -152,8 +199,11 @@ export async function runCentralizedDayAhead(m: MarketService, c: MarketCaller, 
       loadW: q.loadForecastW ?? {},
       bids: bids.length,
       resources: new Set(awards.map((a) => a.resource)).size,
+      /** ISO ancillary awards per product and hour: the ISO's total, what the DGO let through, the price ($/MW-h). */
+      ancillary,
       curtailed: cut.filter((s) => s.status === 'curtailed').length,
       screenedOut: cut.filter((s) => s.status === 'screened-out').length,
+      ancillaryCurtailed: ancCut.length,
       balanced: books.every((b) => b.balanced),
       surplusCents: books.reduce((s, b) => s + b.surplusCents, 0),
     };
@@ -182,8 +232,9 @@ export async function runCentralizedDayAhead(m: MarketService, c: MarketCaller, 
     });
     await m.audit(c, 'market.dgo.screen', runId, {
       dgo,
-      curtailed: cut.map((s) => ({
+      curtailed: [...cut, ...ancCut].map((s) => ({
         resource: s.resource,
+        product: s.product ?? 'energy',
         participant: s.participant,
         intervalStart: s.intervalStart,
         awardW: s.awardW,
@@ -225,7 +276,7 @@ export async function runCentralizedRealTime(m: MarketService, c: MarketCaller, 
       const hourStart = Math.floor(start / HOUR_MS) * HOUR_MS;
       const dayStart = Math.floor(start / DAY_MS) * DAY_MS;
       const h = (hourStart - dayStart) / HOUR_MS;
-      const screenedDa = await m.forms.screening({ from: hourStart, to: hourStart + 1 });
+      const screenedDa = await m.forms.screening({ from: hourStart, to: hourStart + 1, product: 'energy' });
       if (!screenedDa.length)
         throw new MarketRefusal(
           refuse(
@@ -344,4 +395,102 @@ export async function runCentralizedRealTime(m: MarketService, c: MarketCaller, 
       return { runId, ...summary, awards: awards.length, screen, dispatch: records };
     },
   );
+}
+
+type IsoHour = {
+  readonly ancillary: Partial<Record<string, { award_w: number; price_per_mwh: number }>>;
+};
+
+/**
+ * One hour's ISO ancillary awards: split over the offering resources, screened by the DGO on top of
+ * the screened energy schedules, recorded (award + screening rows) and settled: each participant is
+ * paid its screened capacity at the ISO's price from the clearing account, and the ISO pays the
+ * clearing account the sum of those lines to the cent.
+ */
+function screenCentralizedAncillary(
+  m: MarketService,
+  q: {
+    runId: string;
+    period: number;
+    h: number;
+    resources: ReturnType<typeof resourcesFromBids>;
+    isoHour: IsoHour;
+    energyW: ReadonlyMap<string, number>;
+    loads: ReadonlyMap<string, number>;
+    account: ReadonlyMap<string, string>;
+    ledger: Ledger;
+  },
+) {
+  const awards: AwardRecord[] = [];
+  const screening: ScreeningRecord[] = [];
+  const byProduct: Partial<Record<string, { awardW: number; screenedW: number; price: number }>> = {};
+  const split = new Map<string, AncillaryW>();
+  for (const p of ANCILLARY_PRODUCTS) {
+    const a = q.isoHour.ancillary[p];
+    if (!a || a.award_w <= 0) continue;
+    for (const [id, w] of splitAncillaryAward(q.resources, q.h, p, a.price_per_mwh, a.award_w))
+      split.set(id, { ...split.get(id), [p]: w });
+  }
+  if (!split.size) return { awards, screening, byProduct };
+  const placed = q.resources.map((r) => {
+    const reg = m.resources.get(r.id)!;
+    return { id: r.id, bus: r.bus, maxInjectW: reg.max_inject_w, maxWithdrawW: reg.max_withdraw_w };
+  });
+  const outcome = screenAncillary(m.network, placed, q.energyW, split, q.loads, q.period);
+  for (const [id, o] of outcome) {
+    const r = m.resources.get(id)!;
+    const acct = q.account.get(id) ?? r.aggregator ?? r.owner;
+    for (const p of ANCILLARY_PRODUCTS) {
+      const w = o.awardW[p];
+      if (w === undefined) continue;
+      const held = o.screenedW[p] ?? 0;
+      const price = q.isoHour.ancillary[p]!.price_per_mwh;
+      const status =
+        held >= w - 1e-3
+          ? m.network
+            ? 'feasible'
+            : 'unscreened'
+          : held <= 1e-3
+            ? 'screened-out'
+            : 'curtailed';
+      screening.push({
+        runId: q.runId,
+        resource: id,
+        product: p,
+        participant: acct,
+        bus: r.bus,
+        intervalStart: q.period,
+        awardW: w,
+        screenedW: held,
+        status,
+        reason:
+          status === 'curtailed' || status === 'screened-out'
+            ? o.reason
+            : status === 'unscreened'
+              ? 'no network model configured: only the resource headroom was checked'
+              : null,
+      });
+      const b = byProduct[p] ?? { awardW: 0, screenedW: 0, price };
+      byProduct[p] = b;
+      b.awardW += w;
+      b.screenedW += held;
+      if (held <= 1e-3) continue;
+      awards.push({
+        runId: q.runId,
+        market: 'DA',
+        resource: id,
+        participant: acct,
+        bus: r.bus,
+        intervalStart: q.period,
+        product: p,
+        awardW: held,
+        deviationW: null,
+        pricePerMWh: price,
+      });
+      // Capacity for one hour: W held x $/MW-h, booked like energy (W x 1 h = Wh).
+      const cents = q.ledger.energy(q.period, acct, held, price, 'ancillary', `${id}:${p}`);
+      q.ledger.transfer(q.period, m.config.roles.ISO, CLEARING, cents, 'ancillary', `${id}:${p}`);
+    }
+  }
+  return { awards, screening, byProduct };
 }

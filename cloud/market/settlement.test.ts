@@ -104,4 +104,23 @@ describe('settlement and M&V', () => {
     const total = r.participants.reduce((s, p) => s + p.net_cents, 0);
     assert.equal(total, 0, 'all accounts together net to zero');
   });
+
+  it('simulates model 1 with the fleet’s ISO ancillary offers: awarded, screened, paid, books balanced', async () => {
+    const r = await simulateMarket({
+      model: 1,
+      sites: 12,
+      days: 1,
+      seed: 9,
+      iso: new WholesaleMarket({ seed: 9 }),
+    });
+    assert.equal(r.books.balanced, true);
+    assert.equal(r.books.max_abs_sum_cents, 0);
+    const regUp = r.ancillary.find((a) => a.product === 'reg_up');
+    assert.ok(regUp && regUp.awarded_mwh > 0, JSON.stringify(r.ancillary));
+    assert.ok(regUp.held_mwh <= regUp.awarded_mwh);
+    assert.ok(regUp.paid_cents > 0);
+    const iso = r.participants.find((p) => p.account === 'iso')!;
+    const paid = r.ancillary.reduce((s, a) => s + a.paid_cents, 0);
+    assert.equal(iso.by_kind.ancillary, -paid, 'the ISO pays every ancillary cent the aggregators receive');
+  });
 });

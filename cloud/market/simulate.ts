@@ -3,7 +3,13 @@ import { checkFeasibility, type Network, syntheticFeeder } from '../network/inde
 import { seededRandom as mulberry32 } from '../random.ts';
 import { type Bid, BidBook, DAY_MS, HOUR_MS, type Step } from './bids.ts';
 import { awardsAtPrice, netCurvePoints, screenAwards } from './centralized.ts';
-import type { ClearingResource } from './clearing.ts';
+import {
+  type AncillaryW,
+  ancillaryOffers,
+  screenAncillary,
+  splitAncillaryAward,
+} from './centralized-ancillary.ts';
+import { ANCILLARY_PRODUCTS, type ClearingResource } from './clearing.ts';
 import { resourcesFromBids } from './curves.ts';
 import { compileFeeder } from './feeder.ts';
 import { NetworkRefiner } from './grid-services.ts';
@@ -230,6 +236,14 @@ export interface SimulationReport {
     curtailed_trades: number;
   };
   readonly trades?: number;
+  /** ISO ancillary awards per product over the run: MW-h of capacity awarded and held after the DGO screen, paid. */
+  readonly ancillary: {
+    product: string;
+    awarded_mwh: number;
+    held_mwh: number;
+    paid_cents: Cents;
+    curtailed_awards: number;
+  }[];
 }
 
 export async function simulateMarket(opts: SimulateOptions): Promise<SimulationReport> {
@@ -255,6 +269,15 @@ export async function simulateMarket(opts: SimulateOptions): Promise<SimulationR
   const delivered = { injected_mwh: 0, withdrawn_mwh: 0, area_import_mwh: 0 };
   const dgo = { curtailed_mwh: 0, emergency_dispatches: 0, rejected_trades: 0, curtailed_trades: 0 };
   let trades = 0;
+  const anc = new Map<string, { awarded: number; held: number; cents: Cents; cut: number }>();
+  const tally = (product: string, awardW: number, heldW: number, cents: Cents) => {
+    const a = anc.get(product) ?? { awarded: 0, held: 0, cents: 0, cut: 0 };
+    a.awarded += awardW / 1e6;
+    a.held += heldW / 1e6;
+    a.cents += cents;
+    if (heldW < awardW - 1e-3) a.cut++;
+    anc.set(product, a);
+  };
   const soc = new Map<string, number>();
   for (const r of registry.all()) if (r.energy_wh !== undefined) soc.set(r.id, r.soc0_wh ?? r.energy_wh / 2);
   const epoch = Date.UTC(2026, 6, 1);
@@ -345,7 +368,7 @@ export async function simulateMarket(opts: SimulateOptions): Promise<SimulationR
           for (const [p, series] of Object.entries(aw)) {
             const w = series![h];
             if (w <= 0) continue;
-            ledger.energy(
+            const c = ledger.energy(
               period,
               accountOf(id),
               w,
@@ -353,6 +376,7 @@ export async function simulateMarket(opts: SimulateOptions): Promise<SimulationR
               'ancillary',
               `${id}:${p}`,
             ); // ISO price passed through
+            tally(p, w, w, c);
           }
         }
         for (const p of ['reg_up', 'reg_down', 'reserve'] as const) {
@@ -446,7 +470,7 @@ export async function simulateMarket(opts: SimulateOptions): Promise<SimulationR
         hours: Array.from({ length: 24 }, (_, h) => ({
           interval_start: dayStart + h * HOUR_MS,
           points: netCurvePoints(resources, h, fixed(h)),
-          ancillary: [],
+          ancillary: ancillaryOffers(resources, h),
         })),
       });
       for (let h = 0; h < 24; h++) {
@@ -474,6 +498,29 @@ export async function simulateMarket(opts: SimulateOptions): Promise<SimulationR
         }
         ledger.energy(period, utility, -fixed(h), lmp, 'da_energy', 'load');
         ledger.energy(period, 'iso', awardImport, lmp, 'da_energy', 'interface');
+        // ISO ancillary awards: split in merit order, DGO-screened for the full call, paid by the ISO.
+        const split = new Map<string, AncillaryW>();
+        for (const p of ANCILLARY_PRODUCTS) {
+          const a = award.hours[h].ancillary[p];
+          if (a && a.award_w > 0)
+            for (const [id, w] of splitAncillaryAward(resources, h, p, a.price_per_mwh, a.award_w))
+              split.set(id, { ...split.get(id), [p]: w });
+        }
+        const placed = resources.map((r) => ({
+          id: r.id,
+          bus: r.bus,
+          maxInjectW: resIndex.get(r.id)!.max_inject_w,
+          maxWithdrawW: resIndex.get(r.id)!.max_withdraw_w,
+        }));
+        for (const [id, o] of screenAncillary(network, placed, screened.awardsW, split, loadAt(h), start))
+          for (const p of ANCILLARY_PRODUCTS) {
+            if (o.awardW[p] === undefined) continue;
+            const held = o.screenedW[p] ?? 0;
+            const price = award.hours[h].ancillary[p]!.price_per_mwh;
+            const c = ledger.energy(period, accountOf(id), held, price, 'ancillary', `${id}:${p}`);
+            ledger.transfer(period, 'iso', CLEARING, c, 'ancillary', `${id}:${p}`);
+            tally(p, o.awardW[p]!, held, c);
+          }
         for (let k = 0; k < 12; k++) {
           const dur = 1 / 12;
           const t = start + k * 300_000;
@@ -669,6 +716,13 @@ export async function simulateMarket(opts: SimulateOptions): Promise<SimulationR
     },
     dgo: { ...dgo, curtailed_mwh: round3(dgo.curtailed_mwh) },
     ...(config.marketForm === 'p2p' ? { trades } : {}),
+    ancillary: [...anc].map(([product, a]) => ({
+      product,
+      awarded_mwh: round3(a.awarded),
+      held_mwh: round3(a.held),
+      paid_cents: a.cents,
+      curtailed_awards: a.cut,
+    })),
   };
 }
 

@@ -10,10 +10,12 @@ import type { P2pOrder, Trade } from './p2p.ts';
 export interface ScreeningRecord {
   readonly runId: string;
   readonly resource: string;
+  /** energy, or the ISO ancillary product (reg_up, reg_down, reserve) whose capacity was screened. */
+  readonly product?: string;
   readonly participant: string;
   readonly bus: string;
   readonly intervalStart: number;
-  /** The ISO's award (W, + = into the grid). */
+  /** The ISO's award (W, + = into the grid; capacity for ancillary products). */
   readonly awardW: number;
   /** What the DGO lets through to dispatch. */
   readonly screenedW: number;
@@ -45,11 +47,12 @@ export class MarketFormsStore {
       await db.run('DELETE FROM market_screening WHERE run_id NOT IN (SELECT id FROM market_runs)');
       for (const r of records)
         await db.run(
-          `INSERT INTO market_screening (run_id, resource, participant, bus, interval_start, award_w, screened_w,
-           status, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO market_screening (run_id, resource, product, participant, bus, interval_start, award_w,
+           screened_w, status, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
             r.runId,
             r.resource,
+            r.product ?? 'energy',
             r.participant,
             r.bus,
             r.intervalStart,
@@ -62,15 +65,18 @@ export class MarketFormsStore {
     });
   }
 
-  async screening(q: { from?: number; to?: number; participant?: string } = {}): Promise<ScreeningRecord[]> {
-    const { where, params } = window(q, { participant: q.participant });
+  async screening(
+    q: { from?: number; to?: number; participant?: string; product?: string } = {},
+  ): Promise<ScreeningRecord[]> {
+    const { where, params } = window(q, { participant: q.participant, product: q.product });
     const rows = await this.db.all(
-      `SELECT * FROM market_screening ${where} ORDER BY interval_start, resource`,
+      `SELECT * FROM market_screening ${where} ORDER BY interval_start, resource, product`,
       params,
     );
     return rows.map((r) => ({
       runId: String(r.run_id),
       resource: String(r.resource),
+      product: String(r.product),
       participant: String(r.participant),
       bus: String(r.bus),
       intervalStart: Number(r.interval_start),

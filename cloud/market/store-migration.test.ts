@@ -6,6 +6,7 @@ import { type RunningPostgres, startPostgres } from '../../test-support/postgres
 import { openPostgres, openSqlite, type SqlDb } from '../storage/registry/db.ts';
 import { MIGRATIONS, migrate } from '../storage/registry/migrations.ts';
 import { MarketStore } from './store.ts';
+import { MarketFormsStore } from './store-forms.ts';
 
 /**
  * Migration 5 on SQLite and a real PostgreSQL server: a database written before it (P2P interval
@@ -15,7 +16,7 @@ import { MarketStore } from './store.ts';
 const T = Date.UTC(2030, 0, 2, 12);
 
 function suite(name: string, open: () => Promise<SqlDb>, cleanup: () => Promise<void>) {
-  describe(`market store migration 5: P2P closes get their own run kind (${name})`, function () {
+  describe(`market store migrations 5-6: P2P closes get their own run kind; screening per product (${name})`, function () {
     this.timeout(60000);
     let db: SqlDb;
     before(async () => {
@@ -65,6 +66,12 @@ function suite(name: string, open: () => Promise<SqlDb>, cleanup: () => Promise<
           [],
           [{ period: T, from: 'homeco', to: 'sunco', cents: 12, kind: 'p2p_trade', ref: 'trade_1' }],
         );
+      // A DGO screening row as stored before migration 6 (no product column).
+      await db.run(
+        `INSERT INTO market_screening (run_id, resource, participant, bus, interval_start, award_w, screened_w,
+         status, reason) VALUES ('rt_old1', 'bat-b', 'agg', '1', ?, 4000, 3000, 'curtailed', 'voltage')`,
+        [T],
+      );
     });
     after(async () => {
       await db?.close();
@@ -72,7 +79,7 @@ function suite(name: string, open: () => Promise<SqlDb>, cleanup: () => Promise<
     });
 
     it('moves the old P2P close to kind P2P and leaves the real RT run alone; idempotent', async () => {
-      assert.deepEqual(await migrate(db), [5]);
+      assert.deepEqual(await migrate(db), [5, 6]);
       assert.deepEqual(await migrate(db), []);
       const store = new MarketStore(db);
       assert.deepEqual(
@@ -98,6 +105,35 @@ function suite(name: string, open: () => Promise<SqlDb>, cleanup: () => Promise<
       assert.deepEqual(
         (await store.ledger({ market: 'RT' })).map((e) => e.runId),
         ['rt_old1'],
+      );
+    });
+
+    it('migration 6: old screening rows read as energy; an ancillary row for the same resource and hour fits beside it', async () => {
+      const forms = new MarketFormsStore(db);
+      await forms.saveScreening([
+        {
+          runId: 'rt_old1',
+          resource: 'bat-b',
+          product: 'reg_up',
+          participant: 'agg',
+          bus: '1',
+          intervalStart: T,
+          awardW: 2000,
+          screenedW: 2000,
+          status: 'feasible',
+          reason: null,
+        },
+      ]);
+      assert.deepEqual(
+        (await forms.screening()).map((s) => [s.resource, s.product, s.screenedW, s.status]),
+        [
+          ['bat-b', 'energy', 3000, 'curtailed'],
+          ['bat-b', 'reg_up', 2000, 'feasible'],
+        ],
+      );
+      assert.deepEqual(
+        (await forms.screening({ product: 'energy' })).map((s) => s.product),
+        ['energy'],
       );
     });
   });

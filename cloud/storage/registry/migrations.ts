@@ -136,6 +136,24 @@ export const MIGRATIONS: { id: number; name: string; statements: string[] }[] = 
         `UPDATE ${t} SET market = 'P2P' WHERE substr(${t === 'market_runs' ? 'id' : 'run_id'}, 1, 4) = 'p2p_'`,
     ),
   },
+  {
+    id: 6,
+    name: 'market screening: one row per product (ISO ancillary awards are screened next to energy)',
+    // Rebuilt rather than altered: the product joins the primary key; old rows were all energy.
+    statements: [
+      `CREATE TABLE market_screening_v6 (
+        run_id TEXT NOT NULL, resource TEXT NOT NULL, product TEXT NOT NULL, participant TEXT NOT NULL,
+        bus TEXT NOT NULL, interval_start BIGINT NOT NULL, award_w DOUBLE PRECISION NOT NULL,
+        screened_w DOUBLE PRECISION NOT NULL, status TEXT NOT NULL, reason TEXT,
+        PRIMARY KEY (run_id, resource, product, interval_start))`,
+      `INSERT INTO market_screening_v6 (run_id, resource, product, participant, bus, interval_start, award_w,
+        screened_w, status, reason) SELECT run_id, resource, 'energy', participant, bus, interval_start, award_w,
+        screened_w, status, reason FROM market_screening`,
+      'DROP TABLE market_screening',
+      'ALTER TABLE market_screening_v6 RENAME TO market_screening',
+      'CREATE INDEX market_screening_participant ON market_screening (participant, interval_start)',
+    ],
+  },
 ];
 
 /** Applies pending migrations, each in its own transaction, recording them in schema_migrations. */
