@@ -3,6 +3,7 @@ import { demandWithOverrides, describeSweep, type SweepResult, sweep } from '../
 import { compileRadial } from '../network/topology.ts';
 import {
   type BranchLossLinearization,
+  type BusPrice,
   type ClearingInput,
   type ClearingResult,
   clearArea,
@@ -172,12 +173,24 @@ export function acLossesW(inp: ClearingInput, res: ClearingResult): number[] | n
  * average losses, so this is positive (roughly LMP x losses) on a feeder that imports.
  */
 export function lossSurplusPerH(inp: ClearingInput, res: ClearingResult, t: number): number {
-  const inj = scheduleInjections(inp, res, t);
-  const prices = res.prices[t];
+  const inj = Object.entries(scheduleInjections(inp, res, t)).map(([bus, e]) => [bus, e.p_w] as const);
+  return lossSurplusAt(inj, res.interfaceImportW[t], res.prices[t], inp.interfacePrice[t]);
+}
+
+/**
+ * The same for any net injections per bus (W, + = into the grid; a bus may repeat) and interface
+ * import (W) at one period's prices: e.g. real-time deviations from the day-ahead schedule.
+ */
+export function lossSurplusAt(
+  injectionsW: Iterable<readonly [string, number]>,
+  importW: number,
+  prices: ReadonlyMap<string, BusPrice>,
+  lmp: number,
+): number {
   let s = 0;
-  for (const [bus, e] of Object.entries(inj)) {
+  for (const [bus, w] of injectionsW) {
     const p = prices.get(bus);
-    if (p) s -= (e.p_w / 1e6) * (p.energy + p.loss);
+    if (p) s -= (w / 1e6) * (p.energy + p.loss);
   }
-  return s - (res.interfaceImportW[t] / 1e6) * inp.interfacePrice[t];
+  return s - (importW / 1e6) * lmp;
 }
