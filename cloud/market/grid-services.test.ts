@@ -111,6 +111,10 @@ describe('marginal losses in the DLMPs (IEEE 33-bus)', function () {
     assert.ok(rt.lossW! > 100e3 && Math.abs(rt.lossW! - ac.losses_w) < 1, `losses ${rt.lossW}`);
     assert.ok(Math.abs(rt.clearing.interfaceImportW[0] - load - rt.lossW!) < 500, 'import = load + losses');
     assertLossComponentsMatchFd(net, rt.input, rt.clearing, 45);
+    // The loss iterations re-solve the loaded LP warm: same optimum as a fresh clearing.
+    const cold = await clearArea(rt.input);
+    for (const [bus, bp] of cold.prices[0]) assert.ok(Math.abs(bp.dlmp - price.get(bus)!.dlmp) < 1e-6, bus);
+    assert.ok(Math.abs(cold.interfaceImportW[0] - rt.clearing.interfaceImportW[0]) < 1e-3);
   });
 
   it('clears a real-time interval lossless with 0 loss iterations, as before', async () => {

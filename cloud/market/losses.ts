@@ -7,6 +7,7 @@ import {
   type ClearingInput,
   type ClearingResult,
   clearArea,
+  openArea,
 } from './clearing.ts';
 import { type CompiledFeeder, LP_BASE_VA } from './feeder.ts';
 
@@ -132,29 +133,40 @@ export interface LossyClearing {
 /**
  * Clears with marginal losses: starting from `inp.losses` (or a lossless solve), re-linearizes at
  * each cleared schedule and re-clears, `iterations` times. With no feeder or 0 iterations it is
- * `clearArea`. `prepare` lets a caller rebuild input that depends on the losses (grid-service
- * offers priced at the loss-inclusive energy price).
+ * `clearArea`. Without `prepare` only the loss coefficients change between solves, so the LP stays
+ * loaded and each re-clear starts warm from the last basis (real-time intervals). `prepare` lets a
+ * caller rebuild input that depends on the losses (grid-service offers priced at the loss-inclusive
+ * energy price); each iteration is then a fresh clearing.
  */
 export async function clearWithLosses(
   inp: ClearingInput,
   iterations: number,
-  prepare: (inp: ClearingInput) => ClearingInput = (x) => x,
+  prepare?: (inp: ClearingInput) => ClearingInput,
 ): Promise<LossyClearing> {
   if (!inp.feeder || iterations <= 0) {
-    return { result: await clearArea(prepare(inp)), losses: inp.losses ?? null, lossW: null };
+    return { result: await clearArea(prepare ? prepare(inp) : inp), losses: inp.losses ?? null, lossW: null };
+  }
+  if (!prepare) {
+    const area = await openArea(inp);
+    try {
+      let result = area.solve(inp.interfacePrice, 'LDA clearing');
+      for (let k = 0; k < iterations; k++) {
+        area.setLosses(linearizeLosses(area.input, result).linearization);
+        result = area.solve(inp.interfacePrice, 'LDA loss re-clearing');
+      }
+      // Losses reported for the schedule actually returned.
+      return { result, losses: area.input.losses ?? null, lossW: linearizeLosses(area.input, result).lossW };
+    } finally {
+      area.dispose();
+    }
   }
   let cur = prepare(inp);
   let result = await clearArea(cur);
   for (let k = 0; k < iterations; k++) {
-    const ac = linearizeLosses(cur, result);
-    cur = prepare({ ...inp, losses: ac.linearization });
+    cur = prepare({ ...inp, losses: linearizeLosses(cur, result).linearization });
     result = await clearArea(cur);
-    if (k === iterations - 1) {
-      // Losses reported for the schedule actually returned.
-      return { result, losses: ac.linearization, lossW: linearizeLosses(cur, result).lossW };
-    }
   }
-  return { result, losses: cur.losses ?? null, lossW: null };
+  return { result, losses: cur.losses ?? null, lossW: linearizeLosses(cur, result).lossW };
 }
 
 /** Total losses of a feeder at a schedule, W per period, or null when the power flow fails. */
