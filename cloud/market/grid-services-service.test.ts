@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
 import { loadIeee33 } from '../network/test-feeders.ts';
 import { startTestCloud, type TestCloud } from '../testing.ts';
-import { DAY_MS, HOUR_MS } from './bids.ts';
+import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from './bids.ts';
 
 /**
  * Grid services and losses through the market service on a real cloud (SQLite registry): the
@@ -131,5 +131,47 @@ describe('market service: DSO grid services and losses', function () {
       assert.equal(all.filter((a) => a.product === 'congestion_relief').length, 24);
     }
     await assert.rejects(m.awards(alice, { all: true }), /NOT_DMO/);
+  });
+
+  it('prices losses in a real-time interval and books its loss surplus to the DGO, balanced to the cent', async () => {
+    const m = t.cloud.market!;
+    const start = dayStart + 12 * HOUR_MS;
+    clock = start - RT_INTERVAL_MS;
+    // Loads 40% below the DA forecast: the 6-26 line no longer binds, so the clearing account's
+    // residual after the loss surplus is rounding only.
+    const rtLoads = Object.fromEntries(Object.entries(loads).map(([bus, s]) => [bus, 0.6 * s[12]]));
+    const run = (await m.runRealTime(dora, {
+      intervalStart: start,
+      loadForecastW: rtLoads,
+      dispatch: false,
+    })) as {
+      balanced: boolean;
+      lossesW?: number;
+      runId: string;
+    };
+    assert.equal(run.balanced, true);
+    assert.ok((run.lossesW ?? 0) > 10e3, `RT losses ${run.lossesW} W`);
+    const prices = await m.prices({ market: 'RT', from: start, to: start + 1 });
+    const at = (bus: string) => prices.find((p) => p.bus === bus)!;
+    assert.equal(at('1').loss, 0);
+    assert.ok(at('18').loss > 0 && at('18').dlmp > at('1').dlmp);
+    for (const p of prices) assert.ok(Math.abs(p.congestion) < 1e-6 && Math.abs(p.voltage) < 1e-6);
+    const s = await m.settlements(dora, { all: true, market: 'RT' });
+    assert.equal(s.balanced, true);
+    assert.deepEqual(
+      s.books?.map((b) => [b.period, b.sumCents, b.clearingCents]),
+      [[start, 0, 0]],
+    );
+    const lines = s.entries.filter((e) => e.kind === 'rt_deviation').length;
+    const loss = s.entries.filter((e) => e.kind === 'loss_surplus');
+    assert.equal(loss.length, 1);
+    assert.equal(loss[0].from === 'utility' ? loss[0].to : loss[0].from, 'dmo:clearing');
+    const lossCents = loss[0].from === 'utility' ? -loss[0].cents : loss[0].cents;
+    // Lower loads, lower losses: the deviations' loss value (second order in the deviation) is well
+    // above what rounding could make, and here negative (the DGO refunds part of the DA loss surplus).
+    assert.ok(Math.abs(lossCents) > lines, `loss surplus ${lossCents} c`);
+    // Each deviation line is rounded once (<= 0.5 c): what the DGO gets as congestion surplus.
+    const congestion = s.totals.utility.byKind.congestion_surplus ?? 0;
+    assert.ok(Math.abs(congestion) <= lines / 2, `congestion surplus ${congestion} c over ${lines} lines`);
   });
 });

@@ -3,10 +3,11 @@ import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
 import { type Network, solvePowerFlow } from '../network/index.ts';
 import { loadIeee33, modify } from '../network/test-feeders.ts';
 import { type Bid, HOUR_MS } from './bids.ts';
-import type { ClearingResult } from './clearing.ts';
+import { type ClearingInput, type ClearingResult, clearArea } from './clearing.ts';
 import { compileFeeder } from './feeder.ts';
 import { gridServiceOffers, NetworkRefiner } from './grid-services.ts';
 import { clearWithLosses, scheduleInjections } from './losses.ts';
+import { clearRealTime } from './realtime.ts';
 import { ResourceRegistry } from './resources.ts';
 import { checkBooks, Ledger } from './settlement.ts';
 import { runDayAhead } from './total-dso.ts';
@@ -82,20 +83,55 @@ describe('marginal losses in the DLMPs (IEEE 33-bus)', function () {
     assert.ok(Math.abs(lossW![0] - 202.68e3) < 100, `losses ${lossW![0]}`);
     const load = [...p.values()].reduce((s, x) => s + x[0], 0);
     assert.ok(Math.abs(result.interfaceImportW[0] - load - lossW![0]) < 500, 'import = load + losses');
-    // Finite differences of the exact AC losses: 1 kW more demand at a bus.
-    const ac = modify(net, { loads: [] });
-    const base = scheduleInjections(inp, result, 0);
-    const losses = (extra: string | null) => {
-      const inj = structuredClone(base);
-      if (extra) inj[extra].p_w -= 1e3;
-      return solvePowerFlow(ac, { injections: inj }).losses_w;
-    };
-    const l0 = losses(null);
-    for (const bus of ['18', '33', '25', '10']) {
-      const fd = ((losses(bus) - l0) / 1e3) * 45;
-      const lc = price.get(bus)!.loss;
-      assert.ok(Math.abs(lc - fd) < 0.005 * Math.abs(fd), `bus ${bus}: loss component ${lc} vs FD ${fd}`);
+    assertLossComponentsMatchFd(net, inp, result, 45);
+  });
+
+  // The same interval as a 5-minute real-time market run (its loads at pf 0.95, no DA position).
+  const rtInterval = (net: Network, lossIterations?: number) =>
+    clearRealTime({
+      feeder: compileFeeder(net),
+      intervalStart: dayStart,
+      interfacePrice: 45,
+      loadForecastW: new Map(net.loads.map((l) => [l.bus, l.p_w])),
+      resources: [{ id: 'g18', bus: '18', sell: [[{ quantity_w: 100e3, price_per_mwh: 200 }]], buy: [] }],
+      daScheduleW: new Map(),
+      ...(lossIterations !== undefined ? { lossIterations } : {}),
+    });
+
+  it('prices losses in a real-time interval: loss component = finite-difference marginal loss', async () => {
+    const net = await loadIeee33({ default_vmin_pu: 0.9 });
+    const rt = await rtInterval(net, 2);
+    const price = rt.clearing.prices[0];
+    assert.equal(price.get('1')!.loss, 0);
+    assert.ok(price.get('18')!.loss > 5, `bus 18 loss component ${price.get('18')!.loss}`);
+    const load = net.loads.reduce((s, l) => s + l.p_w, 0);
+    const ac = solvePowerFlow(modify(net, { loads: [] }), {
+      injections: scheduleInjections(rt.input, rt.clearing, 0),
+    });
+    assert.ok(rt.lossW! > 100e3 && Math.abs(rt.lossW! - ac.losses_w) < 1, `losses ${rt.lossW}`);
+    assert.ok(Math.abs(rt.clearing.interfaceImportW[0] - load - rt.lossW!) < 500, 'import = load + losses');
+    assertLossComponentsMatchFd(net, rt.input, rt.clearing, 45);
+    // The loss iterations re-solve the loaded LP warm: same optimum as a fresh clearing.
+    const cold = await clearArea(rt.input);
+    for (const [bus, bp] of cold.prices[0]) assert.ok(Math.abs(bp.dlmp - price.get(bus)!.dlmp) < 1e-6, bus);
+    assert.ok(Math.abs(cold.interfaceImportW[0] - rt.clearing.interfaceImportW[0]) < 1e-3);
+  });
+
+  it('clears a real-time interval lossless with 0 loss iterations, as before', async () => {
+    const net = await loadIeee33({ default_vmin_pu: 0.9 });
+    const lossy = await rtInterval(net, 2);
+    const { losses: _, ...lossless } = lossy.input;
+    const reference = await clearArea(lossless);
+    for (const rt of [await rtInterval(net, 0), await rtInterval(net)]) {
+      assert.equal(rt.input.losses, undefined);
+      assert.equal(rt.lossW, null);
+      assert.equal(rt.lossSurplusPerH, 0);
+      assert.deepEqual(rt.clearing.prices, reference.prices);
+      assert.deepEqual(rt.clearing.interfaceImportW, reference.interfaceImportW);
+      for (const bp of rt.clearing.prices[0].values()) assert.equal(bp.loss, 0);
     }
+    const load = net.loads.reduce((s, l) => s + l.p_w, 0);
+    assert.ok(Math.abs(reference.interfaceImportW[0] - load) < 1, 'no losses in the import');
   });
 
   it('keeps the books balanced with the loss surplus to the DGO', async () => {
@@ -240,6 +276,23 @@ describe('DSO grid services in the day-ahead (IEEE 33-bus)', function () {
     assert.ok(checkBooks(ledger).every((b) => b.balanced));
   });
 });
+
+/** Each bus's loss component is the LMP x a finite difference of the exact AC losses (1 kW more demand). */
+function assertLossComponentsMatchFd(net: Network, inp: ClearingInput, result: ClearingResult, lmp: number) {
+  const ac = modify(net, { loads: [] });
+  const base = scheduleInjections(inp, result, 0);
+  const losses = (extra: string | null) => {
+    const inj = structuredClone(base);
+    if (extra) inj[extra].p_w -= 1e3;
+    return solvePowerFlow(ac, { injections: inj }).losses_w;
+  };
+  const l0 = losses(null);
+  for (const bus of ['18', '33', '25', '10']) {
+    const fd = ((losses(bus) - l0) / 1e3) * lmp;
+    const lc = result.prices[0].get(bus)!.loss;
+    assert.ok(Math.abs(lc - fd) < 0.005 * Math.abs(fd), `bus ${bus}: loss component ${lc} vs FD ${fd}`);
+  }
+}
 
 function res(id: string, bus: string, inj: number, wd: number, extra: object = {}) {
   return {

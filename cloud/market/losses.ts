@@ -3,9 +3,11 @@ import { demandWithOverrides, describeSweep, type SweepResult, sweep } from '../
 import { compileRadial } from '../network/topology.ts';
 import {
   type BranchLossLinearization,
+  type BusPrice,
   type ClearingInput,
   type ClearingResult,
   clearArea,
+  openArea,
 } from './clearing.ts';
 import { type CompiledFeeder, LP_BASE_VA } from './feeder.ts';
 
@@ -131,29 +133,40 @@ export interface LossyClearing {
 /**
  * Clears with marginal losses: starting from `inp.losses` (or a lossless solve), re-linearizes at
  * each cleared schedule and re-clears, `iterations` times. With no feeder or 0 iterations it is
- * `clearArea`. `prepare` lets a caller rebuild input that depends on the losses (grid-service
- * offers priced at the loss-inclusive energy price).
+ * `clearArea`. Without `prepare` only the loss coefficients change between solves, so the LP stays
+ * loaded and each re-clear starts warm from the last basis (real-time intervals). `prepare` lets a
+ * caller rebuild input that depends on the losses (grid-service offers priced at the loss-inclusive
+ * energy price); each iteration is then a fresh clearing.
  */
 export async function clearWithLosses(
   inp: ClearingInput,
   iterations: number,
-  prepare: (inp: ClearingInput) => ClearingInput = (x) => x,
+  prepare?: (inp: ClearingInput) => ClearingInput,
 ): Promise<LossyClearing> {
   if (!inp.feeder || iterations <= 0) {
-    return { result: await clearArea(prepare(inp)), losses: inp.losses ?? null, lossW: null };
+    return { result: await clearArea(prepare ? prepare(inp) : inp), losses: inp.losses ?? null, lossW: null };
+  }
+  if (!prepare) {
+    const area = await openArea(inp);
+    try {
+      let result = area.solve(inp.interfacePrice, 'LDA clearing');
+      for (let k = 0; k < iterations; k++) {
+        area.setLosses(linearizeLosses(area.input, result).linearization);
+        result = area.solve(inp.interfacePrice, 'LDA loss re-clearing');
+      }
+      // Losses reported for the schedule actually returned.
+      return { result, losses: area.input.losses ?? null, lossW: linearizeLosses(area.input, result).lossW };
+    } finally {
+      area.dispose();
+    }
   }
   let cur = prepare(inp);
   let result = await clearArea(cur);
   for (let k = 0; k < iterations; k++) {
-    const ac = linearizeLosses(cur, result);
-    cur = prepare({ ...inp, losses: ac.linearization });
+    cur = prepare({ ...inp, losses: linearizeLosses(cur, result).linearization });
     result = await clearArea(cur);
-    if (k === iterations - 1) {
-      // Losses reported for the schedule actually returned.
-      return { result, losses: ac.linearization, lossW: linearizeLosses(cur, result).lossW };
-    }
   }
-  return { result, losses: cur.losses ?? null, lossW: null };
+  return { result, losses: cur.losses ?? null, lossW: linearizeLosses(cur, result).lossW };
 }
 
 /** Total losses of a feeder at a schedule, W per period, or null when the power flow fails. */
@@ -172,12 +185,24 @@ export function acLossesW(inp: ClearingInput, res: ClearingResult): number[] | n
  * average losses, so this is positive (roughly LMP x losses) on a feeder that imports.
  */
 export function lossSurplusPerH(inp: ClearingInput, res: ClearingResult, t: number): number {
-  const inj = scheduleInjections(inp, res, t);
-  const prices = res.prices[t];
+  const inj = Object.entries(scheduleInjections(inp, res, t)).map(([bus, e]) => [bus, e.p_w] as const);
+  return lossSurplusAt(inj, res.interfaceImportW[t], res.prices[t], inp.interfacePrice[t]);
+}
+
+/**
+ * The same for any net injections per bus (W, + = into the grid; a bus may repeat) and interface
+ * import (W) at one period's prices: e.g. real-time deviations from the day-ahead schedule.
+ */
+export function lossSurplusAt(
+  injectionsW: Iterable<readonly [string, number]>,
+  importW: number,
+  prices: ReadonlyMap<string, BusPrice>,
+  lmp: number,
+): number {
   let s = 0;
-  for (const [bus, e] of Object.entries(inj)) {
+  for (const [bus, w] of injectionsW) {
     const p = prices.get(bus);
-    if (p) s -= (e.p_w / 1e6) * (p.energy + p.loss);
+    if (p) s -= (w / 1e6) * (p.energy + p.loss);
   }
-  return s - (res.interfaceImportW[t] / 1e6) * inp.interfacePrice[t];
+  return s - (importW / 1e6) * lmp;
 }

@@ -12,7 +12,7 @@ import { MarketServiceError } from './errors.ts';
 import { compileFeeder } from './feeder.ts';
 import { gridServiceOffers, NetworkRefiner } from './grid-services.ts';
 import { meteredRun } from './metered-run.ts';
-import { energyCents } from './money.ts';
+import { energyCents, roundCents } from './money.ts';
 import { clearRealTime } from './realtime.ts';
 import { ResourceRegistry, ResourceSchema, type ResourceStatus } from './resources.ts';
 import { type MarketConfig, modelConfig, type Role, rolesOf } from './roles.ts';
@@ -593,6 +593,9 @@ export class MarketService {
           resources,
           ...(q.socWh ? { socWh: new Map(Object.entries(q.socWh)) } : {}),
           daScheduleW: daW,
+          daLoadW: new Map(Object.entries(daLoad).map(([bus, s]) => [bus, s[h] ?? 0])),
+          daImportW: daImport,
+          lossIterations: this.deps.settings.lossIterations,
         });
         const runId = `rt_${newId(8)}`;
         const account = this.#accountOf(bids);
@@ -629,15 +632,8 @@ export class MarketService {
           });
           ledger.energy(start, acct, dev * dur, dlmp, 'rt_deviation', id);
         }
-        for (const [bus, w] of loads)
-          ledger.energy(
-            start,
-            dgo,
-            -(w - (daLoad[bus]?.[h] ?? 0)) * dur,
-            p.get(bus)?.dlmp ?? price,
-            'rt_deviation',
-            `load@${bus}`,
-          );
+        for (const [bus, w] of rt.loadDeviationW)
+          ledger.energy(start, dgo, -w * dur, p.get(bus)?.dlmp ?? price, 'rt_deviation', `load@${bus}`);
         ledger.energy(
           start,
           this.config.roles.ISO,
@@ -646,6 +642,7 @@ export class MarketService {
           'rt_deviation',
           'interface',
         );
+        ledger.transfer(start, CLEARING, dgo, roundCents(rt.lossSurplusPerH * dur * 100), 'loss_surplus');
         ledger.closePeriod(start, dgo);
         const books = checkBooks(ledger);
         const summary = {
@@ -653,6 +650,7 @@ export class MarketService {
           importW: rt.clearing.interfaceImportW[0],
           balanced: books.every((b) => b.balanced),
           bids: bids.length,
+          ...(rt.lossW !== null ? { lossesW: Math.round(rt.lossW) } : {}),
         };
         await this.store.saveRun(
           {

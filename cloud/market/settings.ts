@@ -71,7 +71,7 @@ export const marketSettingsSchema = z
       })
       .strict()
       .default({ dmo: { kind: 'transaction', centsPerMWh: 100 }, wheelingCentsPerMWh: 800 }),
-    /** Marginal-loss re-linearizations of the DA clearing (AC power flow); 0 = lossless DLMPs. */
+    /** Marginal-loss re-linearizations of the DA and RT clearings (AC power flow); 0 = lossless DLMPs. */
     lossIterations: z.number().int().min(0).max(5).default(2),
     /**
      * Interface-price offsets ($/MWh around the forecast LMP) at which the DA market samples the
