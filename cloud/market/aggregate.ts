@@ -8,7 +8,8 @@ import type { ClearingResource, ClearingResult } from './clearing.ts';
  * the summed bound has the same optimum and the same duals. The merged schedule is split back by the
  * bus DLMP: steps priced strictly inside the money clear fully, outside not at all, and the marginal
  * price level shares the rest pro rata (the straightforward LP picks an arbitrary split among such
- * ties). Storage keeps its own state-of-charge rows and stays individual.
+ * ties). Storage keeps its own state-of-charge rows and stays individual, as do grid-service calls
+ * and the resources they belong to (they share SoC and capability rows, clearing.ts `serviceOf`).
  */
 
 interface Level {
@@ -35,8 +36,9 @@ export interface BusAggregation {
 
 const AGG_ID = '\u0000bus-aggregate:';
 
-function mergeable(r: ClearingResource): boolean {
-  return !r.storage && !r.ancillary;
+/** Storage, ancillary offers and grid-service calls with the resources they belong to keep their own columns. */
+function mergeable(r: ClearingResource, linked: ReadonlySet<string>): boolean {
+  return !r.storage && !r.ancillary && r.serviceOf === undefined && !linked.has(r.id);
 }
 
 /** Null when no bus has two mergeable resources (nothing to gain). */
@@ -45,9 +47,10 @@ export function aggregateByBus(
   periods: number,
   copperPlate: boolean,
 ): BusAggregation | null {
+  const linked = new Set(resources.flatMap((r) => (r.serviceOf === undefined ? [] : [r.serviceOf])));
   const groups = new Map<string, Group>();
   resources.forEach((r, k) => {
-    if (!mergeable(r)) return;
+    if (!mergeable(r, linked)) return;
     const key = copperPlate ? 'copper-plate' : r.bus;
     let g = groups.get(key);
     if (!g) {
@@ -68,7 +71,7 @@ export function aggregateByBus(
     }
   });
   if (![...groups.values()].some((g) => g.members.length > 1)) return null;
-  const lp: ClearingResource[] = resources.filter((r) => !mergeable(r));
+  const lp: ClearingResource[] = resources.filter((r) => !mergeable(r, linked));
   const toSteps = (m: Map<number, Level>): Step[] =>
     [...m.values()].map((l) => ({ price_per_mwh: l.price, quantity_w: l.qty }));
   for (const g of groups.values()) {

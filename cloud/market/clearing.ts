@@ -14,6 +14,8 @@ import { getHighs, LpBuilder, type LpSolution, runModel } from './lp.ts';
  *   loads at a fixed power factor). Without a feeder the area clears as a copper plate.
  * - The T-D interface is a free import variable priced at the (forecast or known) ISO LMP.
  * - Storage couples the periods through state-of-charge rows and an end-of-horizon SoC floor.
+ * - A DSO grid-service call (`serviceOf`) is the offering resource's own power: it enters that
+ *   resource's SoC rows and, in the called periods, a capability row with its energy steps.
  * - ISO ancillary awards (re-optimization) become requirement rows shared by the resources'
  *   ancillary offers, limited by each resource's headroom around its energy schedule.
  *
@@ -43,6 +45,17 @@ export interface ClearingResource {
     readonly endSocMinWh?: number;
   };
   readonly ancillary?: Partial<Record<AncillaryProduct, readonly (readonly Step[])[]>>;
+  /**
+   * Registered capability (W, both >= 0). Only read where grid-service calls are linked to the
+   * resource (`serviceOf`): in those periods one row keeps its net power plus the calls within it.
+   */
+  readonly capability?: { readonly maxInjectW: number; readonly maxWithdrawW: number };
+  /**
+   * Id of the resource whose DSO grid-service call this is (grid-services.ts). Its columns join that
+   * resource's state-of-charge rows (at its efficiency) and capability row, so the energy schedule
+   * plus the call is feasible for the device. Unknown id: the call clears on its own.
+   */
+  readonly serviceOf?: string;
 }
 
 export interface ClearingInput {
@@ -240,8 +253,21 @@ function build(inp: ClearingInput): Built {
     for (let t = 0; t < T; t++) lp.addCol(ANC_SHORTFALL * dur, 0, Infinity, [ancRow[p]![t]], [1]);
   }
 
-  const resCols: Built['resCols'] = [];
+  // Periods in which grid-service calls are linked to each resource (`serviceOf`); the calls are
+  // built after every other resource so they find the rows they share.
+  const called = new Map<string, Set<number>>();
   for (const r of inp.resources) {
+    if (r.serviceOf === undefined) continue;
+    const ts = called.get(r.serviceOf) ?? new Set<number>();
+    for (let t = 0; t < T; t++) if (r.sell[t]?.length || r.buy[t]?.length) ts.add(t);
+    called.set(r.serviceOf, ts);
+  }
+  const shared = new Map<string, { soc: number[]; eta: number; pow: number[] }>();
+  const order = inp.resources.map((_, k) => k);
+  order.sort((a, c) => Number(!!inp.resources[a].serviceOf) - Number(!!inp.resources[c].serviceOf));
+  const resCols: Built['resCols'] = new Array(inp.resources.length);
+  for (const k of order) {
+    const r = inp.resources[k];
     const i = busOf(r.bus);
     const st = r.storage;
     const socRows: number[] = [];
@@ -262,7 +288,16 @@ function build(inp: ClearingInput): Built {
         socCols.push(lp.addCol(0, t === T - 1 ? sEnd : 0, e, rows, vals));
       }
     }
-    const eta = st?.efficiency ?? 1;
+    // Capability rows in the periods with a linked call: -withdraw <= own net + calls <= inject.
+    const pow: number[] = [];
+    const cap = r.capability;
+    if (cap)
+      for (const t of called.get(r.id) ?? []) pow[t] = lp.addRow(-cap.maxWithdrawW * MW, cap.maxInjectW * MW);
+    const link = r.serviceOf === undefined ? undefined : shared.get(r.serviceOf);
+    const soc = st ? socRows : link?.soc;
+    const eta = st?.efficiency ?? link?.eta ?? 1;
+    const powRow = link ? link.pow : pow;
+    if (called.has(r.id)) shared.set(r.id, { soc: socRows, eta, pow });
     const anc: Partial<Record<AncillaryProduct, number[][]>> = {};
     const headUp: number[] = [];
     const headDown: number[] = [];
@@ -282,9 +317,13 @@ function build(inp: ClearingInput): Built {
       for (const step of r.sell[t] ?? []) {
         const rows = [balRow[t][i]];
         const vals = [1];
-        if (st) {
-          rows.push(socRows[t]);
+        if (soc?.length) {
+          rows.push(soc[t]);
           vals.push(dur / eta);
+        }
+        if (powRow[t] !== undefined) {
+          rows.push(powRow[t]);
+          vals.push(1);
         }
         if (needHead) {
           rows.push(headUp[t], headDown[t]);
@@ -296,9 +335,13 @@ function build(inp: ClearingInput): Built {
       for (const step of r.buy[t] ?? []) {
         const rows = [balRow[t][i]];
         const vals = [-1];
-        if (st) {
-          rows.push(socRows[t]);
+        if (soc?.length) {
+          rows.push(soc[t]);
           vals.push(-dur * eta);
+        }
+        if (powRow[t] !== undefined) {
+          rows.push(powRow[t]);
+          vals.push(-1);
         }
         if (needHead) {
           rows.push(headUp[t], headDown[t]);
@@ -323,7 +366,7 @@ function build(inp: ClearingInput): Built {
       }
     }
     basic.push(...socCols);
-    resCols.push({ sell, buy, ...(st ? { soc: socCols } : {}), anc });
+    resCols[k] = { sell, buy, ...(st ? { soc: socCols } : {}), anc };
   }
   return {
     lp,

@@ -40,6 +40,7 @@ export function resourcesFromBids(
     bus: r.bus,
     sell,
     buy,
+    capability: { maxInjectW: r.max_inject_w, maxWithdrawW: r.max_withdraw_w },
     ...(r.energy_wh !== undefined
       ? {
           storage: {

@@ -174,4 +174,29 @@ describe('market service: DSO grid services and losses', function () {
     const congestion = s.totals.utility.byKind.congestion_surplus ?? 0;
     assert.ok(Math.abs(congestion) <= lines / 2, `congestion surplus ${congestion} c over ${lines} lines`);
   });
+
+  it('sends the battery its DA relief call on top of its real-time energy award', async () => {
+    const m = t.cloud.market!;
+    const start = dayStart + 10 * HOUR_MS;
+    const call = (await m.awards(dora, { all: true, market: 'DA', from: start, to: start + 1 })).find(
+      (a) => a.resource === 'bat' && a.product === 'congestion_relief',
+    )!;
+    assert.ok(call.awardW > 200e3, `call ${call.awardW} W`);
+    clock = start;
+    const rt = await m.runRealTime(dora, {
+      intervalStart: start,
+      loadForecastW: Object.fromEntries(Object.entries(loads).map(([bus, w]) => [bus, w[10]])),
+    });
+    assert.equal(rt.balanced, true);
+    const energy = (await m.awards(dora, { all: true, market: 'RT', from: start, to: start + 1 })).find(
+      (a) => a.resource === 'bat',
+    );
+    const sent = rt.dispatch.find((d) => d.resource === 'bat')!;
+    assert.equal(sent.awardW, (energy?.awardW ?? 0) + call.awardW);
+    // The call is already in the grid: the real-time clearing does not replace it with generation.
+    const gen = (await m.awards(dora, { all: true, market: 'RT', from: start, to: start + 1 })).find(
+      (a) => a.resource === 'gen',
+    )!;
+    assert.ok(Math.abs(gen.awardW) < 1e3, `generator ${gen.awardW} W`);
+  });
 });

@@ -293,6 +293,149 @@ function assertLossComponentsMatchFd(net: Network, inp: ClearingInput, result: C
     assert.ok(Math.abs(lc - fd) < 0.005 * Math.abs(fd), `bus ${bus}: loss component ${lc} vs FD ${fd}`);
   }
 }
+describe("a storage battery's grid-service call shares its SoC and capability (IEEE 33-bus)", function () {
+  this.timeout(60000);
+
+  // Branch 6-26 carries buses 26-33 (920 kW at the published loads); loads follow a daily shape, so
+  // the line binds only in the evening peak, where the generator at 30 (150 $/MWh) sets the price.
+  // The 300 kW battery at 31 trades energy (charges below 35, discharges above 80 $/MWh) and offers
+  // congestion relief in hour 18 only (10 $/MWh on top of energy: cheaper than its energy offer).
+  const shape = (h: number) => (h >= 16 && h <= 20 ? 1 : 0.3);
+  // Energy-limited: the energy schedule alone empties the battery in the peak (before the fix the
+  // call in hour 18 took the charge to -116 kWh). Power-limited: a 400 kVA line needs more relief
+  // than the battery's power (before the fix: 300 kW energy + 300 kW call in hour 18).
+  const cases = [
+    { name: 'energy-limited (600 kWh)', ratingVa: 700e3, bat: { energy_wh: 600e3, soc0_wh: 300e3 } },
+    { name: 'power-limited (2.4 MWh)', ratingVa: 400e3, bat: { energy_wh: 2400e3, soc0_wh: 1200e3 } },
+  ].map((c) => ({ ...c, bat: { ...c.bat, efficiency: 0.95 } }));
+  for (const { name, ratingVa, bat } of cases)
+    it(`${name}: schedule + service call within the battery's energy and power every hour, books balanced`, async () => {
+      const base = await loadIeee33({ default_vmin_pu: 0.85 });
+      const net = modify(base, {
+        branches: base.branches.map((b) => (b.id === '6-26' ? { ...b, rating_va: ratingVa } : b)),
+      });
+      const p = new Map(
+        net.loads.map((l) => [l.bus, Array.from({ length: 24 }, (_, h) => l.p_w * shape(h))]),
+      );
+      const registry = new ResourceRegistry([
+        res('gen', '30', 500e3, 0),
+        res('bat', '31', 300e3, 300e3, bat),
+      ]);
+      const bids = hourly((h, t) => [
+        bid(`g${h}`, 'gen', 'energy', 'sell', t, 500e3, 150),
+        bid(`bs${h}`, 'bat', 'energy', 'sell', t, 300e3, 80),
+        bid(`bb${h}`, 'bat', 'energy', 'buy', t, 300e3, 35),
+        ...(h === 18 ? [bid('cr18', 'bat', 'congestion_relief', 'sell', t, 300e3, 10)] : []),
+      ]);
+      const iso = new WholesaleMarket({ seed: 5 });
+      const refiner = new NetworkRefiner({
+        lossIterations: 2,
+        offers: gridServiceOffers(bids, registry, 24, (s) => (s - dayStart) / HOUR_MS),
+      });
+      const da = await runDayAhead({
+        dso: 'dso',
+        interfaceId: '1',
+        dayStart,
+        registry,
+        bids,
+        feeder: compileFeeder(net),
+        loadForecastW: p,
+        forecastLmp: Array.from({ length: 24 }, (_, h) => iso.forecastLmp(dayStart + h * HOUR_MS)),
+        iso,
+        refine: refiner,
+      });
+      assert.deepEqual(
+        refiner.eligible.map((o) => o.period),
+        [18],
+        'the line binds in hour 18 of the provisional clearing',
+      );
+      assert.equal(refiner.awards.length, 1, 'the relief is called');
+      const call = refiner.awards[0];
+      assert.ok(call.netW > 1e3, `relief ${call.netW} W`);
+      // What the battery does in the field: its energy schedule plus its service call.
+      const energy = da.final.schedules.get('bat')!.netW;
+      const device = energy.map((w, h) => w + (h === call.period ? call.netW : 0));
+      let soc = bat.soc0_wh;
+      const tol = 1; // Wh / W: solver tolerance
+      device.forEach((w, h) => {
+        assert.ok(w <= 300e3 + tol && w >= -300e3 - tol, `hour ${h}: ${w} W beyond the 300 kW capability`);
+        soc -= w > 0 ? w / bat.efficiency : w * bat.efficiency; // 1-hour periods: W = Wh
+        assert.ok(soc >= -tol && soc <= bat.energy_wh + tol, `hour ${h}: state of charge ${soc} Wh`);
+        // The LP's own trajectory (with the call in it) is the device's.
+        assert.ok(Math.abs(soc - da.final.schedules.get('bat')!.socWh![h]) < tol, `hour ${h}: SoC rows`);
+      });
+      assert.ok(soc >= bat.soc0_wh - tol, 'the day ends with at least the initial charge');
+      const ledger = settle(
+        da,
+        p,
+        new Map([
+          ['gen', '30'],
+          ['bat', '31'],
+        ]),
+        new Map([
+          ['gen', 'genco'],
+          ['bat', 'sun'],
+        ]),
+        refiner,
+      );
+      const books = checkBooks(ledger);
+      assert.equal(books.length, 24);
+      assert.ok(books.every((b) => b.balanced));
+      const svc = ledger.entries.filter((e) => e.kind === 'grid_service');
+      assert.equal(svc.length, 1);
+      assert.equal(svc[0].to, 'sun');
+      assert.equal(svc[0].cents, Math.round((call.netW / 1e6) * call.pricePerMWh * 100));
+    });
+});
+
+describe('grid-service calls linked to their resource in the clearing LP', () => {
+  // Copper plate, two hours: the battery charges at 30 and its call (cheaper than its energy offer)
+  // discharges it at 100 $/MWh; two PV plants are what the bus aggregation would merge the call into.
+  const battery = {
+    id: 'b',
+    bus: 'x',
+    sell: [[{ quantity_w: 100e3, price_per_mwh: 50 }], [{ quantity_w: 100e3, price_per_mwh: 50 }]],
+    buy: [[{ quantity_w: 100e3, price_per_mwh: 40 }], [{ quantity_w: 100e3, price_per_mwh: 40 }]],
+    storage: { energyWh: 100e3, soc0Wh: 50e3, efficiency: 1, endSocMinWh: 0 },
+    capability: { maxInjectW: 100e3, maxWithdrawW: 100e3 },
+  };
+  const pv = (id: string) => ({
+    id,
+    bus: 'x',
+    sell: [0, 1].map(() => [{ quantity_w: 50e3, price_per_mwh: 0 }]),
+    buy: [[], []],
+  });
+  const call = {
+    id: 'gs:1',
+    bus: 'x',
+    serviceOf: 'b',
+    sell: [[], [{ quantity_w: 100e3, price_per_mwh: 20 }]],
+    buy: [[], []],
+  };
+
+  it("shares the battery's SoC and capability, also when energy-only resources are merged per bus", async () => {
+    const results = [];
+    for (const fast of [true, false]) {
+      const r = await clearArea({
+        feeder: null,
+        periods: 2,
+        durationH: 1,
+        interfacePrice: [30, 100],
+        fixedLoadW: new Map([['x', [300e3, 300e3]]]),
+        resources: [battery, pv('pv1'), call, pv('pv2')],
+        fast,
+      });
+      const b = r.schedules.get('b')!;
+      const c = r.schedules.get('gs:1')!;
+      assert.deepEqual(c.netW, [0, 100e3], "the call takes the battery's whole power in hour 1");
+      assert.deepEqual(b.netW, [-50e3, 0], 'so its energy schedule charges for it and stays idle then');
+      assert.deepEqual(b.socWh, [100e3, 0], 'its SoC rows carry the call');
+      assert.deepEqual(r.schedules.get('pv1')!.netW, [50e3, 50e3]);
+      results.push(r);
+    }
+    assert.ok(Math.abs(results[0].objective - results[1].objective) < 1e-9);
+  });
+});
 
 function res(id: string, bus: string, inj: number, wd: number, extra: object = {}) {
   return {

@@ -138,6 +138,8 @@ export function serviceResources(
     return {
       id: SYNTH + o.bidId,
       bus: o.bus,
+      // The call is the offering resource's power: it shares that resource's SoC and capability rows.
+      serviceOf: o.resource,
       sell: o.side === 'sell' ? curve : none,
       buy: o.side === 'buy' ? curve : none,
     };

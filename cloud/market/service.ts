@@ -17,6 +17,7 @@ import { clearRealTime } from './realtime.ts';
 import { ResourceRegistry, ResourceSchema, type ResourceStatus } from './resources.ts';
 import { type MarketConfig, modelConfig, type Role, rolesOf } from './roles.ts';
 import { checkMayDispatch, MarketRefusal, refuse } from './rules.ts';
+import { loadsLessCalls, serviceCallsW, withCalls } from './service-calls.ts';
 import { runCentralizedDayAhead, runCentralizedRealTime } from './service-centralized.ts';
 import { P2pMarket } from './service-p2p.ts';
 import type { MarketSettings } from './settings.ts';
@@ -578,6 +579,7 @@ export class MarketService {
         const daW = new Map(
           daAwards.filter((a) => a.product === 'energy').map((a) => [a.resource, a.awardW]),
         );
+        const calls = serviceCallsW(daAwards); // DA grid-service calls: fixed here, on top in the field
         const daImport = Number((daRun?.summary.importW as number[] | undefined)?.[h] ?? 0);
         const daLoad = (daRun?.summary.loadW ?? {}) as Record<string, number[]>;
         const price = q.interfacePrice ?? this.iso().realTimeLmp?.(start, daImport) ?? 50;
@@ -589,7 +591,7 @@ export class MarketService {
           ...(this.deps.settings.interfaceLimitW !== undefined
             ? { interfaceLimitW: this.deps.settings.interfaceLimitW }
             : {}),
-          loadForecastW: loads,
+          loadForecastW: loadsLessCalls(loads, calls, this.resources),
           resources,
           ...(q.socWh ? { socWh: new Map(Object.entries(q.socWh)) } : {}),
           daScheduleW: daW,
@@ -679,7 +681,7 @@ export class MarketService {
             intervalStart: start,
             intervalEnd: start + RT_INTERVAL_MS,
             now: this.now(),
-            awardsW,
+            awardsW: withCalls(awardsW, calls),
             config: this.config,
             registry: this.resources,
             links: this.links,
