@@ -12,6 +12,7 @@ import { startTestCloud, type TestCloud } from '../testing.ts';
 import { DAY_MS, HOUR_MS } from './bids.ts';
 import { MeteredScheduler } from './metered-scheduler.ts';
 import { sumCents } from './money.ts';
+import { DEFAULT_MARKET_SETTINGS } from './settings.ts';
 
 /**
  * The metered-settlement scheduler on a real cloud (registry on SQLite, and on a real PostgreSQL
@@ -312,3 +313,38 @@ function schedulerSuite(
     });
   });
 }
+
+describe('metered settlement scheduler: when it does not start', function () {
+  this.timeout(60000);
+
+  it('a peer-to-peer model has no metered hourly settlement: no scheduler, even with auto on', async () => {
+    const t = await startTestCloud({
+      market: {
+        model: 5,
+        meteredSettlement: { auto: true },
+        actors: [
+          { id: 'iso', kind: 'iso', users: [] },
+          { id: 'utility', kind: 'utility', users: [] },
+        ],
+      },
+    });
+    try {
+      assert.equal(t.cloud.market?.config.marketForm, 'p2p');
+      assert.equal(t.cloud.meteredSettlement, undefined);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('auto off: no scheduler (the test harness default; the product default is on)', async () => {
+    const t = await startTestCloud();
+    try {
+      assert.ok(t.cloud.market);
+      assert.equal(t.cloud.meteredSettlement, undefined);
+      assert.equal(t.cloud.market.deps.settings.meteredSettlement.auto, false);
+      assert.equal(DEFAULT_MARKET_SETTINGS.meteredSettlement.auto, true);
+    } finally {
+      await t.stop();
+    }
+  });
+});
