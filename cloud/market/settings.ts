@@ -121,7 +121,7 @@ export const marketSettingsSchema = z
           .int()
           .positive()
           .default(7 * DAY_MS),
-        pollMs: z.number().int().positive().default(60_000),
+        pollMs: z.number().int().positive().max(DAY_MS).default(60_000),
       })
       .strict()
       .default({ auto: true, delayMs: 15 * 60_000, lookbackMs: 7 * DAY_MS, pollMs: 60_000 }),
