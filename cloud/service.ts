@@ -10,6 +10,7 @@ import type { CloudConfig } from './config.ts';
 import { ForecastService } from './forecast-service/service.ts';
 import { GridService } from './grid/service.ts';
 import { Ingest } from './ingest/ingest.ts';
+import { type MeteredScheduler, startMeteredScheduler } from './market/metered-scheduler.ts';
 import { MarketService } from './market/service.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { openPostgres, openSqlite, type SqlDb } from './storage/registry/db.ts';
@@ -31,6 +32,8 @@ export interface CloudService {
   commands: CommandPipeline;
   /** The DSO market service (absent when market.enabled is false). */
   market: MarketService | undefined;
+  /** Settles completed hours automatically (absent when off or the model has no metered settlement). */
+  meteredSettlement: MeteredScheduler | undefined;
   /** Scheduled load/PV forecasts per site and group. */
   forecasts: ForecastService;
   /** Feeder model, site placement and the feasibility check to run before dispatch. */
@@ -170,6 +173,8 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
           maxTtlSeconds: config.commands.maxTtlSeconds,
         })
       : undefined;
+    const meteredSettlement = market && startMeteredScheduler(market, log);
+    cleanups.push(async () => meteredSettlement?.stop());
     const forecasts = new ForecastService({ registry, store, settings: config.forecast, log });
     forecasts.start();
     cleanups.push(() => forecasts.stop());
@@ -228,6 +233,7 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
       ingest,
       commands,
       market,
+      meteredSettlement,
       forecasts,
       grid,
       vpp,
@@ -240,6 +246,7 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
           await ingest.close().catch((err) => log.error({ err }, 'flush on shutdown failed'));
           commands.stop();
           await forecasts.stop();
+          await meteredSettlement?.stop();
           vpp.stop();
           await api.close();
           await embedded?.close();

@@ -97,6 +97,12 @@ export async function startTestCloud(
       },
       commands: { expiryCheckMs: 50 },
       ...overrides,
+      // Test clouds run the market clock under the test's control: the metered-settlement
+      // scheduler's timer would act on it at random moments. Its own tests opt in.
+      market: {
+        ...overrides.market,
+        meteredSettlement: { auto: false, ...overrides.market?.meteredSettlement },
+      },
     },
     d,
   );

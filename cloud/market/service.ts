@@ -11,6 +11,7 @@ import { dispatchToField, type SendCommand } from './dispatch.ts';
 import { MarketServiceError } from './errors.ts';
 import { compileFeeder } from './feeder.ts';
 import { gridServiceOffers, NetworkRefiner } from './grid-services.ts';
+import { KeyedLock } from './hour-lock.ts';
 import { meteredRun } from './metered-run.ts';
 import { energyCents, roundCents } from './money.ts';
 import { clearRealTime } from './realtime.ts';
@@ -56,6 +57,8 @@ export interface MarketCaller {
   readonly userId: string;
   /** Audit actor string, e.g. `user:alice`. */
   readonly auditActor: string;
+  /** In-process automation acting in a role itself (metered-scheduler.ts); never set from the API. */
+  readonly system?: 'DMO';
 }
 
 /** The wholesale counterpart (protocols/market/wholesale.ts), injected by the composition root. */
@@ -93,6 +96,7 @@ export class MarketService {
   /** The market clock (epoch ms): gate closures are judged against it. Tests replace it. */
   now: () => number;
   readonly #usersOf = new Map<string, Set<string>>();
+  readonly #meteredLock = new KeyedLock<number>();
 
   private constructor(readonly deps: MarketServiceDeps) {
     const s = deps.settings;
@@ -715,8 +719,13 @@ export class MarketService {
 
   /** Metered settlement of a completed hour (5-minute periods) from telemetry: metered-run.ts. */
   async settleMetered(c: MarketCaller, q: { hourStart: number }) {
+    // API and scheduler: one settlement of an hour at a time (hour-lock.ts says why).
+    return this.#meteredLock.run(q.hourStart, () => this.#settleMetered(c, q));
+  }
+
+  async #settleMetered(c: MarketCaller, q: { hourStart: number }) {
     return this.guard(c, 'market.settle.metered', String(q.hourStart), q, async () => {
-      const by = this.actingAs(c.userId, 'DMO');
+      const by = c.system === 'DMO' ? this.config.roles.DMO : this.actingAs(c.userId, 'DMO');
       this.#requireNodal();
       if (q.hourStart % HOUR_MS !== 0)
         throw new MarketRefusal(refuse('BAD_INTERVAL', 'metered settlement runs on whole UTC hours'));

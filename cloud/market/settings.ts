@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HOUR_MS, RT_INTERVAL_MS } from './bids.ts';
+import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from './bids.ts';
 import { DEFAULT_CURVE_OFFSETS } from './total-dso.ts';
 
 /**
@@ -102,6 +102,29 @@ export const marketSettingsSchema = z
       })
       .strict()
       .default({ intervalMs: HOUR_MS, polrFeePerMWh: 20, territories: [] }),
+    /**
+     * Automatic metered settlement of completed hours (metered-scheduler.ts, nodal models only):
+     * an hour with a day-ahead result settles `delayMs` after it ends (telemetry arrives in seconds;
+     * the delay leaves edges time to replay what they buffered through short outages); unsettled
+     * hours within `lookbackMs` are caught up; the scheduler wakes every `pollMs`.
+     */
+    meteredSettlement: z
+      .object({
+        auto: z.boolean().default(true),
+        delayMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(15 * 60_000),
+        lookbackMs: z
+          .number()
+          .int()
+          .positive()
+          .default(7 * DAY_MS),
+        pollMs: z.number().int().positive().max(DAY_MS).default(60_000),
+      })
+      .strict()
+      .default({ auto: true, delayMs: 15 * 60_000, lookbackMs: 7 * DAY_MS, pollMs: 60_000 }),
     /** Seed of the in-process simulated ISO used as the wholesale counterpart. */
     isoSeed: z.number().int().default(1),
   })
