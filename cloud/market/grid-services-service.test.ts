@@ -137,25 +137,29 @@ describe('market service: DSO grid services and losses', function () {
     const m = t.cloud.market!;
     const start = dayStart + 12 * HOUR_MS;
     clock = start - RT_INTERVAL_MS;
-    // Loads 40% below the DA forecast: the 6-26 line no longer binds, so the clearing account's
-    // residual after the loss surplus is rounding only.
+    // Loads 40% below the DA forecast (the 6-26 line no longer binds, so the clearing account's
+    // residual after the loss surplus is rounding only) during an ISO real-time price spike above
+    // the generator's 150 $/MWh offer: loads and the generator both deviate from their DA schedule.
+    const lmp = 300;
     const rtLoads = Object.fromEntries(Object.entries(loads).map(([bus, s]) => [bus, 0.6 * s[12]]));
     const run = (await m.runRealTime(dora, {
       intervalStart: start,
+      interfacePrice: lmp,
       loadForecastW: rtLoads,
       dispatch: false,
-    })) as {
-      balanced: boolean;
-      lossesW?: number;
-      runId: string;
-    };
+    })) as { balanced: boolean; lossesW?: number; runId: string };
     assert.equal(run.balanced, true);
     assert.ok((run.lossesW ?? 0) > 10e3, `RT losses ${run.lossesW} W`);
     const prices = await m.prices({ market: 'RT', from: start, to: start + 1 });
     const at = (bus: string) => prices.find((p) => p.bus === bus)!;
     assert.equal(at('1').loss, 0);
     assert.ok(at('18').loss > 0 && at('18').dlmp > at('1').dlmp);
-    for (const p of prices) assert.ok(Math.abs(p.congestion) < 1e-6 && Math.abs(p.voltage) < 1e-6);
+    for (const p of prices) {
+      assert.ok(Math.abs(p.energy - lmp) < 1e-6, `energy ${p.energy} at ${p.bus}`);
+      assert.ok(Math.abs(p.congestion) < 1e-6 && Math.abs(p.voltage) < 1e-6);
+    }
+    const rtAwards = await m.awards(dora, { all: true, market: 'RT', from: start, to: start + 1 });
+    assert.ok(rtAwards.find((a) => a.resource === 'gen')!.deviationW! > 200e3);
     const s = await m.settlements(dora, { all: true, market: 'RT' });
     assert.equal(s.balanced, true);
     assert.deepEqual(
@@ -167,8 +171,20 @@ describe('market service: DSO grid services and losses', function () {
     assert.equal(loss.length, 1);
     assert.equal(loss[0].from === 'utility' ? loss[0].to : loss[0].from, 'dmo:clearing');
     const lossCents = loss[0].from === 'utility' ? -loss[0].cents : loss[0].cents;
-    // Lower loads, lower losses: the deviations' loss value (second order in the deviation) is well
-    // above what rounding could make, and here negative (the DGO refunds part of the DA loss surplus).
+    // Expected from the physics, not from the clearing's own formula: with one energy price (the
+    // LMP) everywhere, what the deviations pay over the LMP is the loss component times each bus's
+    // net withdrawal deviation; the interface is paid the LMP for the change in losses (AC, at the DA
+    // and the RT schedule). Marginal losses priced on a convex loss curve: positive, second order.
+    let perH = 0;
+    for (const a of rtAwards) perH -= (a.deviationW! / 1e6) * at(a.bus).loss;
+    for (const [bus, w] of Object.entries(rtLoads)) perH += ((w - loads[bus][12]) / 1e6) * at(bus).loss;
+    perH -= ((run.lossesW! - (summary.lossesW as number[])[12]) / 1e6) * lmp;
+    const expectedCents = (perH * 100) / 12;
+    assert.ok(
+      Math.abs(lossCents - expectedCents) <= 0.5,
+      `loss surplus ${lossCents} c, expected ${expectedCents} c`,
+    );
+    // Well above what rounding the deviation lines could make.
     assert.ok(Math.abs(lossCents) > lines, `loss surplus ${lossCents} c`);
     // Each deviation line is rounded once (<= 0.5 c): what the DGO gets as congestion surplus.
     const congestion = s.totals.utility.byKind.congestion_surplus ?? 0;
@@ -193,6 +209,14 @@ describe('market service: DSO grid services and losses', function () {
     );
     const sent = rt.dispatch.find((d) => d.resource === 'bat')!;
     assert.equal(sent.awardW, (energy?.awardW ?? 0) + call.awardW);
+    // Loads as forecast day ahead: no load deviation to settle (the call is not one: it was scheduled
+    // and settled day ahead), and the interval's loss surplus is no more than rounding.
+    const book = (await m.settlements(dora, { all: true, market: 'RT' })).entries.filter(
+      (e) => e.period === start,
+    );
+    const loadLines = book.filter((e) => e.kind === 'rt_deviation' && e.ref?.startsWith('load@'));
+    assert.deepEqual(loadLines, []);
+    assert.ok(book.filter((e) => e.kind === 'loss_surplus').every((e) => e.cents <= 1));
     // The call is already in the grid: the real-time clearing does not replace it with generation.
     const gen = (await m.awards(dora, { all: true, market: 'RT', from: start, to: start + 1 })).find(
       (a) => a.resource === 'gen',

@@ -23,6 +23,12 @@ export interface RealTimeInput {
   readonly interfaceLimitW?: number;
   /** 5-minute forecast of non-participating net load per bus (W). */
   readonly loadForecastW: ReadonlyMap<string, number>;
+  /**
+   * Injections per bus (W, + = into the grid) fixed outside this market and already scheduled day
+   * ahead, e.g. the DA grid-service calls (service-calls.ts): cleared as less load, but neither a
+   * load nor a deviation, so they are not settled again here.
+   */
+  readonly fixedInjectionW?: ReadonlyMap<string, number>;
   readonly resources: readonly ClearingResource[];
   /** Measured state of charge per storage resource (Wh). */
   readonly socWh?: ReadonlyMap<string, number>;
@@ -66,13 +72,14 @@ export async function clearRealTime(inp: RealTimeInput): Promise<RealTimeResult>
     durationH: RT_INTERVAL_MS / 3_600_000,
     interfacePrice: [inp.interfacePrice],
     ...(inp.interfaceLimitW !== undefined ? { interfaceLimitW: inp.interfaceLimitW } : {}),
-    fixedLoadW: new Map([...inp.loadForecastW].map(([bus, w]) => [bus, [w]])),
+    fixedLoadW: netLoadW(inp.loadForecastW, inp.fixedInjectionW),
     resources,
   };
   const lossy = await clearWithLosses(input, inp.lossIterations ?? 0);
   const clearing = lossy.result;
   const deviationW = new Map<string, number>();
   for (const [id, s] of clearing.schedules) deviationW.set(id, s.netW[0] - (inp.daScheduleW.get(id) ?? 0));
+  // From the loads alone: a fixed injection is the same day ahead and in real time.
   const loadDeviationW = new Map<string, number>();
   for (const [bus, w] of inp.daLoadW ?? []) loadDeviationW.set(bus, -w);
   for (const [bus, w] of inp.loadForecastW) loadDeviationW.set(bus, (loadDeviationW.get(bus) ?? 0) + w);
@@ -92,4 +99,14 @@ export async function clearRealTime(inp: RealTimeInput): Promise<RealTimeResult>
     lossW: lossy.lossW?.[0] ?? null,
     lossSurplusPerH,
   };
+}
+
+/** One-period fixed load per bus: the forecast less the fixed injections. */
+function netLoadW(
+  loadW: ReadonlyMap<string, number>,
+  injectionW: ReadonlyMap<string, number> | undefined,
+): Map<string, number[]> {
+  const out = new Map([...loadW].map(([bus, w]) => [bus, w]));
+  for (const [bus, w] of injectionW ?? []) out.set(bus, (out.get(bus) ?? 0) - w);
+  return new Map([...out].map(([bus, w]) => [bus, [w]]));
 }

@@ -19,16 +19,15 @@ export function serviceCallsW(daAwards: readonly AwardRecord[]): Map<string, num
   return out;
 }
 
-/** The non-participating load per bus with the calls as injections (less load) at their resources' buses. */
-export function loadsLessCalls(
-  loadsW: ReadonlyMap<string, number>,
+/** The calls summed per bus of their resources (W, + = into the grid): the RT fixed injections. */
+export function callsByBus(
   calls: ReadonlyMap<string, number>,
   registry: ResourceRegistry,
 ): Map<string, number> {
-  const out = new Map(loadsW);
+  const out = new Map<string, number>();
   for (const [id, w] of calls) {
     const bus = registry.get(id)?.bus;
-    if (bus !== undefined) out.set(bus, (out.get(bus) ?? 0) - w);
+    if (bus !== undefined) out.set(bus, (out.get(bus) ?? 0) + w);
   }
   return out;
 }

@@ -18,7 +18,7 @@ import { clearRealTime } from './realtime.ts';
 import { ResourceRegistry, ResourceSchema, type ResourceStatus } from './resources.ts';
 import { type MarketConfig, modelConfig, type Role, rolesOf } from './roles.ts';
 import { checkMayDispatch, MarketRefusal, refuse } from './rules.ts';
-import { loadsLessCalls, serviceCallsW, withCalls } from './service-calls.ts';
+import { callsByBus, serviceCallsW, withCalls } from './service-calls.ts';
 import { runCentralizedDayAhead, runCentralizedRealTime } from './service-centralized.ts';
 import { P2pMarket } from './service-p2p.ts';
 import type { MarketSettings } from './settings.ts';
@@ -595,7 +595,8 @@ export class MarketService {
           ...(this.deps.settings.interfaceLimitW !== undefined
             ? { interfaceLimitW: this.deps.settings.interfaceLimitW }
             : {}),
-          loadForecastW: loadsLessCalls(loads, calls, this.resources),
+          loadForecastW: loads,
+          fixedInjectionW: callsByBus(calls, this.resources),
           resources,
           ...(q.socWh ? { socWh: new Map(Object.entries(q.socWh)) } : {}),
           daScheduleW: daW,
