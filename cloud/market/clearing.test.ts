@@ -145,6 +145,7 @@ describe('market clearing', () => {
       { ...mk('l', 'buy', 60), interval_start: dayStart + h * HOUR_MS, id: `l${h}` },
     ]).flat();
     const iso = new WholesaleMarket({ seed: 3 });
+    const forecastLmp = Array.from({ length: 24 }, (_, h) => iso.forecastLmp(dayStart + h * HOUR_MS));
     const da = await runDayAhead({
       dso: 'dso',
       interfaceId: 'sub',
@@ -153,13 +154,15 @@ describe('market clearing', () => {
       bids,
       feeder: null,
       loadForecastW: new Map([['x', Array(24).fill(200e3)]]),
-      forecastLmp: Array.from({ length: 24 }, (_, h) => iso.forecastLmp(dayStart + h * HOUR_MS)),
+      forecastLmp,
       iso,
     });
     const { floorPerMWh, capPerMWh } = iso.bidPriceLimits;
-    for (const h of da.tdBid.hours) {
-      // The -200 $/MWh sample lands on the ISO's floor: no point outside its bid price limits.
-      assert.equal(h.points[0].price_per_mwh, Math.max(floorPerMWh, h.points[1].price_per_mwh - 120));
+    // The -200 $/MWh sample shifts the whole day only until its cheapest hour meets the ISO's floor.
+    const deepest = Math.max(-200, floorPerMWh - Math.min(...forecastLmp));
+    assert.ok(deepest > -200, 'the forecast day reaches the floor before -200');
+    for (const [t, h] of da.tdBid.hours.entries()) {
+      assert.ok(Math.abs(h.points[0].price_per_mwh - (forecastLmp[t] + deepest)) < 1e-9);
       for (const p of h.points) assert.ok(p.price_per_mwh >= floorPerMWh && p.price_per_mwh <= capPerMWh);
       for (let i = 1; i < h.points.length; i++) {
         assert.ok(h.points[i].price_per_mwh > h.points[i - 1].price_per_mwh);
@@ -220,13 +223,14 @@ describe('market clearing', () => {
     const area = await openArea(inp);
     try {
       const s = sampleCurve(area, inp, [-30, -25, 10, 30], limits);
-      // Hour 0 (40 $/MWh): 10, 15, 40, 50, 65 (70 capped); hour 1 (20): -10 and -5 floored to 0.
+      // Prices 40/20: the day shifts down until hour 1 meets the floor (-20: -30 and -25 are the
+      // same sample) and up until hour 0 meets the cap (+25 instead of +30).
       assert.deepEqual(
         s.curve.map((h) => h.map((p) => [p.pricePerMWh, p.importW])),
         [
           [
-            [10, 250e3],
-            [15, 250e3],
+            [20, 250e3],
+            [20, 250e3],
             [40, 200e3],
             [50, 200e3],
             [65, 150e3],
@@ -236,7 +240,7 @@ describe('market clearing', () => {
             [0, 250e3],
             [20, 250e3],
             [30, 250e3],
-            [50, 200e3],
+            [45, 200e3],
           ],
         ],
       );
@@ -253,5 +257,49 @@ describe('market clearing', () => {
     } finally {
       area.dispose();
     }
+  });
+
+  it("keeps the day's price shape in a far curve sample, so storage keeps its hours", async () => {
+    // A 100 kWh battery (empty, ends empty or fuller) bids to charge 100 kW at 20 $/MWh in hour 0
+    // and at 25 in hour 1; forecast prices 10 / 50: it charges in hour 0 (import 300 kW), not in 1.
+    // Clamping each hour to the -150 floor alone would make both hours -150 and move the charge to
+    // hour 1 (the higher bid), and the curve, non-increasing in price, would then cap hour 0 at
+    // 200 kW at every price, the forecast one included. Shifted as a whole (-160: -150 / -110), the
+    // battery still charges in hour 0.
+    const inp = {
+      feeder: null,
+      periods: 2,
+      durationH: 1,
+      interfacePrice: [10, 50],
+      fixedLoadW: new Map([['x', [200e3, 200e3]]]),
+      resources: [
+        {
+          id: 'b',
+          bus: 'x',
+          sell: [[], []],
+          buy: [[{ quantity_w: 100e3, price_per_mwh: 20 }], [{ quantity_w: 100e3, price_per_mwh: 25 }]],
+          storage: { energyWh: 100e3, soc0Wh: 0, efficiency: 1 },
+        },
+      ],
+    };
+    const { base, curve } = await interfaceCurve(inp, [-200, -5, 5], { floorPerMWh: -150, capPerMWh: 1000 });
+    assert.deepEqual(base.interfaceImportW, [300e3, 200e3]);
+    assert.deepEqual(
+      curve.map((h) => h.map((p) => [p.pricePerMWh, p.importW])),
+      [
+        [
+          [-150, 300e3],
+          [5, 300e3],
+          [10, 300e3],
+          [15, 300e3],
+        ],
+        [
+          [-110, 200e3],
+          [45, 200e3],
+          [50, 200e3],
+          [55, 200e3],
+        ],
+      ],
+    );
   });
 });

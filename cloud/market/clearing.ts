@@ -623,11 +623,23 @@ export interface CurveSamples {
   readonly iterations: number;
 }
 
-/** The interface prices of the curve sample at `offset`, per period, clamped into `limits`. */
+/**
+ * The interface prices of the curve sample at `offset`, per period. Inside the ISO's bid price
+ * `limits` the whole profile shifts as one: the offset is cut where the cheapest (dearest) period
+ * meets the floor (cap), rather than each period clamped alone. Clamping periods alone would flatten
+ * the far samples (most hours on the floor), so storage there would pick its hours by its own bids
+ * instead of by the day's price shape, and the curve, forced non-increasing in price, would carry
+ * that reshuffle into every higher point of the hours it leaves. A period already outside the
+ * limits at the forecast is clamped alone.
+ */
 export function samplePrices(inp: ClearingInput, offset: number, limits?: BidPriceLimits): number[] {
-  return inp.interfacePrice.map((p) =>
-    limits ? Math.min(limits.capPerMWh, Math.max(limits.floorPerMWh, p + offset)) : p + offset,
-  );
+  if (!limits) return inp.interfacePrice.map((p) => p + offset);
+  const { floorPerMWh: floor, capPerMWh: cap } = limits;
+  const d =
+    offset < 0
+      ? Math.max(offset, Math.min(0, floor - Math.min(...inp.interfacePrice)))
+      : Math.min(offset, Math.max(0, cap - Math.max(...inp.interfacePrice)));
+  return inp.interfacePrice.map((p) => Math.min(cap, Math.max(floor, p + d)));
 }
 
 /**
@@ -678,8 +690,8 @@ export function curveChains(priceOffsets: readonly number[]): {
 
 /**
  * Re-solves `area` at each offset of `chain` in order, the first warm from `from` (undefined: the
- * basis the model holds), each next from its neighbour's, still loaded. A sample whose clamped
- * prices equal its neighbour's is that sample again, not re-solved.
+ * basis the model holds), each next from its neighbour's, still loaded. A sample whose prices
+ * (limited by `samplePrices`) equal its neighbour's is that sample again, not re-solved.
  */
 export function walkChain(
   area: AreaModel,

@@ -116,8 +116,10 @@ describe('fast day-ahead clearing', () => {
         // Step 3: the curve at every offset, each a cold straightforward solve, made monotone alike.
         const offsets = [...new Set([0, ...DEFAULT_CURVE_OFFSETS])].sort((x, y) => x - y);
         const raw: number[][] = [];
-        // Samples sit inside the ISO's bid price limits (the -200 one partly on its -150 floor).
-        const at = (d: number) => forecastLmp.map((p) => Math.max(iso.bidPriceLimits.floorPerMWh, p + d));
+        // Samples sit inside the ISO's bid price limits: the -200 one shifts the day only until its
+        // cheapest hour is on the -150 floor.
+        const deepest = iso.bidPriceLimits.floorPerMWh - Math.min(...forecastLmp);
+        const at = (d: number) => forecastLmp.map((p) => p + Math.max(d, deepest));
         for (const d of offsets) raw.push((await plain(at(d))).interfaceImportW);
         for (let t = 0; t < T; t++) {
           let prev = Infinity;
