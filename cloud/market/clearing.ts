@@ -3,7 +3,16 @@ import type { BidPriceLimits } from '../../protocols/market/td-interface.ts';
 import { aggregateByBus } from './aggregate.ts';
 import type { Step } from './bids.ts';
 import { type CompiledFeeder, LP_BASE_VA } from './feeder.ts';
-import { getHighs, LpBuilder, type LpSolution, runModel } from './lp.ts';
+import {
+  applyEdits,
+  getHighs,
+  type LpArrays,
+  LpBuilder,
+  type LpEdits,
+  type LpSolution,
+  modelFromArrays,
+  runModel,
+} from './lp.ts';
 
 /**
  * Local distribution area (LDA) clearing: one LP over all periods of a market run.
@@ -499,7 +508,23 @@ export interface AreaModel {
   setLosses(losses: BranchLossLinearization | undefined): void;
   /** The input the loaded model currently represents (its losses follow `setLosses`). */
   readonly input: ClearingInput;
+  /** The LP as built, for another HiGHS instance to hold the same model (curve-worker.ts). */
+  readonly lp: AreaLp;
+  /** The edits that give the LP as built the loss linearization currently set. */
+  lossEdits(): LpEdits;
   dispose(): void;
+}
+
+/** An area's LP as built and where its interface columns are (per period). */
+export interface AreaLp {
+  readonly arrays: LpArrays;
+  readonly ifaceCols: Int32Array;
+  readonly durationH: number;
+}
+
+/** Interface import (W) from the interface columns' values (per unit), rounded like schedules. */
+export function importFromPu(x: ArrayLike<number>): number[] {
+  return Array.from(x, (v) => clean(v * LP_BASE_VA));
 }
 
 export async function openArea(inp: ClearingInput): Promise<AreaModel> {
@@ -509,7 +534,8 @@ export async function openArea(inp: ClearingInput): Promise<AreaModel> {
   let cur = inp;
   let lpInp = agg ? { ...inp, resources: agg.resources } : inp;
   const b = build(lpInp);
-  const model: Model = b.lp.toModel(highs);
+  const arrays = b.lp.toArrays();
+  const model: Model = modelFromArrays(highs, arrays);
   let fresh = true;
   let iterations = 0;
   const run = (price: readonly number[], what: string, warmFrom?: Basis): LpSolution => {
@@ -530,38 +556,65 @@ export async function openArea(inp: ClearingInput): Promise<AreaModel> {
     },
     importW(price, what, warmFrom) {
       const sol = run(price, what, warmFrom);
-      return b.ifaceCol.map((j) => clean(sol.x[j] * LP_BASE_VA));
+      return importFromPu(b.ifaceCol.map((j) => sol.x[j]));
     },
     basis: () => model.getBasis(),
     get iterations() {
       return iterations;
     },
     setLosses(losses) {
-      const f = inp.feeder;
-      if (!f) throw new RangeError('losses need a feeder (a copper plate is lossless)');
+      if (!inp.feeder) throw new RangeError('losses need a feeder (a copper plate is lossless)');
       const { losses: _, ...rest } = cur;
       cur = losses ? { ...rest, losses } : rest;
       lpInp = agg ? { ...cur, resources: agg.resources } : cur;
-      const lossAt = losses ? lossConstants(f, losses, inp.periods) : null;
-      for (let t = 0; t < inp.periods; t++) {
-        for (let i = 0; i < b.busIds.length; i++) {
-          const d = b.loadMw[t][i] + (lossAt?.[t][i] ?? 0);
-          model.changeRowBounds(b.balRow[t][i], d, d);
-          if (i > 0)
-            model.changeCoefficient(
-              b.balRow[t][f.parent[i]],
-              b.flowCol[t][i],
-              -1 - (losses?.factor[t][i] ?? 0),
-            );
-        }
-      }
+      applyEdits(model, lossEdits(inp, b, losses));
     },
+    lossEdits: () => lossEdits(inp, b, cur.losses),
+    lp: { arrays, ifaceCols: Int32Array.from(b.ifaceCol), durationH: inp.durationH },
     get input() {
       return cur;
     },
     dispose: () => model.dispose(),
   };
 }
+
+/**
+ * The balance rows' bounds (load plus loss constants) and the flows' coefficients in their parent
+ * balance rows (-1 - loss factor) for `losses` (none: lossless), as absolute values.
+ */
+function lossEdits(inp: ClearingInput, b: Built, losses: BranchLossLinearization | undefined): LpEdits {
+  const f = inp.feeder;
+  if (!f) return applyNothing;
+  const lossAt = losses ? lossConstants(f, losses, inp.periods) : null;
+  const nb = b.busIds.length;
+  const rows = new Int32Array(inp.periods * nb);
+  const bound = new Float64Array(rows.length);
+  const coefRows = new Int32Array(inp.periods * (nb - 1));
+  const coefCols = new Int32Array(coefRows.length);
+  const coefValues = new Float64Array(coefRows.length);
+  let r = 0;
+  let c = 0;
+  for (let t = 0; t < inp.periods; t++) {
+    for (let i = 0; i < nb; i++) {
+      rows[r] = b.balRow[t][i];
+      bound[r++] = b.loadMw[t][i] + (lossAt?.[t][i] ?? 0);
+      if (i === 0) continue;
+      coefRows[c] = b.balRow[t][f.parent[i]];
+      coefCols[c] = b.flowCol[t][i];
+      coefValues[c++] = -1 - (losses?.factor[t][i] ?? 0);
+    }
+  }
+  return { rows, rowLower: bound, rowUpper: bound, coefRows, coefCols, coefValues };
+}
+
+const applyNothing: LpEdits = {
+  rows: new Int32Array(0),
+  rowLower: new Float64Array(0),
+  rowUpper: new Float64Array(0),
+  coefRows: new Int32Array(0),
+  coefCols: new Int32Array(0),
+  coefValues: new Float64Array(0),
+};
 
 /**
  * Every resource answering the interface price on its own, the feeder carrying whatever results:
@@ -689,9 +742,28 @@ export function curveChains(priceOffsets: readonly number[]): {
 }
 
 /**
- * Re-solves `area` at each offset of `chain` in order, the first warm from `from` (undefined: the
- * basis the model holds), each next from its neighbour's, still loaded. A sample whose prices
- * (limited by `samplePrices`) equal its neighbour's is that sample again, not re-solved.
+ * The distinct interface price vectors that `chain` solves, in order, and for each of its offsets
+ * the index of its vector: a sample whose prices (limited by `samplePrices`) equal its neighbour's
+ * is that sample again, not re-solved.
+ */
+export function chainPrices(
+  inp: ClearingInput,
+  chain: readonly number[],
+  limits?: BidPriceLimits,
+): { prices: number[][]; of: number[] } {
+  const prices: number[][] = [];
+  const of = chain.map((d) => {
+    const price = samplePrices(inp, d, limits);
+    const prev = prices[prices.length - 1];
+    if (!prev || price.some((p, t) => p !== prev[t])) prices.push(price);
+    return prices.length - 1;
+  });
+  return { prices, of };
+}
+
+/**
+ * Re-solves `area` at each distinct price vector of `chain` (`chainPrices`) in order, the first warm
+ * from `from` (undefined: the basis the model holds), each next from its neighbour's, still loaded.
  */
 export function walkChain(
   area: AreaModel,
@@ -702,20 +774,15 @@ export function walkChain(
   bases: Map<number, Basis>,
   limits?: BidPriceLimits,
 ): void {
-  let warm = from;
-  let prev: { price: number[]; d: number } | undefined;
-  for (const d of chain) {
-    const price = samplePrices(inp, d, limits);
-    if (prev && price.every((p, t) => p === prev!.price[t])) {
-      raw.set(d, raw.get(prev.d)!);
-      bases.set(d, bases.get(prev.d)!);
-      continue;
-    }
-    raw.set(d, area.importW(price, `T-D curve at offset ${d}`, warm));
-    warm = undefined;
-    bases.set(d, area.basis());
-    prev = { price, d };
-  }
+  const { prices, of } = chainPrices(inp, chain, limits);
+  const solved = prices.map((price, k) => {
+    const importW = area.importW(price, `T-D curve at offset ${chain[of.indexOf(k)]}`, k ? undefined : from);
+    return { importW, basis: area.basis() };
+  });
+  chain.forEach((d, k) => {
+    raw.set(d, solved[of[k]].importW);
+    bases.set(d, solved[of[k]].basis);
+  });
 }
 
 /** The sampled imports as a curve per period, import forced non-increasing in price. */

@@ -1,47 +1,56 @@
-import { parentPort, workerData } from 'node:worker_threads';
-import type { Basis } from 'highs';
-import { type BidPriceLimits, type ClearingInput, openArea, walkChain } from './clearing.ts';
+import { parentPort } from 'node:worker_threads';
+import type { Basis, Model } from 'highs';
+import { getHighs } from '../lp/highs.ts';
+import { type AreaLp, importFromPu } from './clearing.ts';
+import { applyEdits, type LpEdits, modelFromArrays, runModel } from './lp.ts';
 
 /**
- * Worker half of `sampleCurveParallel` (curve-parallel.ts): loads its own copy of the area's LP
- * into its own HiGHS instance while the main thread solves the base case, then takes the loss
- * linearization and walks its chains of curve offsets from the base basis the main thread sends.
+ * Worker half of `sampleCurveParallel` (curve-parallel.ts). It holds a copy of the area's LP as the
+ * main thread built it (typed arrays: no second build in JavaScript, which would compete with the
+ * main thread's first solve for the two cores) and re-solves it at the interface prices it is sent.
  */
-export interface CurveWorkerData {
-  readonly inp: ClearingInput;
-  /** Chains of curve offsets, each walked from the base basis (clearing.ts `curveChains`). */
-  readonly chains: readonly (readonly number[])[];
-  readonly limits?: BidPriceLimits;
-}
-
-export interface CurveWorkerRequest {
-  /** Optimal basis of the base solve. */
-  readonly base: Basis;
-  /** The loss linearization the base solve had (the worker's LP was loaded with `inp.losses`). */
-  readonly losses: ClearingInput['losses'];
-}
+export type CurveWorkerRequest =
+  | { readonly type: 'load'; readonly lp: AreaLp }
+  | {
+      readonly type: 'walk';
+      /** The loss linearization of the main thread's model (`AreaModel.lossEdits`). */
+      readonly edits: LpEdits;
+      /** Optimal basis of the base solve: each chain starts from it. */
+      readonly base: Basis;
+      /** Per chain, the distinct price vectors to solve in order (clearing.ts `chainPrices`). */
+      readonly chains: readonly (readonly (readonly number[])[])[];
+    };
 
 export interface CurveWorkerReply {
-  readonly raw: [number, number[]][];
-  readonly bases: [number, Basis][];
+  /** Per chain and price vector: interface import (W) and the optimal basis. */
+  readonly chains: { importW: number[]; basis: Basis }[][];
   readonly iterations: number;
 }
 
-const { inp, chains, limits } = workerData as CurveWorkerData;
 const port = parentPort!;
-const area = await openArea(inp);
-port.once('message', ({ base, losses }: CurveWorkerRequest) => {
-  try {
-    if (losses !== undefined || inp.losses !== undefined) area.setLosses(losses);
-    const raw = new Map<number, number[]>();
-    const bases = new Map<number, Basis>();
-    for (const chain of chains) walkChain(area, inp, chain, base, raw, bases, limits);
-    port.postMessage({
-      raw: [...raw],
-      bases: [...bases],
-      iterations: area.iterations,
-    } satisfies CurveWorkerReply);
-  } finally {
-    area.dispose();
+const highs = await getHighs();
+let loaded: { model: Model; lp: AreaLp } | undefined;
+
+port.on('message', (req: CurveWorkerRequest) => {
+  if (req.type === 'load') {
+    loaded?.model.dispose();
+    loaded = { model: modelFromArrays(highs, req.lp.arrays), lp: req.lp };
+    return;
   }
+  if (!loaded) throw new Error('T-D curve worker: walk before load');
+  const { model, lp } = loaded;
+  applyEdits(model, req.edits);
+  let iterations = 0;
+  const chains = req.chains.map((prices) =>
+    prices.map((price, k) => {
+      lp.ifaceCols.forEach((j, t) => {
+        model.changeColCost(j, price[t] * lp.durationH);
+      });
+      if (k === 0) model.setBasis(req.base);
+      const sol = runModel(highs, model, 'T-D curve sample (worker)');
+      iterations += sol.iterations;
+      return { importW: importFromPu(Array.from(lp.ifaceCols, (j) => sol.x[j])), basis: model.getBasis() };
+    }),
+  );
+  port.postMessage({ chains, iterations } satisfies CurveWorkerReply);
 });

@@ -245,7 +245,10 @@ describe('fast day-ahead clearing', () => {
         };
         const { losses: _, ...lossless } = inp;
         const serialArea = await openArea(inp);
-        const parallelArea = await openArea(inp);
+        // Built lossless and given the losses afterwards, as in runDayAhead: the worker copies the
+        // LP as built and must take the losses with the basis.
+        const parallelArea = await openArea(lossless);
+        parallelArea.setLosses(inp.losses);
         try {
           const serial = sampleCurve(serialArea, inp, DEFAULT_CURVE_OFFSETS);
           // minResources 0: take the worker path even for this small area.
@@ -253,8 +256,7 @@ describe('fast day-ahead clearing', () => {
             parallelArea,
             inp,
             DEFAULT_CURVE_OFFSETS,
-            // Started before the losses are known, as in runDayAhead: it takes them with the basis.
-            startCurveWorker(lossless, DEFAULT_CURVE_OFFSETS, undefined, 0),
+            startCurveWorker(lossless, DEFAULT_CURVE_OFFSETS, 0),
           );
           assert.deepEqual(parallel.curve, serial.curve);
           assert.deepEqual([...parallel.bases.keys()].sort(), [...serial.bases.keys()].sort());

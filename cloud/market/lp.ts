@@ -87,31 +87,72 @@ export class LpBuilder {
     return { colStatus, rowStatus };
   }
 
+  /** The LP as typed arrays (infinite bounds as +-Infinity): cheap to copy to another thread. */
+  toArrays(): LpArrays {
+    return {
+      colCost: Float64Array.from(this.cost),
+      colLower: Float64Array.from(this.lb),
+      colUpper: Float64Array.from(this.ub),
+      rowLower: Float64Array.from(this.rowLb),
+      rowUpper: Float64Array.from(this.rowUb),
+      starts: Int32Array.from(this.#starts),
+      indices: Int32Array.from(this.#idx),
+      values: Float64Array.from(this.#val),
+    };
+  }
+
   /** Loads the LP into a persistent HiGHS model (caller disposes it). */
   toModel(highs: Highs): Model {
-    const inf = highs.infinity;
-    const fix = (a: number[]) =>
-      Float64Array.from(a, (x) => (x === Infinity ? inf : x === -Infinity ? -inf : x));
-    const model = highs.createModel({
-      numCols: this.numCols,
-      numRows: this.numRows,
-      colCost: Float64Array.from(this.cost),
-      colLower: fix(this.lb),
-      colUpper: fix(this.ub),
-      rowLower: fix(this.rowLb),
-      rowUpper: fix(this.rowUb),
-      matrix: {
-        format: 'csc',
-        numRows: this.numRows,
-        numCols: this.numCols,
-        starts: Int32Array.from(this.#starts),
-        indices: Int32Array.from(this.#idx),
-        values: Float64Array.from(this.#val),
-      },
-    });
-    model.options.set({ output_flag: false });
-    return model;
+    return modelFromArrays(highs, this.toArrays());
   }
+}
+
+/** An LP in compressed-column form (`LpBuilder.toArrays`). */
+export interface LpArrays {
+  readonly colCost: Float64Array;
+  readonly colLower: Float64Array;
+  readonly colUpper: Float64Array;
+  readonly rowLower: Float64Array;
+  readonly rowUpper: Float64Array;
+  readonly starts: Int32Array;
+  readonly indices: Int32Array;
+  readonly values: Float64Array;
+}
+
+/** Loads `lp` into a persistent HiGHS model (caller disposes it). */
+export function modelFromArrays(highs: Highs, lp: LpArrays): Model {
+  const inf = highs.infinity;
+  const fix = (a: Float64Array) => a.map((x) => (x === Infinity ? inf : x === -Infinity ? -inf : x));
+  const numCols = lp.colCost.length;
+  const numRows = lp.rowLower.length;
+  const model = highs.createModel({
+    numCols,
+    numRows,
+    colCost: lp.colCost,
+    colLower: fix(lp.colLower),
+    colUpper: fix(lp.colUpper),
+    rowLower: fix(lp.rowLower),
+    rowUpper: fix(lp.rowUpper),
+    matrix: { format: 'csc', numRows, numCols, starts: lp.starts, indices: lp.indices, values: lp.values },
+  });
+  model.options.set({ output_flag: false });
+  return model;
+}
+
+/** Row bounds and matrix coefficients to overwrite in a loaded model (absolute values). */
+export interface LpEdits {
+  readonly rows: Int32Array;
+  readonly rowLower: Float64Array;
+  readonly rowUpper: Float64Array;
+  readonly coefRows: Int32Array;
+  readonly coefCols: Int32Array;
+  readonly coefValues: Float64Array;
+}
+
+export function applyEdits(model: Model, e: LpEdits): void {
+  for (let k = 0; k < e.rows.length; k++) model.changeRowBounds(e.rows[k], e.rowLower[k], e.rowUpper[k]);
+  for (let k = 0; k < e.coefRows.length; k++)
+    model.changeCoefficient(e.coefRows[k], e.coefCols[k], e.coefValues[k]);
 }
 
 export interface LpSolution {

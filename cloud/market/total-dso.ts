@@ -106,17 +106,17 @@ export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
   const provIn: ClearingInput = { ...base, interfacePrice: inp.forecastLmp };
   const offsets = inp.curveOffsets ?? DEFAULT_CURVE_OFFSETS;
   const limits = inp.iso.bidPriceLimits;
-  // The curve worker loads its LP while this thread pre-solves (refiner) and solves.
-  let worker = startCurveWorker(provIn, offsets, limits);
+  // The curve worker starts (HiGHS) while this thread builds the LP, then loads a copy of it while
+  // this thread pre-solves (refiner) and solves.
+  let worker = startCurveWorker(provIn, offsets);
   let area = await openArea(provIn);
   try {
+    worker?.load(area);
     const prov = inp.refine ? await inp.refine.provisional(provIn, area) : provIn;
     if (!sameButLosses(prov, area.input)) {
       const loaded = area;
       area = await openArea(prov);
       loaded.dispose();
-      await worker?.terminate();
-      worker = startCurveWorker(prov, offsets, limits);
     } else if (prov.losses !== area.input.losses) area.setLosses(prov.losses);
     const preIterations = area.iterations;
     const samples = await sampleCurveParallel(area, prov, offsets, worker, limits);
