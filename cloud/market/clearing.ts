@@ -495,6 +495,8 @@ export async function clearArea(inp: ClearingInput): Promise<ClearingResult> {
  */
 export interface AreaModel {
   solve(interfacePrice: readonly number[], what: string, warmFrom?: Basis): ClearingResult;
+  /** The clearing result of a solution of this LP solved elsewhere (the curve worker's copy). */
+  fromSolution(interfacePrice: readonly number[], sol: LpSolution, what: string): ClearingResult;
   /** Interface import per period (W) only, without extracting schedules and prices. */
   importW(interfacePrice: readonly number[], what: string, warmFrom?: Basis): number[];
   basis(): Basis;
@@ -547,13 +549,14 @@ export async function openArea(inp: ClearingInput): Promise<AreaModel> {
     iterations += sol.iterations;
     return sol;
   };
+  const result = (price: readonly number[], sol: LpSolution, what: string) => {
+    const res = extract({ ...lpInp, interfacePrice: price }, b, sol);
+    if (!agg) return res;
+    return agg.disaggregate(res) ?? solvePlain(highs, { ...cur, interfacePrice: price }, what);
+  };
   return {
-    solve(price, what, warmFrom) {
-      const sol = run(price, what, warmFrom);
-      const res = extract({ ...lpInp, interfacePrice: price }, b, sol);
-      if (!agg) return res;
-      return agg.disaggregate(res) ?? solvePlain(highs, { ...cur, interfacePrice: price }, what);
-    },
+    solve: (price, what, warmFrom) => result(price, run(price, what, warmFrom), what),
+    fromSolution: result,
     importW(price, what, warmFrom) {
       const sol = run(price, what, warmFrom);
       return importFromPu(b.ifaceCol.map((j) => sol.x[j]));
@@ -667,11 +670,13 @@ export async function interfaceCurve(
   }
 }
 
+/**
+ * The provisional clearing and the T-D curve. Afterwards the model that walked the upper chain (the
+ * area's, or the curve worker's copy) holds the optimal basis of the highest sample.
+ */
 export interface CurveSamples {
   readonly base: ClearingResult;
   readonly curve: { pricePerMWh: number; importW: number }[][];
-  /** Optimal basis at each sampled offset (warm starts for a later solve at nearby prices). */
-  readonly bases: Map<number, Basis>;
   /** Simplex iterations of the base solve and every sample (both threads). */
   readonly iterations: number;
 }
@@ -711,14 +716,15 @@ export function sampleCurve(
 ): CurveSamples {
   const it0 = area.iterations;
   const base = area.solve(inp.interfacePrice, 'LDA provisional clearing');
-  const bases = new Map<number, Basis>([[0, area.basis()]]);
-  const raw = new Map<number, number[]>([[0, base.interfaceImportW]]);
   const { offsets, main, worker } = curveChains(priceOffsets);
-  [...main, ...worker].forEach((chain, k) => {
-    walkChain(area, inp, chain, k === 0 ? undefined : bases.get(0)!, raw, bases, limits);
+  const chains = [...main, ...worker];
+  const baseBasis = chains.length > 1 ? area.basis() : undefined;
+  const raw = new Map<number, number[]>([[0, base.interfaceImportW]]);
+  chains.forEach((chain, k) => {
+    walkChain(area, inp, chain, k === 0 ? undefined : baseBasis, raw, limits);
   });
   const curve = monotoneCurve(inp, offsets, raw, limits);
-  return { base, curve, bases, iterations: area.iterations - it0 };
+  return { base, curve, iterations: area.iterations - it0 };
 }
 
 /**
@@ -771,17 +777,14 @@ export function walkChain(
   chain: readonly number[],
   from: Basis | undefined,
   raw: Map<number, number[]>,
-  bases: Map<number, Basis>,
   limits?: BidPriceLimits,
 ): void {
   const { prices, of } = chainPrices(inp, chain, limits);
-  const solved = prices.map((price, k) => {
-    const importW = area.importW(price, `T-D curve at offset ${chain[of.indexOf(k)]}`, k ? undefined : from);
-    return { importW, basis: area.basis() };
-  });
+  const solved = prices.map((price, k) =>
+    area.importW(price, `T-D curve at offset ${chain[of.indexOf(k)]}`, k ? undefined : from),
+  );
   chain.forEach((d, k) => {
-    raw.set(d, solved[of[k]].importW);
-    bases.set(d, solved[of[k]].basis);
+    raw.set(d, solved[of[k]]);
   });
 }
 

@@ -12,7 +12,8 @@ import {
   sampleCurve,
   walkChain,
 } from './clearing.ts';
-import type { CurveWorkerReply, CurveWorkerRequest } from './curve-worker.ts';
+import type { CurveWalkReply, CurveWorkerRequest } from './curve-worker.ts';
+import type { LpSolution } from './lp.ts';
 
 // From sources (tsx, no build) the worker must register tsx itself: Node 20 does not hand a loader
 // to worker threads. From the bundle (npm run build) the worker is its own plain-JS entry beside us.
@@ -30,14 +31,17 @@ function spawnWorker(): Worker {
 /**
  * The curve worker (the `worker` group of `curveChains`): a thread with its own HiGHS instance,
  * started before the area's LP is built so it loads meanwhile. It takes a copy of the LP as built
- * (`load`) and, once the base case is solved, the loss linearization and the base basis (`run`).
- * Undefined when the curve is sampled serially: a single core, or a small area, where starting the
- * worker costs more than the chain (1,000 resources: 0.46 s serial vs 0.84 s).
+ * (`load`), walks its chains from the base basis (`walk`), and then solves at other prices from the
+ * basis it holds (`solve`). The caller terminates it. Undefined when the curve is sampled serially:
+ * a single core, or a small area, where starting the worker costs more than the chain (1,000
+ * resources: 0.46 s serial vs 0.84 s).
  */
 export interface CurveWorker {
   /** Copies `area`'s LP into the worker (again when the area is re-opened); no-op for the same area. */
   load(area: AreaModel): void;
-  run(area: AreaModel, base: Basis, chains: number[][][]): Promise<CurveWorkerReply>;
+  walk(area: AreaModel, base: Basis, chains: number[][][]): Promise<CurveWalkReply>;
+  /** Solves the worker's copy of `area` (with its current losses) at `price`, warm from what it holds. */
+  solve(area: AreaModel, price: readonly number[]): Promise<LpSolution>;
   terminate(): Promise<number>;
 }
 
@@ -50,27 +54,42 @@ export function startCurveWorker(
   if (availableParallelism() < 2 || inp.resources.length < minResources || !main.length || !chains.length)
     return undefined;
   const worker = spawnWorker();
-  const reply = new Promise<CurveWorkerReply>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`T-D curve worker exited (code ${code})`)));
-  });
-  reply.catch(() => {}); // awaited by run(); keeps an early failure from being unhandled meanwhile
+  // Replies come in request order; a failure fails every pending and later request.
+  const pending: { resolve: (v: never) => void; reject: (e: Error) => void }[] = [];
+  let failed: Error | undefined;
+  const fail = (e: Error) => {
+    failed ??= e;
+    for (const p of pending.splice(0)) p.reject(failed);
+  };
+  worker.on('message', (m) => pending.shift()?.resolve(m as never));
+  worker.on('error', fail);
+  worker.on('exit', (code) => fail(new Error(`T-D curve worker exited (code ${code})`)));
+  const ask = <T>(req: CurveWorkerRequest): Promise<T> => {
+    if (failed) return Promise.reject(failed);
+    const reply = new Promise<T>((resolve, reject) => pending.push({ resolve, reject }));
+    worker.postMessage(req);
+    return reply;
+  };
   let holds: AreaModel | undefined;
-  const post = (req: CurveWorkerRequest) => worker.postMessage(req);
   const load = (area: AreaModel) => {
     if (holds === area) return;
     holds = area;
-    post({ type: 'load', lp: area.lp });
+    worker.postMessage({ type: 'load', lp: area.lp } satisfies CurveWorkerRequest);
   };
   return {
     load,
-    run(area, base, chainsPrices) {
+    walk(area, base, chainsPrices) {
       load(area);
-      post({ type: 'walk', edits: area.lossEdits(), base, chains: chainsPrices });
-      return reply;
+      return ask({ type: 'walk', edits: area.lossEdits(), base, chains: chainsPrices });
     },
-    terminate: () => worker.terminate(),
+    solve(area, price) {
+      load(area);
+      return ask({ type: 'solve', edits: area.lossEdits(), price });
+    },
+    terminate: () => {
+      failed ??= new Error('T-D curve worker terminated');
+      return worker.terminate();
+    },
   };
 }
 
@@ -78,8 +97,8 @@ export function startCurveWorker(
  * `sampleCurve` with the T-D curve's chains on two cores: the `worker` group of `curveChains` runs
  * in the worker's copy of the LP, the `main` group here. Each chain walks exactly as in
  * `sampleCurve` (same start basis, same order, the first main chain from the basis still loaded),
- * so the samples are the same. `worker` (from `startCurveWorker`) is consumed; without one the
- * curve is sampled serially.
+ * so the samples are the same. Without a worker the curve is sampled serially. The worker stays
+ * up, holding the highest sample's basis; the caller terminates it.
  */
 export async function sampleCurveParallel(
   area: AreaModel,
@@ -90,32 +109,27 @@ export async function sampleCurveParallel(
 ): Promise<CurveSamples> {
   if (!worker) return sampleCurve(area, inp, priceOffsets, limits);
   const { offsets, main, worker: upper } = curveChains(priceOffsets);
-  try {
-    worker.load(area);
-    const it0 = area.iterations;
-    const base = area.solve(inp.interfacePrice, 'LDA provisional clearing');
-    const bases = new Map<number, Basis>([[0, area.basis()]]);
-    const raw = new Map<number, number[]>([[0, base.interfaceImportW]]);
-    const plans = upper.map((chain) => chainPrices(inp, chain, limits));
-    const reply = worker.run(
-      area,
-      bases.get(0)!,
-      plans.map((p) => p.prices),
-    );
-    main.forEach((chain, k) => {
-      walkChain(area, inp, chain, k === 0 ? undefined : bases.get(0)!, raw, bases, limits);
+  worker.load(area);
+  const it0 = area.iterations;
+  const base = area.solve(inp.interfacePrice, 'LDA provisional clearing');
+  const baseBasis = area.basis();
+  const raw = new Map<number, number[]>([[0, base.interfaceImportW]]);
+  const plans = upper.map((chain) => chainPrices(inp, chain, limits));
+  const reply = worker.walk(
+    area,
+    baseBasis,
+    plans.map((p) => p.prices),
+  );
+  reply.catch(() => {}); // awaited below; a main-thread failure must not leave it unhandled
+  main.forEach((chain, k) => {
+    walkChain(area, inp, chain, k === 0 ? undefined : baseBasis, raw, limits);
+  });
+  const got = await reply;
+  upper.forEach((chain, c) => {
+    chain.forEach((d, k) => {
+      raw.set(d, got.chains[c][plans[c].of[k]]);
     });
-    const got = await reply;
-    upper.forEach((chain, c) => {
-      chain.forEach((d, k) => {
-        const s = got.chains[c][plans[c].of[k]];
-        raw.set(d, s.importW);
-        bases.set(d, s.basis);
-      });
-    });
-    const iterations = area.iterations - it0 + got.iterations;
-    return { base, curve: monotoneCurve(inp, offsets, raw, limits), bases, iterations };
-  } finally {
-    await worker.terminate();
-  }
+  });
+  const iterations = area.iterations - it0 + got.iterations;
+  return { base, curve: monotoneCurve(inp, offsets, raw, limits), iterations };
 }

@@ -249,19 +249,31 @@ describe('fast day-ahead clearing', () => {
         // LP as built and must take the losses with the basis.
         const parallelArea = await openArea(lossless);
         parallelArea.setLosses(inp.losses);
+        // minResources 0: take the worker path even for this small area.
+        const worker = startCurveWorker(lossless, DEFAULT_CURVE_OFFSETS, 0)!;
         try {
           const serial = sampleCurve(serialArea, inp, DEFAULT_CURVE_OFFSETS);
-          // minResources 0: take the worker path even for this small area.
-          const parallel = await sampleCurveParallel(
-            parallelArea,
-            inp,
-            DEFAULT_CURVE_OFFSETS,
-            startCurveWorker(lossless, DEFAULT_CURVE_OFFSETS, 0),
-          );
+          const parallel = await sampleCurveParallel(parallelArea, inp, DEFAULT_CURVE_OFFSETS, worker);
           assert.deepEqual(parallel.curve, serial.curve);
-          assert.deepEqual([...parallel.bases.keys()].sort(), [...serial.bases.keys()].sort());
           assert.equal(parallel.base.objective, serial.base.objective);
+          // The worker then solves at other prices (the final) for this thread to extract, with
+          // the losses this thread's model has now.
+          const lmp = inp.interfacePrice.map((p, t) => p + (t % 2 ? 25 : -15));
+          const relinearized = {
+            ...inp.losses!,
+            factor: inp.losses!.factor.map((f) => f.map((x) => x * 1.5)),
+          };
+          serialArea.setLosses(relinearized);
+          parallelArea.setLosses(relinearized);
+          const here = serialArea.solve(lmp, 'final here');
+          const there = parallelArea.fromSolution(lmp, await worker.solve(parallelArea, lmp), 'final there');
+          assert.ok(close(there.objective, here.objective, 1e-7), `${there.objective} vs ${here.objective}`);
+          assert.deepEqual(there.interfaceImportW, here.interfaceImportW);
+          for (let t = 0; t < T; t++)
+            for (const [bus, p] of here.prices[t])
+              assert.ok(close(there.prices[t].get(bus)!.dlmp, p.dlmp, 1e-6), `h${t} ${bus}`);
         } finally {
+          await worker.terminate();
           serialArea.dispose();
           parallelArea.dispose();
         }

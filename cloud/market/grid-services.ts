@@ -1,4 +1,3 @@
-import type { Basis } from 'highs';
 import { type Bid, GRID_SERVICES, type Step } from './bids.ts';
 import {
   type AreaModel,
@@ -13,6 +12,7 @@ import { energyCents, roundCents } from './money.ts';
 import type { ResourceRegistry } from './resources.ts';
 import { CLEARING, type Ledger } from './settlement.ts';
 import type { AwardRecord } from './store.ts';
+import type { LoadedModel } from './total-dso.ts';
 
 /**
  * DSO grid services (congestion relief, voltage support) procured in the day-ahead market, and the
@@ -181,27 +181,20 @@ export class NetworkRefiner {
 
   /**
    * With `reuse` and no eligible service offers (the LP keeps its columns), every loss iteration
-   * re-solves the loaded provisional model warm: from the nearest curve sample's basis, then from
-   * the previous iteration's.
+   * re-solves the loaded provisional model warm: from where the curve left it, then from the
+   * previous iteration's basis.
    */
-  async final(
-    inp: ClearingInput,
-    provisional: ClearingResult,
-    reuse?: { area: AreaModel; warm: Basis | undefined },
-  ): Promise<ClearingResult> {
+  async final(inp: ClearingInput, provisional: ClearingResult, reuse?: LoadedModel): Promise<ClearingResult> {
     this.eligible = eligibleOffers(this.opts.offers, provisional);
     const withServices = (x: ClearingInput): ClearingInput => ({
       ...x,
       resources: [...x.resources, ...serviceResources(this.eligible, x)],
     });
     const loaded = this.eligible.length === 0 && inp.feeder ? reuse : undefined;
-    let warm = loaded?.warm;
-    const clear = (x: ClearingInput): Promise<ClearingResult> | ClearingResult => {
+    const clear = (x: ClearingInput): Promise<ClearingResult> => {
       if (!loaded) return clearArea(x);
-      loaded.area.setLosses(x.losses);
-      const res = loaded.area.solve(x.interfacePrice, 'LDA final clearing', warm);
-      warm = undefined; // the next iteration starts from this one's basis, still loaded
-      return res;
+      loaded.setLosses(x.losses);
+      return loaded.solve(x.interfacePrice, 'LDA final clearing');
     };
     let cur = withServices(inp);
     let raw = await clear(cur);
