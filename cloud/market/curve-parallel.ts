@@ -39,7 +39,13 @@ function spawnWorker(): Worker {
 export interface CurveWorker {
   /** Copies `area`'s LP into the worker (again when the area is re-opened); no-op for the same area. */
   load(area: AreaModel): void;
-  walk(area: AreaModel, base: Basis, chains: number[][][]): Promise<CurveWalkReply>;
+  /** Walks `chains` from `start`; with `basePrice`, solves the base from `start` first (clearing.ts `sampleCurve`). */
+  walk(
+    area: AreaModel,
+    start: Basis,
+    chains: number[][][],
+    basePrice?: readonly number[],
+  ): Promise<CurveWalkReply>;
   /** Solves the worker's copy of `area` (with its current losses) at `price`, warm from what it holds. */
   solve(area: AreaModel, price: readonly number[]): Promise<LpSolution>;
   terminate(): Promise<number>;
@@ -78,9 +84,10 @@ export function startCurveWorker(
   };
   return {
     load,
-    walk(area, base, chainsPrices) {
+    walk(area, start, chainsPrices, basePrice) {
       load(area);
-      return ask({ type: 'walk', edits: area.lossEdits(), base, chains: chainsPrices });
+      const edits = area.lossEdits();
+      return ask({ type: 'walk', edits, start, chains: chainsPrices, ...(basePrice ? { basePrice } : {}) });
     },
     solve(area, price) {
       load(area);
@@ -95,10 +102,11 @@ export function startCurveWorker(
 
 /**
  * `sampleCurve` with the T-D curve's chains on two cores: the `worker` group of `curveChains` runs
- * in the worker's copy of the LP, the `main` group here. Each chain walks exactly as in
- * `sampleCurve` (same start basis, same order, the first main chain from the basis still loaded),
- * so the samples are the same. Without a worker the curve is sampled serially. The worker stays
- * up, holding the highest sample's basis; the caller terminates it.
+ * in the worker's copy of the LP, the `main` group here, each chain from the same basis as in
+ * `sampleCurve`, so the samples are the same. On a model already solved (the lossless pre-solve)
+ * the worker also solves the base, which this thread extracts. Without a worker the curve is
+ * sampled serially. The worker stays up, holding the highest sample's basis; the caller
+ * terminates it.
  */
 export async function sampleCurveParallel(
   area: AreaModel,
@@ -111,20 +119,20 @@ export async function sampleCurveParallel(
   const { offsets, main, worker: upper } = curveChains(priceOffsets);
   worker.load(area);
   const it0 = area.iterations;
-  const base = area.solve(inp.interfacePrice, 'LDA provisional clearing');
-  const baseBasis = area.basis();
-  const raw = new Map<number, number[]>([[0, base.interfaceImportW]]);
+  const held = area.solved;
+  let base = held ? undefined : area.solve(inp.interfacePrice, 'LDA provisional clearing');
+  const start = area.basis();
   const plans = upper.map((chain) => chainPrices(inp, chain, limits));
-  const reply = worker.walk(
-    area,
-    baseBasis,
-    plans.map((p) => p.prices),
-  );
+  const prices = plans.map((p) => p.prices);
+  const reply = worker.walk(area, start, prices, held ? inp.interfacePrice : undefined);
   reply.catch(() => {}); // awaited below; a main-thread failure must not leave it unhandled
+  const raw = new Map<number, number[]>();
   main.forEach((chain, k) => {
-    walkChain(area, inp, chain, k === 0 ? undefined : baseBasis, raw, limits);
+    walkChain(area, inp, chain, k === 0 ? undefined : start, raw, limits);
   });
   const got = await reply;
+  base ??= area.fromSolution(inp.interfacePrice, got.base!, 'LDA provisional clearing');
+  raw.set(0, base.interfaceImportW);
   upper.forEach((chain, c) => {
     chain.forEach((d, k) => {
       raw.set(d, got.chains[c][plans[c].of[k]]);

@@ -16,14 +16,18 @@ export type CurveWorkerRequest =
   | {
       readonly type: 'walk';
       readonly edits: LpEdits;
-      /** Optimal basis of the base solve: each chain starts from it. */
-      readonly base: Basis;
+      /** Each chain starts from this basis; with `basePrice` the base solve does, and the chains from its. */
+      readonly start: Basis;
+      /** The provisional clearing's prices, when the base is solved here (clearing.ts `sampleCurve`). */
+      readonly basePrice?: readonly number[];
       /** Per chain, the distinct price vectors to solve in order (clearing.ts `chainPrices`). */
       readonly chains: readonly (readonly (readonly number[])[])[];
     }
   | { readonly type: 'solve'; readonly edits: LpEdits; readonly price: readonly number[] };
 
 export interface CurveWalkReply {
+  /** The base solve's solution, when asked for (`basePrice`). */
+  readonly base?: LpSolution;
   /** Per chain and price vector: interface import (W). */
   readonly chains: number[][][];
   readonly iterations: number;
@@ -49,15 +53,21 @@ port.on('message', (req: CurveWorkerRequest) => {
     loaded?.model.dispose();
     loaded = { model: modelFromArrays(highs, req.lp.arrays), lp: req.lp };
   } else if (req.type === 'walk') {
-    let iterations = 0;
-    const chains = req.chains.map((prices) =>
-      prices.map((price, k) => {
-        const sol = solve(req.edits, price, k === 0 ? req.base : undefined, 'T-D curve sample (worker)');
+    const base =
+      req.basePrice && solve(req.edits, req.basePrice, req.start, 'LDA provisional clearing (worker)');
+    let from = base ? undefined : req.start; // the first chain from the base's basis, still loaded
+    const baseBasis = base && req.chains.length > 1 ? loaded!.model.getBasis() : undefined;
+    let iterations = base?.iterations ?? 0;
+    const chains = req.chains.map((prices) => {
+      const imports = prices.map((price, k) => {
+        const sol = solve(req.edits, price, k === 0 ? from : undefined, 'T-D curve sample (worker)');
         iterations += sol.iterations;
         return importFromPu(Array.from(loaded!.lp.ifaceCols, (j) => sol.x[j]));
-      }),
-    );
-    port.postMessage({ chains, iterations } satisfies CurveWalkReply);
+      });
+      from = baseBasis ?? req.start;
+      return imports;
+    });
+    port.postMessage({ ...(base ? { base } : {}), chains, iterations } satisfies CurveWalkReply);
   } else {
     const sol = solve(req.edits, req.price, undefined, 'LDA final clearing (worker)');
     port.postMessage(sol);

@@ -248,7 +248,17 @@ describe('fast day-ahead clearing', () => {
         // Built lossless and given the losses afterwards, as in runDayAhead: the worker copies the
         // LP as built and must take the losses with the basis.
         const parallelArea = await openArea(lossless);
+        // Half the runs as the refiner leaves the model: solved lossless first (the worker then
+        // solves the base too); the other half fresh (the base solved here, from the crash).
+        const presolved = a.seed % 2 === 1;
+        if (presolved) {
+          parallelArea.solve(inp.interfacePrice, 'lossless pre-solve');
+          serialArea.setLosses(undefined);
+          serialArea.solve(inp.interfacePrice, 'lossless pre-solve');
+          serialArea.setLosses(inp.losses);
+        }
         parallelArea.setLosses(inp.losses);
+        assert.equal(parallelArea.solved, presolved);
         // minResources 0: take the worker path even for this small area.
         const worker = startCurveWorker(lossless, DEFAULT_CURVE_OFFSETS, 0)!;
         try {
