@@ -601,7 +601,7 @@ export async function openArea(inp: ClearingInput): Promise<AreaModel> {
  */
 function lossEdits(inp: ClearingInput, b: Built, losses: BranchLossLinearization | undefined): LpEdits {
   const f = inp.feeder;
-  if (!f) return applyNothing;
+  if (!f) return NO_EDITS;
   const lossAt = losses ? lossConstants(f, losses, inp.periods) : null;
   const nb = b.busIds.length;
   const rows = new Int32Array(inp.periods * nb);
@@ -624,7 +624,7 @@ function lossEdits(inp: ClearingInput, b: Built, losses: BranchLossLinearization
   return { rows, rowLower: bound, rowUpper: bound, coefRows, coefCols, coefValues };
 }
 
-const applyNothing: LpEdits = {
+const NO_EDITS: LpEdits = {
   rows: new Int32Array(0),
   rowLower: new Float64Array(0),
   rowUpper: new Float64Array(0),
