@@ -8,35 +8,50 @@ import type { MarketSettingsInput } from '../cloud/market/settings.ts';
 import { capabilities, connectGateway, startTestCloud, type TestCloud } from '../cloud/testing.ts';
 import { siteTopic } from '../protocols/mqtt/topics.ts';
 import { WholesaleMarket } from '../sim-devices/iso/wholesale.ts';
+import type { FeederSpec } from './market-scenario.ts';
 
 /**
  * The setup every market API test repeats: a real cloud (HTTP + embedded MQTT on free ports) with a
- * small radial feeder, the simulated ISO injected, the market clock under the test's control, cloud
- * users with API tokens, optionally a fake gateway for one site (devices inv1, bat1), and resources
- * registered and certified by a utility user through the API.
+ * small radial feeder (see market-scenario.ts), the simulated ISO injected, the market clock under
+ * the test's control, cloud users with API tokens (by default the market actors' users), optionally a
+ * fake gateway for one site (devices inv1, bat1), and resources registered and certified by a
+ * utility user through the API.
  */
 
-export interface FeederSpec {
-  readonly base_voltage_v: number;
-  readonly vmin_pu?: number;
-  readonly vmax_pu?: number;
-  /** Bus ids; the first is the slack (substation). */
-  readonly buses: readonly string[];
-  readonly branches: readonly {
-    id?: string;
-    from_bus: string;
-    to_bus: string;
-    r_ohm: number;
-    x_ohm: number;
-    rating_va?: number;
-  }[];
+type ActorKind = NonNullable<MarketSettingsInput['actors']>[number]['kind'];
+
+/**
+ * The cloud role an actor's users get by default: grid and market operators operate, aggregators
+ * aggregate, the rest trade for themselves.
+ */
+const ROLE_OF_ACTOR_KIND: Record<ActorKind, Role> = {
+  iso: 'operator',
+  utility: 'operator',
+  independent_dso: 'operator',
+  aggregator: 'aggregator',
+  producer: 'participant',
+  consumer: 'participant',
+  retailer: 'participant',
+};
+
+/** Every actor's users, in the cloud role of their actor's kind (the first actor naming a user wins). */
+export function actorUsers(market: MarketSettingsInput): [string, Role][] {
+  const users = new Map<string, Role>();
+  for (const a of market.actors ?? [])
+    for (const u of a.users ?? []) if (!users.has(u)) users.set(u, ROLE_OF_ACTOR_KIND[a.kind]);
+  return [...users];
 }
 
 export interface MarketCloudOptions {
   readonly market: MarketSettingsInput;
   readonly feeder?: FeederSpec;
-  /** Cloud users (id, cloud role) made with one API token each. */
-  readonly users: readonly (readonly [string, Role])[];
+  /**
+   * Cloud users (id, cloud role) made with one API token each; by default the actors' users
+   * (actorUsers) followed by `extraUsers`.
+   */
+  readonly users?: readonly (readonly [string, Role])[];
+  /** Users besides the actors' (e.g. a viewer), when `users` is not given. */
+  readonly extraUsers?: readonly (readonly [string, Role])[];
   /** Market clock at start (epoch ms). */
   readonly clock: number;
   /** A site with a connected fake gateway that reported capabilities (inv1, bat1). */
@@ -87,6 +102,7 @@ export async function startMarketCloud(o: MarketCloudOptions): Promise<MarketClo
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+  const users = o.users ?? [...actorUsers(o.market), ...(o.extraUsers ?? [])];
   let clock = o.clock;
   t.cloud.market!.now = () => clock;
   const tok: Record<string, string> = {};
@@ -108,7 +124,7 @@ export async function startMarketCloud(o: MarketCloudOptions): Promise<MarketClo
     },
   };
   try {
-    for (const [id, role] of o.users) {
+    for (const [id, role] of users) {
       await t.cloud.registry.createUser({ id, name: id, role, scopes: [] });
       const r = await t.api<{ token: string }>('POST', `/users/${id}/tokens`, { body: {} });
       if (r.status !== 201) throw new Error(`token for ${id}: ${r.status} ${JSON.stringify(r.body)}`);
@@ -124,7 +140,7 @@ export async function startMarketCloud(o: MarketCloudOptions): Promise<MarketClo
       );
       await gateway.publishAsync(siteTopic(o.site, 'capabilities'), capabilities(o.site), { qos: 1 });
     }
-    const registrar = o.registrar ?? o.users.find(([, role]) => role === 'operator')?.[0];
+    const registrar = o.registrar ?? users.find(([, role]) => role === 'operator')?.[0];
     for (const body of o.resources ?? []) {
       const r = await t.api('POST', '/market/resources', { ...self.as(registrar!), body });
       if (r.status !== 201) throw new Error(`register ${body.id}: ${r.status} ${JSON.stringify(r.body)}`);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { auditLog, type MarketCloud, startMarketCloud } from '../../test-support/market-cloud.ts';
+import { battery, daSellOffer, pv, twoLateralFeeder400V } from '../../test-support/market-scenario.ts';
 import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../market/bids.ts';
 
 /**
@@ -16,14 +17,8 @@ describe('market API, centralized model 1: ISO ancillary offers end to end (real
   let mc: MarketCloud;
   const dayStart = Date.UTC(2030, 0, 2);
   const noon = dayStart + 12 * HOUR_MS;
-  const bid = (resource: string, product: string, q: number, p: number) => ({
-    resource,
-    market: 'DA',
-    product,
-    side: 'sell',
-    interval_start: noon,
-    steps: [{ quantity_w: q, price_per_mwh: p }],
-  });
+  const bid = (resource: string, product: string, q: number, p: number) =>
+    daSellOffer(resource, noon, q, p, { product });
   type Award = {
     resource: string;
     participant: string;
@@ -56,45 +51,11 @@ describe('market API, centralized model 1: ISO ancillary offers end to end (real
         ],
       },
       // 400 V, two laterals: bus 1 stiff, bus 2 behind 0.4 ohm (about 0.025 pu per 10 kW).
-      feeder: {
-        base_voltage_v: 400,
-        vmin_pu: 0.95,
-        vmax_pu: 1.05,
-        buses: ['0', '1', '2'],
-        branches: [
-          { id: 'b01', from_bus: '0', to_bus: '1', r_ohm: 0.02, x_ohm: 0.01 },
-          { id: 'b02', from_bus: '0', to_bus: '2', r_ohm: 0.4, x_ohm: 0.1 },
-        ],
-      },
-      users: [
-        ['ivan', 'operator'],
-        ['uma', 'operator'],
-        ['alice', 'aggregator'],
-        ['bob', 'aggregator'],
-        ['pete', 'participant'],
-      ],
+      feeder: { ...twoLateralFeeder400V, vmin_pu: 0.95, vmax_pu: 1.05 },
       registrar: 'uma',
       resources: [
-        {
-          id: 'pv-far',
-          owner: 'sunco',
-          aggregator: 'agg',
-          kind: 'pv',
-          bus: '2',
-          max_inject_w: 30000,
-          max_withdraw_w: 0,
-        },
-        {
-          id: 'bat-near',
-          owner: 'sunco',
-          aggregator: 'agg2',
-          kind: 'battery',
-          bus: '1',
-          max_inject_w: 5000,
-          max_withdraw_w: 5000,
-          energy_wh: 20000,
-          soc0_wh: 10000,
-        },
+        pv('pv-far', 'sunco', '2', 30000, { aggregator: 'agg' }),
+        battery('bat-near', 'sunco', '1', 5000, 20000, { aggregator: 'agg2', soc0_wh: 10000 }),
       ],
       certify: ['pv-far', 'bat-near'],
     });

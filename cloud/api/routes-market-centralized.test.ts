@@ -3,6 +3,7 @@ import type { MqttClient } from 'mqtt';
 import { type Command, commandSchema } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
 import { type MarketCloud, startMarketCloud } from '../../test-support/market-cloud.ts';
+import { battery, daSellOffer, pv, twoLateralFeeder400V } from '../../test-support/market-scenario.ts';
 import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../market/bids.ts';
 import type { TestCloud } from '../testing.ts';
 
@@ -20,14 +21,8 @@ describe('market API, centralized model 1 (real sockets)', function () {
   const dayStart = Date.UTC(2030, 0, 2);
   const noon = dayStart + 12 * HOUR_MS;
   const as = (user: string) => mc.as(user);
-  const offer = (resource: string, q: number, p: number, extra: object = {}) => ({
-    resource,
-    market: 'DA',
-    side: 'sell',
-    interval_start: noon,
-    steps: [{ quantity_w: q, price_per_mwh: p }],
-    ...extra,
-  });
+  const offer = (resource: string, q: number, p: number, extra: object = {}) =>
+    daSellOffer(resource, noon, q, p, extra);
 
   before(async () => {
     mc = await startMarketCloud({
@@ -42,68 +37,19 @@ describe('market API, centralized model 1 (real sockets)', function () {
         ],
       },
       // Two laterals from the substation at 400 V: 30 kW at bus 2 behind 0.4 ohm overshoots 1.05 pu.
-      feeder: {
-        base_voltage_v: 400,
-        vmin_pu: 0.95,
-        vmax_pu: 1.05,
-        buses: ['0', '1', '2'],
-        branches: [
-          { id: 'b01', from_bus: '0', to_bus: '1', r_ohm: 0.02, x_ohm: 0.01 },
-          { id: 'b02', from_bus: '0', to_bus: '2', r_ohm: 0.4, x_ohm: 0.1 },
-        ],
-      },
-      users: [
-        ['ivan', 'operator'],
-        ['uma', 'operator'],
-        ['alice', 'aggregator'],
-        ['pete', 'participant'],
-      ],
+      feeder: { ...twoLateralFeeder400V, vmin_pu: 0.95, vmax_pu: 1.05 },
       registrar: 'uma',
       site: 'site-a',
       resources: [
-        {
-          id: 'pv-big',
-          owner: 'sunco',
+        pv('pv-big', 'sunco', '2', 30000, { aggregator: 'agg', site: 'site-a', device: 'inv1' }),
+        battery('bat-1', 'sunco', '1', 5000, 20000, {
           aggregator: 'agg',
-          kind: 'pv',
-          bus: '2',
-          max_inject_w: 30000,
-          max_withdraw_w: 0,
-          site: 'site-a',
-          device: 'inv1',
-        },
-        {
-          id: 'bat-1',
-          owner: 'sunco',
-          aggregator: 'agg',
-          kind: 'battery',
-          bus: '1',
-          max_inject_w: 5000,
-          max_withdraw_w: 5000,
-          energy_wh: 20000,
           soc0_wh: 10000,
           site: 'site-a',
           device: 'bat1',
-        },
-        {
-          id: 'ubat',
-          owner: 'utility',
-          aggregator: 'agg',
-          kind: 'battery',
-          bus: '1',
-          max_inject_w: 5000,
-          max_withdraw_w: 5000,
-          energy_wh: 20000,
-        },
-        {
-          id: 'pv-new',
-          owner: 'sunco',
-          aggregator: 'agg',
-          kind: 'pv',
-          bus: '1',
-          max_inject_w: 3000,
-          max_withdraw_w: 0,
-        },
+        }),
+        battery('ubat', 'utility', '1', 5000, 20000, { aggregator: 'agg' }),
+        pv('pv-new', 'sunco', '1', 3000, { aggregator: 'agg' }),
       ],
       certify: ['pv-big', 'bat-1', 'ubat'],
     });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { type Command, commandSchema } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
 import { auditLog, type MarketCloud, startMarketCloud } from '../../test-support/market-cloud.ts';
+import { battery, daSellOffer, pv, twoLateralFeeder400V } from '../../test-support/market-scenario.ts';
 import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../market/bids.ts';
 
 /**
@@ -17,13 +18,7 @@ describe('market API, centralized model 2: the utility is the DERM (real sockets
   let mc: MarketCloud;
   const dayStart = Date.UTC(2030, 0, 2);
   const noon = dayStart + 12 * HOUR_MS;
-  const offer = (resource: string, q: number, p: number) => ({
-    resource,
-    market: 'DA',
-    side: 'sell',
-    interval_start: noon,
-    steps: [{ quantity_w: q, price_per_mwh: p }],
-  });
+  const offer = (resource: string, q: number, p: number) => daSellOffer(resource, noon, q, p);
 
   before(async () => {
     mc = await startMarketCloud({
@@ -39,49 +34,17 @@ describe('market API, centralized model 2: the utility is the DERM (real sockets
         ],
       },
       // 30 kW at bus 2 behind 0.4 ohm at 400 V overshoots 1.05 pu: the DGO curtails it.
-      feeder: {
-        base_voltage_v: 400,
-        vmin_pu: 0.95,
-        vmax_pu: 1.05,
-        buses: ['0', '1', '2'],
-        branches: [
-          { id: 'b01', from_bus: '0', to_bus: '1', r_ohm: 0.02, x_ohm: 0.01 },
-          { id: 'b02', from_bus: '0', to_bus: '2', r_ohm: 0.4, x_ohm: 0.1 },
-        ],
-      },
-      users: [
-        ['ivan', 'operator'],
-        ['uma', 'operator'],
-        ['alice', 'aggregator'],
-        ['pete', 'participant'],
-      ],
+      feeder: { ...twoLateralFeeder400V, vmin_pu: 0.95, vmax_pu: 1.05 },
       registrar: 'uma',
       site: 'site-a',
       resources: [
-        {
-          id: 'pv-big',
-          owner: 'sunco',
+        pv('pv-big', 'sunco', '2', 30000, { aggregator: 'agg', site: 'site-a', device: 'inv1' }),
+        battery('ubat', 'utility', '1', 5000, 20000, {
           aggregator: 'agg',
-          kind: 'pv',
-          bus: '2',
-          max_inject_w: 30000,
-          max_withdraw_w: 0,
-          site: 'site-a',
-          device: 'inv1',
-        },
-        {
-          id: 'ubat',
-          owner: 'utility',
-          aggregator: 'agg',
-          kind: 'battery',
-          bus: '1',
-          max_inject_w: 5000,
-          max_withdraw_w: 5000,
-          energy_wh: 20000,
           soc0_wh: 10000,
           site: 'site-a',
           device: 'bat1',
-        },
+        }),
       ],
       certify: ['pv-big', 'ubat'],
     });

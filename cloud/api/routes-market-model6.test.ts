@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { type Command, commandSchema } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
 import { auditLog, type MarketCloud, startMarketCloud } from '../../test-support/market-cloud.ts';
+import { battery, flexLoad, p2pOrder, pv, radialFeeder400V } from '../../test-support/market-scenario.ts';
 import { HOUR_MS, RT_INTERVAL_MS } from '../market/bids.ts';
 import type { MarketSettingsInput } from '../market/settings.ts';
 
@@ -21,13 +22,8 @@ const actors = [
   { id: 'sunco', kind: 'producer' as const, users: ['alice'] },
   { id: 'homeco', kind: 'consumer' as const, users: ['bob'] },
 ];
-const order = (resource: string, side: 'buy' | 'sell', wh: number, price: number) => ({
-  resource,
-  side,
-  intervalStart: T,
-  quantityWh: wh,
-  limitPrice: price,
-});
+const order = (resource: string, side: 'buy' | 'sell', wh: number, price: number) =>
+  p2pOrder(resource, side, T, wh, price);
 
 function model6(market: Partial<MarketSettingsInput> = {}): Promise<MarketCloud> {
   return startMarketCloud({
@@ -39,54 +35,14 @@ function model6(market: Partial<MarketSettingsInput> = {}): Promise<MarketCloud>
       fees: { dmo: { kind: 'transaction', centsPerMWh: 5000 }, wheelingCentsPerMWh: 800 },
       ...market,
     },
-    feeder: {
-      base_voltage_v: 400,
-      buses: ['0', '1', '2'],
-      branches: [
-        { id: 'b01', from_bus: '0', to_bus: '1', r_ohm: 0.005, x_ohm: 0.005 },
-        { id: 'b12', from_bus: '1', to_bus: '2', r_ohm: 0.005, x_ohm: 0.005 },
-      ],
-    },
-    users: [
-      ['uma', 'operator'],
-      ['dora', 'operator'],
-      ['alice', 'participant'],
-      ['bob', 'participant'],
-    ],
+    feeder: radialFeeder400V(),
     registrar: 'uma',
     site: 'site-a',
     resources: [
-      {
-        id: 'pv-a',
-        owner: 'sunco',
-        kind: 'pv',
-        bus: '2',
-        max_inject_w: 20000,
-        max_withdraw_w: 0,
-        site: 'site-a',
-        device: 'inv1',
-      },
-      { id: 'load-b', owner: 'homeco', kind: 'flex_load', bus: '1', max_inject_w: 0, max_withdraw_w: 20000 },
-      {
-        id: 'bat-u',
-        owner: 'utility',
-        kind: 'battery',
-        bus: '1',
-        max_inject_w: 5000,
-        max_withdraw_w: 5000,
-        energy_wh: 10000,
-        site: 'site-a',
-        device: 'bat1',
-      },
-      {
-        id: 'bat-d',
-        owner: 'dso',
-        kind: 'battery',
-        bus: '2',
-        max_inject_w: 5000,
-        max_withdraw_w: 5000,
-        energy_wh: 10000,
-      },
+      pv('pv-a', 'sunco', '2', 20000, { site: 'site-a', device: 'inv1' }),
+      flexLoad('load-b', 'homeco', '1', 20000),
+      battery('bat-u', 'utility', '1', 5000, 10000, { site: 'site-a', device: 'bat1' }),
+      battery('bat-d', 'dso', '2', 5000, 10000),
     ],
     certify: ['pv-a', 'load-b', 'bat-u', 'bat-d'],
   });

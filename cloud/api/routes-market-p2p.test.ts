@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { type Command, commandSchema } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
-import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
+import { type MarketCloud, startMarketCloud } from '../../test-support/market-cloud.ts';
+import { battery, flexLoad, p2pOrder, pv, radialFeeder400V } from '../../test-support/market-scenario.ts';
 import { HOUR_MS, RT_INTERVAL_MS } from '../market/bids.ts';
-import { capabilities, connectGateway, startTestCloud, type TestCloud } from '../testing.ts';
+import type { TestCloud } from '../testing.ts';
 
 /**
  * Peer-to-peer model 5 through the API on a real cloud: the continuous double auction per
@@ -17,108 +15,43 @@ import { capabilities, connectGateway, startTestCloud, type TestCloud } from '..
  */
 describe('market API, peer-to-peer model 5 (real sockets)', function () {
   this.timeout(60000);
+  let mc: MarketCloud;
   let t: TestCloud;
   let gateway: MqttClient | undefined;
-  const tok: Record<string, string> = {};
   const T = Date.UTC(2030, 0, 2, 12);
-  let clock = T - HOUR_MS;
-  const as = (user: string) => ({ token: tok[user] });
-  const order = (resource: string, side: 'buy' | 'sell', wh: number, price: number, extra: object = {}) => ({
-    resource,
-    side,
-    intervalStart: T,
-    quantityWh: wh,
-    limitPrice: price,
-    ...extra,
-  });
+  const as = (user: string) => mc.as(user);
+  const order = (resource: string, side: 'buy' | 'sell', wh: number, price: number, extra: object = {}) =>
+    p2pOrder(resource, side, T, wh, price, extra);
 
   before(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gridlayer-p2p-'));
-    // Radial 0-1-2 at 400 V; branch 1-2 rated 10 kVA: PV at 2 selling to a load at 1 is limited to 10 kW.
-    writeFileSync(
-      join(dir, 'feeder.json'),
-      JSON.stringify({
-        base_voltage_v: 400,
-        buses: ['0', '1', '2'].map((id) => ({
-          id,
-          type: id === '0' ? 'slack' : 'pq',
-          vmin_pu: 0.9,
-          vmax_pu: 1.1,
-        })),
-        branches: [
-          { id: 'b01', from_bus: '0', to_bus: '1', r_ohm: 0.005, x_ohm: 0.005 },
-          { id: 'b12', from_bus: '1', to_bus: '2', r_ohm: 0.005, x_ohm: 0.005, rating_va: 10000 },
+    mc = await startMarketCloud({
+      clock: T - HOUR_MS,
+      market: {
+        model: 5,
+        p2p: { polrFeePerMWh: 20 },
+        actors: [
+          { id: 'iso', kind: 'iso', users: [] },
+          { id: 'utility', kind: 'utility', users: ['uma'] },
+          { id: 'sunco', kind: 'producer', users: ['alice'] },
+          { id: 'homeco', kind: 'consumer', users: ['bob'] },
         ],
-      }),
-    );
-    t = await startTestCloud(
-      {
-        market: {
-          model: 5,
-          networkFile: 'feeder.json',
-          p2p: { polrFeePerMWh: 20 },
-          actors: [
-            { id: 'iso', kind: 'iso', users: [] },
-            { id: 'utility', kind: 'utility', users: ['uma'] },
-            { id: 'sunco', kind: 'producer', users: ['alice'] },
-            { id: 'homeco', kind: 'consumer', users: ['bob'] },
-          ],
-        },
       },
-      dir,
-      { iso: new WholesaleMarket({ seed: 1 }) },
-    );
-    t.cloud.market!.now = () => clock;
-    for (const [id, role] of [
-      ['uma', 'operator'],
-      ['alice', 'participant'],
-      ['bob', 'participant'],
-      ['vic', 'viewer'],
-    ] as const) {
-      await t.cloud.registry.createUser({ id, name: id, role, scopes: [] });
-      tok[id] = (await t.api<{ token: string }>('POST', `/users/${id}/tokens`, { body: {} })).body.token;
-    }
-    const site = await t.api<{ gateway: { password: string } }>('POST', '/sites', { body: { id: 'site-a' } });
-    gateway = await connectGateway(
-      `mqtt://127.0.0.1:${t.cloud.broker.tcp}`,
-      'site-a',
-      site.body.gateway.password,
-    );
-    await gateway.publishAsync(siteTopic('site-a', 'capabilities'), capabilities('site-a'), { qos: 1 });
-    for (const body of [
-      {
-        id: 'pv-a',
-        owner: 'sunco',
-        kind: 'pv',
-        bus: '2',
-        max_inject_w: 20000,
-        max_withdraw_w: 0,
-        site: 'site-a',
-        device: 'inv1',
-      },
-      { id: 'load-b', owner: 'homeco', kind: 'flex_load', bus: '1', max_inject_w: 0, max_withdraw_w: 20000 },
-      {
-        id: 'bat-u',
-        owner: 'utility',
-        kind: 'battery',
-        bus: '1',
-        max_inject_w: 5000,
-        max_withdraw_w: 5000,
-        energy_wh: 10000,
-      },
-      { id: 'pv-x', owner: 'sunco', kind: 'pv', bus: '2', max_inject_w: 5000, max_withdraw_w: 0 },
-    ]) {
-      const r = await t.api('POST', '/market/resources', { ...as('uma'), body });
-      assert.equal(r.status, 201, JSON.stringify(r.body));
-    }
-    for (const id of ['pv-a', 'load-b', 'bat-u'])
-      await t.api('PATCH', `/market/resources/${id}`, { ...as('uma'), body: { status: 'certified' } });
+      // Radial 0-1-2 at 400 V; branch 1-2 rated 10 kVA: PV at 2 selling to a load at 1 is limited to 10 kW.
+      feeder: radialFeeder400V({ b12RatingVa: 10000 }),
+      extraUsers: [['vic', 'viewer']],
+      site: 'site-a',
+      resources: [
+        pv('pv-a', 'sunco', '2', 20000, { site: 'site-a', device: 'inv1' }),
+        flexLoad('load-b', 'homeco', '1', 20000),
+        battery('bat-u', 'utility', '1', 5000, 10000),
+        pv('pv-x', 'sunco', '2', 5000),
+      ],
+      certify: ['pv-a', 'load-b', 'bat-u'],
+    });
+    t = mc.t;
+    gateway = mc.gateway;
   });
-  after(async () => {
-    gateway?.end(true);
-    await t?.stop();
-    if (t) rmSync(t.dir, { recursive: true, force: true });
-  });
+  after(async () => mc?.stop());
 
   it('refuses curve bids, the DMO, strangers, uncertified DER and orders beyond capability', async () => {
     const bid = await t.api<{ code: string }>('POST', '/market/bids', {
@@ -230,7 +163,7 @@ describe('market API, peer-to-peer model 5 (real sockets)', function () {
       body: { intervalStart: T },
     });
     assert.equal(early.body.code, 'GATE_OPEN');
-    clock = T - RT_INTERVAL_MS;
+    mc.setClock(T - RT_INTERVAL_MS);
     const late = await t.api<{ code: string; error: string }>('POST', '/market/p2p/orders', {
       ...as('bob'),
       body: order('load-b', 'buy', 100, 50),

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import type { MqttClient } from 'mqtt';
 import { type Command, commandSchema } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
-import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
+import { type MarketCloud, startMarketCloud } from '../../test-support/market-cloud.ts';
+import { daSellOffer, radialFeeder12kV } from '../../test-support/market-scenario.ts';
 import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../market/bids.ts';
-import { capabilities, connectGateway, startTestCloud, type TestCloud } from '../testing.ts';
+import type { TestCloud } from '../testing.ts';
 
 /**
  * The market API end to end on a real cloud (HTTP + embedded MQTT on free ports): registration and
@@ -15,90 +15,39 @@ import { capabilities, connectGateway, startTestCloud, type TestCloud } from '..
  */
 describe('market API (real sockets)', function () {
   this.timeout(60000);
+  let mc: MarketCloud;
   let t: TestCloud;
-  const tok: Record<string, string> = {};
-  let gwPassword = '';
   let gateway: MqttClient | undefined;
   const dayStart = Date.UTC(2030, 0, 2);
   const noon = dayStart + 12 * HOUR_MS;
   const rtStart = noon + 2 * RT_INTERVAL_MS;
-  let clock = dayStart - DAY_MS; // the day before, gate open
-  const as = (user: string) => ({ token: tok[user] });
-  const offer = (resource: string, interval: number, q: number, p: number, extra: object = {}) => ({
-    resource,
-    market: 'DA',
-    product: 'energy',
-    side: 'sell',
-    interval_start: interval,
-    steps: [{ quantity_w: q, price_per_mwh: p }],
-    ...extra,
-  });
+  const as = (user: string) => mc.as(user);
+  const offer = (resource: string, interval: number, q: number, p: number, extra: object = {}) =>
+    daSellOffer(resource, interval, q, p, { product: 'energy', ...extra });
 
   before(async () => {
-    const { mkdtempSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const dir = mkdtempSync(join(tmpdir(), 'gridlayer-market-'));
-    // A three-bus radial feeder: substation 0, PV at 1, battery and load at 2.
-    writeFileSync(
-      join(dir, 'feeder.json'),
-      JSON.stringify({
-        base_voltage_v: 12470,
-        buses: ['0', '1', '2'].map((id) => ({
-          id,
-          type: id === '0' ? 'slack' : 'pq',
-          vmin_pu: 0.9,
-          vmax_pu: 1.1,
-        })),
-        branches: [
-          { from_bus: '0', to_bus: '1', r_ohm: 0.2, x_ohm: 0.2 },
-          { from_bus: '1', to_bus: '2', r_ohm: 0.2, x_ohm: 0.2 },
+    mc = await startMarketCloud({
+      clock: dayStart - DAY_MS, // the day before, gate open
+      market: {
+        model: 4,
+        actors: [
+          { id: 'iso', kind: 'iso', users: [] },
+          { id: 'utility', kind: 'utility', users: ['uma'] },
+          { id: 'dso', kind: 'independent_dso', users: ['dora'] },
+          { id: 'sunco', kind: 'producer', users: ['alice'] },
+          { id: 'battco', kind: 'producer', users: ['bob'] },
         ],
-      }),
-    );
-    t = await startTestCloud(
-      {
-        market: {
-          model: 4,
-          networkFile: 'feeder.json',
-          actors: [
-            { id: 'iso', kind: 'iso', users: [] },
-            { id: 'utility', kind: 'utility', users: ['uma'] },
-            { id: 'dso', kind: 'independent_dso', users: ['dora'] },
-            { id: 'sunco', kind: 'producer', users: ['alice'] },
-            { id: 'battco', kind: 'producer', users: ['bob'] },
-          ],
-        },
       },
-      dir,
-      { iso: new WholesaleMarket({ seed: 1 }) },
-    );
-    t.cloud.market!.now = () => clock;
-    for (const [id, role] of [
-      ['uma', 'operator'],
-      ['dora', 'operator'],
-      ['alice', 'participant'],
-      ['bob', 'participant'],
-      ['vic', 'viewer'],
-    ] as const) {
-      await t.cloud.registry.createUser({ id, name: id, role, scopes: [] });
-      const r = await t.api<{ token: string }>('POST', `/users/${id}/tokens`, { body: {} });
-      assert.equal(r.status, 201);
-      tok[id] = r.body.token;
-    }
-    const site = await t.api<{ gateway: { password: string } }>('POST', '/sites', { body: { id: 'site-a' } });
-    assert.equal(site.status, 201);
-    gwPassword = site.body.gateway.password;
-    gateway = await connectGateway(`mqtt://127.0.0.1:${t.cloud.broker.tcp}`, 'site-a', gwPassword);
-    // The gateway reports devices inv1 (active_power_limit) and bat1 (battery_power).
-    await gateway.publishAsync(siteTopic('site-a', 'capabilities'), capabilities('site-a'), { qos: 1 });
+      // A three-bus radial feeder: substation 0, PV at 1, battery and load at 2.
+      feeder: radialFeeder12kV,
+      extraUsers: [['vic', 'viewer']],
+      // The gateway reports devices inv1 (active_power_limit) and bat1 (battery_power).
+      site: 'site-a',
+    });
+    t = mc.t;
+    gateway = mc.gateway;
   });
-  after(async () => {
-    gateway?.end(true);
-    await t?.stop();
-    const { rmSync } = await import('node:fs');
-    if (t) rmSync(t.dir, { recursive: true, force: true });
-  });
+  after(async () => mc?.stop());
 
   it('shows the model and who the caller acts as', async () => {
     const r = await t.api<{
@@ -278,7 +227,7 @@ describe('market API (real sockets)', function () {
     });
     assert.equal(open.status, 409);
     assert.equal(open.body.code, 'GATE_OPEN');
-    clock = dayStart - 12 * HOUR_MS; // gate closes exactly now
+    mc.setClock(dayStart - 12 * HOUR_MS); // gate closes exactly now
     const late = await t.api<{ code: string; error: string }>('POST', '/market/bids', {
       ...as('alice'),
       body: offer('pv-a', noon + HOUR_MS, 1000, 5),
@@ -380,7 +329,7 @@ describe('market API (real sockets)', function () {
       },
     });
     assert.equal(rtBid.status, 201, JSON.stringify(rtBid.body));
-    clock = rtStart - RT_INTERVAL_MS; // RT gate closes now
+    mc.setClock(rtStart - RT_INTERVAL_MS); // RT gate closes now
     const run = await t.api<{
       balanced: boolean;
       screen: { feasible: boolean } | null;

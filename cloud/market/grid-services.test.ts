@@ -30,20 +30,54 @@ function loadsOf(net: Network, periods: number) {
   return { p, q };
 }
 
-/** Settles a DA run as the market service does: resources and loads at their DLMP, the ISO at the LMP. */
+/** The total-DSO day-ahead on `net` with the simulated ISO as wholesale counterpart, refined by `refiner`. */
+function dayAhead(
+  net: Network,
+  registry: ResourceRegistry,
+  bids: Bid[],
+  loadForecastW: Map<string, number[]>,
+  refiner: NetworkRefiner,
+) {
+  const iso = new WholesaleMarket({ seed: 5 });
+  return runDayAhead({
+    dso: 'dso',
+    interfaceId: '1',
+    dayStart,
+    registry,
+    bids,
+    feeder: compileFeeder(net),
+    loadForecastW,
+    forecastLmp: Array.from({ length: 24 }, (_, h) => iso.forecastLmp(dayStart + h * HOUR_MS)),
+    iso,
+    refine: refiner,
+  });
+}
+
+/** A refiner that procures the grid-service offers among the bids (2 loss iterations). */
+function gridServiceRefiner(bids: Bid[], registry: ResourceRegistry) {
+  return new NetworkRefiner({
+    lossIterations: 2,
+    offers: gridServiceOffers(bids, registry, 24, (s) => (s - dayStart) / HOUR_MS),
+  });
+}
+
+/**
+ * Settles a DA run as the market service does: resources (at their registered bus, to their bidding
+ * participant) and loads at their DLMP, the ISO at the LMP.
+ */
 function settle(
   da: { final: ClearingResult; lmp: number[] },
   loads: Map<string, number[]>,
-  busOf: Map<string, string>,
-  account: Map<string, string>,
+  registry: ResourceRegistry,
   refiner: NetworkRefiner,
 ) {
+  const busOf = new Map(registry.all().map((r) => [r.id, r.bus]));
   const ledger = new Ledger();
   for (let h = 0; h < 24; h++) {
     const period = dayStart + h * HOUR_MS;
     const p = da.final.prices[h];
     for (const [id, s] of da.final.schedules)
-      ledger.energy(period, account.get(id)!, s.netW[h], p.get(busOf.get(id)!)!.dlmp, 'da_energy', id);
+      ledger.energy(period, participantOf(id), s.netW[h], p.get(busOf.get(id)!)!.dlmp, 'da_energy', id);
     for (const [bus, series] of loads)
       ledger.energy(period, 'utility', -series[h], p.get(bus)!.dlmp, 'da_energy', `load@${bus}`);
     ledger.energy(period, 'iso', da.final.interfaceImportW[h], da.lmp[h], 'da_energy', 'interface');
@@ -146,33 +180,9 @@ describe('marginal losses in the DLMPs (IEEE 33-bus)', function () {
       bid(`bs${h}`, 'bat', 'energy', 'sell', t, 200e3, 55),
       bid(`bb${h}`, 'bat', 'energy', 'buy', t, 200e3, 30),
     ]);
-    const iso = new WholesaleMarket({ seed: 5 });
     const refiner = new NetworkRefiner({ lossIterations: 2, offers: [] });
-    const da = await runDayAhead({
-      dso: 'dso',
-      interfaceId: '1',
-      dayStart,
-      registry,
-      bids,
-      feeder: compileFeeder(net),
-      loadForecastW: p,
-      forecastLmp: Array.from({ length: 24 }, (_, h) => iso.forecastLmp(dayStart + h * HOUR_MS)),
-      iso,
-      refine: refiner,
-    });
-    const ledger = settle(
-      da,
-      p,
-      new Map([
-        ['pv', '18'],
-        ['bat', '33'],
-      ]),
-      new Map([
-        ['pv', 'sun'],
-        ['bat', 'sun'],
-      ]),
-      refiner,
-    );
+    const da = await dayAhead(net, registry, bids, p, refiner);
+    const ledger = settle(da, p, registry, refiner);
     const books = checkBooks(ledger);
     assert.equal(books.length, 24);
     assert.ok(books.every((b) => b.balanced));
@@ -207,36 +217,9 @@ describe('DSO grid services in the day-ahead (IEEE 33-bus)', function () {
       bid(`g${h}`, 'gen', 'energy', 'sell', t, 500e3, 150),
       bid(`cr${h}`, 'bat', 'congestion_relief', 'sell', t, 300e3, 10),
     ]);
-    const iso = new WholesaleMarket({ seed: 5 });
-    const refiner = new NetworkRefiner({
-      lossIterations: 2,
-      offers: gridServiceOffers(bids, registry, 24, (s) => (s - dayStart) / HOUR_MS),
-    });
-    const da = await runDayAhead({
-      dso: 'dso',
-      interfaceId: '1',
-      dayStart,
-      registry,
-      bids,
-      feeder: compileFeeder(net),
-      loadForecastW: p,
-      forecastLmp: Array.from({ length: 24 }, (_, h) => iso.forecastLmp(dayStart + h * HOUR_MS)),
-      iso,
-      refine: refiner,
-    });
-    const ledger = settle(
-      da,
-      p,
-      new Map([
-        ['gen', '30'],
-        ['bat', '31'],
-      ]),
-      new Map([
-        ['gen', 'genco'],
-        ['bat', 'sun'],
-      ]),
-      refiner,
-    );
+    const refiner = gridServiceRefiner(bids, registry);
+    const da = await dayAhead(net, registry, bids, p, refiner);
+    const ledger = settle(da, p, registry, refiner);
     return { da, refiner, ledger };
   }
 
@@ -327,23 +310,8 @@ describe("a storage battery's grid-service call shares its SoC and capability (I
         bid(`bb${h}`, 'bat', 'energy', 'buy', t, 300e3, 35),
         ...(h === 18 ? [bid('cr18', 'bat', 'congestion_relief', 'sell', t, 300e3, 10)] : []),
       ]);
-      const iso = new WholesaleMarket({ seed: 5 });
-      const refiner = new NetworkRefiner({
-        lossIterations: 2,
-        offers: gridServiceOffers(bids, registry, 24, (s) => (s - dayStart) / HOUR_MS),
-      });
-      const da = await runDayAhead({
-        dso: 'dso',
-        interfaceId: '1',
-        dayStart,
-        registry,
-        bids,
-        feeder: compileFeeder(net),
-        loadForecastW: p,
-        forecastLmp: Array.from({ length: 24 }, (_, h) => iso.forecastLmp(dayStart + h * HOUR_MS)),
-        iso,
-        refine: refiner,
-      });
+      const refiner = gridServiceRefiner(bids, registry);
+      const da = await dayAhead(net, registry, bids, p, refiner);
       assert.deepEqual(
         refiner.eligible.map((o) => o.period),
         [18],
@@ -365,19 +333,7 @@ describe("a storage battery's grid-service call shares its SoC and capability (I
         assert.ok(Math.abs(soc - da.final.schedules.get('bat')!.socWh![h]) < tol, `hour ${h}: SoC rows`);
       });
       assert.ok(soc >= bat.soc0_wh - tol, 'the day ends with at least the initial charge');
-      const ledger = settle(
-        da,
-        p,
-        new Map([
-          ['gen', '30'],
-          ['bat', '31'],
-        ]),
-        new Map([
-          ['gen', 'genco'],
-          ['bat', 'sun'],
-        ]),
-        refiner,
-      );
+      const ledger = settle(da, p, registry, refiner);
       const books = checkBooks(ledger);
       assert.equal(books.length, 24);
       assert.ok(books.every((b) => b.balanced));
@@ -461,7 +417,7 @@ function bid(
 ): Bid {
   return {
     id,
-    participant: resource === 'gen' ? 'genco' : 'sun',
+    participant: participantOf(resource),
     resource,
     market: 'DA',
     product,
@@ -469,6 +425,11 @@ function bid(
     interval_start: t,
     steps: [{ quantity_w: q, price_per_mwh: price }],
   };
+}
+
+/** Who bids (and is paid) for a resource: the generator is genco's, the rest sun's. */
+function participantOf(resource: string) {
+  return resource === 'gen' ? 'genco' : 'sun';
 }
 
 function hourly(f: (h: number, t: number) => Bid[]): Bid[] {

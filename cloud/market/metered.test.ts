@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { capabilitiesSchema } from '../../protocols/mqtt/payloads.ts';
-import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
+import { type MarketCloud, startMarketCloud } from '../../test-support/market-cloud.ts';
+import { radialFeeder12kV } from '../../test-support/market-scenario.ts';
 import { type RunningPostgres, startPostgres } from '../../test-support/postgres.ts';
 import type { CloudConfigInput } from '../config.ts';
 import type { PointRow } from '../storage/timeseries/types.ts';
-import { startTestCloud, type TestCloud } from '../testing.ts';
+import type { TestCloud } from '../testing.ts';
 import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from './bids.ts';
 import { sumCents } from './money.ts';
 
@@ -48,52 +46,34 @@ function meteredSuite(
 ) {
   describe(`metered settlement from stored telemetry (${name})`, function () {
     this.timeout(60000);
+    let mc: MarketCloud;
     let t: TestCloud;
     const dayStart = Date.UTC(2030, 0, 16); // a Wednesday
     const hour = dayStart + 12 * HOUR_MS;
-    let clock = dayStart - DAY_MS;
     const dora = { userId: 'dora', auditActor: 'user:dora' };
     const uma = { userId: 'uma', auditActor: 'user:uma' };
     const alice = { userId: 'alice', auditActor: 'user:alice' };
 
     before(async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'gridlayer-metered-'));
-      writeFileSync(
-        join(dir, 'feeder.json'),
-        JSON.stringify({
-          base_voltage_v: 12470,
-          buses: ['0', '1', '2'].map((id) => ({
-            id,
-            type: id === '0' ? 'slack' : 'pq',
-            vmin_pu: 0.9,
-            vmax_pu: 1.1,
-          })),
-          branches: [
-            { from_bus: '0', to_bus: '1', r_ohm: 0.2, x_ohm: 0.2 },
-            { from_bus: '1', to_bus: '2', r_ohm: 0.2, x_ohm: 0.2 },
+      mc = await startMarketCloud({
+        cloud: await storage(),
+        clock: dayStart - DAY_MS,
+        market: {
+          model: 4,
+          fees: { dmo: { kind: 'transaction', centsPerMWh: 5000 }, wheelingCentsPerMWh: 800 },
+          actors: [
+            { id: 'iso', kind: 'iso', users: [] },
+            { id: 'utility', kind: 'utility', users: ['uma'] },
+            { id: 'dso', kind: 'independent_dso', users: ['dora'] },
+            { id: 'sunco', kind: 'producer', users: ['alice'] },
           ],
-        }),
-      );
-      t = await startTestCloud(
-        {
-          ...(await storage()),
-          market: {
-            model: 4,
-            networkFile: 'feeder.json',
-            fees: { dmo: { kind: 'transaction', centsPerMWh: 5000 }, wheelingCentsPerMWh: 800 },
-            actors: [
-              { id: 'iso', kind: 'iso', users: [] },
-              { id: 'utility', kind: 'utility', users: ['uma'] },
-              { id: 'dso', kind: 'independent_dso', users: ['dora'] },
-              { id: 'sunco', kind: 'producer', users: ['alice'] },
-            ],
-          },
         },
-        dir,
-        { iso: new WholesaleMarket({ seed: 1 }) },
-      );
+        feeder: radialFeeder12kV,
+        // The market acts through the service as these users; the API test makes dora's token itself.
+        users: [],
+      });
+      t = mc.t;
       const m = t.cloud.market!;
-      m.now = () => clock;
       const reg = t.cloud.registry;
       const dev = (id: string, kind: string) => ({ id, kind, protocol: 'sunspec-tcp' });
       for (const [site, devices] of [
@@ -104,7 +84,7 @@ function meteredSuite(
           capabilitiesSchema.parse({
             v: 1,
             site,
-            ts: clock,
+            ts: dayStart - DAY_MS,
             devices: devices.map((d) => ({ ...d, nameplate: {}, controls: [] })),
           }),
         );
@@ -152,27 +132,27 @@ function meteredSuite(
         rows.push({ site: 'site-pv', device: 'inv1', point: 'w', ts, value: w + 7e3 }); // a biased sensor
       }
       await t.cloud.store.write(rows);
-      clock = dayStart - 12 * HOUR_MS;
+      mc.setClock(dayStart - 12 * HOUR_MS);
       await m.runDayAhead(dora, { dayStart, loadForecastW: { '2': Array(24).fill(200e3) } });
     });
 
     after(async () => {
-      await t?.stop();
+      await mc?.stop();
       await cleanup();
     });
 
     it('refuses an hour whose meters are still running', async () => {
-      clock = hour + 30 * 60_000;
+      mc.setClock(hour + 30 * 60_000);
       await assert.rejects(t.cloud.market!.settleMetered(dora, { hourStart: hour }), /NOT_METERED_YET/);
     });
 
     it('refuses anyone but the DMO', async () => {
-      clock = hour + HOUR_MS;
+      mc.setClock(hour + HOUR_MS);
       await assert.rejects(t.cloud.market!.settleMetered(alice, { hourStart: hour }), /NOT_DMO/);
     });
 
     it('settles counters, PCC power and DR baseline at RT/DA prices; the books balance per 5-minute period', async () => {
-      clock = hour + HOUR_MS;
+      mc.setClock(hour + HOUR_MS);
       const m = t.cloud.market!;
       const da = await m.store.awards({ market: 'DA', from: hour, to: hour + 1 });
       const award = new Map(da.map((a) => [a.resource, a]));
