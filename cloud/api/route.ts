@@ -26,6 +26,10 @@ export interface RouteContext<P, Q, B> {
  * One REST route: its zod schemas validate the request and also produce the OpenAPI document, so the
  * two cannot drift apart.
  */
+/** A route of any parameter, query and body types, as lists of routes hold them. */
+// biome-ignore lint/suspicious/noExplicitAny: each route in a list has its own P/Q/B; unknown would reject the handlers
+export type AnyRouteDef = RouteDef<any, any, any>;
+
 export interface RouteDef<P = unknown, Q = unknown, B = unknown> {
   method: 'get' | 'post' | 'patch' | 'put' | 'delete';
   /** Express path under /api/v1, e.g. /sites/:site */
@@ -58,7 +62,7 @@ function parseOr400<T>(schema: z.ZodType<T> | undefined, value: unknown, where: 
 export function mount(
   app: Express,
   prefix: string,
-  routes: RouteDef<any, any, any>[],
+  routes: AnyRouteDef[],
   authenticate: (req: Request) => Promise<Principal | undefined>,
 ) {
   for (const r of routes) {
@@ -120,7 +124,7 @@ function parameters(schema: z.ZodType | undefined, where: 'path' | 'query') {
 
 export function openApiDocument(
   prefix: string,
-  routes: RouteDef<any, any, any>[],
+  routes: AnyRouteDef[],
   info: { title: string; version: string },
 ) {
   const paths: Record<string, Record<string, unknown>> = {};

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { SITE_ID_PATTERN } from '../../protocols/mqtt/topics.ts';
 import type { ForecastService } from '../forecast-service/service.ts';
 import type { Registry } from '../storage/registry/registry.ts';
-import { HttpError, type RouteDef, route } from './route.ts';
+import { type AnyRouteDef, HttpError, route } from './route.ts';
 
 const forecastResponse = z.object({
   subject: z.enum(['site', 'group']),
@@ -24,10 +24,7 @@ const forecastResponse = z.object({
 });
 
 /** GET /sites/:site/forecast and /groups/:group/forecast: the latest stored forecast. */
-export function forecastRoutes(d: {
-  registry: Registry;
-  forecasts?: ForecastService;
-}): RouteDef<any, any, any>[] {
+export function forecastRoutes(d: { registry: Registry; forecasts?: ForecastService }): AnyRouteDef[] {
   const query = z.object({ kind: z.enum(['load', 'pv']).default('load') });
   const serve = async (subject: 'site' | 'group', id: string, kind: 'load' | 'pv') => {
     if (!d.forecasts) throw new HttpError(503, 'forecasting is not running in this cloud');

@@ -3,7 +3,7 @@ import { MarketServiceError } from '../market/errors.ts';
 import { MarketRefusal, refuse } from '../market/rules.ts';
 import type { MarketService } from '../market/service.ts';
 import type { P2pMarket } from '../market/service-p2p.ts';
-import { type RouteDef, route } from './route.ts';
+import { type AnyRouteDef, route } from './route.ts';
 import { BID_ROLES, caller, market, needRole, OPERATE_ROLES, time, windowQuery } from './routes-market.ts';
 
 /**
@@ -12,7 +12,7 @@ import { BID_ROLES, caller, market, needRole, OPERATE_ROLES, time, windowQuery }
  * the P2P continuous double auction (orders, anonymous book, trades, interval close by the DMO).
  * Refusals answer `{ error, code, reason }` like every market route.
  */
-export function marketFormRoutes(m: MarketService | undefined): RouteDef<any, any, any>[] {
+export function marketFormRoutes(m: MarketService | undefined): AnyRouteDef[] {
   if (!m) return [];
   const tag = 'market';
   const permission = 'site:read' as const;

@@ -4,7 +4,7 @@ import { PRODUCTS, StepSchema } from '../market/bids.ts';
 import { MarketRefusal } from '../market/rules.ts';
 import { type MarketService, MarketServiceError } from '../market/service.ts';
 import type { Principal } from './auth.ts';
-import { HttpError, type RouteContext, type RouteDef, route } from './route.ts';
+import { type AnyRouteDef, HttpError, type RouteContext, route } from './route.ts';
 
 /**
  * /api/v1/market/…: participants bid and read their own results; the DMO clears and sees everything;
@@ -115,7 +115,7 @@ export function market<P, Q, B>(fn: (ctx: RouteContext<P, Q, B>) => Promise<unkn
 
 export const caller = (p: Principal) => ({ userId: p.user.id, auditActor: p.actor });
 
-export function marketRoutes(m: MarketService | undefined): RouteDef<any, any, any>[] {
+export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
   if (!m) return [];
   const tag = 'market';
   const permission = 'site:read' as const;

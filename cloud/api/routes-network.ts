@@ -2,7 +2,7 @@ import { ZodError, z } from 'zod';
 import { formatIssues } from '../../protocols/mqtt/payloads.ts';
 import { GridError, type GridService, siteScheduleSchema } from '../grid/service.ts';
 import { powerFlowJson } from '../network/index.ts';
-import { HttpError, type RouteDef, route } from './route.ts';
+import { type AnyRouteDef, HttpError, route } from './route.ts';
 
 async function guard<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -15,7 +15,7 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** Network feasibility and power flow for the grid operator (permission network:operate). */
-export function networkRoutes(d: { grid?: GridService }): RouteDef<any, any, any>[] {
+export function networkRoutes(d: { grid?: GridService }): AnyRouteDef[] {
   const grid = () => {
     if (!d.grid) throw new HttpError(503, 'the grid service is not running in this cloud');
     return d.grid;

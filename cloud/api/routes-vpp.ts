@@ -9,7 +9,7 @@ import type { Registry } from '../storage/registry/registry.ts';
 import { DispatchRefused, dispatchRequestSchema } from '../vpp/dispatch.ts';
 import { type VppService, vppSelectionSchema } from '../vpp/service.ts';
 import type { Principal } from './auth.ts';
-import { HttpError, type RouteDef, route } from './route.ts';
+import { type AnyRouteDef, HttpError, route } from './route.ts';
 
 const id = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/);
 const vppParams = z.object({ vpp: id });
@@ -19,7 +19,7 @@ function inScope(p: Principal, group: string) {
   return g === 'all' || g.has(group);
 }
 
-export function vppRoutes(d: { registry: Registry; vpp?: VppService }): RouteDef<any, any, any>[] {
+export function vppRoutes(d: { registry: Registry; vpp?: VppService }): AnyRouteDef[] {
   const { registry } = d;
   const svc = () => {
     if (!d.vpp) throw new HttpError(503, 'VPP service not running');

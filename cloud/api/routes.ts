@@ -13,7 +13,7 @@ import { aggregate } from '../storage/timeseries/aggregate.ts';
 import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
 import type { VppService } from '../vpp/service.ts';
 import type { Principal } from './auth.ts';
-import { HttpError, type RouteDef, route } from './route.ts';
+import { type AnyRouteDef, HttpError, route } from './route.ts';
 
 export interface ApiDeps {
   registry: Registry;
@@ -170,7 +170,7 @@ function requireGroup(p: Principal, group: string) {
   if (g !== 'all' && !g.has(group)) throw new HttpError(403, `not authorized for group ${group}`);
 }
 
-export function buildRoutes(d: ApiDeps): RouteDef<any, any, any>[] {
+export function buildRoutes(d: ApiDeps): AnyRouteDef[] {
   const { registry, store } = d;
   const siteParams = z.object({ site: siteId });
   const getSiteOr404 = async (site: string) => {

@@ -205,7 +205,7 @@ export class P2pMarket {
       await m.forms.saveTrade({ ...t, territory }, m.now());
       for (const oid of [t.buyOrder, t.sellOrder]) {
         const o = this.#orders.get(oid);
-        if (!o || o.status !== 'live') continue;
+        if (o?.status !== 'live') continue;
         const remainingWh = a.remaining(oid);
         const next = { ...o, remainingWh, status: remainingWh > EPS ? 'live' : 'filled' };
         this.#orders.set(oid, next);
