@@ -126,9 +126,29 @@ export const cloudConfigSchema = z
          * GRIDLAYER_BOOTSTRAP_TOKEN over writing it in a file.
          */
         bootstrapToken: z.string().optional(),
+        /** Lifetime of a token issued without its own ttlSeconds (90 days). The bootstrap token never expires. */
+        tokenDefaultTtlSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .default(90 * 86_400),
+        /** Longest lifetime a token may be issued with (365 days). */
+        tokenMaxTtlSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .default(365 * 86_400),
+        /** Per source address: after maxFailures failed API authentications within windowSeconds, 429 for a window. */
+        throttle: z
+          .object({
+            maxFailures: z.number().int().min(1).default(20),
+            windowSeconds: z.number().int().min(1).max(86_400).default(60),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
-      .default({}),
+      .prefault({}),
     commands: z
       .object({
         defaultTtlSeconds: z.number().int().min(1).default(300),
