@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { formatIssues } from '../protocols/mqtt/payloads.ts';
+import { crossFieldIssues } from './config-checks.ts';
 import { forecastSettingsSchema } from './forecast-service/settings.ts';
 import { networkSettingsSchema } from './grid/settings.ts';
 import { DEFAULT_MARKET_SETTINGS, marketSettingsSchema } from './market/settings.ts';
@@ -173,6 +174,8 @@ export function parseCloudConfig(input: unknown, baseDir = process.cwd()): Cloud
   const r = cloudConfigSchema.safeParse(input ?? {});
   if (!r.success) throw new Error(`invalid cloud config: ${formatIssues(r.error)}`);
   const c = r.data;
+  const contradictions = crossFieldIssues(c);
+  if (contradictions.length) throw new Error(`invalid cloud config: ${contradictions.join('; ')}`);
   const abs = (p: string) => (p === ':memory:' ? p : resolve(baseDir, p));
   if (c.storage.timeseries.backend === 'sqlite') c.storage.timeseries.path = abs(c.storage.timeseries.path);
   if (c.storage.registry.backend === 'sqlite') c.storage.registry.path = abs(c.storage.registry.path);
