@@ -699,12 +699,14 @@ export function buildRoutes(d: ApiDeps): AnyRouteDef[] {
           );
         const tokenId = newId();
         const secret = newSecret();
+        const now = Date.now();
         const t = await registry.createToken({
           id: tokenId,
           userId: params.user,
           secretHash: hashSecret(secret),
           label: body.label,
-          expiresAt: Date.now() + ttl * 1000,
+          createdAt: now,
+          expiresAt: now + ttl * 1000,
           createdBy: principal.actor,
         });
         await registry.audit(principal.actor, 'token.create', params.user, {

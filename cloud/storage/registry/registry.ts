@@ -484,11 +484,20 @@ export class Registry {
     label?: string;
     expiresAt?: number | null;
     createdBy?: string;
+    createdAt?: number;
   }): Promise<ApiToken> {
     await this.db.run(
       `INSERT INTO api_tokens (id, user_id, secret_hash, label, created_at, expires_at, created_by)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      [t.id, t.userId, t.secretHash, t.label ?? null, Date.now(), t.expiresAt ?? null, t.createdBy ?? null],
+      [
+        t.id,
+        t.userId,
+        t.secretHash,
+        t.label ?? null,
+        t.createdAt ?? Date.now(),
+        t.expiresAt ?? null,
+        t.createdBy ?? null,
+      ],
     );
     return (await this.getToken(t.id)) as ApiToken;
   }
