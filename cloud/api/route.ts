@@ -144,7 +144,11 @@ export function openApiDocument(
             : {}),
         },
         ...(r.permission
-          ? { 401: { description: 'no or bad token' }, 403: { description: 'not allowed' } }
+          ? {
+              401: { description: 'no or bad token (the reason says which: invalid, revoked, expired)' },
+              403: { description: 'not allowed' },
+              429: { description: 'too many failed authentications from this address; see Retry-After' },
+            }
           : {}),
         400: { description: 'invalid request' },
       },
