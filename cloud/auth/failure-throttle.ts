@@ -39,6 +39,8 @@ const SUMMARY_SOURCES = 20;
  */
 export class FailureThrottle {
   private sources = new Map<string, SourceState>();
+  /** What evicted sources (past maxSources) had counted since the last summary: totals stay exact. */
+  private evicted = { sources: 0, failures: 0, throttled: 0 };
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private readonly maxSources: number;
@@ -98,15 +100,18 @@ export class FailureThrottle {
       // Nothing left to remember about a source whose window and block are both over.
       if (s.blockedUntil <= now && now - s.windowStart >= this.o.windowMs) this.sources.delete(source);
     }
-    if (!rows.length) return;
+    const ev = this.evicted;
+    this.evicted = { sources: 0, failures: 0, throttled: 0 };
+    if (!rows.length && !ev.sources) return;
     rows.sort((a, b) => b.failures + b.throttled - (a.failures + a.throttled));
+    const others = Math.max(rows.length - SUMMARY_SOURCES, 0) + ev.sources;
     this.o.log.warn(
       {
         windowMs: this.o.windowMs,
-        failures: rows.reduce((n, r) => n + r.failures, 0),
-        throttled: rows.reduce((n, r) => n + r.throttled, 0),
+        failures: rows.reduce((n, r) => n + r.failures, ev.failures),
+        throttled: rows.reduce((n, r) => n + r.throttled, ev.throttled),
         sources: rows.slice(0, SUMMARY_SOURCES),
-        ...(rows.length > SUMMARY_SOURCES ? { otherSources: rows.length - SUMMARY_SOURCES } : {}),
+        ...(others ? { otherSources: others } : {}),
         blocked: rows.filter((r) => this.retryAfterMs(r.source) > 0).map((r) => r.source),
       },
       `${this.o.what} failures (summary)`,
@@ -124,10 +129,15 @@ export class FailureThrottle {
   private state(source: string): SourceState {
     let s = this.sources.get(source);
     if (!s) {
-      if (this.sources.size >= this.maxSources) {
+      if (this.sources.size > 0 && this.sources.size >= this.maxSources) {
         // Maps iterate in insertion order: the first entry is the oldest source.
-        const oldest = this.sources.keys().next().value;
-        if (oldest !== undefined) this.sources.delete(oldest);
+        const [oldest, gone] = this.sources.entries().next().value as [string, SourceState];
+        this.sources.delete(oldest);
+        if (gone.summaryFailures || gone.summaryThrottled) {
+          this.evicted.sources++;
+          this.evicted.failures += gone.summaryFailures;
+          this.evicted.throttled += gone.summaryThrottled;
+        }
       }
       s = {
         failures: 0,
