@@ -74,7 +74,9 @@ export function mount(
         if (r.permission !== null) {
           principal = await authenticate(req);
           if (!principal)
-            throw new HttpError(401, 'missing or invalid API token (Authorization: Bearer glt_…)');
+            throw new HttpError(401, 'missing API token (Authorization: Bearer glt_…)', {
+              'www-authenticate': 'Bearer',
+            });
           if (!principal.can(r.permission))
             throw new HttpError(403, `role ${principal.user.role} may not ${r.permission}`);
         }
