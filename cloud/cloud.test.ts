@@ -187,7 +187,7 @@ describe('cloud DERMS core (embedded broker, real sockets)', function () {
       await metric(t, 'gridlayer_ingest_messages_total', 'kind="telemetry",result="duplicate"'),
       1,
     );
-    const prom = await fetch(`${t.cloud.apiUrl}/metrics`).then((r) => r.text());
+    const prom = (await t.api<string>('GET', '/metrics')).body; // needs metrics:read: the operator token
     assert.match(prom, /gridlayer_ingest_points_total \d+/);
     c.end(true);
   });

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { formatIssues } from '../protocols/mqtt/payloads.ts';
+import { crossFieldIssues } from './config-checks.ts';
 import { forecastSettingsSchema } from './forecast-service/settings.ts';
 import { networkSettingsSchema } from './grid/settings.ts';
 import { DEFAULT_MARKET_SETTINGS, marketSettingsSchema } from './market/settings.ts';
@@ -126,9 +127,29 @@ export const cloudConfigSchema = z
          * GRIDLAYER_BOOTSTRAP_TOKEN over writing it in a file.
          */
         bootstrapToken: z.string().optional(),
+        /** Lifetime of a token issued without its own ttlSeconds (90 days). The bootstrap token never expires. */
+        tokenDefaultTtlSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .default(90 * 86_400),
+        /** Longest lifetime a token may be issued with (365 days). */
+        tokenMaxTtlSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .default(365 * 86_400),
+        /** Per source address: after maxFailures failed API authentications within windowSeconds, 429 for a window. */
+        throttle: z
+          .object({
+            maxFailures: z.number().int().min(1).default(20),
+            windowSeconds: z.number().int().min(1).max(86_400).default(60),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
-      .default({}),
+      .prefault({}),
     commands: z
       .object({
         defaultTtlSeconds: z.number().int().min(1).default(300),
@@ -153,6 +174,8 @@ export function parseCloudConfig(input: unknown, baseDir = process.cwd()): Cloud
   const r = cloudConfigSchema.safeParse(input ?? {});
   if (!r.success) throw new Error(`invalid cloud config: ${formatIssues(r.error)}`);
   const c = r.data;
+  const contradictions = crossFieldIssues(c);
+  if (contradictions.length) throw new Error(`invalid cloud config: ${contradictions.join('; ')}`);
   const abs = (p: string) => (p === ':memory:' ? p : resolve(baseDir, p));
   if (c.storage.timeseries.backend === 'sqlite') c.storage.timeseries.path = abs(c.storage.timeseries.path);
   if (c.storage.registry.backend === 'sqlite') c.storage.registry.path = abs(c.storage.registry.path);

@@ -71,6 +71,9 @@ async function bootstrap(registry: Registry, token: string | undefined, log: Log
     userId: user.id,
     secretHash: hashSecret(t.secret),
     label: 'bootstrap',
+    // Never expires: it is the break-glass credential `npm start` prints; revoke it once personal tokens exist.
+    expiresAt: null,
+    createdBy: 'system',
   });
   await registry.audit('system', 'user.bootstrap', user.id);
   log.info({ user: user.id }, 'bootstrap operator created');
@@ -202,6 +205,7 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
         grid,
         metrics,
         vpp,
+        auth: config.auth,
         credentialsChanged: (site) => credCache.delete(site),
         health: async () => {
           const checks = {
