@@ -1,0 +1,82 @@
+import type { Logger } from 'pino';
+
+export interface LoginThrottleOptions {
+  /** Failed logins from one address within a window after which its further attempts are refused unchecked. */
+  maxFailures: number;
+  windowMs: number;
+  log: Logger;
+}
+
+/**
+ * Per-source-address login throttle for the broker, with a summary log: a flood of wrong logins gives one
+ * WARN per window (counts and the worst addresses), not one line per attempt. Windows are fixed: an
+ * address over the limit is refused without a password check until its window ends.
+ */
+export class LoginThrottle {
+  private failures = new Map<string, number>();
+  private refused = new Map<string, number>();
+  private oversized = new Map<string, number>();
+  private timer: NodeJS.Timeout;
+
+  constructor(private readonly o: LoginThrottleOptions) {
+    this.timer = setInterval(() => this.flush(), o.windowMs);
+    this.timer.unref();
+  }
+
+  /** True when `address` has used up its failures for this window. */
+  blocked(address: string): boolean {
+    const over = (this.failures.get(address) ?? 0) >= this.o.maxFailures;
+    if (over) bump(this.refused, address);
+    return over;
+  }
+
+  failed(address: string): void {
+    bump(this.failures, address);
+  }
+
+  /** A connection closed for an oversized or malformed packet before it logged in. */
+  oversizedPacket(address: string): void {
+    bump(this.oversized, address);
+  }
+
+  /** Logs the window's summary (if anything happened) and starts a new window. */
+  flush(): void {
+    const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+    const failed = sum(this.failures);
+    const refused = sum(this.refused);
+    const oversized = sum(this.oversized);
+    if (failed || refused || oversized) {
+      const worst = [...this.failures.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 5)
+        .map(([address, failures]) => ({
+          address,
+          failures,
+          refusedUnchecked: this.refused.get(address) ?? 0,
+        }));
+      this.o.log.warn(
+        {
+          windowSeconds: this.o.windowMs / 1000,
+          failedLogins: failed,
+          refusedUnchecked: refused,
+          oversizedBeforeLogin: oversized,
+          addresses: new Set([...this.failures.keys(), ...this.oversized.keys()]).size,
+          worst,
+        },
+        'MQTT login failures in the last window',
+      );
+    }
+    this.failures.clear();
+    this.refused.clear();
+    this.oversized.clear();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.flush();
+  }
+}
+
+function bump(m: Map<string, number>, k: string) {
+  m.set(k, (m.get(k) ?? 0) + 1);
+}
