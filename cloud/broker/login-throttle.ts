@@ -9,10 +9,12 @@ export interface LoginThrottleOptions {
 
 /**
  * Per-source-address login throttle for the broker, with a summary log: a flood of wrong logins gives one
- * WARN per window (counts and the worst addresses), not one line per attempt. Windows are fixed: an
- * address over the limit is refused without a password check until its window ends.
+ * WARN per window (counts and the worst addresses), not one line per attempt. An address's window starts
+ * at its first failure; once it has maxFailures in it, its further attempts are refused without a
+ * password check until the window ends.
  */
 export class LoginThrottle {
+  private windows = new Map<string, { start: number; failures: number }>();
   private failures = new Map<string, number>();
   private refused = new Map<string, number>();
   private oversized = new Map<string, number>();
@@ -25,13 +27,26 @@ export class LoginThrottle {
 
   /** True when `address` has used up its failures for this window. */
   blocked(address: string): boolean {
-    const over = (this.failures.get(address) ?? 0) >= this.o.maxFailures;
+    const w = this.current(address);
+    const over = !!w && w.failures >= this.o.maxFailures;
     if (over) bump(this.refused, address);
     return over;
   }
 
   failed(address: string): void {
+    const w = this.current(address) ?? { start: Date.now(), failures: 0 };
+    w.failures++;
+    this.windows.set(address, w);
     bump(this.failures, address);
+  }
+
+  private current(address: string) {
+    const w = this.windows.get(address);
+    if (w && Date.now() - w.start >= this.o.windowMs) {
+      this.windows.delete(address);
+      return undefined;
+    }
+    return w;
   }
 
   /** A connection closed for an oversized or malformed packet before it logged in. */
@@ -68,6 +83,7 @@ export class LoginThrottle {
     }
     this.failures.clear();
     this.refused.clear();
+    for (const a of [...this.windows.keys()]) this.current(a); // forget ended windows
     this.oversized.clear();
   }
 
