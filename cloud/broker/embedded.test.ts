@@ -4,6 +4,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import Database from 'better-sqlite3';
 import mqtt, { type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import pino from 'pino';
@@ -27,12 +28,14 @@ interface Harness {
   logs: { level: number; msg: string; [k: string]: unknown }[];
   /** Password checks the broker asked for. */
   checks: number;
+  /** Uplink messages handed to ingest. */
+  uplinks: number;
 }
 
 async function start(dir: string, broker: Record<string, unknown> = {}): Promise<Harness> {
   const config = parseCloudConfig({ broker: { mode: 'embedded', tcp: { port: 0 }, ...broker } }, dir).broker;
   if (config.mode !== 'embedded') throw new Error('embedded expected');
-  const h = { logs: [], checks: 0 } as unknown as Harness;
+  const h = { logs: [], checks: 0, uplinks: 0 } as unknown as Harness;
   const sink = new Writable({
     write(chunk, _enc, cb) {
       for (const line of chunk.toString().split('\n').filter(Boolean)) h.logs.push(JSON.parse(line));
@@ -45,7 +48,9 @@ async function start(dir: string, broker: Record<string, unknown> = {}): Promise
       h.checks++;
       return PASSWORDS[site] === password;
     },
-    onUplink: async () => undefined,
+    onUplink: async () => {
+      h.uplinks++;
+    },
     metrics: createMetrics(),
     log: pino({ level: 'debug' }, sink),
   });
@@ -166,6 +171,11 @@ describe('embedded broker against hostile gateways (real sockets, mosquitto_pub/
       ),
     );
     b.c.end(true);
+    await h.broker.close();
+    // …and the refused subscription is gone from the stored session.
+    const db = new Database(join(dir, 'data', 'broker-sessions.db'), { readonly: true });
+    assert.deepEqual(db.prepare('SELECT client_id, topic FROM subscriptions').all(), []);
+    db.close();
   });
 
   it('sessions and queued QoS 1 commands survive a restart of the broker (same data folder), delivered once', async () => {
@@ -234,6 +244,38 @@ describe('embedded broker against hostile gateways (real sockets, mosquitto_pub/
     assert.ok(written < 16 * 2 ** 20, `the broker read ${written} bytes before closing`);
     const grown = process.memoryUsage().rss - rssBefore;
     assert.ok(grown < 50 * 2 ** 20, `RSS grew ${grown} bytes`);
+  });
+
+  it('closes a logged-in gateway announcing a PUBLISH over maxPacketBytes, and ingests nothing of it', async () => {
+    h = await start(dir);
+    const port = h.port;
+    const result = await new Promise<{ connack: number; closed: boolean }>((resolve) => {
+      let connack = -1;
+      const s = createConnection({ host: '127.0.0.1', port }, () =>
+        s.write(
+          mqttPacket.generate({
+            cmd: 'connect',
+            protocolId: 'MQTT',
+            protocolVersion: 4,
+            clientId: 'big',
+            clean: true,
+            keepalive: 30,
+            username: 'site-a',
+            password: Buffer.from(PASSWORDS['site-a'] as string),
+          }),
+        ),
+      );
+      s.once('data', (d) => {
+        connack = d[3] ?? -1;
+        // PUBLISH QoS 1 announcing 10 MiB (0x80 0x80 0x80 0x05), then the first bytes of it.
+        s.write(Buffer.concat([Buffer.from([0x32, 0x80, 0x80, 0x80, 0x05]), Buffer.alloc(64 * 1024, 0x41)]));
+      });
+      s.on('error', () => undefined);
+      s.on('close', () => resolve({ connack, closed: true }));
+      setTimeout(() => resolve({ connack, closed: false }), 10_000).unref();
+    });
+    assert.deepEqual(result, { connack: 0, closed: true });
+    assert.equal(h.uplinks, 0);
   });
 
   it('throttles a flood of 300 wrong logins per address, summarizes it in one WARN, and lets the site in afterwards', async () => {

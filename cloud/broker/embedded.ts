@@ -163,6 +163,8 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Emb
       if (!site || !maySubscribe(site, sub.topic)) {
         metrics.aclDenied.inc({ op: 'subscribe' });
         log.warn({ site, topic: sub.topic }, 'subscription outside the gateway ACL refused');
+        // A stored session's subscription refused on restore must not keep collecting messages.
+        if (!client.clean) persistence.removeSubscriptions(client, [sub.topic]).catch(() => undefined);
         return done(null, null); // SUBACK with failure code 0x80, connection stays
       }
       done(null, sub);
