@@ -281,6 +281,14 @@ describe('embedded broker against hostile gateways (real sockets, mosquitto_pub/
   it('throttles a flood of 300 wrong logins per address, summarizes it in one WARN, and lets the site in afterwards', async () => {
     h = await start(dir, { loginThrottle: { maxFailures: 10, windowSeconds: 4 } });
     const port = h.port;
+    const pub = (site: string, password: string) =>
+      mosquittoClient('mosquitto_pub', [
+        ...['-h', '127.0.0.1', '-p', String(port), '-u', site, '-P', password],
+        ...['-t', siteTopic(site, 'status'), '-m', '{}', '-q', '1'],
+      ]);
+    // site-b's gateway has worked from this address before the flood.
+    assert.equal((await pub('site-b', PASSWORDS['site-b'] as string)).code, 0);
+    const checksBefore = h.checks;
     // The first wrong logins from a foreign client: refused as bad credentials.
     const first = await mosquittoClient('mosquitto_pub', [
       ...[
@@ -330,16 +338,16 @@ describe('embedded broker against hostile gateways (real sockets, mosquitto_pub/
       );
     assert.equal(codes.length + 1, 300);
     // 10 passwords checked (4: bad credentials), the other 290 refused unchecked (5: not authorized).
-    assert.equal(h.checks, 10);
+    assert.equal(h.checks - checksBefore, 10);
     assert.deepEqual([codes.filter((c) => c === 4).length, codes.filter((c) => c === 5).length], [9, 290]);
-    // The legitimate gateway, from the same address, gets in once the window is over.
+    // site-b, known from this address, is not locked out by the flood: it connects at once.
+    assert.equal((await pub('site-b', PASSWORDS['site-b'] as string)).code, 0);
+    // site-a (never logged in from here) is refused unchecked during the window, and gets in after it.
+    const during = await pub('site-a', PASSWORDS['site-a'] as string);
+    assert.match(during.stderr, /not authori[sz]ed/i, during.stderr);
     let ok = false;
     for (let i = 0; i < 40 && !ok; i++) {
-      const r = await mosquittoClient('mosquitto_pub', [
-        ...['-h', '127.0.0.1', '-p', String(port), '-u', 'site-a', '-P', PASSWORDS['site-a']],
-        ...['-t', siteTopic('site-a', 'status'), '-m', '{}', '-q', '1'],
-      ]);
-      ok = r.code === 0;
+      ok = (await pub('site-a', PASSWORDS['site-a'] as string)).code === 0;
       if (!ok) await sleep(250);
     }
     assert.ok(ok, 'the legitimate gateway could not connect after the window');

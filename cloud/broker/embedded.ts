@@ -106,7 +106,7 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Emb
     authenticate(client, username, password, done) {
       const site = username;
       const address = addressOf(client);
-      if (throttle.blocked(address)) {
+      if (throttle.blocked(address, typeof site === 'string' ? site : undefined)) {
         metrics.aclDenied.inc({ op: 'connect' });
         return done(authError('too many failed logins from this address; try later', 5), false);
       }
@@ -128,6 +128,7 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Emb
           // happens between logins of the same site).
           client.id = `${site}${SESSION_KEY_SEPARATOR}${client.id}`;
           siteOf.set(client, site);
+          throttle.succeeded(address, site);
           done(null, true);
         },
         (err) => {

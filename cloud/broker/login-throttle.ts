@@ -11,10 +11,14 @@ export interface LoginThrottleOptions {
  * Per-source-address login throttle for the broker, with a summary log: a flood of wrong logins gives one
  * WARN per window (counts and the worst addresses), not one line per attempt. An address's window starts
  * at its first failure; once it has maxFailures in it, its further attempts are refused without a
- * password check until the window ends.
+ * password check until the window ends, except for a site that has logged in from that address before:
+ * a flood from a shared address (NAT) must not lock out the gateways that already work from there.
+ * (Site secrets are 256-bit random: checking a known site's password costs nothing worth guarding.)
  */
 export class LoginThrottle {
   private windows = new Map<string, { start: number; failures: number }>();
+  /** "<address> <site>" pairs that logged in successfully (bounded; cleared when full). */
+  private known = new Set<string>();
   private failures = new Map<string, number>();
   private refused = new Map<string, number>();
   private oversized = new Map<string, number>();
@@ -25,12 +29,18 @@ export class LoginThrottle {
     this.timer.unref();
   }
 
-  /** True when `address` has used up its failures for this window. */
-  blocked(address: string): boolean {
+  /** True when `address` has used up its failures for this window (and `site` never logged in from it). */
+  blocked(address: string, site?: string): boolean {
+    if (site !== undefined && this.known.has(`${address} ${site}`)) return false;
     const w = this.current(address);
     const over = !!w && w.failures >= this.o.maxFailures;
     if (over) bump(this.refused, address);
     return over;
+  }
+
+  succeeded(address: string, site: string): void {
+    if (this.known.size >= 100_000) this.known.clear();
+    this.known.add(`${address} ${site}`);
   }
 
   failed(address: string): void {
