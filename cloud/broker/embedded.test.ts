@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import mqtt, { type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import pino from 'pino';
+import { WebSocket } from 'ws';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
 import { mosquittoClient } from '../../test-support/mosquitto.ts';
 import { parseCloudConfig } from '../config.ts';
@@ -244,6 +245,23 @@ describe('embedded broker against hostile gateways (real sockets, mosquitto_pub/
     assert.ok(written < 16 * 2 ** 20, `the broker read ${written} bytes before closing`);
     const grown = process.memoryUsage().rss - rssBefore;
     assert.ok(grown < 50 * 2 ** 20, `RSS grew ${grown} bytes`);
+  });
+
+  it('applies the same pre-login limit over MQTT-over-WebSocket', async () => {
+    h = await start(dir, { ws: { port: 0 } });
+    const ws = new WebSocket(`ws://127.0.0.1:${h.broker.ports.ws}`, 'mqtt');
+    await new Promise((r, j) => ws.once('open', r).once('error', j));
+    let sent = 0;
+    const closedBy = new Promise<void>((r) => ws.once('close', () => r()));
+    ws.send(Buffer.from([0x10, 0x80, 0x80, 0x80, 0x64]));
+    const chunk = Buffer.alloc(64 * 1024, 0x41);
+    while (ws.readyState === WebSocket.OPEN && sent < 64 * 2 ** 20) {
+      ws.send(chunk);
+      sent += chunk.length;
+      await sleep(1);
+    }
+    await closedBy;
+    assert.ok(sent < 16 * 2 ** 20, `sent ${sent} bytes before the broker closed`);
   });
 
   it('closes a logged-in gateway announcing a PUBLISH over maxPacketBytes, and ingests nothing of it', async () => {
