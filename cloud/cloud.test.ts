@@ -50,6 +50,7 @@ describe('cloud DERMS core (embedded broker, real sockets)', function () {
           mode: 'embedded',
           tcp: { host: '127.0.0.1', port: 0 },
           tls: { host: '127.0.0.1', port: 0, cert: tls.cert, key: tls.key },
+          allowPlaintextWithTls: true,
           ws: { host: '127.0.0.1', port: 0 },
         },
       },
