@@ -62,6 +62,7 @@ const modbusRtuDevice = z
   .strict();
 
 const nodeId = z.string().min(1);
+const nameplateEntry = z.union([nodeId, z.number().positive()]);
 const opcuaDevice = z
   .object({
     ...common,
@@ -80,25 +81,62 @@ const opcuaDevice = z
     setpoints: z
       .object({ battery_power: nodeId, active_power_limit: nodeId, connect: nodeId })
       .partial()
+      .strict()
       .default({}),
+    /**
+     * Each rating is a node id (read on connect) or a number: the static rating from the device's
+     * data sheet, for servers without nameplate nodes (canonical units: W, var, VA, Wh).
+     */
     nameplate: z
       .object({
-        w_max: nodeId,
-        w_charge_max: nodeId,
-        w_discharge_max: nodeId,
-        wh_capacity: nodeId,
+        w_max: nameplateEntry,
+        va_max: nameplateEntry,
+        var_max: nameplateEntry,
+        w_charge_max: nameplateEntry,
+        w_discharge_max: nameplateEntry,
+        wh_capacity: nameplateEntry,
       })
       .partial()
+      .strict()
+      .default({}),
+    /**
+     * Device unit → canonical unit, per point, setpoint or nameplate node: canonical = device × scale
+     * (a node in kW mapped to W has scale 1000; -1 flips a device that counts charge positive).
+     */
+    scale: z
+      .record(
+        z.string(),
+        z.number().refine((x) => Number.isFinite(x) && x !== 0, 'a non-zero number'),
+      )
       .default({}),
     /** Node holding the device's setpoint revert timeout (s); written with `revertS` on connect. */
     revertNode: nodeId.optional(),
-    identity: z.object({ manufacturer: nodeId, model: nodeId, serial: nodeId }).partial().default({}),
+    identity: z
+      .object({ manufacturer: nodeId, model: nodeId, serial: nodeId })
+      .partial()
+      .strict()
+      .default({}),
     samplingMs: positiveMs(500),
   })
   .strict()
-  .refine((d) => d.securityPolicy === 'None' || d.securityMode !== 'None', {
-    message: 'securityMode must be Sign or SignAndEncrypt when securityPolicy is not None',
-    path: ['securityMode'],
+  .superRefine((d, ctx) => {
+    if (d.securityPolicy !== 'None' && d.securityMode === 'None')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['securityMode'],
+        message: 'securityMode must be Sign or SignAndEncrypt when securityPolicy is not None',
+      });
+    // A scale for a name that is not mapped would be silently ignored: say so instead.
+    for (const k of Object.keys(d.scale)) {
+      const np = d.nameplate[k as keyof typeof d.nameplate];
+      const mapped = k in d.points || k in d.setpoints || (typeof np === 'string' && k in d.nameplate);
+      if (!mapped)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['scale', k],
+          message: `no point, setpoint or nameplate node named ${k} on this device`,
+        });
+    }
   });
 
 export const deviceSchema = z.union([modbusTcpDevice, modbusRtuDevice, opcuaDevice]);
