@@ -2,7 +2,7 @@
  * The edge agent's one configuration file (YAML), validated on load. Every error names the key
  * (`devices.1.unit`) and says what was expected, so an installer can fix the file without the source.
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { CANONICAL_POINT_NAMES, DEVICE_KINDS } from '../protocols/canonical/points.ts';
@@ -317,4 +317,51 @@ export function loadConfig(path: string): EdgeConfig {
     throw new ConfigError(`cannot read config ${path}: ${(err as Error).message}`);
   }
   return parseConfigText(text, path);
+}
+
+/** Values an installer must replace: what `gridlayer commission` writes and what docs show. */
+const PLACEHOLDER = /^\s*$|^(change[-_ ]?me|changeit|todo|xxx+|secret|password)$|^<.*>$/i;
+
+function unreadableFile(path: string): string | undefined {
+  try {
+    if (!statSync(path).isFile()) return `${path} is not a file`;
+    accessSync(path, constants.R_OK);
+    return undefined;
+  } catch (err) {
+    return `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+  }
+}
+
+/**
+ * What makes a well-formed config unable to run on site: placeholder secrets and missing TLS files.
+ * Checked by `gridlayer edge --check` (the systemd unit's ExecStartPre) and before the agent starts.
+ */
+export function deploymentProblems(cfg: EdgeConfig): string[] {
+  const problems: string[] = [];
+  const u = cfg.uplink;
+  if (u.password !== undefined && PLACEHOLDER.test(u.password))
+    problems.push(
+      `uplink.password: "${u.password}" is a placeholder: set the secret the cloud issued for ${cfg.site}`,
+    );
+  if (u.username !== undefined && u.password === undefined && u.cert === undefined)
+    problems.push('uplink.password: missing (the broker refuses a gateway login without its secret)');
+  for (const k of ['ca', 'cert', 'key'] as const) {
+    const path = u[k];
+    const why = path === undefined ? undefined : unreadableFile(path);
+    if (why) problems.push(`uplink.${k}: ${why}`);
+  }
+  cfg.devices.forEach((d, i) => {
+    if (d.protocol === 'opcua' && d.password !== undefined && PLACEHOLDER.test(d.password))
+      problems.push(`devices.${i}.password: "${d.password}" is a placeholder`);
+  });
+  return problems;
+}
+
+/** loadConfig plus deploymentProblems: throws a ConfigError listing every problem. */
+export function loadDeployableConfig(path: string): EdgeConfig {
+  const cfg = loadConfig(path);
+  const problems = deploymentProblems(cfg);
+  if (problems.length)
+    throw new ConfigError(`${path} cannot run as is:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  return cfg;
 }
