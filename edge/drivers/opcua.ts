@@ -125,14 +125,20 @@ export class OpcuaDriver implements DeviceDriver {
     );
     try {
       await Promise.race([client.connect(cfg.endpoint), timeout]);
-      this.session = await client.createSession(
+      const session = await client.createSession(
         cfg.username
           ? { type: UserTokenType.UserName, userName: cfg.username, password: cfg.password ?? '' }
           : undefined,
       );
+      // close() ran while we were connecting (the agent is stopping): do not leave a session behind.
+      if (this.client !== client) {
+        await within(session.close(), CLOSE_STEP_MS);
+        throw new Error(`${this.id}: closed while connecting`);
+      }
+      this.session = session;
     } catch (err) {
-      await client.disconnect().catch(() => undefined);
-      this.client = undefined;
+      await within(client.disconnect(), CLOSE_STEP_MS);
+      if (this.client === client) this.client = undefined;
       throw err;
     }
     const session = this.session;
