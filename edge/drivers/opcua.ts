@@ -278,8 +278,15 @@ export class OpcuaDriver implements DeviceDriver {
     this.session = undefined;
     this.client = undefined;
     // Each step bounded: a server that is gone (or frozen) never answers, and node-opcua waits for it.
-    if (subscription) await within(subscription.terminate(), CLOSE_STEP_MS);
-    if (session) await within(session.close(), CLOSE_STEP_MS);
-    if (client) await within(client.disconnect(), CLOSE_STEP_MS);
+    const steps = {
+      subscription: subscription ? await within(subscription.terminate(), CLOSE_STEP_MS) : 'done',
+      session: session ? await within(session.close(), CLOSE_STEP_MS) : 'done',
+      channel: client ? await within(client.disconnect(), CLOSE_STEP_MS) : 'done',
+    };
+    if (Object.values(steps).some((r) => r !== 'done'))
+      this.log.warn(
+        { device: this.id, steps },
+        'OPC UA close: steps failed or timed out (connection abandoned)',
+      );
   }
 }
