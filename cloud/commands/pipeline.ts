@@ -25,6 +25,8 @@ export const commandRequestSchema = z.discriminatedUnion(
   ],
 );
 
+const newCommandId = () => `cmd_${newId(10)}`;
+
 export class CommandError extends Error {
   constructor(
     readonly status: number,
@@ -117,12 +119,13 @@ export class CommandPipeline {
     action: string,
     auditActor: string,
     detail: Record<string, unknown> = {},
+    id = newCommandId(),
   ): Promise<CommandRecord> {
     const { registry } = this.deps;
     const wire = commandSchema.safeParse({
       ...fields,
       v: 1,
-      id: `cmd_${newId(10)}`,
+      id,
       site,
       issuedAt: Date.now(),
       expiresAt,
@@ -204,12 +207,15 @@ export class CommandPipeline {
       const byDispatch = rec.issuedBy.startsWith('dispatch:');
       const replaced = await registry.hasNewerCommand(rec);
       const why = byDispatch ? 'its dispatch renews it' : replaced ? 'a newer command replaced it' : '';
-      const reason = `lapsed at the site at ${when} (${l.reason})${why ? `; not re-asserted: ${why}` : ''}`;
+      const nextId = newCommandId();
+      const what = why ? `not re-asserted: ${why}` : `re-asserted as ${nextId}`;
+      const reason = `lapsed at the site at ${when} (${l.reason}); ${what}`;
+      // The transition claims the lapse: of concurrent statuses repeating it, one re-asserts.
       if (!(await this.transition(rec.id, FOLLOWABLE, 'lapsed', { reason }, `gateway:${site}`))) continue;
       this.deps.log.warn({ id: rec.id, site, lapse: l }, 'setpoint lapsed at the site');
       if (why) continue;
       const { v: _v, id: _id, site: _s, issuedAt: _i, expiresAt: _e, ...fields } = rec.command;
-      const next = await this.issue(
+      await this.issue(
         site,
         fields,
         rec.expiresAt,
@@ -219,10 +225,8 @@ export class CommandPipeline {
         {
           of: rec.id,
         },
+        nextId,
       );
-      await registry.transitionCommand(rec.id, ['lapsed'], 'lapsed', {
-        reason: `${reason}; re-asserted as ${next.id}`,
-      });
     }
   }
 
