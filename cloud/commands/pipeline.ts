@@ -107,14 +107,15 @@ export class CommandPipeline {
     } else if (!devices.some((d) => d.controls.includes(fields.type))) {
       throw new CommandError(422, `no device of site ${site} accepts ${fields.type}`);
     }
-    return this.issue(site, fields, Date.now() + ttl * 1000, actor, 'command.send', actor);
+    return this.issue(site, fields, (now) => now + ttl * 1000, actor, 'command.send', actor);
   }
 
   /** Stores, audits and publishes one new command (id and issue time assigned here). */
   private async issue(
     site: string,
     fields: Record<string, unknown>,
-    expiresAt: number,
+    /** The expiry, from the issue time. */
+    expires: (issuedAt: number) => number,
     issuedBy: string,
     action: string,
     auditActor: string,
@@ -122,13 +123,14 @@ export class CommandPipeline {
     id = newCommandId(),
   ): Promise<CommandRecord> {
     const { registry } = this.deps;
+    const issuedAt = Date.now();
     const wire = commandSchema.safeParse({
       ...fields,
       v: 1,
       id,
       site,
-      issuedAt: Date.now(),
-      expiresAt,
+      issuedAt,
+      expiresAt: expires(issuedAt),
     });
     if (!wire.success) throw new CommandError(400, `invalid command: ${formatIssues(wire.error)}`);
     const cmd: Command = wire.data;
@@ -218,7 +220,7 @@ export class CommandPipeline {
       await this.issue(
         site,
         fields,
-        rec.expiresAt,
+        () => rec.expiresAt,
         rec.issuedBy,
         'command.reasserted',
         'system',
