@@ -26,6 +26,14 @@ describe('hardware in the loop: open dispatches survive a restart of the cloud',
   const cloud = new HilCloud(tmp.dir);
   let site: HilSite;
   const get = (id: string) => cloud.ok<Dispatch>('GET', `/dispatches/${id}`);
+  const fresh = () =>
+    waitUntil('site online with fresh telemetry', async () => {
+      const agg = await cloud.ok<{ sitesOnline: number; staleDevices: number }>(
+        'GET',
+        '/vpps/vpp-dr/aggregate',
+      );
+      return agg.sitesOnline === 1 && agg.staleDevices === 0 ? agg : undefined;
+    });
   const restart = async () => {
     await cloud.proc?.stop('SIGKILL');
     await cloud.start();
@@ -39,13 +47,7 @@ describe('hardware in the loop: open dispatches survive a restart of the cloud',
       name: 'restart',
       select: { by: 'sites', sites: ['site-dr'] },
     });
-    await waitUntil('site online with fresh telemetry', async () => {
-      const agg = await cloud.ok<{ sitesOnline: number; staleDevices: number }>(
-        'GET',
-        '/vpps/vpp-dr/aggregate',
-      );
-      return agg.sitesOnline === 1 && agg.staleDevices === 0 ? agg : undefined;
-    });
+    await fresh();
     await sleep(2000); // some baseline
   });
   after(async () => {
@@ -98,6 +100,7 @@ describe('hardware in the loop: open dispatches survive a restart of the cloud',
   });
 
   it('a dispatch whose window ended while the cloud was down is closed with the reason', async () => {
+    await fresh(); // the edge is back after the restart above
     const created = await cloud.api<Dispatch>('POST', '/dispatches', {
       group: 'vpp-dr',
       target: { kind: 'change', w: 1000 },
