@@ -126,6 +126,8 @@ interface DeviceRun {
   limited?: boolean;
   lastCommand?: { id: string; w: number; sentAt: number; expiresAt: number; status: string };
   deviatingSince?: number;
+  /** Excluded for a missing ack, its telemetry then went stale too: the site was unreachable. */
+  wentStale?: boolean;
   ratingW: number;
 }
 
@@ -188,6 +190,8 @@ export interface DispatchDeps {
   setInterval?: (fn: () => void, ms: number) => unknown;
   clearInterval?: (h: unknown) => void;
 }
+
+const NOT_ACKNOWLEDGED = 'command not acknowledged before expiry';
 
 let seq = 0;
 const newDispatchId = () =>
@@ -532,12 +536,19 @@ export class DispatchManager {
         r.measuredW = dev.w;
         if (!dev.fresh) {
           if (r.state !== 'excluded') this.exclude(d, r, 'stale telemetry');
+          else if (r.reason === NOT_ACKNOWLEDGED) r.wentStale = true;
           continue;
         }
         if (r.state === 'excluded') {
-          if (r.reason !== 'stale telemetry') continue;
-          r.state = 'ok'; // fresh again: back in
+          // Fresh again: back in. So is a device whose commands went unacknowledged because its
+          // site was unreachable (its telemetry stopped as well), once the site is back: an uplink
+          // outage must not leave it out for the rest of the window. It gets a new setpoint at once.
+          const reachable = r.reason === NOT_ACKNOWLEDGED && r.wentStale;
+          if (r.reason !== 'stale telemetry' && !reachable) continue;
+          if (reachable) r.lastCommand = undefined;
+          r.state = 'ok';
           r.reason = undefined;
+          r.wentStale = undefined;
         }
         const w = dev.w ?? 0;
         const tol = Math.max(o.toleranceW, (o.tolerancePct / 100) * r.ratingW);
@@ -696,7 +707,7 @@ export class DispatchManager {
           this.exclude(d, r, `command ${done.status}: ${done.reason ?? ''}`.trim());
         } else if (done.status === 'expired' && d.status === 'active') {
           d.progress.commandErrors++;
-          this.exclude(d, r, 'command not acknowledged before expiry');
+          this.exclude(d, r, NOT_ACKNOWLEDGED);
         }
       });
     } catch (err) {
