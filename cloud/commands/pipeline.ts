@@ -163,8 +163,13 @@ export class CommandPipeline {
    */
   async onStatus(site: string, status: Status): Promise<number> {
     if (status.state !== 'online') return 0;
+    // Taken before the lapses are handled: a re-assertion is published by reconcile itself, and a
+    // command the edge reports lapsed is not sent again under its old id.
+    const lapsed = new Set(status.lapsed?.map((l) => l.commandId));
+    const resend = (await this.deps.registry.resendableCommands(site, Date.now())).filter(
+      (c) => !lapsed.has(c.id),
+    );
     if (status.lapsed?.length) await this.reconcile(site, status.lapsed);
-    const resend = await this.deps.registry.resendableCommands(site, Date.now());
     for (const c of resend) {
       try {
         await this.deps.publish(siteTopic(site, 'commands'), JSON.stringify(c.command));
