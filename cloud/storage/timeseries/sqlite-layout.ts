@@ -13,6 +13,9 @@ import { CANONICAL_POINT_NAMES, type Quality } from '../../../protocols/canonica
  * - `point_samples`: the rare point outside the canonical set (the store interface takes any name),
  *   one row per value.
  * - `latest_values`: newest value per (series, point), kept in the write transaction.
+ * - `quarantine`: values and messages acknowledged but not stored as telemetry (unknown point, from
+ *   the future, implausible, unreadable), as received with the reason; written in the same transaction
+ *   as the batch's good samples. Added without a layout bump (CREATE IF NOT EXISTS).
  *
  * Version 1 (no user_version; `samples`/`latest` with one text-keyed row per point) is migrated in place
  * on open.
@@ -49,6 +52,11 @@ const DDL = `
     series INTEGER NOT NULL, point TEXT NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL, quality TEXT,
     PRIMARY KEY (series, point)
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS quarantine (
+    key TEXT PRIMARY KEY, received_ms INTEGER NOT NULL, site TEXT NOT NULL, device TEXT, point TEXT,
+    ts INTEGER, raw TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, schema INTEGER, seq INTEGER
+  );
+  CREATE INDEX IF NOT EXISTS quarantine_site ON quarantine (site, received_ms);
 `;
 
 const tableExists = (db: Database.Database, name: string) =>
