@@ -11,7 +11,8 @@ export class BatchDedupe {
   constructor(private window = 256) {}
 
   static key(b: TelemetryBatch): string {
-    return `${b.seq}:${b.samples[0].ts}:${b.samples.length}`;
+    // A screened batch may have no sample left (all quarantined).
+    return `${b.seq}:${b.samples[0]?.ts ?? '-'}:${b.samples.length}`;
   }
 
   /** Records the batch; false when it was seen already (a redelivery). */
