@@ -106,7 +106,9 @@ export class InfluxTimeSeries implements TimeSeriesStore {
         .sort(byDevicePoint);
     }
     const series = await this.influxql(
-      `SELECT last(value) AS value, quality FROM ${MEASUREMENT} WHERE site = ${str(site)} GROUP BY device, point`,
+      // Bounded by now (+ the default skew allowance): a sample from the future stored before ingest
+      // refused them must not stay "latest" forever (Flux's range() stops at now by default).
+      `SELECT last(value) AS value, quality FROM ${MEASUREMENT} WHERE site = ${str(site)} AND time <= now() + 5m GROUP BY device, point`,
     );
     const out: LatestValue[] = [];
     for (const s of series) {

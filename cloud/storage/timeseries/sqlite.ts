@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { type EncodedBatch, encodeRows, encodeSamples } from './sqlite-batch.ts';
-import { column, ensureLayout, POINT_INDEX, POINTS } from './sqlite-layout.ts';
+import { column, ensureLayout, POINT_INDEX, POINTS, repairFutureLatest } from './sqlite-layout.ts';
 import { SqliteWriter } from './sqlite-writer.ts';
 import type {
   Bucket,
@@ -21,6 +21,8 @@ export interface SqliteTimeSeriesOptions {
   path: string;
   /** full: fsync on every commit (acknowledged = on disk); normal: survives a process crash, not power loss. */
   synchronous?: 'full' | 'normal';
+  /** A latest value dated later than now + this is repaired on open (default 5 min). */
+  maxFutureMs?: number;
 }
 
 type Pending = { resolve: () => void; reject: (err: Error) => void };
@@ -50,6 +52,8 @@ export class SqliteTimeSeries implements TimeSeriesStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     ensureLayout(this.db);
+    // A "latest" dated in the future (stored before ingest refused such samples) is repaired on open.
+    repairFutureLatest(this.db, Date.now() + (opts.maxFutureMs ?? 5 * 60_000));
     if (opts.path === ':memory:') this.inline = new SqliteWriter(this.db);
   }
 
