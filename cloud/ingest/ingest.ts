@@ -5,6 +5,7 @@ import {
   ackSchema,
   type Capabilities,
   capabilitiesSchema,
+  MAX_PAYLOAD_BYTES,
   parsePayload,
   SCHEMA_VERSION,
   type SchemaAnnouncement,
@@ -99,11 +100,12 @@ export class Ingest {
       case 'telemetry': {
         let json: unknown;
         let jsonError: string | undefined;
-        try {
-          json = JSON.parse(payload.toString());
-        } catch (err) {
-          jsonError = (err as Error).message;
-        }
+        if (payload.length <= MAX_PAYLOAD_BYTES)
+          try {
+            json = JSON.parse(payload.toString());
+          } catch (err) {
+            jsonError = (err as Error).message;
+          }
         const now = Date.now();
         const cached = this.nameplates.get(site);
         const np = cached && now - cached.at < NAMEPLATE_TTL_MS ? cached.w : await this.loadNameplates(site);

@@ -51,7 +51,10 @@ function digest(parts: (string | number | undefined)[]): string {
   return createHash('sha1').update(parts.join('\0')).digest('hex').slice(0, 32);
 }
 
-/** `payload` is the message as received; `json` its JSON.parse result (undefined: not JSON). */
+/**
+ * `payload` is the message as received; `json` its JSON.parse result and `jsonError` why that failed
+ * (the caller need not parse a payload over MAX_PAYLOAD_BYTES: it is quarantined unread).
+ */
 export function screenTelemetry(
   payload: Buffer,
   json: unknown,
@@ -70,9 +73,9 @@ export function screenTelemetry(
     keep({ raw, reason, detail });
     return out;
   };
-  if (jsonError !== undefined) return whole('malformed_batch', `not JSON: ${jsonError}`);
   if (payload.length > MAX_PAYLOAD_BYTES)
     return whole('malformed_batch', `payload too large: ${payload.length} > ${MAX_PAYLOAD_BYTES} bytes`);
+  if (jsonError !== undefined) return whole('malformed_batch', `not JSON: ${jsonError}`);
 
   const horizon = o.receivedMs + o.maxFutureMs;
   // The usual case: a current-version batch of known, finite points. Checked for time and range only,
