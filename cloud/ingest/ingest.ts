@@ -26,7 +26,8 @@ export const DEFAULT_MAX_FUTURE_MS = 5 * 60_000;
 /** How long a site's device nameplates are cached for the plausibility check. */
 const NAMEPLATE_TTL_MS = 60_000;
 
-export type IngestResult = 'accepted' | 'rejected' | 'duplicate';
+/** quarantined: a telemetry message none of whose values could be stored (all kept in quarantine). */
+export type IngestResult = 'accepted' | 'rejected' | 'duplicate' | 'quarantined';
 
 export interface IngestDeps {
   store: TimeSeriesStore;
@@ -131,7 +132,7 @@ export class Ingest {
         else this.deps.metrics.messages.inc({ kind, result: 'quarantined' });
         if (durable) await written;
         else written.catch(() => undefined);
-        return batch?.samples.length ? 'accepted' : 'rejected';
+        return batch?.samples.length ? 'accepted' : 'quarantined';
       }
       case 'status': {
         const r = this.parse<Status>(site, kind, statusSchema, payload, undefined, true);
