@@ -24,7 +24,7 @@ import { screenTelemetry } from './screen.ts';
 /** Default clock-skew allowance: samples dated more than this after the cloud's clock are refused. */
 export const DEFAULT_MAX_FUTURE_MS = 5 * 60_000;
 /** How long a site's device nameplates are cached for the plausibility check. */
-const NAMEPLATE_TTL_MS = 60_000;
+const NAMEPLATE_TTL_MS = 5 * 60_000;
 
 /** quarantined: a telemetry message none of whose values could be stored (all kept in quarantine). */
 export type IngestResult = 'accepted' | 'rejected' | 'duplicate' | 'quarantined';
