@@ -85,6 +85,15 @@ describe('HIL: polled samples survive kill -9 of the edge', function () {
     assert.deepEqual(missing, [], `${missing.length} of ${polled.length} polled samples lost`);
     const twice = polled.filter((k) => stored.get(k) !== 1);
     assert.deepEqual(twice, [], 'stored more than once');
+    // Nothing beside them in their time span either, but for at most one sample per device that was
+    // made durable and not yet logged when the kill came.
+    const times = polled.map((k) => Number(k.split('@')[1]));
+    const [lo, hi] = [Math.min(...times), Math.max(...times)];
+    const unlogged = [...stored.keys()].filter((k) => {
+      const ts = Number(k.split('@')[1]);
+      return ts >= lo && ts <= hi && !first.samples.has(k);
+    });
+    assert.ok(unlogged.length <= 3, `unexpected stored samples: ${unlogged.join(', ')}`);
     // Nothing of it was refused by the cloud (the simulated site's values are all plausible).
     const quarantined = await cloud.ok<{ count: number }>('GET', '/sites/k9/telemetry/quarantine?limit=1');
     assert.equal(quarantined.count, 0);
