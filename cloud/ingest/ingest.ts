@@ -116,8 +116,8 @@ export class Ingest {
           maxFutureMs: this.maxFutureMs,
           nameplateW: (d) => np.get(d),
         });
-        const batch = r.batch;
-        if (batch && !this.dedupe.admit(batch)) {
+        const { batch, dedupeKey } = r;
+        if (dedupeKey && !this.dedupe.admit(site, dedupeKey)) {
           this.telemetryCount.duplicate.inc();
           return 'duplicate';
         }
@@ -127,7 +127,7 @@ export class Ingest {
         if (!durable && this.buffer.full) await this.buffer.waitForSpace();
         // The screened batch goes to storage as is: no per-point objects on the hot path.
         const written = this.buffer.enqueue(batch ?? { site, samples: [] }, r.newestTs, r.quarantine);
-        if (batch) written.catch(() => this.dedupe.forget(batch));
+        if (dedupeKey) written.catch(() => this.dedupe.forget(site, dedupeKey));
         if (batch?.samples.length) this.telemetryCount.accepted.inc();
         else this.deps.metrics.messages.inc({ kind, result: 'quarantined' });
         if (durable) await written;

@@ -213,6 +213,20 @@ describe('ingest: quarantine instead of loss (real broker, mosquitto_pub)', func
       /2100-01-01T00:00:00\.000Z is \d+ s ahead of the cloud clock \(allowance 300 s\)/,
     );
     assert.equal(await metric(t, 'gridlayer_ingest_quarantined_total', 'reason="future"'), 3);
+    // Two different batches under one seq (an edge that lost its buffer file restarts seq), all of
+    // whose samples are refused: neither is taken for a redelivery of the other.
+    for (const w of [1, 2])
+      await pub(
+        'q-c',
+        'telemetry',
+        JSON.stringify({
+          v: 1,
+          site: 'q-c',
+          seq: 99,
+          samples: [{ ts: y2100 + w, device: 'm1', values: { w } }],
+        }),
+      );
+    assert.equal(await t.cloud.store.quarantineCount({ site: 'q-c', reason: 'future' }), 5);
   });
 
   it('refuses implausible values per value (ranges, nameplate, 1e308, Infinity); aggregates stay finite', async () => {

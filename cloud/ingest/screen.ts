@@ -22,6 +22,7 @@ import {
 } from '../../protocols/mqtt/payloads.ts';
 import { isPlainTelemetryBatch } from '../../protocols/mqtt/telemetry-fast.ts';
 import type { QuarantineReason, QuarantineRow } from '../storage/timeseries/types.ts';
+import { BatchDedupe } from './dedupe.ts';
 
 const KNOWN = new Set<string>(CANONICAL_POINT_NAMES);
 const QUALITIES = new Set(['good', 'stale', 'invalid']);
@@ -43,6 +44,8 @@ export interface Screened {
   quarantine: QuarantineRow[];
   /** Newest stored sample time (0: none). */
   newestTs: number;
+  /** Redelivery key of a readable batch, from the batch as sent (dedupe.ts). */
+  dedupeKey?: string;
   /** Values kept out, by reason (for the metric). */
   counts: Partial<Record<QuarantineReason, number>>;
 }
@@ -83,6 +86,7 @@ export function screenTelemetry(
   if (isPlainTelemetryBatch(json)) {
     if (json.site !== o.site)
       return whole('site_mismatch', `site mismatch: payload says ${json.site}, topic/login says ${o.site}`);
+    out.dedupeKey = BatchDedupe.key(json.seq, json.samples[0].ts, json.samples.length);
     if (allPlausible(json, horizon, o.nameplateW)) {
       for (const s of json.samples) if (s.ts > out.newestTs) out.newestTs = s.ts;
       out.batch = json;
@@ -95,6 +99,12 @@ export function screenTelemetry(
   const { v, site, seq, replay } = env.data;
   if (site !== o.site)
     return whole('site_mismatch', `site mismatch: payload says ${site}, topic/login says ${o.site}`);
+  const first = env.data.samples[0];
+  out.dedupeKey = BatchDedupe.key(
+    seq,
+    first && typeof first === 'object' ? (first as { ts?: unknown }).ts : undefined,
+    env.data.samples.length,
+  );
   const newer = !SUPPORTED_SCHEMA_VERSIONS.includes(v);
   const version = `schema v${v}; this cloud reads v${SUPPORTED_SCHEMA_VERSIONS.join(', v')}`;
   const samples: TelemetryBatch['samples'] = [];
