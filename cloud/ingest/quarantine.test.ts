@@ -141,6 +141,7 @@ describe('ingest: quarantine instead of loss (real broker, mosquitto_pub)', func
         v: 2,
         site: 'q-b',
         seq: 2,
+        uptime_s: 86400,
         samples: [
           {
             ts: ts + 1000,
@@ -174,6 +175,7 @@ describe('ingest: quarantine instead of loss (real broker, mosquitto_pub)', func
       [
         ['cell_v_max', '3.41', 'unknown_point', 2, 2, ts + 1000],
         ['seqno', '9001', 'unknown_field', 2, 2, ts + 1000],
+        ['uptime_s', '86400', 'unknown_field', 2, 2, undefined],
       ],
     );
     assert.match(q[0].detail, /schema v2; this cloud reads v1/);

@@ -27,6 +27,7 @@ import { BatchDedupe } from './dedupe.ts';
 const KNOWN = new Set<string>(CANONICAL_POINT_NAMES);
 const QUALITIES = new Set(['good', 'stale', 'invalid']);
 const SAMPLE_FIELDS = new Set(['ts', 'device', 'values', 'quality']);
+const BATCH_FIELDS = new Set(['v', 'site', 'seq', 'replay', 'samples']);
 
 export interface ScreenOptions {
   /** The site the gateway logged in as (and the topic names). */
@@ -96,7 +97,7 @@ export function screenTelemetry(
 
   const env = telemetryEnvelopeSchema.safeParse(json);
   if (!env.success) return whole('malformed_batch', formatIssues(env.error));
-  const { v, site, seq, replay } = env.data;
+  const { v, site, seq, replay, ...batchFields } = env.data;
   if (site !== o.site)
     return whole('site_mismatch', `site mismatch: payload says ${site}, topic/login says ${o.site}`);
   const first = env.data.samples[0];
@@ -107,6 +108,16 @@ export function screenTelemetry(
   );
   const newer = !SUPPORTED_SCHEMA_VERSIONS.includes(v);
   const version = `schema v${v}; this cloud reads v${SUPPORTED_SCHEMA_VERSIONS.join(', v')}`;
+  for (const [name, value] of Object.entries(batchFields))
+    if (!BATCH_FIELDS.has(name))
+      keep({
+        point: name,
+        raw: JSON.stringify(value) ?? 'null',
+        reason: 'unknown_field',
+        detail: `${name}: unknown batch field (${version})`,
+        schema: v,
+        seq,
+      });
   const samples: TelemetryBatch['samples'] = [];
   for (const [i, raw] of env.data.samples.entries()) {
     const p = sampleEnvelopeSchema.safeParse(raw);

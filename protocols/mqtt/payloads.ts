@@ -63,7 +63,7 @@ export const telemetryBatchSchema = z.object({
  * any version with this, then checks each sample and value on its own (cloud/ingest/screen.ts), so
  * one bad or unknown value never costs the rest of the batch.
  */
-export const telemetryEnvelopeSchema = z.object({
+export const telemetryEnvelopeSchema = z.looseObject({
   v: z.number().int().min(1),
   site: siteId,
   seq: z.number().int().nonnegative(),
