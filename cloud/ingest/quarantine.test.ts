@@ -147,7 +147,7 @@ describe('ingest: quarantine instead of loss (real broker, mosquitto_pub)', func
             ts: ts + 1000,
             device: 'bat1',
             values: { w: -2100, soc_pct: 56, cell_v_max: 3.41 },
-            quality: { soc_pct: 'stale' },
+            quality: { soc_pct: 'stale', cell_v_max: 'stale' },
             seqno: 9001,
           },
         ],
@@ -178,7 +178,7 @@ describe('ingest: quarantine instead of loss (real broker, mosquitto_pub)', func
         ['uptime_s', '86400', 'unknown_field', 2, 2, undefined],
       ],
     );
-    assert.match(q[0].detail, /schema v2; this cloud reads v1/);
+    assert.match(q[0].detail, /schema v2; this cloud reads v1\); quality "stale"$/);
   });
 
   it('refuses samples from beyond the clock-skew allowance per sample; they never become latest', async () => {

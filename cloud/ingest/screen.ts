@@ -133,6 +133,9 @@ export function screenTelemetry(
     }
     const { ts, device, values, quality, ...fields } = p.data;
     const at = { device, ts, schema: v, seq };
+    // A quarantined value keeps the quality the edge gave it, in the detail.
+    const q = (point: string, detail: string) =>
+      quality?.[point] === undefined ? detail : `${detail}; quality ${JSON.stringify(quality[point])}`;
     for (const [name, value] of Object.entries(fields))
       if (!SAMPLE_FIELDS.has(name))
         keep({
@@ -150,7 +153,10 @@ export function screenTelemetry(
           point,
           raw: JSON.stringify(value) ?? 'null',
           reason: 'future',
-          detail: `samples.${i}.ts: ${new Date(ts).toISOString()} is ${ahead} s ahead of the cloud clock (allowance ${o.maxFutureMs / 1000} s)`,
+          detail: q(
+            point,
+            `samples.${i}.ts: ${new Date(ts).toISOString()} is ${ahead} s ahead of the cloud clock (allowance ${o.maxFutureMs / 1000} s)`,
+          ),
         });
       continue;
     }
@@ -167,28 +173,28 @@ export function screenTelemetry(
           point,
           raw: rawValue,
           reason: 'unknown_point',
-          detail: `${path}: unknown point${newer ? ` (${version})` : ''}`,
+          detail: q(point, `${path}: unknown point${newer ? ` (${version})` : ''}`),
         });
         continue;
       }
-      const q = quality?.[point];
-      if (q !== undefined && !(typeof q === 'string' && QUALITIES.has(q))) {
+      const ql = quality?.[point];
+      if (ql !== undefined && !(typeof ql === 'string' && QUALITIES.has(ql))) {
         keep({
           ...at,
           point,
           raw: rawValue,
           reason: 'malformed_sample',
-          detail: `samples.${i}.quality.${point}: unknown quality ${JSON.stringify(q)}`,
+          detail: `samples.${i}.quality.${point}: unknown quality ${JSON.stringify(ql)}`,
         });
         continue;
       }
       const why = typeof value === 'number' ? implausible(point, value, npW) : `${point}: not a number`;
       if (why) {
-        keep({ ...at, point, raw: rawValue, reason: 'implausible', detail: `${path}: ${why}` });
+        keep({ ...at, point, raw: rawValue, reason: 'implausible', detail: q(point, `${path}: ${why}`) });
         continue;
       }
       kept[point] = value as number;
-      if (q && q !== 'good') keptQuality[point] = q as Quality;
+      if (ql && ql !== 'good') keptQuality[point] = ql as Quality;
       n++;
     }
     if (!n) continue;
