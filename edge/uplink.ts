@@ -128,8 +128,13 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       this.publishCapabilities();
       // "online" only once subscribed: the cloud answers it by re-sending the commands still open for
       // this site, which must not reach a broker session without the subscription (after a restart).
-      // The schema topic: the cloud answers "online" with the payload versions it reads.
-      client.subscribe([this.topic('commands'), this.topic('schema')], { qos: 1 }, (err) => {
+      // The schema topic: the cloud answers "online" with the payload versions it reads. Subscribed
+      // apart from commands: an older cloud (or Mosquitto ACL) refuses it, which must not look like a
+      // failed command subscription; the edge then keeps writing its own version.
+      client.subscribe(this.topic('schema'), { qos: 1 }, (err) => {
+        if (err) o.log.info({ err: err.message }, 'the cloud does not announce payload versions');
+      });
+      client.subscribe(this.topic('commands'), { qos: 1 }, (err) => {
         if (err) o.log.error({ err: err.message }, 'subscribe to commands failed');
         this.publishStatus();
       });
