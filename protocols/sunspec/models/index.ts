@@ -1,4 +1,5 @@
 import type { ModelDef } from '../types.ts';
+import { model705, model706, model712 } from './curves.ts';
 import { model201, model202, model203, model204, model211, model212, model213 } from './meters.ts';
 import { model1 } from './model_1.ts';
 import { model101 } from './model_101.ts';
@@ -18,18 +19,12 @@ import { model701 } from './model_701.ts';
 import { model702 } from './model_702.ts';
 import { model703 } from './model_703.ts';
 import { model704 } from './model_704.ts';
-import { model705 } from './model_705.ts';
-import { model706 } from './model_706.ts';
-import { model707 } from './model_707.ts';
-import { model708 } from './model_708.ts';
-import { model709 } from './model_709.ts';
-import { model710 } from './model_710.ts';
 import { model711 } from './model_711.ts';
-import { model712 } from './model_712.ts';
 import { model713 } from './model_713.ts';
 import { model714 } from './model_714.ts';
 import { model715 } from './model_715.ts';
 import { model802 } from './model_802.ts';
+import { model707, model708, model709, model710 } from './trips.ts';
 
 /** Every SunSpec model gridlayer understands, by model id. */
 export const MODELS: ReadonlyMap<number, ModelDef> = new Map(
