@@ -1,13 +1,8 @@
 import type { ModelDef } from '../types.ts';
 import { model705, model706, model712 } from './curves.ts';
+import { model101, model102, model103, model111, model112, model113 } from './inverters.ts';
 import { model201, model202, model203, model204, model211, model212, model213 } from './meters.ts';
 import { model1 } from './model_1.ts';
-import { model101 } from './model_101.ts';
-import { model102 } from './model_102.ts';
-import { model103 } from './model_103.ts';
-import { model111 } from './model_111.ts';
-import { model112 } from './model_112.ts';
-import { model113 } from './model_113.ts';
 import { model120 } from './model_120.ts';
 import { model121 } from './model_121.ts';
 import { model122 } from './model_122.ts';
