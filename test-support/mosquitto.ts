@@ -14,13 +14,21 @@ export interface MosquittoOptions {
   acl?: string;
   /** Extra mosquitto.conf lines (e.g. a TLS listener). */
   extraConfig?: string;
+  /**
+   * Keep sessions and queued QoS 1 messages in the temp folder across a graceful restart
+   * (Mosquitto writes its store on shutdown and every autosave_interval, not on every message).
+   */
+  persistence?: boolean;
 }
 
 export interface RunningMosquitto {
   port: number;
   url: string;
   dir: string;
-  process: ManagedProcess;
+  /** The running broker process (a new one after relaunch()). */
+  readonly process: ManagedProcess;
+  /** Starts the broker again with the same config, port and store (after it was stopped or killed). */
+  relaunch(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -35,7 +43,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
   const port = await freePort();
   const conf = [
     `listener ${port} 127.0.0.1`,
-    'persistence false',
+    ...(opts.persistence ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']),
     'log_dest stderr',
     'log_type error',
     'log_type warning',
@@ -59,13 +67,19 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
   if (opts.extraConfig) conf.push(opts.extraConfig);
   const confPath = join(dir, 'mosquitto.conf');
   writeFileSync(confPath, `${conf.join('\n')}\n`);
-  const proc = startProcess(MOSQUITTO, ['-c', confPath]);
+  let proc = startProcess(MOSQUITTO, ['-c', confPath]);
   await waitForPort(port, proc);
   return {
     port,
     url: `mqtt://127.0.0.1:${port}`,
     dir,
-    process: proc,
+    get process() {
+      return proc;
+    },
+    async relaunch() {
+      proc = startProcess(MOSQUITTO, ['-c', confPath]);
+      await waitForPort(port, proc);
+    },
     async stop() {
       await proc.stop();
       rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,498 @@
+/**
+ * The fault-injection fleet: the cloud, simulated sites and their edge agents as real processes (as in
+ * harness.ts), optionally behind an external Mosquitto, with two wire relays as the ground truth:
+ *
+ * - an MQTT relay between the gateways and the broker (test-support/mqtt-tap.ts) records every
+ *   telemetry batch the broker acknowledged with a PUBACK (= the edge may delete it from its outbox),
+ *   every command delivered and every ack published;
+ * - a Modbus relay in front of each simulated site (test-support/modbus-tap.ts) records every register
+ *   write the edge sent to the device.
+ *
+ * A seeded plan (test-support/fault-schedule.ts) then kills -9, freezes and restarts the parts while
+ * reactive-power commands with short expiries are sent, and `account()` counts, per sample and per
+ * command, what the cloud's API shows against what the wire saw.
+ */
+import { randomBytes } from 'node:crypto';
+import { mosquittoAcl, mosquittoConfHints } from '../cloud/broker/mosquitto-acl.ts';
+import { ModbusClient } from '../protocols/modbus/client.ts';
+import { locatePoint } from '../protocols/sunspec/codec.ts';
+import { discoverUnit, readModelRegisters } from '../protocols/sunspec/discovery.ts';
+import { type FaultKind, FaultLog, type FaultPlan, planFaults } from '../test-support/fault-schedule.ts';
+import { ModbusTap } from '../test-support/modbus-tap.ts';
+import { type RunningMosquitto, startMosquitto } from '../test-support/mosquitto.ts';
+import { MqttTap } from '../test-support/mqtt-tap.ts';
+import { freePort } from '../test-support/ports.ts';
+import { waitForPort } from '../test-support/process.ts';
+import { ProcessController } from '../test-support/process-control.ts';
+import { HilCloud, type HilSite, hilDir, startSite, waitUntil } from './harness.ts';
+
+const NOON = '2026-06-21T11:30:00Z';
+/**
+ * Time allowed between the edge's expiry check and its write (or ack) reaching the wire: the same
+ * process, a few event-loop turns on a busy 2-core machine. A command applied seconds late (after a
+ * restart, a redelivery, a frozen edge) is far beyond it.
+ */
+export const EXPIRY_SLACK_MS = 250;
+
+export interface FaultFleetOptions {
+  seed: number;
+  sites: string[];
+  broker: 'embedded' | 'mosquitto';
+  faults: number;
+  /** Also SIGKILL Mosquitto (it acknowledges before it persists: see docs/fault-injection.md). */
+  killBroker?: boolean;
+}
+
+interface FleetSite {
+  id: string;
+  site: HilSite;
+  httpPort: number;
+  modbus: ModbusTap;
+  /** Register address of model 704 VarSet (int32) on unit 1, the PV inverter. */
+  varSetAddress: number;
+}
+
+export interface IssuedCommand {
+  id: string;
+  site: string;
+  var: number;
+  expiresAt: number;
+}
+
+export class FaultFleet {
+  readonly log = new FaultLog();
+  readonly tmp = hilDir();
+  cloud!: HilCloud;
+  mosquitto?: RunningMosquitto;
+  mqtt!: MqttTap;
+  readonly sites: FleetSite[] = [];
+  readonly parts = new Map<string, ProcessController>();
+  readonly commands: IssuedCommand[] = [];
+  plan!: FaultPlan;
+  /** Commands the plan wanted but the cloud could not take (it was down): logged, not counted. */
+  skippedCommands = 0;
+  startedAt = 0;
+  private down = new Set<string>();
+
+  constructor(readonly opts: FaultFleetOptions) {}
+
+  async start(): Promise<void> {
+    const o = this.opts;
+    const passwords = Object.fromEntries(o.sites.map((s) => [s, randomBytes(12).toString('hex')]));
+    if (o.broker === 'mosquitto') {
+      const cloudPw = randomBytes(12).toString('hex');
+      this.mosquitto = await startMosquitto({
+        users: { 'gridlayer-cloud': cloudPw, ...passwords },
+        acl: mosquittoAcl('gridlayer-cloud'),
+        extraConfig: mosquittoConfHints()
+          .split('\n')
+          .filter((l) => !l.startsWith('allow_anonymous'))
+          .join('\n'),
+        persistence: true,
+      });
+      this.cloud = new HilCloud(this.tmp.dir, {
+        externalBroker: { url: this.mosquitto.url, username: 'gridlayer-cloud', password: cloudPw },
+      });
+    } else {
+      this.cloud = new HilCloud(this.tmp.dir);
+    }
+    await this.cloud.start();
+    const brokerPort = this.mosquitto?.port ?? this.cloud.mqttPort;
+    this.mqtt = new MqttTap({ host: '127.0.0.1', port: brokerPort });
+    await this.mqtt.start();
+
+    const cloud = this.cloud;
+    this.parts.set(
+      'cloud',
+      new ProcessController({
+        name: 'cloud',
+        start: () => cloud.start(),
+        stop: () => cloud.stop(),
+        get proc() {
+          return cloud.proc;
+        },
+      }),
+    );
+    const mosq = this.mosquitto;
+    if (mosq)
+      this.parts.set(
+        'broker',
+        new ProcessController({
+          name: 'broker',
+          start: () => mosq.relaunch(),
+          stop: () => mosq.process.stop(),
+          get proc() {
+            return mosq.process;
+          },
+        }),
+      );
+
+    for (const id of o.sites) {
+      const simPort = await freePort();
+      const modbus = new ModbusTap({ host: '127.0.0.1', port: simPort });
+      await modbus.start();
+      const httpPort = await freePort();
+      const site = await startSite(this.cloud, this.tmp.dir, id, {
+        start: NOON,
+        httpPort,
+        modbusPort: simPort,
+        edgeModbusPort: modbus.port,
+        // Long enough that a cloud outage of the plan does not end remote control by itself.
+        uplinkLossS: 60,
+        uplink: {
+          url: `mqtt://127.0.0.1:${this.mqtt.port}`,
+          ...(o.broker === 'mosquitto' && { username: id, password: passwords[id] }),
+        },
+      });
+      await waitForPort(httpPort, site.edge, 30000);
+      const varSetAddress = await locateVarSet(simPort);
+      this.sites.push({ id, site, httpPort, modbus, varSetAddress });
+      this.parts.set(
+        `edge:${id}`,
+        new ProcessController({
+          name: `edge:${id}`,
+          start: async () => {
+            await site.startEdge();
+            await waitForPort(httpPort, site.edge, 30000);
+          },
+          stop: async () => site.edge?.stop(),
+          get proc() {
+            return site.edge;
+          },
+        }),
+      );
+      this.parts.set(
+        `device:${id}`,
+        new ProcessController({
+          name: `device:${id}`,
+          start: () => site.startSim(),
+          stop: () => site.sim.stop(),
+          get proc() {
+            return site.sim;
+          },
+        }),
+      );
+    }
+    for (const s of this.sites)
+      await waitUntil(
+        `${s.id}: three devices registered`,
+        async () => {
+          const d = await this.cloud.ok<Array<{ controls: string[] }>>('GET', `/sites/${s.id}/devices`);
+          return d.length === 3 ? d : undefined;
+        },
+        30000,
+      );
+  }
+
+  /** The seeded plan: every part may be hit; the broker only where it is a process of its own. */
+  makePlan(): FaultPlan {
+    const o = this.opts;
+    const targets: Record<string, FaultKind[]> = { cloud: ['kill9', 'stop', 'restart'] };
+    if (this.mosquitto) targets.broker = o.killBroker ? ['kill9', 'stop', 'restart'] : ['stop', 'restart'];
+    for (const id of o.sites) {
+      targets[`edge:${id}`] = ['kill9', 'stop', 'restart'];
+      targets[`device:${id}`] = ['kill9', 'stop'];
+    }
+    this.plan = planFaults({
+      seed: o.seed,
+      targets,
+      faults: o.faults,
+      gapMs: [2000, 5000],
+      outageMs: [1500, 5000],
+      commandTargets: o.sites,
+      commandEveryMs: [1200, 2500],
+      ttlSeconds: [2, 5],
+    });
+    return this.plan;
+  }
+
+  /** Runs the plan in time order, one step at a time (a fault's end before the next one's start). */
+  async run(): Promise<void> {
+    const plan = this.plan ?? this.makePlan();
+    type Step = { atMs: number; order: number; run: () => Promise<void> };
+    const steps: Step[] = [];
+    for (const f of plan.faults) {
+      const part = this.parts.get(f.target) as ProcessController;
+      steps.push({
+        atMs: f.atMs,
+        order: 0,
+        run: async () => {
+          this.log.log(`fault start: ${f.kind} ${f.target} for ${f.outageMs} ms`);
+          this.down.add(f.target);
+          if (f.kind === 'kill9') await part.kill9();
+          else if (f.kind === 'stop') part.freeze();
+          else await part.part.stop();
+        },
+      });
+      steps.push({
+        atMs: f.atMs + f.outageMs,
+        order: 1,
+        run: async () => {
+          if (f.kind === 'stop') part.thaw();
+          else await part.revive();
+          this.down.delete(f.target);
+          this.log.log(`fault end: ${f.target} ${f.kind === 'stop' ? 'continued' : 'running again'}`);
+        },
+      });
+    }
+    plan.commands.forEach((c, i) => {
+      steps.push({ atMs: c.atMs, order: 2, run: () => this.sendCommand(c.target, c.ttlSeconds, i) });
+    });
+    steps.sort((a, b) => a.atMs - b.atMs || a.order - b.order);
+    this.startedAt = Date.now();
+    this.log.log(
+      `fault phase: seed ${plan.seed}, ${plan.faults.length} faults, ${plan.commands.length} commands planned, ~${Math.round(plan.durationMs / 1000)} s`,
+    );
+    for (const s of steps) {
+      const wait = this.startedAt + s.atMs - Date.now();
+      if (wait > 0) await sleep(wait);
+      await s.run();
+    }
+  }
+
+  private async sendCommand(site: string, ttlSeconds: number, i: number): Promise<void> {
+    // The plan's own outage of the cloud (or of the broker it needs to take a command) is not a
+    // command test: skip, counted.
+    if (this.down.has('cloud')) {
+      this.skippedCommands++;
+      return;
+    }
+    const value = 200 + 11 * i; // distinct per command: identifies its writes on the Modbus wire
+    try {
+      const res = await fetch(`${this.cloud.apiUrl}/sites/${site}/commands`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${this.cloud.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'reactive_power', device: 'pv', var: value, ttlSeconds }),
+        signal: AbortSignal.timeout(4000),
+      });
+      const body = (await res.json()) as { id?: string; expiresAt?: number; status?: string };
+      if (res.status !== 202 || !body.id || !body.expiresAt) {
+        this.log.log(`command to ${site} not taken: HTTP ${res.status} ${JSON.stringify(body)}`);
+        this.skippedCommands++;
+        return;
+      }
+      this.commands.push({ id: body.id, site, var: value, expiresAt: body.expiresAt });
+      this.log.log(`command ${body.id} to ${site}: var ${value}, ttl ${ttlSeconds} s, ${body.status}`);
+    } catch (err) {
+      // Sent but unanswered: the cloud may hold it. Looked up by value at the end (see account()).
+      this.log.log(`command to ${site} (var ${value}) got no answer: ${(err as Error).message}`);
+      this.skippedCommands++;
+    }
+  }
+
+  /** Every part running and unfrozen, then the gateways' backlogs given time to drain. */
+  async heal(): Promise<void> {
+    for (const p of this.parts.values()) await p.heal();
+    this.down.clear();
+    this.log.log('healed: every part running');
+    for (const s of this.sites)
+      await waitUntil(
+        `${s.id}: edge connected with an empty backlog`,
+        async () => {
+          const h = (await (await fetch(`http://127.0.0.1:${s.httpPort}/health`)).json()) as {
+            uplink: { connected: boolean };
+            buffer: { batches: number };
+          };
+          return h.uplink.connected && h.buffer.batches <= 2 ? true : undefined;
+        },
+        60000,
+      );
+  }
+
+  /** Stops the edges (no new samples) and waits until every open command has reached its end. */
+  async quiesce(): Promise<void> {
+    for (const s of this.sites) await this.parts.get(`edge:${s.id}`)?.stop();
+    const last = Math.max(0, ...this.commands.map((c) => c.expiresAt));
+    if (last > Date.now()) await sleep(last - Date.now() + 1000);
+  }
+
+  async stop(): Promise<void> {
+    for (const p of this.parts.values()) await p.stop().catch(() => undefined);
+    for (const s of this.sites) await s.modbus.stop();
+    await this.mqtt?.stop();
+    await this.mosquitto?.stop();
+    this.tmp.cleanup();
+  }
+}
+
+/** Where the PV inverter's VarSet sits, read from the device itself (SunSpec discovery + model 704 layout). */
+async function locateVarSet(port: number): Promise<number> {
+  const io = new ModbusClient({ transport: { kind: 'tcp', host: '127.0.0.1', port }, timeoutMs: 2000 });
+  try {
+    const found = await discoverUnit(io, 1);
+    const loc = found.models.find((m) => m.id === 704);
+    if (!loc?.def) throw new Error('the simulated PV inverter has no model 704');
+    const regs = await readModelRegisters(io, 1, loc);
+    return loc.address + locatePoint(loc.def, regs, 'VarSet').offset;
+  } finally {
+    await io.close();
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounting
+
+export interface SampleCounts {
+  /** Distinct (device, point, ts) values in batches the broker acknowledged. */
+  acknowledged: number;
+  /** Acknowledged values the API does not show (counted per 1 s bucket). */
+  lost: number;
+  /** Values the API shows more often than any gateway ever published them. */
+  duplicated: number;
+  /** Buckets whose stored sum differs from the acknowledged values (a wrong value, or a loss hidden by a duplicate). */
+  wrongValue: number;
+  batches: number;
+  examples: string[];
+}
+
+type Bucket = { device: string; point: string; t: number; mean: number; count: number };
+
+/** Acknowledged samples of one site against what the cloud's history API shows, per 1 s bucket. */
+export async function countSamples(fleet: FaultFleet, site: string, fromMs: number): Promise<SampleCounts> {
+  const key = (device: string, point: string, t: number) => `${device}|${point}|${t}`;
+  const ackedVals = new Map<string, Map<number, number>>(); // bucket → ts → value
+  const publishedTs = new Map<string, Set<number>>();
+  let batches = 0;
+  for (const b of fleet.mqtt.acked.values()) {
+    if (b.site !== site) continue;
+    batches++;
+    for (const s of b.samples)
+      for (const [point, value] of Object.entries(s.values)) {
+        if (typeof value !== 'number') continue;
+        const k = key(s.device, point, Math.floor(s.ts / 1000) * 1000);
+        const m = ackedVals.get(k) ?? new Map<number, number>();
+        ackedVals.set(k, m);
+        m.set(s.ts, value);
+      }
+  }
+  for (const m of fleet.mqtt.published) {
+    if (m.site !== site) continue;
+    for (const s of m.json.samples ?? [])
+      for (const point of Object.keys(s.values ?? {})) {
+        const k = key(s.device, point, Math.floor(s.ts / 1000) * 1000);
+        const set = publishedTs.get(k) ?? new Set<number>();
+        publishedTs.set(k, set);
+        set.add(s.ts);
+      }
+  }
+  const rows = await fleet.cloud.ok<Bucket[]>(
+    'GET',
+    `/sites/${site}/telemetry/history?from=${Math.floor(fromMs / 1000) * 1000 - 60_000}&to=${Date.now() + 1000}&bucket=1`,
+  );
+  const stored = new Map(rows.map((r) => [key(r.device, r.point, r.t), r]));
+  const c: SampleCounts = { acknowledged: 0, lost: 0, duplicated: 0, wrongValue: 0, batches, examples: [] };
+  for (const [k, vals] of ackedVals) {
+    c.acknowledged += vals.size;
+    const got = stored.get(k);
+    const n = got?.count ?? 0;
+    if (n < vals.size) {
+      c.lost += vals.size - n;
+      if (c.examples.length < 5) c.examples.push(`lost ${vals.size - n} of ${vals.size} in ${k}`);
+    } else if (got) {
+      const published = publishedTs.get(k)?.size ?? 0;
+      if (n === vals.size) {
+        const want = [...vals.values()].reduce((a, v) => a + v, 0);
+        const have = got.mean * got.count;
+        if (Math.abs(want - have) > 1e-6 * Math.max(1, Math.abs(want))) {
+          c.wrongValue++;
+          if (c.examples.length < 5) c.examples.push(`sum ${have} stored vs ${want} acknowledged in ${k}`);
+        }
+      }
+      if (n > published) c.duplicated += n - published;
+    }
+  }
+  for (const [k, got] of stored) {
+    if (ackedVals.has(k)) continue;
+    const published = publishedTs.get(k)?.size ?? 0;
+    if (got.count > published) {
+      c.duplicated += got.count - published;
+      if (c.examples.length < 5) c.examples.push(`${got.count} stored, ${published} ever published in ${k}`);
+    }
+  }
+  return c;
+}
+
+export interface CommandVerdict {
+  id: string;
+  site: string;
+  status: string;
+  /** Writes of the command's value to the device's VarSet. */
+  deviceWrites: number;
+  /** Distinct 'applied' acks the edge published (a repeat of the same ack is not counted). */
+  appliedAcks: number;
+  late: string[];
+}
+
+export interface CommandCounts {
+  issued: number;
+  acknowledged: number;
+  expired: number;
+  refused: number;
+  /** Not in a final state after their expiry. */
+  open: number;
+  appliedTwice: number;
+  appliedLate: number;
+  /** Acknowledged in the cloud, but the device never got the value. */
+  acknowledgedNotApplied: number;
+  /** The device took the value (and answered), the edge never reported failure, the cloud says expired. */
+  appliedButExpired: number;
+  problems: string[];
+}
+
+export async function countCommands(fleet: FaultFleet): Promise<CommandCounts> {
+  const c: CommandCounts = {
+    issued: fleet.commands.length,
+    acknowledged: 0,
+    expired: 0,
+    refused: 0,
+    open: 0,
+    appliedTwice: 0,
+    appliedLate: 0,
+    acknowledgedNotApplied: 0,
+    appliedButExpired: 0,
+    problems: [],
+  };
+  const note = (s: string) => {
+    if (c.problems.length < 10) c.problems.push(s);
+  };
+  for (const cmd of fleet.commands) {
+    const rec = await fleet.cloud.ok<{ status: string }>('GET', `/commands/${cmd.id}`);
+    const s = fleet.sites.find((x) => x.id === cmd.site) as FleetSite;
+    const writes = s.modbus.int32Writes(1, s.varSetAddress).filter((w) => w.value === cmd.var);
+    const acks = fleet.mqtt.gatewayAcks.filter((a) => a.site === cmd.site && a.json.commandId === cmd.id);
+    const applied = new Set(acks.filter((a) => a.json.status === 'applied').map((a) => a.json.ts as number));
+    if (rec.status === 'acknowledged') c.acknowledged++;
+    else if (rec.status === 'expired') c.expired++;
+    else if (rec.status === 'refused') c.refused++;
+    else {
+      c.open++;
+      note(`${cmd.id} still ${rec.status} after its expiry`);
+    }
+    if (writes.length > 1 || applied.size > 1) {
+      c.appliedTwice++;
+      note(`${cmd.id}: ${writes.length} device writes, ${applied.size} distinct applied acks`);
+    }
+    const deadline = cmd.expiresAt + EXPIRY_SLACK_MS;
+    const lateWrites = writes.filter((w) => w.sentAtMs > deadline);
+    const lateAcks = [...applied].filter((ts) => ts > deadline);
+    if (lateWrites.length || lateAcks.length) {
+      c.appliedLate++;
+      note(
+        `${cmd.id}: applied after its expiry (${[...lateWrites.map((w) => w.sentAtMs), ...lateAcks].map((t) => `+${t - cmd.expiresAt} ms`).join(', ')})`,
+      );
+    }
+    if (rec.status === 'acknowledged' && !writes.some((w) => w.confirmedAtMs !== undefined)) {
+      c.acknowledgedNotApplied++;
+      note(`${cmd.id}: acknowledged, but the device never took var ${cmd.var}`);
+    }
+    if (rec.status === 'expired' && writes.some((w) => w.confirmedAtMs !== undefined)) {
+      c.appliedButExpired++;
+      note(`${cmd.id}: the device took var ${cmd.var}, the cloud says expired`);
+    }
+  }
+  return c;
+}

@@ -1,0 +1,102 @@
+/**
+ * A seeded, reproducible fault plan for the fault-injection suite: which part is hit how, when and for
+ * how long, plus the commands sent in between. The seed comes from GRIDLAYER_FAULT_SEED when set (so a
+ * failing run can be replayed exactly) and is printed either way.
+ */
+import { seededRandom } from '../cloud/random.ts';
+
+/** kill9: SIGKILL, then start again after the outage. stop: SIGSTOP, SIGCONT after the outage. restart: SIGTERM, start again. */
+export type FaultKind = 'kill9' | 'stop' | 'restart';
+
+export interface Fault {
+  /** Offset from the start of the fault phase (ms). */
+  atMs: number;
+  target: string;
+  kind: FaultKind;
+  /** How long the part stays dead or frozen (ms). */
+  outageMs: number;
+}
+
+export interface PlannedCommand {
+  atMs: number;
+  target: string;
+  ttlSeconds: number;
+}
+
+export interface FaultPlanOptions {
+  seed: number;
+  /** What may be hit and how, e.g. { 'edge:site-a': ['kill9', 'stop', 'restart'] }. */
+  targets: Record<string, FaultKind[]>;
+  faults: number;
+  /** Quiet time between the end of one fault and the start of the next, ms [min, max). */
+  gapMs: [number, number];
+  outageMs: [number, number];
+  /** Command targets (sites) and spacing. */
+  commandTargets: string[];
+  commandEveryMs: [number, number];
+  ttlSeconds: [number, number];
+}
+
+export interface FaultPlan {
+  seed: number;
+  faults: Fault[];
+  commands: PlannedCommand[];
+  durationMs: number;
+}
+
+/** The seed to use: GRIDLAYER_FAULT_SEED (decimal) when set, otherwise a fresh one. */
+export function faultSeed(env = process.env): number {
+  const raw = env.GRIDLAYER_FAULT_SEED;
+  if (raw === undefined || raw === '') return Math.floor(Math.random() * 2 ** 31);
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n >= 2 ** 32)
+    throw new Error(`GRIDLAYER_FAULT_SEED must be an integer 0..2^32-1, got ${raw}`);
+  return n;
+}
+
+/**
+ * Faults one after another (one part down at a time, so every outage's effect can be attributed),
+ * commands spread over the whole phase, including the outages. Same options and seed = same plan.
+ */
+export function planFaults(o: FaultPlanOptions): FaultPlan {
+  const rnd = seededRandom(o.seed);
+  const between = ([lo, hi]: [number, number]) => Math.floor(lo + rnd() * (hi - lo));
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
+  const names = Object.keys(o.targets).sort();
+  if (!names.length) throw new Error('planFaults: no targets');
+  const faults: Fault[] = [];
+  let t = 0;
+  for (let i = 0; i < o.faults; i++) {
+    t += between(o.gapMs);
+    const target = pick(names);
+    const fault: Fault = { atMs: t, target, kind: pick(o.targets[target]), outageMs: between(o.outageMs) };
+    faults.push(fault);
+    t += fault.outageMs;
+  }
+  const durationMs = t + between(o.gapMs);
+  const commands: PlannedCommand[] = [];
+  for (let c = between(o.commandEveryMs); c < durationMs; c += between(o.commandEveryMs)) {
+    commands.push({
+      atMs: c,
+      target: pick(o.commandTargets),
+      ttlSeconds: between([o.ttlSeconds[0], o.ttlSeconds[1] + 1]),
+    });
+  }
+  return { seed: o.seed, faults, commands, durationMs };
+}
+
+/** One line per logged event, with the wall-clock time, kept for the failure message and printed live. */
+export class FaultLog {
+  readonly lines: string[] = [];
+  constructor(private readonly echo = process.env.GRIDLAYER_FAULT_QUIET !== '1') {}
+
+  log(what: string): void {
+    const line = `${new Date().toISOString()} ${what}`;
+    this.lines.push(line);
+    if (this.echo) console.log(`    [fault] ${line}`);
+  }
+
+  toString(): string {
+    return this.lines.join('\n');
+  }
+}
