@@ -69,8 +69,11 @@ export class FaultFleet {
   readonly parts = new Map<string, ProcessController>();
   readonly commands: IssuedCommand[] = [];
   plan!: FaultPlan;
-  /** Commands the plan wanted but the cloud could not take (it was down): logged, not counted. */
+  /** Commands the plan wanted while the cloud was down: not sent, counted. */
   skippedCommands = 0;
+  /** Every command posted (site, distinct value), answered or not. */
+  readonly attempted: Array<{ site: string; var: number }> = [];
+  private readonly posting: Promise<void>[] = [];
   startedAt = 0;
   private down = new Set<string>();
 
@@ -187,11 +190,12 @@ export class FaultFleet {
   /** The seeded plan: every part may be hit; the broker only where it is a process of its own. */
   makePlan(): FaultPlan {
     const o = this.opts;
-    const targets: Record<string, FaultKind[]> = { cloud: ['kill9', 'stop', 'restart'] };
-    if (this.mosquitto) targets.broker = o.killBroker ? ['kill9', 'stop', 'restart'] : ['stop', 'restart'];
+    const all: FaultKind[] = ['kill9', 'stop', 'restart', 'stopkill'];
+    const targets: Record<string, FaultKind[]> = { cloud: all };
+    if (this.mosquitto) targets.broker = o.killBroker ? all : ['stop', 'restart'];
     for (const id of o.sites) {
-      targets[`edge:${id}`] = ['kill9', 'stop', 'restart'];
-      targets[`device:${id}`] = ['kill9', 'stop'];
+      targets[`edge:${id}`] = all;
+      targets[`device:${id}`] = ['kill9', 'stop', 'stopkill'];
     }
     this.plan = planFaults({
       seed: o.seed,
@@ -220,7 +224,7 @@ export class FaultFleet {
           this.log.log(`fault start: ${f.kind} ${f.target} for ${f.outageMs} ms`);
           this.down.add(f.target);
           if (f.kind === 'kill9') await part.kill9();
-          else if (f.kind === 'stop') part.freeze();
+          else if (f.kind === 'stop' || f.kind === 'stopkill') part.freeze();
           else await part.part.stop();
         },
       });
@@ -229,7 +233,13 @@ export class FaultFleet {
         order: 1,
         run: async () => {
           if (f.kind === 'stop') part.thaw();
-          else await part.revive();
+          else if (f.kind === 'stopkill') {
+            part.thaw();
+            await sleep(f.killAfterMs ?? 0);
+            await part.kill9();
+            this.log.log(`fault: ${f.target} continued, killed -9 ${f.killAfterMs} ms later`);
+            await part.revive();
+          } else await part.revive();
           this.down.delete(f.target);
           this.log.log(`fault end: ${f.target} ${f.kind === 'stop' ? 'continued' : 'running again'}`);
         },
@@ -250,33 +260,48 @@ export class FaultFleet {
     }
   }
 
+  /**
+   * Posts a command without holding up the timeline (a cloud whose broker is frozen answers late).
+   * Which commands exist is taken from the cloud at the end (collectCommands), so one whose answer was
+   * lost in a crash is still accounted for.
+   */
   private async sendCommand(site: string, ttlSeconds: number, i: number): Promise<void> {
-    // The plan's own outage of the cloud (or of the broker it needs to take a command) is not a
-    // command test: skip, counted.
+    // The plan's own outage of the cloud is not a command test: skip, counted.
     if (this.down.has('cloud')) {
       this.skippedCommands++;
       return;
     }
     const value = 200 + 11 * i; // distinct per command: identifies its writes on the Modbus wire
-    try {
-      const res = await fetch(`${this.cloud.apiUrl}/sites/${site}/commands`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${this.cloud.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ type: 'reactive_power', device: 'pv', var: value, ttlSeconds }),
-        signal: AbortSignal.timeout(4000),
-      });
-      const body = (await res.json()) as { id?: string; expiresAt?: number; status?: string };
-      if (res.status !== 202 || !body.id || !body.expiresAt) {
-        this.log.log(`command to ${site} not taken: HTTP ${res.status} ${JSON.stringify(body)}`);
-        this.skippedCommands++;
-        return;
-      }
-      this.commands.push({ id: body.id, site, var: value, expiresAt: body.expiresAt });
-      this.log.log(`command ${body.id} to ${site}: var ${value}, ttl ${ttlSeconds} s, ${body.status}`);
-    } catch (err) {
-      // Sent but unanswered: the cloud may hold it. Looked up by value at the end (see account()).
-      this.log.log(`command to ${site} (var ${value}) got no answer: ${(err as Error).message}`);
-      this.skippedCommands++;
+    this.attempted.push({ site, var: value });
+    const posting = fetch(`${this.cloud.apiUrl}/sites/${site}/commands`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.cloud.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'reactive_power', device: 'pv', var: value, ttlSeconds }),
+      signal: AbortSignal.timeout(30_000),
+    })
+      .then(async (res) => {
+        const body = (await res.json()) as { id?: string; status?: string };
+        this.log.log(
+          `command ${body.id ?? '-'} to ${site}: var ${value}, ttl ${ttlSeconds} s: HTTP ${res.status} ${body.status ?? JSON.stringify(body)}`,
+        );
+      })
+      .catch((err) =>
+        this.log.log(`command to ${site} (var ${value}): no answer: ${(err as Error).message}`),
+      );
+    this.posting.push(posting);
+  }
+
+  /** Every command the cloud holds for the fleet's sites, matched to the test's by its distinct value. */
+  async collectCommands(): Promise<void> {
+    await Promise.all(this.posting);
+    this.commands.length = 0;
+    for (const s of this.sites) {
+      const list = await this.cloud.ok<
+        Array<{ id: string; type: string; expiresAt: number; command: { var?: number } }>
+      >('GET', `/sites/${s.id}/commands?limit=1000`);
+      for (const r of list)
+        if (r.type === 'reactive_power' && typeof r.command.var === 'number')
+          this.commands.push({ id: r.id, site: s.id, var: r.command.var, expiresAt: r.expiresAt });
     }
   }
 
@@ -299,11 +324,26 @@ export class FaultFleet {
       );
   }
 
-  /** Stops the edges (no new samples) and waits until every open command has reached its end. */
+  /**
+   * Waits until every command has reached its end (or its expiry is well past), then stops the edges
+   * gracefully so no new samples arrive: a stop racing a command's ack is not part of the plan.
+   */
   async quiesce(): Promise<void> {
-    for (const s of this.sites) await this.parts.get(`edge:${s.id}`)?.stop();
+    await this.collectCommands();
     const last = Math.max(0, ...this.commands.map((c) => c.expiresAt));
-    if (last > Date.now()) await sleep(last - Date.now() + 1000);
+    await waitUntil(
+      'every command final',
+      async () => {
+        for (const c of this.commands) {
+          const r = await this.cloud.ok<{ status: string }>('GET', `/commands/${c.id}`);
+          if (!['acknowledged', 'refused', 'expired', 'failed'].includes(r.status)) return undefined;
+        }
+        return true;
+      },
+      Math.max(0, last - Date.now()) + 5000,
+    ).catch(() => undefined); // still open ones are counted by countCommands
+    for (const s of this.sites) await this.parts.get(`edge:${s.id}`)?.stop();
+    this.log.log('quiesced: commands final, edges stopped (SIGTERM)');
   }
 
   async stop(): Promise<void> {
@@ -353,7 +393,7 @@ type Bucket = { device: string; point: string; t: number; mean: number; count: n
 
 /** Acknowledged samples of one site against what the cloud's history API shows, per 1 s bucket. */
 export async function countSamples(fleet: FaultFleet, site: string, fromMs: number): Promise<SampleCounts> {
-  const key = (device: string, point: string, t: number) => `${device}|${point}|${t}`;
+  const key = (device: string, point: string, t: number) => `${device}|${point}|${new Date(t).toISOString()}`;
   const ackedVals = new Map<string, Map<number, number>>(); // bucket → ts → value
   const publishedTs = new Map<string, Set<number>>();
   let batches = 0;
@@ -438,8 +478,10 @@ export interface CommandCounts {
   appliedLate: number;
   /** Acknowledged in the cloud, but the device never got the value. */
   acknowledgedNotApplied: number;
-  /** The device took the value (and answered), the edge never reported failure, the cloud says expired. */
+  /** The device took the value (and answered), the cloud says expired. */
   appliedButExpired: number;
+  /** Posted, the device got the value, but the cloud has no such command (lost from its registry). */
+  appliedUnknown: number;
   problems: string[];
 }
 
@@ -454,6 +496,7 @@ export async function countCommands(fleet: FaultFleet): Promise<CommandCounts> {
     appliedLate: 0,
     acknowledgedNotApplied: 0,
     appliedButExpired: 0,
+    appliedUnknown: 0,
     problems: [],
   };
   const note = (s: string) => {
@@ -491,7 +534,25 @@ export async function countCommands(fleet: FaultFleet): Promise<CommandCounts> {
     }
     if (rec.status === 'expired' && writes.some((w) => w.confirmedAtMs !== undefined)) {
       c.appliedButExpired++;
-      note(`${cmd.id}: the device took var ${cmd.var}, the cloud says expired`);
+      note(
+        `${cmd.id}: the device took var ${cmd.var}, the cloud says expired (${applied.size} applied acks on the wire)`,
+      );
+    }
+  }
+  for (const a of fleet.attempted) {
+    if (fleet.commands.some((x) => x.site === a.site && x.var === a.var)) continue;
+    const s = fleet.sites.find((x) => x.id === a.site) as FleetSite;
+    if (s.modbus.int32Writes(1, s.varSetAddress).some((w) => w.value === a.var)) {
+      c.appliedUnknown++;
+      note(`var ${a.var} for ${a.site}: written to the device, but the cloud has no such command`);
+    }
+  }
+  for (const a of fleet.attempted) {
+    if (fleet.commands.some((x) => x.site === a.site && x.var === a.var)) continue;
+    const s = fleet.sites.find((x) => x.id === a.site) as FleetSite;
+    if (s.modbus.int32Writes(1, s.varSetAddress).some((w) => w.value === a.var)) {
+      c.appliedUnknown++;
+      note(`var ${a.var} for ${a.site}: written to the device, but the cloud has no such command`);
     }
   }
   return c;

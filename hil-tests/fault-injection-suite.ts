@@ -34,7 +34,9 @@ export function describeFaultInjection(broker: 'embedded' | 'mosquitto'): void {
       await fleet.start();
       const plan = fleet.makePlan();
       for (const f of plan.faults)
-        fleet.log.log(`planned: +${f.atMs} ms ${f.kind} ${f.target} for ${f.outageMs} ms`);
+        fleet.log.log(
+          `planned: +${f.atMs} ms ${f.kind} ${f.target} for ${f.outageMs} ms${f.killAfterMs !== undefined ? `, SIGKILL ${f.killAfterMs} ms after SIGCONT` : ''}`,
+        );
       await fleet.run();
       await fleet.heal();
       await fleet.quiesce();
@@ -67,7 +69,7 @@ export function describeFaultInjection(broker: 'embedded' | 'mosquitto'): void {
 
     it('commands: each applied at most once, never after its expiry, and the cloud says what happened', async () => {
       const c = await countCommands(fleet);
-      const summary = `${c.issued} commands: ${c.acknowledged} acknowledged, ${c.expired} expired, ${c.refused} refused, ${c.open} still open; applied twice ${c.appliedTwice}, applied late ${c.appliedLate}, acknowledged but not applied ${c.acknowledgedNotApplied}, applied but reported expired ${c.appliedButExpired} (${fleet.skippedCommands} not taken while the cloud was down)`;
+      const summary = `${c.issued} commands: ${c.acknowledged} acknowledged, ${c.expired} expired, ${c.refused} refused, ${c.open} still open; applied twice ${c.appliedTwice}, applied late ${c.appliedLate}, acknowledged but not applied ${c.acknowledgedNotApplied}, applied but reported expired ${c.appliedButExpired}, applied but unknown to the cloud ${c.appliedUnknown} (${fleet.attempted.length} posted, ${fleet.skippedCommands} not posted while the cloud was down)`;
       console.log(`      ${summary}`);
       const why = `${summary}\n${c.problems.join('\n')}\n${context()}`;
       assert.ok(c.issued >= 5, `too few commands issued to mean anything: ${why}`);
@@ -76,6 +78,7 @@ export function describeFaultInjection(broker: 'embedded' | 'mosquitto'): void {
       assert.equal(c.open, 0, `commands without a final status: ${why}`);
       assert.equal(c.acknowledgedNotApplied, 0, `acknowledged but not applied: ${why}`);
       assert.equal(c.appliedButExpired, 0, `applied but reported expired: ${why}`);
+      assert.equal(c.appliedUnknown, 0, `applied but unknown to the cloud: ${why}`);
     });
   });
 }

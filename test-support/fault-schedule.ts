@@ -5,8 +5,12 @@
  */
 import { seededRandom } from '../cloud/random.ts';
 
-/** kill9: SIGKILL, then start again after the outage. stop: SIGSTOP, SIGCONT after the outage. restart: SIGTERM, start again. */
-export type FaultKind = 'kill9' | 'stop' | 'restart';
+/**
+ * kill9: SIGKILL, started again after the outage. stop: SIGSTOP, SIGCONT after the outage. restart:
+ * SIGTERM, started again after the outage. stopkill: SIGSTOP, SIGCONT after the outage, then SIGKILL
+ * `killAfterMs` later (while it works off the backlog the stall built up) and started again at once.
+ */
+export type FaultKind = 'kill9' | 'stop' | 'restart' | 'stopkill';
 
 export interface Fault {
   /** Offset from the start of the fault phase (ms). */
@@ -15,6 +19,8 @@ export interface Fault {
   kind: FaultKind;
   /** How long the part stays dead or frozen (ms). */
   outageMs: number;
+  /** stopkill only: from SIGCONT to SIGKILL (ms). */
+  killAfterMs?: number;
 }
 
 export interface PlannedCommand {
@@ -70,8 +76,9 @@ export function planFaults(o: FaultPlanOptions): FaultPlan {
     t += between(o.gapMs);
     const target = pick(names);
     const fault: Fault = { atMs: t, target, kind: pick(o.targets[target]), outageMs: between(o.outageMs) };
+    if (fault.kind === 'stopkill') fault.killAfterMs = between([20, 400]);
     faults.push(fault);
-    t += fault.outageMs;
+    t += fault.outageMs + (fault.killAfterMs ?? 0);
   }
   const durationMs = t + between(o.gapMs);
   const commands: PlannedCommand[] = [];
