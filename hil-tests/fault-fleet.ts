@@ -38,7 +38,8 @@ export interface FaultFleetOptions {
   seed: number;
   sites: string[];
   broker: 'embedded' | 'mosquitto';
-  faults: number;
+  /** Faults drawn freely on top of the coverage set (every kind on every part class once). */
+  extraFaults: number;
   /** Also SIGKILL Mosquitto (it acknowledges before it persists: see docs/fault-injection.md). */
   killBroker?: boolean;
 }
@@ -200,7 +201,7 @@ export class FaultFleet {
     this.plan = planFaults({
       seed: o.seed,
       targets,
-      faults: o.faults,
+      extraFaults: o.extraFaults,
       gapMs: [2000, 5000],
       outageMs: [1500, 5000],
       commandTargets: o.sites,

@@ -3,7 +3,7 @@ import { faultSeed, planFaults } from './fault-schedule.ts';
 
 const options = {
   targets: { cloud: ['kill9', 'stop'] as const, 'edge:a': ['restart', 'stopkill'] as const },
-  faults: 12,
+  extraFaults: 8,
   gapMs: [2000, 5000] as [number, number],
   outageMs: [1500, 5000] as [number, number],
   commandTargets: ['a', 'b'],
@@ -18,6 +18,20 @@ const plan = (seed: number) =>
   });
 
 describe('fault schedule', () => {
+  it('draws every kind of a part class once, on any of its members', () => {
+    const p = planFaults({
+      ...options,
+      seed: 7,
+      extraFaults: 0,
+      targets: { 'edge:a': ['kill9', 'stop'], 'edge:b': ['kill9', 'stop'], cloud: ['restart'] },
+    });
+    assert.deepEqual(p.faults.map((f) => `${f.kind} ${f.target.split(':')[0]}`).sort(), [
+      'kill9 edge',
+      'restart cloud',
+      'stop edge',
+    ]);
+  });
+
   it('is the same plan for the same seed and a different one for another seed', () => {
     assert.deepEqual(plan(42), plan(42));
     assert.notDeepEqual(plan(42).faults, plan(43).faults);
@@ -27,6 +41,12 @@ describe('fault schedule', () => {
     for (const seed of [1, 2, 3, 99, 2 ** 31]) {
       const p = plan(seed);
       assert.equal(p.faults.length, 12);
+      // Coverage: every kind of every part at least once.
+      for (const want of ['kill9 cloud', 'stop cloud', 'restart edge:a', 'stopkill edge:a'])
+        assert.ok(
+          p.faults.some((f) => `${f.kind} ${f.target}` === want),
+          `${want} in seed ${seed}`,
+        );
       let end = 0;
       for (const f of p.faults) {
         assert.ok(f.atMs - end >= 2000 && f.atMs - end < 5000, `gap ${f.atMs - end}`);

@@ -33,7 +33,11 @@ export interface FaultPlanOptions {
   seed: number;
   /** What may be hit and how, e.g. { 'edge:site-a': ['kill9', 'stop', 'restart'] }. */
   targets: Record<string, FaultKind[]>;
-  faults: number;
+  /**
+   * Faults drawn freely, after the coverage set: every kind of every part class (the name before
+   * `:`, e.g. every edge) once, on a member drawn at random, in a shuffled order.
+   */
+  extraFaults: number;
   /** Quiet time between the end of one fault and the start of the next, ms [min, max). */
   gapMs: [number, number];
   outageMs: [number, number];
@@ -62,7 +66,8 @@ export function faultSeed(env = process.env): number {
 
 /**
  * Faults one after another (one part down at a time, so every outage's effect can be attributed),
- * commands spread over the whole phase, including the outages. Same options and seed = same plan.
+ * every kind of fault on every class of part at least once, commands spread over the whole phase,
+ * including the outages. Same options and seed = same plan.
  */
 export function planFaults(o: FaultPlanOptions): FaultPlan {
   const rnd = seededRandom(o.seed);
@@ -70,12 +75,33 @@ export function planFaults(o: FaultPlanOptions): FaultPlan {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
   const names = Object.keys(o.targets).sort();
   if (!names.length) throw new Error('planFaults: no targets');
+  const classes = new Map<string, { members: string[]; kinds: Set<FaultKind> }>();
+  for (const name of names) {
+    const cls = name.split(':')[0];
+    const c = classes.get(cls) ?? { members: [], kinds: new Set<FaultKind>() };
+    classes.set(cls, c);
+    c.members.push(name);
+    for (const k of o.targets[name]) c.kinds.add(k);
+  }
+  const draws: Array<{ target: string; kind: FaultKind }> = [];
+  for (const [, c] of [...classes].sort(([a], [b]) => a.localeCompare(b)))
+    for (const kind of [...c.kinds].sort()) {
+      const able = c.members.filter((m) => o.targets[m].includes(kind));
+      draws.push({ target: pick(able), kind });
+    }
+  for (let i = draws.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [draws[i], draws[j]] = [draws[j], draws[i]];
+  }
+  for (let i = 0; i < o.extraFaults; i++) {
+    const target = pick(names);
+    draws.push({ target, kind: pick(o.targets[target]) });
+  }
   const faults: Fault[] = [];
   let t = 0;
-  for (let i = 0; i < o.faults; i++) {
+  for (const d of draws) {
     t += between(o.gapMs);
-    const target = pick(names);
-    const fault: Fault = { atMs: t, target, kind: pick(o.targets[target]), outageMs: between(o.outageMs) };
+    const fault: Fault = { atMs: t, target: d.target, kind: d.kind, outageMs: between(o.outageMs) };
     if (fault.kind === 'stopkill') fault.killAfterMs = between([20, 400]);
     faults.push(fault);
     t += fault.outageMs + (fault.killAfterMs ?? 0);
