@@ -8,7 +8,7 @@ import { seededRandom } from '../cloud/random.ts';
 /**
  * kill9: SIGKILL, started again after the outage. stop: SIGSTOP, SIGCONT after the outage. restart:
  * SIGTERM, started again after the outage. stopkill: SIGSTOP, SIGCONT after the outage, then SIGKILL
- * `killAfterMs` later (while it works off the backlog the stall built up) and started again at once.
+ * `killAfterMs` (5-300 ms) later, while it works off the backlog the stall built up, and started again.
  */
 export type FaultKind = 'kill9' | 'stop' | 'restart' | 'stopkill';
 
@@ -102,7 +102,8 @@ export function planFaults(o: FaultPlanOptions): FaultPlan {
   for (const d of draws) {
     t += between(o.gapMs);
     const fault: Fault = { atMs: t, target: d.target, kind: d.kind, outageMs: between(o.outageMs) };
-    if (fault.kind === 'stopkill') fault.killAfterMs = between([20, 400]);
+    // Skewed towards short delays (median ~80 ms): the backlog of a stall is worked off within tens of ms.
+    if (fault.kind === 'stopkill') fault.killAfterMs = 5 + Math.floor(295 * rnd() ** 2);
     faults.push(fault);
     t += fault.outageMs + (fault.killAfterMs ?? 0);
   }
