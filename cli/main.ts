@@ -1,5 +1,8 @@
 import { Command } from 'commander';
+import { endQuietlyOnClosedPipe } from './closed-pipe.ts';
 import { registerCommands } from './commands/index.ts';
+
+endQuietlyOnClosedPipe();
 
 const program = new Command();
 program

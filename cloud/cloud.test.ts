@@ -50,6 +50,7 @@ describe('cloud DERMS core (embedded broker, real sockets)', function () {
           mode: 'embedded',
           tcp: { host: '127.0.0.1', port: 0 },
           tls: { host: '127.0.0.1', port: 0, cert: tls.cert, key: tls.key },
+          allowPlaintextWithTls: true,
           ws: { host: '127.0.0.1', port: 0 },
         },
       },
@@ -187,7 +188,7 @@ describe('cloud DERMS core (embedded broker, real sockets)', function () {
       await metric(t, 'gridlayer_ingest_messages_total', 'kind="telemetry",result="duplicate"'),
       1,
     );
-    const prom = await fetch(`${t.cloud.apiUrl}/metrics`).then((r) => r.text());
+    const prom = (await t.api<string>('GET', '/metrics')).body; // needs metrics:read: the operator token
     assert.match(prom, /gridlayer_ingest_points_total \d+/);
     c.end(true);
   });

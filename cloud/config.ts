@@ -2,15 +2,19 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { formatIssues } from '../protocols/mqtt/payloads.ts';
+import { formatIssues, MAX_PAYLOAD_BYTES } from '../protocols/mqtt/payloads.ts';
+import { crossFieldIssues } from './config-checks.ts';
 import { forecastSettingsSchema } from './forecast-service/settings.ts';
 import { networkSettingsSchema } from './grid/settings.ts';
 import { DEFAULT_MARKET_SETTINGS, marketSettingsSchema } from './market/settings.ts';
 import { vppConfigSchema } from './vpp/service.ts';
 
+/** Every listener binds loopback unless the operator names an interface (e.g. 0.0.0.0 for all). */
 const listener = z
-  .object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535) })
+  .object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535) })
   .strict();
+
+const DEFAULT_MQTT_TCP = { host: '127.0.0.1', port: 1883 };
 
 const tlsListener = listener
   .extend({
@@ -59,9 +63,28 @@ export const cloudConfigSchema = z
         z
           .object({
             mode: z.literal('embedded'),
-            tcp: listener.nullable().default({ host: '0.0.0.0', port: 1883 }),
+            /** Plain MQTT. Default 127.0.0.1:1883, or off when `tls` is configured; null: off. */
+            tcp: listener.nullable().optional(),
             tls: tlsListener.optional(),
+            /** With `tls` configured, a `tcp` listener is refused unless this is true. */
+            allowPlaintextWithTls: z.boolean().default(false),
             ws: listener.optional(),
+            /** SQLite file keeping persistent sessions and queued QoS 1 messages (':memory:' keeps nothing). */
+            sessionsPath: z.string().default('data/broker-sessions.db'),
+            /** Largest MQTT packet accepted (checked from the fixed header, before it is buffered). */
+            maxPacketBytes: z
+              .number()
+              .int()
+              .min(1024)
+              .default(MAX_PAYLOAD_BYTES + 4096),
+            loginThrottle: z
+              .object({
+                /** Failed logins per source address and window before further attempts are refused unchecked. */
+                maxFailures: z.number().int().min(1).default(20),
+                windowSeconds: z.number().min(0.1).max(3600).default(60),
+              })
+              .strict()
+              .default({ maxFailures: 20, windowSeconds: 60 }),
           })
           .strict(),
         z
@@ -77,7 +100,7 @@ export const cloudConfigSchema = z
           })
           .strict(),
       ])
-      .default({ mode: 'embedded', tcp: { host: '0.0.0.0', port: 1883 } }),
+      .prefault({ mode: 'embedded' }),
     storage: z
       .object({
         timeseries: z
@@ -115,9 +138,12 @@ export const cloudConfigSchema = z
         maxBufferedPoints: 200_000,
       }),
     api: z
-      .object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535).default(8080) })
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+      })
       .strict()
-      .default({ host: '0.0.0.0', port: 8080 }),
+      .default({ host: '127.0.0.1', port: 8080 }),
     auth: z
       .object({
         /**
@@ -126,9 +152,29 @@ export const cloudConfigSchema = z
          * GRIDLAYER_BOOTSTRAP_TOKEN over writing it in a file.
          */
         bootstrapToken: z.string().optional(),
+        /** Lifetime of a token issued without its own ttlSeconds (90 days). The bootstrap token never expires. */
+        tokenDefaultTtlSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .default(90 * 86_400),
+        /** Longest lifetime a token may be issued with (365 days). */
+        tokenMaxTtlSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .default(365 * 86_400),
+        /** Per source address: after maxFailures failed API authentications within windowSeconds, 429 for a window. */
+        throttle: z
+          .object({
+            maxFailures: z.number().int().min(1).default(20),
+            windowSeconds: z.number().int().min(1).max(86_400).default(60),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
-      .default({}),
+      .prefault({}),
     commands: z
       .object({
         defaultTtlSeconds: z.number().int().min(1).default(300),
@@ -153,9 +199,20 @@ export function parseCloudConfig(input: unknown, baseDir = process.cwd()): Cloud
   const r = cloudConfigSchema.safeParse(input ?? {});
   if (!r.success) throw new Error(`invalid cloud config: ${formatIssues(r.error)}`);
   const c = r.data;
+  const contradictions = crossFieldIssues(c);
+  if (contradictions.length) throw new Error(`invalid cloud config: ${contradictions.join('; ')}`);
   const abs = (p: string) => (p === ':memory:' ? p : resolve(baseDir, p));
   if (c.storage.timeseries.backend === 'sqlite') c.storage.timeseries.path = abs(c.storage.timeseries.path);
   if (c.storage.registry.backend === 'sqlite') c.storage.registry.path = abs(c.storage.registry.path);
+  if (c.broker.mode === 'embedded') {
+    const b = c.broker;
+    if (b.tcp === undefined) b.tcp = b.tls ? null : { ...DEFAULT_MQTT_TCP };
+    else if (b.tcp && b.tls && !b.allowPlaintextWithTls)
+      throw new Error(
+        'invalid cloud config: broker.tcp (plaintext MQTT) is set next to broker.tls: remove broker.tcp, or set broker.allowPlaintextWithTls: true to keep both',
+      );
+    b.sessionsPath = abs(b.sessionsPath);
+  }
   if (c.broker.mode === 'embedded' && c.broker.tls) {
     const t = c.broker.tls;
     t.cert = abs(t.cert);

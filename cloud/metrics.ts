@@ -56,6 +56,12 @@ export function createMetrics() {
       labelNames: ['op'] as const,
       registers: [registry],
     }),
+    apiAuthFailures: new Counter({
+      name: 'gridlayer_api_auth_failures_total',
+      help: 'API requests refused for a bad token (refused) or while their source was throttled (throttled)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
     commands: new Counter({
       name: 'gridlayer_commands_total',
       help: 'Command lifecycle transitions',

@@ -71,9 +71,34 @@ async function bootstrap(registry: Registry, token: string | undefined, log: Log
     userId: user.id,
     secretHash: hashSecret(t.secret),
     label: 'bootstrap',
+    // Never expires: it is the break-glass credential `npm start` prints; revoke it once personal tokens exist.
+    expiresAt: null,
+    createdBy: 'system',
   });
   await registry.audit('system', 'user.bootstrap', user.id);
   log.info({ user: user.id }, 'bootstrap operator created');
+}
+
+/** Bound of one stop step. */
+export const STOP_STEP_MS = 5000;
+/** Upper bound of stop() as a whole: a step gets at most what is left of it (and at least 100 ms). */
+export const STOP_BOUND_MS = 10_000;
+
+/** Runs one stop step: its failure is logged, and on timeout it is abandoned (logged) so the next runs. */
+async function boundedStep(name: string, fn: () => unknown, deadline: number, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const ms = Math.max(100, Math.min(STOP_STEP_MS, deadline - Date.now()));
+  const timedOut = new Promise<void>((r) => {
+    timer = setTimeout(() => {
+      log.warn({ step: name, ms }, 'stop step timed out; continuing');
+      r();
+    }, ms);
+  });
+  const run = (async () => fn())().then(
+    () => undefined,
+    (err) => log.error({ err, step: name }, 'stop step failed'),
+  );
+  await Promise.race([run, timedOut]).finally(() => clearTimeout(timer));
 }
 
 export interface StartCloudOptions {
@@ -202,6 +227,7 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
         grid,
         metrics,
         vpp,
+        auth: config.auth,
         credentialsChanged: (site) => credCache.delete(site),
         health: async () => {
           const checks = {
@@ -241,18 +267,22 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
       stop: () =>
         (stopping ??= (async () => {
           log.info('stopping: closing listeners, flushing buffered writes');
-          await embedded?.stopListening();
+          // Each step is bounded so a peer that never answers cannot hold the process: the whole stop
+          // ends within STOP_BOUND_MS: 8.5 s, then at most 100 ms for each of the 11 steps (docs/cloud.md).
+          const deadline = Date.now() + STOP_BOUND_MS - 1500;
+          const step = (name: string, fn: () => unknown) => boundedStep(name, fn, deadline, log);
+          await step('broker: stop accepting', () => embedded?.stopListening());
           // Messages already received are stored (and, in embedded mode, then acknowledged).
-          await ingest.close().catch((err) => log.error({ err }, 'flush on shutdown failed'));
-          commands.stop();
-          await forecasts.stop();
-          await meteredSettlement?.stop();
-          vpp.stop();
-          await api.close();
-          await embedded?.close();
-          await external?.close();
-          await store.close();
-          await db.close();
+          await step('ingest flush', () => ingest.close());
+          await step('commands', () => commands.stop());
+          await step('forecasts', () => forecasts.stop());
+          await step('metered settlement', () => meteredSettlement?.stop());
+          await step('vpp', () => vpp.stop());
+          await step('api', () => api.close());
+          await step('broker: end connections', () => embedded?.close());
+          await step('external broker', () => external?.close());
+          await step('timeseries store', () => store.close());
+          await step('registry', () => db.close());
           log.info('stopped');
         })()),
     };

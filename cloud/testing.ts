@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import type { WholesaleGateway } from '../protocols/market/wholesale.ts';
 import { capabilitiesSchema, telemetryBatchSchema } from '../protocols/mqtt/payloads.ts';
 import { type CloudConfigInput, parseCloudConfig } from './config.ts';
@@ -81,7 +81,7 @@ export interface TestCloud {
 export async function startTestCloud(
   overrides: Partial<CloudConfigInput> = {},
   dir?: string,
-  opts: { iso?: WholesaleGateway } = {},
+  opts: { iso?: WholesaleGateway; logger?: Logger } = {},
 ): Promise<TestCloud> {
   const ownDir = !dir;
   const d = dir ?? mkdtempSync(join(tmpdir(), 'gridlayer-cloud-'));
@@ -106,7 +106,7 @@ export async function startTestCloud(
     },
     d,
   );
-  const cloud = await startCloud(config, { logger: pino({ level: 'silent' }), ...opts });
+  const cloud = await startCloud(config, { logger: opts.logger ?? pino({ level: 'silent' }), iso: opts.iso });
   return {
     cloud,
     dir: d,

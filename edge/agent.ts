@@ -16,8 +16,16 @@ import { type ModbusProxy, startProxy } from './proxy.ts';
 import { inDropoutWindow, knownUnitIds } from './quirks.ts';
 import { PollScheduler } from './scheduler.ts';
 import { Uplink } from './uplink.ts';
+import { within } from './within.ts';
 
 export const AGENT_VERSION = '0.1.0';
+/** Time each network part gets to close on stop (they close in parallel, after the buffer). */
+export const STOP_STEP_MS = 3000;
+/**
+ * Upper bound on stop(): the buffer close (local SQLite, milliseconds) plus one parallel round of
+ * STOP_STEP_MS. deploy/edge/gridlayer-edge.service gives TimeoutStopSec=15 s, well above it.
+ */
+export const STOP_BOUND_MS = STOP_STEP_MS + 2000;
 /** Samples per MQTT batch: keeps payloads well under the schema's 256 KiB bound. */
 const MAX_SAMPLES_PER_BATCH = 400;
 
@@ -371,6 +379,12 @@ export class EdgeAgent {
     );
   }
 
+  /**
+   * Bounded stop (at most STOP_BOUND_MS): the durable buffer is flushed and closed FIRST, so nothing
+   * polled is lost if a later step hangs; then the proxy, HTTP, uplink and every device connection
+   * close in parallel, each given STOP_STEP_MS. A peer that is gone or frozen (an OPC UA server under
+   * SIGSTOP never answers) costs one step's time-out, logged, never a hang past systemd's stop timeout.
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -378,13 +392,31 @@ export class EdgeAgent {
     this.scheduler.stop();
     this.controller.stop();
     if (this.batchTimer) clearInterval(this.batchTimer);
-    this.flush();
-    await this.proxy?.close();
-    await this.http?.close();
-    await this.uplink.stop();
-    for (const s of this.devices.values()) await s.driver.close().catch(() => undefined);
-    for (const l of this.lines.values()) await l.close().catch(() => undefined);
+    try {
+      this.flush();
+    } catch (err) {
+      this.log.error({ err: String(err) }, 'stop: flushing the last samples into the buffer failed');
+    }
     this.buffer.close();
+    const steps: Array<[string, () => Promise<unknown>]> = [
+      ['proxy', async () => this.proxy?.close()],
+      ['http', async () => this.http?.close()],
+      ['uplink', () => this.uplink.stop()],
+      ...[...this.devices.values()].map((s): [string, () => Promise<unknown>] => [
+        `device ${s.driver.id}`,
+        () => s.driver.close(),
+      ]),
+      ...[...this.lines.entries()].map(([key, l]): [string, () => Promise<unknown>] => [
+        `line ${key}`,
+        () => l.close(),
+      ]),
+    ];
+    const results = await Promise.all(
+      steps.map(async ([name, fn]) => [name, await within(fn, STOP_STEP_MS)]),
+    );
+    const unclean = Object.fromEntries(results.filter(([, r]) => r !== 'done'));
+    if (Object.keys(unclean).length)
+      this.log.warn({ steps: unclean }, 'stop: some parts did not close cleanly');
     this.log.info('edge agent stopped');
   }
 }

@@ -87,8 +87,9 @@ export class TelemetryBuffer {
     })();
   }
 
-  /** Oldest batches after `afterSeq`, in order. */
+  /** Oldest batches after `afterSeq`, in order (none once closed: the agent is stopping). */
   peek(limit: number, afterSeq = 0): BufferedBatch[] {
+    if (!this.db.open) return [];
     return (
       this.headStmt.all(afterSeq, limit) as Array<{
         seq: number;
@@ -106,6 +107,9 @@ export class TelemetryBuffer {
 
   /** Removes a batch once the broker has acknowledged it. */
   ack(seq: number): void {
+    // A PUBACK that arrives after close (the agent closes its buffer first on stop) is dropped here:
+    // the batch stays stored and is resent on the next start, a duplicate rather than a loss.
+    if (!this.db.open) return;
     const n = this.deleteStmt.run(seq).changes;
     this.rows -= n;
     if (n) this.bumpStmt.run('published', 1);

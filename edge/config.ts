@@ -2,7 +2,7 @@
  * The edge agent's one configuration file (YAML), validated on load. Every error names the key
  * (`devices.1.unit`) and says what was expected, so an installer can fix the file without the source.
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { CANONICAL_POINT_NAMES, DEVICE_KINDS } from '../protocols/canonical/points.ts';
@@ -62,6 +62,7 @@ const modbusRtuDevice = z
   .strict();
 
 const nodeId = z.string().min(1);
+const nameplateEntry = z.union([nodeId, z.number().positive()]);
 const opcuaDevice = z
   .object({
     ...common,
@@ -80,25 +81,62 @@ const opcuaDevice = z
     setpoints: z
       .object({ battery_power: nodeId, active_power_limit: nodeId, connect: nodeId })
       .partial()
+      .strict()
       .default({}),
+    /**
+     * Each rating is a node id (read on connect) or a number: the static rating from the device's
+     * data sheet, for servers without nameplate nodes (canonical units: W, var, VA, Wh).
+     */
     nameplate: z
       .object({
-        w_max: nodeId,
-        w_charge_max: nodeId,
-        w_discharge_max: nodeId,
-        wh_capacity: nodeId,
+        w_max: nameplateEntry,
+        va_max: nameplateEntry,
+        var_max: nameplateEntry,
+        w_charge_max: nameplateEntry,
+        w_discharge_max: nameplateEntry,
+        wh_capacity: nameplateEntry,
       })
       .partial()
+      .strict()
+      .default({}),
+    /**
+     * Device unit → canonical unit, per point, setpoint or nameplate node: canonical = device × scale
+     * (a node in kW mapped to W has scale 1000; -1 flips a device that counts charge positive).
+     */
+    scale: z
+      .record(
+        z.string(),
+        z.number().refine((x) => Number.isFinite(x) && x !== 0, 'a non-zero number'),
+      )
       .default({}),
     /** Node holding the device's setpoint revert timeout (s); written with `revertS` on connect. */
     revertNode: nodeId.optional(),
-    identity: z.object({ manufacturer: nodeId, model: nodeId, serial: nodeId }).partial().default({}),
+    identity: z
+      .object({ manufacturer: nodeId, model: nodeId, serial: nodeId })
+      .partial()
+      .strict()
+      .default({}),
     samplingMs: positiveMs(500),
   })
   .strict()
-  .refine((d) => d.securityPolicy === 'None' || d.securityMode !== 'None', {
-    message: 'securityMode must be Sign or SignAndEncrypt when securityPolicy is not None',
-    path: ['securityMode'],
+  .superRefine((d, ctx) => {
+    if (d.securityPolicy !== 'None' && d.securityMode === 'None')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['securityMode'],
+        message: 'securityMode must be Sign or SignAndEncrypt when securityPolicy is not None',
+      });
+    // A scale for a name that is not mapped would be silently ignored: say so instead.
+    for (const k of Object.keys(d.scale)) {
+      const np = d.nameplate[k as keyof typeof d.nameplate];
+      const mapped = k in d.points || k in d.setpoints || (typeof np === 'string' && k in d.nameplate);
+      if (!mapped)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['scale', k],
+          message: `no point, setpoint or nameplate node named ${k} on this device`,
+        });
+    }
   });
 
 export const deviceSchema = z.union([modbusTcpDevice, modbusRtuDevice, opcuaDevice]);
@@ -279,4 +317,51 @@ export function loadConfig(path: string): EdgeConfig {
     throw new ConfigError(`cannot read config ${path}: ${(err as Error).message}`);
   }
   return parseConfigText(text, path);
+}
+
+/** Values an installer must replace: what `gridlayer commission` writes and what docs show. */
+const PLACEHOLDER = /^\s*$|^(change[-_ ]?me|changeit|todo|xxx+|secret|password)$|^<.*>$/i;
+
+function unreadableFile(path: string): string | undefined {
+  try {
+    if (!statSync(path).isFile()) return `${path} is not a file`;
+    accessSync(path, constants.R_OK);
+    return undefined;
+  } catch (err) {
+    return `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+  }
+}
+
+/**
+ * What makes a well-formed config unable to run on site: placeholder secrets and missing TLS files.
+ * Checked by `gridlayer edge --check` (the systemd unit's ExecStartPre) and before the agent starts.
+ */
+export function deploymentProblems(cfg: EdgeConfig): string[] {
+  const problems: string[] = [];
+  const u = cfg.uplink;
+  if (u.password !== undefined && PLACEHOLDER.test(u.password))
+    problems.push(
+      `uplink.password: "${u.password}" is a placeholder: set the secret the cloud issued for ${cfg.site}`,
+    );
+  if (u.username !== undefined && u.password === undefined && u.cert === undefined)
+    problems.push('uplink.password: missing (the broker refuses a gateway login without its secret)');
+  for (const k of ['ca', 'cert', 'key'] as const) {
+    const path = u[k];
+    const why = path === undefined ? undefined : unreadableFile(path);
+    if (why) problems.push(`uplink.${k}: ${why}`);
+  }
+  cfg.devices.forEach((d, i) => {
+    if (d.protocol === 'opcua' && d.password !== undefined && PLACEHOLDER.test(d.password))
+      problems.push(`devices.${i}.password: "${d.password}" is a placeholder`);
+  });
+  return problems;
+}
+
+/** loadConfig plus deploymentProblems: throws a ConfigError listing every problem. */
+export function loadDeployableConfig(path: string): EdgeConfig {
+  const cfg = loadConfig(path);
+  const problems = deploymentProblems(cfg);
+  if (problems.length)
+    throw new ConfigError(`${path} cannot run as is:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  return cfg;
 }

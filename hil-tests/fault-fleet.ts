@@ -13,7 +13,7 @@
  * command, what the cloud's API shows against what the wire saw.
  */
 import { randomBytes } from 'node:crypto';
-import { mosquittoAcl, mosquittoConfHints } from '../cloud/broker/mosquitto-acl.ts';
+import { mosquittoAcl, mosquittoConf } from '../cloud/broker/mosquitto-acl.ts';
 import { ModbusClient } from '../protocols/modbus/client.ts';
 import { locatePoint } from '../protocols/sunspec/codec.ts';
 import { discoverUnit, readModelRegisters } from '../protocols/sunspec/discovery.ts';
@@ -88,10 +88,9 @@ export class FaultFleet {
       this.mosquitto = await startMosquitto({
         users: { 'gridlayer-cloud': cloudPw, ...passwords },
         acl: mosquittoAcl('gridlayer-cloud'),
-        extraConfig: mosquittoConfHints()
-          .split('\n')
-          .filter((l) => !l.startsWith('allow_anonymous'))
-          .join('\n'),
+        // The config operators are told to use (`gridlayer cloud --print-mosquitto-conf`).
+        conf: ({ port, passwordFile, aclFile }) =>
+          mosquittoConf({ port, host: '127.0.0.1', passwordFile, aclFile, maxPacketBytes: 300_000 }),
         persistence: true,
       });
       this.cloud = new HilCloud(this.tmp.dir, {

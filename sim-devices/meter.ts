@@ -62,7 +62,9 @@ export class PccMeter extends SimSunSpecDevice {
       WphC: phW,
       VA: Math.abs(this.importW),
       VAR: 0,
-      PF: 1,
+      // SunSpec 20x PF is in percent (units Pct, scaled by PF_SF): no reactive power = 100 %.
+      // No current, no power factor: not implemented rather than a made-up number.
+      PF: this.importW !== 0 ? 100 : undefined,
       TotWhImp: this.whImp >= 1 ? Math.round(this.whImp) : undefined,
       TotWhExp: this.whExp >= 1 ? Math.round(this.whExp) : undefined,
     });

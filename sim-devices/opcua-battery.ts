@@ -5,6 +5,10 @@
  * its own certificate store (PKI) in a folder the caller chooses (a temp dir in tests).
  *
  * Signs follow the canonical convention: P > 0 = discharge into the site bus.
+ *
+ * Access levels are honest: measurements and nameplate are read-only (a write answers BadNotWritable),
+ * setpoints take only their declared DataType (else BadTypeMismatch) and a value the device cannot
+ * follow answers BadOutOfRange and changes nothing. The setpoint revert timeout is a UInt16 (seconds).
  */
 import { join } from 'node:path';
 import {
@@ -30,6 +34,12 @@ export interface OpcuaBatteryOptions {
   tickMs?: number;
   /** Allowed user name/password; absent = anonymous allowed. */
   user?: { username: string; password: string };
+  /** DataType of the P and Q setpoint nodes (real devices use integers as often as floats). */
+  setpointType?: 'Double' | 'Float' | 'Int32' | 'UInt16';
+  /** Unit of every power node (P, Q, setpoints, nameplate): many BESS controllers speak kW. */
+  powerUnit?: 'W' | 'kW';
+  /** false: no Nameplate PMaxCharge, PMaxDischarge, CapacityWh nodes (the client needs a static nameplate). */
+  nameplateNodes?: boolean;
 }
 
 /** Status: 0 off, 1 standby, 2 running, 4 fault (the canonical `state` codes). */
@@ -132,35 +142,51 @@ export class OpcuaBattery {
         nodeId: id.replace('ns=1;', ''),
         dataType: DataType[dataType],
         minimumSamplingInterval: 100,
+        accessLevel: 'CurrentRead',
+        userAccessLevel: 'CurrentRead',
         value: { get: () => new Variant({ dataType, value: get() }) },
       });
-    const rw = (name: string, id: string, get: () => number, set: (v: number) => boolean) =>
+    const rw = (
+      name: string,
+      id: string,
+      dataType: DataType,
+      get: () => number,
+      set: (v: number) => boolean,
+    ) =>
       ns.addVariable({
         componentOf: bess,
         browseName: name,
         nodeId: id.replace('ns=1;', ''),
-        dataType: 'Double',
+        dataType: DataType[dataType],
         minimumSamplingInterval: 100,
         accessLevel: 'CurrentRead | CurrentWrite',
         userAccessLevel: 'CurrentRead | CurrentWrite',
         value: {
-          get: () => new Variant({ dataType: DataType.Double, value: get() }),
+          get: () => new Variant({ dataType, value: get() }),
           set: (v: Variant) => {
+            // node-opcua checks the DataType before calling us; this guards what it lets through.
+            if (v.dataType !== dataType) return StatusCodes.BadTypeMismatch;
             const x = Number(v.value);
             if (!Number.isFinite(x) || !set(x)) return StatusCodes.BadOutOfRange;
             return StatusCodes.Good;
           },
         },
       });
+    const k = this.opts.powerUnit === 'kW' ? 1000 : 1;
+    const spType = DataType[this.opts.setpointType ?? 'Double'];
+    const isInt = spType === DataType.Int32 || spType === DataType.UInt16;
+    const toNode = (w: number) => (isInt ? Math.round(w / k) : w / k);
     ro(bess, 'SoC', BESS_NODES.soc, DataType.Double, () => Math.round(this.socPct * 100) / 100);
-    ro(bess, 'P', BESS_NODES.p, DataType.Double, () => this.pW);
-    ro(bess, 'Q', BESS_NODES.q, DataType.Double, () => this.qVar);
+    ro(bess, 'P', BESS_NODES.p, DataType.Double, () => this.pW / k);
+    ro(bess, 'Q', BESS_NODES.q, DataType.Double, () => this.qVar / k);
     ro(bess, 'Status', BESS_NODES.status, DataType.Int32, () => this.status);
     rw(
       'PSetpoint',
       BESS_NODES.pSet,
-      () => this.pSetW,
-      (x) => {
+      spType,
+      () => toNode(this.pSetW),
+      (raw) => {
+        const x = raw * k;
         if (x < -this.maxChargeW || x > this.maxDischargeW) return false;
         this.pSetW = x;
         this.lastSetMs = Date.now();
@@ -171,8 +197,10 @@ export class OpcuaBattery {
     rw(
       'QSetpoint',
       BESS_NODES.qSet,
-      () => this.qSetVar,
-      (x) => {
+      spType,
+      () => toNode(this.qSetVar),
+      (raw) => {
+        const x = raw * k;
         const lim = this.opts.maxVar ?? this.maxDischargeW;
         if (Math.abs(x) > lim) return false;
         this.qSetVar = x;
@@ -183,6 +211,7 @@ export class OpcuaBattery {
     rw(
       'SetpointRevertS',
       BESS_NODES.revertS,
+      DataType.UInt16,
       () => this.revertS,
       (x) => {
         if (x < 0 || x > 86_400) return false;
@@ -190,9 +219,11 @@ export class OpcuaBattery {
         return true;
       },
     );
-    ro(np, 'PMaxCharge', BESS_NODES.chargeMax, DataType.Double, () => this.maxChargeW);
-    ro(np, 'PMaxDischarge', BESS_NODES.dischargeMax, DataType.Double, () => this.maxDischargeW);
-    ro(np, 'CapacityWh', BESS_NODES.capacity, DataType.Double, () => this.capacityWh);
+    if (this.opts.nameplateNodes !== false) {
+      ro(np, 'PMaxCharge', BESS_NODES.chargeMax, DataType.Double, () => this.maxChargeW / k);
+      ro(np, 'PMaxDischarge', BESS_NODES.dischargeMax, DataType.Double, () => this.maxDischargeW / k);
+      ro(np, 'CapacityWh', BESS_NODES.capacity, DataType.Double, () => this.capacityWh);
+    }
     ro(np, 'Manufacturer', BESS_NODES.manufacturer, DataType.String, () => 'gridlayer');
     ro(np, 'Model', BESS_NODES.model, DataType.String, () => 'SIM-BESS-OPCUA');
     ro(np, 'SerialNumber', BESS_NODES.serial, DataType.String, () => this.opts.serial ?? 'BESS-000001');

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,12 @@ export interface MosquittoOptions {
    * (Mosquitto writes its store on shutdown and every autosave_interval, not on every message).
    */
   persistence?: boolean;
+  /**
+   * A whole mosquitto.conf (listener, auth and ACL lines) instead of the generated ones, given the free
+   * port and the files written from `users` and `acl`: e.g. the output of --print-mosquitto-conf.
+   * Only logging and `user root` are added.
+   */
+  conf?: (files: { port: number; passwordFile: string; aclFile: string }) => string;
 }
 
 export interface RunningMosquitto {
@@ -29,6 +35,8 @@ export interface RunningMosquitto {
   readonly process: ManagedProcess;
   /** Starts the broker again with the same config, port and store (after it was stopped or killed). */
   relaunch(): Promise<void>;
+  /** Ports Mosquitto said it opened (from its log): the listeners the config really gave. */
+  openedPorts(): number[];
   stop(): Promise<void>;
 }
 
@@ -41,34 +49,44 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
   }
   const dir = mkdtempSync(join(tmpdir(), 'gridlayer-mosquitto-'));
   const port = await freePort();
-  const conf = [
-    `listener ${port} 127.0.0.1`,
-    ...(opts.persistence ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']),
+  const passwordFile = join(dir, 'passwd');
+  const aclFile = join(dir, 'acl');
+  if (opts.users) {
+    writeFileSync(passwordFile, '');
+    for (const [u, p] of Object.entries(opts.users))
+      execFileSync('/usr/bin/mosquitto_passwd', ['-b', passwordFile, u, p]);
+  }
+  if (opts.acl !== undefined) writeFileSync(aclFile, opts.acl);
+  const logging = [
     'log_dest stderr',
     'log_type error',
     'log_type warning',
+    'log_type notice',
+    'log_type information',
     // Stay the user we are (root in CI) so the broker can read the temp folder's files.
     'user root',
   ];
-  if (opts.users) {
-    const pw = join(dir, 'passwd');
-    writeFileSync(pw, '');
-    for (const [u, p] of Object.entries(opts.users))
-      execFileSync('/usr/bin/mosquitto_passwd', ['-b', pw, u, p]);
-    conf.push('allow_anonymous false', `password_file ${pw}`);
-  } else {
-    conf.push('allow_anonymous true');
-  }
-  if (opts.acl !== undefined) {
-    const acl = join(dir, 'acl');
-    writeFileSync(acl, opts.acl);
-    conf.push(`acl_file ${acl}`);
+  const conf = opts.conf
+    ? [opts.conf({ port, passwordFile, aclFile }), ...logging]
+    : [`listener ${port} 127.0.0.1`, ...logging];
+  conf.push(
+    ...(opts.persistence ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']),
+  );
+  if (!opts.conf) {
+    conf.push(opts.users ? `allow_anonymous false\npassword_file ${passwordFile}` : 'allow_anonymous true');
+    if (opts.acl !== undefined) conf.push(`acl_file ${aclFile}`);
   }
   if (opts.extraConfig) conf.push(opts.extraConfig);
   const confPath = join(dir, 'mosquitto.conf');
   writeFileSync(confPath, `${conf.join('\n')}\n`);
   let proc = startProcess(MOSQUITTO, ['-c', confPath]);
   await waitForPort(port, proc);
+  // Mosquitto logs every listener it opens before it says it is running.
+  for (let i = 0; i < 100 && !/ running/.test(proc.output()); i++)
+    await new Promise((r) => setTimeout(r, 20));
+  const opened = [...proc.output().matchAll(/Opening ipv[46] listen socket on port (\d+)/g)].map((m) =>
+    Number(m[1]),
+  );
   return {
     port,
     url: `mqtt://127.0.0.1:${port}`,
@@ -80,9 +98,38 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
       proc = startProcess(MOSQUITTO, ['-c', confPath]);
       await waitForPort(port, proc);
     },
+    openedPorts: () => opened,
     async stop() {
       await proc.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs Debian's mosquitto_pub or mosquitto_sub (a foreign MQTT client) and collects its output; never
+ * rejects: the exit code is part of the result. `timeoutMs` is a generous upper bound (killed then).
+ */
+export function mosquittoClient(
+  tool: 'mosquitto_pub' | 'mosquitto_sub',
+  args: string[],
+  timeoutMs = 15_000,
+): Promise<CliResult> {
+  const bin = `/usr/bin/${tool}`;
+  if (!existsSync(bin))
+    throw new Error(
+      `${bin} not found: install Debian's mosquitto-clients (deploy/ci/ensure-test-servers.sh)`,
+    );
+  return new Promise((resolve) => {
+    const child = execFile(bin, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: unknown }).code as number | null) : 0;
+      resolve({ code: typeof code === 'number' ? code : child.exitCode, stdout, stderr });
+    });
+  });
 }

@@ -55,3 +55,147 @@ describe('gridlayer commission', function () {
     }
   });
 });
+
+describe('gridlayer commission → edge → cloud', function () {
+  this.timeout(120_000);
+  it('writes a config that connects as written: the edge comes online at a real cloud', async () => {
+    const { startTestCloud } = await import('../../cloud/testing.ts');
+    const { spawn } = await import('node:child_process');
+    const { appendFileSync, writeFileSync } = await import('node:fs');
+    const { waitFor } = await import('../../edge/test-helpers.ts');
+    const site = new SimSite({ startMs: Date.UTC(2026, 5, 21, 11), seed: 9 });
+    await site.start();
+    const cloud = await startTestCloud();
+    const dir = tempDir();
+    let edge: ReturnType<typeof spawn> | undefined;
+    let out = '';
+    try {
+      // The operator pre-registers the site; the cloud issues its gateway secret once.
+      const created = await cloud.api<{ gateway: { username: string; password: string } }>('POST', '/sites', {
+        body: { id: 'site-c2' },
+      });
+      assert.equal(created.status, 201);
+      writeFileSync(join(dir, 'secret'), `${created.body.gateway.password}\n`);
+      await run(process.execPath, [
+        'bin/gridlayer.js',
+        'commission',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(site.port),
+        '--units',
+        '1-3',
+        '--timeout',
+        '300',
+        '--no-write',
+        '--site',
+        'site-c2',
+        '--mqtt',
+        `mqtt://127.0.0.1:${cloud.cloud.broker.tcp}`,
+        '--password-file',
+        join(dir, 'secret'),
+        '--buffer',
+        join(dir, 'buffer.db'),
+        '--out',
+        dir,
+      ]);
+      const configPath = join(dir, 'edge.yaml');
+      const cfg = parseConfigText(readFileSync(configPath, 'utf8'));
+      // cloud/broker/acl.ts: a gateway's username is its site id.
+      assert.equal(cfg.uplink.username, 'site-c2');
+      const check = await run(process.execPath, [
+        'bin/gridlayer.js',
+        'edge',
+        '--config',
+        configPath,
+        '--check',
+      ]);
+      assert.match(check.stdout, /OK \(site site-c2, 3 device entries\)/);
+      // Only the local health port is moved off its default (tests run side by side); uplink untouched.
+      appendFileSync(configPath, 'http: { port: 0 }\nlog: { level: info }\n');
+      edge = spawn(process.execPath, ['bin/gridlayer.js', 'edge', '--config', configPath], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      edge.stdout?.on('data', (d) => {
+        out += d;
+      });
+      edge.stderr?.on('data', (d) => {
+        out += d;
+      });
+      const online = await waitFor(
+        'site online at the cloud',
+        async () => {
+          const r = await cloud.api<{ status: string; lastSeen: number | null }>('GET', '/sites/site-c2');
+          return r.body.status === 'online' && r.body;
+        },
+        60_000,
+        200,
+      ).catch((err) => {
+        throw new Error(`${err.message}\n${out.slice(-3000)}`);
+      });
+      assert.ok(online.lastSeen, 'the cloud heard from the gateway');
+      const latest = await waitFor(
+        'telemetry stored',
+        async () => {
+          const r = await cloud.api<unknown[]>('GET', '/sites/site-c2/telemetry/latest');
+          return r.status === 200 && Array.isArray(r.body) && r.body.length > 0 && r.body;
+        },
+        30_000,
+        200,
+      );
+      assert.ok(latest.length >= 1);
+    } finally {
+      if (edge && edge.exitCode === null) {
+        const gone = new Promise((r) => edge?.once('exit', r));
+        edge.kill('SIGTERM');
+        await gone;
+      }
+      await cloud.stop();
+      await site.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('gridlayer edge --check', function () {
+  this.timeout(30_000);
+  const check = (yaml: string) => {
+    const dir = tempDir();
+    const path = join(dir, 'edge.yaml');
+    return import('node:fs')
+      .then(({ writeFileSync }) => writeFileSync(path, yaml))
+      .then(() => run(process.execPath, ['bin/gridlayer.js', 'edge', '--config', path, '--check']))
+      .then(
+        () => ({ code: 0, stderr: '' }),
+        (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+      )
+      .finally(() => rmSync(dir, { recursive: true, force: true }));
+  };
+  const base = (uplink: string) =>
+    `site: site-x\nuplink: ${uplink}\nbuffer: { path: /tmp/b.db }\ndevices:\n  - { id: m, protocol: modbus-tcp, host: 127.0.0.1, unit: 1 }\n`;
+
+  it('refuses the placeholder secret, naming the key', async () => {
+    const r = await check(base('{ url: "mqtt://127.0.0.1:1883", username: site-x, password: CHANGE-ME }'));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /uplink\.password: "CHANGE-ME" is a placeholder/);
+  });
+
+  it('refuses a missing CA, certificate or key file, naming each key', async () => {
+    const r = await check(
+      base(
+        '{ url: "mqtts://127.0.0.1:8883", username: site-x, password: s3cr3t-from-the-cloud, ca: /nonexistent/ca.pem, cert: /nonexistent/c.pem, key: /nonexistent/k.pem }',
+      ),
+    );
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /uplink\.ca: cannot read \/nonexistent\/ca\.pem: ENOENT/);
+    assert.match(r.stderr, /uplink\.cert: cannot read \/nonexistent\/c\.pem/);
+    assert.match(r.stderr, /uplink\.key: cannot read \/nonexistent\/k\.pem/);
+  });
+
+  it('passes a real secret and readable files', async () => {
+    const r = await check(
+      base('{ url: "mqtt://127.0.0.1:1883", username: site-x, password: s3cr3t-from-the-cloud }'),
+    );
+    assert.equal(r.code, 0, r.stderr);
+  });
+});

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ModbusClient, type Transport } from '../../protocols/modbus/client.ts';
@@ -21,6 +21,12 @@ export function register(program: Command): void {
     .option('--no-write', 'skip the test write')
     .option('--site <id>', 'site id for the generated edge config', 'site-1')
     .option('--mqtt <url>', 'MQTT URL for the generated edge config', 'mqtts://broker.example.net:8883')
+    .option(
+      '--password-file <file>',
+      "file holding the site's gateway secret (issued by the cloud with the site); else a placeholder to fill in",
+    )
+    .option('--ca <file>', "PEM file of the broker's CA, for an mqtts:// URL")
+    .option('--buffer <path>', 'buffer file for the generated edge config', '/var/lib/gridlayer/buffer.db')
     .requiredOption('-o, --out <dir>', 'folder for commissioning.json, commissioning.md and edge.yaml')
     .action(
       async (opts: {
@@ -34,8 +40,20 @@ export function register(program: Command): void {
         write: boolean;
         site: string;
         mqtt: string;
+        passwordFile?: string;
+        ca?: string;
+        buffer: string;
         out: string;
       }) => {
+        let password: string | undefined;
+        if (opts.passwordFile) {
+          try {
+            password = readFileSync(opts.passwordFile, 'utf8').trim();
+          } catch (err) {
+            throw new Error(`--password-file: cannot read ${opts.passwordFile}: ${(err as Error).message}`);
+          }
+          if (!password) throw new Error(`--password-file: ${opts.passwordFile} is empty`);
+        }
         if (!opts.host === !opts.serial)
           throw new Error('give --host (Modbus TCP) or --serial (RS-485), not both');
         if (!['none', 'even', 'odd'].includes(opts.parity)) throw new Error('--parity: none, even or odd');
@@ -64,7 +82,15 @@ export function register(program: Command): void {
           writeFileSync(join(opts.out, 'commissioning.md'), reportMarkdown(report));
           writeFileSync(
             join(opts.out, 'edge.yaml'),
-            edgeConfigYaml(report, { site: opts.site, mqttUrl: opts.mqtt, line }),
+            edgeConfigYaml(report, {
+              site: opts.site,
+              mqttUrl: opts.mqtt,
+              line,
+              password,
+              ca: opts.ca,
+              bufferPath: opts.buffer,
+            }),
+            { mode: 0o600 }, // may hold the gateway secret
           );
           for (const d of report.devices) {
             process.stdout.write(

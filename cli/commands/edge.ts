@@ -8,19 +8,25 @@ export function register(program: Command): void {
     .requiredOption('-c, --config <file>', 'edge configuration file (YAML)')
     .option('--check', 'validate the configuration and exit')
     .action(async (opts: { config: string; check?: boolean }) => {
-      const { loadConfig } = await import('../../edge/config.ts');
-      const config = loadConfig(opts.config);
+      const { loadDeployableConfig } = await import('../../edge/config.ts');
+      // Placeholder secrets and missing TLS files fail here (and in --check), naming the key.
+      const config = loadDeployableConfig(opts.config);
       if (opts.check) {
         console.log(`${opts.config}: OK (site ${config.site}, ${config.devices.length} device entries)`);
         return;
       }
-      const { EdgeAgent } = await import('../../edge/agent.ts');
+      const { EdgeAgent, STOP_BOUND_MS } = await import('../../edge/agent.ts');
       const agent = new EdgeAgent({ config });
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
         stopping = true;
-        agent.log.info({ signal }, 'stopping');
+        agent.log.info({ signal, boundMs: STOP_BOUND_MS }, 'stopping');
+        // stop() bounds each step itself; this is the last resort should anything still hang.
+        setTimeout(() => {
+          agent.log.error({ boundMs: STOP_BOUND_MS }, 'stop exceeded its bound: exiting anyway');
+          process.exit(1);
+        }, STOP_BOUND_MS + 1000).unref();
         agent.stop().then(
           () => process.exit(0),
           (err) => {

@@ -1,7 +1,10 @@
 import type { Request } from 'express';
+import type { Logger } from 'pino';
+import type { FailureThrottle } from '../auth/failure-throttle.ts';
 import { can, type Permission } from '../auth/roles.ts';
 import { parseApiToken, secretMatches } from '../auth/secrets.ts';
 import type { Registry, User } from '../storage/registry/registry.ts';
+import { HttpError } from './route.ts';
 
 /** The authenticated caller: its user, role and the sites it may act on. */
 export interface Principal {
@@ -35,16 +38,80 @@ export function principalFor(user: User, registry: Registry): Principal {
   };
 }
 
-/** Bearer token → principal. Tokens are looked up by id and checked against their SHA-256 hash. */
-export function tokenAuthenticator(registry: Registry) {
-  return async (req: Request) => {
+export interface TokenAuthOptions {
+  /** Per-source throttle of failed attempts (429 + Retry-After once a source is over its limit). */
+  throttle?: FailureThrottle;
+  /** A token's last_used is written at most this often (default a minute): no DB write per request. */
+  lastUsedEveryMs?: number;
+  log?: Pick<Logger, 'error'>;
+  now?: () => number;
+}
+
+/** The address a request came from (IPv4-mapped IPv6 written as plain IPv4). */
+export function sourceOf(req: Request): string {
+  const a = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+const refused = (reason: string) =>
+  new HttpError(401, reason, {
+    'www-authenticate': `Bearer error="invalid_token", error_description="${reason}"`,
+  });
+
+/**
+ * Bearer token → principal. Tokens are looked up by id and checked against their SHA-256 hash; then
+ * revocation and expiry (only after the secret matched, so neither is an oracle for a guessed id).
+ * Resolves undefined when no token was presented; throws 401 with the reason for a bad one, and 429
+ * while the source is throttled (before any lookup).
+ */
+export function tokenAuthenticator(registry: Registry, o: TokenAuthOptions = {}) {
+  const now = o.now ?? Date.now;
+  const every = o.lastUsedEveryMs ?? 60_000;
+  const lastWritten = new Map<string, number>();
+  const fail = (source: string, reason: string, message: string) => {
+    o.throttle?.failure(source, reason);
+    return refused(message);
+  };
+  return async (req: Request): Promise<Principal | undefined> => {
+    const source = sourceOf(req);
+    const wait = o.throttle?.retryAfterMs(source) ?? 0;
+    if (wait > 0) {
+      o.throttle?.throttled(source);
+      const seconds = Math.ceil(wait / 1000);
+      throw new HttpError(
+        429,
+        `too many failed authentication attempts from ${source}: retry in ${seconds} s`,
+        {
+          'retry-after': String(seconds),
+        },
+      );
+    }
     const h = req.headers.authorization;
-    const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
+    if (!h) return undefined;
+    const m = /^Bearer\s+(\S+)$/i.exec(h);
     const parsed = m ? parseApiToken(m[1]) : undefined;
-    if (!parsed) return undefined;
+    if (!parsed)
+      throw fail(source, 'malformed', 'malformed API token (Authorization: Bearer glt_<id>_<secret>)');
     const tok = await registry.findToken(parsed.id);
-    if (!tok || tok.revoked || !secretMatches(parsed.secret, tok.secretHash)) return undefined;
+    if (!tok || !secretMatches(parsed.secret, tok.secretHash))
+      throw fail(source, tok ? 'wrong secret' : 'unknown token', 'invalid API token');
+    if (tok.revoked) throw fail(source, 'revoked', `API token ${parsed.id} was revoked`);
+    const t = now();
+    if (tok.expiresAt !== null && t >= tok.expiresAt)
+      throw fail(
+        source,
+        'expired',
+        `API token ${parsed.id} expired at ${new Date(tok.expiresAt).toISOString()}`,
+      );
     const user = await registry.getUser(tok.userId);
-    return user ? principalFor(user, registry) : undefined;
+    if (!user) throw fail(source, 'no user', 'invalid API token');
+    if (t - (lastWritten.get(parsed.id) ?? Number.NEGATIVE_INFINITY) >= every) {
+      lastWritten.set(parsed.id, t);
+      // A failed bookkeeping write must not refuse a valid caller.
+      await registry
+        .touchToken(parsed.id, t)
+        .catch((err) => o.log?.error({ err }, 'writing last_used failed'));
+    }
+    return principalFor(user, registry);
   };
 }

@@ -8,6 +8,8 @@ export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Response headers to send with the error (Retry-After, WWW-Authenticate). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -72,7 +74,9 @@ export function mount(
         if (r.permission !== null) {
           principal = await authenticate(req);
           if (!principal)
-            throw new HttpError(401, 'missing or invalid API token (Authorization: Bearer glt_…)');
+            throw new HttpError(401, 'missing API token (Authorization: Bearer glt_…)', {
+              'www-authenticate': 'Bearer',
+            });
           if (!principal.can(r.permission))
             throw new HttpError(403, `role ${principal.user.role} may not ${r.permission}`);
         }
@@ -142,7 +146,11 @@ export function openApiDocument(
             : {}),
         },
         ...(r.permission
-          ? { 401: { description: 'no or bad token' }, 403: { description: 'not allowed' } }
+          ? {
+              401: { description: 'no or bad token (the reason says which: invalid, revoked, expired)' },
+              403: { description: 'not allowed' },
+              429: { description: 'too many failed authentications from this address; see Retry-After' },
+            }
           : {}),
         400: { description: 'invalid request' },
       },

@@ -10,6 +10,7 @@ import { DispatchRefused, dispatchRequestSchema } from '../vpp/dispatch.ts';
 import { type VppService, vppSelectionSchema } from '../vpp/service.ts';
 import type { Principal } from './auth.ts';
 import { type AnyRouteDef, HttpError, route } from './route.ts';
+import { requireKnownSites } from './routes.ts';
 
 const id = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/);
 const vppParams = z.object({ vpp: id });
@@ -76,6 +77,8 @@ export function vppRoutes(d: { registry: Registry; vpp?: VppService }): AnyRoute
         } catch (err) {
           throw new HttpError(422, (err as Error).message);
         }
+        // Before the group exists: a refused request leaves nothing behind, and no phantom sites.
+        await requireKnownSites(registry, sites);
         await registry.createGroup({
           id: body.id,
           name: body.name,

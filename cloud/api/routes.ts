@@ -8,7 +8,7 @@ import type { ForecastService } from '../forecast-service/service.ts';
 import type { GridService } from '../grid/service.ts';
 import type { MarketService } from '../market/service.ts';
 import type { Metrics } from '../metrics.ts';
-import { COMMAND_STATUSES, type Registry } from '../storage/registry/registry.ts';
+import { COMMAND_STATUSES, type Registry, UnknownSitesError } from '../storage/registry/registry.ts';
 import { aggregate } from '../storage/timeseries/aggregate.ts';
 import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
 import type { VppService } from '../vpp/service.ts';
@@ -21,6 +21,12 @@ export interface ApiDeps {
   commands: CommandPipeline;
   metrics: Metrics;
   health: () => Promise<{ ok: boolean; checks: Record<string, boolean> }>;
+  /** Token lifetimes and the failed-auth throttle (the `auth:` config). */
+  auth: {
+    tokenDefaultTtlSeconds: number;
+    tokenMaxTtlSeconds: number;
+    throttle: { maxFailures: number; windowSeconds: number };
+  };
   /** Called after a gateway credential changes (the broker caches them). */
   credentialsChanged: (site: string) => void;
   market?: MarketService;
@@ -127,6 +133,18 @@ const userSchema = z.object({
   scopes: z.array(scopeSchema),
 });
 
+const tokenSchema = z.object({
+  id: z.string(),
+  userId: z.string(),
+  label: z.string().nullable(),
+  createdAt: z.number(),
+  createdBy: z.string().nullable(),
+  /** null: never expires (the bootstrap token). */
+  expiresAt: z.number().nullable(),
+  lastUsed: z.number().nullable(),
+  revokedAt: z.number().nullable(),
+});
+
 const historyQuery = z.object({
   from: time,
   to: time.optional(),
@@ -160,6 +178,12 @@ function window(q: { from: number; to?: number; bucket: number }) {
   if ((to - q.from) / (q.bucket * 1000) > MAX_BUCKETS)
     throw new HttpError(400, `too many buckets: widen bucket or shorten the range (max ${MAX_BUCKETS})`);
   return { from: q.from, to, bucketMs: q.bucket * 1000 };
+}
+
+/** 400 naming the ids that are not registered sites: a group never creates phantom sites. */
+export async function requireKnownSites(registry: Registry, sites: string[]) {
+  const unknown = await registry.unknownSites(sites);
+  if (unknown.length) throw new HttpError(400, new UnknownSitesError(unknown).message);
 }
 
 async function requireSite(p: Principal, site: string) {
@@ -202,9 +226,9 @@ export function buildRoutes(d: ApiDeps): AnyRouteDef[] {
     route({
       method: 'get',
       path: '/metrics',
-      summary: 'Prometheus metrics (text exposition format)',
+      summary: 'Prometheus metrics (text exposition format); operators and the monitor role',
       tag: 'operations',
-      permission: null,
+      permission: 'metrics:read',
       handler: async ({ res }) => {
         res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
       },
@@ -443,6 +467,8 @@ export function buildRoutes(d: ApiDeps): AnyRouteDef[] {
       handler: async ({ body, principal }) => {
         if (await registry.getGroup(body.id)) throw new HttpError(409, `group ${body.id} exists`);
         const { sites, ...g } = body;
+        // Checked before the group exists, so a refused request leaves nothing behind.
+        if (sites) await requireKnownSites(registry, sites);
         await registry.createGroup(g);
         if (sites) await registry.setGroupSites(body.id, sites);
         await registry.audit(principal.actor, 'group.create', body.id, body);
@@ -500,6 +526,7 @@ export function buildRoutes(d: ApiDeps): AnyRouteDef[] {
       handler: async ({ params, body, principal }) => {
         if (!(await registry.getGroup(params.group)))
           throw new HttpError(404, `unknown group ${params.group}`);
+        await requireKnownSites(registry, body.sites);
         const g = await registry.setGroupSites(params.group, body.sites);
         await registry.audit(principal.actor, 'group.members', params.group, body);
         return g;
@@ -648,31 +675,69 @@ export function buildRoutes(d: ApiDeps): AnyRouteDef[] {
     route({
       method: 'post',
       path: '/users/:user/tokens',
-      summary: 'Issue an API token for a user (shown once; stored hashed)',
+      summary:
+        'Issue an API token for a user (the token is shown once; stored hashed); it expires after ttlSeconds',
       tag: 'auth',
       permission: 'user:admin',
       params: z.object({ user: id }),
-      body: z.object({ label: z.string().max(200).optional() }),
+      body: z
+        .object({
+          label: z.string().max(200).optional(),
+          /** Lifetime; default auth.tokenDefaultTtlSeconds, at most auth.tokenMaxTtlSeconds. */
+          ttlSeconds: z.number().int().min(60).optional(),
+        })
+        .strict(),
       status: 201,
-      response: z.object({ id: z.string(), token: z.string() }),
+      response: tokenSchema.extend({ token: z.string() }),
       handler: async ({ params, body, principal }) => {
         if (!(await registry.getUser(params.user))) throw new HttpError(404, `unknown user ${params.user}`);
+        const ttl = body.ttlSeconds ?? d.auth.tokenDefaultTtlSeconds;
+        if (ttl > d.auth.tokenMaxTtlSeconds)
+          throw new HttpError(
+            400,
+            `invalid body: ttlSeconds: ${ttl} exceeds the maximum ${d.auth.tokenMaxTtlSeconds} (auth.tokenMaxTtlSeconds)`,
+          );
         const tokenId = newId();
         const secret = newSecret();
-        await registry.createToken({
+        const now = Date.now();
+        const t = await registry.createToken({
           id: tokenId,
           userId: params.user,
           secretHash: hashSecret(secret),
           label: body.label,
+          createdAt: now,
+          expiresAt: now + ttl * 1000,
+          createdBy: principal.actor,
         });
-        await registry.audit(principal.actor, 'token.create', params.user, { tokenId, label: body.label });
-        return { id: tokenId, token: formatApiToken(tokenId, secret) };
+        await registry.audit(principal.actor, 'token.create', params.user, {
+          tokenId,
+          label: body.label,
+          expiresAt: t.expiresAt,
+        });
+        return { ...t, token: formatApiToken(tokenId, secret) };
       },
+    }),
+    route({
+      method: 'get',
+      path: '/tokens',
+      summary: 'API tokens (never their secrets): issuer, expiry, last use (written at most once a minute)',
+      tag: 'auth',
+      permission: 'user:admin',
+      query: z
+        .object({
+          user: id.optional(),
+          /** Also list revoked tokens. */
+          revoked: z.enum(['true', 'false']).default('false'),
+        })
+        .strict(),
+      response: z.array(tokenSchema),
+      handler: async ({ query }) =>
+        registry.listTokens({ userId: query.user, includeRevoked: query.revoked === 'true' }),
     }),
     route({
       method: 'delete',
       path: '/tokens/:id',
-      summary: 'Revoke an API token',
+      summary: 'Revoke an API token (refused from the next request on)',
       tag: 'auth',
       permission: 'user:admin',
       params: z.object({ id }),

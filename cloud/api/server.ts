@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
+import { FailureThrottle } from '../auth/failure-throttle.ts';
 import { tokenAuthenticator } from './auth.ts';
 import { HttpError, mount, openApiDocument } from './route.ts';
 import { type ApiDeps, buildRoutes } from './routes.ts';
@@ -29,7 +30,14 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
   app.get(`${API_PREFIX}/openapi.json`, (_req, res) => {
     res.json(doc);
   });
-  mount(app, API_PREFIX, routes, tokenAuthenticator(deps.registry));
+  const throttle = new FailureThrottle({
+    what: 'API auth',
+    maxFailures: deps.auth.throttle.maxFailures,
+    windowMs: deps.auth.throttle.windowSeconds * 1000,
+    log,
+    onEvent: (e) => deps.metrics.apiAuthFailures.inc({ result: e === 'failure' ? 'refused' : 'throttled' }),
+  });
+  mount(app, API_PREFIX, routes, tokenAuthenticator(deps.registry, { throttle, log }));
   serveOperatorPage(app);
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });
@@ -44,6 +52,7 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
             ? (err as { status: number }).status
             : 500;
     if (status >= 500) log.error({ err, path: req.path }, 'API error');
+    if (err instanceof HttpError) res.set(err.headers);
     res.status(status).json({ error: status >= 500 ? 'internal error' : (err as Error).message });
   });
   const server = app.listen(listen.port, listen.host);
@@ -57,6 +66,7 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
     doc,
     close: () =>
       new Promise<void>((resolve) => {
+        throttle.stop();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -8,8 +8,9 @@
  * - aggregator: runs a portfolio (its groups): reads, sends commands to sites in scope.
  * - participant: a site owner or market participant: reads its own sites.
  * - viewer: reads sites in scope.
+ * - monitor: a metrics scraper (Prometheus): reads /metrics and nothing else.
  */
-export const ROLES = ['operator', 'installer', 'aggregator', 'participant', 'viewer'] as const;
+export const ROLES = ['operator', 'installer', 'aggregator', 'participant', 'viewer', 'monitor'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const PERMISSIONS = [
@@ -22,6 +23,8 @@ export const PERMISSIONS = [
   'audit:read',
   /** Grid operation: network feasibility, power flow (operators only). */
   'network:operate',
+  /** The Prometheus exposition at /metrics (process and fleet internals: not for site owners). */
+  'metrics:read',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -31,6 +34,7 @@ const GRANTS: Record<Role, readonly Permission[]> = {
   aggregator: ['site:read', 'command:send'],
   participant: ['site:read'],
   viewer: ['site:read'],
+  monitor: ['metrics:read'],
 };
 
 export function can(role: Role, permission: Permission): boolean {

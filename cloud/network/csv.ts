@@ -141,8 +141,9 @@ export function parseFeederCsv(src: FeederCsv): Network {
     busLine.set(value.bus, line);
     const lo = value.vmin_pu;
     const hi = value.vmax_pu;
-    if (lo !== undefined && hi !== undefined && !(lo < hi)) {
-      throw new CsvError(`${src.buses.file} line ${line}: vmin_pu (${lo}) must be below vmax_pu (${hi})`);
+    // Equal limits are a fixed voltage (MATPOWER writes Vmin = Vmax = 1 for a slack bus): accepted.
+    if (lo !== undefined && hi !== undefined && lo > hi) {
+      throw new CsvError(`${src.buses.file} line ${line}: vmin_pu (${lo}) must not exceed vmax_pu (${hi})`);
     }
   }
   const slackLines = buses.filter((b) => b.value.type === 'slack').map((b) => b.line);

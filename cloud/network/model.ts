@@ -113,7 +113,8 @@ export function buildNetwork(input: NetworkInput): Network {
     ids.add(b.id);
     const vmin = b.vmin_pu ?? DEFAULT_VMIN_PU;
     const vmax = b.vmax_pu ?? DEFAULT_VMAX_PU;
-    if (!(vmin > 0 && vmin < vmax)) fail(`bus "${b.id}": need 0 < vmin_pu < vmax_pu, got ${vmin}, ${vmax}`);
+    // vmin = vmax fixes the voltage (a slack bus as MATPOWER writes it); only vmin > vmax is nonsense.
+    if (!(vmin > 0 && vmin <= vmax)) fail(`bus "${b.id}": need 0 < vmin_pu <= vmax_pu, got ${vmin}, ${vmax}`);
     return Object.freeze({ id: b.id, type: b.type, vmin_pu: vmin, vmax_pu: vmax });
   });
   const slacks = buses.filter((b) => b.type === 'slack');

@@ -5,6 +5,7 @@ set -euo pipefail
 
 declare -A bins=(
   [mosquitto]=/usr/sbin/mosquitto
+  [mosquitto-clients]=/usr/bin/mosquitto_sub
   [influxdb]=/usr/bin/influxd
   [postgresql]=/usr/lib/postgresql/15/bin/postgres
   [redis-server]=/usr/bin/redis-server

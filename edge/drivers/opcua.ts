@@ -3,6 +3,8 @@
  * mapped node — no polling — and `poll()` serves the latest values. Security None or Basic256Sha256
  * (Sign / SignAndEncrypt) with the client's own certificate store; node-opcua reconnects and restores
  * the session after a drop, and if it gives up the scheduler reopens the driver with back-off.
+ * Writes use each node's own DataType; `scale` maps device units to canonical ones per point, and a
+ * nameplate rating may be a node or a static number from the data sheet.
  */
 import { join } from 'node:path';
 import { format } from 'node:util';
@@ -11,22 +13,24 @@ import {
   ClientMonitoredItem,
   type ClientSession,
   ClientSubscription,
-  DataType,
+  type DataType,
   type DataValue,
   MessageSecurityMode,
   OPCUACertificateManager,
   OPCUAClient,
+  resolveNodeId,
   SecurityPolicy,
   setWarningLogger,
   TimestampsToReturn,
   UserTokenType,
-  Variant,
 } from 'node-opcua';
 import type { Logger } from 'pino';
 import type { CanonicalPoint, DeviceKind, Nameplate } from '../../protocols/canonical/points.ts';
 import type { CommandType } from '../../protocols/mqtt/payloads.ts';
 import type { OpcuaDeviceConfig } from '../config.ts';
+import { within } from '../within.ts';
 import { plausible } from './normalize.ts';
+import { encodeForNode, numberOf } from './opcua-values.ts';
 import {
   type Applied,
   controlOf,
@@ -35,6 +39,9 @@ import {
   type Reading,
   type Setpoint,
 } from './types.ts';
+
+/** Bound on each close step (subscription, session, connection): close() takes at most 3 × this. */
+export const CLOSE_STEP_MS = 1000;
 
 const POLICY = { None: SecurityPolicy.None, Basic256Sha256: SecurityPolicy.Basic256Sha256 } as const;
 const MODE = {
@@ -55,6 +62,8 @@ export class OpcuaDriver implements DeviceDriver {
   private session?: ClientSession;
   private subscription?: ClientSubscription;
   private readonly values = new Map<CanonicalPoint, { value: number; good: boolean; at: number }>();
+  /** Each written node's built-in DataType, read once per connection. */
+  private readonly dataTypes = new Map<string, DataType>();
   private lost = false;
   isOpen = false;
 
@@ -116,21 +125,27 @@ export class OpcuaDriver implements DeviceDriver {
     );
     try {
       await Promise.race([client.connect(cfg.endpoint), timeout]);
-      this.session = await client.createSession(
+      const session = await client.createSession(
         cfg.username
           ? { type: UserTokenType.UserName, userName: cfg.username, password: cfg.password ?? '' }
           : undefined,
       );
+      // close() ran while we were connecting (the agent is stopping): do not leave a session behind.
+      if (this.client !== client) {
+        await within(session.close(), CLOSE_STEP_MS);
+        throw new Error(`${this.id}: closed while connecting`);
+      }
+      this.session = session;
     } catch (err) {
-      await client.disconnect().catch(() => undefined);
-      this.client = undefined;
+      await within(client.disconnect(), CLOSE_STEP_MS);
+      if (this.client === client) this.client = undefined;
       throw err;
     }
     const session = this.session;
-    const readNum = async (node?: string) => {
-      if (!node) return undefined;
+    this.dataTypes.clear(); // a restarted or replaced server may declare other types
+    const readNum = async (node: string, key: string) => {
       const dv = await session.read({ nodeId: node, attributeId: AttributeIds.Value });
-      const x = Number(dv.value?.value);
+      const x = numberOf(dv.value?.value) * this.scaleOf(key);
       return dv.statusCode.isGood() && Number.isFinite(x) ? x : undefined;
     };
     const readStr = async (node?: string) => {
@@ -139,8 +154,8 @@ export class OpcuaDriver implements DeviceDriver {
       return dv.statusCode.isGood() && typeof dv.value?.value === 'string' ? dv.value.value : undefined;
     };
     const np: Nameplate = {};
-    for (const [k, node] of Object.entries(cfg.nameplate) as Array<[keyof Nameplate, string]>) {
-      const x = await readNum(node);
+    for (const [k, entry] of Object.entries(cfg.nameplate) as Array<[keyof Nameplate, string | number]>) {
+      const x = typeof entry === 'number' ? entry : await readNum(entry, k);
       if (x !== undefined && x > 0) np[k] = x;
     }
     this.nameplate = np;
@@ -166,8 +181,9 @@ export class OpcuaDriver implements DeviceDriver {
         { samplingInterval: cfg.samplingMs, discardOldest: true, queueSize: 1 },
         TimestampsToReturn.Both,
       );
+      const scale = this.scaleOf(point);
       item.on('changed', (dv: DataValue) => {
-        const x = Number(dv.value?.value);
+        const x = numberOf(dv.value?.value) * scale;
         this.values.set(point, {
           value: x,
           good: dv.statusCode.isGood() && Number.isFinite(x),
@@ -191,13 +207,35 @@ export class OpcuaDriver implements DeviceDriver {
     return { ts: Date.now(), values, quality };
   }
 
+  /** canonical = device value × scale, for a point, setpoint or nameplate key. */
+  private scaleOf(key: string): number {
+    return this.cfg.scale[key] ?? 1;
+  }
+
+  private async dataTypeOf(session: ClientSession, node: string): Promise<DataType> {
+    let t = this.dataTypes.get(node);
+    if (t === undefined) {
+      try {
+        t = await session.getBuiltInDataType(resolveNodeId(node));
+      } catch (err) {
+        throw new Error(`${this.id}: cannot read the DataType of ${node}: ${(err as Error).message}`);
+      }
+      this.dataTypes.set(node, t);
+    }
+    return t;
+  }
+
+  /** Writes a value in the node's own DataType; numbers are in device units (already scaled). */
   private async write(node: string, value: number | boolean): Promise<void> {
     const session = this.session;
     if (!session) throw new Error(`${this.id}: not connected`);
-    const variant =
-      typeof value === 'boolean'
-        ? new Variant({ dataType: DataType.Boolean, value })
-        : new Variant({ dataType: DataType.Double, value });
+    const dataType = await this.dataTypeOf(session, node);
+    let variant: ReturnType<typeof encodeForNode>;
+    try {
+      variant = encodeForNode(node, dataType, value);
+    } catch (err) {
+      throw new Error(`${this.id}: ${(err as Error).message}`);
+    }
     const status = await session.write({
       nodeId: node,
       attributeId: AttributeIds.Value,
@@ -217,12 +255,14 @@ export class OpcuaDriver implements DeviceDriver {
     if (!this.controls.includes(controlOf(sp))) throw new Error(`${this.id} does not accept ${sp.type}`);
     const sps = this.cfg.setpoints;
     if (sp.type === 'battery_power' && sps.battery_power) {
-      await this.write(sps.battery_power, sp.w);
-      return { w: Number(await this.readBack(sps.battery_power)) };
+      const k = this.scaleOf('battery_power');
+      await this.write(sps.battery_power, sp.w / k);
+      return { w: numberOf(await this.readBack(sps.battery_power)) * k };
     }
     if (sp.type === 'active_power_limit' && sps.active_power_limit) {
-      await this.write(sps.active_power_limit, sp.w);
-      return { w: Number(await this.readBack(sps.active_power_limit)) };
+      const k = this.scaleOf('active_power_limit');
+      await this.write(sps.active_power_limit, sp.w / k);
+      return { w: numberOf(await this.readBack(sps.active_power_limit)) * k };
     }
     if (sp.type === 'connect' && sps.connect) {
       await this.write(sps.connect, sp.connected);
@@ -237,8 +277,16 @@ export class OpcuaDriver implements DeviceDriver {
     this.subscription = undefined;
     this.session = undefined;
     this.client = undefined;
-    await subscription?.terminate().catch(() => undefined);
-    await session?.close().catch(() => undefined);
-    await client?.disconnect().catch(() => undefined);
+    // Each step bounded: a server that is gone (or frozen) never answers, and node-opcua waits for it.
+    const steps = {
+      subscription: subscription ? await within(subscription.terminate(), CLOSE_STEP_MS) : 'done',
+      session: session ? await within(session.close(), CLOSE_STEP_MS) : 'done',
+      channel: client ? await within(client.disconnect(), CLOSE_STEP_MS) : 'done',
+    };
+    if (Object.values(steps).some((r) => r !== 'done'))
+      this.log.warn(
+        { device: this.id, steps },
+        'OPC UA close: steps failed or timed out (connection abandoned)',
+      );
   }
 }

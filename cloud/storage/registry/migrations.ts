@@ -154,6 +154,15 @@ export const MIGRATIONS: { id: number; name: string; statements: string[] }[] = 
       'CREATE INDEX market_screening_participant ON market_screening (participant, interval_start)',
     ],
   },
+  {
+    id: 7,
+    name: 'API tokens: expiry and issuer (existing tokens: no expiry, issuer unknown)',
+    statements: [
+      'ALTER TABLE api_tokens ADD COLUMN expires_at BIGINT',
+      'ALTER TABLE api_tokens ADD COLUMN created_by TEXT',
+      'CREATE INDEX api_tokens_user ON api_tokens (user_id, created_at)',
+    ],
+  },
 ];
 
 /** Applies pending migrations, each in its own transaction, recording them in schema_migrations. */

@@ -6,7 +6,16 @@ import type { Capabilities, Command } from '../../../protocols/mqtt/payloads.ts'
 import { type RunningPostgres, startPostgres } from '../../../test-support/postgres.ts';
 import { openPostgres, openSqlite, type SqlDb } from './db.ts';
 import { MIGRATIONS } from './migrations.ts';
-import { Registry } from './registry.ts';
+import { Registry, UnknownSitesError } from './registry.ts';
+
+const deepEq = (a: unknown, b: unknown) => {
+  try {
+    assert.deepEqual(a, b);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const now = Date.now();
 const caps: Capabilities = {
@@ -35,7 +44,13 @@ const caps: Capabilities = {
   limits: { export_w_max: 7000 },
 };
 
-function contract(name: string, open: () => Promise<SqlDb>, cleanup: () => Promise<void>) {
+function contract(
+  name: string,
+  open: () => Promise<SqlDb>,
+  cleanup: () => Promise<void>,
+  /** A second, empty database on the same backend (the upgrade test builds an old schema in it). */
+  openAnother: (name: string) => Promise<SqlDb>,
+) {
   describe(`registry: ${name}`, function () {
     this.timeout(60000);
     let db: SqlDb;
@@ -97,6 +112,7 @@ function contract(name: string, open: () => Promise<SqlDb>, cleanup: () => Promi
 
     it('keeps groups and their membership; a failed transaction leaves nothing behind', async () => {
       await reg.createGroup({ id: 'vpp-north', name: 'VPP North', kind: 'vpp' });
+      await reg.createSite('site-2');
       await reg.setGroupSites('vpp-north', ['site-1', 'site-2']);
       assert.deepEqual((await reg.getGroup('vpp-north'))?.sites, ['site-1', 'site-2']);
       assert.deepEqual(await reg.sitesOfGroups(['vpp-north']), ['site-1', 'site-2']);
@@ -112,6 +128,34 @@ function contract(name: string, open: () => Promise<SqlDb>, cleanup: () => Promi
       assert.equal((await reg.listGroups())[0].description, 'north feeders');
     });
 
+    it('refuses group members that are not registered sites, naming them, and creates no site', async () => {
+      const before = (await reg.listSites()).map((s) => s.id);
+      assert.deepEqual(await reg.unknownSites(['site-1', 'ghost-b', 'ghost-a', 'ghost-b']), [
+        'ghost-b',
+        'ghost-a',
+      ]);
+      await assert.rejects(
+        reg.setGroupSites('vpp-north', ['site-1', 'ghost-a', 'ghost-b']),
+        (err: unknown) =>
+          err instanceof UnknownSitesError &&
+          deepEq(err.unknown, ['ghost-a', 'ghost-b']) &&
+          /unknown site ids \(2\): ghost-a, ghost-b/.test(err.message),
+      );
+      assert.deepEqual(
+        (await reg.getGroup('vpp-north'))?.sites,
+        ['site-1', 'site-2'],
+        'membership unchanged',
+      );
+      assert.deepEqual(
+        (await reg.listSites()).map((s) => s.id),
+        before,
+        'no phantom site',
+      );
+      // 1,200 ids: more than one IN (…) chunk of the lookup.
+      const many = Array.from({ length: 1200 }, (_, i) => `ghost-${String(i).padStart(4, '0')}`);
+      assert.equal((await reg.unknownSites(['site-2', ...many])).length, 1200);
+    });
+
     it('stores users with scopes and tokens by hash only', async () => {
       const u = await reg.createUser({
         name: 'Ann',
@@ -124,11 +168,108 @@ function contract(name: string, open: () => Promise<SqlDb>, cleanup: () => Promi
         userId: u.id,
         secretHash: 'ab'.repeat(32),
         revoked: false,
+        expiresAt: null,
       });
       assert.equal(await reg.revokeToken('tok12345'), true);
       assert.equal((await reg.findToken('tok12345'))?.revoked, true);
+      assert.equal(await reg.revokeToken('tok12345'), false, 'revoking twice changes nothing');
       await reg.setSiteCredential('site-1', 'cd'.repeat(32));
       assert.equal(await reg.siteCredentialHash('site-1'), 'cd'.repeat(32));
+    });
+
+    it('lists tokens with expiry, issuer and last use, never their hash; hides revoked ones unless asked', async () => {
+      const u = await reg.createUser({
+        name: 'Bo',
+        role: 'operator',
+        scopes: [{ kind: 'all', target: '*' }],
+      });
+      const created = await reg.createToken({
+        id: 'tokbo001',
+        userId: u.id,
+        secretHash: 'ef'.repeat(32),
+        label: 'ci',
+        expiresAt: 1_900_000_000_000,
+        createdBy: 'user:admin',
+      });
+      assert.equal(created.expiresAt, 1_900_000_000_000);
+      assert.equal((await reg.findToken('tokbo001'))?.expiresAt, 1_900_000_000_000);
+      await reg.createToken({ id: 'tokbo002', userId: u.id, secretHash: '12'.repeat(32) });
+      await reg.touchToken('tokbo002', 1_800_000_000_123);
+      await reg.revokeToken('tokbo001');
+      const live = await reg.listTokens({ userId: u.id });
+      assert.deepEqual(
+        live.map((t) => [t.id, t.lastUsed, t.expiresAt, t.revokedAt]),
+        [['tokbo002', 1_800_000_000_123, null, null]],
+      );
+      const all = await reg.listTokens({ userId: u.id, includeRevoked: true });
+      assert.deepEqual(
+        all.map((t) => [t.id, t.label, t.createdBy, t.revokedAt !== null]),
+        [
+          ['tokbo001', 'ci', 'user:admin', true],
+          ['tokbo002', null, null, false],
+        ],
+      );
+      assert.deepEqual(Object.keys(all[0]).sort(), [
+        'createdAt',
+        'createdBy',
+        'expiresAt',
+        'id',
+        'label',
+        'lastUsed',
+        'revokedAt',
+        'userId',
+      ]);
+      assert.ok(!JSON.stringify(all).includes('ef'.repeat(32)), 'no hash in the listing');
+    });
+
+    it('upgrades a schema-6 registry in place: a token issued before expiry existed keeps working', async () => {
+      const old = await openAnother('upgrade6');
+      try {
+        // The registry as release 6 left it, built from the migrations as they were then.
+        await old.run(
+          'CREATE TABLE schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
+        );
+        for (const m of MIGRATIONS.filter((x) => x.id <= 6)) {
+          for (const st of m.statements) await old.run(st);
+          await old.run('INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)', [
+            m.id,
+            m.name,
+            0,
+          ]);
+        }
+        await old.run(
+          "INSERT INTO users (id, name, role, created_at) VALUES ('admin', 'bootstrap operator', 'operator', 1)",
+        );
+        await old.run(
+          "INSERT INTO api_tokens (id, user_id, secret_hash, label, created_at) VALUES ('oldtok01', 'admin', ?, 'bootstrap', 2)",
+          ['aa'.repeat(32)],
+        );
+        const upgraded = new Registry(old);
+        assert.deepEqual(
+          await upgraded.init(),
+          MIGRATIONS.filter((x) => x.id > 6).map((x) => x.id),
+        );
+        assert.deepEqual(await upgraded.findToken('oldtok01'), {
+          userId: 'admin',
+          secretHash: 'aa'.repeat(32),
+          revoked: false,
+          expiresAt: null,
+        });
+        assert.deepEqual(await upgraded.listTokens(), [
+          {
+            id: 'oldtok01',
+            userId: 'admin',
+            label: 'bootstrap',
+            createdAt: 2,
+            createdBy: null,
+            expiresAt: null,
+            lastUsed: null,
+            revokedAt: null,
+          },
+        ]);
+      } finally {
+        await old.close();
+      }
     });
 
     it('tracks a command through its lifecycle, and finds overdue ones', async () => {
@@ -219,6 +360,7 @@ contract(
     return openSqlite(join(dir, 'registry.db'));
   },
   async () => rmSync(dir, { recursive: true, force: true }),
+  async (name) => openSqlite(join(dir, `${name}.db`)),
 );
 
 let server: RunningPostgres | undefined;
@@ -229,4 +371,10 @@ contract(
     return openPostgres(server.connectionString);
   },
   async () => server?.stop(),
+  async (name) => {
+    const admin = openPostgres((server as RunningPostgres).connectionString);
+    await admin.run(`CREATE DATABASE ${name}`);
+    await admin.close();
+    return openPostgres((server as RunningPostgres).connectionString.replace(/\/postgres$/, `/${name}`));
+  },
 );

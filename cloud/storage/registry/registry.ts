@@ -57,6 +57,36 @@ export interface User {
   scopes: Scope[];
 }
 
+/** An API token as the admin sees it: never its secret or hash. */
+export interface ApiToken {
+  id: string;
+  userId: string;
+  label: string | null;
+  createdAt: number;
+  /** Actor that issued it (`user:<id>`, `system`); null for tokens issued before this was recorded. */
+  createdBy: string | null;
+  /** null: never expires (the bootstrap token, tokens issued before expiry existed). */
+  expiresAt: number | null;
+  /** Last successful use, written at most once a minute per token (so it lags by up to a minute). */
+  lastUsed: number | null;
+  revokedAt: number | null;
+}
+
+/** Thrown when a group would get members that are not registered sites. */
+export class UnknownSitesError extends Error {
+  constructor(readonly unknown: string[]) {
+    const shown = unknown.slice(0, 20).join(', ');
+    super(
+      `unknown site id${unknown.length > 1 ? 's' : ''} (${unknown.length}): ${shown}${
+        unknown.length > 20 ? `, … and ${unknown.length - 20} more` : ''
+      } (register a site first: POST /sites)`,
+    );
+  }
+}
+
+/** Bound parameters per IN (…) list: far below SQLite's and PostgreSQL's limits. */
+const IN_CHUNK = 500;
+
 export const COMMAND_STATUSES = ['pending', 'sent', 'acknowledged', 'refused', 'expired', 'failed'] as const;
 export type CommandStatus = (typeof COMMAND_STATUSES)[number];
 export const OPEN_COMMAND_STATUSES: CommandStatus[] = ['pending', 'sent'];
@@ -138,6 +168,20 @@ function toCommand(r: Row): CommandRecord {
     statusAt: Number(r.status_at),
     applied: parse(r.applied),
     reason: str(r.reason),
+  };
+}
+
+const TOKEN_COLUMNS = 'id, user_id, label, created_at, created_by, expires_at, last_used, revoked_at';
+function toToken(r: Row): ApiToken {
+  return {
+    id: String(r.id),
+    userId: String(r.user_id),
+    label: str(r.label),
+    createdAt: Number(r.created_at),
+    createdBy: str(r.created_by),
+    expiresAt: num(r.expires_at),
+    lastUsed: num(r.last_used),
+    revokedAt: num(r.revoked_at),
   };
 }
 
@@ -344,14 +388,33 @@ export class Registry {
     return this.getGroup(id);
   }
 
-  /** Replaces a group's membership. Unknown sites are created (an operator may plan ahead of the edge). */
+  /** The ids among `ids` that are not registered sites (distinct, in the order given). */
+  async unknownSites(ids: string[], db: SqlDb = this.db): Promise<string[]> {
+    const distinct = [...new Set(ids)];
+    const known = new Set<string>();
+    for (let i = 0; i < distinct.length; i += IN_CHUNK) {
+      const chunk = distinct.slice(i, i + IN_CHUNK);
+      const rows = await db.all<{ id: string }>(
+        `SELECT id FROM sites WHERE id IN (${chunk.map(() => '?').join(',')})`,
+        chunk,
+      );
+      for (const r of rows) known.add(String(r.id));
+    }
+    return distinct.filter((s) => !known.has(s));
+  }
+
+  /**
+   * Replaces a group's membership. Every member must be a registered site: an unknown id is refused
+   * (UnknownSitesError, membership unchanged) rather than created as a phantom site; an operator who
+   * plans ahead of the edge registers the site first (POST /sites).
+   */
   async setGroupSites(id: string, sites: string[]): Promise<Group | undefined> {
     await this.db.tx(async (db) => {
+      const unknown = await this.unknownSites(sites, db);
+      if (unknown.length) throw new UnknownSitesError(unknown);
       await db.run('DELETE FROM group_members WHERE group_id = ?', [id]);
-      for (const s of new Set(sites)) {
-        await this.createSite(s, {}, db);
+      for (const s of new Set(sites))
         await db.run('INSERT INTO group_members (group_id, site_id) VALUES (?, ?)', [id, s]);
-      }
     });
     return this.getGroup(id);
   }
@@ -414,20 +477,74 @@ export class Registry {
     return Number(r.n);
   }
 
-  async createToken(t: { id: string; userId: string; secretHash: string; label?: string }): Promise<void> {
+  async createToken(t: {
+    id: string;
+    userId: string;
+    secretHash: string;
+    label?: string;
+    expiresAt?: number | null;
+    createdBy?: string;
+    createdAt?: number;
+  }): Promise<ApiToken> {
     await this.db.run(
-      'INSERT INTO api_tokens (id, user_id, secret_hash, label, created_at) VALUES (?, ?, ?, ?, ?)',
-      [t.id, t.userId, t.secretHash, t.label ?? null, Date.now()],
+      `INSERT INTO api_tokens (id, user_id, secret_hash, label, created_at, expires_at, created_by)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      [
+        t.id,
+        t.userId,
+        t.secretHash,
+        t.label ?? null,
+        t.createdAt ?? Date.now(),
+        t.expiresAt ?? null,
+        t.createdBy ?? null,
+      ],
     );
+    return (await this.getToken(t.id)) as ApiToken;
   }
 
-  async findToken(id: string): Promise<{ userId: string; secretHash: string; revoked: boolean } | undefined> {
-    const [r] = await this.db.all('SELECT user_id, secret_hash, revoked_at FROM api_tokens WHERE id = ?', [
-      id,
-    ]);
+  /** What authentication needs: the hash to check, and whether the token may still be used. */
+  async findToken(
+    id: string,
+  ): Promise<{ userId: string; secretHash: string; revoked: boolean; expiresAt: number | null } | undefined> {
+    const [r] = await this.db.all(
+      'SELECT user_id, secret_hash, revoked_at, expires_at FROM api_tokens WHERE id = ?',
+      [id],
+    );
     return r
-      ? { userId: String(r.user_id), secretHash: String(r.secret_hash), revoked: r.revoked_at != null }
+      ? {
+          userId: String(r.user_id),
+          secretHash: String(r.secret_hash),
+          revoked: r.revoked_at != null,
+          expiresAt: num(r.expires_at),
+        }
       : undefined;
+  }
+
+  async getToken(id: string): Promise<ApiToken | undefined> {
+    const [r] = await this.db.all(`SELECT ${TOKEN_COLUMNS} FROM api_tokens WHERE id = ?`, [id]);
+    return r ? toToken(r) : undefined;
+  }
+
+  /** Tokens (all, or one user's), oldest first; revoked ones only when asked. */
+  async listTokens(q: { userId?: string; includeRevoked?: boolean } = {}): Promise<ApiToken[]> {
+    const where: string[] = [];
+    const params: string[] = [];
+    if (q.userId) {
+      where.push('user_id = ?');
+      params.push(q.userId);
+    }
+    if (!q.includeRevoked) where.push('revoked_at IS NULL');
+    const rows = await this.db.all(
+      `SELECT ${TOKEN_COLUMNS} FROM api_tokens ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY created_at, id`,
+      params,
+    );
+    return rows.map(toToken);
+  }
+
+  /** Records a use (the caller throttles how often). */
+  async touchToken(id: string, at: number): Promise<void> {
+    await this.db.run('UPDATE api_tokens SET last_used = ? WHERE id = ?', [at, id]);
   }
 
   async revokeToken(id: string): Promise<boolean> {
