@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { mosquittoAcl, mosquittoConf } from '../cloud/broker/mosquitto-acl.ts';
 import { ModbusClient } from '../protocols/modbus/client.ts';
+import { MAX_PAYLOAD_BYTES } from '../protocols/mqtt/payloads.ts';
 import { locatePoint } from '../protocols/sunspec/codec.ts';
 import { discoverUnit, readModelRegisters } from '../protocols/sunspec/discovery.ts';
 import { type FaultKind, FaultLog, type FaultPlan, planFaults } from '../test-support/fault-schedule.ts';
@@ -90,7 +91,13 @@ export class FaultFleet {
         acl: mosquittoAcl('gridlayer-cloud'),
         // The config operators are told to use (`gridlayer cloud --print-mosquitto-conf`).
         conf: ({ port, passwordFile, aclFile }) =>
-          mosquittoConf({ port, host: '127.0.0.1', passwordFile, aclFile, maxPacketBytes: 300_000 }),
+          mosquittoConf({
+            port,
+            host: '127.0.0.1',
+            passwordFile,
+            aclFile,
+            maxPacketBytes: MAX_PAYLOAD_BYTES + 4096,
+          }),
         persistence: true,
       });
       this.cloud = new HilCloud(this.tmp.dir, {
