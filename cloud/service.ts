@@ -214,7 +214,7 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
       },
       config.vpp,
     );
-    vpp.start();
+    await vpp.start();
     cleanups.push(async () => vpp.stop());
 
     const api = await startApi(

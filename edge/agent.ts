@@ -9,6 +9,7 @@ import { type Capabilities, type Sample, SCHEMA_VERSION } from '../protocols/mqt
 import { TelemetryBuffer } from './buffer.ts';
 import type { DeviceConfig, EdgeConfig, ModbusDeviceConfig } from './config.ts';
 import { Controller } from './control/controller.ts';
+import { CommandLedger, ledgerPathFor } from './control/ledger.ts';
 import { SunSpecDriver } from './drivers/sunspec.ts';
 import type { DeviceDriver, Reading } from './drivers/types.ts';
 import { EdgeMetrics, startHttp } from './http.ts';
@@ -50,6 +51,8 @@ export class EdgeAgent {
   readonly buffer: TelemetryBuffer;
   readonly uplink: Uplink;
   readonly controller: Controller;
+  /** Command answers, held setpoints and lapses, next to the buffer (control/ledger.ts). */
+  readonly ledger: CommandLedger;
   readonly scheduler = new PollScheduler<Reading>({ maxBackoffMs: 30_000 });
   readonly devices = new Map<string, DeviceSlot>();
   private readonly lines = new Map<string, ModbusClient>();
@@ -71,6 +74,7 @@ export class EdgeAgent {
       drop: c.buffer.drop,
       synchronous: c.buffer.synchronous,
     });
+    this.ledger = new CommandLedger(ledgerPathFor(c.buffer.path));
     this.uplink = new Uplink({
       ...c.uplink,
       site: c.site,
@@ -78,6 +82,7 @@ export class EdgeAgent {
       buffer: this.buffer,
       capabilities: () => this.capabilities(),
       mode: () => this.controller?.mode ?? 'default',
+      lapsed: () => this.controller?.lapses() ?? [],
       log: this.log.child({ part: 'uplink' }),
     });
     this.controller = new Controller({
@@ -98,6 +103,7 @@ export class EdgeAgent {
         this.uplink.publishAck(ack);
       },
       onDuplicate: () => this.metrics.commands.inc({ status: 'duplicate' }),
+      ledger: this.ledger,
       onModeChange: (mode) => {
         this.metrics.mode.set(mode === 'remote' ? 1 : 0);
         this.uplink.publishStatus();
@@ -417,6 +423,8 @@ export class EdgeAgent {
     const unclean = Object.fromEntries(results.filter(([, r]) => r !== 'done'));
     if (Object.keys(unclean).length)
       this.log.warn({ steps: unclean }, 'stop: some parts did not close cleanly');
+    // After the uplink: a command arriving while it closed may still write its answer.
+    this.ledger.close();
     this.log.info('edge agent stopped');
   }
 }

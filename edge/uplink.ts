@@ -35,6 +35,8 @@ export interface UplinkOptions {
   buffer: TelemetryBuffer;
   capabilities(): Capabilities;
   mode(): Status['mode'];
+  /** Remote setpoints the controller dropped early, reported in the online status (control/ledger.ts). */
+  lapsed?(): NonNullable<Status['lapsed']>;
   log: Logger;
   /** Batches in flight at once (ordering is kept: the broker delivers a session's QoS 1 in order). */
   window?: number;
@@ -70,7 +72,7 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   }
 
   private status(state: 'online' | 'offline'): Status {
-    return {
+    const s: Status = {
       v: SCHEMA_VERSION,
       site: this.opts.site,
       state,
@@ -78,6 +80,8 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       agentVersion: this.opts.agentVersion,
       mode: this.opts.mode(),
     };
+    const lapsed = state === 'online' ? this.opts.lapsed?.() : undefined;
+    return lapsed?.length ? { ...s, lapsed } : s;
   }
 
   start(): void {

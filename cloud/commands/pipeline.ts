@@ -25,6 +25,8 @@ export const commandRequestSchema = z.discriminatedUnion(
   ],
 );
 
+const newCommandId = () => `cmd_${newId(10)}`;
+
 export class CommandError extends Error {
   constructor(
     readonly status: number,
@@ -39,7 +41,9 @@ const ACK_STATUS: Record<Ack['status'], CommandStatus> = {
   refused: 'refused',
   expired: 'expired',
 };
-export const TERMINAL_STATUSES: CommandStatus[] = ['acknowledged', 'refused', 'expired', 'failed'];
+export const TERMINAL_STATUSES: CommandStatus[] = ['acknowledged', 'refused', 'expired', 'failed', 'lapsed'];
+/** Commands that may still be in force at the site, and so can lapse there. */
+const FOLLOWABLE: CommandStatus[] = ['pending', 'sent', 'acknowledged'];
 
 export interface CommandPipelineDeps {
   registry: Registry;
@@ -53,7 +57,13 @@ export interface CommandPipelineDeps {
 
 /**
  * Command lifecycle: validated → stored (pending) → published QoS 1 to the site's command topic (sent) →
- * acknowledged with the applied value / refused with a reason / expired. Every step is audited.
+ * acknowledged with the applied value / refused with a reason / expired. An acknowledged setpoint the
+ * edge later drops before its expiry (uplink lost too long, agent restarted: it reports this in its
+ * online status) becomes `lapsed`, and is re-asserted as a new command until the same expiry unless a
+ * newer command replaced it or a dispatch loop renews it anyway; found out only after its expiry, it
+ * becomes `expired` with the lapse as reason. Every step is audited. Everything lives in the registry:
+ * after a cloud restart the expiry sweep runs at once and open commands go out again when their gateway
+ * announces itself online.
  */
 export class CommandPipeline {
   private events = new EventEmitter();
@@ -64,6 +74,8 @@ export class CommandPipeline {
   }
 
   start() {
+    // Commands that expired while the cloud was down are closed now, not one check period later.
+    this.expireOverdue().catch((err) => this.deps.log.error({ err }, 'command expiry check failed'));
     this.timer = setInterval(() => {
       this.expireOverdue().catch((err) => this.deps.log.error({ err }, 'command expiry check failed'));
     }, this.deps.expiryCheckMs);
@@ -95,19 +107,35 @@ export class CommandPipeline {
     } else if (!devices.some((d) => d.controls.includes(fields.type))) {
       throw new CommandError(422, `no device of site ${site} accepts ${fields.type}`);
     }
-    const now = Date.now();
+    return this.issue(site, fields, (now) => now + ttl * 1000, actor, 'command.send', actor);
+  }
+
+  /** Stores, audits and publishes one new command (id and issue time assigned here). */
+  private async issue(
+    site: string,
+    fields: Record<string, unknown>,
+    /** The expiry, from the issue time. */
+    expires: (issuedAt: number) => number,
+    issuedBy: string,
+    action: string,
+    auditActor: string,
+    detail: Record<string, unknown> = {},
+    id = newCommandId(),
+  ): Promise<CommandRecord> {
+    const { registry } = this.deps;
+    const issuedAt = Date.now();
     const wire = commandSchema.safeParse({
       ...fields,
       v: 1,
-      id: `cmd_${newId(10)}`,
+      id,
       site,
-      issuedAt: now,
-      expiresAt: now + ttl * 1000,
+      issuedAt,
+      expiresAt: expires(issuedAt),
     });
     if (!wire.success) throw new CommandError(400, `invalid command: ${formatIssues(wire.error)}`);
     const cmd: Command = wire.data;
-    const rec = await registry.insertCommand(cmd, actor);
-    await registry.audit(actor, 'command.send', site, { command: cmd });
+    const rec = await registry.insertCommand(cmd, issuedBy);
+    await registry.audit(auditActor, action, site, { ...detail, command: cmd });
     this.deps.metrics.commands.inc({ status: 'pending' });
     try {
       await this.deps.publish(siteTopic(site, 'commands'), JSON.stringify(cmd));
@@ -135,7 +163,13 @@ export class CommandPipeline {
    */
   async onStatus(site: string, status: Status): Promise<number> {
     if (status.state !== 'online') return 0;
-    const resend = await this.deps.registry.resendableCommands(site, Date.now());
+    // Taken before the lapses are handled: a re-assertion is published by reconcile itself, and a
+    // command the edge reports lapsed is not sent again under its old id.
+    const lapsed = new Set(status.lapsed?.map((l) => l.commandId));
+    const resend = (await this.deps.registry.resendableCommands(site, Date.now())).filter(
+      (c) => !lapsed.has(c.id),
+    );
+    if (status.lapsed?.length) await this.reconcile(site, status.lapsed);
     for (const c of resend) {
       try {
         await this.deps.publish(siteTopic(site, 'commands'), JSON.stringify(c.command));
@@ -151,6 +185,56 @@ export class CommandPipeline {
     if (resend.length)
       this.deps.log.info({ site, commands: resend.map((c) => c.id) }, 'open commands re-sent');
     return resend.length;
+  }
+
+  /**
+   * The edge reports setpoints it dropped before their expiry. Each such command is closed as
+   * `lapsed` (or `expired`, when its expiry has passed meanwhile) and, when still wanted, re-asserted:
+   * a new command with the same fields, a fresh id and issue time, and the original expiry. Idempotent:
+   * the edge repeats its lapses in every online status, and only a command still in force moves.
+   */
+  private async reconcile(site: string, lapses: NonNullable<Status['lapsed']>): Promise<void> {
+    const { registry } = this.deps;
+    for (const l of lapses) {
+      const rec = await registry.getCommand(l.commandId);
+      if (!rec || rec.siteId !== site || !FOLLOWABLE.includes(rec.status)) continue;
+      const when = new Date(l.at).toISOString();
+      const now = Date.now();
+      if (rec.expiresAt <= now) {
+        await this.transition(
+          rec.id,
+          FOLLOWABLE,
+          'expired',
+          { reason: `lapsed at the site at ${when} (${l.reason}); expired before it could be re-asserted` },
+          `gateway:${site}`,
+        );
+        continue;
+      }
+      // A dispatch renews its own setpoints every loop; a replaced one must not come back.
+      const byDispatch = rec.issuedBy.startsWith('dispatch:');
+      const replaced = await registry.hasNewerCommand(rec);
+      const why = byDispatch ? 'its dispatch renews it' : replaced ? 'a newer command replaced it' : '';
+      const nextId = newCommandId();
+      const what = why ? `not re-asserted: ${why}` : `re-asserted as ${nextId}`;
+      const reason = `lapsed at the site at ${when} (${l.reason}); ${what}`;
+      // The transition claims the lapse: of concurrent statuses repeating it, one re-asserts.
+      if (!(await this.transition(rec.id, FOLLOWABLE, 'lapsed', { reason }, `gateway:${site}`))) continue;
+      this.deps.log.warn({ id: rec.id, site, lapse: l }, 'setpoint lapsed at the site');
+      if (why) continue;
+      const { v: _v, id: _id, site: _s, issuedAt: _i, expiresAt: _e, ...fields } = rec.command;
+      await this.issue(
+        site,
+        fields,
+        () => rec.expiresAt,
+        rec.issuedBy,
+        'command.reasserted',
+        'system',
+        {
+          of: rec.id,
+        },
+        nextId,
+      );
+    }
   }
 
   /** An ack from a gateway (already schema-validated; `site` is the gateway's own site). */

@@ -17,6 +17,11 @@
  * its setpoint for `settleMs` (under-delivery: it is then held at what it demonstrably delivers).
  * Commands carry an expiry of `commandTtlS` (a little beyond the loop period) and are renewed before
  * they lapse; after the end nothing is renewed, so the edges return to default mode on their own.
+ *
+ * Every dispatch is kept in the registry database (store.ts), saved after each loop step. On start
+ * the manager loads them: an open dispatch whose window is still running resumes (its setpoints are
+ * sent afresh at the next tick: what was in flight before the restart is unknown), one whose window
+ * ended meanwhile is closed as completed with the reason recorded.
  */
 import { z } from 'zod';
 import type { CommandPipeline } from '../commands/pipeline.ts';
@@ -34,6 +39,7 @@ import {
   readGroupState,
   type StateOptions,
 } from './state.ts';
+import { DispatchStore } from './store.ts';
 
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
 const when = z.union([z.number().int().min(946684800000), z.string()]).transform((v, ctx) => {
@@ -120,6 +126,8 @@ interface DeviceRun {
   limited?: boolean;
   lastCommand?: { id: string; w: number; sentAt: number; expiresAt: number; status: string };
   deviatingSince?: number;
+  /** Excluded for a missing ack, its telemetry then went stale too: the site was unreachable. */
+  wentStale?: boolean;
   ratingW: number;
 }
 
@@ -148,6 +156,10 @@ export interface Dispatch {
   requestedBy: string;
   createdAt: number;
   status: 'scheduled' | 'active' | 'completed' | 'cancelled';
+  /** Why the dispatch ended other than by its loop reaching the end (e.g. the cloud was down then). */
+  endedReason?: string;
+  /** When the loop last resumed this dispatch after a restart of the cloud. */
+  resumedAt?: number;
   baseline: { method: string; w: number; from: number; to: number; sitesFromLatest: string[] };
   /** Target of the meter total (W, export +). */
   targetMeterW: number;
@@ -178,6 +190,8 @@ export interface DispatchDeps {
   setInterval?: (fn: () => void, ms: number) => unknown;
   clearInterval?: (h: unknown) => void;
 }
+
+const NOT_ACKNOWLEDGED = 'command not acknowledged before expiry';
 
 let seq = 0;
 const newDispatchId = () =>
@@ -228,23 +242,66 @@ export class DispatchManager {
   private timer: unknown;
   private running = false;
   readonly opts: DispatchOptions;
+  private readonly store: DispatchStore;
 
   constructor(
     private deps: DispatchDeps,
     opts: Partial<DispatchOptions> = {},
   ) {
     this.opts = { ...DEFAULT_DISPATCH_OPTIONS, ...opts };
+    this.store = new DispatchStore(deps.registry.db);
+  }
+
+  /** Saves a dispatch; a failed save is logged, the loop goes on (the next step saves again). */
+  private async persist(d: Dispatch): Promise<void> {
+    await this.store
+      .save(d)
+      .catch((err) => this.deps.log?.warn({ err, id: d.id }, 'dispatch not saved to the registry'));
+  }
+
+  /** Loads the stored dispatches: resumes the open ones, closes those whose window ended meanwhile. */
+  private async resume(): Promise<void> {
+    const now = this.now();
+    for (const d of await this.store.load()) {
+      this.dispatches.set(d.id, d);
+      if (d.status !== 'scheduled' && d.status !== 'active') continue;
+      if (now >= d.end) {
+        const last = d.progress.lastTickAt;
+        d.status = 'completed';
+        d.endedReason = `window ended at ${new Date(d.end).toISOString()} while the cloud was not running (last loop step ${last ? new Date(last).toISOString() : 'none'})`;
+        await this.deps.registry.audit('system', 'dispatch.complete', d.id, {
+          intervals: d.intervals.length,
+          reason: d.endedReason,
+        });
+        await this.persist(d);
+        continue;
+      }
+      // The acknowledgement waiters of the old process are gone: every device gets a fresh setpoint.
+      for (const r of d.devices) {
+        r.lastCommand = undefined;
+        r.deviatingSince = undefined;
+      }
+      d.resumedAt = now;
+      await this.deps.registry.audit('system', 'dispatch.resume', d.id, {
+        status: d.status,
+        lastTickAt: d.progress.lastTickAt,
+      });
+      await this.persist(d);
+      this.deps.log?.info({ id: d.id, status: d.status }, 'dispatch resumed after restart');
+    }
   }
 
   private now() {
     return this.deps.now?.() ?? Date.now();
   }
 
-  start() {
+  /** Loads the stored dispatches (resolves once they are resumed or closed), then starts the loop. */
+  async start(): Promise<void> {
     // Load the solver now: its first load takes about a second, which must not delay a dispatch.
     void allocate([{ id: 'warm-up', baselineW: 0, minW: -1, maxW: 1 }], 1).catch((err) =>
       this.deps.log?.warn({ err }, 'HiGHS failed to load'),
     );
+    await this.resume();
     const si = this.deps.setInterval ?? ((fn, ms) => setInterval(fn, ms).unref());
     this.timer = si(() => void this.tick(), this.opts.loopMs);
   }
@@ -345,6 +402,7 @@ export class DispatchManager {
       intervals: [],
     };
     this.dispatches.set(d.id, d);
+    await this.persist(d);
     if (start <= now) {
       // An immediate dispatch starts now, from the snapshot and baseline just taken, rather than at
       // the next loop tick: this is the dispatch latency.
@@ -352,15 +410,19 @@ export class DispatchManager {
       this.busy.add(d.id);
       void this.activated(d)
         .then(() => this.control(d, g, now))
+        .then(() => this.persist(d))
         .catch((err) => this.deps.log?.warn({ err, id: d.id }, 'dispatch step failed'))
         .finally(() => this.busy.delete(d.id));
     }
     return d;
   }
 
-  cancel(id: string): Dispatch | undefined {
+  async cancel(id: string): Promise<Dispatch | undefined> {
     const d = this.dispatches.get(id);
-    if (d && (d.status === 'scheduled' || d.status === 'active')) d.status = 'cancelled';
+    if (d && (d.status === 'scheduled' || d.status === 'active')) {
+      d.status = 'cancelled';
+      await this.persist(d);
+    }
     return d;
   }
 
@@ -384,7 +446,10 @@ export class DispatchManager {
     if (this.busy.has(d.id)) return;
     this.busy.add(d.id);
     try {
+      const before = d.status;
       await this.stepInner(d);
+      // Saved when it changed: a scheduled dispatch waiting for its start is left alone.
+      if (d.status !== 'scheduled' || before !== d.status) await this.persist(d);
     } finally {
       this.busy.delete(d.id);
     }
@@ -471,12 +536,19 @@ export class DispatchManager {
         r.measuredW = dev.w;
         if (!dev.fresh) {
           if (r.state !== 'excluded') this.exclude(d, r, 'stale telemetry');
+          else if (r.reason === NOT_ACKNOWLEDGED) r.wentStale = true;
           continue;
         }
         if (r.state === 'excluded') {
-          if (r.reason !== 'stale telemetry') continue;
-          r.state = 'ok'; // fresh again: back in
+          // Fresh again: back in. So is a device whose commands went unacknowledged because its
+          // site was unreachable (its telemetry stopped as well), once the site is back: an uplink
+          // outage must not leave it out for the rest of the window. It gets a new setpoint at once.
+          const reachable = r.reason === NOT_ACKNOWLEDGED && r.wentStale;
+          if (r.reason !== 'stale telemetry' && !reachable) continue;
+          if (reachable) r.lastCommand = undefined;
+          r.state = 'ok';
           r.reason = undefined;
+          r.wentStale = undefined;
         }
         const w = dev.w ?? 0;
         const tol = Math.max(o.toleranceW, (o.tolerancePct / 100) * r.ratingW);
@@ -635,7 +707,7 @@ export class DispatchManager {
           this.exclude(d, r, `command ${done.status}: ${done.reason ?? ''}`.trim());
         } else if (done.status === 'expired' && d.status === 'active') {
           d.progress.commandErrors++;
-          this.exclude(d, r, 'command not acknowledged before expiry');
+          this.exclude(d, r, NOT_ACKNOWLEDGED);
         }
       });
     } catch (err) {

@@ -57,8 +57,9 @@ export class VppService {
     this.dispatch = new DispatchManager(deps, opts);
   }
 
-  start() {
-    this.dispatch.start();
+  /** Resolves once the stored dispatches are loaded (resumed, or closed when their window ended). */
+  start(): Promise<void> {
+    return this.dispatch.start();
   }
 
   stop() {

@@ -16,6 +16,7 @@ import {
   type RemoteSetpoints,
   type Snapshot,
 } from './decide.ts';
+import { CommandLedger, type HeldKind, type Lapse } from './ledger.ts';
 
 export interface ControllerSettings extends ControlSettings {
   enabled: boolean;
@@ -43,6 +44,8 @@ export interface ControllerDeps {
   /** A command id arrived again (already answered, or still being applied). */
   onDuplicate?(commandId: string): void;
   onModeChange?(mode: 'default' | 'remote'): void;
+  /** Answers and held setpoints that survive a restart; in memory when not given (tests). */
+  ledger?: CommandLedger;
   log: Logger;
   now?: () => number;
 }
@@ -89,7 +92,8 @@ export class Controller {
   private readonly reactive = new Map<string, ReactiveEntry>();
   private readonly pending = new Map<string, PendingAck>();
   private readonly written = new Map<string, Written>();
-  private readonly seen = new Map<string, Ack>(); // command id → ack (QoS 1 redelivery)
+  /** Command id → ack (QoS 1 redelivery, the cloud's re-send), held setpoints, lapses: persistent. */
+  readonly ledger: CommandLedger;
   private readonly applying = new Set<string>(); // immediate commands being written right now
   private timer?: NodeJS.Timeout;
   private busy = false;
@@ -102,7 +106,32 @@ export class Controller {
     commands: { applied: 0, refused: 0, expired: 0 },
   };
 
-  constructor(private readonly deps: ControllerDeps) {}
+  constructor(private readonly deps: ControllerDeps) {
+    this.ledger = deps.ledger ?? new CommandLedger(':memory:');
+    // A new process follows no remote setpoint yet: what the last one held has lapsed (the cloud is
+    // told in the next online status and re-asserts what it still wants).
+    const lapsed = this.ledger.lapseHeld(this.now(), 'edge agent restarted: default mode');
+    if (lapsed.length)
+      deps.log.warn({ commands: lapsed.map((l) => l.commandId) }, 'remote setpoints lapsed by the restart');
+  }
+
+  /** Remote setpoints dropped before their expiry, for the cloud (newest first). */
+  lapses(): Lapse[] {
+    return this.ledger.lapses();
+  }
+
+  private uplinkLost(now: number): boolean {
+    const up = this.deps.uplink();
+    return (
+      !up.connected &&
+      up.lastDisconnectMs !== undefined &&
+      now - up.lastDisconnectMs > this.deps.settings.uplinkLossS * 1000
+    );
+  }
+
+  private lossReason(): string {
+    return `uplink lost for more than ${this.deps.settings.uplinkLossS} s: default mode`;
+  }
 
   private now(): number {
     return (this.deps.now ?? Date.now)();
@@ -119,11 +148,11 @@ export class Controller {
     this.timer = undefined;
   }
 
-  private ack(a: Omit<Ack, 'v' | 'site' | 'ts'>): void {
+  /** Stores the answer (before it leaves: a restart must find it) and sends it. */
+  private ack(a: Omit<Ack, 'v' | 'site' | 'ts'>, expiresAt: number | undefined): void {
     const ack: Ack = { v: SCHEMA_VERSION, site: this.deps.site, ts: this.now(), ...a };
     if (ack.reason && ack.reason.length > 500) ack.reason = `${ack.reason.slice(0, 497)}...`;
-    this.seen.set(ack.commandId, ack);
-    if (this.seen.size > 1000) this.seen.delete(this.seen.keys().next().value as string);
+    this.ledger.recordAck(ack, expiresAt, ack.ts);
     this.stats.commands[ack.status]++;
     this.deps.log.info(
       { command: ack.commandId, status: ack.status, applied: ack.applied, reason: ack.reason },
@@ -148,7 +177,7 @@ export class Controller {
     // gets its first answer again, even if it has expired since: never applied twice, never two verdicts.
     const id = v.ok ? v.command.id : v.commandId;
     if (id !== undefined) {
-      const previous = this.seen.get(id);
+      const previous = this.ledger.ack(id);
       if (previous || this.pending.has(id) || this.applying.has(id)) this.deps.onDuplicate?.(id);
       if (previous) {
         this.deps.log.info(
@@ -162,7 +191,8 @@ export class Controller {
     }
     if (!v.ok) {
       this.deps.log.warn({ reason: v.reason, command: v.commandId }, 'command refused');
-      if (v.commandId) this.ack({ commandId: v.commandId, status: v.status, reason: v.reason });
+      if (v.commandId)
+        this.ack({ commandId: v.commandId, status: v.status, reason: v.reason }, salvageExpiry(payload));
       else this.stats.commands.refused++;
       return;
     }
@@ -183,6 +213,7 @@ export class Controller {
           w: targets.length === 1 ? c.w : (c.w * rating(d)) / total,
           expiresAt: c.expiresAt,
         });
+        this.ledger.hold(d.id, c.type === 'battery_power' ? 'battery' : 'pvLimit', c.id, c.expiresAt);
       }
       this.pending.set(c.id, {
         devices: new Set(v.devices),
@@ -214,26 +245,37 @@ export class Controller {
         else sp = { type: 'connect', connected: c.connected };
         const got = await d.apply(sp);
         // Constant var / PF hold until the command expires; volt-var replaces them (modes are exclusive).
-        if (sp.type === 'reactive_power' || sp.type === 'power_factor')
+        if (sp.type === 'reactive_power' || sp.type === 'power_factor') {
           this.reactive.set(id, { commandId: c.id, sp, expiresAt: c.expiresAt, atMs: this.now() });
-        else if (sp.type === 'volt_var' && sp.enabled) this.reactive.delete(id);
+          this.ledger.hold(id, 'reactive', c.id, c.expiresAt);
+        } else if (sp.type === 'volt_var' && sp.enabled) {
+          const held = this.reactive.get(id);
+          this.reactive.delete(id);
+          if (held) this.ledger.release(id, 'reactive', held.commandId);
+        }
         if (sp.type === 'power_factor' && typeof got.pf === 'number' && Math.abs(got.pf - sp.pf) > 0.0005)
           notes.push(`${id}: power factor ${sp.pf} outside the device's rating: applied ${got.pf}`);
         for (const [k, x] of Object.entries(got)) applied[v.devices.length > 1 ? `${id}.${k}` : k] = x;
       }
-      this.ack({
-        commandId: c.id,
-        status: 'applied',
-        applied,
-        ...(notes.length && { reason: notes.join('; ') }),
-      });
+      this.ack(
+        {
+          commandId: c.id,
+          status: 'applied',
+          applied,
+          ...(notes.length && { reason: notes.join('; ') }),
+        },
+        c.expiresAt,
+      );
     } catch (err) {
-      this.ack({
-        commandId: c.id,
-        status: 'refused',
-        reason: `write failed: ${(err as Error).message}`,
-        ...(Object.keys(applied).length && { applied }),
-      });
+      this.ack(
+        {
+          commandId: c.id,
+          status: 'refused',
+          reason: `write failed: ${(err as Error).message}`,
+          ...(Object.keys(applied).length && { applied }),
+        },
+        c.expiresAt,
+      );
     } finally {
       this.applying.delete(c.id);
     }
@@ -241,15 +283,21 @@ export class Controller {
 
   /** Drops remote setpoints that expired or that the uplink loss makes unsafe to keep. */
   private expire(now: number): void {
-    const up = this.deps.uplink();
-    const lost =
-      !up.connected &&
-      up.lastDisconnectMs !== undefined &&
-      now - up.lastDisconnectMs > this.deps.settings.uplinkLossS * 1000;
-    for (const store of [this.battery, this.pvLimit]) {
+    const lost = this.uplinkLost(now);
+    for (const [kind, store] of [
+      ['battery', this.battery],
+      ['pvLimit', this.pvLimit],
+    ] as const) {
       for (const [id, e] of store) {
         if (e.expiresAt <= now || lost) {
           store.delete(id);
+          const early = e.expiresAt > now;
+          this.ledger.release(
+            id,
+            kind,
+            e.commandId,
+            early ? { at: now, reason: this.lossReason() } : undefined,
+          );
           this.deps.log.info(
             { device: id, command: e.commandId, reason: lost ? 'uplink lost' : 'expired' },
             'remote setpoint dropped: default mode',
@@ -363,12 +411,15 @@ export class Controller {
               pendingAck.notes.push(pendingAck.multi ? `${id}: ${n}` : n);
             if (pendingAck.devices.size === 0) {
               this.pending.delete(remote.commandId);
-              this.ack({
-                commandId: remote.commandId,
-                status: 'applied',
-                applied: pendingAck.applied,
-                ...(pendingAck.notes.length && { reason: pendingAck.notes.join('; ') }),
-              });
+              this.ack(
+                {
+                  commandId: remote.commandId,
+                  status: 'applied',
+                  applied: pendingAck.applied,
+                  ...(pendingAck.notes.length && { reason: pendingAck.notes.join('; ') }),
+                },
+                remote.expiresAt,
+              );
             }
           }
         } catch (err) {
@@ -379,12 +430,17 @@ export class Controller {
           );
           if (pendingAck && remote) {
             this.pending.delete(remote.commandId);
-            (sp.type === 'battery_power' ? this.battery : this.pvLimit).delete(id);
-            this.ack({
-              commandId: remote.commandId,
-              status: 'refused',
-              reason: `${id}: write failed: ${(err as Error).message}`,
-            });
+            const kind: HeldKind = sp.type === 'battery_power' ? 'battery' : 'pvLimit';
+            (kind === 'battery' ? this.battery : this.pvLimit).delete(id);
+            this.ledger.release(id, kind, remote.commandId);
+            this.ack(
+              {
+                commandId: remote.commandId,
+                status: 'refused',
+                reason: `${id}: write failed: ${(err as Error).message}`,
+              },
+              remote.expiresAt,
+            );
           }
         }
       }
@@ -400,11 +456,7 @@ export class Controller {
    * it expires or the uplink has been lost too long, rather than up to revertS later.
    */
   private async holdReactive(now: number, byId: Map<string, DeviceDriver>): Promise<void> {
-    const up = this.deps.uplink();
-    const lost =
-      !up.connected &&
-      up.lastDisconnectMs !== undefined &&
-      now - up.lastDisconnectMs > this.deps.settings.uplinkLossS * 1000;
+    const lost = this.uplinkLost(now);
     for (const [id, e] of this.reactive) {
       const d = byId.get(id);
       if (!d) continue;
@@ -413,6 +465,12 @@ export class Controller {
       try {
         if (end) {
           this.reactive.delete(id);
+          this.ledger.release(
+            id,
+            'reactive',
+            e.commandId,
+            e.expiresAt > now ? { at: now, reason: this.lossReason() } : undefined,
+          );
           await d.apply({ type: 'reactive_default' });
           this.deps.log.info(
             { device: id, command: e.commandId, reason: lost ? 'uplink lost' : 'expired' },
@@ -431,5 +489,15 @@ export class Controller {
         );
       }
     }
+  }
+}
+
+/** Best effort: the expiry of an invalid command, to know how long its refusal must be remembered. */
+function salvageExpiry(payload: Buffer | string): number | undefined {
+  try {
+    const e = (JSON.parse(payload.toString()) as { expiresAt?: unknown }).expiresAt;
+    return typeof e === 'number' && Number.isFinite(e) ? e : undefined;
+  } catch {
+    return undefined;
   }
 }

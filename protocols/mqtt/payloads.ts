@@ -51,6 +51,21 @@ export const statusSchema = z.object({
   agentVersion: z.string().max(64).optional(),
   /** default = local self-consumption mode; remote = following a cloud schedule. */
   mode: z.enum(['default', 'remote']).optional(),
+  /**
+   * Remote setpoints the edge dropped before their expiry (uplink lost too long, agent restarted) and
+   * replaced by its default mode; listed (online status only) until a newer command for the device
+   * arrives. Optional: older edges leave it out, older clouds ignore it.
+   */
+  lapsed: z
+    .array(
+      z.object({
+        commandId: z.string().min(8).max(64),
+        at: epochMs,
+        reason: z.string().max(200),
+      }),
+    )
+    .max(50)
+    .optional(),
 });
 
 export const nameplateSchema = z.object({

@@ -163,6 +163,19 @@ export const MIGRATIONS: { id: number; name: string; statements: string[] }[] = 
       'CREATE INDEX api_tokens_user ON api_tokens (user_id, created_at)',
     ],
   },
+  {
+    id: 8,
+    name: 'VPP dispatches and their performance intervals, so that open dispatches survive a restart',
+    statements: [
+      `CREATE TABLE vpp_dispatches (
+        id TEXT PRIMARY KEY, group_id TEXT NOT NULL, status TEXT NOT NULL, start_ts BIGINT NOT NULL,
+        end_ts BIGINT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`,
+      'CREATE INDEX vpp_dispatches_status ON vpp_dispatches (status, updated_at)',
+      `CREATE TABLE vpp_dispatch_intervals (
+        dispatch_id TEXT NOT NULL REFERENCES vpp_dispatches(id) ON DELETE CASCADE, start_ts BIGINT NOT NULL,
+        body TEXT NOT NULL, PRIMARY KEY (dispatch_id, start_ts))`,
+    ],
+  },
 ];
 
 /** Applies pending migrations, each in its own transaction, recording them in schema_migrations. */

@@ -87,7 +87,16 @@ export class UnknownSitesError extends Error {
 /** Bound parameters per IN (…) list: far below SQLite's and PostgreSQL's limits. */
 const IN_CHUNK = 500;
 
-export const COMMAND_STATUSES = ['pending', 'sent', 'acknowledged', 'refused', 'expired', 'failed'] as const;
+export const COMMAND_STATUSES = [
+  'pending',
+  'sent',
+  'acknowledged',
+  'refused',
+  'expired',
+  'failed',
+  /** Acknowledged, then dropped by the edge before its expiry (its fallback); see commands/pipeline.ts. */
+  'lapsed',
+] as const;
 export type CommandStatus = (typeof COMMAND_STATUSES)[number];
 export const OPEN_COMMAND_STATUSES: CommandStatus[] = ['pending', 'sent'];
 
@@ -613,6 +622,16 @@ export class Registry {
         [siteId, now, ...OPEN_COMMAND_STATUSES],
       )
     ).map(toCommand);
+  }
+
+  /** Whether a newer command of the same type for the same device (any status) exists for the site. */
+  async hasNewerCommand(c: CommandRecord): Promise<boolean> {
+    const rows = await this.db.all(
+      `SELECT 1 AS x FROM commands n WHERE n.site_id = ? AND n.type = ? AND COALESCE(n.device_id, '') = ?
+         AND (n.issued_at > ? OR (n.issued_at = ? AND n.id > ?)) LIMIT 1`,
+      [c.siteId, c.type, c.deviceId ?? '', c.issuedAt, c.issuedAt, c.id],
+    );
+    return rows.length > 0;
   }
 
   async overdueCommands(now: number): Promise<CommandRecord[]> {

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { Ack, CommandType } from '../../protocols/mqtt/payloads.ts';
+import type { Applied, DeviceDriver, Reading, Setpoint } from '../drivers/types.ts';
+import { Controller } from './controller.ts';
+import { CommandLedger, ledgerPathFor } from './ledger.ts';
+
+class Inverter implements DeviceDriver {
+  readonly id = 'pv';
+  readonly kind = 'inverter' as const;
+  readonly protocol = 'sunspec-tcp' as const;
+  readonly identity = {};
+  readonly revertS = 60;
+  readonly nameplate = { w_max: 6000, var_max: 3000 };
+  readonly controls: CommandType[] = ['active_power_limit', 'reactive_power'];
+  readonly writes: Setpoint[] = [];
+  async open() {}
+  async poll(): Promise<Reading> {
+    return { ts: Date.now(), values: {}, quality: {} };
+  }
+  async apply(sp: Setpoint): Promise<Applied> {
+    this.writes.push(sp);
+    return 'w' in sp ? { w: sp.w } : 'var' in sp ? { var: sp.var } : {};
+  }
+  async close() {}
+}
+
+describe('edge command ledger: lapses and answers that outlive the process', () => {
+  let dir = '';
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'gridlayer-ledger-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('sits next to the buffer file', () => {
+    assert.equal(ledgerPathFor('/var/lib/gridlayer/buffer.db'), '/var/lib/gridlayer/buffer-commands.db');
+    assert.equal(ledgerPathFor('/data/site-a'), '/data/site-a-commands.db');
+    assert.equal(ledgerPathFor(':memory:'), ':memory:');
+  });
+
+  it('records setpoints dropped early as lapses (not expired ones), clears them on a newer command, and lapses what a restart dropped', async () => {
+    const path = join(dir, 'buffer-commands.db');
+    let t = Date.now(); // the ledger prunes by the wall clock
+    let up: { connected: boolean; lastDisconnectMs?: number } = { connected: true };
+    const pv = new Inverter();
+    const acks: Array<{ ack: Ack; repeat: boolean }> = [];
+    const make = (ledger: CommandLedger) =>
+      new Controller({
+        site: 's1',
+        settings: {
+          enabled: true,
+          cycleMs: 1000,
+          uplinkLossS: 60,
+          defaultMode: 'self_consumption',
+          socReservePct: 10,
+          deadbandW: 0,
+        },
+        drivers: () => [pv],
+        latest: () => ({ reading: { ts: t, values: { w: 3000 }, quality: {} }, atMs: t, pollMs: 1000 }),
+        uplink: () => up,
+        sendAck: (ack, repeat) => acks.push({ ack, repeat: !!repeat }),
+        ledger,
+        log: pino({ level: 'silent' }),
+        now: () => t,
+      });
+    const cmd = (id: string, fields: Record<string, unknown>, ttlMs: number) =>
+      JSON.stringify({ v: 1, id, site: 's1', device: 'pv', issuedAt: t, expiresAt: t + ttlMs, ...fields });
+
+    let ledger = new CommandLedger(path);
+    let ctl = make(ledger);
+    await ctl.handleCommand(cmd('cmd-limit-1', { type: 'active_power_limit', w: 2500 }, 600_000));
+    await ctl.handleCommand(cmd('cmd-var-01', { type: 'reactive_power', var: 1000 }, 600_000));
+    await ctl.handleCommand(cmd('cmd-short-1', { type: 'reactive_power', var: 500 }, 5_000));
+    assert.deepEqual(
+      acks.map((a) => a.ack.status),
+      ['applied', 'applied', 'applied'],
+    );
+    // The short one expires normally: that is no lapse.
+    t += 6_000;
+    await ctl.cycle();
+    assert.deepEqual(ctl.lapses(), []);
+
+    // A new constant-var command, then the uplink goes for more than uplinkLossS (60 s).
+    await ctl.handleCommand(cmd('cmd-var-02', { type: 'reactive_power', var: 800 }, 600_000));
+    up = { connected: false, lastDisconnectMs: t };
+    t += 61_000;
+    const lostAt = t;
+    await ctl.cycle();
+    assert.equal(ctl.mode, 'default');
+    assert.deepEqual(
+      ctl
+        .lapses()
+        .map((l) => [l.commandId, l.at, l.reason])
+        .sort(),
+      [
+        ['cmd-limit-1', lostAt, 'uplink lost for more than 60 s: default mode'],
+        ['cmd-var-02', lostAt, 'uplink lost for more than 60 s: default mode'],
+      ],
+    );
+
+    // Back online: the cloud re-asserts the limit (a new command): that lapse is settled, the other stays.
+    up = { connected: true };
+    t += 1_000;
+    await ctl.handleCommand(cmd('cmd-limit-2', { type: 'active_power_limit', w: 2500 }, 300_000));
+    assert.deepEqual(
+      ctl.lapses().map((l) => l.commandId),
+      ['cmd-var-02'],
+    );
+    const answered = acks.find((a) => a.ack.commandId === 'cmd-limit-2')?.ack;
+    assert.equal(answered?.status, 'applied');
+
+    // The agent restarts (a new process over the same file): the held limit lapses; answers remain.
+    ctl.stop();
+    ledger.close();
+    t += 1_000;
+    const writesBefore = pv.writes.length;
+    ledger = new CommandLedger(path);
+    ctl = make(ledger);
+    assert.deepEqual(
+      ctl
+        .lapses()
+        .map((l) => [l.commandId, l.reason])
+        .sort(),
+      [
+        ['cmd-limit-2', 'edge agent restarted: default mode'],
+        ['cmd-var-02', 'uplink lost for more than 60 s: default mode'],
+      ],
+    );
+    await ctl.handleCommand(cmd('cmd-limit-2', { type: 'active_power_limit', w: 2500 }, 300_000));
+    assert.deepEqual(acks.at(-1), { ack: answered, repeat: true });
+    assert.equal(
+      pv.writes.slice(writesBefore).filter((w) => w.type === 'active_power_limit' && w.w === 2500).length,
+      0,
+    );
+    ledger.close();
+  });
+});

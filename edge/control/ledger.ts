@@ -1,0 +1,159 @@
+/**
+ * The edge's command ledger, in SQLite next to the telemetry buffer, so that what the controller
+ * decided about a command survives a restart of the agent (kill -9 included):
+ * - `acks`: command id → the answer given. A command delivered again (the broker's QoS 1 session, the
+ *   cloud re-sending open commands) is answered with the stored ack and never applied a second time.
+ *   Rows are kept until an hour after the command's expiry; a copy arriving later is refused as
+ *   expired by the intake check anyway.
+ * - `held`: the remote setpoints being followed now (device, kind → command, expiry). After a restart
+ *   none of them is followed any more (the controller starts in its default mode): each unexpired one
+ *   becomes a lapse.
+ * - `lapses`: remote setpoints dropped before their expiry (uplink lost too long, agent restarted),
+ *   reported to the cloud in every online status until a newer command for one of their devices
+ *   arrives (the cloud's re-assertion) or 24 h have passed.
+ * Every write is one small synchronous transaction, done before the ack leaves the agent.
+ */
+import { mkdirSync } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Ack } from '../../protocols/mqtt/payloads.ts';
+
+/** Which store of the controller a setpoint sits in. */
+export type HeldKind = 'battery' | 'pvLimit' | 'reactive';
+
+export interface Lapse {
+  commandId: string;
+  /** When the edge dropped the setpoint (epoch ms). */
+  at: number;
+  reason: string;
+}
+
+const KEEP_ACK_MS = 3_600_000;
+const KEEP_LAPSE_MS = 24 * 3_600_000;
+/** The status payload lists at most this many (protocols/mqtt/payloads.ts). */
+export const MAX_REPORTED_LAPSES = 50;
+
+/** The ledger file for a buffer file: `/var/lib/gridlayer/buffer.db` → `…/buffer-commands.db`. */
+export function ledgerPathFor(bufferPath: string): string {
+  if (bufferPath === ':memory:') return ':memory:';
+  const ext = extname(bufferPath);
+  return join(dirname(bufferPath), `${basename(bufferPath, ext)}-commands${ext || '.db'}`);
+}
+
+export class CommandLedger {
+  private readonly db: Database.Database;
+  private readonly s: Record<string, Database.Statement>;
+  private writes = 0;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // Commands are rare and an answer must not be forgotten on a power cut: FULL costs little here.
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS acks (
+        command_id TEXT PRIMARY KEY, ack TEXT NOT NULL, keep_until INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS held (
+        device TEXT NOT NULL, kind TEXT NOT NULL, command_id TEXT NOT NULL, expires_at INTEGER NOT NULL,
+        PRIMARY KEY (device, kind));
+      CREATE TABLE IF NOT EXISTS lapses (
+        command_id TEXT PRIMARY KEY, at INTEGER NOT NULL, reason TEXT NOT NULL, devices TEXT NOT NULL,
+        kind TEXT NOT NULL);
+    `);
+    const p = (sql: string) => this.db.prepare(sql);
+    this.s = {
+      getAck: p('SELECT ack FROM acks WHERE command_id = ?'),
+      putAck: p(
+        'INSERT INTO acks (command_id, ack, keep_until) VALUES (?, ?, ?) ON CONFLICT (command_id) DO NOTHING',
+      ),
+      pruneAcks: p('DELETE FROM acks WHERE keep_until < ?'),
+      hold: p(
+        `INSERT INTO held (device, kind, command_id, expires_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (device, kind) DO UPDATE SET command_id = excluded.command_id, expires_at = excluded.expires_at`,
+      ),
+      release: p('DELETE FROM held WHERE device = ? AND kind = ? AND command_id = ?'),
+      allHeld: p('SELECT device, kind, command_id, expires_at FROM held ORDER BY command_id, device'),
+      clearHeld: p('DELETE FROM held'),
+      lapse: p(
+        `INSERT INTO lapses (command_id, at, reason, devices, kind) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (command_id) DO UPDATE SET devices = lapses.devices || ',' || excluded.devices`,
+      ),
+      lapsesOfKind: p('SELECT command_id, devices FROM lapses WHERE kind = ?'),
+      dropLapse: p('DELETE FROM lapses WHERE command_id = ?'),
+      pruneLapses: p('DELETE FROM lapses WHERE at < ?'),
+      lapses: p('SELECT command_id, at, reason FROM lapses ORDER BY at DESC, command_id LIMIT ?'),
+    };
+    this.prune(Date.now());
+  }
+
+  /** The answer given to a command id, if any. */
+  ack(commandId: string): Ack | undefined {
+    const r = this.s.getAck.get(commandId) as { ack: string } | undefined;
+    return r ? (JSON.parse(r.ack) as Ack) : undefined;
+  }
+
+  /** Records the first answer to a command; `expiresAt` unknown (a malformed command): kept 24 h. */
+  recordAck(ack: Ack, expiresAt: number | undefined, now = Date.now()): void {
+    const keepUntil = expiresAt === undefined ? now + KEEP_LAPSE_MS : Math.max(expiresAt, now) + KEEP_ACK_MS;
+    this.s.putAck.run(ack.commandId, JSON.stringify(ack), keepUntil);
+    if (++this.writes % 100 === 0) this.prune(now);
+  }
+
+  /** A remote setpoint is now held for `device`; it replaces any lapse of the same kind there. */
+  hold(device: string, kind: HeldKind, commandId: string, expiresAt: number): void {
+    this.db.transaction(() => {
+      this.s.hold.run(device, kind, commandId, expiresAt);
+      for (const l of this.s.lapsesOfKind.all(kind) as { command_id: string; devices: string }[])
+        if (l.command_id !== commandId && l.devices.split(',').includes(device))
+          this.s.dropLapse.run(l.command_id);
+    })();
+  }
+
+  /** The setpoint ended (expired, replaced, write failed); `lapse` when it ended before its expiry. */
+  release(device: string, kind: HeldKind, commandId: string, lapse?: { at: number; reason: string }): void {
+    this.db.transaction(() => {
+      this.s.release.run(device, kind, commandId);
+      if (lapse) this.s.lapse.run(commandId, lapse.at, lapse.reason, device, kind);
+    })();
+  }
+
+  /**
+   * At start-up: the setpoints held when the agent last ran are not followed any more. The unexpired
+   * ones become lapses; returns them.
+   */
+  lapseHeld(now: number, reason: string): Lapse[] {
+    return this.db.transaction(() => {
+      const rows = this.s.allHeld.all() as {
+        device: string;
+        kind: HeldKind;
+        command_id: string;
+        expires_at: number;
+      }[];
+      for (const r of rows)
+        if (r.expires_at > now) this.s.lapse.run(r.command_id, now, reason, r.device, r.kind);
+      this.s.clearHeld.run();
+      return [...new Set(rows.filter((r) => r.expires_at > now).map((r) => r.command_id))].map((id) => ({
+        commandId: id,
+        at: now,
+        reason,
+      }));
+    })();
+  }
+
+  /** Lapses to report, newest first (at most MAX_REPORTED_LAPSES). */
+  lapses(): Lapse[] {
+    return (
+      this.s.lapses.all(MAX_REPORTED_LAPSES) as { command_id: string; at: number; reason: string }[]
+    ).map((r) => ({ commandId: r.command_id, at: r.at, reason: r.reason }));
+  }
+
+  private prune(now: number): void {
+    this.s.pruneAcks.run(now);
+    this.s.pruneLapses.run(now - KEEP_LAPSE_MS);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
