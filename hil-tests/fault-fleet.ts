@@ -58,8 +58,16 @@ export interface IssuedCommand {
   id: string;
   site: string;
   var: number;
+  issuedAt: number;
   expiresAt: number;
 }
+
+/**
+ * Final command statuses (docs/cloud.md): applied and acknowledged; refused with a reason; expired;
+ * lapsed (applied, then dropped early at the site and shown so, possibly re-asserted under a new id);
+ * failed (never handed to the broker).
+ */
+const FINAL = ['acknowledged', 'refused', 'expired', 'lapsed', 'failed'];
 
 export class FaultFleet {
   readonly log = new FaultLog();
@@ -304,11 +312,17 @@ export class FaultFleet {
     this.commands.length = 0;
     for (const s of this.sites) {
       const list = await this.cloud.ok<
-        Array<{ id: string; type: string; expiresAt: number; command: { var?: number } }>
+        Array<{ id: string; type: string; issuedAt: number; expiresAt: number; command: { var?: number } }>
       >('GET', `/sites/${s.id}/commands?limit=1000`);
       for (const r of list)
         if (r.type === 'reactive_power' && typeof r.command.var === 'number')
-          this.commands.push({ id: r.id, site: s.id, var: r.command.var, expiresAt: r.expiresAt });
+          this.commands.push({
+            id: r.id,
+            site: s.id,
+            var: r.command.var,
+            issuedAt: r.issuedAt,
+            expiresAt: r.expiresAt,
+          });
     }
   }
 
@@ -343,7 +357,7 @@ export class FaultFleet {
       async () => {
         for (const c of this.commands) {
           const r = await this.cloud.ok<{ status: string }>('GET', `/commands/${c.id}`);
-          if (!['acknowledged', 'refused', 'expired', 'failed'].includes(r.status)) return undefined;
+          if (!FINAL.includes(r.status)) return undefined;
         }
         return true;
       },
@@ -509,40 +523,74 @@ export async function countCommands(fleet: FaultFleet): Promise<CommandCounts> {
   const note = (s: string) => {
     if (c.problems.length < 10) c.problems.push(s);
   };
+  // A posted command and its re-assertions (same value, new ids, the original expiry) form one chain:
+  // the device may take the value once per command of the chain, never after the chain's expiry.
+  const chains = new Map<string, IssuedCommand[]>();
   for (const cmd of fleet.commands) {
-    const rec = await fleet.cloud.ok<{ status: string }>('GET', `/commands/${cmd.id}`);
-    const s = fleet.sites.find((x) => x.id === cmd.site) as FleetSite;
-    const writes = s.modbus.int32Writes(1, s.varSetAddress).filter((w) => w.value === cmd.var);
-    const acks = fleet.mqtt.gatewayAcks.filter((a) => a.site === cmd.site && a.json.commandId === cmd.id);
-    const applied = new Set(acks.filter((a) => a.json.status === 'applied').map((a) => a.json.ts as number));
-    if (rec.status === 'acknowledged') c.acknowledged++;
-    else if (rec.status === 'expired') c.expired++;
-    else if (rec.status === 'refused') c.refused++;
-    else {
-      c.open++;
-      note(`${cmd.id} still ${rec.status} after its expiry`);
+    const k = `${cmd.site}|${cmd.var}`;
+    chains.set(k, [...(chains.get(k) ?? []), cmd]);
+  }
+  for (const chain of chains.values()) {
+    chain.sort((a, b) => a.issuedAt - b.issuedAt);
+    const { site, var: value } = chain[0];
+    const s = fleet.sites.find((x) => x.id === site) as FleetSite;
+    const writes = s.modbus.int32Writes(1, s.varSetAddress).filter((w) => w.value === value);
+    const confirmed = writes.filter((w) => w.confirmedAtMs !== undefined);
+    const ids = chain.map((x) => x.id).join(' → ');
+    const statuses: string[] = [];
+    let appliedAcks = 0;
+    for (const cmd of chain) {
+      const rec = await fleet.cloud.ok<{ status: string }>('GET', `/commands/${cmd.id}`);
+      statuses.push(rec.status);
+      if (rec.status === 'acknowledged' || rec.status === 'lapsed') c.acknowledged++;
+      else if (rec.status === 'expired') c.expired++;
+      else if (rec.status === 'refused') c.refused++;
+      if (!FINAL.includes(rec.status)) {
+        c.open++;
+        note(`${cmd.id} still ${rec.status} after its expiry`);
+      }
+      const acks = fleet.mqtt.gatewayAcks.filter((a) => a.site === site && a.json.commandId === cmd.id);
+      const applied = new Set(
+        acks.filter((a) => a.json.status === 'applied').map((a) => a.json.ts as number),
+      );
+      appliedAcks += applied.size;
+      if (applied.size > 1) {
+        c.appliedTwice++;
+        note(`${cmd.id}: ${applied.size} distinct applied acks`);
+      }
+      const late = [...applied].filter((ts) => ts > cmd.expiresAt + EXPIRY_SLACK_MS);
+      if (late.length) {
+        c.appliedLate++;
+        note(
+          `${cmd.id}: acknowledged as applied after its expiry (${late.map((t) => `+${t - cmd.expiresAt} ms`).join(', ')})`,
+        );
+      }
+      if (
+        (rec.status === 'acknowledged' || rec.status === 'lapsed') &&
+        !confirmed.some((w) => w.sentAtMs >= cmd.issuedAt)
+      ) {
+        c.acknowledgedNotApplied++;
+        note(`${cmd.id}: ${rec.status}, but the device never took var ${value}`);
+      }
     }
-    if (writes.length > 1 || applied.size > 1) {
+    const expiresAt = Math.max(...chain.map((x) => x.expiresAt));
+    if (writes.length > chain.length) {
       c.appliedTwice++;
-      note(`${cmd.id}: ${writes.length} device writes, ${applied.size} distinct applied acks`);
-    }
-    const deadline = cmd.expiresAt + EXPIRY_SLACK_MS;
-    const lateWrites = writes.filter((w) => w.sentAtMs > deadline);
-    const lateAcks = [...applied].filter((ts) => ts > deadline);
-    if (lateWrites.length || lateAcks.length) {
-      c.appliedLate++;
       note(
-        `${cmd.id}: applied after its expiry (${[...lateWrites.map((w) => w.sentAtMs), ...lateAcks].map((t) => `+${t - cmd.expiresAt} ms`).join(', ')})`,
+        `${ids}: ${writes.length} device writes of var ${value} for ${chain.length} command(s), ${appliedAcks} applied acks`,
       );
     }
-    if (rec.status === 'acknowledged' && !writes.some((w) => w.confirmedAtMs !== undefined)) {
-      c.acknowledgedNotApplied++;
-      note(`${cmd.id}: acknowledged, but the device never took var ${cmd.var}`);
+    const lateWrites = writes.filter((w) => w.sentAtMs > expiresAt + EXPIRY_SLACK_MS);
+    if (lateWrites.length) {
+      c.appliedLate++;
+      note(
+        `${ids}: var ${value} written after its expiry (${lateWrites.map((w) => `+${w.sentAtMs - expiresAt} ms`).join(', ')})`,
+      );
     }
-    if (rec.status === 'expired' && writes.some((w) => w.confirmedAtMs !== undefined)) {
+    if (confirmed.length && statuses.every((x) => x === 'expired')) {
       c.appliedButExpired++;
       note(
-        `${cmd.id}: the device took var ${cmd.var}, the cloud says expired (${applied.size} applied acks on the wire)`,
+        `${ids}: the device took var ${value}, the cloud says expired (${appliedAcks} applied acks on the wire)`,
       );
     }
   }
