@@ -539,6 +539,7 @@ export async function countCommands(fleet: FaultFleet): Promise<CommandCounts> {
     const ids = chain.map((x) => x.id).join(' → ');
     const statuses: string[] = [];
     let appliedAcks = 0;
+    let late = false;
     for (const cmd of chain) {
       const rec = await fleet.cloud.ok<{ status: string }>('GET', `/commands/${cmd.id}`);
       statuses.push(rec.status);
@@ -558,11 +559,11 @@ export async function countCommands(fleet: FaultFleet): Promise<CommandCounts> {
         c.appliedTwice++;
         note(`${cmd.id}: ${applied.size} distinct applied acks`);
       }
-      const late = [...applied].filter((ts) => ts > cmd.expiresAt + EXPIRY_SLACK_MS);
-      if (late.length) {
-        c.appliedLate++;
+      const lateAcks = [...applied].filter((ts) => ts > cmd.expiresAt + EXPIRY_SLACK_MS);
+      if (lateAcks.length) {
+        late = true;
         note(
-          `${cmd.id}: acknowledged as applied after its expiry (${late.map((t) => `+${t - cmd.expiresAt} ms`).join(', ')})`,
+          `${cmd.id}: acknowledged as applied after its expiry (${lateAcks.map((t) => `+${t - cmd.expiresAt} ms`).join(', ')})`,
         );
       }
       if (
@@ -582,11 +583,12 @@ export async function countCommands(fleet: FaultFleet): Promise<CommandCounts> {
     }
     const lateWrites = writes.filter((w) => w.sentAtMs > expiresAt + EXPIRY_SLACK_MS);
     if (lateWrites.length) {
-      c.appliedLate++;
+      late = true;
       note(
         `${ids}: var ${value} written after its expiry (${lateWrites.map((w) => `+${w.sentAtMs - expiresAt} ms`).join(', ')})`,
       );
     }
+    if (late) c.appliedLate++;
     if (confirmed.length && statuses.every((x) => x === 'expired')) {
       c.appliedButExpired++;
       note(
