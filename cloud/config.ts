@@ -129,6 +129,8 @@ export const cloudConfigSchema = z
         flushIdleMs: z.number().int().min(0).optional(),
         /** Above this many buffered points, new messages wait (back-pressure onto the broker/gateways). */
         maxBufferedPoints: z.number().int().min(1).default(200_000),
+        /** Clock-skew allowance: samples dated more than this after the cloud's clock are quarantined. */
+        maxFutureMs: z.number().int().min(0).default(300_000),
       })
       .strict()
       .default({
@@ -136,6 +138,7 @@ export const cloudConfigSchema = z
         flushIntervalMs: 20,
         smallBatchPoints: 1000,
         maxBufferedPoints: 200_000,
+        maxFutureMs: 300_000,
       }),
     api: z
       .object({

@@ -156,6 +156,8 @@ export async function startSite(
     modbusPort?: number;
     /** The port the edge reaches its devices on (default: modbusPort; e.g. a relay in front of it). */
     edgeModbusPort?: number;
+    /** The edge's log level (default warn). */
+    logLevel?: string;
   } = {},
 ): Promise<HilSite> {
   const modbusPort = opts.modbusPort ?? (await freePort());
@@ -195,7 +197,7 @@ export async function startSite(
       })}`,
       `buffer: { path: ${join(dir, `${id}-buffer.db`)} }`,
       `http: { port: ${opts.httpPort ?? 0} }`,
-      'log: { level: warn }',
+      `log: { level: ${opts.logLevel ?? 'warn'} }`,
       `control: { cycleMs: 500, uplinkLossS: ${opts.uplinkLossS ?? 60}, deadbandW: 0 }`,
       'devices:',
       `  - { id: pv, protocol: modbus-tcp, host: 127.0.0.1, port: ${devicePort}, unit: 1, pollMs: ${pollMs} }`,
