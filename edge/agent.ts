@@ -104,7 +104,7 @@ export class EdgeAgent {
       uplink: () => this.uplink,
       sendAck: (ack, repeat) => {
         if (!repeat) this.metrics.commands.inc({ status: ack.status });
-        this.uplink.publishAck(ack);
+        this.uplink.publishAck(ack, () => this.ledger.markDelivered(ack.commandId));
       },
       onDuplicate: () => this.metrics.commands.inc({ status: 'duplicate' }),
       ledger: this.ledger,
@@ -381,6 +381,11 @@ export class EdgeAgent {
     // the devices are identified they would be refused as unknown. Held until each device had one try.
     this.uplink.on('command', (payload) => void ready.then(() => this.controller.handleCommand(payload)));
     this.uplink.on('published', () => this.metrics.published.inc());
+    // Answers the broker never took (killed before the PUBACK, or sent while offline): send them again.
+    this.uplink.on('connect', () => {
+      for (const ack of this.ledger.undelivered())
+        this.uplink.publishAck(ack, () => this.ledger.markDelivered(ack.commandId));
+    });
     this.uplink.start();
     this.scheduler.start();
     this.batchTimer = setInterval(() => this.flush(), c.uplink.batchMs);

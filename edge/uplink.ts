@@ -232,9 +232,14 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     });
   }
 
-  publishAck(ack: Ack): void {
-    // Acks are small and rare; mqtt.js queues them while offline (in memory).
-    this.client?.publish(this.topic('acks'), JSON.stringify(ack), { qos: 1 });
+  /**
+   * Acks are small and rare; mqtt.js queues them while offline (in memory only: the command ledger
+   * keeps each answer until `onDelivered`, the broker's PUBACK, and the agent sends it again on connect).
+   */
+  publishAck(ack: Ack, onDelivered?: () => void): void {
+    this.client?.publish(this.topic('acks'), JSON.stringify(ack), { qos: 1 }, (err) => {
+      if (!err) onDelivered?.();
+    });
   }
 
   /** Publishes buffered batches in order while connected, keeping `window` in flight. */

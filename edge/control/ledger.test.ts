@@ -137,4 +137,36 @@ describe('edge command ledger: lapses and answers that outlive the process', () 
     );
     ledger.close();
   });
+
+  it('keeps an answer the broker never took until it is marked delivered, across a restart', () => {
+    const path = join(dir, 'delivery.db');
+    const now = Date.now();
+    const ack = (commandId: string): Ack => ({
+      v: 1,
+      site: 'site-1',
+      ts: now,
+      commandId,
+      status: 'applied',
+      applied: { w: 100 },
+    });
+    let ledger = new CommandLedger(path);
+    ledger.recordAck(ack('cmd-a'), now + 60_000, now);
+    ledger.recordAck(ack('cmd-b'), now + 60_000, now);
+    ledger.recordAck(ack('cmd-c'), now + 60_000, now);
+    ledger.markDelivered('cmd-b');
+    assert.deepEqual(
+      ledger.undelivered().map((a) => a.commandId),
+      ['cmd-a', 'cmd-c'],
+    );
+    // kill -9 between recording and the PUBACK: a new process over the same file still has them.
+    ledger.close();
+    ledger = new CommandLedger(path);
+    assert.deepEqual(ledger.undelivered(), [ack('cmd-a'), ack('cmd-c')]);
+    ledger.markDelivered('cmd-a');
+    ledger.markDelivered('cmd-c');
+    assert.deepEqual(ledger.undelivered(), []);
+    ledger.close();
+    // A PUBACK arriving after the ledger closed (agent stopping) is ignored, not a crash.
+    ledger.markDelivered('cmd-a');
+  });
 });

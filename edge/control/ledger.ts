@@ -53,7 +53,8 @@ export class CommandLedger {
     this.db.pragma('synchronous = FULL');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS acks (
-        command_id TEXT PRIMARY KEY, ack TEXT NOT NULL, keep_until INTEGER NOT NULL);
+        command_id TEXT PRIMARY KEY, ack TEXT NOT NULL, keep_until INTEGER NOT NULL,
+        delivered INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS held (
         device TEXT NOT NULL, kind TEXT NOT NULL, command_id TEXT NOT NULL, expires_at INTEGER NOT NULL,
         PRIMARY KEY (device, kind));
@@ -61,8 +62,14 @@ export class CommandLedger {
         command_id TEXT PRIMARY KEY, at INTEGER NOT NULL, reason TEXT NOT NULL, devices TEXT NOT NULL,
         kind TEXT NOT NULL);
     `);
+    // A ledger written before acks recorded their delivery: every stored answer counts as delivered.
+    const cols = this.db.prepare('PRAGMA table_info(acks)').all() as { name: string }[];
+    if (!cols.some((c) => c.name === 'delivered'))
+      this.db.exec('ALTER TABLE acks ADD COLUMN delivered INTEGER NOT NULL DEFAULT 1');
     const p = (sql: string) => this.db.prepare(sql);
     this.s = {
+      delivered: p('UPDATE acks SET delivered = 1 WHERE command_id = ?'),
+      undelivered: p('SELECT ack FROM acks WHERE delivered = 0 ORDER BY rowid LIMIT ?'),
       getAck: p('SELECT ack FROM acks WHERE command_id = ?'),
       putAck: p(
         'INSERT INTO acks (command_id, ack, keep_until) VALUES (?, ?, ?) ON CONFLICT (command_id) DO NOTHING',
@@ -91,6 +98,19 @@ export class CommandLedger {
   ack(commandId: string): Ack | undefined {
     const r = this.s.getAck.get(commandId) as { ack: string } | undefined;
     return r ? (JSON.parse(r.ack) as Ack) : undefined;
+  }
+
+  /** The broker acknowledged (PUBACK) the ack message: it need not be sent again after a restart. */
+  markDelivered(commandId: string): void {
+    if (this.db.open) this.s.delivered.run(commandId);
+  }
+
+  /**
+   * Answers recorded but not yet taken by the broker (the agent was killed, or the uplink was down, in
+   * between): sent again on every (re)connect, oldest first, so the cloud learns every verdict.
+   */
+  undelivered(limit = 1000): Ack[] {
+    return (this.s.undelivered.all(limit) as { ack: string }[]).map((r) => JSON.parse(r.ack) as Ack);
   }
 
   /** Records the first answer to a command; `expiresAt` unknown (a malformed command): kept 24 h. */
