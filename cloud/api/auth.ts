@@ -4,7 +4,7 @@ import type { FailureThrottle } from '../auth/failure-throttle.ts';
 import { can, type Permission } from '../auth/roles.ts';
 import { parseApiToken, secretMatches } from '../auth/secrets.ts';
 import type { Registry, User } from '../storage/registry/registry.ts';
-import { HttpError } from './route.ts';
+import { DomainError } from './errors.ts';
 
 /** The authenticated caller: its user, role and the sites it may act on. */
 export interface Principal {
@@ -54,7 +54,7 @@ export function sourceOf(req: Request): string {
 }
 
 const refused = (reason: string) =>
-  new HttpError(401, reason, {
+  new DomainError('unauthenticated', reason, {
     'www-authenticate': `Bearer error="invalid_token", error_description="${reason}"`,
   });
 
@@ -78,8 +78,8 @@ export function tokenAuthenticator(registry: Registry, o: TokenAuthOptions = {})
     if (wait > 0) {
       o.throttle?.throttled(source);
       const seconds = Math.ceil(wait / 1000);
-      throw new HttpError(
-        429,
+      throw new DomainError(
+        'throttled',
         `too many failed authentication attempts from ${source}: retry in ${seconds} s`,
         {
           'retry-after': String(seconds),
