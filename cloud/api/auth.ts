@@ -16,6 +16,7 @@ export interface Principal {
   /** Group ids in scope, or 'all'. */
   groups(): 'all' | Set<string>;
   canSite(site: string): Promise<boolean>;
+  canGroup(group: string): boolean;
 }
 
 export function principalFor(user: User, registry: Registry): Principal {
@@ -35,6 +36,7 @@ export function principalFor(user: User, registry: Registry): Principal {
     sites: async () => (all ? 'all' : scoped()),
     groups: () => (all ? 'all' : new Set(user.scopes.filter((s) => s.kind === 'group').map((s) => s.target))),
     canSite: async (site) => all || (await scoped()).has(site),
+    canGroup: (group) => all || user.scopes.some((s) => s.kind === 'group' && s.target === group),
   };
 }
 

@@ -1,3 +1,5 @@
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import { formatIssues } from '../../protocols/mqtt/payloads.ts';
 import { CommandError } from '../commands/pipeline.ts';
@@ -117,3 +119,12 @@ export function toHttp(err: unknown): HttpAnswer {
 
 /** Whether an error is a refusal of the request (4xx), as opposed to a fault. */
 export const isRefusal = (err: unknown) => !toHttp(err).fault;
+
+/** The API's last middleware: every error answers through toHttp; faults are logged, refusals not. */
+export function answerErrors(log: Pick<Logger, 'error'>) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const a = toHttp(err);
+    if (a.fault) log.error({ err, path: req.path }, 'API error');
+    res.set(a.headers).status(a.status).json(a.body);
+  };
+}

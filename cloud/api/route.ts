@@ -120,8 +120,7 @@ async function checkScope(scope: RouteScope<unknown, unknown, unknown> | undefin
   }
   if (scope.group !== undefined) {
     const group = pick(scope.group, ctx);
-    const g = p.groups();
-    if (g !== 'all' && !g.has(group)) throw new DomainError('forbidden', `not authorized for group ${group}`);
+    if (!p.canGroup(group)) throw new DomainError('forbidden', `not authorized for group ${group}`);
   }
 }
 

@@ -22,8 +22,7 @@ export function dispatchRoutes(d: { registry: Registry; vpp?: VppService }): Any
   const svc = vppService(d);
   const dispatchOr404 = (p: Principal, did: string) => {
     const x = svc().dispatch.get(did);
-    const g = p.groups();
-    if (!x || (g !== 'all' && !g.has(x.group))) throw new DomainError('not_found', `unknown dispatch ${did}`);
+    if (!x || !p.canGroup(x.group)) throw new DomainError('not_found', `unknown dispatch ${did}`);
     return x;
   };
   return [

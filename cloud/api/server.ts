@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express from 'express';
 import type { Logger } from 'pino';
 import { FailureThrottle } from '../auth/failure-throttle.ts';
 import { tokenAuthenticator } from './auth.ts';
-import { toHttp } from './errors.ts';
+import { answerErrors } from './errors.ts';
 import { mount, openApiDocument } from './route.ts';
 import { type ApiDeps, apiRoutes } from './routes.ts';
 import { serveOperatorPage } from './ui.ts';
@@ -32,11 +32,7 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });
   });
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const a = toHttp(err);
-    if (a.fault) log.error({ err, path: req.path }, 'API error');
-    res.set(a.headers).status(a.status).json(a.body);
-  });
+  app.use(answerErrors(log));
   const server = app.listen(listen.port, listen.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
