@@ -3,7 +3,7 @@ import { MarketServiceError } from '../market/errors.ts';
 import { MarketRefusal, refuse } from '../market/rules.ts';
 import type { MarketService } from '../market/service.ts';
 import type { P2pMarket } from '../market/service-p2p.ts';
-import { time } from './params.ts';
+import { id, time } from './params.ts';
 import { type AnyRouteDef, route } from './route.ts';
 import { BID_ROLES, caller, OPERATE_ROLES, roles, windowQuery } from './routes-market.ts';
 
@@ -64,10 +64,7 @@ export function marketFormRoutes(m: MarketService | undefined): AnyRouteDef[] {
       tag,
       permission,
       body: z.object({
-        id: z
-          .string()
-          .regex(/^[A-Za-z0-9_.-]{1,64}$/)
-          .optional(),
+        id: id.optional(),
         participant: z.string().optional(),
         resource: z.string().min(1),
         side: z.enum(['buy', 'sell']),

@@ -3,7 +3,7 @@ import type { Role } from '../auth/roles.ts';
 import { PRODUCTS, StepSchema } from '../market/bids.ts';
 import type { MarketService } from '../market/service.ts';
 import type { Principal } from './auth.ts';
-import { time } from './params.ts';
+import { id, time } from './params.ts';
 import { type AnyRouteDef, route } from './route.ts';
 
 /**
@@ -31,10 +31,7 @@ export const windowQuery = z.object({
     .transform((v) => v === 'true'),
 });
 const bidBody = z.object({
-  id: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
-    .optional(),
+  id: id.optional(),
   participant: z.string().optional(),
   resource: z.string().min(1),
   market: z.enum(['DA', 'RT']),

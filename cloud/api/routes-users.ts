@@ -31,9 +31,8 @@ interface UserDeps {
   auth: { tokenDefaultTtlSeconds: number; tokenMaxTtlSeconds: number };
 }
 
-/** The caller, users and their API tokens (issued once, stored hashed, revocable). */
-export function userRoutes(d: UserDeps): AnyRouteDef[] {
-  const { registry } = d;
+/** The caller. */
+export function meRoutes(): AnyRouteDef[] {
   return [
     route({
       method: 'get',
@@ -44,6 +43,13 @@ export function userRoutes(d: UserDeps): AnyRouteDef[] {
       response: userSchema,
       handler: async ({ principal }) => principal.user,
     }),
+  ];
+}
+
+/** Users and their API tokens (issued once, stored hashed, revocable). */
+export function userRoutes(d: UserDeps): AnyRouteDef[] {
+  const { registry } = d;
+  return [
     route({
       method: 'get',
       path: '/users',

@@ -19,7 +19,7 @@ import { networkRoutes } from './routes-network.ts';
 import { opsRoutes } from './routes-ops.ts';
 import { siteRoutes } from './routes-sites.ts';
 import { telemetryRoutes } from './routes-telemetry.ts';
-import { userRoutes } from './routes-users.ts';
+import { meRoutes, userRoutes } from './routes-users.ts';
 import { vppRoutes } from './routes-vpp.ts';
 
 export interface ApiDeps {
@@ -42,10 +42,11 @@ export interface ApiDeps {
   vpp?: VppService;
 }
 
-/** Every route of /api/v1, one router per resource. */
+/** Every route of /api/v1, one router per resource (in this order in the OpenAPI document). */
 export function apiRoutes(d: ApiDeps): AnyRouteDef[] {
   return [
     ...opsRoutes(d),
+    ...meRoutes(),
     ...siteRoutes(d),
     ...deviceRoutes(d),
     ...telemetryRoutes(d),
