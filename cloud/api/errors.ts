@@ -2,17 +2,18 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import { formatIssues } from '../../protocols/mqtt/payloads.ts';
-import { CommandError } from '../commands/pipeline.ts';
-import { GridError } from '../grid/service.ts';
+import { DomainError, type ErrorCode } from '../errors.ts';
 import { MarketServiceError } from '../market/errors.ts';
 import { MarketRefusal } from '../market/rules.ts';
 import { DispatchRefused } from '../vpp/dispatch.ts';
 
+export { DomainError } from '../errors.ts';
+
 /**
- * The one place where an error becomes an HTTP answer. Route code throws a `DomainError` with a
+ * The one place where an error becomes an HTTP answer. Routes and services throw a `DomainError`
+ * (cloud/errors.ts; the command pipeline's, grid's and VPP dispatch's refusals are ones) with a
  * code; the table below says which status the code answers. The market's refusal codes share the
- * table. Errors of the domain services that still carry their own status (commands, grid, VPP
- * dispatch, market service) are translated here too, so nothing else in cloud/api maps errors.
+ * table. Only MarketServiceError still carries its own status (see marketAnswer).
  */
 export const ERROR_STATUS = {
   invalid: 400,
@@ -42,29 +43,7 @@ export const ERROR_STATUS = {
   MALFORMED: 400,
   BAD_INTERVAL: 400,
   AMBIGUOUS_PARTICIPANT: 400,
-} as const satisfies Record<string, number>;
-
-export type ErrorCode =
-  | 'invalid'
-  | 'unauthenticated'
-  | 'forbidden'
-  | 'not_found'
-  | 'conflict'
-  | 'unprocessable'
-  | 'throttled'
-  | 'unavailable';
-
-/** A refusal of a request, by code; its HTTP status comes from ERROR_STATUS. */
-export class DomainError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    /** Response headers to send with the error (Retry-After, WWW-Authenticate). */
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
+} as const satisfies Record<ErrorCode, number> & Record<string, number>;
 
 export interface HttpAnswer {
   status: number;
@@ -100,8 +79,6 @@ function marketAnswer(err: unknown): HttpAnswer | undefined {
 function statusOf(err: unknown): number {
   if (err instanceof DomainError) return ERROR_STATUS[err.code];
   if (err instanceof ZodError) return 400;
-  if (err instanceof CommandError || err instanceof GridError || err instanceof DispatchRefused)
-    return err.status;
   if ((err as { type?: string }).type === 'entity.parse.failed') return 400;
   const s = (err as { status?: number }).status;
   return s && s < 500 ? s : 500;
