@@ -15,16 +15,16 @@ export interface RouteContext<P, Q, B> {
 }
 
 /** Reads an id from the request: the name of a path parameter, or a function of the parsed request. */
-export type Pick<P, Q, B> = string | ((ctx: RouteContext<P, Q, B>) => string);
+export type IdFrom<P, Q, B> = string | ((ctx: RouteContext<P, Q, B>) => string);
 
 /** Who may call a route beyond its permission; checked by mount() after validation, before the handler. */
 export interface RouteScope<P, Q, B> {
   /** Only these roles; `verb` completes the refusal "role <role> may not <verb>". */
   roles?: { allow: readonly Role[]; verb: string };
   /** The site the caller must have in scope. */
-  site?: Pick<P, Q, B>;
+  site?: IdFrom<P, Q, B>;
   /** The group the caller must have in scope. */
-  group?: Pick<P, Q, B>;
+  group?: IdFrom<P, Q, B>;
 }
 
 /** One audit record written by mount() after the handler succeeded. */
@@ -106,7 +106,7 @@ async function authorize(r: AnyRouteDef, req: Request, authenticate: Authenticat
   return principal;
 }
 
-const pick = (p: Pick<unknown, unknown, unknown>, ctx: Ctx) =>
+const idFrom = (p: IdFrom<unknown, unknown, unknown>, ctx: Ctx) =>
   typeof p === 'function' ? p(ctx) : String((ctx.params as Record<string, unknown>)[p]);
 
 async function checkScope(scope: RouteScope<unknown, unknown, unknown> | undefined, ctx: Ctx) {
@@ -115,11 +115,11 @@ async function checkScope(scope: RouteScope<unknown, unknown, unknown> | undefin
   if (scope.roles && !scope.roles.allow.includes(p.user.role))
     throw new DomainError('forbidden', `role ${p.user.role} may not ${scope.roles.verb}`);
   if (scope.site !== undefined) {
-    const site = pick(scope.site, ctx);
+    const site = idFrom(scope.site, ctx);
     if (!(await p.canSite(site))) throw new DomainError('forbidden', `not authorized for site ${site}`);
   }
   if (scope.group !== undefined) {
-    const group = pick(scope.group, ctx);
+    const group = idFrom(scope.group, ctx);
     if (!p.canGroup(group)) throw new DomainError('forbidden', `not authorized for group ${group}`);
   }
 }
@@ -181,6 +181,9 @@ export function mount(
   audit: Auditor,
 ) {
   for (const r of routes) {
+    // Scope and audit need a caller; a public route declaring them is a programming error.
+    if (r.permission === null && (r.scope || r.audit || r.auditRefusals))
+      throw new Error(`${r.method} ${r.path}: scope and audit need a permission (an authenticated caller)`);
     app[r.method](`${prefix}${r.path}`, async (req: Request, res: Response, next: NextFunction) => {
       try {
         await serve(r, req, res, authenticate, audit);
