@@ -4,7 +4,7 @@ import type { FailureThrottle } from '../auth/failure-throttle.ts';
 import { can, type Permission } from '../auth/roles.ts';
 import { parseApiToken, secretMatches } from '../auth/secrets.ts';
 import type { Registry, User } from '../storage/registry/registry.ts';
-import { HttpError } from './route.ts';
+import { DomainError } from './errors.ts';
 
 /** The authenticated caller: its user, role and the sites it may act on. */
 export interface Principal {
@@ -16,6 +16,7 @@ export interface Principal {
   /** Group ids in scope, or 'all'. */
   groups(): 'all' | Set<string>;
   canSite(site: string): Promise<boolean>;
+  canGroup(group: string): boolean;
 }
 
 export function principalFor(user: User, registry: Registry): Principal {
@@ -35,6 +36,7 @@ export function principalFor(user: User, registry: Registry): Principal {
     sites: async () => (all ? 'all' : scoped()),
     groups: () => (all ? 'all' : new Set(user.scopes.filter((s) => s.kind === 'group').map((s) => s.target))),
     canSite: async (site) => all || (await scoped()).has(site),
+    canGroup: (group) => all || user.scopes.some((s) => s.kind === 'group' && s.target === group),
   };
 }
 
@@ -54,7 +56,7 @@ export function sourceOf(req: Request): string {
 }
 
 const refused = (reason: string) =>
-  new HttpError(401, reason, {
+  new DomainError('unauthenticated', reason, {
     'www-authenticate': `Bearer error="invalid_token", error_description="${reason}"`,
   });
 
@@ -78,8 +80,8 @@ export function tokenAuthenticator(registry: Registry, o: TokenAuthOptions = {})
     if (wait > 0) {
       o.throttle?.throttled(source);
       const seconds = Math.ceil(wait / 1000);
-      throw new HttpError(
-        429,
+      throw new DomainError(
+        'throttled',
         `too many failed authentication attempts from ${source}: retry in ${seconds} s`,
         {
           'retry-after': String(seconds),

@@ -1,19 +1,9 @@
 import type { Express, NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
 import { formatIssues } from '../../protocols/mqtt/payloads.ts';
-import type { Permission } from '../auth/roles.ts';
+import type { Permission, Role } from '../auth/roles.ts';
 import type { Principal } from './auth.ts';
-
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    /** Response headers to send with the error (Retry-After, WWW-Authenticate). */
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
+import { DomainError, isRefusal } from './errors.ts';
 
 export interface RouteContext<P, Q, B> {
   params: P;
@@ -24,81 +14,179 @@ export interface RouteContext<P, Q, B> {
   res: Response;
 }
 
+/** Reads an id from the request: the name of a path parameter, or a function of the parsed request. */
+export type IdFrom<P, Q, B> = string | ((ctx: RouteContext<P, Q, B>) => string);
+
+/** Who may call a route beyond its permission; checked by mount() after validation, before the handler. */
+export interface RouteScope<P, Q, B> {
+  /** Only these roles; `verb` completes the refusal "role <role> may not <verb>". */
+  roles?: { allow: readonly Role[]; verb: string };
+  /** The site the caller must have in scope. */
+  site?: IdFrom<P, Q, B>;
+  /** The group the caller must have in scope. */
+  group?: IdFrom<P, Q, B>;
+}
+
+/** One audit record written by mount() after the handler succeeded. */
+export interface AuditSpec<P, Q, B, O> {
+  action: string;
+  target: (ctx: RouteContext<P, Q, B>, out: O) => string | null;
+  detail?: (ctx: RouteContext<P, Q, B>, out: O) => unknown;
+}
+
+/** Where a request was refused: validation, scope (role, site, group) or the handler's domain (4xx). */
+export type RefusalStage = 'invalid' | 'scope' | 'domain';
+
+/** An audit record of refused requests (who tried what, and why it was refused). */
+export interface RefusalAuditSpec<B> {
+  action: string;
+  /** From the raw request: on an invalid request nothing is parsed. */
+  target: (req: Request) => string;
+  on: readonly RefusalStage[];
+  detail: (r: { stage: RefusalStage; reason: string; req: Request; body?: B; err: unknown }) => unknown;
+}
+
 /**
  * One REST route: its zod schemas validate the request and also produce the OpenAPI document, so the
- * two cannot drift apart.
+ * two cannot drift apart. Scope and audit are declared here and applied once, by mount().
  */
-/** A route of any parameter, query and body types, as lists of routes hold them. */
-// biome-ignore lint/suspicious/noExplicitAny: each route in a list has its own P/Q/B; unknown would reject the handlers
-export type AnyRouteDef = RouteDef<any, any, any>;
-
-export interface RouteDef<P = unknown, Q = unknown, B = unknown> {
+export interface RouteDef<P = unknown, Q = unknown, B = unknown, O = unknown> {
   method: 'get' | 'post' | 'patch' | 'put' | 'delete';
   /** Express path under /api/v1, e.g. /sites/:site */
   path: string;
   summary: string;
   tag: string;
-  /** null: public (no token). Otherwise the permission the caller's role needs; site scope is checked in the handler. */
+  /** null: public (no token). Otherwise the permission the caller's role needs. */
   permission: Permission | null;
+  scope?: RouteScope<P, Q, B>;
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
   response?: z.ZodType;
   status?: number;
-  handler: (ctx: RouteContext<P, Q, B>) => Promise<unknown>;
-  /** Called with the reason when an authenticated request fails validation (e.g. to audit it). */
-  onInvalid?: (principal: Principal, req: Request, reason: string) => Promise<void>;
+  handler: (ctx: RouteContext<P, Q, B>) => Promise<O>;
+  /** Audit records of a successful call, in order. */
+  audit?: AuditSpec<P, Q, B, O> | readonly AuditSpec<P, Q, B, O>[];
+  auditRefusals?: RefusalAuditSpec<B>;
 }
 
-export function route<P, Q, B>(def: RouteDef<P, Q, B>): RouteDef<P, Q, B> {
+/** A route of any parameter, query, body and result types, as lists of routes hold them. */
+// biome-ignore lint/suspicious/noExplicitAny: each route in a list has its own P/Q/B/O; unknown would reject the handlers
+export type AnyRouteDef = RouteDef<any, any, any, any>;
+
+export function route<P, Q, B, O>(def: RouteDef<P, Q, B, O>): RouteDef<P, Q, B, O> {
   return def;
 }
+
+export type Auditor = (
+  actor: string,
+  action: string,
+  target: string | null,
+  detail?: unknown,
+) => Promise<unknown>;
+
+type Ctx = RouteContext<unknown, unknown, unknown>;
 
 function parseOr400<T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T {
   if (!schema) return value as T;
   const r = schema.safeParse(value);
-  if (!r.success) throw new HttpError(400, `invalid ${where}: ${formatIssues(r.error)}`);
+  if (!r.success) throw new DomainError('invalid', `invalid ${where}: ${formatIssues(r.error)}`);
   return r.data;
+}
+
+async function authorize(r: AnyRouteDef, req: Request, authenticate: Authenticate) {
+  if (r.permission === null) return undefined;
+  const principal = await authenticate(req);
+  if (!principal)
+    throw new DomainError('unauthenticated', 'missing API token (Authorization: Bearer glt_…)', {
+      'www-authenticate': 'Bearer',
+    });
+  if (!principal.can(r.permission))
+    throw new DomainError('forbidden', `role ${principal.user.role} may not ${r.permission}`);
+  return principal;
+}
+
+const idFrom = (p: IdFrom<unknown, unknown, unknown>, ctx: Ctx) =>
+  typeof p === 'function' ? p(ctx) : String((ctx.params as Record<string, unknown>)[p]);
+
+async function checkScope(scope: RouteScope<unknown, unknown, unknown> | undefined, ctx: Ctx) {
+  if (!scope) return;
+  const p = ctx.principal;
+  if (scope.roles && !scope.roles.allow.includes(p.user.role))
+    throw new DomainError('forbidden', `role ${p.user.role} may not ${scope.roles.verb}`);
+  if (scope.site !== undefined) {
+    const site = idFrom(scope.site, ctx);
+    if (!(await p.canSite(site))) throw new DomainError('forbidden', `not authorized for site ${site}`);
+  }
+  if (scope.group !== undefined) {
+    const group = idFrom(scope.group, ctx);
+    if (!p.canGroup(group)) throw new DomainError('forbidden', `not authorized for group ${group}`);
+  }
+}
+
+type Authenticate = (req: Request) => Promise<Principal | undefined>;
+
+/** Runs one request through authentication, validation, scope, the handler and the audit. */
+async function serve(
+  r: AnyRouteDef,
+  req: Request,
+  res: Response,
+  authenticate: Authenticate,
+  audit: Auditor,
+) {
+  const principal = await authorize(r, req, authenticate);
+  const refused = async (stage: RefusalStage, err: unknown, body?: unknown) => {
+    const a = r.auditRefusals;
+    if (!a || !principal || !a.on.includes(stage) || !isRefusal(err)) return;
+    const reason = (err as Error).message;
+    await audit(principal.actor, a.action, a.target(req), a.detail({ stage, reason, req, body, err }));
+  };
+  let ctx: Ctx;
+  try {
+    ctx = {
+      params: parseOr400(r.params, req.params, 'path parameters'),
+      query: parseOr400(r.query, req.query, 'query'),
+      body: parseOr400(r.body, req.body, 'body'),
+      principal: principal as Principal,
+      req,
+      res,
+    };
+  } catch (err) {
+    await refused('invalid', err);
+    throw err;
+  }
+  const stage = async <T>(s: RefusalStage, fn: () => Promise<T>) => {
+    try {
+      return await fn();
+    } catch (err) {
+      await refused(s, err, ctx.body);
+      throw err;
+    }
+  };
+  await stage('scope', () => checkScope(r.scope, ctx));
+  const out = await stage('domain', () => r.handler(ctx));
+  const specs = r.audit === undefined ? [] : Array.isArray(r.audit) ? r.audit : [r.audit];
+  for (const a of specs as AuditSpec<unknown, unknown, unknown, unknown>[])
+    await audit(ctx.principal.actor, a.action, a.target(ctx, out), a.detail?.(ctx, out));
+  if (res.headersSent) return;
+  if (out === undefined) res.status(r.status ?? 204).end();
+  else res.status(r.status ?? 200).json(out);
 }
 
 export function mount(
   app: Express,
   prefix: string,
   routes: AnyRouteDef[],
-  authenticate: (req: Request) => Promise<Principal | undefined>,
+  authenticate: Authenticate,
+  audit: Auditor,
 ) {
   for (const r of routes) {
+    // Scope and audit need a caller; a public route declaring them is a programming error.
+    if (r.permission === null && (r.scope || r.audit || r.auditRefusals))
+      throw new Error(`${r.method} ${r.path}: scope and audit need a permission (an authenticated caller)`);
     app[r.method](`${prefix}${r.path}`, async (req: Request, res: Response, next: NextFunction) => {
       try {
-        let principal: Principal | undefined;
-        if (r.permission !== null) {
-          principal = await authenticate(req);
-          if (!principal)
-            throw new HttpError(401, 'missing API token (Authorization: Bearer glt_…)', {
-              'www-authenticate': 'Bearer',
-            });
-          if (!principal.can(r.permission))
-            throw new HttpError(403, `role ${principal.user.role} may not ${r.permission}`);
-        }
-        let ctx: RouteContext<unknown, unknown, unknown>;
-        try {
-          ctx = {
-            params: parseOr400(r.params, req.params, 'path parameters'),
-            query: parseOr400(r.query, req.query, 'query'),
-            body: parseOr400(r.body, req.body, 'body'),
-            principal: principal as Principal,
-            req,
-            res,
-          };
-        } catch (err) {
-          if (err instanceof HttpError && principal && r.onInvalid)
-            await r.onInvalid(principal, req, err.message);
-          throw err;
-        }
-        const out = await r.handler(ctx);
-        if (res.headersSent) return;
-        if (out === undefined) res.status(r.status ?? 204).end();
-        else res.status(r.status ?? 200).json(out);
+        await serve(r, req, res, authenticate, audit);
       } catch (err) {
         next(err);
       }

@@ -1,8 +1,10 @@
 import { z } from 'zod';
-import { SITE_ID_PATTERN } from '../../protocols/mqtt/topics.ts';
 import type { ForecastService } from '../forecast-service/service.ts';
 import type { Registry } from '../storage/registry/registry.ts';
-import { type AnyRouteDef, HttpError, route } from './route.ts';
+import { DomainError } from './errors.ts';
+import { groupOr404, siteOr404 } from './lookup.ts';
+import { groupParams, siteParams } from './params.ts';
+import { type AnyRouteDef, route } from './route.ts';
 
 const forecastResponse = z.object({
   subject: z.enum(['site', 'group']),
@@ -27,16 +29,19 @@ const forecastResponse = z.object({
 export function forecastRoutes(d: { registry: Registry; forecasts?: ForecastService }): AnyRouteDef[] {
   const query = z.object({ kind: z.enum(['load', 'pv']).default('load') });
   const serve = async (subject: 'site' | 'group', id: string, kind: 'load' | 'pv') => {
-    if (!d.forecasts) throw new HttpError(503, 'forecasting is not running in this cloud');
+    if (!d.forecasts) throw new DomainError('unavailable', 'forecasting is not running in this cloud');
     const { forecast: f, status } = await d.forecasts.latest(subject, id, kind);
     if (!f) {
       // 409: the subject exists but its data cannot (yet) support a forecast; 404: none attempted.
       if (status && status.status !== 'ok')
-        throw new HttpError(
-          409,
+        throw new DomainError(
+          'conflict',
           `no ${kind} forecast for ${subject} ${id}: ${status.reason ?? status.status}`,
         );
-      throw new HttpError(404, `no ${kind} forecast for ${subject} ${id} yet (forecasts run on a schedule)`);
+      throw new DomainError(
+        'not_found',
+        `no ${kind} forecast for ${subject} ${id} yet (forecasts run on a schedule)`,
+      );
     }
     return {
       subject,
@@ -67,13 +72,12 @@ export function forecastRoutes(d: { registry: Registry; forecasts?: ForecastServ
       summary: 'Latest load (consumption +) or PV forecast of a site, 15-minute P10/P50/P90 in W',
       tag: 'forecasts',
       permission: 'site:read',
-      params: z.object({ site: z.string().regex(SITE_ID_PATTERN) }),
+      scope: { site: 'site' },
+      params: siteParams,
       query,
       response: forecastResponse,
-      handler: async ({ params, query: q, principal }) => {
-        if (!(await principal.canSite(params.site)))
-          throw new HttpError(403, `not authorized for site ${params.site}`);
-        if (!(await d.registry.getSite(params.site))) throw new HttpError(404, `unknown site ${params.site}`);
+      handler: async ({ params, query: q }) => {
+        await siteOr404(d.registry, params.site);
         return serve('site', params.site, q.kind);
       },
     }),
@@ -83,15 +87,12 @@ export function forecastRoutes(d: { registry: Registry; forecasts?: ForecastServ
       summary: 'Latest aggregated load or PV forecast of a group (VPP, feeder, portfolio)',
       tag: 'forecasts',
       permission: 'site:read',
-      params: z.object({ group: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/) }),
+      scope: { group: 'group' },
+      params: groupParams,
       query,
       response: forecastResponse,
-      handler: async ({ params, query: q, principal }) => {
-        const g = principal.groups();
-        if (g !== 'all' && !g.has(params.group))
-          throw new HttpError(403, `not authorized for group ${params.group}`);
-        if (!(await d.registry.getGroup(params.group)))
-          throw new HttpError(404, `unknown group ${params.group}`);
+      handler: async ({ params, query: q }) => {
+        await groupOr404(d.registry, params.group);
         return serve('group', params.group, q.kind);
       },
     }),

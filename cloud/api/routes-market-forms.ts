@@ -3,8 +3,9 @@ import { MarketServiceError } from '../market/errors.ts';
 import { MarketRefusal, refuse } from '../market/rules.ts';
 import type { MarketService } from '../market/service.ts';
 import type { P2pMarket } from '../market/service-p2p.ts';
+import { id, time } from './params.ts';
 import { type AnyRouteDef, route } from './route.ts';
-import { BID_ROLES, caller, market, needRole, OPERATE_ROLES, time, windowQuery } from './routes-market.ts';
+import { BID_ROLES, caller, OPERATE_ROLES, roles, windowQuery } from './routes-market.ts';
 
 /**
  * /api/v1/market/… for the centralized (1, 2) and peer-to-peer (5, 6) market forms, next to the
@@ -36,7 +37,7 @@ export function marketFormRoutes(m: MarketService | undefined): AnyRouteDef[] {
       tag,
       permission,
       query: windowQuery,
-      handler: market(async ({ principal, query }) => {
+      handler: async ({ principal, query }) => {
         const mine = m.actorsOf(principal.user.id);
         const q = {
           ...(query.from !== undefined ? { from: query.from } : {}),
@@ -53,7 +54,7 @@ export function marketFormRoutes(m: MarketService | undefined): AnyRouteDef[] {
         const out = [];
         for (const a of mine) out.push(...(await m.forms.screening({ ...q, participant: a })));
         return out.sort((x, y) => x.intervalStart - y.intervalStart || x.resource.localeCompare(y.resource));
-      }),
+      },
     }),
     route({
       method: 'post',
@@ -63,10 +64,7 @@ export function marketFormRoutes(m: MarketService | undefined): AnyRouteDef[] {
       tag,
       permission,
       body: z.object({
-        id: z
-          .string()
-          .regex(/^[A-Za-z0-9_.-]{1,64}$/)
-          .optional(),
+        id: id.optional(),
         participant: z.string().optional(),
         resource: z.string().min(1),
         side: z.enum(['buy', 'sell']),
@@ -75,10 +73,8 @@ export function marketFormRoutes(m: MarketService | undefined): AnyRouteDef[] {
         limitPrice: z.number().finite(),
       }),
       status: 201,
-      handler: market(async ({ principal, body }) => {
-        needRole(principal, BID_ROLES, 'trade in the market');
-        return p2p().submitOrder(caller(principal), body);
-      }),
+      scope: roles(BID_ROLES, 'trade in the market'),
+      handler: async ({ principal, body }) => p2p().submitOrder(caller(principal), body),
     }),
     route({
       method: 'delete',
@@ -87,10 +83,8 @@ export function marketFormRoutes(m: MarketService | undefined): AnyRouteDef[] {
       tag,
       permission,
       params: orderId,
-      handler: market(async ({ principal, params }) => {
-        needRole(principal, BID_ROLES, 'trade in the market');
-        return p2p().cancelOrder(caller(principal), params.id);
-      }),
+      scope: roles(BID_ROLES, 'trade in the market'),
+      handler: async ({ principal, params }) => p2p().cancelOrder(caller(principal), params.id),
     }),
     route({
       method: 'get',
@@ -99,7 +93,7 @@ export function marketFormRoutes(m: MarketService | undefined): AnyRouteDef[] {
       tag,
       permission,
       query: windowQuery,
-      handler: market(async ({ principal, query }) => p2p().orders(caller(principal), query)),
+      handler: async ({ principal, query }) => p2p().orders(caller(principal), query),
     }),
     route({
       method: 'get',
@@ -108,7 +102,7 @@ export function marketFormRoutes(m: MarketService | undefined): AnyRouteDef[] {
       tag,
       permission,
       query: z.object({ intervalStart: time, territory: z.string().default('lda') }),
-      handler: market(async ({ query }) => p2p().book(query.territory, query.intervalStart)),
+      handler: async ({ query }) => p2p().book(query.territory, query.intervalStart),
     }),
     route({
       method: 'get',
@@ -118,7 +112,7 @@ export function marketFormRoutes(m: MarketService | undefined): AnyRouteDef[] {
       tag,
       permission,
       query: windowQuery,
-      handler: market(async ({ principal, query }) => p2p().trades(caller(principal), query)),
+      handler: async ({ principal, query }) => p2p().trades(caller(principal), query),
     }),
     route({
       method: 'post',
@@ -133,10 +127,8 @@ export function marketFormRoutes(m: MarketService | undefined): AnyRouteDef[] {
         meteredWh: z.record(z.string(), z.number().finite()).optional(),
         dispatch: z.boolean().default(true),
       }),
-      handler: market(async ({ principal, body }) => {
-        needRole(principal, OPERATE_ROLES, 'close market intervals');
-        return p2p().close(caller(principal), body);
-      }),
+      scope: roles(OPERATE_ROLES, 'close market intervals'),
+      handler: async ({ principal, body }) => p2p().close(caller(principal), body),
     }),
   ];
 }

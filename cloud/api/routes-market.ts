@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import type { Role } from '../auth/roles.ts';
 import { PRODUCTS, StepSchema } from '../market/bids.ts';
-import { MarketRefusal } from '../market/rules.ts';
-import { type MarketService, MarketServiceError } from '../market/service.ts';
+import type { MarketService } from '../market/service.ts';
 import type { Principal } from './auth.ts';
-import { type AnyRouteDef, HttpError, type RouteContext, route } from './route.ts';
+import { id, time } from './params.ts';
+import { type AnyRouteDef, route } from './route.ts';
 
 /**
  * /api/v1/market/…: participants bid and read their own results; the DMO clears and sees everything;
@@ -21,14 +21,6 @@ export const BID_ROLES: readonly Role[] = ['participant', 'aggregator', 'operato
 export const OPERATE_ROLES: readonly Role[] = ['operator'];
 const REGISTER_ROLES: readonly Role[] = ['operator', 'installer'];
 
-export const time = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const n = typeof v === 'number' ? v : /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(n)) {
-    ctx.addIssue({ code: 'custom', message: 'epoch ms or ISO 8601 time' });
-    return z.NEVER;
-  }
-  return n;
-});
 export const windowQuery = z.object({
   market: z.enum(['DA', 'RT', 'MT', 'P2P']).optional(),
   from: time.optional(),
@@ -39,10 +31,7 @@ export const windowQuery = z.object({
     .transform((v) => v === 'true'),
 });
 const bidBody = z.object({
-  id: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
-    .optional(),
+  id: id.optional(),
   participant: z.string().optional(),
   resource: z.string().min(1),
   market: z.enum(['DA', 'RT']),
@@ -68,58 +57,22 @@ const resourceBody = z.object({
   device: z.string().optional(),
 });
 
-const STATUS: Record<string, number> = {
-  GATE_CLOSED: 409,
-  GATE_OPEN: 409,
-  DUPLICATE_RESOURCE: 409,
-  DMO_SELF_DEALING: 403,
-  NOT_YOURS: 403,
-  NOT_REPRESENTED: 403,
-  UTILITY_DER_EXCLUDED: 403,
-  AGGREGATOR_REQUIRED: 403,
-  NO_DERM: 403,
-  NOT_DMO: 403,
-  NOT_DGO: 403,
-  NO_MARKET_ACTOR: 403,
-  UNKNOWN_BID: 404,
-  UNKNOWN_RESOURCE: 404,
-  WRONG_MARKET_FORM: 409,
-  MALFORMED: 400,
-  BAD_INTERVAL: 400,
-  AMBIGUOUS_PARTICIPANT: 400,
-};
-
-export function needRole(p: Principal, roles: readonly Role[], what: string) {
-  if (!roles.includes(p.user.role)) throw new HttpError(403, `role ${p.user.role} may not ${what}`);
-}
-
-/** Runs a market action; refusals become 4xx with { error, code, reason }. */
-export function market<P, Q, B>(fn: (ctx: RouteContext<P, Q, B>) => Promise<unknown>) {
-  return async (ctx: RouteContext<P, Q, B>) => {
-    try {
-      return await fn(ctx);
-    } catch (err) {
-      const r =
-        err instanceof MarketRefusal
-          ? { code: err.refusal.code, reason: err.refusal.reason }
-          : err instanceof MarketServiceError
-            ? { code: err.code, reason: err.message.slice(err.code.length + 2) }
-            : null;
-      if (!r) throw err;
-      const status = err instanceof MarketServiceError ? err.status : (STATUS[r.code] ?? 422);
-      ctx.res.status(status).json({ error: `${r.code}: ${r.reason}`, ...r });
-      return undefined;
-    }
-  };
-}
+/** Roles allowed to use a verb; mount() refuses the others with "role <role> may not <verb>". */
+export const roles = (allow: readonly Role[], verb: string) => ({ roles: { allow, verb } });
 
 export const caller = (p: Principal) => ({ userId: p.user.id, auditActor: p.actor });
 
+const tag = 'market';
+const permission = 'site:read' as const;
+const bidId = z.object({ id: z.string().min(1) });
+
 export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
   if (!m) return [];
-  const tag = 'market';
-  const permission = 'site:read' as const;
-  const bidId = z.object({ id: z.string().min(1) });
+  return [...resourceRoutes(m), ...bidRoutes(m), ...operatorRoutes(m)];
+}
+
+/** The market's organization and its resources. */
+function resourceRoutes(m: MarketService): AnyRouteDef[] {
   return [
     route({
       method: 'get',
@@ -159,10 +112,8 @@ export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
       permission,
       body: resourceBody,
       status: 201,
-      handler: market(async ({ principal, body }) => {
-        needRole(principal, REGISTER_ROLES, 'register market resources');
-        return m.registerResource(caller(principal), body);
-      }),
+      scope: roles(REGISTER_ROLES, 'register market resources'),
+      handler: async ({ principal, body }) => m.registerResource(caller(principal), body),
     }),
     route({
       method: 'patch',
@@ -172,11 +123,16 @@ export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
       permission,
       params: bidId,
       body: z.object({ status: z.enum(['applied', 'registered', 'certified', 'suspended']) }),
-      handler: market(async ({ principal, params, body }) => {
-        needRole(principal, REGISTER_ROLES, 'certify market resources');
-        return m.setResourceStatus(caller(principal), params.id, body.status);
-      }),
+      scope: roles(REGISTER_ROLES, 'certify market resources'),
+      handler: async ({ principal, params, body }) =>
+        m.setResourceStatus(caller(principal), params.id, body.status),
     }),
+  ];
+}
+
+/** Participants: bids, awards, prices, settlements. */
+function bidRoutes(m: MarketService): AnyRouteDef[] {
+  return [
     route({
       method: 'post',
       path: '/market/bids',
@@ -185,10 +141,8 @@ export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
       permission,
       body: bidBody,
       status: 201,
-      handler: market(async ({ principal, body }) => {
-        needRole(principal, BID_ROLES, 'bid in the market');
-        return m.submitBid(caller(principal), body);
-      }),
+      scope: roles(BID_ROLES, 'bid in the market'),
+      handler: async ({ principal, body }) => m.submitBid(caller(principal), body),
     }),
     route({
       method: 'get',
@@ -197,7 +151,7 @@ export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
       tag,
       permission,
       query: windowQuery.extend({ market: z.enum(['DA', 'RT']).optional() }),
-      handler: market(async ({ principal, query }) => m.listBids(caller(principal), query)),
+      handler: async ({ principal, query }) => m.listBids(caller(principal), query),
     }),
     route({
       method: 'patch',
@@ -207,10 +161,8 @@ export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
       permission,
       params: bidId,
       body: z.object({ steps: z.array(StepSchema).min(1).max(10) }),
-      handler: market(async ({ principal, params, body }) => {
-        needRole(principal, BID_ROLES, 'bid in the market');
-        return m.modifyBid(caller(principal), params.id, body.steps);
-      }),
+      scope: roles(BID_ROLES, 'bid in the market'),
+      handler: async ({ principal, params, body }) => m.modifyBid(caller(principal), params.id, body.steps),
     }),
     route({
       method: 'delete',
@@ -219,10 +171,8 @@ export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
       tag,
       permission,
       params: bidId,
-      handler: market(async ({ principal, params }) => {
-        needRole(principal, BID_ROLES, 'bid in the market');
-        return m.cancelBid(caller(principal), params.id);
-      }),
+      scope: roles(BID_ROLES, 'bid in the market'),
+      handler: async ({ principal, params }) => m.cancelBid(caller(principal), params.id),
     }),
     route({
       method: 'get',
@@ -231,7 +181,7 @@ export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
       tag,
       permission,
       query: windowQuery,
-      handler: market(async ({ principal, query }) => m.awards(caller(principal), query)),
+      handler: async ({ principal, query }) => m.awards(caller(principal), query),
     }),
     route({
       method: 'get',
@@ -253,8 +203,14 @@ export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
       tag,
       permission,
       query: windowQuery,
-      handler: market(async ({ principal, query }) => m.settlements(caller(principal), query)),
+      handler: async ({ principal, query }) => m.settlements(caller(principal), query),
     }),
+  ];
+}
+
+/** The DMO's clearing and settlement runs and the DGO's screening and emergency dispatch. */
+function operatorRoutes(m: MarketService): AnyRouteDef[] {
+  return [
     route({
       method: 'get',
       path: '/market/runs',
@@ -262,11 +218,11 @@ export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
       tag,
       permission,
       query: windowQuery,
-      handler: market(async ({ principal, query }) => {
+      handler: async ({ principal, query }) => {
         m.actingAs(principal.user.id, 'DMO');
         const { all: _all, ...q } = query;
         return m.store.runs(q);
-      }),
+      },
     }),
     route({
       method: 'post',
@@ -279,10 +235,8 @@ export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
         forecastLmp: z.array(z.number()).length(24).optional(),
         loadForecastW: z.record(z.string(), z.array(z.number()).length(24)).optional(),
       }),
-      handler: market(async ({ principal, body }) => {
-        needRole(principal, OPERATE_ROLES, 'run market clearing');
-        return m.runDayAhead(caller(principal), body);
-      }),
+      scope: roles(OPERATE_ROLES, 'run market clearing'),
+      handler: async ({ principal, body }) => m.runDayAhead(caller(principal), body),
     }),
     route({
       method: 'post',
@@ -292,10 +246,8 @@ export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
       tag,
       permission,
       body: z.object({ hourStart: time }),
-      handler: market(async ({ principal, body }) => {
-        needRole(principal, OPERATE_ROLES, 'run market settlement');
-        return m.settleMetered(caller(principal), body);
-      }),
+      scope: roles(OPERATE_ROLES, 'run market settlement'),
+      handler: async ({ principal, body }) => m.settleMetered(caller(principal), body),
     }),
     route({
       method: 'post',
@@ -310,10 +262,8 @@ export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
         socWh: z.record(z.string(), z.number().nonnegative()).optional(),
         dispatch: z.boolean().default(true),
       }),
-      handler: market(async ({ principal, body }) => {
-        needRole(principal, OPERATE_ROLES, 'run market clearing');
-        return m.runRealTime(caller(principal), body);
-      }),
+      scope: roles(OPERATE_ROLES, 'run market clearing'),
+      handler: async ({ principal, body }) => m.runRealTime(caller(principal), body),
     }),
     route({
       method: 'get',
@@ -322,7 +272,7 @@ export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
       tag,
       permission,
       query: windowQuery,
-      handler: market(async ({ principal, query }) => m.screeningOutcomes(caller(principal), query)),
+      handler: async ({ principal, query }) => m.screeningOutcomes(caller(principal), query),
     }),
     route({
       method: 'post',
@@ -337,10 +287,8 @@ export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
         reason: z.string().min(1),
       }),
       status: 201,
-      handler: market(async ({ principal, body }) => {
-        needRole(principal, OPERATE_ROLES, 'issue emergency dispatch');
-        return m.emergencyDispatch(caller(principal), body);
-      }),
+      scope: roles(OPERATE_ROLES, 'issue emergency dispatch'),
+      handler: async ({ principal, body }) => m.emergencyDispatch(caller(principal), body),
     }),
   ];
 }

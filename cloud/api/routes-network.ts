@@ -1,23 +1,13 @@
-import { ZodError, z } from 'zod';
-import { formatIssues } from '../../protocols/mqtt/payloads.ts';
-import { GridError, type GridService, siteScheduleSchema } from '../grid/service.ts';
+import { z } from 'zod';
+import { type GridService, siteScheduleSchema } from '../grid/service.ts';
 import { powerFlowJson } from '../network/index.ts';
-import { type AnyRouteDef, HttpError, route } from './route.ts';
-
-async function guard<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof GridError) throw new HttpError(err.status, err.message);
-    if (err instanceof ZodError) throw new HttpError(400, `invalid body: ${formatIssues(err)}`);
-    throw err;
-  }
-}
+import { DomainError } from './errors.ts';
+import { type AnyRouteDef, route } from './route.ts';
 
 /** Network feasibility and power flow for the grid operator (permission network:operate). */
 export function networkRoutes(d: { grid?: GridService }): AnyRouteDef[] {
   const grid = () => {
-    if (!d.grid) throw new HttpError(503, 'the grid service is not running in this cloud');
+    if (!d.grid) throw new DomainError('unavailable', 'the grid service is not running in this cloud');
     return d.grid;
   };
   return [
@@ -29,7 +19,7 @@ export function networkRoutes(d: { grid?: GridService }): AnyRouteDef[] {
       tag: 'network',
       permission: 'network:operate',
       body: siteScheduleSchema,
-      handler: async ({ body }) => guard(() => grid().checkSchedule(body)),
+      handler: async ({ body }) => grid().checkSchedule(body),
     }),
     route({
       method: 'get',
@@ -47,21 +37,20 @@ export function networkRoutes(d: { grid?: GridService }): AnyRouteDef[] {
         sites: z.array(z.unknown()),
         unmeasured: z.array(z.unknown()),
       }),
-      handler: async () =>
-        guard(async () => {
-          const g = grid();
-          const r = await g.currentPowerFlow();
-          return {
-            feeder: g.feederId as string,
-            at: r.at,
-            converged: r.powerflow !== null,
-            ...(r.error ? { error: r.error } : {}),
-            result: r.powerflow ? powerFlowJson(r.powerflow) : null,
-            violations: r.powerflow ? g.violations(r.powerflow) : [],
-            sites: r.sites,
-            unmeasured: r.unmeasured,
-          };
-        }),
+      handler: async () => {
+        const g = grid();
+        const r = await g.currentPowerFlow();
+        return {
+          feeder: g.feederId as string,
+          at: r.at,
+          converged: r.powerflow !== null,
+          ...(r.error ? { error: r.error } : {}),
+          result: r.powerflow ? powerFlowJson(r.powerflow) : null,
+          violations: r.powerflow ? g.violations(r.powerflow) : [],
+          sites: r.sites,
+          unmeasured: r.unmeasured,
+        };
+      },
     }),
   ];
 }

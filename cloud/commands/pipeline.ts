@@ -10,6 +10,7 @@ import {
 } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
 import { newId } from '../auth/secrets.ts';
+import { DomainError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { CommandRecord, CommandStatus, Registry } from '../storage/registry/registry.ts';
 
@@ -27,14 +28,8 @@ export const commandRequestSchema = z.discriminatedUnion(
 
 const newCommandId = () => `cmd_${newId(10)}`;
 
-export class CommandError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** A command the pipeline refuses (invalid, unknown site/device, not accepted by the device). */
+export class CommandError extends DomainError {}
 
 const ACK_STATUS: Record<Ack['status'], CommandStatus> = {
   applied: 'acknowledged',
@@ -88,24 +83,24 @@ export class CommandPipeline {
 
   async send(site: string, request: unknown, actor: string): Promise<CommandRecord> {
     const req = commandRequestSchema.safeParse(request);
-    if (!req.success) throw new CommandError(400, `invalid command: ${formatIssues(req.error)}`);
+    if (!req.success) throw new CommandError('invalid', `invalid command: ${formatIssues(req.error)}`);
     const { ttlSeconds, ...fields } = req.data as { ttlSeconds?: number; type: string; device?: string };
     const ttl = ttlSeconds ?? this.deps.defaultTtlSeconds;
     if (ttl > this.deps.maxTtlSeconds)
-      throw new CommandError(400, `ttlSeconds ${ttl} exceeds the maximum ${this.deps.maxTtlSeconds}`);
+      throw new CommandError('invalid', `ttlSeconds ${ttl} exceeds the maximum ${this.deps.maxTtlSeconds}`);
     const { registry } = this.deps;
-    if (!(await registry.getSite(site))) throw new CommandError(404, `unknown site ${site}`);
+    if (!(await registry.getSite(site))) throw new CommandError('not_found', `unknown site ${site}`);
     const devices = await registry.listDevices(site);
     if (fields.device) {
       const d = devices.find((x) => x.id === fields.device);
-      if (!d) throw new CommandError(422, `site ${site} has no device ${fields.device}`);
+      if (!d) throw new CommandError('unprocessable', `site ${site} has no device ${fields.device}`);
       if (!d.controls.includes(fields.type))
         throw new CommandError(
-          422,
+          'unprocessable',
           `device ${d.id} does not accept ${fields.type} (controls: ${d.controls.join(', ') || 'none'})`,
         );
     } else if (!devices.some((d) => d.controls.includes(fields.type))) {
-      throw new CommandError(422, `no device of site ${site} accepts ${fields.type}`);
+      throw new CommandError('unprocessable', `no device of site ${site} accepts ${fields.type}`);
     }
     return this.issue(site, fields, (now) => now + ttl * 1000, actor, 'command.send', actor);
   }
@@ -132,7 +127,7 @@ export class CommandPipeline {
       issuedAt,
       expiresAt: expires(issuedAt),
     });
-    if (!wire.success) throw new CommandError(400, `invalid command: ${formatIssues(wire.error)}`);
+    if (!wire.success) throw new CommandError('invalid', `invalid command: ${formatIssues(wire.error)}`);
     const cmd: Command = wire.data;
     const rec = await registry.insertCommand(cmd, issuedBy);
     await registry.audit(auditActor, action, site, { ...detail, command: cmd });

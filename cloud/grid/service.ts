@@ -1,5 +1,6 @@
 import { basename, join } from 'node:path';
 import { z } from 'zod';
+import { DomainError } from '../errors.ts';
 import {
   checkFeasibility,
   type FeasibilityReport,
@@ -21,14 +22,7 @@ function addTo(m: Record<string, { p_w: number; q_var: number }>, bus: string) {
 }
 
 /** A request the grid service cannot answer as asked (no feeder, unknown or unplaced site). */
-export class GridError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export class GridError extends DomainError {}
 
 const sitePower = z.object({ p_w: z.number().finite(), q_var: z.number().finite().default(0) }).strict();
 
@@ -104,7 +98,7 @@ export class GridService {
 
   private requireNetwork(): Network {
     if (!this.network)
-      throw new GridError(409, 'no feeder configured (cloud config network.feeder: dir and baseKv)');
+      throw new GridError('conflict', 'no feeder configured (cloud config network.feeder: dir and baseKv)');
     return this.network;
   }
 
@@ -136,11 +130,11 @@ export class GridService {
     const ids = [...new Set(parsed.intervals.flatMap((iv) => Object.keys(iv.sites)))];
     const sites = await this.deps.registry.listSites(ids);
     const unknown = ids.filter((id) => !sites.some((s) => s.id === id));
-    if (unknown.length) throw new GridError(422, `unknown site(s): ${unknown.join(', ')}`);
+    if (unknown.length) throw new GridError('unprocessable', `unknown site(s): ${unknown.join(', ')}`);
     const place = await this.placement(sites);
     if (place.unplaced.length)
       throw new GridError(
-        422,
+        'unprocessable',
         `site(s) not placed on feeder ${this.feederId}: ${place.unplaced.map((u) => `${u.site} (${u.reason})`).join('; ')}`,
       );
     const report = checkFeasibility(net, {

@@ -25,6 +25,7 @@
  */
 import { z } from 'zod';
 import type { CommandPipeline } from '../commands/pipeline.ts';
+import { DomainError, type ErrorCode } from '../errors.ts';
 import type { Registry } from '../storage/registry/registry.ts';
 import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
 import { allocate, type DeviceFlexibility } from './allocate.ts';
@@ -101,13 +102,14 @@ export const DEFAULT_DISPATCH_OPTIONS: DispatchOptions = {
   maxWindowHours: 24,
 };
 
-export class DispatchRefused extends Error {
+/** A dispatch the manager refuses; an infeasible one carries the feasibility that says why. */
+export class DispatchRefused extends DomainError {
   constructor(
-    readonly status: number,
+    code: ErrorCode,
     message: string,
     readonly feasibility?: Feasibility,
   ) {
-    super(message);
+    super(code, message);
   }
 }
 
@@ -331,17 +333,17 @@ export class DispatchManager {
     const p = dispatchRequestSchema.safeParse(input);
     if (!p.success)
       throw new DispatchRefused(
-        400,
+        'invalid',
         `invalid dispatch: ${p.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
       );
     const req = p.data;
     const now = this.now();
     const start = Math.max(req.start ?? now, now);
-    if (req.end <= start) throw new DispatchRefused(400, 'end must be after start (and after now)');
+    if (req.end <= start) throw new DispatchRefused('invalid', 'end must be after start (and after now)');
     if (req.end - start > this.opts.maxWindowHours * 3_600_000)
-      throw new DispatchRefused(400, `the window may last at most ${this.opts.maxWindowHours} h`);
+      throw new DispatchRefused('invalid', `the window may last at most ${this.opts.maxWindowHours} h`);
     const group = await this.deps.registry.getGroup(req.group);
-    if (!group) throw new DispatchRefused(404, `unknown group ${req.group}`);
+    if (!group) throw new DispatchRefused('not_found', `unknown group ${req.group}`);
     const clash = [...this.dispatches.values()].find(
       (d) =>
         (d.status === 'scheduled' || d.status === 'active') &&
@@ -350,7 +352,10 @@ export class DispatchManager {
         d.sites.some((s) => group.sites.includes(s)),
     );
     if (clash)
-      throw new DispatchRefused(409, `conflicts with dispatch ${clash.id} on shared sites during the window`);
+      throw new DispatchRefused(
+        'conflict',
+        `conflicts with dispatch ${clash.id} on shared sites during the window`,
+      );
     const g = await this.state(group.sites, now);
     const bFrom = Math.min(start, now) - this.opts.baselineMinutes * 60_000;
     const base = await meterBaseline(this.deps.store, g, bFrom, Math.min(start, now));
@@ -365,7 +370,7 @@ export class DispatchManager {
       !feas.feasible &&
       (!req.allowPartial || feas.achievableDeltaW === 0 || feas.checks.network.feasible === false)
     )
-      throw new DispatchRefused(422, `dispatch infeasible: ${feas.reasons.join('; ')}`, feas);
+      throw new DispatchRefused('unprocessable', `dispatch infeasible: ${feas.reasons.join('; ')}`, feas);
     const d: Dispatch = {
       id: newDispatchId(),
       group: group.id,

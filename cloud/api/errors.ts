@@ -1,0 +1,107 @@
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from 'pino';
+import { ZodError } from 'zod';
+import { formatIssues } from '../../protocols/mqtt/payloads.ts';
+import { DomainError, type ErrorCode } from '../errors.ts';
+import { MarketServiceError } from '../market/errors.ts';
+import { MarketRefusal } from '../market/rules.ts';
+import { DispatchRefused } from '../vpp/dispatch.ts';
+
+export { DomainError } from '../errors.ts';
+
+/**
+ * The one place where an error becomes an HTTP answer. Routes and services throw a `DomainError`
+ * (cloud/errors.ts; the command pipeline's, grid's and VPP dispatch's refusals are ones) with a
+ * code; the table below says which status the code answers. The market's refusal codes share the
+ * table. Only MarketServiceError still carries its own status (see marketAnswer).
+ */
+export const ERROR_STATUS = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  unprocessable: 422,
+  throttled: 429,
+  unavailable: 503,
+  // Market rule refusals (MarketRefusal); a code missing here answers 422.
+  GATE_CLOSED: 409,
+  GATE_OPEN: 409,
+  DUPLICATE_RESOURCE: 409,
+  DMO_SELF_DEALING: 403,
+  NOT_YOURS: 403,
+  NOT_REPRESENTED: 403,
+  UTILITY_DER_EXCLUDED: 403,
+  AGGREGATOR_REQUIRED: 403,
+  NO_DERM: 403,
+  NOT_DMO: 403,
+  NOT_DGO: 403,
+  NO_MARKET_ACTOR: 403,
+  UNKNOWN_BID: 404,
+  UNKNOWN_RESOURCE: 404,
+  WRONG_MARKET_FORM: 409,
+  MALFORMED: 400,
+  BAD_INTERVAL: 400,
+  AMBIGUOUS_PARTICIPANT: 400,
+} as const satisfies Record<ErrorCode, number> & Record<string, number>;
+
+export interface HttpAnswer {
+  status: number;
+  body: Record<string, unknown>;
+  headers: Record<string, string>;
+  /** A fault of ours (logged), not a refusal of the request. */
+  fault: boolean;
+}
+
+const refusal = (status: number, body: Record<string, unknown> = {}, headers = {}) => ({
+  status,
+  body,
+  headers,
+  fault: false,
+});
+
+/** Market refusals answer { error, code, reason } so a client can branch on the code. */
+function marketAnswer(err: unknown): HttpAnswer | undefined {
+  if (err instanceof MarketRefusal) {
+    const { code, reason } = err.refusal;
+    const status = (ERROR_STATUS as Record<string, number>)[code] ?? 422;
+    return refusal(status, { error: `${code}: ${reason}`, code, reason });
+  }
+  if (err instanceof MarketServiceError) {
+    // The market service still chooses the status per throw (NO_TERRITORY is 404 or 422 there).
+    const reason = err.message.slice(err.code.length + 2);
+    return refusal(err.status, { error: err.message, code: err.code, reason });
+  }
+  return undefined;
+}
+
+/** Status of the errors that are not ours: body-parser's, and the domain services' own. */
+function statusOf(err: unknown): number {
+  if (err instanceof DomainError) return ERROR_STATUS[err.code];
+  if (err instanceof ZodError) return 400;
+  if ((err as { type?: string }).type === 'entity.parse.failed') return 400;
+  const s = (err as { status?: number }).status;
+  return s && s < 500 ? s : 500;
+}
+
+export function toHttp(err: unknown): HttpAnswer {
+  const m = marketAnswer(err);
+  if (m) return m;
+  const status = statusOf(err);
+  if (status >= 500) return { status, body: { error: 'internal error' }, headers: {}, fault: true };
+  const message = err instanceof ZodError ? `invalid body: ${formatIssues(err)}` : (err as Error).message;
+  const extra = err instanceof DispatchRefused ? { feasibility: err.feasibility } : {};
+  return refusal(status, { error: message, ...extra }, err instanceof DomainError ? err.headers : {});
+}
+
+/** Whether an error is a refusal of the request (4xx), as opposed to a fault. */
+export const isRefusal = (err: unknown) => !toHttp(err).fault;
+
+/** The API's last middleware: every error answers through toHttp; faults are logged, refusals not. */
+export function answerErrors(log: Pick<Logger, 'error'>) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const a = toHttp(err);
+    if (a.fault) log.error({ err, path: req.path }, 'API error');
+    res.set(a.headers).status(a.status).json(a.body);
+  };
+}
