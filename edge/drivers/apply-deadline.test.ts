@@ -48,6 +48,25 @@ describe('SunSpec driver: no write after the command expired', function () {
     assert.equal(wset(), 1500, 'the device still holds the earlier setpoint: nothing written late');
   });
 
+  it('drops a write that waited in the line queue past its command expiry (a stalled device)', async () => {
+    const before = wset();
+    // The battery stops answering: a read goes out and will wait for its 500 ms timeout, and the
+    // setpoint's write queues behind it. The battery answers again before the write's turn comes.
+    site.battery.online = false;
+    const stalled = io.readHolding(2, 40000, 2).catch((err: Error) => err);
+    const deadline = Date.now() + 200;
+    setTimeout(() => {
+      site.battery.online = true;
+    }, 300);
+    await assert.rejects(
+      battery.apply({ type: 'battery_power', w: 2222 }, { stillWanted: () => Date.now() < deadline }),
+      SetpointExpiredError,
+    );
+    assert.match(String(await stalled), /no response within 500 ms/);
+    assert.equal(site.battery.online, true);
+    assert.equal(wset(), before, 'the device was free again, yet the expired write never reached it');
+  });
+
   it('without a check (no command behind it) writes as before', async () => {
     const got = await battery.apply({ type: 'battery_power', w: -800 });
     assert.equal(got.w, -800);

@@ -4,7 +4,7 @@
  * each poll, normalizes them to canonical points and writes setpoints with the device's own revert timer.
  */
 import type { DeviceKind, Nameplate } from '../../protocols/canonical/points.ts';
-import type { RegisterIO } from '../../protocols/modbus/client.ts';
+import { ModbusError, type RegisterIO } from '../../protocols/modbus/client.ts';
 import type { CommandType } from '../../protocols/mqtt/payloads.ts';
 import { type DecodedModel, decodeModel, encodeWrite } from '../../protocols/sunspec/codec.ts';
 import { discoverUnit, type ModelLocation, readModelRegisters } from '../../protocols/sunspec/discovery.ts';
@@ -231,7 +231,14 @@ export class SunSpecDriver implements DeviceDriver {
     }
     // Checked again: reading the model above may have waited on a slow or frozen device.
     if (this.stillWanted && !this.stillWanted()) throw new SetpointExpiredError(this.id);
-    await this.io.writeHolding(this.unit, m.address + plan.offset, plan.registers);
+    try {
+      await this.io.writeHolding(this.unit, m.address + plan.offset, plan.registers, {
+        stillWanted: this.stillWanted,
+      });
+    } catch (err) {
+      if (err instanceof ModbusError && err.kind === 'not-wanted') throw new SetpointExpiredError(this.id);
+      throw err;
+    }
     const next = regs.slice();
     next.splice(plan.offset, plan.registers.length, ...plan.registers);
     this.cache.set(modelId, next);

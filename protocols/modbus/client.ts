@@ -10,10 +10,18 @@ export interface RegisterIO {
   /** Human name of the endpoint, for error messages (e.g. `tcp://10.0.0.5:502`). */
   readonly endpoint: string;
   readHolding(unit: number, address: number, length: number): Promise<number[]>;
-  writeHolding(unit: number, address: number, values: number[]): Promise<void>;
+  /**
+   * `opts.stillWanted` is asked when the write's turn on the line comes (after any queued transaction
+   * and reconnect): false rejects with kind 'not-wanted' and nothing goes on the wire.
+   */
+  writeHolding(unit: number, address: number, values: number[], opts?: WriteOptions): Promise<void>;
 }
 
-export type ModbusErrorKind = 'timeout' | 'exception' | 'connection' | 'read-only';
+export interface WriteOptions {
+  stillWanted?: () => boolean;
+}
+
+export type ModbusErrorKind = 'timeout' | 'exception' | 'connection' | 'read-only' | 'not-wanted';
 
 export class ModbusError extends Error {
   constructor(
@@ -147,7 +155,7 @@ export class ModbusClient implements RegisterIO {
     return this.readOnly || this.readOnlyUnits.has(unit);
   }
 
-  writeHolding(unit: number, address: number, values: number[]): Promise<void> {
+  writeHolding(unit: number, address: number, values: number[], opts: WriteOptions = {}): Promise<void> {
     if (this.isReadOnly(unit)) {
       return Promise.reject(
         new ModbusError(
@@ -170,6 +178,15 @@ export class ModbusClient implements RegisterIO {
       );
     }
     return this.transaction(unit, address, values.length, 'write', async () => {
+      // The line may have been busy or down for a while (a frozen device): the caller's command may
+      // have expired since it queued this write.
+      if (opts.stillWanted && !opts.stillWanted())
+        throw new ModbusError(
+          `${this.endpoint} unit ${unit}: write to ${address} dropped: no longer wanted when the line was free`,
+          'not-wanted',
+          unit,
+          address,
+        );
       await this.client.writeRegisters(address, values);
     });
   }
@@ -188,6 +205,7 @@ export class ModbusClient implements RegisterIO {
       try {
         return await fn();
       } catch (err) {
+        if (err instanceof ModbusError) throw err;
         throw this.describeError(err, unit, address, length, op);
       }
     };
