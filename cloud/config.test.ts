@@ -133,3 +133,16 @@ describe('gridlayer cloud: a contradictory config file is refused at load', func
     }
   });
 });
+
+describe('cloud config: defaults are not shared between parses', () => {
+  it('resolves default paths against each call its own base folder', () => {
+    const a = parseCloudConfig({}, '/srv/site-a');
+    const b = parseCloudConfig({}, '/srv/site-b');
+    const registryPath = (c: ReturnType<typeof parseCloudConfig>) =>
+      c.storage.registry.backend === 'sqlite' ? c.storage.registry.path : '';
+    assert.match(registryPath(a), /^\/srv\/site-a\//);
+    assert.match(registryPath(b), /^\/srv\/site-b\//);
+    // A parse with no file keeps the relative default of the schema untouched.
+    assert.doesNotMatch(registryPath(parseCloudConfig({}, '/srv/site-c')), /site-[ab]/);
+  });
+});

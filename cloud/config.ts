@@ -221,7 +221,9 @@ export type CloudConfigInput = z.input<typeof cloudConfigSchema>;
 export function parseCloudConfig(input: unknown, baseDir = process.cwd()): CloudConfig {
   const r = cloudConfigSchema.safeParse(input ?? {});
   if (!r.success) throw new Error(`invalid cloud config: ${formatIssues(r.error)}`);
-  const c = r.data;
+  // zod hands out its `.default({...})` objects themselves: resolving paths in place would rewrite the
+  // defaults of every later parse (and of the generated JSON Schema). Work on a copy.
+  const c = structuredClone(r.data);
   const contradictions = crossFieldIssues(c);
   if (contradictions.length) throw new Error(`invalid cloud config: ${contradictions.join('; ')}`);
   const abs = (p: string) => (p === ':memory:' ? p : resolve(baseDir, p));

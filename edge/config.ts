@@ -330,7 +330,8 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 /** Validates a parsed config object; throws ConfigError listing each bad key. */
 export function parseConfig(raw: unknown, source = 'config'): EdgeConfig {
   const r = configSchema.safeParse(raw);
-  if (r.success) return r.data;
+  // A copy: zod shares its `.default({...})` objects between parses, callers may adjust theirs.
+  if (r.success) return structuredClone(r.data);
   const lines = r.error.issues.slice(0, 10).map((i) => `  ${describeIssue(i)}`);
   throw new ConfigError(`${source} is invalid:\n${lines.join('\n')}`);
 }
