@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { MarketServiceError } from '../market/errors.ts';
-import { MarketRefusal, refuse } from '../market/rules.ts';
-import type { MarketService } from '../market/service.ts';
-import type { P2pMarket } from '../market/service-p2p.ts';
+import { MarketServiceError } from '../market/model/errors.ts';
+import { MarketRefusal, refuse } from '../market/model/rules.ts';
+import type { P2pMarket } from '../market/service/p2p.ts';
+import type { MarketService } from '../market/service/service.ts';
 import { type AnyRouteDef, route } from './route.ts';
 import { BID_ROLES, caller, market, needRole, OPERATE_ROLES, time, windowQuery } from './routes-market.ts';
 

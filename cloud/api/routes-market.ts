@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { Role } from '../auth/roles.ts';
-import { PRODUCTS, StepSchema } from '../market/bids.ts';
-import { MarketRefusal } from '../market/rules.ts';
-import { type MarketService, MarketServiceError } from '../market/service.ts';
+import { PRODUCTS, StepSchema } from '../market/model/bids.ts';
+import { MarketRefusal } from '../market/model/rules.ts';
+import { type MarketService, MarketServiceError } from '../market/service/service.ts';
 import type { Principal } from './auth.ts';
 import { type AnyRouteDef, HttpError, type RouteContext, route } from './route.ts';
 

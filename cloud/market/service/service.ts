@@ -1,0 +1,870 @@
+import { readFileSync } from 'node:fs';
+import type { WholesaleGateway } from '../../../protocols/market/wholesale.ts';
+import { newId } from '../../auth/secrets.ts';
+import { buildNetwork, type Network } from '../../network/index.ts';
+import type { Registry } from '../../storage/registry/registry.ts';
+import type { TimeSeriesStore } from '../../storage/timeseries/types.ts';
+import { ANCILLARY_PRODUCTS } from '../clearing/clearing.ts';
+import { resourcesFromBids } from '../clearing/curves.ts';
+import { compileFeeder } from '../clearing/feeder.ts';
+import { gridServiceOffers, NetworkRefiner } from '../clearing/grid-services.ts';
+import { clearRealTime } from '../clearing/realtime.ts';
+import { callsByBus, serviceCallsW, withCalls } from '../clearing/service-calls.ts';
+import { type IsoGateway, runDayAhead } from '../clearing/total-dso.ts';
+import { type Bid, BidBook, DAY_MS, gateClosure, HOUR_MS, RT_INTERVAL_MS, type Step } from '../model/bids.ts';
+import { MarketServiceError } from '../model/errors.ts';
+import { energyCents, roundCents } from '../model/money.ts';
+import { ResourceRegistry, ResourceSchema, type ResourceStatus } from '../model/resources.ts';
+import { type MarketConfig, modelConfig, type Role, rolesOf } from '../model/roles.ts';
+import { checkMayDispatch, MarketRefusal, refuse } from '../model/rules.ts';
+import type { MarketSettings } from '../model/settings.ts';
+import {
+  CLEARING,
+  chargeFeesAll,
+  checkBooks,
+  Ledger,
+  type LedgerEntry,
+  totalsByAccount,
+} from '../settlement/ledger.ts';
+import { meteredRun } from '../settlement/metered-run.ts';
+import { runCentralizedDayAhead, runCentralizedRealTime } from './centralized.ts';
+import { dispatchToField, type SendCommand } from './dispatch.ts';
+import { KeyedLock } from './hour-lock.ts';
+import { P2pMarket } from './p2p.ts';
+import {
+  type AwardRecord,
+  type DispatchRecord,
+  MarketStore,
+  type PriceRecord,
+  type ResourceLink,
+  type MarketKind as RunMarket,
+  type StoredResource,
+} from './store.ts';
+import { MarketFormsStore } from './store-forms.ts';
+
+/**
+ * The market as a cloud service: the configured organizational model, registered resources, the
+ * bid book with gate closure on an injectable clock, clearing on demand (DA day / RT interval),
+ * persisted awards, prices, settlement ledger and dispatch outcomes, and an audit entry for every
+ * action (accepted or refused). Pure market logic stays in the core modules; this class only
+ * resolves who is acting, calls the core, stores and audits.
+ */
+
+export { MarketServiceError } from '../model/errors.ts';
+
+/** Who is acting: the cloud user (for audit) and the organizations it acts for. */
+export interface MarketCaller {
+  readonly userId: string;
+  /** Audit actor string, e.g. `user:alice`. */
+  readonly auditActor: string;
+  /** In-process automation acting in a role itself (metered-scheduler.ts); never set from the API. */
+  readonly system?: 'DMO';
+}
+
+/** The wholesale counterpart (protocols/market/wholesale.ts), injected by the composition root. */
+export type MarketIso = IsoGateway & Partial<Omit<WholesaleGateway, 'clearDayAhead'>>;
+
+export interface MarketServiceDeps {
+  readonly registry: Registry;
+  readonly settings: MarketSettings;
+  /** Absent: no wholesale counterpart; clearing that needs the ISO is refused with NO_ISO (503). */
+  readonly iso?: MarketIso;
+  /** Network model of the LDA; default: loaded from settings.networkFile, else none. */
+  readonly network?: Network | null;
+  readonly send?: SendCommand;
+  /** The cloud's telemetry store: metered settlement reads delivered energy from it. */
+  readonly timeseries?: TimeSeriesStore;
+  readonly maxTtlSeconds?: number;
+  readonly now?: () => number;
+}
+
+export interface ResourceInput extends Omit<StoredResource, 'status'> {
+  readonly status?: ResourceStatus;
+}
+
+export class MarketService {
+  readonly config: MarketConfig;
+  readonly resources = new ResourceRegistry();
+  readonly links = new Map<string, ResourceLink>();
+  readonly book = new BidBook();
+  readonly store: MarketStore;
+  /** ISO-award screening (models 1, 2) and the P2P book and trades (models 5, 6). */
+  readonly forms: MarketFormsStore;
+  /** The continuous double auction per territory; only in P2P models. */
+  readonly p2p: P2pMarket | null;
+  readonly network: Network | null;
+  /** The market clock (epoch ms): gate closures are judged against it. Tests replace it. */
+  now: () => number;
+  readonly #usersOf = new Map<string, Set<string>>();
+  readonly #meteredLock = new KeyedLock<number>();
+
+  private constructor(readonly deps: MarketServiceDeps) {
+    const s = deps.settings;
+    this.config = modelConfig(
+      s.model,
+      s.actors.map((a) => ({ id: a.id, kind: a.kind, ...(a.name ? { name: a.name } : {}) })),
+      s.utilityDerMayParticipate !== undefined
+        ? { utilityDerMayParticipate: s.utilityDerMayParticipate }
+        : {},
+    );
+    for (const a of s.actors) this.#usersOf.set(a.id, new Set(a.users));
+    this.store = new MarketStore(deps.registry.db);
+    this.forms = new MarketFormsStore(deps.registry.db);
+    this.network =
+      deps.network !== undefined
+        ? deps.network
+        : s.networkFile
+          ? buildNetwork(JSON.parse(readFileSync(s.networkFile, 'utf8')))
+          : null;
+    this.now = deps.now ?? Date.now;
+    this.p2p = this.config.marketForm === 'p2p' ? new P2pMarket(this) : null;
+  }
+
+  /** Builds the service and restores resources and live bids from the registry database. */
+  static async open(deps: MarketServiceDeps): Promise<MarketService> {
+    const m = new MarketService(deps);
+    for (const r of await m.store.loadResources()) {
+      const { site, device, ...res } = r;
+      m.resources.add(res);
+      m.links.set(r.id, { site, device });
+    }
+    for (const b of await m.store.liveBids()) {
+      try {
+        // Restored as accepted before: gate closure was judged when they were submitted.
+        m.book.submit(b, { config: m.config, registry: m.resources, now: Number.NEGATIVE_INFINITY });
+      } catch (err) {
+        if (!(err instanceof MarketRefusal)) throw err;
+        await m.store.saveBid(b, 'cancelled', m.now());
+      }
+    }
+    await m.p2p?.restore();
+    return m;
+  }
+
+  /** The injected wholesale counterpart, or a 503 refusal when none is configured. */
+  iso(): MarketIso {
+    if (!this.deps.iso)
+      throw new MarketServiceError(503, 'NO_ISO', 'no wholesale market (ISO) is connected to this cloud');
+    return this.deps.iso;
+  }
+
+  get gates() {
+    return this.deps.settings.gates;
+  }
+
+  // --- who is acting ------------------------------------------------------------------------------
+
+  /** Market organizations a cloud user acts for. */
+  actorsOf(userId: string): string[] {
+    return [...this.#usersOf].filter(([, users]) => users.has(userId)).map(([id]) => id);
+  }
+
+  rolesOf(userId: string): Record<string, Role[]> {
+    return Object.fromEntries(this.actorsOf(userId).map((a) => [a, rolesOf(this.config, a)]));
+  }
+
+  /** The organization through which the user holds `role`, or a 403. */
+  actingAs(userId: string, role: 'DMO' | 'DGO' | 'DERM'): string {
+    const a = this.actorsOf(userId).find((id) => this.config.roles[role] === id);
+    if (!a)
+      throw new MarketServiceError(
+        403,
+        `NOT_${role}`,
+        `user "${userId}" does not act for the ${role} ("${this.config.roles[role]}") of this market`,
+      );
+    return a;
+  }
+
+  participant(userId: string, requested?: string): string {
+    const mine = this.actorsOf(userId);
+    if (requested !== undefined) {
+      if (!mine.includes(requested))
+        throw new MarketServiceError(403, 'NOT_YOURS', `user "${userId}" does not act for "${requested}"`);
+      return requested;
+    }
+    if (mine.length === 1) return mine[0];
+    if (!mine.length)
+      throw new MarketServiceError(
+        403,
+        'NO_MARKET_ACTOR',
+        `user "${userId}" acts for no market organization`,
+      );
+    throw new MarketServiceError(
+      400,
+      'AMBIGUOUS_PARTICIPANT',
+      `user "${userId}" acts for ${mine.join(', ')}: say which one as "participant"`,
+    );
+  }
+
+  /** Writes one market action to the registry audit log (also used by the market-form modules). */
+  async audit(c: MarketCaller, action: string, target: string | null, detail: Record<string, unknown>) {
+    await this.deps.registry.audit(c.auditActor, action, target, detail);
+  }
+
+  /** Runs `fn`; a refusal is audited with its reason before it propagates. */
+  async guard<T>(
+    c: MarketCaller,
+    action: string,
+    target: string | null,
+    detail: Record<string, unknown>,
+    fn: () => Promise<T> | T,
+  ): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof MarketRefusal || err instanceof MarketServiceError) {
+        const refusal = err instanceof MarketRefusal ? err.refusal : { code: err.code, reason: err.message };
+        await this.audit(c, `${action}.refused`, target, { ...detail, refusal });
+      }
+      throw err;
+    }
+  }
+
+  // --- utility: registration and interconnection ----------------------------------------------
+
+  async registerResource(c: MarketCaller, input: ResourceInput): Promise<StoredResource> {
+    return this.guard(c, 'market.resource.register', input.id, { input }, async () => {
+      const by = this.actingAs(c.userId, 'DGO');
+      const { site, device, ...rest } = input;
+      const parsed = ResourceSchema.safeParse({ status: 'registered', ...rest });
+      if (!parsed.success)
+        throw new MarketRefusal(
+          refuse('MALFORMED', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')),
+        );
+      const r = parsed.data;
+      for (const who of [r.owner, r.aggregator])
+        if (who !== undefined && !this.config.actors.has(who))
+          throw new MarketRefusal(refuse('UNKNOWN_PARTICIPANT', `"${who}" is not a market organization`));
+      if (r.aggregator !== undefined && this.config.actors.get(r.aggregator)!.kind !== 'aggregator')
+        throw new MarketRefusal(refuse('MALFORMED', `"${r.aggregator}" is not an aggregator`));
+      if (this.network && !this.network.buses.some((b) => b.id === r.bus))
+        throw new MarketRefusal(refuse('MALFORMED', `bus "${r.bus}" is not in the network model`));
+      if (site !== undefined && !(await this.deps.registry.getSite(site)))
+        throw new MarketServiceError(422, 'UNKNOWN_SITE', `site "${site}" is not in the registry`);
+      if (device !== undefined && (site === undefined || !(await this.deps.registry.getDevice(site, device))))
+        throw new MarketServiceError(
+          422,
+          'UNKNOWN_DEVICE',
+          `device "${device}" is not a device of site "${site}"`,
+        );
+      if (this.resources.get(r.id))
+        throw new MarketServiceError(409, 'DUPLICATE_RESOURCE', `resource "${r.id}" is already registered`);
+      this.resources.add(r);
+      this.links.set(r.id, { site, device });
+      const stored = { ...r, ...(site ? { site } : {}), ...(device ? { device } : {}) };
+      await this.store.saveResource(stored, this.now());
+      await this.audit(c, 'market.resource.register', r.id, { as: by, resource: stored });
+      return stored;
+    });
+  }
+
+  /** Interconnection decisions: registered → certified, or suspended. */
+  async setResourceStatus(c: MarketCaller, id: string, status: ResourceStatus): Promise<StoredResource> {
+    return this.guard(c, 'market.resource.status', id, { status }, async () => {
+      const by = this.actingAs(c.userId, 'DGO');
+      if (!this.resources.get(id)) throw new MarketRefusal(refuse('UNKNOWN_RESOURCE', `no resource "${id}"`));
+      const r = this.resources.setStatus(id, status);
+      const stored = { ...r, ...this.links.get(id) };
+      await this.store.saveResource(stored, this.now());
+      await this.audit(c, 'market.resource.status', id, { as: by, status });
+      return stored;
+    });
+  }
+
+  listResources(): StoredResource[] {
+    return this.resources.all().map((r) => ({ ...r, ...this.links.get(r.id) }));
+  }
+
+  // --- participants: bids ---------------------------------------------------------------------
+
+  #ctx() {
+    return { config: this.config, registry: this.resources, now: this.now(), gates: this.gates };
+  }
+
+  async submitBid(
+    c: MarketCaller,
+    input: Omit<Bid, 'id' | 'participant'> & { id?: string; participant?: string },
+  ): Promise<Bid> {
+    return this.guard(c, 'market.bid.submit', input.id ?? null, { bid: input }, async () => {
+      if (this.config.marketForm === 'p2p')
+        throw new MarketRefusal(
+          refuse(
+            'WRONG_MARKET_FORM',
+            `model ${this.config.model} trades peer to peer: use /market/p2p/orders`,
+          ),
+        );
+      const participant = this.participant(c.userId, input.participant);
+      const bid = this.book.submit({ ...input, id: input.id ?? `bid_${newId(8)}`, participant }, this.#ctx());
+      await this.store.saveBid(bid, 'live', this.now());
+      await this.audit(c, 'market.bid.submit', bid.id, { bid });
+      return bid;
+    });
+  }
+
+  #ownerFor(c: MarketCaller, id: string): string {
+    const b = this.book.get(id);
+    if (!b) throw new MarketRefusal(refuse('UNKNOWN_BID', `no bid "${id}"`));
+    // Pass the bid's own participant only if the user acts for it; otherwise the book says NOT_YOURS.
+    return this.actorsOf(c.userId).includes(b.participant) ? b.participant : `user:${c.userId}`;
+  }
+
+  async modifyBid(c: MarketCaller, id: string, steps: Step[]): Promise<Bid> {
+    return this.guard(c, 'market.bid.modify', id, { steps }, async () => {
+      const bid = this.book.modify(id, this.#ownerFor(c, id), steps, this.#ctx());
+      await this.store.saveBid(bid, 'live', this.now());
+      await this.audit(c, 'market.bid.modify', id, { steps });
+      return bid;
+    });
+  }
+
+  async cancelBid(c: MarketCaller, id: string): Promise<Bid> {
+    return this.guard(c, 'market.bid.cancel', id, {}, async () => {
+      const bid = this.book.cancel(id, this.#ownerFor(c, id), { now: this.now(), gates: this.gates });
+      await this.store.saveBid(bid, 'cancelled', this.now());
+      await this.audit(c, 'market.bid.cancel', id, {});
+      return bid;
+    });
+  }
+
+  /** A participant's own live bids; all of them for the DMO (`all`). */
+  listBids(c: MarketCaller, q: { all?: boolean; market?: 'DA' | 'RT'; from?: number; to?: number }): Bid[] {
+    if (q.all) this.actingAs(c.userId, 'DMO');
+    const mine = new Set(this.actorsOf(c.userId));
+    const filter = {
+      ...(q.market ? { market: q.market } : {}),
+      ...(q.from !== undefined ? { from: q.from } : {}),
+      ...(q.to !== undefined ? { to: q.to } : {}),
+    };
+    return this.book.list(filter).filter((b) => q.all || mine.has(b.participant));
+  }
+
+  // --- DMO: clearing ----------------------------------------------------------------------------
+
+  #requireNodal() {
+    if (this.config.marketForm !== 'nodal')
+      throw new MarketRefusal(
+        refuse(
+          'WRONG_MARKET_FORM',
+          `model ${this.config.model} (${this.config.name}) is a ${this.config.marketForm} market: trade through /market/p2p/orders; the DMO closes intervals with /market/p2p/close`,
+        ),
+      );
+  }
+
+  requireGateClosed(market: 'DA' | 'RT', start: number) {
+    const closes = gateClosure(market, start, this.gates);
+    if (this.now() < closes)
+      throw new MarketServiceError(
+        409,
+        'GATE_OPEN',
+        `the ${market} gate for ${new Date(start).toISOString()} closes at ${new Date(closes).toISOString()}: bids may still change`,
+      );
+  }
+
+  /** Account a resource settles to: whoever bid it (owner or aggregator). */
+  #accountOf(bids: readonly Bid[]): Map<string, string> {
+    return new Map(bids.map((b) => [b.resource, b.participant]));
+  }
+
+  async runDayAhead(
+    c: MarketCaller,
+    q: { dayStart: number; forecastLmp?: number[]; loadForecastW?: Record<string, number[]> },
+  ) {
+    if (this.config.marketForm === 'wholesale') return runCentralizedDayAhead(this, c, q);
+    return this.guard(c, 'market.clear.da', String(q.dayStart), { dayStart: q.dayStart }, async () => {
+      const by = this.actingAs(c.userId, 'DMO');
+      this.#requireNodal();
+      if (q.dayStart % DAY_MS !== 0)
+        throw new MarketRefusal(refuse('BAD_INTERVAL', 'the delivery day starts at 00:00 UTC'));
+      this.requireGateClosed('DA', q.dayStart);
+      const bids = this.book.list({ market: 'DA', from: q.dayStart, to: q.dayStart + DAY_MS });
+      const loads = new Map(Object.entries(q.loadForecastW ?? {}));
+      const iso = this.iso();
+      const forecastLmp =
+        q.forecastLmp ??
+        Array.from({ length: 24 }, (_, h) => iso.forecastLmp?.(q.dayStart + h * HOUR_MS) ?? 50);
+      const slack = this.network?.buses.find((b) => b.type === 'slack')?.id ?? 'copper-plate';
+      const refiner = new NetworkRefiner({
+        lossIterations: this.deps.settings.lossIterations,
+        offers: gridServiceOffers(bids, this.resources, 24, (s) => (s - q.dayStart) / HOUR_MS),
+      });
+      const da = await runDayAhead({
+        refine: refiner,
+        dso: this.config.roles.DMO,
+        interfaceId: slack,
+        dayStart: q.dayStart,
+        registry: this.resources,
+        bids,
+        feeder: this.network ? compileFeeder(this.network) : null,
+        loadForecastW: loads,
+        forecastLmp,
+        iso,
+        curveOffsets: this.deps.settings.curveOffsetsPerMWh,
+        ...(this.deps.settings.interfaceLimitW !== undefined
+          ? { interfaceLimitW: this.deps.settings.interfaceLimitW }
+          : {}),
+      });
+      const runId = `da_${newId(8)}`;
+      const account = this.#accountOf(bids);
+      const awards: AwardRecord[] = [];
+      const prices: PriceRecord[] = [];
+      const ledger = new Ledger();
+      const dgo = this.config.roles.DGO;
+      const participants = new Set(bids.map((b) => b.participant));
+      for (let h = 0; h < 24; h++) {
+        const period = q.dayStart + h * HOUR_MS;
+        const p = da.final.prices[h];
+        for (const [bus, bp] of p) prices.push({ runId, market: 'DA', intervalStart: period, bus, ...bp });
+        const traded = new Map<string, number>();
+        const withdrawn = new Map<string, number>();
+        for (const [id, s] of da.final.schedules) {
+          const r = this.resources.get(id)!;
+          const acct = account.get(id) ?? r.owner;
+          const w = s.netW[h];
+          const dlmp = p.get(r.bus)!.dlmp;
+          awards.push({
+            runId,
+            market: 'DA',
+            resource: id,
+            participant: acct,
+            bus: r.bus,
+            intervalStart: period,
+            product: 'energy',
+            awardW: w,
+            deviationW: null,
+            pricePerMWh: dlmp,
+          });
+          ledger.energy(period, acct, w, dlmp, 'da_energy', id); // 1 h: W = Wh
+          traded.set(acct, (traded.get(acct) ?? 0) + Math.abs(w));
+          withdrawn.set(acct, (withdrawn.get(acct) ?? 0) + Math.max(0, -w));
+        }
+        for (const [bus, series] of loads)
+          ledger.energy(
+            period,
+            dgo,
+            -(series[h] ?? 0),
+            p.get(bus)?.dlmp ?? da.lmp[h],
+            'da_energy',
+            `load@${bus}`,
+          );
+        ledger.energy(
+          period,
+          this.config.roles.ISO,
+          da.final.interfaceImportW[h],
+          da.lmp[h],
+          'da_energy',
+          'interface',
+        );
+        for (const [id, aw] of da.final.ancillaryAwards) {
+          const r = this.resources.get(id)!;
+          for (const prod of ANCILLARY_PRODUCTS) {
+            const w = aw[prod]?.[h] ?? 0;
+            if (w <= 0) continue;
+            const price = da.isoAward.hours[h].ancillary[prod]?.price_per_mwh ?? 0;
+            const acct = account.get(id) ?? r.owner;
+            awards.push({
+              runId,
+              market: 'DA',
+              resource: id,
+              participant: acct,
+              bus: r.bus,
+              intervalStart: period,
+              product: prod,
+              awardW: w,
+              deviationW: null,
+              pricePerMWh: price,
+            });
+            ledger.energy(period, acct, w, price, 'ancillary', `${id}:${prod}`);
+          }
+        }
+        for (const prod of ANCILLARY_PRODUCTS) {
+          const a = da.isoAward.hours[h].ancillary[prod];
+          if (a && a.award_w > 0)
+            ledger.transfer(
+              period,
+              this.config.roles.ISO,
+              CLEARING,
+              energyCents(a.award_w, a.price_per_mwh),
+              'ancillary',
+              prod,
+            );
+        }
+        chargeFeesAll(
+          ledger,
+          period,
+          participants,
+          traded,
+          withdrawn,
+          this.deps.settings.fees,
+          this.config.roles.DMO,
+          dgo,
+          h === 0,
+        );
+        awards.push(...refiner.settle(ledger, { t: h, period, durationH: 1, runId, dgo, market: 'DA' }));
+        ledger.closePeriod(period, dgo);
+      }
+      const books = checkBooks(ledger);
+      const summary = {
+        lmp: da.lmp,
+        importW: da.final.interfaceImportW,
+        /** The consolidated T-D bid curve sent to the ISO, per hour (step 3). */
+        tdCurve: da.tdBid.hours.map((h) => h.points),
+        loadW: q.loadForecastW ?? {},
+        bids: bids.length,
+        resources: da.final.schedules.size,
+        balanced: books.every((b) => b.balanced),
+        surplusCents: books.reduce((s, b) => s + b.surplusCents, 0),
+        timingsMs: da.timings,
+        ...refiner.summary(),
+      };
+      await this.store.saveRun(
+        {
+          id: runId,
+          market: 'DA',
+          intervalStart: q.dayStart,
+          intervalEnd: q.dayStart + DAY_MS,
+          runAt: this.now(),
+          runBy: by,
+          summary,
+        },
+        awards,
+        prices,
+        ledger.entries,
+      );
+      await this.audit(c, 'market.clear.da', runId, {
+        as: by,
+        dayStart: q.dayStart,
+        lmp: da.lmp,
+        awards: awards.length,
+        balanced: summary.balanced,
+      });
+      return { runId, ...summary, awards: awards.length };
+    });
+  }
+
+  async runRealTime(
+    c: MarketCaller,
+    q: {
+      intervalStart: number;
+      interfacePrice?: number;
+      loadForecastW?: Record<string, number>;
+      socWh?: Record<string, number>;
+      dispatch?: boolean;
+    },
+  ) {
+    if (this.config.marketForm === 'wholesale') return runCentralizedRealTime(this, c, q);
+    return this.guard(
+      c,
+      'market.clear.rt',
+      String(q.intervalStart),
+      { intervalStart: q.intervalStart },
+      async () => {
+        const by = this.actingAs(c.userId, 'DMO');
+        this.#requireNodal();
+        if (q.intervalStart % RT_INTERVAL_MS !== 0)
+          throw new MarketRefusal(refuse('BAD_INTERVAL', 'RT intervals start on 5-minute boundaries'));
+        this.requireGateClosed('RT', q.intervalStart);
+        const start = q.intervalStart;
+        const hourStart = Math.floor(start / HOUR_MS) * HOUR_MS;
+        const dayStart = Math.floor(start / DAY_MS) * DAY_MS;
+        const h = (hourStart - dayStart) / HOUR_MS;
+        const rtBids = this.book.list({ market: 'RT', from: start, to: start + 1 });
+        // Resources that did not re-bid carry their day-ahead curve of the hour over.
+        const rebid = new Set(rtBids.map((b) => b.resource));
+        const daBids = this.book
+          .list({ market: 'DA', from: hourStart, to: hourStart + 1 })
+          .filter((b) => !rebid.has(b.resource));
+        const bids = [...rtBids, ...daBids];
+        const resources = [
+          ...resourcesFromBids(rtBids, this.resources, 1, (s) => (s === start ? 0 : -1)),
+          ...resourcesFromBids(daBids, this.resources, 1, (s) => (s === hourStart ? 0 : -1)),
+        ].map((r) => ({ ...r, ancillary: undefined }));
+        const daRun = (await this.store.runs({ market: 'DA', from: dayStart, to: dayStart + 1 }))[0];
+        const daAwards = await this.store.awards({ market: 'DA', from: hourStart, to: hourStart + 1 });
+        const daW = new Map(
+          daAwards.filter((a) => a.product === 'energy').map((a) => [a.resource, a.awardW]),
+        );
+        const calls = serviceCallsW(daAwards); // DA grid-service calls: fixed here, on top in the field
+        const daImport = Number((daRun?.summary.importW as number[] | undefined)?.[h] ?? 0);
+        const daLoad = (daRun?.summary.loadW ?? {}) as Record<string, number[]>;
+        const price = q.interfacePrice ?? this.iso().realTimeLmp?.(start, daImport) ?? 50;
+        const loads = new Map(Object.entries(q.loadForecastW ?? {}));
+        const rt = await clearRealTime({
+          feeder: this.network ? compileFeeder(this.network) : null,
+          intervalStart: start,
+          interfacePrice: price,
+          ...(this.deps.settings.interfaceLimitW !== undefined
+            ? { interfaceLimitW: this.deps.settings.interfaceLimitW }
+            : {}),
+          loadForecastW: loads,
+          fixedInjectionW: callsByBus(calls, this.resources),
+          resources,
+          ...(q.socWh ? { socWh: new Map(Object.entries(q.socWh)) } : {}),
+          daScheduleW: daW,
+          daLoadW: new Map(Object.entries(daLoad).map(([bus, s]) => [bus, s[h] ?? 0])),
+          daImportW: daImport,
+          lossIterations: this.deps.settings.lossIterations,
+        });
+        const runId = `rt_${newId(8)}`;
+        const account = this.#accountOf(bids);
+        const p = rt.clearing.prices[0];
+        const awards: AwardRecord[] = [];
+        const prices: PriceRecord[] = [...p].map(([bus, bp]) => ({
+          runId,
+          market: 'RT' as const,
+          intervalStart: start,
+          bus,
+          ...bp,
+        }));
+        const ledger = new Ledger();
+        const dur = RT_INTERVAL_MS / HOUR_MS;
+        const dgo = this.config.roles.DGO;
+        const awardsW = new Map<string, number>();
+        for (const [id, s] of rt.clearing.schedules) {
+          const r = this.resources.get(id)!;
+          const acct = account.get(id) ?? r.owner;
+          const dev = rt.deviationW.get(id) ?? 0;
+          const dlmp = p.get(r.bus)!.dlmp;
+          awardsW.set(id, s.netW[0]);
+          awards.push({
+            runId,
+            market: 'RT',
+            resource: id,
+            participant: acct,
+            bus: r.bus,
+            intervalStart: start,
+            product: 'energy',
+            awardW: s.netW[0],
+            deviationW: dev,
+            pricePerMWh: dlmp,
+          });
+          ledger.energy(start, acct, dev * dur, dlmp, 'rt_deviation', id);
+        }
+        for (const [bus, w] of rt.loadDeviationW)
+          ledger.energy(start, dgo, -w * dur, p.get(bus)?.dlmp ?? price, 'rt_deviation', `load@${bus}`);
+        ledger.energy(
+          start,
+          this.config.roles.ISO,
+          (rt.clearing.interfaceImportW[0] - daImport) * dur,
+          price,
+          'rt_deviation',
+          'interface',
+        );
+        ledger.transfer(start, CLEARING, dgo, roundCents(rt.lossSurplusPerH * dur * 100), 'loss_surplus');
+        ledger.closePeriod(start, dgo);
+        const books = checkBooks(ledger);
+        const summary = {
+          interfacePrice: price,
+          importW: rt.clearing.interfaceImportW[0],
+          balanced: books.every((b) => b.balanced),
+          bids: bids.length,
+          ...(rt.lossW !== null ? { lossesW: Math.round(rt.lossW) } : {}),
+        };
+        await this.store.saveRun(
+          {
+            id: runId,
+            market: 'RT',
+            intervalStart: start,
+            intervalEnd: start + RT_INTERVAL_MS,
+            runAt: this.now(),
+            runBy: by,
+            summary,
+          },
+          awards,
+          prices,
+          ledger.entries,
+        );
+        await this.audit(c, 'market.clear.rt', runId, {
+          as: by,
+          intervalStart: start,
+          price,
+          awards: awards.length,
+        });
+        let dispatch: Awaited<ReturnType<typeof dispatchToField>> | null = null;
+        if (q.dispatch !== false && this.deps.send) {
+          dispatch = await dispatchToField({
+            runId,
+            intervalStart: start,
+            intervalEnd: start + RT_INTERVAL_MS,
+            now: this.now(),
+            awardsW: withCalls(awardsW, calls),
+            config: this.config,
+            registry: this.resources,
+            links: this.links,
+            network: this.network,
+            loadsW: loads,
+            by: 'DERM',
+            actor: `market:DERM:${this.config.roles.DERM ?? 'none'}`,
+            maxTtlSeconds: this.deps.maxTtlSeconds ?? 86_400,
+            send: this.deps.send,
+          });
+          for (const d of dispatch.records) await this.store.saveDispatch(d);
+          await this.audit(c, 'market.dispatch.rt', runId, {
+            screen: dispatch.screen,
+            dispatch: dispatch.records.map((d) => ({
+              resource: d.resource,
+              status: d.status,
+              command: d.commandId,
+            })),
+          });
+        }
+        return {
+          runId,
+          ...summary,
+          awards: awards.length,
+          screen: dispatch?.screen ?? null,
+          dispatch: dispatch?.records ?? [],
+        };
+      },
+    );
+  }
+
+  /** Metered settlement of a completed hour (5-minute periods) from telemetry: metered-run.ts. */
+  async settleMetered(c: MarketCaller, q: { hourStart: number }) {
+    // API and scheduler: one settlement of an hour at a time (hour-lock.ts says why).
+    return this.#meteredLock.run(q.hourStart, () => this.#settleMetered(c, q));
+  }
+
+  async #settleMetered(c: MarketCaller, q: { hourStart: number }) {
+    return this.guard(c, 'market.settle.metered', String(q.hourStart), q, async () => {
+      const by = c.system === 'DMO' ? this.config.roles.DMO : this.actingAs(c.userId, 'DMO');
+      this.#requireNodal();
+      if (q.hourStart % HOUR_MS !== 0)
+        throw new MarketRefusal(refuse('BAD_INTERVAL', 'metered settlement runs on whole UTC hours'));
+      if (this.now() < q.hourStart + HOUR_MS)
+        throw new MarketServiceError(
+          409,
+          'NOT_METERED_YET',
+          'the hour is not over: meters are still running',
+        );
+      if (!this.deps.timeseries)
+        throw new MarketServiceError(503, 'NO_TELEMETRY', 'no time-series store to read meters from');
+      const r = this.config.roles;
+      const { ledger, lines, reports } = await meteredRun({
+        hourStart: q.hourStart,
+        store: this.store,
+        timeseries: this.deps.timeseries,
+        registry: this.deps.registry,
+        resources: this.resources,
+        links: this.links,
+        iso: r.ISO,
+        dgo: r.DGO,
+        dmo: r.DMO,
+        fees: this.deps.settings.fees,
+      });
+      const books = checkBooks(ledger);
+      const summary = {
+        balanced: books.every((b) => b.balanced),
+        surplusCents: books.reduce((s, b) => s + b.surplusCents, 0),
+        meters: reports,
+      };
+      const runId = `mt_${newId(8)}`;
+      const run = {
+        id: runId,
+        market: 'MT' as const,
+        intervalStart: q.hourStart,
+        intervalEnd: q.hourStart + HOUR_MS,
+      };
+      await this.store.saveRun({ ...run, runAt: this.now(), runBy: by, summary }, [], [], ledger.entries);
+      await this.audit(c, 'market.settle.metered', runId, {
+        as: by,
+        hourStart: q.hourStart,
+        balanced: summary.balanced,
+      });
+      return { runId, ...summary, books, lines };
+    });
+  }
+
+  // --- DGO -------------------------------------------------------------------------------------
+
+  async screeningOutcomes(c: MarketCaller, q: { from?: number; to?: number }): Promise<DispatchRecord[]> {
+    this.actingAs(c.userId, 'DGO');
+    return this.store.dispatches(q);
+  }
+
+  /** DGO emergency dispatch: overrides market positions (also in P2P models, which have no DERM). */
+  async emergencyDispatch(
+    c: MarketCaller,
+    q: { resource: string; w: number; ttlSeconds: number; reason: string },
+  ) {
+    return this.guard(c, 'market.dgo.emergency', q.resource, q, async () => {
+      const by = this.actingAs(c.userId, 'DGO');
+      const rule = checkMayDispatch(this.config, this.resources, q.resource, 'DGO_EMERGENCY');
+      if (rule) throw new MarketRefusal(rule);
+      const link = this.links.get(q.resource);
+      if (!link?.site)
+        throw new MarketServiceError(422, 'NOT_LINKED', `resource "${q.resource}" is not linked to a site`);
+      if (!this.deps.send) throw new MarketServiceError(503, 'NO_PIPELINE', 'no command pipeline');
+      const kind = this.resources.get(q.resource)!.kind;
+      const type = kind === 'battery' ? 'battery_power' : 'active_power_limit';
+      const cmd = await this.deps.send(
+        link.site,
+        {
+          type,
+          w: type === 'battery_power' ? q.w : Math.max(0, q.w),
+          ttlSeconds: q.ttlSeconds,
+          ...(link.device ? { device: link.device } : {}),
+        },
+        `market:DGO:${by}`,
+      );
+      // P2P: the emergency setpoint overrides the resource's trades while it holds.
+      const overridden = await this.p2p?.override(c, q.resource, q.w, this.now(), q.ttlSeconds * 1000);
+      await this.audit(c, 'market.dgo.emergency', q.resource, {
+        as: by,
+        ...q,
+        command: cmd.id,
+        ...(overridden ? { overriddenTrades: overridden.map((t) => t.id) } : {}),
+      });
+      return overridden ? { ...cmd, overriddenTrades: overridden } : cmd;
+    });
+  }
+
+  // --- results -----------------------------------------------------------------------------------
+
+  /** Awards of the user's organizations; all awards for the DMO or the DGO (`all`: grid services are the DGO's). */
+  async awards(c: MarketCaller, q: { all?: boolean; market?: RunMarket; from?: number; to?: number }) {
+    if (q.all) {
+      if (this.config.roles.DGO === undefined || !this.actorsOf(c.userId).includes(this.config.roles.DGO))
+        this.actingAs(c.userId, 'DMO');
+      return this.store.awards(q);
+    }
+    const out: AwardRecord[] = [];
+    for (const a of this.actorsOf(c.userId)) out.push(...(await this.store.awards({ ...q, participant: a })));
+    return out.sort((x, y) => x.intervalStart - y.intervalStart || x.resource.localeCompare(y.resource));
+  }
+
+  /** Published prices: public to every authenticated user. */
+  prices(q: { market?: RunMarket; from?: number; to?: number; bus?: string }) {
+    return this.store.prices(q);
+  }
+
+  /** Settlement lines and totals of the user's organizations (`all`: every account plus the books check, DMO only). */
+  async settlements(c: MarketCaller, q: { all?: boolean; market?: RunMarket; from?: number; to?: number }) {
+    const accounts = q.all ? null : this.actorsOf(c.userId);
+    if (q.all) this.actingAs(c.userId, 'DMO');
+    const entries: LedgerEntry[] = [];
+    if (accounts === null) entries.push(...(await this.store.ledger(q)));
+    else {
+      const seen = new Set<string>();
+      for (const a of accounts)
+        for (const e of await this.store.ledger({ ...q, account: a })) {
+          const k = JSON.stringify(e);
+          if (!seen.has(k)) entries.push(e);
+          seen.add(k);
+        }
+    }
+    const l = new Ledger();
+    l.entries.push(...entries);
+    const totals = Object.fromEntries(
+      [...totalsByAccount(l)]
+        .filter(([a]) => accounts === null || accounts.includes(a))
+        .map(([a, t]) => [a, t]),
+    );
+    return {
+      entries,
+      totals,
+      ...(accounts === null
+        ? { books: checkBooks(l), balanced: checkBooks(l).every((b) => b.balanced) }
+        : {}),
+    };
+  }
+}
