@@ -1,5 +1,5 @@
 import type { Step } from '../model/bids.ts';
-import type { ClearingResource, ClearingResult } from './clearing.ts';
+import type { ClearingResource, ClearingResult } from './types.ts';
 
 /**
  * Exact size reduction of the clearing LP: energy-only resources (no storage, no ancillary offers)

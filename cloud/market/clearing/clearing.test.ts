@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { WholesaleMarket } from '../../../sim-devices/iso/wholesale.ts';
 import { buildNetwork } from '../../network/index.ts';
-import { HOUR_MS } from '../model/bids.ts';
+import { HOUR_MS } from '../model/time.ts';
 import { clearArea, interfaceCurve, openArea, sampleCurve, walkChain } from './clearing.ts';
 import { compileFeeder } from './feeder.ts';
 import { runDayAhead } from './total-dso.ts';

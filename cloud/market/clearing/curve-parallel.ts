@@ -3,8 +3,6 @@ import { Worker } from 'node:worker_threads';
 import type { Basis } from 'highs';
 import {
   type AreaModel,
-  type BidPriceLimits,
-  type ClearingInput,
   type CurveSamples,
   chainPrices,
   curveChains,
@@ -14,6 +12,7 @@ import {
 } from './clearing.ts';
 import type { CurveWalkReply, CurveWorkerRequest } from './curve-worker.ts';
 import type { LpSolution } from './lp.ts';
+import type { BidPriceLimits, ClearingInput } from './types.ts';
 
 // From sources (tsx, no build) the worker must register tsx itself: Node 20 does not hand a loader
 // to worker threads. From the bundle (npm run build) the worker is its own plain-JS entry beside us.

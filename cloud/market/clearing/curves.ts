@@ -1,7 +1,6 @@
 import type { Bid, Step } from '../model/bids.ts';
 import type { Resource, ResourceRegistry } from '../model/resources.ts';
-import type { AncillaryProduct, ClearingResource } from './clearing.ts';
-import { ANCILLARY_PRODUCTS } from './clearing.ts';
+import { ANCILLARY_PRODUCTS, type AncillaryProduct, type ClearingResource } from './types.ts';
 
 /**
  * Turns accepted bids into the clearing model's per-resource, per-period curves.

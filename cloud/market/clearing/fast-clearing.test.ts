@@ -4,18 +4,13 @@ import { WholesaleMarket } from '../../../sim-devices/iso/wholesale.ts';
 import { buildNetwork } from '../../network/index.ts';
 import { seededRandom } from '../../random.ts';
 import { ResourceRegistry } from '../model/resources.ts';
-import {
-  type ClearingInput,
-  type ClearingResource,
-  clearArea,
-  curveChains,
-  openArea,
-  sampleCurve,
-} from './clearing.ts';
+import { DEFAULT_CURVE_OFFSETS } from '../model/settings.ts';
+import { clearArea, curveChains, openArea, sampleCurve } from './clearing.ts';
 import { sampleCurveParallel, startCurveWorker } from './curve-parallel.ts';
 import { compileFeeder } from './feeder.ts';
 import { NetworkRefiner } from './grid-services.ts';
-import { type DayAheadRefiner, DEFAULT_CURVE_OFFSETS, runDayAhead } from './total-dso.ts';
+import { type DayAheadRefiner, runDayAhead } from './total-dso.ts';
+import type { ClearingInput, ClearingResource } from './types.ts';
 
 // The fast day-ahead path (per-bus merging of energy-only resources, price-taking crash basis, one
 // loaded LP re-solved warm for the curve and the final clearing) against the straightforward one

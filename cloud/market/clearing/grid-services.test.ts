@@ -2,15 +2,17 @@ import assert from 'node:assert/strict';
 import { WholesaleMarket } from '../../../sim-devices/iso/wholesale.ts';
 import { type Network, solvePowerFlow } from '../../network/index.ts';
 import { loadIeee33, modify } from '../../network/test-feeders.ts';
-import { type Bid, HOUR_MS } from '../model/bids.ts';
+import type { Bid } from '../model/bids.ts';
 import { ResourceRegistry } from '../model/resources.ts';
+import { HOUR_MS } from '../model/time.ts';
 import { checkBooks, Ledger } from '../settlement/ledger.ts';
-import { type ClearingInput, type ClearingResult, clearArea } from './clearing.ts';
+import { clearArea } from './clearing.ts';
 import { compileFeeder } from './feeder.ts';
 import { gridServiceOffers, NetworkRefiner } from './grid-services.ts';
 import { clearWithLosses, scheduleInjections } from './losses.ts';
 import { clearRealTime } from './realtime.ts';
 import { runDayAhead } from './total-dso.ts';
+import type { ClearingInput, ClearingResult } from './types.ts';
 
 /**
  * Marginal losses and DSO grid services on the IEEE 33-bus feeder (Baran & Wu), with the feeder's

@@ -1,18 +1,11 @@
 import { type Bid, GRID_SERVICES, type Step } from '../model/bids.ts';
-import { energyCents, roundCents } from '../model/money.ts';
+import { CLEARING, energyCents, roundCents } from '../model/money.ts';
+import type { AwardRecord, Books } from '../model/records.ts';
 import type { ResourceRegistry } from '../model/resources.ts';
-import type { AwardRecord } from '../service/store.ts';
-import { CLEARING, type Ledger } from '../settlement/ledger.ts';
-import {
-  type AreaModel,
-  type BranchLossLinearization,
-  type ClearingInput,
-  type ClearingResource,
-  type ClearingResult,
-  clearArea,
-} from './clearing.ts';
+import { type AreaModel, clearArea } from './clearing.ts';
 import { linearizeLosses, lossSurplusPerH } from './losses.ts';
 import type { LoadedModel } from './total-dso.ts';
+import type { BranchLossLinearization, ClearingInput, ClearingResource, ClearingResult } from './types.ts';
 
 /**
  * DSO grid services (congestion relief, voltage support) procured in the day-ahead market, and the
@@ -247,7 +240,7 @@ export class NetworkRefiner {
    * award records to store.
    */
   settle(
-    ledger: Ledger,
+    ledger: Books,
     q: { t: number; period: number; durationH: number; runId: string; dgo: string; market: 'DA' | 'RT' },
   ): AwardRecord[] {
     const out: AwardRecord[] = [];

@@ -1,15 +1,9 @@
 import { buildNetwork, type Network, PowerFlowError } from '../../network/index.ts';
 import { demandWithOverrides, describeSweep, type SweepResult, sweep } from '../../network/powerflow.ts';
 import { compileRadial } from '../../network/topology.ts';
-import {
-  type BranchLossLinearization,
-  type BusPrice,
-  type ClearingInput,
-  type ClearingResult,
-  clearArea,
-  openArea,
-} from './clearing.ts';
+import { clearArea, openArea } from './clearing.ts';
 import { type CompiledFeeder, LP_BASE_VA } from './feeder.ts';
+import type { BranchLossLinearization, BusPrice, ClearingInput, ClearingResult } from './types.ts';
 
 /**
  * Marginal losses for the (otherwise lossless LinDistFlow) market LP, from the network module's exact

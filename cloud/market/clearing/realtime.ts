@@ -1,7 +1,7 @@
-import { RT_INTERVAL_MS } from '../model/bids.ts';
-import type { ClearingInput, ClearingResource, ClearingResult } from './clearing.ts';
+import { RT_INTERVAL_MS } from '../model/time.ts';
 import type { CompiledFeeder } from './feeder.ts';
 import { clearWithLosses, lossSurplusAt } from './losses.ts';
+import type { ClearingInput, ClearingResource, ClearingResult } from './types.ts';
 
 /**
  * Real-time market: one 5-minute interval cleared on 5-minute forecasts. Non-participating load is

@@ -1,6 +1,6 @@
 import { GRID_SERVICES, type Product } from '../model/bids.ts';
+import type { AwardRecord } from '../model/records.ts';
 import type { ResourceRegistry } from '../model/resources.ts';
-import type { AwardRecord } from '../service/store.ts';
 
 /**
  * Day-ahead DSO grid-service calls (grid-services.ts) in real time. The DA clearing schedules a

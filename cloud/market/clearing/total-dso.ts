@@ -1,19 +1,19 @@
 import type { BidPriceLimits, TdAward, TdBid } from '../../../protocols/market/td-interface.ts';
-import { type Bid, HOUR_MS } from '../model/bids.ts';
+import type { Bid } from '../model/bids.ts';
 import type { ResourceRegistry } from '../model/resources.ts';
-import {
-  ANCILLARY_PRODUCTS,
-  type AncillaryProduct,
-  type AreaModel,
-  type ClearingInput,
-  type ClearingResource,
-  type ClearingResult,
-  clearArea,
-  openArea,
-} from './clearing.ts';
+import { DEFAULT_CURVE_OFFSETS } from '../model/settings.ts';
+import { HOUR_MS } from '../model/time.ts';
+import { type AreaModel, clearArea, openArea } from './clearing.ts';
 import { sampleCurveParallel, startCurveWorker } from './curve-parallel.ts';
 import { aggregateSteps, resourcesFromBids } from './curves.ts';
 import type { CompiledFeeder } from './feeder.ts';
+import {
+  ANCILLARY_PRODUCTS,
+  type AncillaryProduct,
+  type ClearingInput,
+  type ClearingResource,
+  type ClearingResult,
+} from './types.ts';
 
 /**
  * The layered "Total DSO" day-ahead market, steps 1-7 of the architecture brief. Pure computation:
@@ -84,8 +84,6 @@ export interface LoadedModel {
   setLosses(losses: ClearingInput['losses']): void;
   solve(interfacePrice: readonly number[], what: string): Promise<ClearingResult>;
 }
-
-export const DEFAULT_CURVE_OFFSETS = [-200, -80, -40, -20, -10, -5, 5, 10, 20, 40, 80, 200];
 
 export async function runDayAhead(inp: DayAheadInput): Promise<DayAheadResult> {
   const T = 24;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { WholesaleMarket } from '../../../sim-devices/iso/wholesale.ts';
 import { buildNetwork, checkFeasibility } from '../../network/index.ts';
-import type { ClearingResource } from '../clearing/clearing.ts';
+import type { ClearingResource } from '../clearing/types.ts';
 import { ancillaryOffers, screenAncillary, splitAncillaryAward } from './centralized-ancillary.ts';
 
 /**

@@ -1,7 +1,7 @@
 import type { TdBid } from '../../../protocols/market/td-interface.ts';
 import type { Network } from '../../network/index.ts';
-import { ANCILLARY_PRODUCTS, type AncillaryProduct, type ClearingResource } from '../clearing/clearing.ts';
 import { aggregateSteps } from '../clearing/curves.ts';
+import { ANCILLARY_PRODUCTS, type AncillaryProduct, type ClearingResource } from '../clearing/types.ts';
 import { screenAwards } from './centralized.ts';
 
 /**

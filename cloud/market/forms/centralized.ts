@@ -1,6 +1,6 @@
 import { checkFeasibility, type Network, type Violation } from '../../network/index.ts';
-import type { ClearingResource } from '../clearing/clearing.ts';
 import { type CompiledFeeder, compileFeeder } from '../clearing/feeder.ts';
+import type { ClearingResource } from '../clearing/types.ts';
 import type { Step } from '../model/bids.ts';
 
 /**

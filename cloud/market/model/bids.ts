@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ResourceRegistry } from './resources.ts';
 import type { MarketConfig } from './roles.ts';
 import { checkMayBid, MarketRefusal, type Refusal, refuse } from './rules.ts';
+import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from './time.ts';
 
 /**
  * Bids and offers: stepwise price-quantity curves for one resource, one product and one interval.
@@ -43,10 +44,6 @@ export const BidSchema = z.object({
   steps: z.array(StepSchema).min(1).max(10),
 });
 export type Bid = z.infer<typeof BidSchema>;
-
-export const HOUR_MS = 3_600_000;
-export const RT_INTERVAL_MS = 300_000;
-export const DAY_MS = 86_400_000;
 
 export interface GateRules {
   /** DA gate closes this long before the delivery day starts (default 12 h: noon the day before). */

@@ -10,6 +10,9 @@
 
 export type Cents = number;
 
+/** The DMO's market clearing account: every position settles against it (settlement/ledger.ts). */
+export const CLEARING = 'dmo:clearing';
+
 /** Value of `energyWh` at `pricePerMWh`, in cents, rounded once. */
 export function energyCents(energyWh: number, pricePerMWh: number): Cents {
   return roundCents((energyWh / 1e6) * pricePerMWh * 100);

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { BidBook, DAY_MS, HOUR_MS, validateBid } from './bids.ts';
+import { BidBook, validateBid } from './bids.ts';
 import { type Resource, ResourceRegistry } from './resources.ts';
 import { ConfigError, customConfig, modelConfig } from './roles.ts';
 import { checkMayDispatch, MarketRefusal } from './rules.ts';
+import { DAY_MS, HOUR_MS } from './time.ts';
 
 const actors = [
   { id: 'iso', kind: 'iso' as const },

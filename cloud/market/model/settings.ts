@@ -1,11 +1,13 @@
 import { z } from 'zod';
-import { DEFAULT_CURVE_OFFSETS } from '../clearing/total-dso.ts';
-import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from './bids.ts';
+import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from './time.ts';
 
 /**
  * The `market:` key of the cloud config: which organizational model runs, which organizations
  * (actors) exist and which cloud users act for each, gate closures, fees and the feeder model.
  */
+
+/** Price offsets ($/MWh around the forecast) at which the Total-DSO T-D curve is sampled (clearing/total-dso.ts). */
+export const DEFAULT_CURVE_OFFSETS = [-200, -80, -40, -20, -10, -5, 5, 10, 20, 40, 80, 200];
 
 const ACTOR_KINDS = [
   'iso',

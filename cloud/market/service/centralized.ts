@@ -1,6 +1,6 @@
 import { newId } from '../../auth/secrets.ts';
-import { ANCILLARY_PRODUCTS } from '../clearing/clearing.ts';
 import { resourcesFromBids } from '../clearing/curves.ts';
+import { ANCILLARY_PRODUCTS } from '../clearing/types.ts';
 import { awardsAtPrice, netCurvePoints, screenAwards } from '../forms/centralized.ts';
 import {
   type AncillaryW,
@@ -8,12 +8,13 @@ import {
   screenAncillary,
   splitAncillaryAward,
 } from '../forms/centralized-ancillary.ts';
-import { DAY_MS, HOUR_MS, ISO_ANCILLARY, RT_INTERVAL_MS } from '../model/bids.ts';
+import { ISO_ANCILLARY } from '../model/bids.ts';
+import type { AwardRecord, DispatchRecord, PriceRecord } from '../model/records.ts';
 import { MarketRefusal, refuse } from '../model/rules.ts';
+import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../model/time.ts';
 import { CLEARING, chargeFeesAll, checkBooks, Ledger } from '../settlement/ledger.ts';
+import type { MarketCaller, MarketContext } from './context.ts';
 import { dispatchToField } from './dispatch.ts';
-import type { MarketCaller, MarketService } from './service.ts';
-import type { AwardRecord, DispatchRecord, PriceRecord } from './store.ts';
 import type { ScreeningRecord } from './store-forms.ts';
 
 /**
@@ -42,7 +43,7 @@ type DayAheadQuery = { dayStart: number; forecastLmp?: number[]; loadForecastW?:
 /** Share of an award the DGO must cut before we call it screened out rather than curtailed. */
 const SCREENED_OUT = 0.99;
 
-export async function runCentralizedDayAhead(m: MarketService, c: MarketCaller, q: DayAheadQuery) {
+export async function runCentralizedDayAhead(m: MarketContext, c: MarketCaller, q: DayAheadQuery) {
   return m.guard(c, 'market.clear.da', String(q.dayStart), { dayStart: q.dayStart }, async () => {
     const by = m.actingAs(c.userId, 'DMO');
     if (q.dayStart % DAY_MS !== 0)
@@ -176,7 +177,7 @@ export async function runCentralizedDayAhead(m: MarketService, c: MarketCaller, 
         participants,
         traded,
         withdrawn,
-        m.deps.settings.fees,
+        m.settings.fees,
         m.config.roles.DMO,
         dgo,
         h === 0,
@@ -260,7 +261,7 @@ type RealTimeQuery = {
  * whatever differs from the ISO's award settles as a deviation at the ISO's real-time LMP. Only a
  * user acting for the DERM runs it (model 1: the ISO; model 2: the utility; anyone else: NOT_DERM).
  */
-export async function runCentralizedRealTime(m: MarketService, c: MarketCaller, q: RealTimeQuery) {
+export async function runCentralizedRealTime(m: MarketContext, c: MarketCaller, q: RealTimeQuery) {
   return m.guard(
     c,
     'market.clear.rt',
@@ -295,7 +296,7 @@ export async function runCentralizedRealTime(m: MarketService, c: MarketCaller, 
       let records: DispatchRecord[] = [];
       let screen: { feasible: boolean; violationsBefore: number; iterations: number } | null = null;
       let finalW = daScreened;
-      if (q.dispatch !== false && m.deps.send) {
+      if (q.dispatch !== false && m.send) {
         const d = await dispatchToField({
           runId,
           intervalStart: start,
@@ -309,8 +310,8 @@ export async function runCentralizedRealTime(m: MarketService, c: MarketCaller, 
           loadsW: loads,
           by: 'DERM',
           actor: `market:DERM:${m.config.roles.DERM ?? 'none'}`,
-          maxTtlSeconds: m.deps.maxTtlSeconds ?? 86_400,
-          send: m.deps.send,
+          maxTtlSeconds: m.maxTtlSeconds ?? 86_400,
+          send: m.send,
         });
         records = d.records;
         screen = d.screen;
@@ -408,7 +409,7 @@ type IsoHour = {
  * clearing account the sum of those lines to the cent.
  */
 function screenCentralizedAncillary(
-  m: MarketService,
+  m: MarketContext,
   q: {
     runId: string;
     period: number;

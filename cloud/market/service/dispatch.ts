@@ -1,10 +1,10 @@
 import type { Network } from '../../network/index.ts';
 import type { CommandRecord } from '../../storage/registry/registry.ts';
 import { screenAwards } from '../forms/centralized.ts';
+import type { DispatchRecord, ResourceLink } from '../model/records.ts';
 import type { ResourceRegistry } from '../model/resources.ts';
 import type { MarketConfig } from '../model/roles.ts';
 import { checkMayDispatch } from '../model/rules.ts';
-import type { DispatchRecord, ResourceLink } from './store.ts';
 
 /**
  * Real-time awards to the field. The DGO screens the interval's awards with the exact power flow

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { WholesaleMarket } from '../../../sim-devices/iso/wholesale.ts';
 import { loadIeee33 } from '../../network/test-feeders.ts';
 import { startTestCloud, type TestCloud } from '../../testing.ts';
-import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../model/bids.ts';
+import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../model/time.ts';
 
 /**
  * Grid services and losses through the market service on a real cloud (SQLite registry): the

@@ -9,9 +9,9 @@ import { type RunningPostgres, startPostgres } from '../../../test-support/postg
 import type { CloudConfigInput } from '../../config.ts';
 import type { PointRow } from '../../storage/timeseries/types.ts';
 import { startTestCloud, type TestCloud } from '../../testing.ts';
-import { DAY_MS, HOUR_MS } from '../model/bids.ts';
 import { sumCents } from '../model/money.ts';
 import { DEFAULT_MARKET_SETTINGS } from '../model/settings.ts';
+import { DAY_MS, HOUR_MS } from '../model/time.ts';
 import { MeteredScheduler } from './metered-scheduler.ts';
 
 /**

@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
-import { HOUR_MS } from '../model/bids.ts';
 import { MarketServiceError } from '../model/errors.ts';
 import { MarketRefusal } from '../model/rules.ts';
 import type { MarketSettings } from '../model/settings.ts';
-import type { MarketCaller, MarketService } from './service.ts';
+import { HOUR_MS } from '../model/time.ts';
+import type { MarketCaller } from './context.ts';
+import type { MarketService } from './service.ts';
 
 /**
  * Settles completed hours from metered telemetry while the cloud runs: every `pollMs` it looks, on
@@ -175,7 +176,7 @@ export class MeteredScheduler {
  * the model does not settle metered hours (settleMetered covers the nodal models only).
  */
 export function startMeteredScheduler(market: MarketService, log: Logger): MeteredScheduler | undefined {
-  const settings = market.deps.settings.meteredSettlement;
+  const settings = market.settings.meteredSettlement;
   if (!settings.auto) return undefined;
   if (market.config.marketForm !== 'nodal') {
     log.info(

@@ -1,13 +1,14 @@
 import { newId } from '../../auth/secrets.ts';
 import { compileFeeder } from '../clearing/feeder.ts';
 import { ContinuousDoubleAuction, LinearNetworkScreen, type Trade } from '../forms/p2p.ts';
-import { gateClosure, HOUR_MS } from '../model/bids.ts';
+import { gateClosure } from '../model/bids.ts';
 import { MarketServiceError } from '../model/errors.ts';
+import type { AwardRecord } from '../model/records.ts';
 import { capabilityOf, checkMayBid, MarketRefusal, refuse } from '../model/rules.ts';
+import { HOUR_MS } from '../model/time.ts';
 import { chargeFeesAll, checkBooks, Ledger } from '../settlement/ledger.ts';
+import type { MarketCaller, MarketContext } from './context.ts';
 import { dispatchToField } from './dispatch.ts';
-import type { MarketCaller, MarketService } from './service.ts';
-import type { AwardRecord } from './store.ts';
 import type { StoredOrder, StoredTrade } from './store-forms.ts';
 
 /**
@@ -35,18 +36,18 @@ export interface OrderInput {
 const EPS = 1e-9;
 
 export class P2pMarket {
-  readonly #m: MarketService;
+  readonly #m: MarketContext;
   readonly #auctions = new Map<string, ContinuousDoubleAuction>();
   readonly #screens = new Map<string, LinearNetworkScreen>();
   /** Orders by id (all states), so fills and cancels can be persisted. */
   readonly #orders = new Map<string, StoredOrder>();
 
-  constructor(m: MarketService) {
+  constructor(m: MarketContext) {
     this.#m = m;
   }
 
   get settings() {
-    return this.#m.deps.settings.p2p;
+    return this.#m.settings.p2p;
   }
 
   get intervalMs(): number {
@@ -391,7 +392,7 @@ export class P2pMarket {
           participants,
           tradedWh,
           withdrawnWh,
-          m.deps.settings.fees,
+          m.settings.fees,
           m.config.roles.DMO,
           utility,
           start % (24 * HOUR_MS) === 0,
@@ -445,7 +446,7 @@ export class P2pMarket {
           await m.forms.saveOrder(next, m.now());
         }
         let dispatch: Awaited<ReturnType<typeof dispatchToField>> | null = null;
-        if (q.dispatch !== false && m.deps.send && netWh.size) {
+        if (q.dispatch !== false && m.send && netWh.size) {
           const owner = new Map(acctOf);
           dispatch = await dispatchToField({
             runId,
@@ -460,8 +461,8 @@ export class P2pMarket {
             loadsW: new Map((m.network?.loads ?? []).map((l) => [l.bus, l.p_w])),
             by: 'SELF',
             actor: (id) => `market:self:${owner.get(id) ?? 'unknown'}`,
-            maxTtlSeconds: m.deps.maxTtlSeconds ?? 86_400,
-            send: m.deps.send,
+            maxTtlSeconds: m.maxTtlSeconds ?? 86_400,
+            send: m.send,
           });
           for (const d of dispatch.records) await m.store.saveDispatch(d);
         }

@@ -1,45 +1,40 @@
 import { readFileSync } from 'node:fs';
-import type { WholesaleGateway } from '../../../protocols/market/wholesale.ts';
 import { newId } from '../../auth/secrets.ts';
 import { buildNetwork, type Network } from '../../network/index.ts';
 import type { Registry } from '../../storage/registry/registry.ts';
 import type { TimeSeriesStore } from '../../storage/timeseries/types.ts';
-import { ANCILLARY_PRODUCTS } from '../clearing/clearing.ts';
 import { resourcesFromBids } from '../clearing/curves.ts';
 import { compileFeeder } from '../clearing/feeder.ts';
 import { gridServiceOffers, NetworkRefiner } from '../clearing/grid-services.ts';
 import { clearRealTime } from '../clearing/realtime.ts';
 import { callsByBus, serviceCallsW, withCalls } from '../clearing/service-calls.ts';
-import { type IsoGateway, runDayAhead } from '../clearing/total-dso.ts';
-import { type Bid, BidBook, DAY_MS, gateClosure, HOUR_MS, RT_INTERVAL_MS, type Step } from '../model/bids.ts';
+import { runDayAhead } from '../clearing/total-dso.ts';
+import { ANCILLARY_PRODUCTS } from '../clearing/types.ts';
+import { type Bid, BidBook, gateClosure, type Step } from '../model/bids.ts';
 import { MarketServiceError } from '../model/errors.ts';
 import { energyCents, roundCents } from '../model/money.ts';
+import type {
+  AwardRecord,
+  DispatchRecord,
+  LedgerEntry,
+  PriceRecord,
+  ResourceLink,
+  MarketKind as RunMarket,
+  StoredResource,
+} from '../model/records.ts';
 import { ResourceRegistry, ResourceSchema, type ResourceStatus } from '../model/resources.ts';
 import { type MarketConfig, modelConfig, type Role, rolesOf } from '../model/roles.ts';
 import { checkMayDispatch, MarketRefusal, refuse } from '../model/rules.ts';
 import type { MarketSettings } from '../model/settings.ts';
-import {
-  CLEARING,
-  chargeFeesAll,
-  checkBooks,
-  Ledger,
-  type LedgerEntry,
-  totalsByAccount,
-} from '../settlement/ledger.ts';
+import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../model/time.ts';
+import { CLEARING, chargeFeesAll, checkBooks, Ledger, totalsByAccount } from '../settlement/ledger.ts';
 import { meteredRun } from '../settlement/metered-run.ts';
 import { runCentralizedDayAhead, runCentralizedRealTime } from './centralized.ts';
+import type { MarketCaller, MarketContext, MarketIso } from './context.ts';
 import { dispatchToField, type SendCommand } from './dispatch.ts';
 import { KeyedLock } from './hour-lock.ts';
 import { P2pMarket } from './p2p.ts';
-import {
-  type AwardRecord,
-  type DispatchRecord,
-  MarketStore,
-  type PriceRecord,
-  type ResourceLink,
-  type MarketKind as RunMarket,
-  type StoredResource,
-} from './store.ts';
+import { MarketStore } from './store.ts';
 import { MarketFormsStore } from './store-forms.ts';
 
 /**
@@ -52,17 +47,7 @@ import { MarketFormsStore } from './store-forms.ts';
 
 export { MarketServiceError } from '../model/errors.ts';
 
-/** Who is acting: the cloud user (for audit) and the organizations it acts for. */
-export interface MarketCaller {
-  readonly userId: string;
-  /** Audit actor string, e.g. `user:alice`. */
-  readonly auditActor: string;
-  /** In-process automation acting in a role itself (metered-scheduler.ts); never set from the API. */
-  readonly system?: 'DMO';
-}
-
-/** The wholesale counterpart (protocols/market/wholesale.ts), injected by the composition root. */
-export type MarketIso = IsoGateway & Partial<Omit<WholesaleGateway, 'clearDayAhead'>>;
+export type { MarketCaller, MarketIso } from './context.ts';
 
 export interface MarketServiceDeps {
   readonly registry: Registry;
@@ -82,7 +67,7 @@ export interface ResourceInput extends Omit<StoredResource, 'status'> {
   readonly status?: ResourceStatus;
 }
 
-export class MarketService {
+export class MarketService implements MarketContext {
   readonly config: MarketConfig;
   readonly resources = new ResourceRegistry();
   readonly links = new Map<string, ResourceLink>();
@@ -150,6 +135,18 @@ export class MarketService {
 
   get gates() {
     return this.deps.settings.gates;
+  }
+
+  get settings(): MarketSettings {
+    return this.deps.settings;
+  }
+
+  get send(): SendCommand | undefined {
+    return this.deps.send;
+  }
+
+  get maxTtlSeconds(): number | undefined {
+    return this.deps.maxTtlSeconds;
   }
 
   // --- who is acting ------------------------------------------------------------------------------

@@ -1,8 +1,17 @@
 import { newId } from '../../auth/secrets.ts';
 import type { SqlDb } from '../../storage/registry/db.ts';
-import type { Bid, MarketKind as BidMarket } from '../model/bids.ts';
-import type { Resource } from '../model/resources.ts';
-import type { LedgerEntry } from '../settlement/ledger.ts';
+import type { Bid } from '../model/bids.ts';
+import type {
+  AwardRecord,
+  DispatchRecord,
+  LedgerEntry,
+  MarketKind,
+  PriceRecord,
+  RunHistory,
+  RunRecord,
+  StoredLedgerEntry,
+  StoredResource,
+} from '../model/records.ts';
 
 /**
  * Persistence of what the market must not lose across restarts: registered resources (with their
@@ -11,80 +20,10 @@ import type { LedgerEntry } from '../settlement/ledger.ts';
  * same SQL runs on SQLite and PostgreSQL.
  */
 
-/**
- * Runs: the DA and RT markets, MT (metered settlement of an hour, 5-minute periods) and P2P (the
- * close of a peer-to-peer delivery interval: trades, PoLR and fees; stored as RT before migration 5).
- */
-export type MarketKind = BidMarket | 'MT' | 'P2P';
-
-export interface ResourceLink {
-  readonly site?: string | undefined;
-  readonly device?: string | undefined;
-}
-export type StoredResource = Resource & ResourceLink;
-
-export interface RunRecord {
-  readonly id: string;
-  readonly market: MarketKind;
-  readonly intervalStart: number;
-  readonly intervalEnd: number;
-  readonly runAt: number;
-  readonly runBy: string;
-  readonly summary: Record<string, unknown>;
-}
-
-export interface AwardRecord {
-  readonly runId: string;
-  readonly market: MarketKind;
-  readonly resource: string;
-  readonly participant: string;
-  readonly bus: string;
-  readonly intervalStart: number;
-  readonly product: string;
-  /** Net schedule (W, + = into the grid) for energy; awarded capacity (W) for services. */
-  readonly awardW: number;
-  /** RT only: schedule minus day-ahead schedule (W), what settles at RT prices. */
-  readonly deviationW: number | null;
-  readonly pricePerMWh: number;
-}
-
-export interface PriceRecord {
-  readonly runId: string;
-  readonly market: MarketKind;
-  readonly intervalStart: number;
-  readonly bus: string;
-  readonly dlmp: number;
-  readonly energy: number;
-  readonly loss: number;
-  readonly congestion: number;
-  readonly voltage: number;
-}
-
-export interface DispatchRecord {
-  readonly runId: string;
-  readonly resource: string;
-  readonly site: string | null;
-  readonly device: string | null;
-  readonly intervalStart: number;
-  readonly awardW: number;
-  /** After the DGO feasibility screen (equal to awardW when nothing was curtailed). */
-  readonly screenedW: number;
-  readonly commandType: string | null;
-  readonly commandId: string | null;
-  /** sent | failed | skipped | curtailed-sent */
-  readonly status: string;
-  readonly reason: string | null;
-}
-
-export interface StoredLedgerEntry extends LedgerEntry {
-  readonly runId: string;
-  readonly market: MarketKind;
-}
-
 const num = (v: unknown) => (v === null || v === undefined ? undefined : Number(v));
 const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
 
-export class MarketStore {
+export class MarketStore implements RunHistory {
   constructor(readonly db: SqlDb) {}
 
   async saveResource(r: StoredResource, now: number): Promise<void> {

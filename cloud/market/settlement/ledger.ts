@@ -1,4 +1,7 @@
-import { type Cents, energyCents, roundCents, sumCents } from '../model/money.ts';
+import { type Cents, CLEARING, energyCents, roundCents, sumCents } from '../model/money.ts';
+import type { Books, LedgerEntry } from '../model/records.ts';
+
+export { CLEARING };
 
 /**
  * Settlement as a double-entry ledger in integer cents.
@@ -10,28 +13,6 @@ import { type Cents, energyCents, roundCents, sumCents } from '../model/money.ts
  * ends every period at zero. Fees (DMO revenue model, wheeling) are separate double entries. Each
  * line is rounded to the cent once, when it is created.
  */
-
-export const CLEARING = 'dmo:clearing';
-
-export interface LedgerEntry {
-  readonly period: number;
-  /** Payer and payee account; `cents` > 0 always flows from `from` to `to`. */
-  readonly from: string;
-  readonly to: string;
-  readonly cents: Cents;
-  readonly kind:
-    | 'da_energy'
-    | 'rt_deviation'
-    | 'p2p_trade'
-    | 'polr'
-    | 'ancillary'
-    | 'grid_service'
-    | 'dmo_fee'
-    | 'network_use'
-    | 'congestion_surplus'
-    | 'loss_surplus';
-  readonly ref?: string;
-}
 
 export type RevenueModel =
   | { readonly kind: 'subscription'; readonly centsPerParticipantPerDay: number }
@@ -45,7 +26,7 @@ export interface FeeConfig {
   readonly wheelingCentsPerMWh: number;
 }
 
-export class Ledger {
+export class Ledger implements Books {
   readonly entries: LedgerEntry[] = [];
 
   /** Records a position worth `energyWh` at `price` from the account's point of view: positive energy = sold to the market. */

@@ -1,8 +1,9 @@
 import type { Registry } from '../../storage/registry/registry.ts';
 import type { TimeSeriesStore } from '../../storage/timeseries/types.ts';
-import { DAY_MS, GRID_SERVICES, HOUR_MS, type Product, RT_INTERVAL_MS } from '../model/bids.ts';
+import { GRID_SERVICES, type Product } from '../model/bids.ts';
+import type { ResourceLink, RunHistory } from '../model/records.ts';
 import type { ResourceRegistry } from '../model/resources.ts';
-import type { MarketStore, ResourceLink } from '../service/store.ts';
+import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../model/time.ts';
 import type { FeeConfig } from './ledger.ts';
 import { type MeteredPosition, SETTLEMENT_PERIODS_PER_HOUR, settleMetered } from './metered-settlement.ts';
 import { type DrPerformance, drPerformance, type IntervalEnergy, meteredEnergy } from './metering.ts';
@@ -23,7 +24,7 @@ import { type DrPerformance, drPerformance, type IntervalEnergy, meteredEnergy }
 
 export interface MeteredRunInput {
   readonly hourStart: number;
-  readonly store: MarketStore;
+  readonly store: RunHistory;
   readonly timeseries: TimeSeriesStore;
   readonly registry: Registry;
   readonly resources: ResourceRegistry;

@@ -1,5 +1,5 @@
-import { HOUR_MS, RT_INTERVAL_MS } from '../model/bids.ts';
 import { roundCents } from '../model/money.ts';
+import { HOUR_MS, RT_INTERVAL_MS } from '../model/time.ts';
 import { type FeeConfig, Ledger } from './ledger.ts';
 
 /**

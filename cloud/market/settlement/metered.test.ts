@@ -6,8 +6,8 @@ import { type RunningPostgres, startPostgres } from '../../../test-support/postg
 import type { CloudConfigInput } from '../../config.ts';
 import type { PointRow } from '../../storage/timeseries/types.ts';
 import type { TestCloud } from '../../testing.ts';
-import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../model/bids.ts';
 import { sumCents } from '../model/money.ts';
+import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../model/time.ts';
 
 /**
  * Metered settlement on a real cloud: telemetry written to its SQLite time-series store, market

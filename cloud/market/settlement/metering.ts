@@ -1,5 +1,5 @@
 import type { Bucket, TimeSeriesStore } from '../../storage/timeseries/types.ts';
-import { DAY_MS, HOUR_MS } from '../model/bids.ts';
+import { DAY_MS, HOUR_MS } from '../model/time.ts';
 import { type DayLoad, tenOfTenBaseline } from './baseline.ts';
 
 /**

@@ -1,12 +1,12 @@
 import type { WholesaleGateway } from '../../../protocols/market/wholesale.ts';
 import { checkFeasibility, type Network, syntheticFeeder } from '../../network/index.ts';
 import { seededRandom as mulberry32 } from '../../random.ts';
-import { ANCILLARY_PRODUCTS, type ClearingResource } from '../clearing/clearing.ts';
 import { resourcesFromBids } from '../clearing/curves.ts';
 import { compileFeeder } from '../clearing/feeder.ts';
 import { NetworkRefiner } from '../clearing/grid-services.ts';
 import { clearRealTime } from '../clearing/realtime.ts';
 import { runDayAhead } from '../clearing/total-dso.ts';
+import { ANCILLARY_PRODUCTS, type ClearingResource } from '../clearing/types.ts';
 import { awardsAtPrice, netCurvePoints, screenAwards } from '../forms/centralized.ts';
 import {
   type AncillaryW,
@@ -15,12 +15,13 @@ import {
   splitAncillaryAward,
 } from '../forms/centralized-ancillary.ts';
 import { ContinuousDoubleAuction, LinearNetworkScreen, type P2pOrder } from '../forms/p2p.ts';
-import { type Bid, BidBook, DAY_MS, HOUR_MS, type Step } from '../model/bids.ts';
+import { type Bid, BidBook, type Step } from '../model/bids.ts';
 import { type Cents, energyCents } from '../model/money.ts';
 import { type Resource, ResourceRegistry } from '../model/resources.ts';
 import { type Actor, type MarketConfig, type ModelId, modelConfig } from '../model/roles.ts';
 import { MarketRefusal } from '../model/rules.ts';
 import { DEFAULT_MARKET_SETTINGS } from '../model/settings.ts';
+import { DAY_MS, HOUR_MS } from '../model/time.ts';
 import {
   CLEARING,
   chargeFeesAll,
