@@ -1,32 +1,18 @@
-/**
- * The distribution network as the market needs it: a radial feeder compiled into parent pointers
- * and per-unit impedances, for the LinDistFlow constraints inside the clearing LP.
- *
- * `FeederNetwork` is structurally the `Network` of cloud/network (model.ts), so a network loaded or
- * generated there is passed straight in; the market only reads these fields.
- */
+import { type Network, NetworkError } from '../../network/index.ts';
+import { compileRadial } from '../../network/topology.ts';
 
-export interface FeederNetwork {
-  readonly name: string;
-  readonly base_voltage_v: number;
-  readonly slack_voltage_pu: number;
-  readonly buses: readonly { id: string; type: 'slack' | 'pq'; vmin_pu: number; vmax_pu: number }[];
-  readonly branches: readonly {
-    id: string;
-    from_bus: string;
-    to_bus: string;
-    r_ohm: number;
-    x_ohm: number;
-    rating_va?: number;
-    in_service: boolean;
-  }[];
-}
+/**
+ * The distribution network as the market needs it: the radial structure cloud/network compiles
+ * (topology.ts: breadth-first from the slack bus, each bus owning the branch to its parent), with
+ * per-unit impedances on the LP's 1 MVA base and squared voltage bands, for the LinDistFlow
+ * constraints inside the clearing LP.
+ */
 
 /** Base power of the per-unit system inside the LP: 1 MVA, so per-unit power reads as MW. */
 export const LP_BASE_VA = 1e6;
 
 export interface CompiledFeeder {
-  readonly network: FeederNetwork;
+  readonly network: Network;
   /** Bus ids in topological order; index 0 is the slack (T-D interface) bus. */
   readonly buses: readonly string[];
   readonly index: ReadonlyMap<string, number>;
@@ -47,41 +33,24 @@ export class FeederError extends Error {
   override name = 'FeederError';
 }
 
-export function compileFeeder(network: FeederNetwork): CompiledFeeder {
+export function compileFeeder(network: Network): CompiledFeeder {
   const slack = network.buses.filter((b) => b.type === 'slack');
   if (slack.length !== 1) throw new FeederError(`feeder needs exactly one slack bus, has ${slack.length}`);
-  const adj = new Map<string, { to: string; k: number }[]>();
-  for (const b of network.buses) adj.set(b.id, []);
-  network.branches.forEach((br, k) => {
-    if (!br.in_service) return;
-    const a = adj.get(br.from_bus);
-    const b = adj.get(br.to_bus);
-    if (!a || !b) throw new FeederError(`branch ${br.id} refers to an unknown bus`);
-    a.push({ to: br.to_bus, k });
-    b.push({ to: br.from_bus, k });
-  });
-  const order: string[] = [slack[0].id];
-  const index = new Map<string, number>([[slack[0].id, 0]]);
-  const parentIds: number[] = [-1];
-  const branchIds: number[] = [-1];
-  for (let i = 0; i < order.length; i++) {
-    for (const e of adj.get(order[i])!) {
-      if (index.has(e.to)) {
-        if (parentIds[i] !== index.get(e.to) || branchIds[i] !== e.k) {
-          throw new FeederError(`feeder is not radial: loop through bus ${e.to}`);
-        }
-        continue;
-      }
-      index.set(e.to, order.length);
-      order.push(e.to);
-      parentIds.push(i);
-      branchIds.push(e.k);
-    }
+  const known = new Set(network.buses.map((b) => b.id));
+  for (const br of network.branches)
+    if (br.in_service && (!known.has(br.from_bus) || !known.has(br.to_bus)))
+      throw new FeederError(`branch ${br.id} refers to an unknown bus`);
+  let radial: ReturnType<typeof compileRadial>;
+  try {
+    radial = compileRadial(network);
+  } catch (err) {
+    // A loop or an island: the LinDistFlow rows are exact only on a radial feeder.
+    if (err instanceof NetworkError) throw new FeederError(`feeder is not radial: ${err.message}`);
+    throw err;
   }
-  if (order.length !== network.buses.length) {
-    const island = network.buses.find((b) => !index.has(b.id))!;
-    throw new FeederError(`bus ${island.id} is not connected to the substation`);
-  }
+  const order = radial.busIds;
+  const index = radial.indexOf;
+  const branchIds = radial.branchOf;
   const zBase = network.base_voltage_v ** 2 / LP_BASE_VA;
   const n = order.length;
   const rPu = new Float64Array(n);
@@ -104,8 +73,8 @@ export function compileFeeder(network: FeederNetwork): CompiledFeeder {
     network,
     buses: order,
     index,
-    parent: Int32Array.from(parentIds),
-    branchOf: Int32Array.from(branchIds),
+    parent: Int32Array.from(radial.parent),
+    branchOf: Int32Array.from(radial.branchOf),
     rPu,
     xPu,
     ratingMva,
