@@ -1,8 +1,6 @@
 import { z } from 'zod';
-import { MarketServiceError } from '../market/model/errors.ts';
-import { MarketRefusal, refuse } from '../market/model/rules.ts';
-import type { P2pMarket } from '../market/service/p2p.ts';
-import type { MarketService } from '../market/service/service.ts';
+import type { MarketService, P2pMarket } from '../market/index.ts';
+import { MarketRefusal, MarketServiceError, refuse } from '../market/index.ts';
 import { type AnyRouteDef, route } from './route.ts';
 import { BID_ROLES, caller, market, needRole, OPERATE_ROLES, time, windowQuery } from './routes-market.ts';
 

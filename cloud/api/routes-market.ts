@@ -1,8 +1,12 @@
 import { z } from 'zod';
 import type { Role } from '../auth/roles.ts';
-import { PRODUCTS, StepSchema } from '../market/model/bids.ts';
-import { MarketRefusal } from '../market/model/rules.ts';
-import { type MarketService, MarketServiceError } from '../market/service/service.ts';
+import {
+  MarketRefusal,
+  type MarketService,
+  MarketServiceError,
+  PRODUCTS,
+  StepSchema,
+} from '../market/index.ts';
 import type { Principal } from './auth.ts';
 import { type AnyRouteDef, HttpError, type RouteContext, route } from './route.ts';
 

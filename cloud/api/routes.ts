@@ -6,7 +6,7 @@ import { formatApiToken, hashSecret, newId, newSecret } from '../auth/secrets.ts
 import { CommandError, type CommandPipeline, commandRequestSchema } from '../commands/pipeline.ts';
 import type { ForecastService } from '../forecast-service/service.ts';
 import type { GridService } from '../grid/service.ts';
-import type { MarketService } from '../market/service/service.ts';
+import type { MarketService } from '../market/index.ts';
 import type { Metrics } from '../metrics.ts';
 import { COMMAND_STATUSES, type Registry, UnknownSitesError } from '../storage/registry/registry.ts';
 import { aggregate } from '../storage/timeseries/aggregate.ts';

@@ -45,10 +45,6 @@ import { MarketFormsStore } from './store-forms.ts';
  * resolves who is acting, calls the core, stores and audits.
  */
 
-export { MarketServiceError } from '../model/errors.ts';
-
-export type { MarketCaller, MarketIso } from './context.ts';
-
 export interface MarketServiceDeps {
   readonly registry: Registry;
   readonly settings: MarketSettings;
