@@ -3,21 +3,12 @@ import { newId } from '../../auth/secrets.ts';
 import { buildNetwork, type Network } from '../../network/index.ts';
 import type { Registry } from '../../storage/registry/registry.ts';
 import type { TimeSeriesStore } from '../../storage/timeseries/types.ts';
-import { resourcesFromBids } from '../clearing/curves.ts';
-import { compileFeeder } from '../clearing/feeder.ts';
-import { gridServiceOffers, NetworkRefiner } from '../clearing/grid-services.ts';
-import { clearRealTime } from '../clearing/realtime.ts';
-import { callsByBus, serviceCallsW, withCalls } from '../clearing/service-calls.ts';
-import { runDayAhead } from '../clearing/total-dso.ts';
-import { ANCILLARY_PRODUCTS } from '../clearing/types.ts';
 import { type Bid, BidBook, gateClosure, type Step } from '../model/bids.ts';
 import { MarketServiceError } from '../model/errors.ts';
-import { energyCents, roundCents } from '../model/money.ts';
 import type {
   AwardRecord,
   DispatchRecord,
   LedgerEntry,
-  PriceRecord,
   ResourceLink,
   MarketKind as RunMarket,
   StoredResource,
@@ -26,13 +17,14 @@ import { ResourceRegistry, ResourceSchema, type ResourceStatus } from '../model/
 import { type MarketConfig, modelConfig, type Role, rolesOf } from '../model/roles.ts';
 import { checkMayDispatch, MarketRefusal, refuse } from '../model/rules.ts';
 import type { MarketSettings } from '../model/settings.ts';
-import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../model/time.ts';
-import { CLEARING, chargeFeesAll, checkBooks, Ledger, totalsByAccount } from '../settlement/ledger.ts';
+import { HOUR_MS } from '../model/time.ts';
+import { checkBooks, Ledger, totalsByAccount } from '../settlement/ledger.ts';
 import { meteredRun } from '../settlement/metered-run.ts';
 import { runCentralizedDayAhead, runCentralizedRealTime } from './centralized.ts';
 import type { MarketCaller, MarketContext, MarketIso } from './context.ts';
-import { dispatchToField, type SendCommand } from './dispatch.ts';
+import type { SendCommand } from './dispatch.ts';
 import { KeyedLock } from './hour-lock.ts';
+import { requireNodal, runNodalDayAhead, runNodalRealTime } from './nodal.ts';
 import { P2pMarket } from './p2p.ts';
 import { MarketStore } from './store.ts';
 import { MarketFormsStore } from './store-forms.ts';
@@ -334,13 +326,7 @@ export class MarketService implements MarketContext {
   // --- DMO: clearing ----------------------------------------------------------------------------
 
   #requireNodal() {
-    if (this.config.marketForm !== 'nodal')
-      throw new MarketRefusal(
-        refuse(
-          'WRONG_MARKET_FORM',
-          `model ${this.config.model} (${this.config.name}) is a ${this.config.marketForm} market: trade through /market/p2p/orders; the DMO closes intervals with /market/p2p/close`,
-        ),
-      );
+    requireNodal(this.config);
   }
 
   requireGateClosed(market: 'DA' | 'RT', start: number) {
@@ -353,185 +339,12 @@ export class MarketService implements MarketContext {
       );
   }
 
-  /** Account a resource settles to: whoever bid it (owner or aggregator). */
-  #accountOf(bids: readonly Bid[]): Map<string, string> {
-    return new Map(bids.map((b) => [b.resource, b.participant]));
-  }
-
   async runDayAhead(
     c: MarketCaller,
     q: { dayStart: number; forecastLmp?: number[]; loadForecastW?: Record<string, number[]> },
   ) {
     if (this.config.marketForm === 'wholesale') return runCentralizedDayAhead(this, c, q);
-    return this.guard(c, 'market.clear.da', String(q.dayStart), { dayStart: q.dayStart }, async () => {
-      const by = this.actingAs(c.userId, 'DMO');
-      this.#requireNodal();
-      if (q.dayStart % DAY_MS !== 0)
-        throw new MarketRefusal(refuse('BAD_INTERVAL', 'the delivery day starts at 00:00 UTC'));
-      this.requireGateClosed('DA', q.dayStart);
-      const bids = this.book.list({ market: 'DA', from: q.dayStart, to: q.dayStart + DAY_MS });
-      const loads = new Map(Object.entries(q.loadForecastW ?? {}));
-      const iso = this.iso();
-      const forecastLmp =
-        q.forecastLmp ??
-        Array.from({ length: 24 }, (_, h) => iso.forecastLmp?.(q.dayStart + h * HOUR_MS) ?? 50);
-      const slack = this.network?.buses.find((b) => b.type === 'slack')?.id ?? 'copper-plate';
-      const refiner = new NetworkRefiner({
-        lossIterations: this.deps.settings.lossIterations,
-        offers: gridServiceOffers(bids, this.resources, 24, (s) => (s - q.dayStart) / HOUR_MS),
-      });
-      const da = await runDayAhead({
-        refine: refiner,
-        dso: this.config.roles.DMO,
-        interfaceId: slack,
-        dayStart: q.dayStart,
-        registry: this.resources,
-        bids,
-        feeder: this.network ? compileFeeder(this.network) : null,
-        loadForecastW: loads,
-        forecastLmp,
-        iso,
-        curveOffsets: this.deps.settings.curveOffsetsPerMWh,
-        ...(this.deps.settings.interfaceLimitW !== undefined
-          ? { interfaceLimitW: this.deps.settings.interfaceLimitW }
-          : {}),
-      });
-      const runId = `da_${newId(8)}`;
-      const account = this.#accountOf(bids);
-      const awards: AwardRecord[] = [];
-      const prices: PriceRecord[] = [];
-      const ledger = new Ledger();
-      const dgo = this.config.roles.DGO;
-      const participants = new Set(bids.map((b) => b.participant));
-      for (let h = 0; h < 24; h++) {
-        const period = q.dayStart + h * HOUR_MS;
-        const p = da.final.prices[h];
-        for (const [bus, bp] of p) prices.push({ runId, market: 'DA', intervalStart: period, bus, ...bp });
-        const traded = new Map<string, number>();
-        const withdrawn = new Map<string, number>();
-        for (const [id, s] of da.final.schedules) {
-          const r = this.resources.get(id)!;
-          const acct = account.get(id) ?? r.owner;
-          const w = s.netW[h];
-          const dlmp = p.get(r.bus)!.dlmp;
-          awards.push({
-            runId,
-            market: 'DA',
-            resource: id,
-            participant: acct,
-            bus: r.bus,
-            intervalStart: period,
-            product: 'energy',
-            awardW: w,
-            deviationW: null,
-            pricePerMWh: dlmp,
-          });
-          ledger.energy(period, acct, w, dlmp, 'da_energy', id); // 1 h: W = Wh
-          traded.set(acct, (traded.get(acct) ?? 0) + Math.abs(w));
-          withdrawn.set(acct, (withdrawn.get(acct) ?? 0) + Math.max(0, -w));
-        }
-        for (const [bus, series] of loads)
-          ledger.energy(
-            period,
-            dgo,
-            -(series[h] ?? 0),
-            p.get(bus)?.dlmp ?? da.lmp[h],
-            'da_energy',
-            `load@${bus}`,
-          );
-        ledger.energy(
-          period,
-          this.config.roles.ISO,
-          da.final.interfaceImportW[h],
-          da.lmp[h],
-          'da_energy',
-          'interface',
-        );
-        for (const [id, aw] of da.final.ancillaryAwards) {
-          const r = this.resources.get(id)!;
-          for (const prod of ANCILLARY_PRODUCTS) {
-            const w = aw[prod]?.[h] ?? 0;
-            if (w <= 0) continue;
-            const price = da.isoAward.hours[h].ancillary[prod]?.price_per_mwh ?? 0;
-            const acct = account.get(id) ?? r.owner;
-            awards.push({
-              runId,
-              market: 'DA',
-              resource: id,
-              participant: acct,
-              bus: r.bus,
-              intervalStart: period,
-              product: prod,
-              awardW: w,
-              deviationW: null,
-              pricePerMWh: price,
-            });
-            ledger.energy(period, acct, w, price, 'ancillary', `${id}:${prod}`);
-          }
-        }
-        for (const prod of ANCILLARY_PRODUCTS) {
-          const a = da.isoAward.hours[h].ancillary[prod];
-          if (a && a.award_w > 0)
-            ledger.transfer(
-              period,
-              this.config.roles.ISO,
-              CLEARING,
-              energyCents(a.award_w, a.price_per_mwh),
-              'ancillary',
-              prod,
-            );
-        }
-        chargeFeesAll(
-          ledger,
-          period,
-          participants,
-          traded,
-          withdrawn,
-          this.deps.settings.fees,
-          this.config.roles.DMO,
-          dgo,
-          h === 0,
-        );
-        awards.push(...refiner.settle(ledger, { t: h, period, durationH: 1, runId, dgo, market: 'DA' }));
-        ledger.closePeriod(period, dgo);
-      }
-      const books = checkBooks(ledger);
-      const summary = {
-        lmp: da.lmp,
-        importW: da.final.interfaceImportW,
-        /** The consolidated T-D bid curve sent to the ISO, per hour (step 3). */
-        tdCurve: da.tdBid.hours.map((h) => h.points),
-        loadW: q.loadForecastW ?? {},
-        bids: bids.length,
-        resources: da.final.schedules.size,
-        balanced: books.every((b) => b.balanced),
-        surplusCents: books.reduce((s, b) => s + b.surplusCents, 0),
-        timingsMs: da.timings,
-        ...refiner.summary(),
-      };
-      await this.store.saveRun(
-        {
-          id: runId,
-          market: 'DA',
-          intervalStart: q.dayStart,
-          intervalEnd: q.dayStart + DAY_MS,
-          runAt: this.now(),
-          runBy: by,
-          summary,
-        },
-        awards,
-        prices,
-        ledger.entries,
-      );
-      await this.audit(c, 'market.clear.da', runId, {
-        as: by,
-        dayStart: q.dayStart,
-        lmp: da.lmp,
-        awards: awards.length,
-        balanced: summary.balanced,
-      });
-      return { runId, ...summary, awards: awards.length };
-    });
+    return runNodalDayAhead(this, c, q);
   }
 
   async runRealTime(
@@ -545,170 +358,7 @@ export class MarketService implements MarketContext {
     },
   ) {
     if (this.config.marketForm === 'wholesale') return runCentralizedRealTime(this, c, q);
-    return this.guard(
-      c,
-      'market.clear.rt',
-      String(q.intervalStart),
-      { intervalStart: q.intervalStart },
-      async () => {
-        const by = this.actingAs(c.userId, 'DMO');
-        this.#requireNodal();
-        if (q.intervalStart % RT_INTERVAL_MS !== 0)
-          throw new MarketRefusal(refuse('BAD_INTERVAL', 'RT intervals start on 5-minute boundaries'));
-        this.requireGateClosed('RT', q.intervalStart);
-        const start = q.intervalStart;
-        const hourStart = Math.floor(start / HOUR_MS) * HOUR_MS;
-        const dayStart = Math.floor(start / DAY_MS) * DAY_MS;
-        const h = (hourStart - dayStart) / HOUR_MS;
-        const rtBids = this.book.list({ market: 'RT', from: start, to: start + 1 });
-        // Resources that did not re-bid carry their day-ahead curve of the hour over.
-        const rebid = new Set(rtBids.map((b) => b.resource));
-        const daBids = this.book
-          .list({ market: 'DA', from: hourStart, to: hourStart + 1 })
-          .filter((b) => !rebid.has(b.resource));
-        const bids = [...rtBids, ...daBids];
-        const resources = [
-          ...resourcesFromBids(rtBids, this.resources, 1, (s) => (s === start ? 0 : -1)),
-          ...resourcesFromBids(daBids, this.resources, 1, (s) => (s === hourStart ? 0 : -1)),
-        ].map((r) => ({ ...r, ancillary: undefined }));
-        const daRun = (await this.store.runs({ market: 'DA', from: dayStart, to: dayStart + 1 }))[0];
-        const daAwards = await this.store.awards({ market: 'DA', from: hourStart, to: hourStart + 1 });
-        const daW = new Map(
-          daAwards.filter((a) => a.product === 'energy').map((a) => [a.resource, a.awardW]),
-        );
-        const calls = serviceCallsW(daAwards); // DA grid-service calls: fixed here, on top in the field
-        const daImport = Number((daRun?.summary.importW as number[] | undefined)?.[h] ?? 0);
-        const daLoad = (daRun?.summary.loadW ?? {}) as Record<string, number[]>;
-        const price = q.interfacePrice ?? this.iso().realTimeLmp?.(start, daImport) ?? 50;
-        const loads = new Map(Object.entries(q.loadForecastW ?? {}));
-        const rt = await clearRealTime({
-          feeder: this.network ? compileFeeder(this.network) : null,
-          intervalStart: start,
-          interfacePrice: price,
-          ...(this.deps.settings.interfaceLimitW !== undefined
-            ? { interfaceLimitW: this.deps.settings.interfaceLimitW }
-            : {}),
-          loadForecastW: loads,
-          fixedInjectionW: callsByBus(calls, this.resources),
-          resources,
-          ...(q.socWh ? { socWh: new Map(Object.entries(q.socWh)) } : {}),
-          daScheduleW: daW,
-          daLoadW: new Map(Object.entries(daLoad).map(([bus, s]) => [bus, s[h] ?? 0])),
-          daImportW: daImport,
-          lossIterations: this.deps.settings.lossIterations,
-        });
-        const runId = `rt_${newId(8)}`;
-        const account = this.#accountOf(bids);
-        const p = rt.clearing.prices[0];
-        const awards: AwardRecord[] = [];
-        const prices: PriceRecord[] = [...p].map(([bus, bp]) => ({
-          runId,
-          market: 'RT' as const,
-          intervalStart: start,
-          bus,
-          ...bp,
-        }));
-        const ledger = new Ledger();
-        const dur = RT_INTERVAL_MS / HOUR_MS;
-        const dgo = this.config.roles.DGO;
-        const awardsW = new Map<string, number>();
-        for (const [id, s] of rt.clearing.schedules) {
-          const r = this.resources.get(id)!;
-          const acct = account.get(id) ?? r.owner;
-          const dev = rt.deviationW.get(id) ?? 0;
-          const dlmp = p.get(r.bus)!.dlmp;
-          awardsW.set(id, s.netW[0]);
-          awards.push({
-            runId,
-            market: 'RT',
-            resource: id,
-            participant: acct,
-            bus: r.bus,
-            intervalStart: start,
-            product: 'energy',
-            awardW: s.netW[0],
-            deviationW: dev,
-            pricePerMWh: dlmp,
-          });
-          ledger.energy(start, acct, dev * dur, dlmp, 'rt_deviation', id);
-        }
-        for (const [bus, w] of rt.loadDeviationW)
-          ledger.energy(start, dgo, -w * dur, p.get(bus)?.dlmp ?? price, 'rt_deviation', `load@${bus}`);
-        ledger.energy(
-          start,
-          this.config.roles.ISO,
-          (rt.clearing.interfaceImportW[0] - daImport) * dur,
-          price,
-          'rt_deviation',
-          'interface',
-        );
-        ledger.transfer(start, CLEARING, dgo, roundCents(rt.lossSurplusPerH * dur * 100), 'loss_surplus');
-        ledger.closePeriod(start, dgo);
-        const books = checkBooks(ledger);
-        const summary = {
-          interfacePrice: price,
-          importW: rt.clearing.interfaceImportW[0],
-          balanced: books.every((b) => b.balanced),
-          bids: bids.length,
-          ...(rt.lossW !== null ? { lossesW: Math.round(rt.lossW) } : {}),
-        };
-        await this.store.saveRun(
-          {
-            id: runId,
-            market: 'RT',
-            intervalStart: start,
-            intervalEnd: start + RT_INTERVAL_MS,
-            runAt: this.now(),
-            runBy: by,
-            summary,
-          },
-          awards,
-          prices,
-          ledger.entries,
-        );
-        await this.audit(c, 'market.clear.rt', runId, {
-          as: by,
-          intervalStart: start,
-          price,
-          awards: awards.length,
-        });
-        let dispatch: Awaited<ReturnType<typeof dispatchToField>> | null = null;
-        if (q.dispatch !== false && this.deps.send) {
-          dispatch = await dispatchToField({
-            runId,
-            intervalStart: start,
-            intervalEnd: start + RT_INTERVAL_MS,
-            now: this.now(),
-            awardsW: withCalls(awardsW, calls),
-            config: this.config,
-            registry: this.resources,
-            links: this.links,
-            network: this.network,
-            loadsW: loads,
-            by: 'DERM',
-            actor: `market:DERM:${this.config.roles.DERM ?? 'none'}`,
-            maxTtlSeconds: this.deps.maxTtlSeconds ?? 86_400,
-            send: this.deps.send,
-          });
-          for (const d of dispatch.records) await this.store.saveDispatch(d);
-          await this.audit(c, 'market.dispatch.rt', runId, {
-            screen: dispatch.screen,
-            dispatch: dispatch.records.map((d) => ({
-              resource: d.resource,
-              status: d.status,
-              command: d.commandId,
-            })),
-          });
-        }
-        return {
-          runId,
-          ...summary,
-          awards: awards.length,
-          screen: dispatch?.screen ?? null,
-          dispatch: dispatch?.records ?? [],
-        };
-      },
-    );
+    return runNodalRealTime(this, c, q);
   }
 
   /** Metered settlement of a completed hour (5-minute periods) from telemetry: metered-run.ts. */
