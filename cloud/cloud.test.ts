@@ -145,12 +145,13 @@ describe('cloud DERMS core (embedded broker, real sockets)', function () {
     c.end(true);
   });
 
-  it('counts malformed, oversized, wrong-version and wrong-site payloads and keeps them out of storage', async () => {
+  it('quarantines malformed, oversized, implausible and wrong-site payloads, reads a newer version, and keeps them out of telemetry', async () => {
     const c = await gw('site-a');
     const topic = siteTopic('site-a', 'telemetry');
     const ts = Date.UTC(2026, 1, 1);
     const bad = [
       '{"v":1,"site":"site-a",', // not JSON
+      // A newer schema version: its envelope is read, w is known and stored (then overwritten below).
       JSON.stringify({ v: 2, site: 'site-a', seq: 5, samples: [{ ts, device: 'inv1', values: { w: 1 } }] }),
       JSON.stringify({
         v: 1,
@@ -176,13 +177,12 @@ describe('cloud DERMS core (embedded broker, real sockets)', function () {
       [['site-a', 77, 1]],
     );
     for (const [reason, n] of [
-      ['not_json', 1],
-      ['version', 1],
-      ['schema', 1],
+      ['malformed_batch', 2],
+      ['implausible', 1],
       ['site_mismatch', 1],
-      ['too_large', 1],
     ] as const) {
-      assert.equal(await metric(t, 'gridlayer_ingest_rejects_total', `reason="${reason}"`), n, reason);
+      assert.equal(await metric(t, 'gridlayer_ingest_quarantined_total', `reason="${reason}"`), n, reason);
+      assert.equal(await t.cloud.store.quarantineCount({ site: 'site-a', reason }), n, reason);
     }
     assert.equal(
       await metric(t, 'gridlayer_ingest_messages_total', 'kind="telemetry",result="duplicate"'),

@@ -57,7 +57,10 @@ const influxV2 = z
 
 export const cloudConfigSchema = z
   .object({
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info')
+      .describe('Log level'),
     broker: z
       .discriminatedUnion('mode', [
         z
@@ -86,7 +89,8 @@ export const cloudConfigSchema = z
               .strict()
               .default({ maxFailures: 20, windowSeconds: 60 }),
           })
-          .strict(),
+          .strict()
+          .describe('The MQTT broker built into the cloud service'),
         z
           .object({
             mode: z.literal('external'),
@@ -98,22 +102,29 @@ export const cloudConfigSchema = z
             ca: z.string().optional(),
             clientId: z.string().default('gridlayer-cloud'),
           })
-          .strict(),
+          .strict()
+          .describe('An external MQTT broker (e.g. Mosquitto) the cloud connects to as a client'),
       ])
+      .describe('MQTT broker the gateways connect to: embedded (default) or external')
       .prefault({ mode: 'embedded' }),
     storage: z
       .object({
         timeseries: z
           .union([sqliteTs, influxV1, influxV2])
+          .describe('Telemetry time-series store: SQLite (default) or InfluxDB 1.x/2.x')
           .default({ backend: 'sqlite', path: 'data/timeseries.db', synchronous: 'full' }),
         registry: z
           .discriminatedUnion('backend', [
             z.object({ backend: z.literal('sqlite'), path: z.string().default('data/registry.db') }).strict(),
             z.object({ backend: z.literal('postgres'), connectionString: z.string().min(1) }).strict(),
           ])
+          .describe(
+            'Registry (sites, devices, users, tokens, commands, audit, market and forecast records): SQLite (default) or PostgreSQL',
+          )
           .default({ backend: 'sqlite', path: 'data/registry.db' }),
       })
       .strict()
+      .describe('Where telemetry and the registry are stored')
       .default({
         timeseries: { backend: 'sqlite', path: 'data/timeseries.db', synchronous: 'full' },
         registry: { backend: 'sqlite', path: 'data/registry.db' },
@@ -129,13 +140,17 @@ export const cloudConfigSchema = z
         flushIdleMs: z.number().int().min(0).optional(),
         /** Above this many buffered points, new messages wait (back-pressure onto the broker/gateways). */
         maxBufferedPoints: z.number().int().min(1).default(200_000),
+        /** Clock-skew allowance: samples dated more than this after the cloud's clock are quarantined. */
+        maxFutureMs: z.number().int().min(0).default(300_000),
       })
       .strict()
+      .describe('Telemetry ingest from MQTT into the time-series store')
       .default({
         maxBatchPoints: 10_000,
         flushIntervalMs: 20,
         smallBatchPoints: 1000,
         maxBufferedPoints: 200_000,
+        maxFutureMs: 300_000,
       }),
     api: z
       .object({
@@ -143,6 +158,7 @@ export const cloudConfigSchema = z
         port: z.number().int().min(0).max(65535).default(8080),
       })
       .strict()
+      .describe('HTTP API listener')
       .default({ host: '127.0.0.1', port: 8080 }),
     auth: z
       .object({
@@ -174,6 +190,7 @@ export const cloudConfigSchema = z
           .prefault({}),
       })
       .strict()
+      .describe('API authentication: bearer tokens and their lifetimes, failed-login throttle')
       .prefault({}),
     commands: z
       .object({
@@ -182,14 +199,20 @@ export const cloudConfigSchema = z
         expiryCheckMs: z.number().int().min(10).default(1000),
       })
       .strict()
+      .describe('Setpoint commands to gateways: time-to-live limits and the expiry sweep')
       .default({ defaultTtlSeconds: 300, maxTtlSeconds: 86_400, expiryCheckMs: 1000 }),
-    market: marketSettingsSchema.default(DEFAULT_MARKET_SETTINGS),
-    forecast: forecastSettingsSchema.prefault({}),
-    network: networkSettingsSchema.prefault({}),
+    market: marketSettingsSchema
+      .default(DEFAULT_MARKET_SETTINGS)
+      .describe('Flexibility market: organizational model, actors, gate closures, fees, feeder model'),
+    forecast: forecastSettingsSchema.prefault({}).describe('Scheduled load and PV forecasts'),
+    network: networkSettingsSchema
+      .prefault({})
+      .describe('Distribution feeder model for power flow and limits'),
     /** VPP dispatch loop (cloud/vpp/dispatch.ts DEFAULT_DISPATCH_OPTIONS for the defaults). */
-    vpp: vppConfigSchema.default({}),
+    vpp: vppConfigSchema.default({}).describe('VPP dispatch loop'),
   })
-  .strict();
+  .strict()
+  .describe('gridlayer cloud service configuration (YAML or JSON)');
 
 export type CloudConfig = z.infer<typeof cloudConfigSchema>;
 export type CloudConfigInput = z.input<typeof cloudConfigSchema>;

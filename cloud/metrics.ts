@@ -18,6 +18,12 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    quarantined: new Counter({
+      name: 'gridlayer_ingest_quarantined_total',
+      help: 'Telemetry values (or whole messages) acknowledged but kept in quarantine instead of stored, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     points: new Counter({
       name: 'gridlayer_ingest_points_total',
       help: 'Point values written to the time-series store',

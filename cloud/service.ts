@@ -141,6 +141,7 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
         log,
         onAck: (site, ack) => commands.onAck(site, ack),
         onStatus: (site, status) => commands.onStatus(site, status),
+        publish: (t, p) => publish(t, p),
       },
       config.ingest,
     );

@@ -5,7 +5,12 @@
  */
 import pino, { type Logger } from 'pino';
 import { ModbusClient, type Transport } from '../protocols/modbus/client.ts';
-import { type Capabilities, type Sample, SCHEMA_VERSION } from '../protocols/mqtt/payloads.ts';
+import {
+  type Capabilities,
+  type Sample,
+  SCHEMA_VERSION,
+  SUPPORTED_SCHEMA_VERSIONS,
+} from '../protocols/mqtt/payloads.ts';
 import { TelemetryBuffer } from './buffer.ts';
 import type { DeviceConfig, EdgeConfig, ModbusDeviceConfig } from './config.ts';
 import { Controller } from './control/controller.ts';
@@ -56,7 +61,6 @@ export class EdgeAgent {
   readonly scheduler = new PollScheduler<Reading>({ maxBackoffMs: 30_000 });
   readonly devices = new Map<string, DeviceSlot>();
   private readonly lines = new Map<string, ModbusClient>();
-  private pending: Sample[] = [];
   private batchTimer?: NodeJS.Timeout;
   private http?: Awaited<ReturnType<typeof startHttp>>;
   proxy?: ModbusProxy;
@@ -243,7 +247,22 @@ export class EdgeAgent {
     slot.staleSent = false;
     const sample: Sample = { ts: reading.ts, device: id, values: reading.values };
     if (Object.keys(reading.quality).length) sample.quality = reading.quality;
-    if (Object.keys(sample.values).length || sample.quality) this.pending.push(sample);
+    if (Object.keys(sample.values).length || sample.quality) this.stage(sample);
+  }
+
+  /**
+   * Makes a polled sample durable before the poll cycle returns (edge/buffer.ts states the guarantee);
+   * batching into MQTT messages happens later, in flush(). A buffer that cannot be written (disk full)
+   * is logged and counted; the poll loop goes on.
+   */
+  private stage(sample: Sample): void {
+    try {
+      this.buffer.stage([sample]);
+      this.log.debug({ device: sample.device, ts: sample.ts }, 'sample buffered');
+    } catch (err) {
+      this.metrics.bufferErrors.inc();
+      this.log.error({ err, device: sample.device, ts: sample.ts }, 'sample not buffered');
+    }
   }
 
   /** A device stopped answering: publish its last values once, flagged stale. */
@@ -257,16 +276,19 @@ export class EdgeAgent {
     slot.staleSent = true;
     const values = slot.latest.reading.values;
     const quality = Object.fromEntries(Object.keys(values).map((k) => [k, 'stale' as const]));
-    if (Object.keys(values).length) this.pending.push({ ts: Date.now(), device: id, values, quality });
+    if (Object.keys(values).length) this.stage({ ts: Date.now(), device: id, values, quality });
   }
 
-  /** Moves collected samples into the durable buffer and nudges the uplink. */
+  /** Seals the staged samples into outbox batches (one MQTT message each) and nudges the uplink. */
   flush(): void {
-    while (this.pending.length) {
-      const batch = this.pending.splice(0, MAX_SAMPLES_PER_BATCH);
-      this.buffer.append(batch, !this.uplink.connected);
+    try {
+      this.buffer.seal(!this.uplink.connected, MAX_SAMPLES_PER_BATCH);
+    } catch (err) {
+      this.metrics.bufferErrors.inc();
+      this.log.error({ err }, 'staged samples not sealed into batches (kept staged)');
     }
     this.metrics.bufferBatches.set(this.buffer.size);
+    this.metrics.bufferStaged.set(this.buffer.stagedSamples);
     this.metrics.bufferDropped.set(this.buffer.dropped);
     this.metrics.uplinkUp.set(this.uplink.connected ? 1 : 0);
     this.uplink.pump();
@@ -294,8 +316,9 @@ export class EdgeAgent {
         connects: this.uplink.connects,
         failures: this.uplink.failures,
         ...(this.uplink.lastError && { lastError: this.uplink.lastError }),
+        schema: { edge: SUPPORTED_SCHEMA_VERSIONS, cloud: this.uplink.cloudSpeaks ?? null },
       },
-      buffer: { batches: this.buffer.size, dropped: this.buffer.dropped },
+      buffer: { batches: this.buffer.size, staged: this.buffer.stagedSamples, dropped: this.buffer.dropped },
       mode: this.controller.mode,
       devices,
     };
@@ -339,6 +362,11 @@ export class EdgeAgent {
 
   private async startParts(): Promise<void> {
     const c = this.config;
+    // Samples a killed agent had staged but not batched yet: they go out first, flagged replay.
+    if (this.buffer.stagedSamples) {
+      this.log.info({ samples: this.buffer.stagedSamples }, 'sealing samples staged before the restart');
+      this.buffer.seal(true, MAX_SAMPLES_PER_BATCH);
+    }
     await this.buildDrivers();
     this.scheduler.on('result', (id, reading, ms) => {
       this.metrics.polls.inc({ device: id, result: 'ok' });

@@ -13,6 +13,36 @@ describe('telemetry buffer (SQLite WAL)', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+  it('keeps staged (polled, not yet batched) samples across a reopen and seals them into bounded batches once', () => {
+    const path = join(dir, 'b.db');
+    const b1 = new TelemetryBuffer({ path, maxBatches: 100, drop: 'oldest' });
+    for (let i = 0; i < 5; i++) b1.stage([sample(i)]);
+    assert.equal(b1.stagedSamples, 5);
+    assert.equal(b1.size, 0);
+    // Not closed: what a kill -9 leaves behind (the WAL is not checkpointed into the main file).
+    const b2 = new TelemetryBuffer({ path, maxBatches: 100, drop: 'oldest' });
+    assert.equal(b2.stagedSamples, 5);
+    const seqs = b2.seal(true, 2);
+    assert.equal(seqs.length, 3); // 2 + 2 + 1
+    assert.equal(b2.stagedSamples, 0);
+    assert.deepEqual(
+      b2.peek(10).map((r) => [r.offline, r.samples.map((x) => x.values.w)]),
+      [
+        [true, [0, 1]],
+        [true, [2, 3]],
+        [true, [4]],
+      ],
+    );
+    assert.deepEqual(b2.seal(false, 2), []); // sealed once: nothing staged is batched twice
+    b2.stage([sample(5), sample(6)]);
+    b1.close();
+    b2.close();
+    const b3 = new TelemetryBuffer({ path, maxBatches: 100, drop: 'oldest' });
+    assert.equal(b3.size, 3);
+    assert.equal(b3.stagedSamples, 2);
+    b3.close();
+  });
+
   it('replays in order with original timestamps, and survives reopening', () => {
     const path = join(dir, 'b.db');
     const b1 = new TelemetryBuffer({ path, maxBatches: 100, drop: 'oldest' });

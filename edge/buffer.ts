@@ -1,10 +1,20 @@
 /**
- * Store-and-forward outbox for telemetry batches, in SQLite (WAL). Every batch is written here first
- * and deleted only when the broker acknowledged it (QoS 1 PUBACK), so a broker outage or a `kill -9`
- * of the agent loses nothing that reached this table. Rows keep their original sample timestamps and
- * replay in insertion order; the row id is the batch's `seq`, monotonic across restarts.
- * A size bound with an explicit drop policy (oldest or newest) keeps the flash from filling up; every
- * dropped batch is counted, persistently.
+ * Store-and-forward buffer for telemetry, in SQLite (WAL), in two steps:
+ *
+ * 1. `stage()`: every poll cycle's samples are appended to `pending` in one transaction before the poll
+ *    cycle returns. Guarantee: **a sample is durable once the poll cycle that read it has returned**.
+ *    With synchronous=NORMAL (default) the commit is in the WAL file: it survives `kill -9`, a crash or
+ *    an OOM kill of the agent, but a power cut may lose the commits since the last WAL sync (at most
+ *    the last checkpoint interval; the file stays consistent). With synchronous=FULL every poll's commit
+ *    is fsynced: it survives a power cut too, at one flash write per poll.
+ * 2. `seal()`: every batch interval the staged samples become outbox batches (MQTT messages) in one
+ *    transaction, so batching to MQTT costs nothing in durability. Samples staged but not sealed when
+ *    the agent died are sealed on the next start, as replayed (offline) batches.
+ *
+ * An outbox row is deleted only when the broker acknowledged it (QoS 1 PUBACK). Rows keep their
+ * original sample timestamps and replay in insertion order; the row id is the batch's `seq`, monotonic
+ * across restarts. A size bound with an explicit drop policy (oldest or newest) keeps the flash from
+ * filling up; every dropped batch is counted, persistently.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -35,7 +45,11 @@ export class TelemetryBuffer {
   private readonly dropOldestStmt: Database.Statement;
   private readonly bumpStmt: Database.Statement;
   private readonly counterStmt: Database.Statement;
+  private readonly stageStmt: Database.Statement;
+  private readonly stagedStmt: Database.Statement;
+  private readonly unstageStmt: Database.Statement;
   private rows: number;
+  private staged: number;
 
   constructor(private readonly opts: BufferOptions) {
     if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
@@ -50,7 +64,11 @@ export class TelemetryBuffer {
         samples TEXT NOT NULL
       );
       CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY AUTOINCREMENT, sample TEXT NOT NULL);
     `);
+    this.stageStmt = this.db.prepare('INSERT INTO pending (sample) VALUES (?)');
+    this.stagedStmt = this.db.prepare('SELECT id, sample FROM pending ORDER BY id');
+    this.unstageStmt = this.db.prepare('DELETE FROM pending WHERE id <= ?');
     this.insertStmt = this.db.prepare('INSERT INTO outbox (created_ms, offline, samples) VALUES (?, ?, ?)');
     this.countStmt = this.db.prepare('SELECT count(*) AS n FROM outbox');
     this.headStmt = this.db.prepare(
@@ -65,11 +83,54 @@ export class TelemetryBuffer {
     );
     this.counterStmt = this.db.prepare('SELECT value FROM counters WHERE name = ?');
     this.rows = (this.countStmt.get() as { n: number }).n;
+    this.staged = (this.db.prepare('SELECT count(*) AS n FROM pending').get() as { n: number }).n;
+  }
+
+  /**
+   * Appends one poll cycle's samples to the durable staging table (one transaction); they are durable
+   * when this returns (see the class comment for what NORMAL vs FULL means on power loss).
+   */
+  stage(samples: Sample[]): void {
+    if (samples.length === 0) return;
+    this.db.transaction(() => {
+      for (const s of samples) this.stageStmt.run(JSON.stringify(s));
+    })();
+    this.staged += samples.length;
+  }
+
+  /** Samples staged and not yet sealed into a batch. */
+  get stagedSamples(): number {
+    return this.staged;
+  }
+
+  /**
+   * Moves every staged sample into outbox batches of at most `maxPerBatch`, in one transaction (a
+   * crash leaves them either staged or batched, never both or neither). Returns the new batches' seqs.
+   */
+  seal(offline: boolean, maxPerBatch: number, nowMs = Date.now()): number[] {
+    if (this.staged === 0) return [];
+    return this.db.transaction(() => {
+      const rows = this.stagedStmt.all() as { id: number; sample: string }[];
+      const seqs: number[] = [];
+      for (let i = 0; i < rows.length; i += maxPerBatch) {
+        const chunk = rows.slice(i, i + maxPerBatch);
+        const seq = this.appendRaw(`[${chunk.map((r) => r.sample).join(',')}]`, offline, nowMs);
+        if (seq !== undefined) seqs.push(seq);
+      }
+      if (rows.length) this.unstageStmt.run(rows[rows.length - 1].id);
+      this.staged = 0;
+      return seqs;
+    })();
   }
 
   /** Appends one batch; returns its seq, or undefined when the drop policy refused it. */
   append(samples: Sample[], offline: boolean, nowMs = Date.now()): number | undefined {
     if (samples.length === 0) return undefined;
+    return this.appendRaw(JSON.stringify(samples), offline, nowMs);
+  }
+
+  /** `samples`: the batch's sample array as JSON. */
+  private appendRaw(samples: string, offline: boolean, nowMs: number): number | undefined {
     return this.db.transaction(() => {
       if (this.rows >= this.opts.maxBatches) {
         if (this.opts.drop === 'newest') {
@@ -81,7 +142,7 @@ export class TelemetryBuffer {
         this.rows -= n;
         this.bumpStmt.run('dropped', n);
       }
-      const r = this.insertStmt.run(nowMs, offline ? 1 : 0, JSON.stringify(samples));
+      const r = this.insertStmt.run(nowMs, offline ? 1 : 0, samples);
       this.rows++;
       return Number(r.lastInsertRowid);
     })();

@@ -14,15 +14,24 @@ const unitId = z.number().int().min(0).max(247);
 const positiveMs = (dflt: number) => z.number().int().min(10).max(3_600_000).default(dflt);
 
 const common = {
-  id: deviceId,
+  id: deviceId.describe('Device id, unique on the site: 1-64 letters, digits, _ . : -'),
   /** Absent: decided from the SunSpec models the device advertises. */
-  kind: z.enum(DEVICE_KINDS).optional(),
-  pollMs: positiveMs(1000),
-  timeoutMs: positiveMs(1000),
+  kind: z
+    .enum(DEVICE_KINDS)
+    .optional()
+    .describe('Device kind; absent: decided from the SunSpec models it advertises'),
+  pollMs: positiveMs(1000).describe('Poll interval (ms)'),
+  timeoutMs: positiveMs(1000).describe('Request timeout (ms)'),
   /** Never written to; enforced by the Modbus transport. */
-  readOnly: z.boolean().default(false),
+  readOnly: z.boolean().default(false).describe('Never written to (enforced by the transport)'),
   /** Seconds after which the device reverts a written setpoint on its own (when it supports it). */
-  revertS: z.number().int().min(0).max(3600).default(60),
+  revertS: z
+    .number()
+    .int()
+    .min(0)
+    .max(3600)
+    .default(60)
+    .describe('Seconds after which the device reverts a written setpoint on its own (when it supports it)'),
 };
 
 const unitsSchema = z.union([
@@ -35,13 +44,16 @@ const modbusTcpDevice = z
   .object({
     ...common,
     protocol: z.literal('modbus-tcp'),
-    host: z.string().min(1),
+    host: z.string().min(1).describe('Host name or address of the Modbus TCP server'),
     port: z.number().int().min(1).max(65535).default(502),
     /** One unit id; or `units` (a list, `scan`, or `{ scan: [from, to] }`) for several devices behind one gateway. */
-    unit: unitId.optional(),
-    units: unitsSchema.optional(),
+    unit: unitId.optional().describe('Modbus unit id (give exactly one of unit or units)'),
+    units: unitsSchema
+      .optional()
+      .describe('Several devices behind one gateway: a list of unit ids, `scan`, or `{ scan: [from, to] }`'),
   })
-  .strict();
+  .strict()
+  .describe('A SunSpec device over Modbus TCP');
 
 const modbusRtuDevice = z
   .object({
@@ -59,7 +71,8 @@ const modbusRtuDevice = z
     unit: unitId.optional(),
     units: unitsSchema.optional(),
   })
-  .strict();
+  .strict()
+  .describe('A SunSpec device over Modbus RTU (serial line)');
 
 const nodeId = z.string().min(1);
 const nameplateEntry = z.union([nodeId, z.number().positive()]);
@@ -68,7 +81,10 @@ const opcuaDevice = z
     ...common,
     protocol: z.literal('opcua'),
     kind: z.enum(DEVICE_KINDS),
-    endpoint: z.string().regex(/^opc\.tcp:\/\//, 'an opc.tcp:// URL'),
+    endpoint: z
+      .string()
+      .regex(/^opc\.tcp:\/\//, 'an opc.tcp:// URL')
+      .describe('opc.tcp:// URL of the OPC UA server'),
     securityPolicy: z.enum(['None', 'Basic256Sha256']).default('None'),
     securityMode: z.enum(['None', 'Sign', 'SignAndEncrypt']).default('None'),
     username: z.string().optional(),
@@ -76,7 +92,9 @@ const opcuaDevice = z
     /** Folder for the client's own certificate store (needed for Basic256Sha256). */
     pkiDir: z.string().optional(),
     /** Canonical point → node id, e.g. `soc_pct: ns=1;s=Battery.SoC`. */
-    points: z.partialRecord(z.enum(CANONICAL_POINT_NAMES as [string, ...string[]]), nodeId),
+    points: z
+      .partialRecord(z.enum(CANONICAL_POINT_NAMES as [string, ...string[]]), nodeId)
+      .describe('Canonical point name -> OPC UA node id, e.g. soc_pct: ns=1;s=Battery.SoC'),
     /** Writable setpoints: battery power (W, + discharge), active power limit (W), connect (bool). */
     setpoints: z
       .object({ battery_power: nodeId, active_power_limit: nodeId, connect: nodeId })
@@ -119,6 +137,7 @@ const opcuaDevice = z
     samplingMs: positiveMs(500),
   })
   .strict()
+  .describe('A device with an OPC UA server, its canonical points mapped to node ids')
   .superRefine((d, ctx) => {
     if (d.securityPolicy !== 'None' && d.securityMode === 'None')
       ctx.addIssue({
@@ -145,10 +164,16 @@ const limitW = z.number().nonnegative();
 
 export const configSchema = z
   .object({
-    site: z.string().regex(SITE_ID_PATTERN, 'site id: letters, digits, _ . - (max 64)'),
+    site: z
+      .string()
+      .regex(SITE_ID_PATTERN, 'site id: letters, digits, _ . - (max 64)')
+      .describe('Site id the gateway reports as (the MQTT topic segment): letters, digits, _ . - (max 64)'),
     uplink: z
       .object({
-        url: z.string().regex(/^(mqtts?|wss?|tcp|tls):\/\//, 'an mqtt://, mqtts://, ws:// or wss:// URL'),
+        url: z
+          .string()
+          .regex(/^(mqtts?|wss?|tcp|tls):\/\//, 'an mqtt://, mqtts://, ws:// or wss:// URL')
+          .describe('Cloud broker URL: mqtt://, mqtts://, ws:// or wss://'),
         clientId: z.string().min(1).max(128).optional(),
         username: z.string().optional(),
         /** Password or access token. */
@@ -167,6 +192,7 @@ export const configSchema = z
         reconnectMs: positiveMs(2000),
       })
       .strict()
+      .describe('MQTT connection to the cloud broker')
       .superRefine((u, ctx) => {
         if ((u.cert === undefined) !== (u.key === undefined))
           ctx.addIssue({
@@ -193,17 +219,20 @@ export const configSchema = z
         /** SQLite synchronous mode: NORMAL survives a process crash, FULL also a power cut (more flash wear). */
         synchronous: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
       })
-      .strict(),
+      .strict()
+      .describe('SQLite store-and-forward buffer for telemetry while the uplink is down'),
     http: z
       .object({
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(9102),
       })
       .strict()
+      .describe('Local HTTP listener: /health and /metrics')
       .default({ host: '127.0.0.1', port: 9102 }),
     limits: z
       .object({ import_w_max: limitW.optional(), export_w_max: limitW.optional() })
       .strict()
+      .describe('Site import/export limits (W) at the point of common coupling')
       .default({}),
     control: z
       .object({
@@ -221,6 +250,7 @@ export const configSchema = z
         setpointSettleMs: z.number().int().min(0).max(60_000).default(DEFAULT_SETPOINT_SETTLE_MS),
       })
       .strict()
+      .describe('Local control loop: cloud schedules, default mode, safety limits')
       .default({
         enabled: true,
         cycleMs: 1000,
@@ -238,14 +268,20 @@ export const configSchema = z
         writable: z.array(deviceId).default([]),
       })
       .strict()
+      .describe('Local Modbus TCP proxy re-serving the devices (read-only unless listed in writable)')
       .optional(),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })
       .strict()
+      .describe('Logging')
       .default({ level: 'info' }),
-    devices: z.array(deviceSchema).min(1, 'at least one device'),
+    devices: z
+      .array(deviceSchema)
+      .min(1, 'at least one device')
+      .describe('The devices the gateway polls and controls'),
   })
   .strict()
+  .describe('gridlayer edge agent configuration (YAML)')
   .superRefine((cfg, ctx) => {
     const seen = new Set<string>();
     cfg.devices.forEach((d, i) => {

@@ -37,6 +37,16 @@ export class EdgeMetrics {
     help: 'Batches dropped by the buffer size bound (persistent count)',
     registers: [this.registry],
   });
+  readonly bufferErrors = new Counter({
+    name: 'gridlayer_edge_buffer_errors_total',
+    help: 'Failed writes to the store-and-forward buffer (e.g. disk full): those samples are not kept',
+    registers: [this.registry],
+  });
+  readonly bufferStaged = new Gauge({
+    name: 'gridlayer_edge_buffer_staged_samples',
+    help: 'Polled samples durable in the buffer, not yet sealed into a batch',
+    registers: [this.registry],
+  });
   readonly published = new Counter({
     name: 'gridlayer_edge_batches_published_total',
     help: 'Telemetry batches acknowledged by the broker',

@@ -11,8 +11,12 @@ import type { Logger } from 'pino';
 import {
   type Ack,
   type Capabilities,
+  negotiatedVersion,
+  parsePayload,
   SCHEMA_VERSION,
   type Status,
+  SUPPORTED_SCHEMA_VERSIONS,
+  schemaAnnouncementSchema,
   type TelemetryBatch,
 } from '../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../protocols/mqtt/topics.ts';
@@ -62,6 +66,8 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   /** Connection attempts that failed since the last successful connect, and why the last one did. */
   failures = 0;
   lastError?: string;
+  /** Payload versions the cloud said it reads (its retained/online-time announcement); absent: not yet. */
+  cloudSpeaks?: number[];
 
   constructor(private readonly opts: UplinkOptions) {
     super();
@@ -126,6 +132,12 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       this.publishCapabilities();
       // "online" only once subscribed: the cloud answers it by re-sending the commands still open for
       // this site, which must not reach a broker session without the subscription (after a restart).
+      // The schema topic: the cloud answers "online" with the payload versions it reads. Subscribed
+      // apart from commands: an older cloud (or Mosquitto ACL) refuses it, which must not look like a
+      // failed command subscription; the edge then keeps writing its own version.
+      client.subscribe(this.topic('schema'), { qos: 1 }, (err) => {
+        if (err) o.log.info({ err: err.message }, 'the cloud does not announce payload versions');
+      });
       client.subscribe(this.topic('commands'), { qos: 1 }, (err) => {
         if (err) o.log.error({ err: err.message }, 'subscribe to commands failed');
         this.publishStatus();
@@ -157,7 +169,10 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     client.on('connect', () => {
       quiet = false;
     });
-    client.on('message', (_topic, payload) => this.emit('command', payload));
+    client.on('message', (topic, payload) => {
+      if (topic === this.topic('schema')) this.onSchema(payload);
+      else this.emit('command', payload);
+    });
     // mqtt.js resends unacknowledged QoS 1 packets after a reconnect; if one is lost anyway
     // (broker restarted without its session) resend it from the buffer: duplicates, never loss.
     this.watchdog = setInterval(() => this.checkStale(), 5000);
@@ -178,6 +193,27 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       this.lastSent = 0;
       this.pump();
     }
+  }
+
+  private onSchema(payload: Buffer): void {
+    const r = parsePayload(schemaAnnouncementSchema, payload);
+    if (!r.ok) {
+      this.opts.log.warn({ err: r.error }, 'schema announcement not understood');
+      return;
+    }
+    this.cloudSpeaks = r.value.speaks;
+    const v = negotiatedVersion(r.value.speaks);
+    if (!r.value.speaks.includes(v))
+      this.opts.log.warn(
+        { cloud: r.value.speaks, edge: SUPPORTED_SCHEMA_VERSIONS },
+        'the cloud reads none of our payload versions: telemetry it does not know is quarantined there',
+      );
+    else this.opts.log.debug({ cloud: r.value.speaks, using: v }, 'payload version agreed');
+  }
+
+  /** The payload version telemetry is written in: the highest both sides read. */
+  get schemaVersion(): number {
+    return negotiatedVersion(this.cloudSpeaks);
   }
 
   publishStatus(): void {
@@ -212,7 +248,7 @@ export class Uplink extends EventEmitter<UplinkEvents> {
         if (batches.length === 0) break;
         for (const b of batches) {
           const payload: TelemetryBatch = {
-            v: SCHEMA_VERSION,
+            v: this.schemaVersion as TelemetryBatch['v'],
             site: this.opts.site,
             seq: b.seq,
             ...(b.offline && { replay: true }),

@@ -141,6 +141,8 @@ export async function startSite(
     uplink?: Record<string, unknown>;
     /** The edge's health/metrics port (default: any free one, not reported). */
     httpPort?: number;
+    /** The edge's log level (default warn). */
+    logLevel?: string;
   } = {},
 ): Promise<HilSite> {
   const modbusPort = await freePort();
@@ -175,7 +177,7 @@ export async function startSite(
       })}`,
       `buffer: { path: ${join(dir, `${id}-buffer.db`)} }`,
       `http: { port: ${opts.httpPort ?? 0} }`,
-      'log: { level: warn }',
+      `log: { level: ${opts.logLevel ?? 'warn'} }`,
       `control: { cycleMs: 500, uplinkLossS: ${opts.uplinkLossS ?? 60}, deadbandW: 0 }`,
       'devices:',
       `  - { id: pv, protocol: modbus-tcp, host: 127.0.0.1, port: ${modbusPort}, unit: 1, pollMs: ${pollMs} }`,

@@ -11,6 +11,7 @@ import type { Metrics } from '../metrics.ts';
 import { COMMAND_STATUSES, type Registry, UnknownSitesError } from '../storage/registry/registry.ts';
 import { aggregate } from '../storage/timeseries/aggregate.ts';
 import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
+import { QUARANTINE_REASONS } from '../storage/timeseries/types.ts';
 import type { VppService } from '../vpp/service.ts';
 import type { Principal } from './auth.ts';
 import { type AnyRouteDef, HttpError, route } from './route.ts';
@@ -172,6 +173,32 @@ const aggregateQuery = z.object({
 });
 /** Guards the stores against a query that would return millions of buckets. */
 const MAX_BUCKETS = 100_000;
+const quarantineQuery = z.object({
+  reason: z.enum(QUARANTINE_REASONS).optional(),
+  from: time.optional(),
+  to: time.optional(),
+  limit: z.coerce.number().int().min(1).max(10_000).default(100),
+});
+const quarantineSchema = z.object({
+  /** All matching rows (items is at most `limit` of them). */
+  count: z.number(),
+  items: z.array(
+    z.object({
+      key: z.string(),
+      site: z.string(),
+      device: z.string().optional(),
+      point: z.string().optional(),
+      ts: z.number().optional(),
+      raw: z.string(),
+      reason: z.enum(QUARANTINE_REASONS),
+      detail: z.string(),
+      schema: z.number().optional(),
+      seq: z.number().optional(),
+      receivedMs: z.number(),
+    }),
+  ),
+});
+
 function window(q: { from: number; to?: number; bucket: number }) {
   const to = q.to ?? Date.now();
   if (to <= q.from) throw new HttpError(400, 'to must be after from');
@@ -395,6 +422,25 @@ export function buildRoutes(d: ApiDeps): AnyRouteDef[] {
       handler: async ({ params, principal }) => {
         await requireSite(principal, params.site);
         return store.latest(params.site);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/sites/:site/telemetry/quarantine',
+      summary:
+        'Telemetry the gateway sent that was acknowledged but not stored (unknown point, from the future, implausible, unreadable), as received, with the reason; newest first',
+      tag: 'telemetry',
+      permission: 'site:read',
+      params: siteParams,
+      query: quarantineQuery,
+      response: quarantineSchema,
+      handler: async ({ params, query, principal }) => {
+        await requireSite(principal, params.site);
+        const q = { site: params.site, reason: query.reason, from: query.from, to: query.to };
+        return {
+          count: await store.quarantineCount(q),
+          items: await store.quarantined({ ...q, limit: query.limit }),
+        };
       },
     }),
     route({

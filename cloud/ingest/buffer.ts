@@ -3,6 +3,7 @@ import type { Metrics } from '../metrics.ts';
 import {
   countPoints,
   type PointRow,
+  type QuarantineRow,
   type SiteSamples,
   samplesToRows,
   type TimeSeriesStore,
@@ -11,6 +12,8 @@ import {
 interface Entry {
   /** Point rows, or one telemetry batch's device samples (cheaper for stores with writeSamples). */
   data: PointRow[] | SiteSamples;
+  /** Values of the message kept out of the telemetry tables; stored in the same write. */
+  quarantine?: QuarantineRow[];
   points: number;
   newestTs: number;
   resolve: () => void;
@@ -76,13 +79,21 @@ export class WriteBuffer {
     while (this.full) await new Promise<void>((r) => this.spaceWaiters.push(r));
   }
 
-  /** Resolves when the rows are durably written. Waits first while the buffer is full. */
-  async enqueue(data: PointRow[] | SiteSamples, newestTs: number): Promise<void> {
-    const points = Array.isArray(data) ? data.length : countPoints([data]);
+  /**
+   * Resolves when the rows (and quarantined values) are durably written. Waits first while the buffer
+   * is full. Quarantined values count as points for the buffer's bounds.
+   */
+  async enqueue(
+    data: PointRow[] | SiteSamples,
+    newestTs: number,
+    quarantine?: QuarantineRow[],
+  ): Promise<void> {
+    const points =
+      (Array.isArray(data) ? data.length : countPoints([data])) + (quarantine ? quarantine.length : 0);
     if (this.full) await this.waitForSpace();
     if (this.closed) throw new Error('ingest is shutting down');
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ data, points, newestTs, resolve, reject });
+      this.queue.push({ data, points, newestTs, resolve, reject, ...(quarantine?.length && { quarantine }) });
       this.queuedPoints += points;
       this.metrics.buffered.set(this.queuedPoints);
       this.schedule();
@@ -179,14 +190,19 @@ export class WriteBuffer {
 
   /** One store call for the whole group commit. */
   private write(batch: Entry[]): Promise<void> {
+    const held = batch.flatMap((e) => e.quarantine ?? []);
+    const quarantine = held.length ? held : undefined;
     if (this.store.writeSamples && batch.every((e) => !Array.isArray(e.data)))
-      return this.store.writeSamples(batch.map((e) => e.data as SiteSamples));
+      return this.store.writeSamples(
+        batch.map((e) => e.data as SiteSamples).filter((d) => d.samples.length),
+        quarantine,
+      );
     const rows: PointRow[] = [];
     for (const e of batch) {
       if (Array.isArray(e.data)) for (const r of e.data) rows.push(r);
       else for (const r of samplesToRows([e.data])) rows.push(r);
     }
-    return this.store.write(rows);
+    return this.store.write(rows, quarantine);
   }
 
   private wakeSpaceWaiters() {

@@ -1,36 +1,34 @@
-import type { TelemetryBatch } from '../../protocols/mqtt/payloads.ts';
-
 /**
  * Drops QoS-1 redeliveries of telemetry batches. The key is seq plus the first sample's time and the
- * sample count, so an agent that restarts its seq from 0 is not mistaken for a redelivery.
- * Storage writes are idempotent too; this saves the work and makes duplicates visible in metrics.
+ * sample count *as sent* (see screen.ts: before any value was quarantined), so an agent that restarts
+ * its seq from 0 is not mistaken for a redelivery. Storage writes (samples and quarantine) are
+ * idempotent too; this saves the work and makes duplicates visible in metrics.
  */
 export class BatchDedupe {
   private perSite = new Map<string, { keys: Set<string>; order: string[] }>();
 
   constructor(private window = 256) {}
 
-  static key(b: TelemetryBatch): string {
-    return `${b.seq}:${b.samples[0].ts}:${b.samples.length}`;
+  static key(seq: number, firstTs: unknown, samples: number): string {
+    return `${seq}:${typeof firstTs === 'number' ? firstTs : '-'}:${samples}`;
   }
 
   /** Records the batch; false when it was seen already (a redelivery). */
-  admit(b: TelemetryBatch): boolean {
-    let s = this.perSite.get(b.site);
+  admit(site: string, key: string): boolean {
+    let s = this.perSite.get(site);
     if (!s) {
       s = { keys: new Set(), order: [] };
-      this.perSite.set(b.site, s);
+      this.perSite.set(site, s);
     }
-    const k = BatchDedupe.key(b);
-    if (s.keys.has(k)) return false;
-    s.keys.add(k);
-    s.order.push(k);
+    if (s.keys.has(key)) return false;
+    s.keys.add(key);
+    s.order.push(key);
     if (s.order.length > this.window) s.keys.delete(s.order.shift() as string);
     return true;
   }
 
   /** A batch whose write failed may be redelivered and must then be accepted. */
-  forget(b: TelemetryBatch): void {
-    this.perSite.get(b.site)?.keys.delete(BatchDedupe.key(b));
+  forget(site: string, key: string): void {
+    this.perSite.get(site)?.keys.delete(key);
   }
 }

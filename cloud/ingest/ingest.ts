@@ -1,23 +1,33 @@
 import type { Logger } from 'pino';
+import { nameplatePowerW } from '../../protocols/canonical/plausibility.ts';
 import {
   type Ack,
   ackSchema,
   type Capabilities,
   capabilitiesSchema,
+  MAX_PAYLOAD_BYTES,
   parsePayload,
+  SCHEMA_VERSION,
+  type SchemaAnnouncement,
   type Status,
+  SUPPORTED_SCHEMA_VERSIONS,
   statusSchema,
-  telemetryBatchSchema,
 } from '../../protocols/mqtt/payloads.ts';
-import { isPlainTelemetryBatch } from '../../protocols/mqtt/telemetry-fast.ts';
-import type { TopicKind } from '../../protocols/mqtt/topics.ts';
+import { siteTopic, type TopicKind } from '../../protocols/mqtt/topics.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Registry } from '../storage/registry/registry.ts';
 import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
 import { WriteBuffer, type WriteBufferOptions } from './buffer.ts';
 import { BatchDedupe } from './dedupe.ts';
+import { screenTelemetry } from './screen.ts';
 
-export type IngestResult = 'accepted' | 'rejected' | 'duplicate';
+/** Default clock-skew allowance: samples dated more than this after the cloud's clock are refused. */
+export const DEFAULT_MAX_FUTURE_MS = 5 * 60_000;
+/** How long a site's device nameplates are cached for the plausibility check. */
+const NAMEPLATE_TTL_MS = 5 * 60_000;
+
+/** quarantined: a telemetry message none of whose values could be stored (all kept in quarantine). */
+export type IngestResult = 'accepted' | 'rejected' | 'duplicate' | 'quarantined';
 
 export interface IngestDeps {
   store: TimeSeriesStore;
@@ -27,6 +37,13 @@ export interface IngestDeps {
   onAck: (site: string, ack: Ack) => Promise<void>;
   /** Called (not awaited) after a gateway's status is stored. */
   onStatus?: (site: string, status: Status) => Promise<unknown>;
+  /** Publishes to a gateway (the schema announcement); absent: none is sent. */
+  publish?: (topic: string, payload: string) => Promise<void>;
+}
+
+export interface IngestOptions extends WriteBufferOptions {
+  /** Clock-skew allowance for sample timestamps, ms (default DEFAULT_MAX_FUTURE_MS). */
+  maxFutureMs?: number;
 }
 
 /** Reason classes for the rejects metric (the log line keeps the full reason). */
@@ -42,7 +59,13 @@ function reasonClass(error: string): string {
 /**
  * Everything a gateway publishes comes through here: validated against the protocols/ schemas, then
  * telemetry goes to the time-series store (batched), status/capabilities to the registry, acks to the
- * command pipeline. Invalid messages are counted, logged with the reason and dropped; they never throw.
+ * command pipeline. Never throws on bad input.
+ *
+ * Telemetry is screened value by value (screen.ts): what is valid is stored, everything else (unknown
+ * points from a newer edge, samples from the future, implausible values, unreadable messages) goes to
+ * the store's quarantine with its reason, in the same write. So the broker's acknowledgement, which
+ * waits for that write, always means "stored or quarantined", never "dropped". Invalid status,
+ * capabilities and acks are counted, logged with the reason and dropped (they are state, resent).
  */
 export class Ingest {
   readonly buffer: WriteBuffer;
@@ -50,12 +73,17 @@ export class Ingest {
   private rejectLogCount = new Map<string, number>();
   /** The per-message counters, looked up once (labels are hashed on every inc() otherwise). */
   private telemetryCount;
+  private maxFutureMs: number;
+  /** Per site: device → nameplate active power (W), and when it was loaded. */
+  private nameplates = new Map<string, { at: number; w: Map<string, number | undefined> }>();
 
   constructor(
     private deps: IngestDeps,
-    opts: WriteBufferOptions,
+    opts: IngestOptions,
   ) {
-    this.buffer = new WriteBuffer(deps.store, opts, deps.metrics, deps.log);
+    const { maxFutureMs, ...bufferOpts } = opts;
+    this.maxFutureMs = maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
+    this.buffer = new WriteBuffer(deps.store, bufferOpts, deps.metrics, deps.log);
     const m = deps.metrics.messages;
     this.telemetryCount = {
       accepted: m.labels('telemetry', 'accepted'),
@@ -71,29 +99,47 @@ export class Ingest {
   async handle(site: string, kind: TopicKind, payload: Buffer, durable = true): Promise<IngestResult> {
     switch (kind) {
       case 'telemetry': {
-        const r = this.parse(site, kind, telemetryBatchSchema, payload, isPlainTelemetryBatch);
-        if (!r) return 'rejected';
-        if (!this.dedupe.admit(r)) {
+        let json: unknown;
+        let jsonError: string | undefined;
+        if (payload.length <= MAX_PAYLOAD_BYTES)
+          try {
+            json = JSON.parse(payload.toString());
+          } catch (err) {
+            jsonError = (err as Error).message;
+          }
+        const now = Date.now();
+        const cached = this.nameplates.get(site);
+        const np = cached && now - cached.at < NAMEPLATE_TTL_MS ? cached.w : await this.loadNameplates(site);
+        const r = screenTelemetry(payload, json, jsonError, {
+          site,
+          receivedMs: now,
+          maxFutureMs: this.maxFutureMs,
+          nameplateW: (d) => np.get(d),
+        });
+        const { batch, dedupeKey } = r;
+        if (dedupeKey && !this.dedupe.admit(site, dedupeKey)) {
           this.telemetryCount.duplicate.inc();
           return 'duplicate';
         }
+        this.countQuarantine(site, r.counts, r.quarantine[0]?.detail);
         // Not durable (external broker: acknowledged once queued): the acknowledgement still waits
         // while the buffer is full, so back-pressure reaches the broker instead of piling up here.
         if (!durable && this.buffer.full) await this.buffer.waitForSpace();
-        let newest = 0;
-        for (const s of r.samples) if (s.ts > newest) newest = s.ts;
-        // The validated batch goes to storage as is: no per-point objects on the hot path.
-        const written = this.buffer.enqueue(r, newest);
-        written.catch(() => this.dedupe.forget(r));
-        this.telemetryCount.accepted.inc();
+        // The screened batch goes to storage as is: no per-point objects on the hot path.
+        const written = this.buffer.enqueue(batch ?? { site, samples: [] }, r.newestTs, r.quarantine);
+        if (dedupeKey) written.catch(() => this.dedupe.forget(site, dedupeKey));
+        if (batch?.samples.length) this.telemetryCount.accepted.inc();
+        else this.deps.metrics.messages.inc({ kind, result: 'quarantined' });
         if (durable) await written;
         else written.catch(() => undefined);
-        return 'accepted';
+        return batch?.samples.length ? 'accepted' : 'quarantined';
       }
       case 'status': {
-        const r = this.parse<Status>(site, kind, statusSchema, payload);
+        const r = this.parse<Status>(site, kind, statusSchema, payload, undefined, true);
         if (!r) return 'rejected';
         await this.deps.registry.applyStatus(r);
+        // A gateway coming online (subscribed by then) learns which payload versions we read.
+        if (r.state === 'online') this.announceSchema(site);
         this.deps
           .onStatus?.(site, r)
           .catch((err) => this.deps.log.error({ err, site }, 'status hook failed'));
@@ -101,18 +147,30 @@ export class Ingest {
         return 'accepted';
       }
       case 'capabilities': {
-        const r = this.parse<Capabilities>(site, kind, capabilitiesSchema, payload);
+        const r = this.parse<Capabilities>(site, kind, capabilitiesSchema, payload, undefined, true);
         if (!r) return 'rejected';
-        const { created, devices } = await this.deps.registry.applyCapabilities(r);
-        await this.deps.registry.audit(
-          `gateway:${site}`,
-          created ? 'site.register' : 'site.capabilities',
-          site,
-          {
-            devices: r.devices.map((d) => d.id),
-          },
+        const { created, devices, changedDevices, limitsChanged } =
+          await this.deps.registry.applyCapabilities(r);
+        const changed = created || changedDevices.length > 0 || limitsChanged;
+        this.nameplates.set(site, {
+          at: Date.now(),
+          w: new Map(r.devices.map((d) => [d.id, nameplatePowerW(d.nameplate)])),
+        });
+        // Gateways republish capabilities on every connect: only a change is worth an audit row.
+        if (changed)
+          await this.deps.registry.audit(
+            `gateway:${site}`,
+            created ? 'site.register' : 'site.capabilities',
+            site,
+            {
+              devices: r.devices.map((d) => d.id),
+              ...(!created && { changed: changedDevices, ...(limitsChanged && { limits: true }) }),
+            },
+          );
+        this.deps.log[changed ? 'info' : 'debug'](
+          { site, devices, created, changed: changedDevices },
+          'capabilities applied',
         );
-        this.deps.log.info({ site, devices, created }, 'capabilities applied');
         this.deps.metrics.messages.inc({ kind, result: 'accepted' });
         return 'accepted';
       }
@@ -140,8 +198,9 @@ export class Ingest {
     schema: Parameters<typeof parsePayload<T>>[0],
     payload: Buffer,
     fast?: (json: unknown) => json is T,
+    newerAsCurrent = false,
   ): T | undefined {
-    const r = parsePayload(schema, payload, fast);
+    const r = parsePayload(schema, payload, fast, { newerAsCurrent });
     if (!r.ok) {
       this.reject(site, kind, r.error);
       return undefined;
@@ -151,6 +210,47 @@ export class Ingest {
       return undefined;
     }
     return r.value;
+  }
+
+  private async loadNameplates(site: string): Promise<Map<string, number | undefined>> {
+    const w = new Map<string, number | undefined>();
+    try {
+      for (const d of await this.deps.registry.listDevices(site)) w.set(d.id, nameplatePowerW(d.nameplate));
+    } catch (err) {
+      // Without nameplates only the fleet-wide ranges apply; try again on the next batch.
+      this.deps.log.warn({ err, site }, 'nameplates not loaded');
+      return w;
+    }
+    this.nameplates.set(site, { at: Date.now(), w });
+    return w;
+  }
+
+  private countQuarantine(site: string, counts: Partial<Record<string, number>>, detail?: string) {
+    let total = 0;
+    for (const [reason, n] of Object.entries(counts)) {
+      if (!n) continue;
+      this.deps.metrics.quarantined.inc({ reason }, n);
+      total += n;
+    }
+    if (!total) return;
+    const n = (this.rejectLogCount.get(site) ?? 0) + 1;
+    this.rejectLogCount.set(site, n);
+    if (n <= 5 || n % 100 === 0)
+      this.deps.log.warn({ site, values: total, reasons: counts, detail, count: n }, 'telemetry quarantined');
+  }
+
+  /** Tells a gateway which payload versions this cloud reads (see payloads.ts on negotiation). */
+  private announceSchema(site: string) {
+    if (!this.deps.publish) return;
+    const a: SchemaAnnouncement = {
+      v: SCHEMA_VERSION,
+      site,
+      speaks: [...SUPPORTED_SCHEMA_VERSIONS],
+      ts: Date.now(),
+    };
+    this.deps
+      .publish(siteTopic(site, 'schema'), JSON.stringify(a))
+      .catch((err) => this.deps.log.warn({ err, site }, 'schema announcement not sent'));
   }
 
   private reject(site: string, kind: string, error: string) {

@@ -3,6 +3,7 @@
  * which canonical point and how (scale, sign). Values that fail plausibility checks, or whose scale
  * factor is broken, are withheld and flagged `invalid` — never published as a silent wrong number.
  */
+import { implausible } from '../../protocols/canonical/plausibility.ts';
 import type { CanonicalPoint, DeviceKind, Nameplate } from '../../protocols/canonical/points.ts';
 import { meterPowerFromSunSpec } from '../../protocols/canonical/sign-convention.ts';
 import type { DecodedModel } from '../../protocols/sunspec/codec.ts';
@@ -114,40 +115,33 @@ export function rulesFor(modelId: number): Partial<Record<CanonicalPoint, Rule>>
   return undefined;
 }
 
-/** Plausible ranges: a value outside is garbage from the device (wrong scale factor, bad register). */
+/**
+ * Plausible values: a value outside is garbage from the device (wrong scale factor, bad register).
+ * The physical ranges are the canonical ones (protocols/canonical/points.ts, the same the cloud
+ * enforces); on top, what a gateway knows better: power within the device's own rating (with headroom
+ * for measurement noise; meters see the whole site) and a low-voltage connection.
+ */
 export function plausible(point: CanonicalPoint, x: number, np: Nameplate, kind: DeviceKind): boolean {
-  // Meters see the whole site; devices their own rating with headroom for measurement noise.
-  const pMax =
-    kind === 'meter'
-      ? 10_000_000
-      : Math.max(np.va_max ?? 0, np.w_max ?? 0, np.w_charge_max ?? 0, np.w_discharge_max ?? 0, 1000) * 1.5 +
-        100;
+  if (implausible(point, x)) return false;
   switch (point) {
     case 'w':
     case 'var':
     case 'va':
-    case 'dc_w':
+    case 'dc_w': {
+      const pMax =
+        kind === 'meter'
+          ? 10_000_000
+          : Math.max(np.va_max ?? 0, np.w_max ?? 0, np.w_charge_max ?? 0, np.w_discharge_max ?? 0, 1000) *
+              1.5 +
+            100;
       return Math.abs(x) <= pMax;
-    case 'pf':
-      return x >= -1.0001 && x <= 1.0001;
-    case 'hz':
-      return x >= 40 && x <= 70;
+    }
     case 'v':
-      return x >= 0 && x <= 1000;
-    case 'a':
-      return Math.abs(x) <= 100_000;
-    case 'soc_pct':
-    case 'soh_pct':
-    case 'w_lim_pct':
-      return x >= 0 && x <= 100.0001;
+      return x <= 1000;
     case 'temp_c':
-      return x >= -60 && x <= 150;
-    case 'wh_out':
-    case 'wh_in':
-    case 'wh_capacity':
-      return x >= 0;
-    case 'state':
-      return x >= 0 && x <= 4;
+      return x <= 150;
+    default:
+      return true;
   }
 }
 

@@ -1,5 +1,12 @@
 import assert from 'node:assert/strict';
-import { commandSchema, MAX_PAYLOAD_BYTES, parsePayload, telemetryBatchSchema } from './payloads.ts';
+import {
+  commandSchema,
+  MAX_PAYLOAD_BYTES,
+  negotiatedVersion,
+  parsePayload,
+  statusSchema,
+  telemetryBatchSchema,
+} from './payloads.ts';
 import { parseSiteTopic, siteTopic } from './topics.ts';
 
 const now = Date.UTC(2026, 5, 1, 12);
@@ -11,6 +18,34 @@ describe('MQTT v1 payloads', () => {
     seq: 7,
     samples: [{ ts: now, device: 'inv1', values: { w: 4200, hz: 50.01 }, quality: { hz: 'stale' } }],
   };
+
+  it('negotiates the highest version both sides read', () => {
+    assert.equal(negotiatedVersion([1, 2], [1, 2, 3]), 2); // an older cloud: the newer edge writes v2
+    assert.equal(negotiatedVersion([1, 2, 3], [1, 2]), 2); // a newer cloud: the older edge keeps its v2
+    assert.equal(negotiatedVersion([1], [1]), 1); // today
+    assert.equal(negotiatedVersion([4], [1, 2]), 1); // nothing in common: our oldest
+    assert.equal(negotiatedVersion(undefined, [1]), 1); // not announced yet
+  });
+
+  it('reads a newer status as the current version only when asked to, and never a newer command', () => {
+    const status = JSON.stringify({ v: 3, site: 'site-1', state: 'online', ts: now, battery_bus: 'x' });
+    assert.deepEqual(parsePayload(statusSchema, status), {
+      ok: false,
+      error: 'unsupported schema version 3',
+    });
+    const r = parsePayload(statusSchema, status, undefined, { newerAsCurrent: true });
+    assert.deepEqual(r, { ok: true, value: { v: 1, site: 'site-1', state: 'online', ts: now } });
+    const cmd = JSON.stringify({
+      v: 2,
+      id: 'cmd-00000001',
+      site: 'site-1',
+      type: 'connect',
+      connected: false,
+      issuedAt: now,
+      expiresAt: now + 60_000,
+    });
+    assert.equal(parsePayload(commandSchema, cmd).ok, false);
+  });
 
   it('accepts a valid telemetry batch', () => {
     const r = parsePayload(telemetryBatchSchema, JSON.stringify(batch));

@@ -1,13 +1,28 @@
 /**
  * MQTT payload schemas, version 1 (JSON, UTF-8). Both the edge (producer of telemetry, consumer of
  * commands) and the cloud (the reverse) validate with these same schemas. A payload carries `v`, the
- * schema version; a consumer refuses versions it does not know rather than guessing.
+ * schema version.
+ *
+ * Versions and how edge and cloud agree on one:
+ * - Every payload names its version in `v`; a consumer accepts every version in
+ *   SUPPORTED_SCHEMA_VERSIONS (a newer cloud keeps all older versions, so an older edge keeps working).
+ * - The cloud announces what it speaks in a retained message on each site's `schema` topic
+ *   (schemaAnnouncementSchema); the edge writes the highest version both speak (negotiatedVersion).
+ * - Telemetry from a *newer* edge than the cloud knows is still taken: its envelope (v, site, seq,
+ *   samples[].ts/device/values) is frozen across versions (telemetryEnvelopeSchema), so the cloud
+ *   stores every point it knows and quarantines the rest (unknown points, unknown fields) with the
+ *   reason instead of dropping the batch. Status and capabilities of a newer version are read as the
+ *   newest known version (unknown fields ignored). Commands and acks are refused outside
+ *   SUPPORTED_SCHEMA_VERSIONS: guessing at a control payload is never safe.
  */
 import { z } from 'zod';
 import { CANONICAL_POINT_NAMES, DEVICE_KINDS } from '../canonical/points.ts';
 import { SITE_ID_PATTERN } from './topics.ts';
 
+/** The version this code writes (when the peer speaks it: see negotiatedVersion). */
 export const SCHEMA_VERSION = 1;
+/** Every version this code reads fully. Older versions stay listed forever. */
+export const SUPPORTED_SCHEMA_VERSIONS: readonly number[] = [1];
 /** Hard bound on any payload; larger messages are refused before parsing. */
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
 
@@ -42,6 +57,46 @@ export const telemetryBatchSchema = z.object({
   replay: z.boolean().optional(),
   samples: z.array(sampleSchema).min(1).max(5000),
 });
+
+/**
+ * The part of a telemetry batch that every version shares (never changes): the cloud reads a batch of
+ * any version with this, then checks each sample and value on its own (cloud/ingest/screen.ts), so
+ * one bad or unknown value never costs the rest of the batch.
+ */
+export const telemetryEnvelopeSchema = z.looseObject({
+  v: z.number().int().min(1),
+  site: siteId,
+  seq: z.number().int().nonnegative(),
+  replay: z.boolean().optional(),
+  samples: z.array(z.unknown()).min(1).max(5000),
+});
+/** One sample's frozen part; `values` may hold anything (checked value by value). */
+export const sampleEnvelopeSchema = z.looseObject({
+  ts: epochMs,
+  device: deviceId,
+  values: z.record(z.string(), z.unknown()),
+  quality: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** Retained on each site's `schema` topic by the cloud: which payload versions it reads. */
+export const schemaAnnouncementSchema = z.object({
+  v: version,
+  site: siteId,
+  /** Versions the cloud reads fully, ascending. */
+  speaks: z.array(z.number().int().min(1)).min(1),
+  ts: epochMs,
+});
+export type SchemaAnnouncement = z.infer<typeof schemaAnnouncementSchema>;
+
+/** The version to write to a peer that speaks `theirs` (absent: not announced yet, assume ours). */
+export function negotiatedVersion(
+  theirs: readonly number[] | undefined,
+  ours = SUPPORTED_SCHEMA_VERSIONS,
+): number {
+  if (!theirs) return SCHEMA_VERSION;
+  const common = ours.filter((x) => theirs.includes(x));
+  return common.length ? Math.max(...common) : Math.min(...ours);
+}
 
 export const statusSchema = z.object({
   v: version,
@@ -170,6 +225,7 @@ export function parsePayload<T>(
   schema: z.ZodType<T>,
   payload: Buffer | string,
   fast?: (json: unknown) => json is T,
+  opts: { newerAsCurrent?: boolean } = {},
 ): ParseResult<T> {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
   if (size > MAX_PAYLOAD_BYTES)
@@ -181,8 +237,12 @@ export function parsePayload<T>(
     return { ok: false, error: `not JSON: ${(err as Error).message}` };
   }
   if (fast?.(json)) return { ok: true, value: json };
-  if (json && typeof json === 'object' && 'v' in json && (json as { v: unknown }).v !== SCHEMA_VERSION) {
-    return { ok: false, error: `unsupported schema version ${JSON.stringify((json as { v: unknown }).v)}` };
+  if (json && typeof json === 'object' && 'v' in json) {
+    const v = (json as { v: unknown }).v;
+    if (opts.newerAsCurrent && Number.isInteger(v) && (v as number) > SCHEMA_VERSION)
+      json = { ...json, v: SCHEMA_VERSION }; // read as the newest version we know; new fields are ignored
+    else if (!SUPPORTED_SCHEMA_VERSIONS.includes(v as number))
+      return { ok: false, error: `unsupported schema version ${JSON.stringify(v)}` };
   }
   const r = schema.safeParse(json);
   if (r.success) return { ok: true, value: r.data };

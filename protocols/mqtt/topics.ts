@@ -1,7 +1,7 @@
 /**
  * MQTT topic layout, version 1. Every topic lives under `gridlayer/v1/sites/<siteId>/`, so a per-site
  * ACL is a single prefix rule: a gateway may publish its site's telemetry/status/capabilities/acks and
- * subscribe to its site's commands, nothing else.
+ * subscribe to its site's commands and schema announcement, nothing else.
  */
 export const TOPIC_ROOT = 'gridlayer/v1/sites';
 
@@ -9,7 +9,8 @@ export const TOPIC_ROOT = 'gridlayer/v1/sites';
 export const SITE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export const UPLINK_KINDS = ['telemetry', 'status', 'capabilities', 'acks'] as const;
-export const DOWNLINK_KINDS = ['commands'] as const;
+/** `schema`: retained, the payload schema versions the cloud speaks (see payloads.ts, schemaAnnouncementSchema). */
+export const DOWNLINK_KINDS = ['commands', 'schema'] as const;
 export type TopicKind = (typeof UPLINK_KINDS)[number] | (typeof DOWNLINK_KINDS)[number];
 
 export function isValidSiteId(siteId: string): boolean {

@@ -73,10 +73,27 @@ function contract(
     });
 
     it('self-registers a site and its devices from a capabilities message, keeping operator edits', async () => {
-      assert.deepEqual(await reg.applyCapabilities(caps), { created: true, devices: 2 });
+      assert.deepEqual(await reg.applyCapabilities(caps), {
+        created: true,
+        devices: 2,
+        changedDevices: ['inv1', 'bat1'],
+        limitsChanged: false,
+      });
+      // The same capabilities again (a reconnect) change nothing.
+      assert.deepEqual(await reg.applyCapabilities({ ...caps, ts: caps.ts + 1 }), {
+        created: false,
+        devices: 2,
+        changedDevices: [],
+        limitsChanged: false,
+      });
       await reg.patchSite('site-1', { feeder: 'F12', node: 'N-7', contract: 'flex-2026' });
       const again = { ...caps, devices: [{ ...caps.devices[0], firmware: '1.2.3' }, caps.devices[1]] };
-      assert.deepEqual(await reg.applyCapabilities(again), { created: false, devices: 2 });
+      assert.deepEqual(await reg.applyCapabilities(again), {
+        created: false,
+        devices: 2,
+        changedDevices: ['inv1'],
+        limitsChanged: false,
+      });
       const site = await reg.getSite('site-1');
       assert.equal(site?.feeder, 'F12');
       assert.equal(site?.contract, 'flex-2026');

@@ -146,6 +146,34 @@ function toSite(r: Row): Site {
     updatedAt: Number(r.updated_at),
   };
 }
+/** JSON with object keys sorted, so equal values compare equal whatever order a gateway sent. */
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v)
+      .filter((k) => (v as Row)[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Row)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v ?? null);
+}
+
+/** Whether a stored device row already says what a capabilities message says. */
+function sameDevice(r: Row, d: Capabilities['devices'][number]): boolean {
+  const s = toDevice(r);
+  return (
+    s.kind === d.kind &&
+    s.protocol === d.protocol &&
+    s.manufacturer === (d.manufacturer ?? null) &&
+    s.model === (d.model ?? null) &&
+    s.serial === (d.serial ?? null) &&
+    s.firmware === (d.firmware ?? null) &&
+    stableJson(s.nameplate) === stableJson(d.nameplate) &&
+    stableJson(s.controls) === stableJson(d.controls) &&
+    stableJson(s.models) === stableJson(d.models ?? null)
+  );
+}
+
 function toDevice(r: Row): Device {
   return {
     siteId: String(r.site_id),
@@ -253,18 +281,50 @@ export class Registry {
   }
 
   /** Self-registration: the edge's capabilities message creates/updates its site and devices. */
-  async applyCapabilities(cap: Capabilities): Promise<{ created: boolean; devices: number }> {
+  /**
+   * Stores a gateway's capabilities. Gateways resend them on every connect, so only what differs from
+   * the stored devices and limits is written, and the result says what changed (for the audit log).
+   * Devices the message no longer lists are kept (history refers to them).
+   */
+  async applyCapabilities(
+    cap: Capabilities,
+  ): Promise<{ created: boolean; devices: number; changedDevices: string[]; limitsChanged: boolean }> {
     return this.db.tx(async (db) => {
       const existed = await this.getSite(cap.site, db);
       const now = Date.now();
       await this.createSite(cap.site, {}, db);
+      const [prev] = await db.all<{ limits: string | null }>('SELECT limits FROM sites WHERE id = ?', [
+        cap.site,
+      ]);
+      const limits = json(cap.limits ?? null);
+      const limitsChanged = !!existed && stableJson(parse(prev?.limits)) !== stableJson(cap.limits ?? null);
       await db.run('UPDATE sites SET limits = ?, last_seen = ?, updated_at = ? WHERE id = ?', [
-        json(cap.limits ?? null),
+        limits,
         cap.ts,
         now,
         cap.site,
       ]);
+      const stored = new Map(
+        (await db.all<Record<string, unknown>>('SELECT * FROM devices WHERE site_id = ?', [cap.site])).map(
+          (r) => [String(r.id), r],
+        ),
+      );
+      const changedDevices: string[] = [];
       for (const d of cap.devices) {
+        const row = [
+          d.kind,
+          d.protocol,
+          d.manufacturer ?? null,
+          d.model ?? null,
+          d.serial ?? null,
+          d.firmware ?? null,
+          json(d.nameplate) as string,
+          json(d.controls) as string,
+          json(d.models ?? null),
+        ];
+        const old = stored.get(d.id);
+        if (old && sameDevice(old, d)) continue;
+        changedDevices.push(d.id);
         await db.run(
           `INSERT INTO devices (site_id, id, kind, protocol, manufacturer, model, serial, firmware, nameplate,
              controls, models, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -272,23 +332,10 @@ export class Registry {
              manufacturer = excluded.manufacturer, model = excluded.model, serial = excluded.serial,
              firmware = excluded.firmware, nameplate = excluded.nameplate, controls = excluded.controls,
              models = excluded.models, updated_at = excluded.updated_at`,
-          [
-            cap.site,
-            d.id,
-            d.kind,
-            d.protocol,
-            d.manufacturer ?? null,
-            d.model ?? null,
-            d.serial ?? null,
-            d.firmware ?? null,
-            json(d.nameplate) as string,
-            json(d.controls) as string,
-            json(d.models ?? null),
-            now,
-          ],
+          [cap.site, d.id, ...row, now],
         );
       }
-      return { created: !existed, devices: cap.devices.length };
+      return { created: !existed, devices: cap.devices.length, changedDevices, limitsChanged };
     });
   }
 

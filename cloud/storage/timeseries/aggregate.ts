@@ -14,6 +14,7 @@ export interface AggregatePoint {
 /**
  * Per-site or per-group aggregate of one point: per bucket, the sum of each device's mean. Summing
  * means (not raw samples) keeps a device that reports twice as often from counting twice.
+ * Every number returned is finite.
  */
 export async function aggregate(
   store: TimeSeriesStore,
@@ -22,6 +23,9 @@ export async function aggregate(
   const buckets = await store.range({ ...q, points: [q.point] });
   const byT = new Map<number, AggregatePoint>();
   for (const b of buckets) {
+    // Ingest refuses implausible values now, but a file written before may hold e.g. 1e308, whose mean
+    // overflows: such a bucket is left out rather than turning the whole sum into NaN/null.
+    if (!Number.isFinite(b.mean)) continue;
     const a = byT.get(b.t) ?? {
       t: b.t,
       sum: 0,
@@ -35,5 +39,5 @@ export async function aggregate(
     a.series++;
     byT.set(b.t, a);
   }
-  return [...byT.values()].sort((x, y) => x.t - y.t);
+  return [...byT.values()].filter((a) => Number.isFinite(a.sum)).sort((x, y) => x.t - y.t);
 }

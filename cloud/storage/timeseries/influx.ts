@@ -1,6 +1,15 @@
 import { InfluxDB, Point, type QueryApi, type WriteApi } from '@influxdata/influxdb-client';
 import type { Quality } from '../../../protocols/canonical/points.ts';
-import type { Bucket, LatestValue, PointRow, RangeQuery, TimeSeriesStore } from './types.ts';
+import type {
+  Bucket,
+  LatestValue,
+  PointRow,
+  QuarantineQuery,
+  QuarantineReason,
+  QuarantineRow,
+  RangeQuery,
+  TimeSeriesStore,
+} from './types.ts';
 
 /**
  * InfluxDB backend. Layout: measurement `telemetry`, tags site/device/point, field `value` (float) and
@@ -26,6 +35,12 @@ export type InfluxOptions =
   | { apiVersion: 2; url: string; org: string; bucket: string; token: string; timeoutMs?: number };
 
 const MEASUREMENT = 'telemetry';
+/**
+ * Quarantined values: tags site, reason, key (the row's content digest: makes each row its own series,
+ * so a redelivery overwrites itself and two rows never collide; quarantine is rare, so the extra series
+ * are few), fields raw/detail/device/point/ts/schema/seq; time = when it was received.
+ */
+const QUARANTINE = 'quarantine';
 
 export class InfluxTimeSeries implements TimeSeriesStore {
   readonly kind: string;
@@ -51,16 +66,17 @@ export class InfluxTimeSeries implements TimeSeriesStore {
     return store;
   }
 
-  async write(rows: PointRow[]): Promise<void> {
-    if (!rows.length) return;
+  async write(rows: PointRow[], quarantine: QuarantineRow[] = []): Promise<void> {
+    if (!rows.length && !quarantine.length) return;
+    const points = [...rows.map(toPoint), ...quarantine.map(quarantinePoint)];
     if (this.opts.apiVersion === 2) {
       const w = this.writeApi as WriteApi;
-      w.writePoints(rows.map(toPoint));
+      w.writePoints(points);
       await w.flush();
       return;
     }
     const o = this.opts;
-    const body = rows.map((r) => toPoint(r).toLineProtocol({ convertTime: (t) => String(t) })).join('\n');
+    const body = points.map((p) => p.toLineProtocol({ convertTime: (t) => String(t) })).join('\n');
     const qs = new URLSearchParams({ db: o.database, precision: 'ms' });
     if (o.retentionPolicy) qs.set('rp', o.retentionPolicy);
     const res = await fetch(`${o.url}/write?${qs}`, {
@@ -90,7 +106,9 @@ export class InfluxTimeSeries implements TimeSeriesStore {
         .sort(byDevicePoint);
     }
     const series = await this.influxql(
-      `SELECT last(value) AS value, quality FROM ${MEASUREMENT} WHERE site = ${str(site)} GROUP BY device, point`,
+      // Bounded by now (+ the default skew allowance): a sample from the future stored before ingest
+      // refused them must not stay "latest" forever (Flux's range() stops at now by default).
+      `SELECT last(value) AS value, quality FROM ${MEASUREMENT} WHERE site = ${str(site)} AND time <= now() + 5m GROUP BY device, point`,
     );
     const out: LatestValue[] = [];
     for (const s of series) {
@@ -182,6 +200,58 @@ export class InfluxTimeSeries implements TimeSeriesStore {
     return [...merged.values()].sort(byBucket);
   }
 
+  async quarantined(q: QuarantineQuery = {}): Promise<QuarantineRow[]> {
+    const limit = Math.max(1, Math.trunc(q.limit ?? 1000));
+    if (this.opts.apiVersion === 2) {
+      const rows = await (this.queryApi as QueryApi).collectRows<Record<string, unknown>>(
+        `${this.quarantineFlux(q)}
+  |> pivot(rowKey: ["_time", "site", "reason", "key"], columnKey: ["_field"], valueColumn: "_value")
+  |> group() |> sort(columns: ["_time"], desc: true) |> limit(n: ${limit})`,
+      );
+      return rows.map((r) => fromQuarantineFields({ ...r, time: Date.parse(String(r._time)) }));
+    }
+    const series = await this.influxql(
+      `SELECT * FROM ${QUARANTINE} WHERE ${this.quarantineWhere(q)} ORDER BY time DESC LIMIT ${limit}`,
+    );
+    const out: QuarantineRow[] = [];
+    for (const s of series)
+      for (const row of s.values)
+        out.push(fromQuarantineFields(Object.fromEntries(s.columns.map((c, i) => [c, row[i]]))));
+    return out;
+  }
+
+  async quarantineCount(q: Omit<QuarantineQuery, 'limit'> = {}): Promise<number> {
+    if (this.opts.apiVersion === 2) {
+      const rows = await (this.queryApi as QueryApi).collectRows<Record<string, unknown>>(
+        `${this.quarantineFlux(q)}\n  |> filter(fn: (r) => r._field == "raw") |> group() |> count()`,
+      );
+      return rows.length ? Number(rows[0]._value) : 0;
+    }
+    const series = await this.influxql(
+      `SELECT count(raw) FROM ${QUARANTINE} WHERE ${this.quarantineWhere(q)}`,
+    );
+    return series.length ? Number(series[0].values[0][series[0].columns.indexOf('count')]) : 0;
+  }
+
+  private quarantineWhere(q: QuarantineQuery): string {
+    const where = [`time >= ${Math.trunc(q.from ?? 0)}ms`];
+    if (q.to !== undefined) where.push(`time < ${Math.trunc(q.to)}ms`);
+    if (q.site !== undefined) where.push(`site = ${str(q.site)}`);
+    if (q.reason !== undefined) where.push(`reason = ${str(q.reason)}`);
+    return where.join(' AND ');
+  }
+
+  private quarantineFlux(q: QuarantineQuery): string {
+    const o = this.opts as Extract<InfluxOptions, { apiVersion: 2 }>;
+    const filters = [`r._measurement == "${QUARANTINE}"`];
+    if (q.site !== undefined) filters.push(`r.site == ${fluxStr(q.site)}`);
+    if (q.reason !== undefined) filters.push(`r.reason == ${fluxStr(q.reason)}`);
+    const stop = q.to !== undefined ? `, stop: ${new Date(q.to).toISOString()}` : '';
+    return `from(bucket: ${fluxStr(o.bucket)})
+  |> range(start: ${new Date(q.from ?? 0).toISOString()}${stop})
+  |> filter(fn: (r) => ${filters.join(' and ')})`;
+  }
+
   async ping(): Promise<boolean> {
     const path = this.opts.apiVersion === 2 ? '/health' : '/ping';
     try {
@@ -242,6 +312,41 @@ function toPoint(r: PointRow): Point {
     .timestamp(r.ts);
   if (r.quality && r.quality !== 'good') p.stringField('quality', r.quality);
   return p;
+}
+
+function quarantinePoint(r: QuarantineRow): Point {
+  const p = new Point(QUARANTINE)
+    .tag('site', r.site)
+    .tag('reason', r.reason)
+    .tag('key', r.key)
+    .stringField('raw', r.raw)
+    .stringField('detail', r.detail)
+    .timestamp(r.receivedMs);
+  if (r.device !== undefined) p.stringField('device', r.device);
+  if (r.point !== undefined) p.stringField('point', r.point);
+  if (r.ts !== undefined) p.intField('ts', r.ts);
+  if (r.schema !== undefined) p.intField('schema', r.schema);
+  if (r.seq !== undefined) p.intField('seq', r.seq);
+  return p;
+}
+
+/** A quarantine row from its tags and fields (`time`: epoch ms); missing fields stay absent. */
+function fromQuarantineFields(f: Record<string, unknown>): QuarantineRow {
+  const has = (k: string) => f[k] !== undefined && f[k] !== null && f[k] !== '';
+  const r: QuarantineRow = {
+    key: String(f.key),
+    site: String(f.site),
+    raw: String(f.raw),
+    reason: String(f.reason) as QuarantineReason,
+    detail: String(f.detail),
+    receivedMs: Number(f.time),
+  };
+  if (has('device')) r.device = String(f.device);
+  if (has('point')) r.point = String(f.point);
+  if (has('ts')) r.ts = Number(f.ts);
+  if (has('schema')) r.schema = Number(f.schema);
+  if (has('seq')) r.seq = Number(f.seq);
+  return r;
 }
 
 /** InfluxQL string literal. */

@@ -1,6 +1,6 @@
 import type { Quality } from '../../../protocols/canonical/points.ts';
 import { POINT_INDEX, POINTS, qualityBits, qualityCode } from './sqlite-layout.ts';
-import type { PointRow, SiteSamples } from './types.ts';
+import type { PointRow, QuarantineRow, SiteSamples } from './types.ts';
 
 /**
  * A write for the SQLite writer in a form that crosses a worker boundary cheaply: device samples as
@@ -13,6 +13,8 @@ export interface EncodedBatch {
   data: Float64Array;
   /** Points outside the canonical set, in write order. */
   extra: { key: number; point: string; ts: number; value: number; quality?: Quality }[];
+  /** Quarantined values, stored in the same transaction. */
+  quarantine?: QuarantineRow[];
 }
 
 export const STRIDE = 3 + POINTS.length;

@@ -86,11 +86,53 @@ describe('embedded time-series layout', () => {
       .sort();
     assert.equal(db.pragma('user_version', { simple: true }), LAYOUT_VERSION);
     db.close();
-    assert.deepEqual(tables, ['device_samples', 'latest_values', 'point_samples', 'series']);
+    assert.deepEqual(tables, ['device_samples', 'latest_values', 'point_samples', 'quarantine', 'series']);
     // Opening again is a no-op.
     const again = new SqliteTimeSeries({ path });
     assert.equal((await again.latest('a')).length, 4);
     await again.close();
+  });
+
+  it('repairs a "latest" dated in the future (written before ingest refused them) on open, keeping the samples', async () => {
+    const path = join(dir, 'ts.db');
+    const y2100 = Date.UTC(2100, 0, 1);
+    const now = Date.now();
+    const s1 = new SqliteTimeSeries({ path });
+    await s1.write([
+      { site: 'a', device: 'inv1', point: 'w', ts: now - 2000, value: 10 },
+      { site: 'a', device: 'inv1', point: 'w', ts: now - 1000, value: 11, quality: 'stale' },
+      { site: 'a', device: 'inv1', point: 'w', ts: y2100, value: 999 },
+      { site: 'a', device: 'inv1', point: 'custom_x', ts: now - 1000, value: 3 },
+      { site: 'a', device: 'inv1', point: 'custom_x', ts: y2100, value: 4 },
+      { site: 'a', device: 'inv2', point: 'v', ts: y2100, value: 230 }, // nothing older to fall back to
+    ]);
+    assert.deepEqual(
+      (await s1.latest('a')).map((l) => [l.device, l.point, l.ts]),
+      [
+        ['inv1', 'custom_x', y2100],
+        ['inv1', 'w', y2100],
+        ['inv2', 'v', y2100],
+      ],
+    );
+    await s1.close();
+    const s2 = new SqliteTimeSeries({ path });
+    try {
+      assert.deepEqual(
+        (await s2.latest('a')).map((l) => [l.device, l.point, l.ts, l.value, l.quality]),
+        [
+          ['inv1', 'custom_x', now - 1000, 3, undefined],
+          ['inv1', 'w', now - 1000, 11, 'stale'],
+        ],
+      );
+      // The samples are still stored (nothing already stored is lost).
+      const b = await s2.range({ sites: ['a'], points: ['w'], from: y2100, to: y2100 + 1, bucketMs: 1 });
+      assert.deepEqual(
+        b.map((x) => x.mean),
+        [999],
+      );
+    } finally {
+      await s2.close();
+    }
   });
 
   it('merges writes of one device instant point by point, with their qualities', async () => {

@@ -13,6 +13,9 @@ import { CANONICAL_POINT_NAMES, type Quality } from '../../../protocols/canonica
  * - `point_samples`: the rare point outside the canonical set (the store interface takes any name),
  *   one row per value.
  * - `latest_values`: newest value per (series, point), kept in the write transaction.
+ * - `quarantine`: values and messages acknowledged but not stored as telemetry (unknown point, from
+ *   the future, implausible, unreadable), as received with the reason; written in the same transaction
+ *   as the batch's good samples. Added without a layout bump (CREATE IF NOT EXISTS).
  *
  * Version 1 (no user_version; `samples`/`latest` with one text-keyed row per point) is migrated in place
  * on open.
@@ -49,6 +52,11 @@ const DDL = `
     series INTEGER NOT NULL, point TEXT NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL, quality TEXT,
     PRIMARY KEY (series, point)
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS quarantine (
+    key TEXT PRIMARY KEY, received_ms INTEGER NOT NULL, site TEXT NOT NULL, device TEXT, point TEXT,
+    ts INTEGER, raw TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, schema INTEGER, seq INTEGER
+  );
+  CREATE INDEX IF NOT EXISTS quarantine_site ON quarantine (site, received_ms);
 `;
 
 const tableExists = (db: Database.Database, name: string) =>
@@ -98,4 +106,47 @@ function migrateFromV1(db: Database.Database): void {
     DROP TABLE samples;
     DROP TABLE latest;
   `);
+}
+
+/**
+ * Files written before ingest refused samples from the future may hold one as a point's "latest",
+ * where it would stay forever (a newer write never replaces a later ts). Such rows (later than
+ * `horizonMs`) are replaced by the newest sample not later than it, or removed when there is none.
+ * The samples themselves stay stored. Returns how many latest rows were repaired.
+ */
+export function repairFutureLatest(db: Database.Database, horizonMs: number): number {
+  const bad = db.prepare('SELECT series, point FROM latest_values WHERE ts > ?').all(horizonMs) as {
+    series: number;
+    point: string;
+  }[];
+  if (!bad.length) return 0;
+  db.transaction(() => {
+    const del = db.prepare('DELETE FROM latest_values WHERE series = ? AND point = ?');
+    const ins = db.prepare(
+      'INSERT INTO latest_values (series, point, ts, value, quality) VALUES (?, ?, ?, ?, ?)',
+    );
+    for (const { series, point } of bad) {
+      del.run(series, point);
+      const i = POINT_INDEX.get(point);
+      if (i !== undefined) {
+        const c = column(i);
+        const r = db
+          .prepare(
+            `SELECT ts, ${c} AS value, q FROM device_samples
+             WHERE series = ? AND ts <= ? AND ${c} IS NOT NULL ORDER BY ts DESC LIMIT 1`,
+          )
+          .get(series, horizonMs) as { ts: number; value: number; q: number } | undefined;
+        if (r) ins.run(series, point, r.ts, r.value, qualityAt(r.q, i) ?? null);
+      } else {
+        const r = db
+          .prepare(
+            `SELECT ts, value, quality FROM point_samples
+             WHERE series = ? AND point = ? AND ts <= ? ORDER BY ts DESC LIMIT 1`,
+          )
+          .get(series, point, horizonMs) as { ts: number; value: number; quality: string | null } | undefined;
+        if (r) ins.run(series, point, r.ts, r.value, r.quality);
+      }
+    }
+  })();
+  return bad.length;
 }

@@ -25,6 +25,7 @@ export class SqliteWriter {
   private insertSample: Database.Statement;
   private insertPoint: Database.Statement;
   private upsertLatest: Database.Statement;
+  private insertQuarantine: Database.Statement;
   // [series, ts, ...values, q, mask of the points present (2 bits each)]
   private params: (number | null)[] = new Array(N + 4).fill(null);
   readonly apply: (batch: EncodedBatch) => void;
@@ -52,10 +53,28 @@ export class SqliteWriter {
        ON CONFLICT (series, point) DO UPDATE SET ts = excluded.ts, value = excluded.value, quality = excluded.quality
        WHERE excluded.ts >= latest_values.ts`,
     );
+    this.insertQuarantine = db.prepare(
+      `INSERT OR IGNORE INTO quarantine (key, received_ms, site, device, point, ts, raw, reason, detail, schema, seq)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
     this.apply = db.transaction((batch: EncodedBatch) => this.write(batch));
   }
 
-  private write({ keys, data, extra }: EncodedBatch) {
+  private write({ keys, data, extra, quarantine }: EncodedBatch) {
+    for (const r of quarantine ?? [])
+      this.insertQuarantine.run(
+        r.key,
+        r.receivedMs,
+        r.site,
+        r.device ?? null,
+        r.point ?? null,
+        r.ts ?? null,
+        r.raw,
+        r.reason,
+        r.detail,
+        r.schema ?? null,
+        r.seq ?? null,
+      );
     const ids = keys.map((k) => this.seriesId(k));
     // Only each series' newest value can change `latest` (ties: the later one, as row-by-row
     // upserts with `>=` would leave it). Keyed series × N + point index; other points by string.

@@ -3,15 +3,26 @@ import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { type EncodedBatch, encodeRows, encodeSamples } from './sqlite-batch.ts';
-import { column, ensureLayout, POINT_INDEX, POINTS } from './sqlite-layout.ts';
+import { column, ensureLayout, POINT_INDEX, POINTS, repairFutureLatest } from './sqlite-layout.ts';
 import { SqliteWriter } from './sqlite-writer.ts';
-import type { Bucket, LatestValue, PointRow, RangeQuery, SiteSamples, TimeSeriesStore } from './types.ts';
+import type {
+  Bucket,
+  LatestValue,
+  PointRow,
+  QuarantineQuery,
+  QuarantineRow,
+  RangeQuery,
+  SiteSamples,
+  TimeSeriesStore,
+} from './types.ts';
 
 export interface SqliteTimeSeriesOptions {
   /** File path, or ':memory:'. */
   path: string;
   /** full: fsync on every commit (acknowledged = on disk); normal: survives a process crash, not power loss. */
   synchronous?: 'full' | 'normal';
+  /** A latest value dated later than now + this is repaired on open (default 5 min). */
+  maxFutureMs?: number;
 }
 
 type Pending = { resolve: () => void; reject: (err: Error) => void };
@@ -41,15 +52,52 @@ export class SqliteTimeSeries implements TimeSeriesStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     ensureLayout(this.db);
+    // A "latest" dated in the future (stored before ingest refused such samples) is repaired on open.
+    repairFutureLatest(this.db, Date.now() + (opts.maxFutureMs ?? 5 * 60_000));
     if (opts.path === ':memory:') this.inline = new SqliteWriter(this.db);
   }
 
-  async write(rows: PointRow[]): Promise<void> {
-    if (rows.length) await this.send(encodeRows(rows));
+  async write(rows: PointRow[], quarantine?: QuarantineRow[]): Promise<void> {
+    if (rows.length || quarantine?.length) await this.send({ ...encodeRows(rows), quarantine });
   }
 
-  async writeSamples(batches: SiteSamples[]): Promise<void> {
-    if (batches.length) await this.send(encodeSamples(batches));
+  async writeSamples(batches: SiteSamples[], quarantine?: QuarantineRow[]): Promise<void> {
+    if (batches.length || quarantine?.length) await this.send({ ...encodeSamples(batches), quarantine });
+  }
+
+  private quarantineWhere(q: QuarantineQuery): { sql: string; params: (string | number)[] } {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    const add = (sql: string, v: string | number | undefined) => {
+      if (v === undefined) return;
+      where.push(sql);
+      params.push(v);
+    };
+    add('site = ?', q.site);
+    add('reason = ?', q.reason);
+    add('received_ms >= ?', q.from);
+    add('received_ms < ?', q.to);
+    return { sql: where.length ? `WHERE ${where.join(' AND ')}` : '', params };
+  }
+
+  async quarantined(q: QuarantineQuery = {}): Promise<QuarantineRow[]> {
+    const { sql, params } = this.quarantineWhere(q);
+    const rows = this.db
+      .prepare(
+        `SELECT key, site, device, point, ts, raw, reason, detail, schema, seq, received_ms AS receivedMs
+         FROM quarantine ${sql} ORDER BY received_ms DESC, key LIMIT ?`,
+      )
+      .all(...params, q.limit ?? 1000) as Record<string, unknown>[];
+    // NULL columns are absent fields.
+    return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== null)) as never);
+  }
+
+  async quarantineCount(q: Omit<QuarantineQuery, 'limit'> = {}): Promise<number> {
+    const { sql, params } = this.quarantineWhere(q);
+    return this.db
+      .prepare(`SELECT count(*) FROM quarantine ${sql}`)
+      .pluck()
+      .get(...params) as number;
   }
 
   private send(batch: EncodedBatch): Promise<void> {

@@ -6,7 +6,7 @@ import { type RunningInfluxDB, startInfluxDB } from '../../../test-support/influ
 import { aggregate } from './aggregate.ts';
 import { InfluxTimeSeries } from './influx.ts';
 import { SqliteTimeSeries } from './sqlite.ts';
-import type { PointRow, TimeSeriesStore } from './types.ts';
+import type { PointRow, QuarantineRow, TimeSeriesStore } from './types.ts';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 
@@ -111,6 +111,52 @@ function contract(name: string, open: () => Promise<TimeSeriesStore>, cleanup: (
           ['a', 'inv2', 6],
           ['b', 'inv1', 6],
         ],
+      );
+    });
+
+    it('stores quarantined values with their samples, idempotently, and lists and counts them', async () => {
+      const q = (key: string, over: Partial<QuarantineRow> = {}): QuarantineRow => ({
+        key,
+        site: 'q',
+        device: 'inv1',
+        point: 'w_future_point',
+        ts: T0,
+        raw: '42',
+        reason: 'unknown_point',
+        detail: 'samples.0.values.w_future_point: unknown point',
+        schema: 2,
+        seq: 7,
+        receivedMs: T0 + 1000,
+        ...over,
+      });
+      const rows = [
+        q('k1'),
+        q('k2', { point: 'soc_pct', raw: '-500', reason: 'implausible', receivedMs: T0 + 2000 }),
+        // A whole unreadable message: no device, point, ts, schema or seq.
+        {
+          key: 'k3',
+          site: 'q',
+          raw: '{"v":1,',
+          reason: 'malformed_batch',
+          detail: 'not JSON',
+          receivedMs: T0 + 3000,
+        } as QuarantineRow,
+      ];
+      await store.write([{ site: 'q', device: 'inv1', point: 'w', ts: T0, value: 5 }], rows);
+      await store.write([], [rows[0]]); // a redelivery: stored once
+      assert.equal(await store.quarantineCount({ site: 'q' }), 3);
+      assert.equal(await store.quarantineCount({ site: 'q', reason: 'implausible' }), 1);
+      assert.equal(await store.quarantineCount({ site: 'nope' }), 0);
+      const listed = await store.quarantined({ site: 'q' });
+      assert.deepEqual(
+        listed.map((r) => r.key),
+        ['k3', 'k2', 'k1'],
+      );
+      assert.deepEqual(listed[2], rows[0]);
+      assert.deepEqual(listed[0], rows[2]);
+      assert.deepEqual(
+        (await store.latest('q')).map((l) => [l.point, l.value]),
+        [['w', 5]],
       );
     });
 

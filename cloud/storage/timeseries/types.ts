@@ -79,15 +79,65 @@ export function countPoints(batches: SiteSamples[]): number {
   return n;
 }
 
+/** Why a value (or a whole message) was kept out of the telemetry tables: the metric label. */
+export const QUARANTINE_REASONS = [
+  'unknown_point',
+  'unknown_field',
+  'future',
+  'implausible',
+  'malformed_sample',
+  'malformed_batch',
+  'site_mismatch',
+] as const;
+export type QuarantineReason = (typeof QUARANTINE_REASONS)[number];
+
+/**
+ * Something a gateway sent that was acknowledged but is not telemetry we can trust: kept as received,
+ * with the reason, so nothing acknowledged is ever dropped and an operator (or a later version that
+ * knows the point) can look at it. Writes are idempotent on `key`.
+ */
+export interface QuarantineRow {
+  /** Content digest: the same value of the same batch (a redelivery) is stored once. */
+  key: string;
+  site: string;
+  /** Absent for a whole message that could not be read. */
+  device?: string;
+  point?: string;
+  /** The sample's timestamp, when it had one. */
+  ts?: number;
+  /** As received: the value's JSON, or the whole message (UTF-8). */
+  raw: string;
+  reason: QuarantineReason;
+  /** Human-readable detail, naming the field. */
+  detail: string;
+  /** The payload schema version the batch stated, when readable. */
+  schema?: number;
+  seq?: number;
+  receivedMs: number;
+}
+
+export interface QuarantineQuery {
+  site?: string;
+  reason?: QuarantineReason;
+  /** receivedMs bounds: from inclusive, to exclusive. */
+  from?: number;
+  to?: number;
+  limit?: number;
+}
+
 /**
  * What every time-series backend offers. Writes are idempotent on (site, device, point, ts): a QoS-1
  * redelivery that slipped past the ingest dedupe overwrites a value with itself.
  */
 export interface TimeSeriesStore {
   readonly kind: string;
-  write(rows: PointRow[]): Promise<void>;
+  /** `quarantine` rows are written with the samples (SQLite: in the same transaction). */
+  write(rows: PointRow[], quarantine?: QuarantineRow[]): Promise<void>;
   /** Same as write(samplesToRows(batches)), for backends that store device samples more cheaply. */
-  writeSamples?(batches: SiteSamples[]): Promise<void>;
+  writeSamples?(batches: SiteSamples[], quarantine?: QuarantineRow[]): Promise<void>;
+  /** Quarantined values, newest first (default limit 1000). */
+  quarantined(q?: QuarantineQuery): Promise<QuarantineRow[]>;
+  quarantineCount(q?: Omit<QuarantineQuery, 'limit'>): Promise<number>;
   latest(site: string): Promise<LatestValue[]>;
   range(q: RangeQuery): Promise<Bucket[]>;
   /** Liveness of the backend, for /health. */

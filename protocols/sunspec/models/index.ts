@@ -1,11 +1,8 @@
 import type { ModelDef } from '../types.ts';
+import { model705, model706, model712 } from './curves.ts';
+import { model101, model102, model103, model111, model112, model113 } from './inverters.ts';
+import { model201, model202, model203, model204, model211, model212, model213 } from './meters.ts';
 import { model1 } from './model_1.ts';
-import { model101 } from './model_101.ts';
-import { model102 } from './model_102.ts';
-import { model103 } from './model_103.ts';
-import { model111 } from './model_111.ts';
-import { model112 } from './model_112.ts';
-import { model113 } from './model_113.ts';
 import { model120 } from './model_120.ts';
 import { model121 } from './model_121.ts';
 import { model122 } from './model_122.ts';
@@ -13,29 +10,16 @@ import { model123 } from './model_123.ts';
 import { model124 } from './model_124.ts';
 import { model126 } from './model_126.ts';
 import { model160 } from './model_160.ts';
-import { model201 } from './model_201.ts';
-import { model202 } from './model_202.ts';
-import { model203 } from './model_203.ts';
-import { model204 } from './model_204.ts';
-import { model211 } from './model_211.ts';
-import { model212 } from './model_212.ts';
-import { model213 } from './model_213.ts';
 import { model701 } from './model_701.ts';
 import { model702 } from './model_702.ts';
 import { model703 } from './model_703.ts';
 import { model704 } from './model_704.ts';
-import { model705 } from './model_705.ts';
-import { model706 } from './model_706.ts';
-import { model707 } from './model_707.ts';
-import { model708 } from './model_708.ts';
-import { model709 } from './model_709.ts';
-import { model710 } from './model_710.ts';
 import { model711 } from './model_711.ts';
-import { model712 } from './model_712.ts';
 import { model713 } from './model_713.ts';
 import { model714 } from './model_714.ts';
 import { model715 } from './model_715.ts';
 import { model802 } from './model_802.ts';
+import { model707, model708, model709, model710 } from './trips.ts';
 
 /** Every SunSpec model gridlayer understands, by model id. */
 export const MODELS: ReadonlyMap<number, ModelDef> = new Map(

@@ -1,4 +1,5 @@
 import { model, pt, str } from '../dsl.ts';
+import { INVERTER_EVT1 } from './inverter.ts';
 
 const AC_TYPE = { SINGLE_PHASE: 0, SPLIT_PHASE: 1, THREE_PHASE: 2 };
 const ST = { OFF: 0, ON: 1 };
@@ -13,25 +14,8 @@ const INV_ST = {
   STANDBY: 7,
 };
 const CONN_ST = { DISCONNECTED: 0, CONNECTED: 1 };
-const ALRM = {
-  GROUND_FAULT: 0,
-  DC_OVER_VOLT: 1,
-  AC_DISCONNECT: 2,
-  DC_DISCONNECT: 3,
-  GRID_DISCONNECT: 4,
-  CABINET_OPEN: 5,
-  MANUAL_SHUTDOWN: 6,
-  OVER_TEMP: 7,
-  OVER_FREQUENCY: 8,
-  UNDER_FREQUENCY: 9,
-  AC_OVER_VOLT: 10,
-  AC_UNDER_VOLT: 11,
-  BLOWN_STRING_FUSE: 12,
-  UNDER_TEMP: 13,
-  MEMORY_LOSS: 14,
-  HW_TEST_FAILURE: 15,
-  MANUFACTURER_ALRM: 16,
-};
+/** The 1547 alarm bits are the inverter event bits (101–113 Evt1) plus a manufacturer bit. */
+const ALRM = { ...INVERTER_EVT1, MANUFACTURER_ALRM: 16 };
 const DER_MODE = { GRID_FOLLOWING: 0, GRID_FORMING: 1, PV_CLIPPED: 2 };
 const THROT_SRC = {
   MAX_W: 0,

@@ -1,25 +1,16 @@
-import { group, model, pt, rw } from '../dsl.ts';
+import { group, model, rw } from '../dsl.ts';
+import { adoptPoints, countPoint, readOnlyPoint, revertPoints, scaleFactors } from './der-curve.ts';
 
-const ENABLE = { DISABLED: 0, ENABLED: 1 };
-const ADPT_CTL_RSLT = { IN_PROGRESS: 0, COMPLETED: 1, FAILED: 2 };
-const READ_ONLY = { RW: 0, R: 1 };
-
-/** SunSpec model 711: DER Frequency Droop (variable length: repeating groups). */
+/** SunSpec model 711: DER Frequency Droop (variable length: NCtl control sets, 7xx skeleton). */
 export const model711 = model(
   711,
   'DERFreqDroop',
   'DER Frequency Droop',
   [
-    rw('Ena', 'enum16', { mandatory: true, symbols: ENABLE }),
-    rw('AdptCtlReq', 'uint16', { mandatory: true }),
-    pt('AdptCtlRslt', 'enum16', { mandatory: true, symbols: ADPT_CTL_RSLT }),
-    pt('NCtl', 'uint16', { mandatory: true, static: true }),
-    rw('RvrtTms', 'uint32', { units: 'Secs' }),
-    pt('RvrtRem', 'uint32', { units: 'Secs' }),
-    rw('RvrtCtl', 'uint16'),
-    pt('Db_SF', 'sunssf', { mandatory: true, static: true }),
-    pt('K_SF', 'sunssf', { mandatory: true, static: true }),
-    pt('RspTms_SF', 'sunssf', { mandatory: true, static: true }),
+    ...adoptPoints('Ctl'),
+    countPoint('NCtl'),
+    ...revertPoints('Ctl'),
+    ...scaleFactors('Db_SF', 'K_SF', 'RspTms_SF'),
   ],
   [
     group(
@@ -31,7 +22,7 @@ export const model711 = model(
         rw('KUf', 'uint16', { sf: 'K_SF', mandatory: true }),
         rw('RspTms', 'uint32', { sf: 'RspTms_SF', units: 'Secs', mandatory: true }),
         rw('PMin', 'int16', { units: 'Pct' }),
-        pt('ReadOnly', 'enum16', { mandatory: true, static: true, symbols: READ_ONLY }),
+        readOnlyPoint(),
       ],
       { count: 'NCtl' },
     ),
