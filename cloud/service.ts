@@ -171,7 +171,7 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
       });
       publish = embedded.publish;
     } else {
-      external = await connectExternalBroker(config.broker, onUplink(false), log);
+      external = await connectExternalBroker(config.broker, onUplink(true), log);
       publish = external.publish;
     }
     const brokerRef = { embedded, external };

@@ -40,6 +40,8 @@ export async function waitUntil<T>(
 export interface HilCloudOptions {
   /** PEM files: the broker then listens with TLS only (no plain TCP listener). */
   tls?: { cert: string; key: string };
+  /** Use an external broker (e.g. Mosquitto) instead of the embedded one: its URL and the cloud's login. */
+  externalBroker?: { url: string; username: string; password: string };
 }
 
 export class HilCloud {
@@ -58,7 +60,16 @@ export class HilCloud {
   }
 
   get mqttUrl(): string {
+    if (this.opts.externalBroker) return this.opts.externalBroker.url;
     return `${this.opts.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${this.mqttPort}`;
+  }
+
+  private brokerConfig(): string {
+    const ext = this.opts.externalBroker;
+    if (ext) return `broker: ${JSON.stringify({ mode: 'external', ...ext })}`;
+    return this.opts.tls
+      ? `broker: { mode: embedded, tcp: null, tls: ${JSON.stringify({ host: '127.0.0.1', port: this.mqttPort, ...this.opts.tls })} }`
+      : `broker: { mode: embedded, tcp: { host: 127.0.0.1, port: ${this.mqttPort} } }`;
   }
 
   /** Starts (or restarts, on the same ports and data) the cloud process. */
@@ -69,9 +80,7 @@ export class HilCloud {
       config,
       [
         'logLevel: warn',
-        this.opts.tls
-          ? `broker: { mode: embedded, tcp: null, tls: ${JSON.stringify({ host: '127.0.0.1', port: this.mqttPort, ...this.opts.tls })} }`
-          : `broker: { mode: embedded, tcp: { host: 127.0.0.1, port: ${this.mqttPort} } }`,
+        this.brokerConfig(),
         `api: { host: 127.0.0.1, port: ${this.apiPort} }`,
         `auth: { bootstrapToken: ${this.token} }`,
         'storage:',
@@ -85,7 +94,7 @@ export class HilCloud {
     );
     this.proc = gridlayer(['cloud', '--config', config]);
     await waitForPort(this.apiPort, this.proc, 30000);
-    await waitForPort(this.mqttPort, this.proc, 30000);
+    if (!this.opts.externalBroker) await waitForPort(this.mqttPort, this.proc, 30000);
   }
 
   async stop(): Promise<void> {
@@ -124,6 +133,8 @@ export interface HilSite {
   edge?: ManagedProcess;
   edgeConfig: string;
   startEdge(): Promise<void>;
+  /** Starts the simulated site again on the same port (after it was killed or stopped). */
+  startSim(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -141,22 +152,31 @@ export async function startSite(
     uplink?: Record<string, unknown>;
     /** The edge's health/metrics port (default: any free one, not reported). */
     httpPort?: number;
+    /** The simulated site's Modbus port (default: a free one). */
+    modbusPort?: number;
+    /** The port the edge reaches its devices on (default: modbusPort; e.g. a relay in front of it). */
+    edgeModbusPort?: number;
     /** The edge's log level (default warn). */
     logLevel?: string;
   } = {},
 ): Promise<HilSite> {
-  const modbusPort = await freePort();
-  const sim = gridlayer([
-    'sim',
-    'site',
-    '--modbus-port',
-    String(modbusPort),
-    '--seed',
-    String(id.length),
-    ...(opts.speed ? ['--speed', String(opts.speed)] : []),
-    ...(opts.start ? ['--start', opts.start] : []),
-  ]);
-  await waitForPort(modbusPort, sim, 30000);
+  const modbusPort = opts.modbusPort ?? (await freePort());
+  const runSim = async () => {
+    const p = gridlayer([
+      'sim',
+      'site',
+      '--modbus-port',
+      String(modbusPort),
+      '--seed',
+      String(id.length),
+      ...(opts.speed ? ['--speed', String(opts.speed)] : []),
+      ...(opts.start ? ['--start', opts.start] : []),
+    ]);
+    await waitForPort(modbusPort, p, 30000);
+    return p;
+  };
+  const sim = await runSim();
+  const devicePort = opts.edgeModbusPort ?? modbusPort;
   const { gateway } = await cloud.ok<{ gateway: { username: string; password: string } }>('POST', '/sites', {
     id,
   });
@@ -180,9 +200,9 @@ export async function startSite(
       `log: { level: ${opts.logLevel ?? 'warn'} }`,
       `control: { cycleMs: 500, uplinkLossS: ${opts.uplinkLossS ?? 60}, deadbandW: 0 }`,
       'devices:',
-      `  - { id: pv, protocol: modbus-tcp, host: 127.0.0.1, port: ${modbusPort}, unit: 1, pollMs: ${pollMs} }`,
-      `  - { id: battery, protocol: modbus-tcp, host: 127.0.0.1, port: ${modbusPort}, unit: 2, pollMs: ${pollMs} }`,
-      `  - { id: meter, protocol: modbus-tcp, host: 127.0.0.1, port: ${modbusPort}, unit: 3, pollMs: ${pollMs} }`,
+      `  - { id: pv, protocol: modbus-tcp, host: 127.0.0.1, port: ${devicePort}, unit: 1, pollMs: ${pollMs} }`,
+      `  - { id: battery, protocol: modbus-tcp, host: 127.0.0.1, port: ${devicePort}, unit: 2, pollMs: ${pollMs} }`,
+      `  - { id: meter, protocol: modbus-tcp, host: 127.0.0.1, port: ${devicePort}, unit: 3, pollMs: ${pollMs} }`,
       '',
     ].join('\n'),
   );
@@ -194,10 +214,13 @@ export async function startSite(
     async startEdge() {
       site.edge = gridlayer(['edge', '--config', edgeConfig]);
     },
+    async startSim() {
+      site.sim = await runSim();
+    },
     async stop() {
       await site.edge?.stop();
-      sim.child.kill('SIGCONT');
-      await sim.stop();
+      site.sim.child.kill('SIGCONT');
+      await site.sim.stop();
     },
   };
   await site.startEdge();

@@ -15,6 +15,11 @@ export interface MosquittoOptions {
   /** Extra mosquitto.conf lines (e.g. a TLS listener). */
   extraConfig?: string;
   /**
+   * Keep sessions and queued QoS 1 messages in the temp folder across a graceful restart
+   * (Mosquitto writes its store on shutdown and every autosave_interval, not on every message).
+   */
+  persistence?: boolean;
+  /**
    * A whole mosquitto.conf (listener, auth and ACL lines) instead of the generated ones, given the free
    * port and the files written from `users` and `acl`: e.g. the output of --print-mosquitto-conf.
    * Only logging and `user root` are added.
@@ -26,7 +31,10 @@ export interface RunningMosquitto {
   port: number;
   url: string;
   dir: string;
-  process: ManagedProcess;
+  /** The running broker process (a new one after relaunch()). */
+  readonly process: ManagedProcess;
+  /** Starts the broker again with the same config, port and store (after it was stopped or killed). */
+  relaunch(): Promise<void>;
   /** Ports Mosquitto said it opened (from its log): the listeners the config really gave. */
   openedPorts(): number[];
   stop(): Promise<void>;
@@ -60,7 +68,10 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
   ];
   const conf = opts.conf
     ? [opts.conf({ port, passwordFile, aclFile }), ...logging]
-    : [`listener ${port} 127.0.0.1`, 'persistence false', ...logging];
+    : [`listener ${port} 127.0.0.1`, ...logging];
+  conf.push(
+    ...(opts.persistence ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']),
+  );
   if (!opts.conf) {
     conf.push(opts.users ? `allow_anonymous false\npassword_file ${passwordFile}` : 'allow_anonymous true');
     if (opts.acl !== undefined) conf.push(`acl_file ${aclFile}`);
@@ -68,7 +79,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
   if (opts.extraConfig) conf.push(opts.extraConfig);
   const confPath = join(dir, 'mosquitto.conf');
   writeFileSync(confPath, `${conf.join('\n')}\n`);
-  const proc = startProcess(MOSQUITTO, ['-c', confPath]);
+  let proc = startProcess(MOSQUITTO, ['-c', confPath]);
   await waitForPort(port, proc);
   // Mosquitto logs every listener it opens before it says it is running.
   for (let i = 0; i < 100 && !/ running/.test(proc.output()); i++)
@@ -80,7 +91,13 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
     port,
     url: `mqtt://127.0.0.1:${port}`,
     dir,
-    process: proc,
+    get process() {
+      return proc;
+    },
+    async relaunch() {
+      proc = startProcess(MOSQUITTO, ['-c', confPath]);
+      await waitForPort(port, proc);
+    },
     openedPorts: () => opened,
     async stop() {
       await proc.stop();

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { Ack } from '../../protocols/mqtt/payloads.ts';
 import { SCHEMA_VERSION } from '../../protocols/mqtt/payloads.ts';
-import type { DeviceDriver, Reading, Setpoint } from '../drivers/types.ts';
+import { type DeviceDriver, type Reading, type Setpoint, SetpointExpiredError } from '../drivers/types.ts';
 import { validateCommand } from './commands.ts';
 import {
   type ControlSettings,
@@ -243,7 +243,7 @@ export class Controller {
         } else if (c.type === 'power_factor') sp = { type: 'power_factor', pf: c.pf };
         else if (c.type === 'volt_var') sp = { type: 'volt_var', enabled: c.enabled };
         else sp = { type: 'connect', connected: c.connected };
-        const got = await d.apply(sp);
+        const got = await d.apply(sp, { stillWanted: () => this.now() < c.expiresAt });
         // Constant var / PF hold until the command expires; volt-var replaces them (modes are exclusive).
         if (sp.type === 'reactive_power' || sp.type === 'power_factor') {
           this.reactive.set(id, { commandId: c.id, sp, expiresAt: c.expiresAt, atMs: this.now() });
@@ -267,6 +267,19 @@ export class Controller {
         c.expiresAt,
       );
     } catch (err) {
+      if (err instanceof SetpointExpiredError) {
+        // Nothing was written after the expiry; what a device took before it is reported with it.
+        this.ack(
+          {
+            commandId: c.id,
+            status: 'expired',
+            reason: err.message,
+            ...(Object.keys(applied).length && { applied }),
+          },
+          c.expiresAt,
+        );
+        return;
+      }
       this.ack(
         {
           commandId: c.id,
@@ -292,6 +305,20 @@ export class Controller {
         if (e.expiresAt <= now || lost) {
           store.delete(id);
           const early = e.expiresAt > now;
+          const waiting = this.pending.get(e.commandId);
+          if (!early && waiting?.devices.has(id)) {
+            // Expired before this device could be written (e.g. it was frozen): say so, once.
+            this.pending.delete(e.commandId);
+            this.ack(
+              {
+                commandId: e.commandId,
+                status: 'expired',
+                reason: `${id}: command expired before the device could be written`,
+                ...(Object.keys(waiting.applied).length && { applied: waiting.applied }),
+              },
+              e.expiresAt,
+            );
+          }
           this.ledger.release(
             id,
             kind,
@@ -396,7 +423,10 @@ export class Controller {
           pendingAck?.devices.has(id);
         if (!due) continue;
         try {
-          const got = await d.apply(sp);
+          const got = await d.apply(
+            sp,
+            remote ? { stillWanted: () => this.now() < remote.expiresAt } : undefined,
+          );
           this.stats.writes++;
           // A refresh of (about) the same value changes nothing the readings could lag behind.
           const settledAt =
@@ -477,7 +507,7 @@ export class Controller {
             'reactive setpoint ended: device default',
           );
         } else {
-          await d.apply(e.sp);
+          await d.apply(e.sp, { stillWanted: () => this.now() < e.expiresAt });
           e.atMs = now;
         }
         this.stats.writes++;

@@ -33,11 +33,13 @@ import { plausible } from './normalize.ts';
 import { encodeForNode, numberOf } from './opcua-values.ts';
 import {
   type Applied,
+  type ApplyOptions,
   controlOf,
   type DeviceDriver,
   type DeviceIdentity,
   type Reading,
   type Setpoint,
+  SetpointExpiredError,
 } from './types.ts';
 
 /** Bound on each close step (subscription, session, connection): close() takes at most 3 × this. */
@@ -226,10 +228,12 @@ export class OpcuaDriver implements DeviceDriver {
   }
 
   /** Writes a value in the node's own DataType; numbers are in device units (already scaled). */
-  private async write(node: string, value: number | boolean): Promise<void> {
+  private async write(node: string, value: number | boolean, opts: ApplyOptions = {}): Promise<void> {
     const session = this.session;
     if (!session) throw new Error(`${this.id}: not connected`);
     const dataType = await this.dataTypeOf(session, node);
+    // Learning the DataType may have waited on a slow server: never write an expired command late.
+    if (opts.stillWanted && !opts.stillWanted()) throw new SetpointExpiredError(this.id);
     let variant: ReturnType<typeof encodeForNode>;
     try {
       variant = encodeForNode(node, dataType, value);
@@ -250,22 +254,22 @@ export class OpcuaDriver implements DeviceDriver {
     return dv.value.value;
   }
 
-  async apply(sp: Setpoint): Promise<Applied> {
+  async apply(sp: Setpoint, opts: ApplyOptions = {}): Promise<Applied> {
     if (!this.isOpen) await this.open();
     if (!this.controls.includes(controlOf(sp))) throw new Error(`${this.id} does not accept ${sp.type}`);
     const sps = this.cfg.setpoints;
     if (sp.type === 'battery_power' && sps.battery_power) {
       const k = this.scaleOf('battery_power');
-      await this.write(sps.battery_power, sp.w / k);
+      await this.write(sps.battery_power, sp.w / k, opts);
       return { w: numberOf(await this.readBack(sps.battery_power)) * k };
     }
     if (sp.type === 'active_power_limit' && sps.active_power_limit) {
       const k = this.scaleOf('active_power_limit');
-      await this.write(sps.active_power_limit, sp.w / k);
+      await this.write(sps.active_power_limit, sp.w / k, opts);
       return { w: numberOf(await this.readBack(sps.active_power_limit)) * k };
     }
     if (sp.type === 'connect' && sps.connect) {
-      await this.write(sps.connect, sp.connected);
+      await this.write(sps.connect, sp.connected, opts);
       return { connected: Boolean(await this.readBack(sps.connect)) };
     }
     throw new Error(`${this.id} does not accept ${sp.type}`);

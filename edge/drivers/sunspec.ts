@@ -12,11 +12,13 @@ import { type Quirks, quirksFor } from '../quirks.ts';
 import { nameplateFrom, normalize } from './normalize.ts';
 import {
   type Applied,
+  type ApplyOptions,
   controlOf,
   type DeviceDriver,
   type DeviceIdentity,
   type Reading,
   type Setpoint,
+  SetpointExpiredError,
 } from './types.ts';
 
 const MEASUREMENT_PREF = [701, 103, 102, 101, 113, 112, 111];
@@ -60,6 +62,8 @@ export class SunSpecDriver implements DeviceDriver {
   models: ModelLocation[] = [];
   /** Latest raw registers per model id (also what the local Modbus proxy re-serves). */
   readonly cache = new Map<number, number[]>();
+  /** The running apply()'s check that its command is still in force (see ApplyOptions). */
+  private stillWanted: (() => boolean) | undefined;
   /** When each cached model was last read from (or written to) the device, epoch ms. */
   readonly cacheAt = new Map<number, number>();
   private pollModels: ModelLocation[] = [];
@@ -205,6 +209,7 @@ export class SunSpecDriver implements DeviceDriver {
    * points (flash-backed on some devices) are skipped when they already hold the value.
    */
   async writePoint(modelId: number, path: string, value: number): Promise<void> {
+    if (this.stillWanted && !this.stillWanted()) throw new SetpointExpiredError(this.id);
     const m = this.loc(modelId);
     if (!m?.def) throw new SunSpecError(`${this.id}: device has no model ${modelId}`);
     let regs = this.cache.get(modelId);
@@ -224,6 +229,8 @@ export class SunSpecDriver implements DeviceDriver {
       const step = 10 ** sf;
       plan = encodeWrite(m.def, regs, path, Math.round(value / step) * step);
     }
+    // Checked again: reading the model above may have waited on a slow or frozen device.
+    if (this.stillWanted && !this.stillWanted()) throw new SetpointExpiredError(this.id);
     await this.io.writeHolding(this.unit, m.address + plan.offset, plan.registers);
     const next = regs.slice();
     next.splice(plan.offset, plan.registers.length, ...plan.registers);
@@ -252,7 +259,17 @@ export class SunSpecDriver implements DeviceDriver {
       await this.writePoint(705, 'Ena', 0);
   }
 
-  async apply(sp: Setpoint): Promise<Applied> {
+  async apply(sp: Setpoint, opts: ApplyOptions = {}): Promise<Applied> {
+    // One apply at a time per device (the controller serializes them), so a field is enough.
+    this.stillWanted = opts.stillWanted;
+    try {
+      return await this.applyNow(sp);
+    } finally {
+      this.stillWanted = undefined;
+    }
+  }
+
+  private async applyNow(sp: Setpoint): Promise<Applied> {
     if (!this.opened) await this.open();
     if (!this.controls.includes(controlOf(sp))) {
       throw new SunSpecError(

@@ -52,7 +52,26 @@ export interface DeviceDriver {
   open(): Promise<void>;
   /** Reads the device's current values once (drivers that push values may serve their cache). */
   poll(): Promise<Reading>;
-  /** Writes a setpoint and reads it back. Throws with a reason when it cannot. */
-  apply(sp: Setpoint): Promise<Applied>;
+  /**
+   * Writes a setpoint and reads it back. Throws with a reason when it cannot; throws
+   * SetpointExpiredError, writing nothing more, once `opts.stillWanted()` turns false before a write.
+   */
+  apply(sp: Setpoint, opts?: ApplyOptions): Promise<Applied>;
   close(): Promise<void>;
+}
+
+export interface ApplyOptions {
+  /**
+   * Asked right before every register/node write: false means the command behind the setpoint has
+   * expired (e.g. while a read ahead of the write waited on a frozen device), so nothing is written late.
+   */
+  stillWanted?: () => boolean;
+}
+
+/** A write was not issued because its command expired before the device could take it. */
+export class SetpointExpiredError extends Error {
+  constructor(device: string) {
+    super(`${device}: command expired before the device could be written`);
+    this.name = 'SetpointExpiredError';
+  }
 }
