@@ -11,9 +11,9 @@ import type { MarketStore } from './store.ts';
 import type { MarketFormsStore } from './store-forms.ts';
 
 /**
- * What the market-form services (centralized.ts, p2p.ts) and the scheduler need of the market
- * service, and nothing more: they depend on this interface, the MarketService implements it, so
- * neither imports the service (no import circle) and none reaches into its dependencies.
+ * What the market-form services (nodal.ts, centralized.ts, p2p.ts) need of the market service, and
+ * nothing more: they depend on this interface and MarketService implements it, so none of them
+ * imports the service (no import circle) or reaches into its dependencies.
  */
 
 /** Who is acting: the cloud user (for audit) and the organizations it acts for. */
