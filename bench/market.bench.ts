@@ -3,14 +3,16 @@
  * synthetic feeder) for 1,000 and 10,000 resources, the full Total DSO day (provisional clearing,
  * consolidated curve, ISO, re-optimization), and one real-time 5-minute interval.
  */
-import { HOUR_MS } from '../cloud/market/bids.ts';
-import { type ClearingResource, clearArea } from '../cloud/market/clearing.ts';
-import { compileFeeder } from '../cloud/market/feeder.ts';
-import { NetworkRefiner } from '../cloud/market/grid-services.ts';
-import { clearRealTime } from '../cloud/market/realtime.ts';
-import { ResourceRegistry } from '../cloud/market/resources.ts';
-import { DEFAULT_MARKET_SETTINGS } from '../cloud/market/settings.ts';
-import { runDayAhead } from '../cloud/market/total-dso.ts';
+
+import type { ClearingResource } from '../cloud/market/clearing/index.ts';
+import {
+  clearArea,
+  clearRealTime,
+  compileFeeder,
+  NetworkRefiner,
+  runDayAhead,
+} from '../cloud/market/clearing/index.ts';
+import { DEFAULT_MARKET_SETTINGS, HOUR_MS, ResourceRegistry } from '../cloud/market/model/index.ts';
 import { syntheticFeeder } from '../cloud/network/index.ts';
 import { seededRandom as mulberry32 } from '../cloud/random.ts';
 import { WholesaleMarket } from '../sim-devices/iso/wholesale.ts';

@@ -5,7 +5,7 @@
  * key left out is compared by its default. Every message names the full key path of both keys.
  */
 import type { CloudConfig } from './config.ts';
-import { HOUR_MS } from './market/bids.ts';
+import { HOUR_MS } from './market/index.ts';
 import { DEFAULT_DISPATCH_OPTIONS } from './vpp/dispatch.ts';
 
 export function crossFieldIssues(c: CloudConfig): string[] {

@@ -6,7 +6,7 @@ import { formatIssues, MAX_PAYLOAD_BYTES } from '../protocols/mqtt/payloads.ts';
 import { crossFieldIssues } from './config-checks.ts';
 import { forecastSettingsSchema } from './forecast-service/settings.ts';
 import { networkSettingsSchema } from './grid/settings.ts';
-import { DEFAULT_MARKET_SETTINGS, marketSettingsSchema } from './market/settings.ts';
+import { DEFAULT_MARKET_SETTINGS, marketSettingsSchema } from './market/index.ts';
 import { vppConfigSchema } from './vpp/service.ts';
 
 /** Every listener binds loopback unless the operator names an interface (e.g. 0.0.0.0 for all). */

@@ -14,10 +14,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = process.argv[2] ? resolve(process.argv[2]) : join(root, 'dist');
 rmSync(out, { recursive: true, force: true });
 await build({
-  // The T-D curve worker is loaded by path at run time (cloud/market/curve-parallel.ts).
+  // The T-D curve worker is loaded by path at run time (cloud/market/clearing/curve-parallel.ts).
   entryPoints: {
     main: join(root, 'cli/main.ts'),
-    'curve-worker': join(root, 'cloud/market/curve-worker.ts'),
+    'curve-worker': join(root, 'cloud/market/clearing/curve-worker.ts'),
   },
   outdir: out,
   bundle: true,

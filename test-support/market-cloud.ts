@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import type { Role } from '../cloud/auth/roles.ts';
 import type { CloudConfigInput } from '../cloud/config.ts';
-import type { MarketSettingsInput } from '../cloud/market/settings.ts';
+import type { MarketSettingsInput } from '../cloud/market/index.ts';
 import { capabilities, connectGateway, startTestCloud, type TestCloud } from '../cloud/testing.ts';
 import { siteTopic } from '../protocols/mqtt/topics.ts';
 import { WholesaleMarket } from '../sim-devices/iso/wholesale.ts';

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { formatCents } from '../../cloud/market/money.ts';
-import type { ModelId } from '../../cloud/market/roles.ts';
-import { type SimulationReport, simulateMarket } from '../../cloud/market/simulate.ts';
+import type { ModelId } from '../../cloud/market/model/index.ts';
+import { formatCents } from '../../cloud/market/model/index.ts';
+import { type SimulationReport, simulateMarket } from '../../cloud/market/simulate/index.ts';
 import { loadFeederCsv } from '../../cloud/network/index.ts';
 import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
 import { intOption } from '../options.ts';

@@ -3,8 +3,7 @@ import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import { formatIssues } from '../../protocols/mqtt/payloads.ts';
 import { DomainError, type ErrorCode } from '../errors.ts';
-import { MarketServiceError } from '../market/errors.ts';
-import { MarketRefusal } from '../market/rules.ts';
+import { MarketRefusal, MarketServiceError } from '../market/index.ts';
 import { DispatchRefused } from '../vpp/dispatch.ts';
 
 export { DomainError } from '../errors.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { auditLog, type MarketCloud, startMarketCloud } from '../../test-support/market-cloud.ts';
 import { battery, daSellOffer, pv, twoLateralFeeder400V } from '../../test-support/market-scenario.ts';
-import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../market/bids.ts';
+import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../market/index.ts';
 
 /**
  * ISO ancillary services in centralized model 1 through the API on a real cloud (HTTP + MQTT on

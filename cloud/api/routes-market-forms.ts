@@ -1,8 +1,6 @@
 import { z } from 'zod';
-import { MarketServiceError } from '../market/errors.ts';
-import { MarketRefusal, refuse } from '../market/rules.ts';
-import type { MarketService } from '../market/service.ts';
-import type { P2pMarket } from '../market/service-p2p.ts';
+import type { MarketService, P2pMarket } from '../market/index.ts';
+import { MarketRefusal, MarketServiceError, refuse } from '../market/index.ts';
 import { id, time } from './params.ts';
 import { type AnyRouteDef, route } from './route.ts';
 import { BID_ROLES, caller, OPERATE_ROLES, roles, windowQuery } from './routes-market.ts';

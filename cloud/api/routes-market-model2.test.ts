@@ -3,7 +3,7 @@ import { type Command, commandSchema } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
 import { auditLog, type MarketCloud, startMarketCloud } from '../../test-support/market-cloud.ts';
 import { battery, daSellOffer, pv, twoLateralFeeder400V } from '../../test-support/market-scenario.ts';
-import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../market/bids.ts';
+import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../market/index.ts';
 
 /**
  * Centralized model 2 (TSO - hybrid utility) through the API on a real cloud. It differs from

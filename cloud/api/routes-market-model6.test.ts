@@ -3,8 +3,8 @@ import { type Command, commandSchema } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
 import { auditLog, type MarketCloud, startMarketCloud } from '../../test-support/market-cloud.ts';
 import { battery, flexLoad, p2pOrder, pv, radialFeeder400V } from '../../test-support/market-scenario.ts';
-import { HOUR_MS, RT_INTERVAL_MS } from '../market/bids.ts';
-import type { MarketSettingsInput } from '../market/settings.ts';
+import type { MarketSettingsInput } from '../market/index.ts';
+import { HOUR_MS, RT_INTERVAL_MS } from '../market/index.ts';
 
 /**
  * Peer-to-peer model 6 (independent) through the API on a real cloud. It differs from model 5

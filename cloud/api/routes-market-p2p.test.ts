@@ -4,7 +4,7 @@ import { type Command, commandSchema } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
 import { type MarketCloud, startMarketCloud } from '../../test-support/market-cloud.ts';
 import { battery, flexLoad, p2pOrder, pv, radialFeeder400V } from '../../test-support/market-scenario.ts';
-import { HOUR_MS, RT_INTERVAL_MS } from '../market/bids.ts';
+import { HOUR_MS, RT_INTERVAL_MS } from '../market/index.ts';
 import type { TestCloud } from '../testing.ts';
 
 /**
@@ -267,7 +267,7 @@ describe('market API, peer-to-peer model 5 (real sockets)', function () {
       'GATE_CLOSED',
     ])
       assert.ok(codes.includes(c), c);
-    const { MarketService } = await import('../market/service.ts');
+    const { MarketService } = await import('../market/index.ts');
     const m = await MarketService.open({
       registry: t.cloud.registry,
       settings: t.cloud.market!.deps.settings,

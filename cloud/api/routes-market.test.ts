@@ -4,7 +4,7 @@ import { type Command, commandSchema } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
 import { type MarketCloud, startMarketCloud } from '../../test-support/market-cloud.ts';
 import { daSellOffer, radialFeeder12kV } from '../../test-support/market-scenario.ts';
-import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../market/bids.ts';
+import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../market/index.ts';
 import type { TestCloud } from '../testing.ts';
 
 /**
@@ -428,7 +428,7 @@ describe('market API (real sockets)', function () {
   });
 
   it('restores resources and live bids after a restart', async () => {
-    const { MarketService } = await import('../market/service.ts');
+    const { MarketService } = await import('../market/index.ts');
     const m = await MarketService.open({
       registry: t.cloud.registry,
       settings: t.cloud.market!.deps.settings,

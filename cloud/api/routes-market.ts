@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import type { Role } from '../auth/roles.ts';
-import { PRODUCTS, StepSchema } from '../market/bids.ts';
-import type { MarketService } from '../market/service.ts';
+import { type MarketService, PRODUCTS, StepSchema } from '../market/index.ts';
 import type { Principal } from './auth.ts';
 import { id, time } from './params.ts';
 import { type AnyRouteDef, route } from './route.ts';

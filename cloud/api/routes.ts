@@ -1,7 +1,7 @@
 import type { CommandPipeline } from '../commands/pipeline.ts';
 import type { ForecastService } from '../forecast-service/service.ts';
 import type { GridService } from '../grid/service.ts';
-import type { MarketService } from '../market/service.ts';
+import type { MarketService } from '../market/index.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Registry } from '../storage/registry/registry.ts';
 import type { TimeSeriesStore } from '../storage/timeseries/types.ts';

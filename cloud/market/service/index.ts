@@ -1,0 +1,17 @@
+/**
+ * # market/service — the market as a stateful cloud service
+ *
+ * MarketService (service.ts) resolves who is acting, runs the pure layers, persists (store.ts,
+ * store-forms.ts: registry tables on SQLite or PostgreSQL), dispatches awards to the field through
+ * the command pipeline (dispatch.ts) and audits every action. The model-specific services, the
+ * nodal models (nodal.ts), the centralized models (centralized.ts) and the peer-to-peer market
+ * (p2p.ts), see it only through the narrow MarketContext (context.ts). The metered-settlement
+ * scheduler (metered-scheduler.ts) settles completed hours on its own, one settlement of an hour
+ * at a time (hour-lock.ts).
+ */
+
+export type { MarketCaller, MarketContext, MarketIso } from './context.ts';
+export type { SendCommand } from './dispatch.ts';
+export * from './metered-scheduler.ts';
+export type { OrderInput, P2pMarket } from './p2p.ts';
+export * from './service.ts';

@@ -1,0 +1,513 @@
+import { readFileSync } from 'node:fs';
+import { newId } from '../../auth/secrets.ts';
+import { buildNetwork, type Network } from '../../network/index.ts';
+import type { Registry } from '../../storage/registry/registry.ts';
+import type { TimeSeriesStore } from '../../storage/timeseries/types.ts';
+import { type Bid, BidBook, gateClosure, type Step } from '../model/bids.ts';
+import { MarketServiceError } from '../model/errors.ts';
+import type {
+  AwardRecord,
+  DispatchRecord,
+  LedgerEntry,
+  ResourceLink,
+  MarketKind as RunMarket,
+  StoredResource,
+} from '../model/records.ts';
+import { ResourceRegistry, ResourceSchema, type ResourceStatus } from '../model/resources.ts';
+import { type MarketConfig, modelConfig, type Role, rolesOf } from '../model/roles.ts';
+import { checkMayDispatch, MarketRefusal, refuse } from '../model/rules.ts';
+import type { MarketSettings } from '../model/settings.ts';
+import { HOUR_MS } from '../model/time.ts';
+import { checkBooks, Ledger, totalsByAccount } from '../settlement/ledger.ts';
+import { meteredRun } from '../settlement/metered-run.ts';
+import { runCentralizedDayAhead, runCentralizedRealTime } from './centralized.ts';
+import type { MarketCaller, MarketContext, MarketIso } from './context.ts';
+import type { SendCommand } from './dispatch.ts';
+import { KeyedLock } from './hour-lock.ts';
+import { requireNodal, runNodalDayAhead, runNodalRealTime } from './nodal.ts';
+import { P2pMarket } from './p2p.ts';
+import { MarketStore } from './store.ts';
+import { MarketFormsStore } from './store-forms.ts';
+
+/**
+ * The market as a cloud service: the configured organizational model, registered resources, the
+ * bid book with gate closure on an injectable clock, clearing on demand (DA day / RT interval),
+ * persisted awards, prices, settlement ledger and dispatch outcomes, and an audit entry for every
+ * action (accepted or refused). Pure market logic stays in the core modules; this class only
+ * resolves who is acting, calls the core, stores and audits.
+ */
+
+export interface MarketServiceDeps {
+  readonly registry: Registry;
+  readonly settings: MarketSettings;
+  /** Absent: no wholesale counterpart; clearing that needs the ISO is refused with NO_ISO (503). */
+  readonly iso?: MarketIso;
+  /** Network model of the LDA; default: loaded from settings.networkFile, else none. */
+  readonly network?: Network | null;
+  readonly send?: SendCommand;
+  /** The cloud's telemetry store: metered settlement reads delivered energy from it. */
+  readonly timeseries?: TimeSeriesStore;
+  readonly maxTtlSeconds?: number;
+  readonly now?: () => number;
+}
+
+export interface ResourceInput extends Omit<StoredResource, 'status'> {
+  readonly status?: ResourceStatus;
+}
+
+export class MarketService implements MarketContext {
+  readonly config: MarketConfig;
+  readonly resources = new ResourceRegistry();
+  readonly links = new Map<string, ResourceLink>();
+  readonly book = new BidBook();
+  readonly store: MarketStore;
+  /** ISO-award screening (models 1, 2) and the P2P book and trades (models 5, 6). */
+  readonly forms: MarketFormsStore;
+  /** The continuous double auction per territory; only in P2P models. */
+  readonly p2p: P2pMarket | null;
+  readonly network: Network | null;
+  /** The market clock (epoch ms): gate closures are judged against it. Tests replace it. */
+  now: () => number;
+  readonly #usersOf = new Map<string, Set<string>>();
+  readonly #meteredLock = new KeyedLock<number>();
+
+  private constructor(readonly deps: MarketServiceDeps) {
+    const s = deps.settings;
+    this.config = modelConfig(
+      s.model,
+      s.actors.map((a) => ({ id: a.id, kind: a.kind, ...(a.name ? { name: a.name } : {}) })),
+      s.utilityDerMayParticipate !== undefined
+        ? { utilityDerMayParticipate: s.utilityDerMayParticipate }
+        : {},
+    );
+    for (const a of s.actors) this.#usersOf.set(a.id, new Set(a.users));
+    this.store = new MarketStore(deps.registry.db);
+    this.forms = new MarketFormsStore(deps.registry.db);
+    this.network =
+      deps.network !== undefined
+        ? deps.network
+        : s.networkFile
+          ? buildNetwork(JSON.parse(readFileSync(s.networkFile, 'utf8')))
+          : null;
+    this.now = deps.now ?? Date.now;
+    this.p2p = this.config.marketForm === 'p2p' ? new P2pMarket(this) : null;
+  }
+
+  /** Builds the service and restores resources and live bids from the registry database. */
+  static async open(deps: MarketServiceDeps): Promise<MarketService> {
+    const m = new MarketService(deps);
+    for (const r of await m.store.loadResources()) {
+      const { site, device, ...res } = r;
+      m.resources.add(res);
+      m.links.set(r.id, { site, device });
+    }
+    for (const b of await m.store.liveBids()) {
+      try {
+        // Restored as accepted before: gate closure was judged when they were submitted.
+        m.book.submit(b, { config: m.config, registry: m.resources, now: Number.NEGATIVE_INFINITY });
+      } catch (err) {
+        if (!(err instanceof MarketRefusal)) throw err;
+        await m.store.saveBid(b, 'cancelled', m.now());
+      }
+    }
+    await m.p2p?.restore();
+    return m;
+  }
+
+  /** The injected wholesale counterpart, or a 503 refusal when none is configured. */
+  iso(): MarketIso {
+    if (!this.deps.iso)
+      throw new MarketServiceError(503, 'NO_ISO', 'no wholesale market (ISO) is connected to this cloud');
+    return this.deps.iso;
+  }
+
+  get gates() {
+    return this.deps.settings.gates;
+  }
+
+  get settings(): MarketSettings {
+    return this.deps.settings;
+  }
+
+  get send(): SendCommand | undefined {
+    return this.deps.send;
+  }
+
+  get maxTtlSeconds(): number | undefined {
+    return this.deps.maxTtlSeconds;
+  }
+
+  // --- who is acting ------------------------------------------------------------------------------
+
+  /** Market organizations a cloud user acts for. */
+  actorsOf(userId: string): string[] {
+    return [...this.#usersOf].filter(([, users]) => users.has(userId)).map(([id]) => id);
+  }
+
+  rolesOf(userId: string): Record<string, Role[]> {
+    return Object.fromEntries(this.actorsOf(userId).map((a) => [a, rolesOf(this.config, a)]));
+  }
+
+  /** The organization through which the user holds `role`, or a 403. */
+  actingAs(userId: string, role: 'DMO' | 'DGO' | 'DERM'): string {
+    const a = this.actorsOf(userId).find((id) => this.config.roles[role] === id);
+    if (!a)
+      throw new MarketServiceError(
+        403,
+        `NOT_${role}`,
+        `user "${userId}" does not act for the ${role} ("${this.config.roles[role]}") of this market`,
+      );
+    return a;
+  }
+
+  participant(userId: string, requested?: string): string {
+    const mine = this.actorsOf(userId);
+    if (requested !== undefined) {
+      if (!mine.includes(requested))
+        throw new MarketServiceError(403, 'NOT_YOURS', `user "${userId}" does not act for "${requested}"`);
+      return requested;
+    }
+    if (mine.length === 1) return mine[0];
+    if (!mine.length)
+      throw new MarketServiceError(
+        403,
+        'NO_MARKET_ACTOR',
+        `user "${userId}" acts for no market organization`,
+      );
+    throw new MarketServiceError(
+      400,
+      'AMBIGUOUS_PARTICIPANT',
+      `user "${userId}" acts for ${mine.join(', ')}: say which one as "participant"`,
+    );
+  }
+
+  /** Writes one market action to the registry audit log (also used by the market-form modules). */
+  async audit(c: MarketCaller, action: string, target: string | null, detail: Record<string, unknown>) {
+    await this.deps.registry.audit(c.auditActor, action, target, detail);
+  }
+
+  /** Runs `fn`; a refusal is audited with its reason before it propagates. */
+  async guard<T>(
+    c: MarketCaller,
+    action: string,
+    target: string | null,
+    detail: Record<string, unknown>,
+    fn: () => Promise<T> | T,
+  ): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof MarketRefusal || err instanceof MarketServiceError) {
+        const refusal = err instanceof MarketRefusal ? err.refusal : { code: err.code, reason: err.message };
+        await this.audit(c, `${action}.refused`, target, { ...detail, refusal });
+      }
+      throw err;
+    }
+  }
+
+  // --- utility: registration and interconnection ----------------------------------------------
+
+  async registerResource(c: MarketCaller, input: ResourceInput): Promise<StoredResource> {
+    return this.guard(c, 'market.resource.register', input.id, { input }, async () => {
+      const by = this.actingAs(c.userId, 'DGO');
+      const { site, device, ...rest } = input;
+      const parsed = ResourceSchema.safeParse({ status: 'registered', ...rest });
+      if (!parsed.success)
+        throw new MarketRefusal(
+          refuse('MALFORMED', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')),
+        );
+      const r = parsed.data;
+      for (const who of [r.owner, r.aggregator])
+        if (who !== undefined && !this.config.actors.has(who))
+          throw new MarketRefusal(refuse('UNKNOWN_PARTICIPANT', `"${who}" is not a market organization`));
+      if (r.aggregator !== undefined && this.config.actors.get(r.aggregator)!.kind !== 'aggregator')
+        throw new MarketRefusal(refuse('MALFORMED', `"${r.aggregator}" is not an aggregator`));
+      if (this.network && !this.network.buses.some((b) => b.id === r.bus))
+        throw new MarketRefusal(refuse('MALFORMED', `bus "${r.bus}" is not in the network model`));
+      if (site !== undefined && !(await this.deps.registry.getSite(site)))
+        throw new MarketServiceError(422, 'UNKNOWN_SITE', `site "${site}" is not in the registry`);
+      if (device !== undefined && (site === undefined || !(await this.deps.registry.getDevice(site, device))))
+        throw new MarketServiceError(
+          422,
+          'UNKNOWN_DEVICE',
+          `device "${device}" is not a device of site "${site}"`,
+        );
+      if (this.resources.get(r.id))
+        throw new MarketServiceError(409, 'DUPLICATE_RESOURCE', `resource "${r.id}" is already registered`);
+      this.resources.add(r);
+      this.links.set(r.id, { site, device });
+      const stored = { ...r, ...(site ? { site } : {}), ...(device ? { device } : {}) };
+      await this.store.saveResource(stored, this.now());
+      await this.audit(c, 'market.resource.register', r.id, { as: by, resource: stored });
+      return stored;
+    });
+  }
+
+  /** Interconnection decisions: registered → certified, or suspended. */
+  async setResourceStatus(c: MarketCaller, id: string, status: ResourceStatus): Promise<StoredResource> {
+    return this.guard(c, 'market.resource.status', id, { status }, async () => {
+      const by = this.actingAs(c.userId, 'DGO');
+      if (!this.resources.get(id)) throw new MarketRefusal(refuse('UNKNOWN_RESOURCE', `no resource "${id}"`));
+      const r = this.resources.setStatus(id, status);
+      const stored = { ...r, ...this.links.get(id) };
+      await this.store.saveResource(stored, this.now());
+      await this.audit(c, 'market.resource.status', id, { as: by, status });
+      return stored;
+    });
+  }
+
+  listResources(): StoredResource[] {
+    return this.resources.all().map((r) => ({ ...r, ...this.links.get(r.id) }));
+  }
+
+  // --- participants: bids ---------------------------------------------------------------------
+
+  #ctx() {
+    return { config: this.config, registry: this.resources, now: this.now(), gates: this.gates };
+  }
+
+  async submitBid(
+    c: MarketCaller,
+    input: Omit<Bid, 'id' | 'participant'> & { id?: string; participant?: string },
+  ): Promise<Bid> {
+    return this.guard(c, 'market.bid.submit', input.id ?? null, { bid: input }, async () => {
+      if (this.config.marketForm === 'p2p')
+        throw new MarketRefusal(
+          refuse(
+            'WRONG_MARKET_FORM',
+            `model ${this.config.model} trades peer to peer: use /market/p2p/orders`,
+          ),
+        );
+      const participant = this.participant(c.userId, input.participant);
+      const bid = this.book.submit({ ...input, id: input.id ?? `bid_${newId(8)}`, participant }, this.#ctx());
+      await this.store.saveBid(bid, 'live', this.now());
+      await this.audit(c, 'market.bid.submit', bid.id, { bid });
+      return bid;
+    });
+  }
+
+  #ownerFor(c: MarketCaller, id: string): string {
+    const b = this.book.get(id);
+    if (!b) throw new MarketRefusal(refuse('UNKNOWN_BID', `no bid "${id}"`));
+    // Pass the bid's own participant only if the user acts for it; otherwise the book says NOT_YOURS.
+    return this.actorsOf(c.userId).includes(b.participant) ? b.participant : `user:${c.userId}`;
+  }
+
+  async modifyBid(c: MarketCaller, id: string, steps: Step[]): Promise<Bid> {
+    return this.guard(c, 'market.bid.modify', id, { steps }, async () => {
+      const bid = this.book.modify(id, this.#ownerFor(c, id), steps, this.#ctx());
+      await this.store.saveBid(bid, 'live', this.now());
+      await this.audit(c, 'market.bid.modify', id, { steps });
+      return bid;
+    });
+  }
+
+  async cancelBid(c: MarketCaller, id: string): Promise<Bid> {
+    return this.guard(c, 'market.bid.cancel', id, {}, async () => {
+      const bid = this.book.cancel(id, this.#ownerFor(c, id), { now: this.now(), gates: this.gates });
+      await this.store.saveBid(bid, 'cancelled', this.now());
+      await this.audit(c, 'market.bid.cancel', id, {});
+      return bid;
+    });
+  }
+
+  /** A participant's own live bids; all of them for the DMO (`all`). */
+  listBids(c: MarketCaller, q: { all?: boolean; market?: 'DA' | 'RT'; from?: number; to?: number }): Bid[] {
+    if (q.all) this.actingAs(c.userId, 'DMO');
+    const mine = new Set(this.actorsOf(c.userId));
+    const filter = {
+      ...(q.market ? { market: q.market } : {}),
+      ...(q.from !== undefined ? { from: q.from } : {}),
+      ...(q.to !== undefined ? { to: q.to } : {}),
+    };
+    return this.book.list(filter).filter((b) => q.all || mine.has(b.participant));
+  }
+
+  // --- DMO: clearing ----------------------------------------------------------------------------
+
+  #requireNodal() {
+    requireNodal(this.config);
+  }
+
+  requireGateClosed(market: 'DA' | 'RT', start: number) {
+    const closes = gateClosure(market, start, this.gates);
+    if (this.now() < closes)
+      throw new MarketServiceError(
+        409,
+        'GATE_OPEN',
+        `the ${market} gate for ${new Date(start).toISOString()} closes at ${new Date(closes).toISOString()}: bids may still change`,
+      );
+  }
+
+  async runDayAhead(
+    c: MarketCaller,
+    q: { dayStart: number; forecastLmp?: number[]; loadForecastW?: Record<string, number[]> },
+  ) {
+    if (this.config.marketForm === 'wholesale') return runCentralizedDayAhead(this, c, q);
+    return runNodalDayAhead(this, c, q);
+  }
+
+  async runRealTime(
+    c: MarketCaller,
+    q: {
+      intervalStart: number;
+      interfacePrice?: number;
+      loadForecastW?: Record<string, number>;
+      socWh?: Record<string, number>;
+      dispatch?: boolean;
+    },
+  ) {
+    if (this.config.marketForm === 'wholesale') return runCentralizedRealTime(this, c, q);
+    return runNodalRealTime(this, c, q);
+  }
+
+  /** Metered settlement of a completed hour (5-minute periods) from telemetry: metered-run.ts. */
+  async settleMetered(c: MarketCaller, q: { hourStart: number }) {
+    // API and scheduler: one settlement of an hour at a time (hour-lock.ts says why).
+    return this.#meteredLock.run(q.hourStart, () => this.#settleMetered(c, q));
+  }
+
+  async #settleMetered(c: MarketCaller, q: { hourStart: number }) {
+    return this.guard(c, 'market.settle.metered', String(q.hourStart), q, async () => {
+      const by = c.system === 'DMO' ? this.config.roles.DMO : this.actingAs(c.userId, 'DMO');
+      this.#requireNodal();
+      if (q.hourStart % HOUR_MS !== 0)
+        throw new MarketRefusal(refuse('BAD_INTERVAL', 'metered settlement runs on whole UTC hours'));
+      if (this.now() < q.hourStart + HOUR_MS)
+        throw new MarketServiceError(
+          409,
+          'NOT_METERED_YET',
+          'the hour is not over: meters are still running',
+        );
+      if (!this.deps.timeseries)
+        throw new MarketServiceError(503, 'NO_TELEMETRY', 'no time-series store to read meters from');
+      const r = this.config.roles;
+      const { ledger, lines, reports } = await meteredRun({
+        hourStart: q.hourStart,
+        store: this.store,
+        timeseries: this.deps.timeseries,
+        registry: this.deps.registry,
+        resources: this.resources,
+        links: this.links,
+        iso: r.ISO,
+        dgo: r.DGO,
+        dmo: r.DMO,
+        fees: this.deps.settings.fees,
+      });
+      const books = checkBooks(ledger);
+      const summary = {
+        balanced: books.every((b) => b.balanced),
+        surplusCents: books.reduce((s, b) => s + b.surplusCents, 0),
+        meters: reports,
+      };
+      const runId = `mt_${newId(8)}`;
+      const run = {
+        id: runId,
+        market: 'MT' as const,
+        intervalStart: q.hourStart,
+        intervalEnd: q.hourStart + HOUR_MS,
+      };
+      await this.store.saveRun({ ...run, runAt: this.now(), runBy: by, summary }, [], [], ledger.entries);
+      await this.audit(c, 'market.settle.metered', runId, {
+        as: by,
+        hourStart: q.hourStart,
+        balanced: summary.balanced,
+      });
+      return { runId, ...summary, books, lines };
+    });
+  }
+
+  // --- DGO -------------------------------------------------------------------------------------
+
+  async screeningOutcomes(c: MarketCaller, q: { from?: number; to?: number }): Promise<DispatchRecord[]> {
+    this.actingAs(c.userId, 'DGO');
+    return this.store.dispatches(q);
+  }
+
+  /** DGO emergency dispatch: overrides market positions (also in P2P models, which have no DERM). */
+  async emergencyDispatch(
+    c: MarketCaller,
+    q: { resource: string; w: number; ttlSeconds: number; reason: string },
+  ) {
+    return this.guard(c, 'market.dgo.emergency', q.resource, q, async () => {
+      const by = this.actingAs(c.userId, 'DGO');
+      const rule = checkMayDispatch(this.config, this.resources, q.resource, 'DGO_EMERGENCY');
+      if (rule) throw new MarketRefusal(rule);
+      const link = this.links.get(q.resource);
+      if (!link?.site)
+        throw new MarketServiceError(422, 'NOT_LINKED', `resource "${q.resource}" is not linked to a site`);
+      if (!this.deps.send) throw new MarketServiceError(503, 'NO_PIPELINE', 'no command pipeline');
+      const kind = this.resources.get(q.resource)!.kind;
+      const type = kind === 'battery' ? 'battery_power' : 'active_power_limit';
+      const cmd = await this.deps.send(
+        link.site,
+        {
+          type,
+          w: type === 'battery_power' ? q.w : Math.max(0, q.w),
+          ttlSeconds: q.ttlSeconds,
+          ...(link.device ? { device: link.device } : {}),
+        },
+        `market:DGO:${by}`,
+      );
+      // P2P: the emergency setpoint overrides the resource's trades while it holds.
+      const overridden = await this.p2p?.override(c, q.resource, q.w, this.now(), q.ttlSeconds * 1000);
+      await this.audit(c, 'market.dgo.emergency', q.resource, {
+        as: by,
+        ...q,
+        command: cmd.id,
+        ...(overridden ? { overriddenTrades: overridden.map((t) => t.id) } : {}),
+      });
+      return overridden ? { ...cmd, overriddenTrades: overridden } : cmd;
+    });
+  }
+
+  // --- results -----------------------------------------------------------------------------------
+
+  /** Awards of the user's organizations; all awards for the DMO or the DGO (`all`: grid services are the DGO's). */
+  async awards(c: MarketCaller, q: { all?: boolean; market?: RunMarket; from?: number; to?: number }) {
+    if (q.all) {
+      if (this.config.roles.DGO === undefined || !this.actorsOf(c.userId).includes(this.config.roles.DGO))
+        this.actingAs(c.userId, 'DMO');
+      return this.store.awards(q);
+    }
+    const out: AwardRecord[] = [];
+    for (const a of this.actorsOf(c.userId)) out.push(...(await this.store.awards({ ...q, participant: a })));
+    return out.sort((x, y) => x.intervalStart - y.intervalStart || x.resource.localeCompare(y.resource));
+  }
+
+  /** Published prices: public to every authenticated user. */
+  prices(q: { market?: RunMarket; from?: number; to?: number; bus?: string }) {
+    return this.store.prices(q);
+  }
+
+  /** Settlement lines and totals of the user's organizations (`all`: every account plus the books check, DMO only). */
+  async settlements(c: MarketCaller, q: { all?: boolean; market?: RunMarket; from?: number; to?: number }) {
+    const accounts = q.all ? null : this.actorsOf(c.userId);
+    if (q.all) this.actingAs(c.userId, 'DMO');
+    const entries: LedgerEntry[] = [];
+    if (accounts === null) entries.push(...(await this.store.ledger(q)));
+    else {
+      const seen = new Set<string>();
+      for (const a of accounts)
+        for (const e of await this.store.ledger({ ...q, account: a })) {
+          const k = JSON.stringify(e);
+          if (!seen.has(k)) entries.push(e);
+          seen.add(k);
+        }
+    }
+    const l = new Ledger();
+    l.entries.push(...entries);
+    const totals = Object.fromEntries(
+      [...totalsByAccount(l)]
+        .filter(([a]) => accounts === null || accounts.includes(a))
+        .map(([a, t]) => [a, t]),
+    );
+    return {
+      entries,
+      totals,
+      ...(accounts === null
+        ? { books: checkBooks(l), balanced: checkBooks(l).every((b) => b.balanced) }
+        : {}),
+    };
+  }
+}
