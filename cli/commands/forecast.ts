@@ -166,6 +166,15 @@ function printHuman(r: BacktestResult): void {
     `pinball loss kW: P10 ${r.pinball_kw.p10.toFixed(4)}  P50 ${r.pinball_kw.p50.toFixed(4)}  P90 ${r.pinball_kw.p90.toFixed(4)}; ` +
       `P10–P90 coverage ${(100 * r.coverage_p10_p90).toFixed(1)}%`,
   );
+  console.log('per month (local month of the issue day; skill vs the better baseline of that month):');
+  console.log(
+    `${'month'.padEnd(8)} ${'days'.padStart(4)} ${'MAE kW'.padStart(10)} ${'pers_1d'.padStart(10)} ${'pers_7d'.padStart(10)} ${'skill'.padStart(7)} ${'P10–P90'.padStart(8)}`,
+  );
+  for (const m of r.months) {
+    console.log(
+      `${m.month.padEnd(8)} ${String(m.forecasts).padStart(4)} ${m.mae_kw.toFixed(4).padStart(10)} ${m.persistence_1d_mae_kw.toFixed(4).padStart(10)} ${m.persistence_7d_mae_kw.toFixed(4).padStart(10)} ${m.skill.toFixed(3).padStart(7)} ${`${(100 * m.coverage_p10_p90).toFixed(1)}%`.padStart(8)}`,
+    );
+  }
 }
 
 export function register(program: Command): void {

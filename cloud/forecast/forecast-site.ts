@@ -21,6 +21,8 @@ export interface ForecastSiteOptions {
   site?: PvSite;
   /** pv: optional weather forecast */
   weather?: WeatherInput;
+  /** pv: learn obstruction shading per sun-position bin (default true) */
+  shading?: boolean;
 }
 
 /** Forecast one site's load or PV for the horizon after issueTime, with P10/P50/P90. */
@@ -42,5 +44,10 @@ export function forecastSite(history: RegularSeries, options: ForecastSiteOption
     return forecastLoad(history, issueTime, steps, opts);
   }
   if (!options.site) throw new Error('a PV forecast needs the site location (latitude, longitude)');
-  return forecastPv(history, issueTime, steps, { timeZone, site: options.site, weather: options.weather });
+  return forecastPv(history, issueTime, steps, {
+    timeZone,
+    site: options.site,
+    weather: options.weather,
+    shading: options.shading,
+  });
 }
