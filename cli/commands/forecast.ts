@@ -2,7 +2,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import type { BacktestResult } from '../../cloud/forecast/backtest.ts';
-import { backtest, parseSeriesCsv, type RegularSeries, toRegular } from '../../cloud/forecast/index.ts';
+import {
+  backtest,
+  type NwpRun,
+  parseNwpJson,
+  parseSeriesCsv,
+  type RegularSeries,
+  toRegular,
+} from '../../cloud/forecast/index.ts';
 import { medianStep, parseDuration } from '../../cloud/forecast/series.ts';
 import { assertTimeZone, parseLocalDate } from '../../cloud/forecast/timezone.ts';
 
@@ -89,8 +96,26 @@ function readHolidays(arg: string | undefined): string[] {
   return dates;
 }
 
-function readWeather(path: string, step: number): { kind: 'ghi' | 'cloud_cover'; series: RegularSeries } {
-  const header = readText(path, 'weather file').split(/\r?\n/, 1)[0].toLowerCase();
+/**
+ * --weather: a CSV series (timestamp,ghi or timestamp,cloud_cover), or NWP point-forecast JSON
+ * (one run or an array of runs, each with its issued_at; see cloud/forecast/nwp.ts), from which each
+ * day-ahead forecast takes only the runs issued by its issue time.
+ */
+function readWeather(
+  path: string,
+  step: number,
+): { weather?: { kind: 'ghi' | 'cloud_cover'; series: RegularSeries }; nwp?: NwpRun[] } {
+  const text = readText(path, 'weather file');
+  if (/^\s*[[{]/.test(text)) return { nwp: parseNwpJson(text, path) };
+  return { weather: readWeatherCsv(path, text, step) };
+}
+
+function readWeatherCsv(
+  path: string,
+  text: string,
+  step: number,
+): { kind: 'ghi' | 'cloud_cover'; series: RegularSeries } {
+  const header = text.split(/\r?\n/, 1)[0].toLowerCase();
   const kind = header.includes('cloud_cover') ? 'cloud_cover' : header.includes('ghi') ? 'ghi' : undefined;
   if (!kind)
     throw new Error(`${path} line 1: weather header must be "timestamp,ghi" or "timestamp,cloud_cover"`);
@@ -121,7 +146,7 @@ export async function runBacktest(raw: Record<string, unknown>): Promise<Backtes
       horizonMs,
       holidays: readHolidays(o.holidays),
       temperature: o.temperature ? loadSeries(o.temperature, 'temperature', series.stepMs).series : undefined,
-      weather: o.weather ? readWeather(o.weather, series.stepMs) : undefined,
+      ...(o.weather ? readWeather(o.weather, series.stepMs) : {}),
       site:
         o.kind === 'pv'
           ? {
@@ -207,7 +232,7 @@ export function register(program: Command): void {
     )
     .option(
       '--weather <file.csv>',
-      'PV: weather forecast CSV timestamp,ghi (W/m²) or timestamp,cloud_cover (0–1 or %)',
+      'weather forecast: CSV timestamp,ghi (W/m²) or timestamp,cloud_cover (0–1 or %), or NWP JSON runs with issued_at (hourly GHI/DNI/DHI, cloud cover, temperature)',
     )
     .option('--json', 'print one JSON object')
     .action(async (opts: Record<string, unknown>) => {

@@ -15,6 +15,7 @@ export {
 } from './envelope.ts';
 export { type ForecastSiteOptions, forecastSite } from './forecast-site.ts';
 export { LOAD_MODEL_VERSION } from './load-model.ts';
+export { type NwpRun, nwpSeries, nwpWeather, parseNwpJson } from './nwp.ts';
 export { PV_MODEL_VERSION, type PvSite, type WeatherInput } from './pv-model.ts';
 export {
   addSums,
