@@ -86,6 +86,29 @@ describe('gridlayer forecast backtest', () => {
     for (const l of rows) assert.match(l, /-?\d\.\d{3}\s+\d{1,3}\.\d%$/, l);
   });
 
+  it('--intraday scores hourly updates per lead time against 5-minute persistence', () => {
+    const s = syntheticLoad({
+      start: Date.UTC(2024, 0, 1),
+      days: 30,
+      stepMs: 300_000,
+      timeZone: 'UTC',
+      seed: 24,
+    });
+    const file = writeCsv('load-5min.csv', s, 'Z');
+    const r = cli('--input', file, '--kind', 'load', '--test-days', '3', '--intraday', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.resolution_minutes, 5);
+    assert.equal(out.forecasts_issued, 3 * 23);
+    assert.deepEqual(
+      out.buckets.map((b: { lead_minutes: number[] }) => b.lead_minutes[1]),
+      [30, 60, 120, 240, 360],
+    );
+    for (const b of out.buckets) assert.ok(b.skill > 0, `skill ${b.skill} at ${b.lead_minutes}`);
+    const human = cli('--input', file, '--kind', 'load', '--test-days', '3', '--intraday');
+    assert.match(human.stdout, /^240–360\s/m);
+  });
+
   it('backtests PV with location and capacity, hourly resolution', () => {
     const site = { latitude: 52.5, longitude: 13.4, tilt: 35, azimuth: 170, capacity: 6 };
     const s = syntheticPv({

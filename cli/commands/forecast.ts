@@ -4,6 +4,8 @@ import { z } from 'zod';
 import type { BacktestResult } from '../../cloud/forecast/backtest.ts';
 import {
   backtest,
+  backtestIntraday,
+  type IntradayBacktestResult,
   type NwpRun,
   parseNwpJson,
   parseSeriesCsv,
@@ -33,6 +35,7 @@ const Options = z
     temperature: z.string().optional(),
     weather: z.string().optional(),
     json: z.boolean().default(false),
+    intraday: z.boolean().default(false),
   })
   .superRefine((o, ctx) => {
     if (o.kind === 'pv' && (o.lat === undefined || o.lon === undefined)) {
@@ -122,7 +125,9 @@ function readWeatherCsv(
   return { kind, series: loadSeries(path, kind, step).series };
 }
 
-export async function runBacktest(raw: Record<string, unknown>): Promise<BacktestResult> {
+export async function runBacktest(
+  raw: Record<string, unknown>,
+): Promise<BacktestResult | IntradayBacktestResult> {
   const parsedOpts = Options.safeParse(raw);
   if (!parsedOpts.success) throw new Error(parsedOpts.error.issues.map((i) => i.message).join('; '));
   const o: Opts = parsedOpts.data;
@@ -139,7 +144,10 @@ export async function runBacktest(raw: Record<string, unknown>): Promise<Backtes
     ? (done: number, total: number) => process.stderr.write(`\rbacktest: ${done}/${total} days`)
     : undefined;
   try {
-    const result = backtest(series, {
+    const run = o.intraday
+      ? (x: Parameters<typeof backtest>[1]) => backtestIntraday(series, x)
+      : (x: Parameters<typeof backtest>[1]) => backtest(series, x);
+    const result = run({
       kind: o.kind,
       timeZone: o.timezone,
       testDays: o.testDays,
@@ -172,6 +180,19 @@ export async function runBacktest(raw: Record<string, unknown>): Promise<Backtes
     }
     throw err;
   }
+}
+
+function printIntraday(r: IntradayBacktestResult): void {
+  console.log(
+    `${r.kind} intraday backtest (${r.model_version}): ${r.forecasts_issued} updates, hourly from 01:00, ${r.resolution_minutes}-min intervals, 6 h ahead`,
+  );
+  console.log(
+    `${'lead min'.padEnd(10)} ${'MAE kW'.padStart(10)} ${'pers_5min'.padStart(10)} ${'day-ahead'.padStart(10)} ${'skill'.padStart(7)} ${'vs d-a'.padStart(7)}`,
+  );
+  for (const b of r.buckets)
+    console.log(
+      `${`${b.lead_minutes[0]}–${b.lead_minutes[1]}`.padEnd(10)} ${b.mae.toFixed(4).padStart(10)} ${b.persistence_mae.toFixed(4).padStart(10)} ${b.day_ahead_mae.toFixed(4).padStart(10)} ${b.skill.toFixed(3).padStart(7)} ${b.skill_vs_day_ahead.toFixed(3).padStart(7)}`,
+    );
 }
 
 function printHuman(r: BacktestResult): void {
@@ -234,10 +255,15 @@ export function register(program: Command): void {
       '--weather <file.csv>',
       'weather forecast: CSV timestamp,ghi (W/m²) or timestamp,cloud_cover (0–1 or %), or NWP JSON runs with issued_at (hourly GHI/DNI/DHI, cloud cover, temperature)',
     )
+    .option(
+      '--intraday',
+      'score intraday updates (hourly, 5 min–6 h ahead) against 5-minute persistence instead of day-ahead',
+    )
     .option('--json', 'print one JSON object')
     .action(async (opts: Record<string, unknown>) => {
       const result = await runBacktest(opts);
       if (opts.json) console.log(JSON.stringify(result));
+      else if ('buckets' in result) printIntraday(result);
       else printHuman(result);
     });
 }
