@@ -307,6 +307,20 @@ describe('continuous forecast scoring in the cloud (issued forecasts vs stored a
     assertMetrics(withFallback.metrics, expected(served.g.slice(3), sum), 'group g, with fallback');
   });
 
+  it('is described in the OpenAPI document', async () => {
+    const doc = (await fetch(`${t.cloud.apiUrl}/openapi.json`).then((r) => r.json())) as {
+      paths: Record<string, Record<string, { parameters?: { name: string }[] }>>;
+    };
+    for (const p of ['/api/v1/sites/{site}/forecast/scores', '/api/v1/groups/{group}/forecast/scores']) {
+      const get = doc.paths[p]?.get;
+      assert.ok(get, `${p} in openapi.json`);
+      assert.deepEqual(
+        (get.parameters ?? []).map((x) => x.name).filter((n) => n === 'kind' || n === 'days'),
+        ['kind', 'days'],
+      );
+    }
+  });
+
   it('answers for a subject without scores, and keeps to auth and scopes', async () => {
     const none = await t.api<Scores>('GET', '/sites/smooth/forecast/scores?kind=pv');
     assert.equal(none.status, 200);
