@@ -128,4 +128,34 @@ describe('NWP point-forecast JSON', () => {
       'the later run says dark',
     );
   });
+
+  it('uses the run’s own DNI/DHI split when it has one', () => {
+    const site = { latitude: 48.1, longitude: 11.6, tilt: 30, azimuth: 180, capacity: 5 };
+    const start = Date.UTC(2024, 4, 1);
+    const hist = syntheticPv({ start, days: 30, stepMs: 900_000, seed: 3, site, clearProbability: 0.5 });
+    const sunny = (h: number) => Math.max(0, 800 * Math.sin((Math.PI * ((h % 24) - 5)) / 15));
+    const ghiOnly = run('2024-05-30T12:00:00Z', '2024-05-25T00:00', 8 * 24, sunny);
+    // The same GHI, all of it diffuse (DNI 0): a south-tilted array then gets less than with the
+    // beam Erbs would have split off.
+    const diffuse = {
+      ...ghiOnly,
+      hourly: {
+        ...ghiOnly.hourly,
+        direct_normal_irradiance: ghiOnly.hourly.time.map(() => 0),
+        diffuse_radiation: ghiOnly.hourly.shortwave_radiation,
+      },
+    };
+    const opts = {
+      kind: 'pv' as const,
+      issueTime: start + 30 * DAY,
+      site: { latitude: 48.1, longitude: 11.6, capacity: 5 },
+    };
+    const a = forecastSite(hist, { ...opts, nwp: parseNwpJson(JSON.stringify(ghiOnly), 'a.json') });
+    const b = forecastSite(hist, { ...opts, nwp: parseNwpJson(JSON.stringify(diffuse), 'b.json') });
+    const noon = 11 * 4;
+    assert.ok(
+      b.mean[noon] < 0.95 * a.mean[noon],
+      `all-diffuse ${b.mean[noon]} vs split by Erbs ${a.mean[noon]}`,
+    );
+  });
 });

@@ -183,8 +183,20 @@ export function nwpWeather(
   stepMs: number,
 ): WeatherInput | undefined {
   const usable = runs.filter((r) => r.issuedAt <= issueTime);
-  if (usable.some((r) => r.ghi))
-    return { kind: 'ghi', series: nwpSeries(runs, 'ghi', issueTime, from, to, stepMs) };
+  if (usable.some((r) => r.ghi)) {
+    // With the run's own beam/diffuse split the model uses it instead of splitting GHI itself.
+    const split = usable.some((r) => r.dni && r.dhi);
+    return {
+      kind: 'ghi',
+      series: nwpSeries(runs, 'ghi', issueTime, from, to, stepMs),
+      ...(split
+        ? {
+            dni: nwpSeries(runs, 'dni', issueTime, from, to, stepMs),
+            dhi: nwpSeries(runs, 'dhi', issueTime, from, to, stepMs),
+          }
+        : {}),
+    };
+  }
   if (usable.some((r) => r.cloudCover))
     return { kind: 'cloud_cover', series: nwpSeries(runs, 'cloudCover', issueTime, from, to, stepMs) };
   return undefined;

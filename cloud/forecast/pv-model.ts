@@ -51,6 +51,12 @@ export interface PvSite {
 export interface WeatherInput {
   kind: 'ghi' | 'cloud_cover';
   series: RegularSeries;
+  /**
+   * With kind 'ghi': the forecast's own beam (DNI) and diffuse (DHI) irradiance, W/m², on the same
+   * grid. Where both are present they are used as given instead of splitting GHI with Erbs.
+   */
+  dni?: RegularSeries;
+  dhi?: RegularSeries;
 }
 
 export interface PvOptions {
@@ -135,6 +141,7 @@ function weatherIrradiance(
   w: WeatherInput,
   value: number,
   percent: boolean,
+  split?: { dni: number; dhi: number },
 ): Irradiance[] {
   const out: Irradiance[] = [];
   const csMean = ghiMean(sky, i);
@@ -147,7 +154,11 @@ function weatherIrradiance(
           ? value * (cs.ghi / csMean)
           : 0
         : ghiFromCloudCover(cs.ghi, percent ? value / 100 : value);
-    out.push(erbs(ghi, sun.zenith, sun.dniExtra));
+    if (split && w.kind === 'ghi') {
+      // The forecast's own split; the diffuse part follows the GHI's shape within the interval.
+      const up = sun.zenith < 90;
+      out.push({ ghi, dni: up ? split.dni : 0, dhi: value > 0 ? split.dhi * (ghi / value) : 0 });
+    } else out.push(erbs(ghi, sun.zenith, sun.dniExtra));
   }
   return out;
 }
@@ -406,7 +417,10 @@ export function forecastPv(
     if (!weather) return Number.NaN;
     const v = valueAt(weather.series, t);
     if (!Number.isFinite(v)) return Number.NaN;
-    const irr = weatherIrradiance(skyX, i, weather, v, wPercent);
+    const dni = weather.dni ? valueAt(weather.dni, t) : Number.NaN;
+    const dhi = weather.dhi ? valueAt(weather.dhi, t) : Number.NaN;
+    const split = Number.isFinite(dni) && Number.isFinite(dhi) ? { dni, dhi } : undefined;
+    const irr = weatherIrradiance(skyX, i, weather, v, wPercent, split);
     let s = 0;
     for (let m = 0; m < skyX.m; m++)
       s += planeOfArray(irr[m], skyX.sun[i * skyX.m + m], tilt, azimuth, albedo);
