@@ -177,6 +177,51 @@ export function forecastRoutes(d: { registry: Registry; forecasts?: ForecastServ
     }),
     route({
       method: 'get',
+      path: '/sites/:site/forecast/intraday',
+      summary:
+        'Intraday update of the latest site forecast with the last two hours of telemetry: 5-minute P10/P50/P90 in W from the interval in progress, up to 6 h ahead',
+      tag: 'forecasts',
+      permission: 'site:read',
+      params: z.object({ site: z.string().regex(SITE_ID_PATTERN) }),
+      query: query.extend({ horizonMinutes: z.coerce.number().int().min(5).max(360).default(360) }),
+      response: forecastResponse,
+      handler: async ({ params, query: q, principal }) => {
+        if (!(await principal.canSite(params.site)))
+          throw new HttpError(403, `not authorized for site ${params.site}`);
+        if (!(await d.registry.getSite(params.site))) throw new HttpError(404, `unknown site ${params.site}`);
+        if (!d.forecasts) throw new HttpError(503, 'forecasting is not running in this cloud');
+        const r = await d.forecasts.intraday(params.site, q.kind, { horizonMs: q.horizonMinutes * 60_000 });
+        if (!r)
+          throw new HttpError(
+            409,
+            `no stored ${q.kind} forecast of site ${params.site} covers the next ${q.horizonMinutes} min (forecasts run on a schedule)`,
+          );
+        const f = r.forecast;
+        return {
+          subject: 'site' as const,
+          id: params.site,
+          kind: q.kind,
+          unit: 'W' as const,
+          issuedAt: f.issuedAt,
+          issuedAtIso: new Date(f.issuedAt).toISOString(),
+          modelVersion: f.modelVersion,
+          start: f.start,
+          stepMs: f.stepMs,
+          members: null,
+          status: null,
+          intervals: f.p50.map((_, i) => ({
+            start: f.start + i * f.stepMs,
+            mean: f.mean[i],
+            p10: f.p10[i],
+            p50: f.p50[i],
+            p90: f.p90[i],
+          })),
+          details: f.details,
+        };
+      },
+    }),
+    route({
+      method: 'get',
       path: '/sites/:site/forecast',
       summary: 'Latest load (consumption +) or PV forecast of a site, 15-minute P10/P50/P90 in W',
       tag: 'forecasts',

@@ -4,6 +4,7 @@ import {
   emptySums,
   type Forecast,
   type ForecastKind,
+  forecastIntraday,
   forecastSite,
   type RegularSeries,
   scoreForecast,
@@ -363,6 +364,56 @@ export class ForecastService {
       models: report,
       assessment: assess(flagGroups, opts.modelVersion, scoring.windowDays, scoring.minIntervals),
     };
+  }
+
+  /**
+   * An intraday update (5-minute intervals, up to 6 h) of the site's stored day-ahead forecast with
+   * the telemetry of the last two hours, computed on request: its first interval is the one in
+   * progress at `now`. Undefined when no stored forecast covers the horizon.
+   */
+  async intraday(
+    site: string,
+    kind: ForecastKind,
+    opts: { now?: number; horizonMs?: number } = {},
+  ): Promise<{ forecast: Forecast; base: StoredForecast } | undefined> {
+    const step = 5 * 60_000;
+    const issue = Math.floor((opts.now ?? Date.now()) / step) * step;
+    const horizonMs = opts.horizonMs ?? 6 * 3_600_000;
+    const stored = await this.store.recent('site', site, kind, issue, 4);
+    const base = stored.find(
+      (f) => f.start <= issue && f.start + f.p50.length * f.stepMs >= issue + horizonMs,
+    );
+    if (!base) return undefined;
+    // The stored forecast on the 5-minute grid: a quarter hour's mean power holds for its thirds.
+    const k = base.stepMs / step;
+    const fine = (a: number[]) => a.flatMap((v) => new Array<number>(k).fill(v));
+    const devices = await this.deps.registry.listDevices(site);
+    const hist = await siteHistory(this.deps.store, site, devices, issue - 2 * 3_600_000, issue, step);
+    const capacity = devices
+      .filter((d) => d.kind === 'inverter')
+      .reduce((acc, d) => acc + (d.nameplate.w_max ?? Number.NaN), 0);
+    const forecast = forecastIntraday(
+      hist[kind] ?? { start: issue, stepMs: step, values: new Float64Array(0) },
+      {
+        kind,
+        modelVersion: base.modelVersion,
+        issuedAt: base.issuedAt,
+        start: base.start,
+        stepMs: step,
+        mean: fine(base.mean),
+        p10: fine(base.p10),
+        p50: fine(base.p50),
+        p90: fine(base.p90),
+        details: {},
+      },
+      {
+        kind,
+        issueTime: issue,
+        horizonMs,
+        capacity: Number.isFinite(capacity) && capacity > 0 ? capacity : undefined,
+      },
+    );
+    return { forecast, base };
   }
 
   /** Latest stored forecast, or the status explaining why there is none. */

@@ -127,6 +127,22 @@ export class ForecastStore {
     return r ? rowToForecast(r) : undefined;
   }
 
+  /** The `limit` latest forecasts issued at or before `t`, newest first. */
+  async recent(
+    subject: Subject,
+    id: string,
+    kind: ForecastKind,
+    t: number,
+    limit: number,
+  ): Promise<StoredForecast[]> {
+    const rows = await this.db.all<Record<string, unknown>>(
+      `SELECT * FROM forecasts WHERE subject = ? AND subject_id = ? AND kind = ? AND issued_at <= ?
+       ORDER BY issued_at DESC LIMIT ?`,
+      [subject, id, kind, t, limit],
+    );
+    return rows.map(rowToForecast);
+  }
+
   async setStatus(s: ForecastStatus): Promise<void> {
     await this.db.run(
       `INSERT INTO forecast_status (subject, subject_id, kind, status, reason, at) VALUES (?, ?, ?, ?, ?, ?)
