@@ -440,46 +440,57 @@ export function forecastPv(
     }
   }
   const zeros = (n: number) => new Array<number>(n).fill(0);
-  const qRaw = fitResidualQuantiles(zeros(resKappa.length), resKappa).pooled;
   /*
    * The residual quantiles come from the brighter intervals (normalising by a tiny clear-sky power
    * at dawn would blow up); widen the band until it covers 80 % of all evaluation-day intervals
    * with daylight, as the backtest counts them, so P10–P90 means what it says.
    */
-  const widen = (f: number) => [
-    qRaw[1] + f * (qRaw[0] - qRaw[1]),
-    qRaw[1],
-    qRaw[1] + f * (qRaw[2] - qRaw[1]),
-  ];
-  let bandWidening = 1;
-  {
-    const evalPoints: [number, number, number][] = []; // [actual, point, clear]
-    for (const d of usable) {
-      if (d.day < evalFirst) continue;
-      const kap = expectedIndex(d.day, bestW.w);
-      for (const i of d.idx)
-        if (Number.isFinite(obs[i]) && pcs[i] > 0) evalPoints.push([obs[i], pcs[i] * kap, pcs[i]]);
-    }
+  const calibrated = (qRaw: number[], points: [number, number, number][]) => {
+    const widen = (f: number) => [
+      qRaw[1] + f * (qRaw[0] - qRaw[1]),
+      qRaw[1],
+      qRaw[1] + f * (qRaw[2] - qRaw[1]),
+    ];
+    let factor = 1;
     for (const f of BAND_WIDENING) {
-      bandWidening = f;
+      factor = f;
       const q = widen(f);
       let covered = 0;
       let counted = 0;
-      for (const [y, point, clear] of evalPoints) {
-        const [a, , c] = applyQuantiles(point, q, clear, 0, cap);
-        if (!(c > a || y !== 0)) continue;
+      for (const [y, point, clear] of points) {
+        const [lo, , hi] = applyQuantiles(point, q, clear, 0, cap);
+        if (!(hi > lo || y !== 0)) continue;
         counted++;
-        if (y >= a && y <= c) covered++;
+        if (y >= lo && y <= hi) covered++;
       }
       if (!counted || covered >= 0.8 * counted) break;
     }
+    return { q: widen(factor), factor };
+  };
+  // [actual, point, clear-sky power] of every evaluation-day interval with daylight.
+  const kappaPoints: [number, number, number][] = [];
+  const weatherPoints: [number, number, number][] = [];
+  for (const d of usable) {
+    if (d.day < evalFirst) continue;
+    const kap = expectedIndex(d.day, bestW.w);
+    for (const i of d.idx) {
+      if (!Number.isFinite(obs[i]) || !(pcs[i] > 0)) continue;
+      kappaPoints.push([obs[i], pcs[i] * kap, pcs[i]]);
+      if (resWeather.length >= 50) {
+        const wp = weatherPoint(i, sky, times[i]);
+        if (Number.isFinite(wp)) weatherPoints.push([obs[i], wp, pcs[i]]);
+      }
+    }
   }
-  const qKappa = widen(bandWidening);
+  const kappaBand = calibrated(fitResidualQuantiles(zeros(resKappa.length), resKappa).pooled, kappaPoints);
+  const qKappa = kappaBand.q;
+  const bandWidening = kappaBand.factor;
   // Weather-driven bands come from past weather inputs when given; otherwise the κ spread, re-centred.
-  const qWeather =
+  const weatherBand =
     resWeather.length >= 50
-      ? fitResidualQuantiles(zeros(resWeather.length), resWeather).pooled
-      : qKappa.map((q) => q - qKappa[1]);
+      ? calibrated(fitResidualQuantiles(zeros(resWeather.length), resWeather).pooled, weatherPoints)
+      : { q: qKappa.map((q) => q - qKappa[1]), factor: bandWidening };
+  const qWeather = weatherBand.q;
 
   const targetTimes = Array.from({ length: steps }, (_, j) => issueTime + j * stepMs);
   const skyT = clearSky(targetTimes, stepMs, site);
@@ -530,7 +541,8 @@ export function forecastPv(
       expectedClearSkyIndex: expectedIndex(issueDay, bestW.w),
       weatherIntervals: weatherUsed,
       shading: shadeInfo,
-      bandWidening,
+      bandWidening:
+        resWeather.length >= 50 ? { kappa: bandWidening, weather: weatherBand.factor } : bandWidening,
     },
   };
 }

@@ -127,6 +127,8 @@ export interface SyntheticResidentialPvOptions {
   performanceRatio?: number;
   /** 'clear': every day cloudless (clear-sky index 1), to see the obstructions alone. */
   weather?: 'variable' | 'clear';
+  /** Filled with the simulated GHI (W/m², interval mean) when given: the "truth" a weather forecast approximates. */
+  ghiOut?: Float64Array;
 }
 
 const inArc = (az: number, from: number, to: number) =>
@@ -190,6 +192,7 @@ export function syntheticResidentialPv(o: SyntheticResidentialPvOptions): Regula
       const cs = sky.irr[i * sky.m + k];
       if (sun.zenith >= 90 || cs.ghi <= 0) continue;
       const irr = erbs(cs.ghi * kappa, sun.zenith, sun.dniExtra);
+      if (o.ghiOut) o.ghiOut[i] += irr.ghi / sky.m;
       const elevation = 90 - sun.zenith;
       let beam = 1;
       for (const ob of o.obstructions) {
