@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { capabilitiesSchema } from '../../protocols/mqtt/payloads.ts';
+import { type RunningPostgres, startPostgres } from '../../test-support/postgres.ts';
+import type { CloudConfigInput } from '../config.ts';
 import type { PointRow } from '../storage/timeseries/types.ts';
 import { startTestCloud, type TestCloud } from '../testing.ts';
 
@@ -162,175 +164,203 @@ function assertMetrics(m: Metrics | null, e: ReturnType<typeof expected>, what: 
   close(m.coverage.p10_p90, e.inBand, `${what} p10-p90 coverage`);
 }
 
-describe('continuous forecast scoring in the cloud (issued forecasts vs stored actuals and persistence)', function () {
-  this.timeout(120_000);
-  let t: TestCloud;
-  // Four day-ahead runs at UTC midnight (the last one yesterday), so every forecast is in the window.
-  const last = Math.floor(Date.now() / DAY) * DAY - DAY;
-  const issues = [last - 3 * DAY, last - 2 * DAY, last - DAY, last];
-  const served: Record<string, Served[]> = { jag: [], smooth: [], g: [] };
-  const summaries: Awaited<ReturnType<TestCloud['cloud']['forecasts']['runNow']>>[] = [];
-  let viewer = '';
+scoringSuite('SQLite registry', async () => ({}));
 
-  before(async () => {
-    t = await startTestCloud({
-      forecast: { enabled: false, timeZone: 'UTC', scoring: { windowDays: 7, minIntervals: 288 } },
-    });
-    for (const site of ['jag', 'smooth']) {
-      assert.equal((await t.api('POST', '/sites', { body: { id: site } })).status, 201);
-      await t.cloud.registry.applyCapabilities(caps(site));
-      // Telemetry up to the end of the last forecast's day; each run only reads what precedes it.
-      await t.cloud.store.write(telemetry(site, issues[0] - 35 * DAY, last + DAY));
-    }
-    const g = await t.api('POST', '/groups', {
-      body: { id: 'g', name: 'g', kind: 'vpp', sites: ['jag', 'smooth'] },
-    });
-    assert.equal(g.status, 201);
-    const u = await t.api<{ id: string }>('POST', '/users', {
-      body: { name: 'owner', role: 'viewer', scopes: [{ kind: 'site', target: 'smooth' }] },
-    });
-    viewer = (await t.api<{ token: string }>('POST', `/users/${u.body.id}/tokens`, { body: {} })).body.token;
+let pgServer: RunningPostgres | undefined;
+scoringSuite(
+  'PostgreSQL registry (real server)',
+  async () => {
+    pgServer = await startPostgres();
+    return {
+      storage: {
+        timeseries: { backend: 'sqlite', path: 'ts.db', synchronous: 'normal' },
+        registry: { backend: 'postgres', connectionString: pgServer.connectionString },
+      },
+    };
+  },
+  async () => pgServer?.stop(),
+);
 
-    for (const issueTime of issues) {
-      summaries.push(await t.cloud.forecasts.runNow({ issueTime }));
-      for (const [id, path] of [
-        ['jag', '/sites/jag/forecast'],
-        ['smooth', '/sites/smooth/forecast'],
-        ['g', '/groups/g/forecast'],
-      ]) {
-        const r = await t.api<Served>('GET', `${path}?kind=load`);
-        assert.equal(r.status, 200, `${path}: ${JSON.stringify(r.body)}`);
-        assert.equal(r.body.issuedAt, issueTime);
-        served[id].push(r.body);
+function scoringSuite(
+  name: string,
+  storage: () => Promise<Partial<CloudConfigInput>>,
+  cleanup: () => Promise<void> = async () => {},
+) {
+  describe(`continuous forecast scoring in the cloud: issued forecasts vs stored actuals and persistence (${name})`, function () {
+    this.timeout(120_000);
+    let t: TestCloud;
+    // Four day-ahead runs at UTC midnight (the last one yesterday), so every forecast is in the window.
+    const last = Math.floor(Date.now() / DAY) * DAY - DAY;
+    const issues = [last - 3 * DAY, last - 2 * DAY, last - DAY, last];
+    const served: Record<string, Served[]> = { jag: [], smooth: [], g: [] };
+    const summaries: Awaited<ReturnType<TestCloud['cloud']['forecasts']['runNow']>>[] = [];
+    let viewer = '';
+
+    before(async () => {
+      t = await startTestCloud({
+        ...(await storage()),
+        forecast: { enabled: false, timeZone: 'UTC', scoring: { windowDays: 7, minIntervals: 288 } },
+      });
+      for (const site of ['jag', 'smooth']) {
+        assert.equal((await t.api('POST', '/sites', { body: { id: site } })).status, 201);
+        await t.cloud.registry.applyCapabilities(caps(site));
+        // Telemetry up to the end of the last forecast's day; each run only reads what precedes it.
+        await t.cloud.store.write(telemetry(site, issues[0] - 35 * DAY, last + DAY));
       }
-    }
-    // A fifth run scores the forecast issued last (its day has ended by then).
-    summaries.push(await t.cloud.forecasts.runNow({ issueTime: last + DAY }));
-  });
-  after(async () => t?.stop());
+      const g = await t.api('POST', '/groups', {
+        body: { id: 'g', name: 'g', kind: 'vpp', sites: ['jag', 'smooth'] },
+      });
+      assert.equal(g.status, 201);
+      const u = await t.api<{ id: string }>('POST', '/users', {
+        body: { name: 'owner', role: 'viewer', scopes: [{ kind: 'site', target: 'smooth' }] },
+      });
+      viewer = (await t.api<{ token: string }>('POST', `/users/${u.body.id}/tokens`, { body: {} })).body
+        .token;
 
-  it('scores each forecast once its horizon has ended: none in the first run, then the previous day’s', () => {
-    // Per run: 2 site load forecasts + 1 group load forecast become due (PV: no inverters, none made).
-    assert.deepEqual(
-      summaries.map((s) => s.scored),
-      [0, 3, 3, 3, 3],
-    );
-  });
+      for (const issueTime of issues) {
+        summaries.push(await t.cloud.forecasts.runNow({ issueTime }));
+        for (const [id, path] of [
+          ['jag', '/sites/jag/forecast'],
+          ['smooth', '/sites/smooth/forecast'],
+          ['g', '/groups/g/forecast'],
+        ]) {
+          const r = await t.api<Served>('GET', `${path}?kind=load`);
+          assert.equal(r.status, 200, `${path}: ${JSON.stringify(r.body)}`);
+          assert.equal(r.body.issuedAt, issueTime);
+          served[id].push(r.body);
+        }
+      }
+      // A fifth run scores the forecast issued last (its day has ended by then).
+      summaries.push(await t.cloud.forecasts.runNow({ issueTime: last + DAY }));
+    });
+    after(async () => {
+      await t?.stop();
+      await cleanup();
+    });
 
-  it('reports MAE, RMSE, both skills, pinball and coverage as computed from the served forecasts by hand', async () => {
-    const r = await t.api<Scores>('GET', '/sites/smooth/forecast/scores?kind=load');
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    assert.equal(r.body.windowDays, 7);
-    assert.equal(r.body.models.length, 1);
-    const [m] = r.body.models;
-    assert.match(m.modelVersion, /^load-similar-day\//);
-    assert.equal(m.forecasts, 4);
-    assert.deepEqual(m.served, { model: 4, persistence_1d: 0, persistence_7d: 0 });
-    const e = expected(served.smooth, (x) => truth('smooth', x));
-    assert.equal(e.intervals, 4 * 96);
-    assertMetrics(m.metrics, e, 'smooth');
-    // Averaging similar days beats copying one noisy day: not flagged.
-    assert.ok(e.skill > 0, `smooth skill ${e.skill}`);
-    assert.equal(r.body.assessment.flagged, false);
-    assert.equal(served.smooth.at(-1)?.modelVersion, m.modelVersion);
-  });
-
-  it('a rolling window: days=2 holds only the forecasts issued in the last two days', async () => {
-    const r = await t.api<Scores>('GET', '/sites/smooth/forecast/scores?kind=load&days=2');
-    assert.equal(r.status, 200);
-    const inWindow = served.smooth.filter((f) => f.issuedAt >= Date.now() - 2 * DAY);
-    assert.ok(inWindow.length >= 1 && inWindow.length < 4, `${inWindow.length} forecasts in 2 days`);
-    assert.equal(r.body.models[0].forecasts, inWindow.length);
-    assertMetrics(
-      r.body.models[0].metrics,
-      expected(inWindow, (x) => truth('smooth', x)),
-      'smooth, 2 days',
-    );
-  });
-
-  it('flags a model worse than weekly persistence and serves that baseline instead, still scoring the model', async () => {
-    const jag = served.jag;
-    // The first three forecasts (288 intervals by the fourth run) came from the model.
-    for (const f of jag.slice(0, 3)) assert.match(f.modelVersion, /^load-similar-day\//);
-    const e3 = expected(jag.slice(0, 3), (x) => truth('jag', x));
-    assert.ok(e3.skill_7d < 0, `the model must lose to weekly persistence here (skill ${e3.skill_7d})`);
-    // The fourth was the weekly baseline: last week's values at the same time.
-    const fb = jag[3];
-    assert.equal(fb.modelVersion, 'persistence-7d/1');
-    assert.equal(fb.details.fallback?.baseline, 'persistence_7d');
-    assert.match(fb.status?.reason ?? '', /serving persistence_7d/);
-    assert.equal(fb.intervals.length, 96);
-    for (const iv of fb.intervals)
-      close(iv.p50, truth('jag', iv.start - 7 * DAY), `fallback p50 at ${iv.start}`);
-    assert.deepEqual(
-      summaries.map((s) => s.fallbacks.map((f) => `${f.id}/${f.kind}/${f.baseline}`)),
-      [[], [], [], ['jag/load/persistence_7d'], ['jag/load/persistence_7d']],
-    );
-
-    const r = await t.api<Scores>('GET', '/sites/jag/forecast/scores?kind=load');
-    assert.equal(r.status, 200);
-    const [m] = r.body.models;
-    assert.match(m.modelVersion, /^load-similar-day\//);
-    assert.deepEqual(m.served, { model: 3, persistence_1d: 0, persistence_7d: 1 });
-    // The model is scored on its own forecasts, the fourth one kept beside the served baseline.
-    const model = fb.details.model as { p10: number[]; p50: number[]; p90: number[] };
-    const shadow = {
-      intervals: fb.intervals.map((iv, j) => ({
-        start: iv.start,
-        p10: model.p10[j],
-        p50: model.p50[j],
-        p90: model.p90[j],
-      })),
-    };
-    assertMetrics(
-      m.metrics,
-      expected([...jag.slice(0, 3), shadow], (x) => truth('jag', x)),
-      'jag',
-    );
-    assert.equal(r.body.assessment.flagged, true);
-    assert.equal(r.body.assessment.betterBaseline, 'persistence_7d');
-    assert.equal(r.body.assessment.intervals, 4 * 96);
-  });
-
-  it('scores groups against the sum of their members’ actuals, per model version', async () => {
-    const r = await t.api<Scores>('GET', '/groups/g/forecast/scores?kind=load');
-    assert.equal(r.status, 200);
-    // The aggregate's version names its members' models: it changed when jag got its fallback.
-    const [withFallback, before] = r.body.models;
-    assert.equal(r.body.models.length, 2);
-    assert.match(before.modelVersion, /^aggregate\/1\(load-similar-day\/1\)$/);
-    assert.match(withFallback.modelVersion, /persistence-7d\/1/);
-    assert.equal(before.forecasts, 3);
-    assert.equal(withFallback.forecasts, 1);
-    const sum = (x: number) => truth('jag', x) + truth('smooth', x);
-    assertMetrics(before.metrics, expected(served.g.slice(0, 3), sum), 'group g, model only');
-    assertMetrics(withFallback.metrics, expected(served.g.slice(3), sum), 'group g, with fallback');
-  });
-
-  it('is described in the OpenAPI document', async () => {
-    const doc = (await fetch(`${t.cloud.apiUrl}/openapi.json`).then((r) => r.json())) as {
-      paths: Record<string, Record<string, { parameters?: { name: string }[] }>>;
-    };
-    for (const p of ['/api/v1/sites/{site}/forecast/scores', '/api/v1/groups/{group}/forecast/scores']) {
-      const get = doc.paths[p]?.get;
-      assert.ok(get, `${p} in openapi.json`);
+    it('scores each forecast once its horizon has ended: none in the first run, then the previous day’s', () => {
+      // Per run: 2 site load forecasts + 1 group load forecast become due (PV: no inverters, none made).
       assert.deepEqual(
-        (get.parameters ?? []).map((x) => x.name).filter((n) => n === 'kind' || n === 'days'),
-        ['kind', 'days'],
+        summaries.map((s) => s.scored),
+        [0, 3, 3, 3, 3],
       );
-    }
-  });
+    });
 
-  it('answers for a subject without scores, and keeps to auth and scopes', async () => {
-    const none = await t.api<Scores>('GET', '/sites/smooth/forecast/scores?kind=pv');
-    assert.equal(none.status, 200);
-    assert.deepEqual(none.body.models, []);
-    assert.equal(none.body.assessment.flagged, false);
-    assert.equal((await t.api('GET', '/sites/nope/forecast/scores')).status, 404);
-    assert.equal((await t.api('GET', '/sites/smooth/forecast/scores?days=0')).status, 400);
-    assert.equal((await t.api('GET', '/sites/smooth/forecast/scores', { token: viewer })).status, 200);
-    assert.equal((await t.api('GET', '/sites/jag/forecast/scores', { token: viewer })).status, 403);
-    assert.equal((await t.api('GET', '/groups/g/forecast/scores', { token: viewer })).status, 403);
-    assert.equal((await fetch(`${t.cloud.apiUrl}/sites/smooth/forecast/scores`)).status, 401);
+    it('reports MAE, RMSE, both skills, pinball and coverage as computed from the served forecasts by hand', async () => {
+      const r = await t.api<Scores>('GET', '/sites/smooth/forecast/scores?kind=load');
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.windowDays, 7);
+      assert.equal(r.body.models.length, 1);
+      const [m] = r.body.models;
+      assert.match(m.modelVersion, /^load-similar-day\//);
+      assert.equal(m.forecasts, 4);
+      assert.deepEqual(m.served, { model: 4, persistence_1d: 0, persistence_7d: 0 });
+      const e = expected(served.smooth, (x) => truth('smooth', x));
+      assert.equal(e.intervals, 4 * 96);
+      assertMetrics(m.metrics, e, 'smooth');
+      // Averaging similar days beats copying one noisy day: not flagged.
+      assert.ok(e.skill > 0, `smooth skill ${e.skill}`);
+      assert.equal(r.body.assessment.flagged, false);
+      assert.equal(served.smooth.at(-1)?.modelVersion, m.modelVersion);
+    });
+
+    it('a rolling window: days=2 holds only the forecasts issued in the last two days', async () => {
+      const r = await t.api<Scores>('GET', '/sites/smooth/forecast/scores?kind=load&days=2');
+      assert.equal(r.status, 200);
+      const inWindow = served.smooth.filter((f) => f.issuedAt >= Date.now() - 2 * DAY);
+      assert.ok(inWindow.length >= 1 && inWindow.length < 4, `${inWindow.length} forecasts in 2 days`);
+      assert.equal(r.body.models[0].forecasts, inWindow.length);
+      assertMetrics(
+        r.body.models[0].metrics,
+        expected(inWindow, (x) => truth('smooth', x)),
+        'smooth, 2 days',
+      );
+    });
+
+    it('flags a model worse than weekly persistence and serves that baseline instead, still scoring the model', async () => {
+      const jag = served.jag;
+      // The first three forecasts (288 intervals by the fourth run) came from the model.
+      for (const f of jag.slice(0, 3)) assert.match(f.modelVersion, /^load-similar-day\//);
+      const e3 = expected(jag.slice(0, 3), (x) => truth('jag', x));
+      assert.ok(e3.skill_7d < 0, `the model must lose to weekly persistence here (skill ${e3.skill_7d})`);
+      // The fourth was the weekly baseline: last week's values at the same time.
+      const fb = jag[3];
+      assert.equal(fb.modelVersion, 'persistence-7d/1');
+      assert.equal(fb.details.fallback?.baseline, 'persistence_7d');
+      assert.match(fb.status?.reason ?? '', /serving persistence_7d/);
+      assert.equal(fb.intervals.length, 96);
+      for (const iv of fb.intervals)
+        close(iv.p50, truth('jag', iv.start - 7 * DAY), `fallback p50 at ${iv.start}`);
+      assert.deepEqual(
+        summaries.map((s) => s.fallbacks.map((f) => `${f.id}/${f.kind}/${f.baseline}`)),
+        [[], [], [], ['jag/load/persistence_7d'], ['jag/load/persistence_7d']],
+      );
+
+      const r = await t.api<Scores>('GET', '/sites/jag/forecast/scores?kind=load');
+      assert.equal(r.status, 200);
+      const [m] = r.body.models;
+      assert.match(m.modelVersion, /^load-similar-day\//);
+      assert.deepEqual(m.served, { model: 3, persistence_1d: 0, persistence_7d: 1 });
+      // The model is scored on its own forecasts, the fourth one kept beside the served baseline.
+      const model = fb.details.model as { p10: number[]; p50: number[]; p90: number[] };
+      const shadow = {
+        intervals: fb.intervals.map((iv, j) => ({
+          start: iv.start,
+          p10: model.p10[j],
+          p50: model.p50[j],
+          p90: model.p90[j],
+        })),
+      };
+      assertMetrics(
+        m.metrics,
+        expected([...jag.slice(0, 3), shadow], (x) => truth('jag', x)),
+        'jag',
+      );
+      assert.equal(r.body.assessment.flagged, true);
+      assert.equal(r.body.assessment.betterBaseline, 'persistence_7d');
+      assert.equal(r.body.assessment.intervals, 4 * 96);
+    });
+
+    it('scores groups against the sum of their members’ actuals, per model version', async () => {
+      const r = await t.api<Scores>('GET', '/groups/g/forecast/scores?kind=load');
+      assert.equal(r.status, 200);
+      // The aggregate's version names its members' models: it changed when jag got its fallback.
+      const [withFallback, before] = r.body.models;
+      assert.equal(r.body.models.length, 2);
+      assert.match(before.modelVersion, /^aggregate\/1\(load-similar-day\/1\)$/);
+      assert.match(withFallback.modelVersion, /persistence-7d\/1/);
+      assert.equal(before.forecasts, 3);
+      assert.equal(withFallback.forecasts, 1);
+      const sum = (x: number) => truth('jag', x) + truth('smooth', x);
+      assertMetrics(before.metrics, expected(served.g.slice(0, 3), sum), 'group g, model only');
+      assertMetrics(withFallback.metrics, expected(served.g.slice(3), sum), 'group g, with fallback');
+    });
+
+    it('is described in the OpenAPI document', async () => {
+      const doc = (await fetch(`${t.cloud.apiUrl}/openapi.json`).then((r) => r.json())) as {
+        paths: Record<string, Record<string, { parameters?: { name: string }[] }>>;
+      };
+      for (const p of ['/api/v1/sites/{site}/forecast/scores', '/api/v1/groups/{group}/forecast/scores']) {
+        const get = doc.paths[p]?.get;
+        assert.ok(get, `${p} in openapi.json`);
+        assert.deepEqual(
+          (get.parameters ?? []).map((x) => x.name).filter((n) => n === 'kind' || n === 'days'),
+          ['kind', 'days'],
+        );
+      }
+    });
+
+    it('answers for a subject without scores, and keeps to auth and scopes', async () => {
+      const none = await t.api<Scores>('GET', '/sites/smooth/forecast/scores?kind=pv');
+      assert.equal(none.status, 200);
+      assert.deepEqual(none.body.models, []);
+      assert.equal(none.body.assessment.flagged, false);
+      assert.equal((await t.api('GET', '/sites/nope/forecast/scores')).status, 404);
+      assert.equal((await t.api('GET', '/sites/smooth/forecast/scores?days=0')).status, 400);
+      assert.equal((await t.api('GET', '/sites/smooth/forecast/scores', { token: viewer })).status, 200);
+      assert.equal((await t.api('GET', '/sites/jag/forecast/scores', { token: viewer })).status, 403);
+      assert.equal((await t.api('GET', '/groups/g/forecast/scores', { token: viewer })).status, 403);
+      assert.equal((await fetch(`${t.cloud.apiUrl}/sites/smooth/forecast/scores`)).status, 401);
+    });
   });
-});
+}
