@@ -79,6 +79,7 @@ const TILTS = [10, 20, 30, 40, 50, 60];
 const AZIMUTHS = [0, 30, 60, 90, 120, 150, 180, 210, 240, 270, 300, 330];
 const RECENT_WEIGHTS = [0, 0.25, 0.5, 0.75, 1];
 const BAND_WIDENING = [1, 1.1, 1.2, 1.35, 1.5, 1.75, 2, 2.5, 3];
+const PERSISTENCE_SHARES = [0, 0.25, 0.5, 0.75];
 const SUB_MS = 15 * 60_000;
 const MIN_DAYS = 3;
 
@@ -427,6 +428,41 @@ export function forecastPv(
     return Math.min(cap, (k * s * shadeAt(skyX, i)) / skyX.m);
   };
 
+  /*
+   * Forecast combination with smart persistence: yesterday's output at the same sun time (24 h
+   * earlier), scaled by the clear-sky power ratio. It carries what the clear-sky model misses
+   * (shading details, yesterday's regime); the model carries the smooth shape and the weather
+   * input. The share α of persistence is chosen per site by MAE on the evaluation days.
+   */
+  const perDay = Math.round(86_400_000 / stepMs);
+  const persistAt = (y: number, clearThen: number, clearNow: number) =>
+    Number.isFinite(y)
+      ? Math.min(cap, clearThen > 0.05 * peakPcs ? y * Math.min(2, Math.max(0.5, clearNow / clearThen)) : y)
+      : Number.NaN;
+  const smartHist = (i: number) =>
+    i >= perDay ? persistAt(obs[i - perDay], pcs[i - perDay], pcs[i]) : Number.NaN;
+  const combine = (model: number, persist: number, alpha: number) =>
+    Number.isFinite(persist) ? (1 - alpha) * model + alpha * persist : model;
+  const chooseAlpha = (modelAt: (i: number, kap: number) => number) => {
+    let best = { alpha: 0, abs: Number.POSITIVE_INFINITY };
+    for (const alpha of PERSISTENCE_SHARES) {
+      let abs = 0;
+      for (const d of usable) {
+        if (d.day < evalFirst) continue;
+        const kap = expectedIndex(d.day, bestW.w);
+        for (const i of d.idx) {
+          if (!Number.isFinite(obs[i])) continue;
+          const m = modelAt(i, kap);
+          if (Number.isFinite(m)) abs += Math.abs(obs[i] - combine(m, smartHist(i), alpha));
+        }
+      }
+      if (abs < best.abs - 1e-12) best = { alpha, abs };
+    }
+    return best.alpha;
+  };
+  const alphaKappa = chooseAlpha((i, kap) => pcs[i] * kap);
+  const alphaWeather = weather ? chooseAlpha((i) => weatherPoint(i, sky, times[i])) : 0;
+
   const resKappa: number[] = [];
   const resWeather: number[] = [];
   for (const d of usable) {
@@ -434,9 +470,10 @@ export function forecastPv(
     const kap = expectedIndex(d.day, bestW.w);
     for (const i of d.idx) {
       if (!Number.isFinite(obs[i]) || pcs[i] < 0.1 * peakPcs) continue;
-      resKappa.push((obs[i] - pcs[i] * kap) / pcs[i]);
+      const sp = smartHist(i);
+      resKappa.push((obs[i] - combine(pcs[i] * kap, sp, alphaKappa)) / pcs[i]);
       const wp = weatherPoint(i, sky, times[i]);
-      if (Number.isFinite(wp)) resWeather.push((obs[i] - wp) / pcs[i]);
+      if (Number.isFinite(wp)) resWeather.push((obs[i] - combine(wp, sp, alphaWeather)) / pcs[i]);
     }
   }
   const zeros = (n: number) => new Array<number>(n).fill(0);
@@ -475,10 +512,11 @@ export function forecastPv(
     const kap = expectedIndex(d.day, bestW.w);
     for (const i of d.idx) {
       if (!Number.isFinite(obs[i]) || !(pcs[i] > 0)) continue;
-      kappaPoints.push([obs[i], pcs[i] * kap, pcs[i]]);
+      const sp = smartHist(i);
+      kappaPoints.push([obs[i], combine(pcs[i] * kap, sp, alphaKappa), pcs[i]]);
       if (resWeather.length >= 50) {
         const wp = weatherPoint(i, sky, times[i]);
-        if (Number.isFinite(wp)) weatherPoints.push([obs[i], wp, pcs[i]]);
+        if (Number.isFinite(wp)) weatherPoints.push([obs[i], combine(wp, sp, alphaWeather), pcs[i]]);
       }
     }
   }
@@ -505,14 +543,20 @@ export function forecastPv(
     const clear = Math.min(cap, k * poaT[j]);
     const day = localTime(tz, targetTimes[j]).day;
     const wp = weatherPoint(j, skyT, targetTimes[j]);
+    // Smart persistence: the latest day whose same sun time had ended by the issue.
+    let back = targetTimes[j] - 86_400_000;
+    while (back + stepMs > issueTime) back -= 86_400_000;
+    const bi = Math.round((back - times[0]) / stepMs);
+    const sp =
+      bi >= 0 && bi < times.length && times[bi] === back ? persistAt(obs[bi], pcs[bi], clear) : Number.NaN;
     let point: number;
     let q: number[];
     if (Number.isFinite(wp)) {
-      point = wp;
+      point = combine(wp, sp, alphaWeather);
       q = qWeather;
       weatherUsed++;
     } else {
-      point = clear * expectedIndex(Math.min(day, issueDay), bestW.w);
+      point = combine(clear * expectedIndex(Math.min(day, issueDay), bestW.w), sp, alphaKappa);
       q = qKappa;
     }
     const [a, b, c] = clear > 0 ? applyQuantiles(point, q, clear, 0, cap) : [0, 0, 0];
@@ -541,6 +585,7 @@ export function forecastPv(
       expectedClearSkyIndex: expectedIndex(issueDay, bestW.w),
       weatherIntervals: weatherUsed,
       shading: shadeInfo,
+      persistenceShare: weather ? { kappa: alphaKappa, weather: alphaWeather } : alphaKappa,
       bandWidening:
         resWeather.length >= 50 ? { kappa: bandWidening, weather: weatherBand.factor } : bandWidening,
     },
