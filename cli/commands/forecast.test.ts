@@ -62,6 +62,53 @@ describe('gridlayer forecast backtest', () => {
     for (const q of ['p10', 'p50', 'p90', 'mean']) assert.ok(out.pinball_kw[q] > 0, q);
   });
 
+  it('prints per-month skill and P10–P90 coverage in the human output', () => {
+    const s = syntheticLoad({
+      start: Date.UTC(2023, 11, 31, 23),
+      days: 60,
+      stepMs: 900_000,
+      timeZone: 'Europe/Berlin',
+      seed: 23,
+    });
+    const file = writeCsv('load-months.csv', s);
+    const r = cli('--input', file, '--kind', 'load', '--timezone', 'Europe/Berlin', '--test-days', '40');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^per month/m);
+    // Test days 2024-01-21 … 2024-02-29: 11 in January, 29 in February.
+    const rows = r.stdout.split('\n').filter((l) => /^\d{4}-\d{2} /.test(l));
+    assert.deepEqual(
+      rows.map((l) => l.split(/\s+/).slice(0, 2)),
+      [
+        ['2024-01', '11'],
+        ['2024-02', '29'],
+      ],
+    );
+    for (const l of rows) assert.match(l, /-?\d\.\d{3}\s+\d{1,3}\.\d%$/, l);
+  });
+
+  it('--intraday scores hourly updates per lead time against 5-minute persistence', () => {
+    const s = syntheticLoad({
+      start: Date.UTC(2024, 0, 1),
+      days: 30,
+      stepMs: 300_000,
+      timeZone: 'UTC',
+      seed: 24,
+    });
+    const file = writeCsv('load-5min.csv', s, 'Z');
+    const r = cli('--input', file, '--kind', 'load', '--test-days', '3', '--intraday', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.resolution_minutes, 5);
+    assert.equal(out.forecasts_issued, 3 * 23);
+    assert.deepEqual(
+      out.buckets.map((b: { lead_minutes: number[] }) => b.lead_minutes[1]),
+      [30, 60, 120, 240, 360],
+    );
+    for (const b of out.buckets) assert.ok(b.skill > 0, `skill ${b.skill} at ${b.lead_minutes}`);
+    const human = cli('--input', file, '--kind', 'load', '--test-days', '3', '--intraday');
+    assert.match(human.stdout, /^240–360\s/m);
+  });
+
   it('backtests PV with location and capacity, hourly resolution', () => {
     const site = { latitude: 52.5, longitude: 13.4, tilt: 35, azimuth: 170, capacity: 6 };
     const s = syntheticPv({
@@ -93,7 +140,7 @@ describe('gridlayer forecast backtest', () => {
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.resolution_minutes, 60);
-    assert.equal(out.model_version, 'pv-clearsky-index/1');
+    assert.equal(out.model_version, 'pv-clearsky-index/2');
     assert.ok(out.model.mae_kw < out.baselines.persistence_7d.mae_kw);
   });
 

@@ -2,7 +2,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import type { BacktestResult } from '../../cloud/forecast/backtest.ts';
-import { backtest, parseSeriesCsv, type RegularSeries, toRegular } from '../../cloud/forecast/index.ts';
+import {
+  backtest,
+  backtestIntraday,
+  type IntradayBacktestResult,
+  type NwpRun,
+  parseNwpJson,
+  parseSeriesCsv,
+  type RegularSeries,
+  toRegular,
+} from '../../cloud/forecast/index.ts';
 import { medianStep, parseDuration } from '../../cloud/forecast/series.ts';
 import { assertTimeZone, parseLocalDate } from '../../cloud/forecast/timezone.ts';
 
@@ -26,6 +35,7 @@ const Options = z
     temperature: z.string().optional(),
     weather: z.string().optional(),
     json: z.boolean().default(false),
+    intraday: z.boolean().default(false),
   })
   .superRefine((o, ctx) => {
     if (o.kind === 'pv' && (o.lat === undefined || o.lon === undefined)) {
@@ -89,15 +99,35 @@ function readHolidays(arg: string | undefined): string[] {
   return dates;
 }
 
-function readWeather(path: string, step: number): { kind: 'ghi' | 'cloud_cover'; series: RegularSeries } {
-  const header = readText(path, 'weather file').split(/\r?\n/, 1)[0].toLowerCase();
+/**
+ * --weather: a CSV series (timestamp,ghi or timestamp,cloud_cover), or NWP point-forecast JSON
+ * (one run or an array of runs, each with its issued_at; see cloud/forecast/nwp.ts), from which each
+ * day-ahead forecast takes only the runs issued by its issue time.
+ */
+function readWeather(
+  path: string,
+  step: number,
+): { weather?: { kind: 'ghi' | 'cloud_cover'; series: RegularSeries }; nwp?: NwpRun[] } {
+  const text = readText(path, 'weather file');
+  if (/^\s*[[{]/.test(text)) return { nwp: parseNwpJson(text, path) };
+  return { weather: readWeatherCsv(path, text, step) };
+}
+
+function readWeatherCsv(
+  path: string,
+  text: string,
+  step: number,
+): { kind: 'ghi' | 'cloud_cover'; series: RegularSeries } {
+  const header = text.split(/\r?\n/, 1)[0].toLowerCase();
   const kind = header.includes('cloud_cover') ? 'cloud_cover' : header.includes('ghi') ? 'ghi' : undefined;
   if (!kind)
     throw new Error(`${path} line 1: weather header must be "timestamp,ghi" or "timestamp,cloud_cover"`);
   return { kind, series: loadSeries(path, kind, step).series };
 }
 
-export async function runBacktest(raw: Record<string, unknown>): Promise<BacktestResult> {
+export async function runBacktest(
+  raw: Record<string, unknown>,
+): Promise<BacktestResult | IntradayBacktestResult> {
   const parsedOpts = Options.safeParse(raw);
   if (!parsedOpts.success) throw new Error(parsedOpts.error.issues.map((i) => i.message).join('; '));
   const o: Opts = parsedOpts.data;
@@ -114,14 +144,17 @@ export async function runBacktest(raw: Record<string, unknown>): Promise<Backtes
     ? (done: number, total: number) => process.stderr.write(`\rbacktest: ${done}/${total} days`)
     : undefined;
   try {
-    const result = backtest(series, {
+    const run = o.intraday
+      ? (x: Parameters<typeof backtest>[1]) => backtestIntraday(series, x)
+      : (x: Parameters<typeof backtest>[1]) => backtest(series, x);
+    const result = run({
       kind: o.kind,
       timeZone: o.timezone,
       testDays: o.testDays,
       horizonMs,
       holidays: readHolidays(o.holidays),
       temperature: o.temperature ? loadSeries(o.temperature, 'temperature', series.stepMs).series : undefined,
-      weather: o.weather ? readWeather(o.weather, series.stepMs) : undefined,
+      ...(o.weather ? readWeather(o.weather, series.stepMs) : {}),
       site:
         o.kind === 'pv'
           ? {
@@ -149,6 +182,19 @@ export async function runBacktest(raw: Record<string, unknown>): Promise<Backtes
   }
 }
 
+function printIntraday(r: IntradayBacktestResult): void {
+  console.log(
+    `${r.kind} intraday backtest (${r.model_version}): ${r.forecasts_issued} updates, hourly from 01:00, ${r.resolution_minutes}-min intervals, 6 h ahead`,
+  );
+  console.log(
+    `${'lead min'.padEnd(10)} ${'MAE kW'.padStart(10)} ${'pers_5min'.padStart(10)} ${'day-ahead'.padStart(10)} ${'skill'.padStart(7)} ${'vs d-a'.padStart(7)}`,
+  );
+  for (const b of r.buckets)
+    console.log(
+      `${`${b.lead_minutes[0]}–${b.lead_minutes[1]}`.padEnd(10)} ${b.mae.toFixed(4).padStart(10)} ${b.persistence_mae.toFixed(4).padStart(10)} ${b.day_ahead_mae.toFixed(4).padStart(10)} ${b.skill.toFixed(3).padStart(7)} ${b.skill_vs_day_ahead.toFixed(3).padStart(7)}`,
+    );
+}
+
 function printHuman(r: BacktestResult): void {
   const row = (name: string, s: { mae_kw: number; rmse_kw: number; nmae: number; intervals: number }) =>
     `${name.padEnd(16)} ${s.mae_kw.toFixed(4).padStart(10)} ${s.rmse_kw.toFixed(4).padStart(10)} ${s.nmae.toFixed(4).padStart(8)} ${String(s.intervals).padStart(9)}`;
@@ -166,6 +212,15 @@ function printHuman(r: BacktestResult): void {
     `pinball loss kW: P10 ${r.pinball_kw.p10.toFixed(4)}  P50 ${r.pinball_kw.p50.toFixed(4)}  P90 ${r.pinball_kw.p90.toFixed(4)}; ` +
       `P10–P90 coverage ${(100 * r.coverage_p10_p90).toFixed(1)}%`,
   );
+  console.log('per month (local month of the issue day; skill vs the better baseline of that month):');
+  console.log(
+    `${'month'.padEnd(8)} ${'days'.padStart(4)} ${'MAE kW'.padStart(10)} ${'pers_1d'.padStart(10)} ${'pers_7d'.padStart(10)} ${'skill'.padStart(7)} ${'P10–P90'.padStart(8)}`,
+  );
+  for (const m of r.months) {
+    console.log(
+      `${m.month.padEnd(8)} ${String(m.forecasts).padStart(4)} ${m.mae_kw.toFixed(4).padStart(10)} ${m.persistence_1d_mae_kw.toFixed(4).padStart(10)} ${m.persistence_7d_mae_kw.toFixed(4).padStart(10)} ${m.skill.toFixed(3).padStart(7)} ${`${(100 * m.coverage_p10_p90).toFixed(1)}%`.padStart(8)}`,
+    );
+  }
 }
 
 export function register(program: Command): void {
@@ -198,12 +253,17 @@ export function register(program: Command): void {
     )
     .option(
       '--weather <file.csv>',
-      'PV: weather forecast CSV timestamp,ghi (W/m²) or timestamp,cloud_cover (0–1 or %)',
+      'weather forecast: CSV timestamp,ghi (W/m²) or timestamp,cloud_cover (0–1 or %), or NWP JSON runs with issued_at (hourly GHI/DNI/DHI, cloud cover, temperature)',
+    )
+    .option(
+      '--intraday',
+      'score intraday updates (hourly, 5 min–6 h ahead) against 5-minute persistence instead of day-ahead',
     )
     .option('--json', 'print one JSON object')
     .action(async (opts: Record<string, unknown>) => {
       const result = await runBacktest(opts);
       if (opts.json) console.log(JSON.stringify(result));
+      else if ('buckets' in result) printIntraday(result);
       else printHuman(result);
     });
 }

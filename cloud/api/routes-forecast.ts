@@ -25,7 +25,66 @@ const forecastResponse = z.object({
   details: z.record(z.string(), z.unknown()),
 });
 
-/** GET /sites/:site/forecast and /groups/:group/forecast: the latest stored forecast. */
+const errors = z.object({ mae: z.number(), rmse: z.number() });
+/** Skills are null where the baseline was exact and the model was not (−∞). */
+const skill = z.number().nullable();
+const scoresResponse = z.object({
+  subject: z.enum(['site', 'group']),
+  id: z.string(),
+  kind: z.enum(['load', 'pv']),
+  unit: z.literal('W'),
+  windowDays: z.number(),
+  from: z.number(),
+  to: z.number(),
+  /** One entry per model version scored in the window, latest first. */
+  models: z.array(
+    z.object({
+      modelVersion: z.string(),
+      forecasts: z.number(),
+      firstIssue: z.number(),
+      lastIssue: z.number(),
+      served: z.object({ model: z.number(), persistence_1d: z.number(), persistence_7d: z.number() }),
+      metrics: z
+        .object({
+          intervals: z.number(),
+          mae: z.number(),
+          rmse: z.number(),
+          nmae: z.number().nullable(),
+          baselines: z.object({ persistence_1d: errors, persistence_7d: errors }),
+          skill_1d: skill,
+          skill_7d: skill,
+          better_baseline: z.enum(['persistence_1d', 'persistence_7d']),
+          skill,
+          pinball: z.object({ p10: z.number(), p50: z.number(), p90: z.number(), mean: z.number() }),
+          coverage: z.object({
+            below_p10: z.number(),
+            below_p50: z.number(),
+            below_p90: z.number(),
+            p10_p90: z.number(),
+          }),
+        })
+        .nullable(),
+    }),
+  ),
+  /** Verdict on the latest model over the configured scoring window (flagged: served a baseline). */
+  assessment: z.object({
+    modelVersion: z.string().nullable(),
+    windowDays: z.number(),
+    intervals: z.number(),
+    minIntervals: z.number(),
+    skill: z.number().nullable(),
+    betterBaseline: z.enum(['persistence_1d', 'persistence_7d']).nullable(),
+    flagged: z.boolean(),
+    reason: z.string(),
+  }),
+});
+
+const finiteOrNull = (x: number | null) => (x !== null && Number.isFinite(x) ? x : null);
+
+/**
+ * GET /sites/:site/forecast and /groups/:group/forecast: the latest stored forecast;
+ * GET …/forecast/scores: how the issued forecasts did against the actuals and persistence.
+ */
 export function forecastRoutes(d: { registry: Registry; forecasts?: ForecastService }): AnyRouteDef[] {
   const query = z.object({ kind: z.enum(['load', 'pv']).default('load') });
   const serve = async (subject: 'site' | 'group', id: string, kind: 'load' | 'pv') => {
@@ -65,7 +124,102 @@ export function forecastRoutes(d: { registry: Registry; forecasts?: ForecastServ
       details: f.details,
     };
   };
+  const scoresQuery = query.extend({ days: z.coerce.number().int().min(1).max(400).optional() });
+  const scores = async (subject: 'site' | 'group', id: string, q: z.infer<typeof scoresQuery>) => {
+    if (!d.forecasts) throw new DomainError('unavailable', 'forecasting is not running in this cloud');
+    const r = await d.forecasts.scores(subject, id, q.kind, { days: q.days });
+    return {
+      ...r,
+      unit: 'W' as const,
+      models: r.models.map((m) => ({
+        ...m,
+        metrics: m.metrics && {
+          ...m.metrics,
+          nmae: finiteOrNull(m.metrics.nmae),
+          skill_1d: finiteOrNull(m.metrics.skill_1d),
+          skill_7d: finiteOrNull(m.metrics.skill_7d),
+          skill: finiteOrNull(m.metrics.skill),
+        },
+      })),
+      assessment: { ...r.assessment, skill: finiteOrNull(r.assessment.skill) },
+    };
+  };
   return [
+    route({
+      method: 'get',
+      path: '/sites/:site/forecast/scores',
+      summary:
+        'Scores of the site forecasts issued in the last `days`: MAE, RMSE, skill vs day-ahead and weekly persistence, pinball loss, quantile coverage, per model version; and whether the model is flagged',
+      tag: 'forecasts',
+      permission: 'site:read',
+      scope: { site: 'site' },
+      params: siteParams,
+      query: scoresQuery,
+      response: scoresResponse,
+      handler: async ({ params, query: q }) => {
+        await siteOr404(d.registry, params.site);
+        return scores('site', params.site, q);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/groups/:group/forecast/scores',
+      summary: 'Scores of the group forecasts issued in the last `days` (actuals: sum of the member sites)',
+      tag: 'forecasts',
+      permission: 'site:read',
+      scope: { group: 'group' },
+      params: groupParams,
+      query: scoresQuery,
+      response: scoresResponse,
+      handler: async ({ params, query: q }) => {
+        await groupOr404(d.registry, params.group);
+        return scores('group', params.group, q);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/sites/:site/forecast/intraday',
+      summary:
+        'Intraday update of the latest site forecast with the last two hours of telemetry: 5-minute P10/P50/P90 in W from the interval in progress, up to 6 h ahead',
+      tag: 'forecasts',
+      permission: 'site:read',
+      scope: { site: 'site' },
+      params: siteParams,
+      query: query.extend({ horizonMinutes: z.coerce.number().int().min(5).max(360).default(360) }),
+      response: forecastResponse,
+      handler: async ({ params, query: q }) => {
+        await siteOr404(d.registry, params.site);
+        if (!d.forecasts) throw new DomainError('unavailable', 'forecasting is not running in this cloud');
+        const r = await d.forecasts.intraday(params.site, q.kind, { horizonMs: q.horizonMinutes * 60_000 });
+        if (!r)
+          throw new DomainError(
+            'conflict',
+            `no stored ${q.kind} forecast of site ${params.site} covers the next ${q.horizonMinutes} min (forecasts run on a schedule)`,
+          );
+        const f = r.forecast;
+        return {
+          subject: 'site' as const,
+          id: params.site,
+          kind: q.kind,
+          unit: 'W' as const,
+          issuedAt: f.issuedAt,
+          issuedAtIso: new Date(f.issuedAt).toISOString(),
+          modelVersion: f.modelVersion,
+          start: f.start,
+          stepMs: f.stepMs,
+          members: null,
+          status: null,
+          intervals: f.p50.map((_, i) => ({
+            start: f.start + i * f.stepMs,
+            mean: f.mean[i],
+            p10: f.p10[i],
+            p50: f.p50[i],
+            p90: f.p90[i],
+          })),
+          details: f.details,
+        };
+      },
+    }),
     route({
       method: 'get',
       path: '/sites/:site/forecast',

@@ -1,10 +1,27 @@
 import type { Logger } from 'pino';
-import { aggregate, type Forecast, type ForecastKind, forecastSite } from '../forecast/index.ts';
+import {
+  aggregate,
+  emptySums,
+  type Forecast,
+  type ForecastKind,
+  forecastIntraday,
+  forecastSite,
+  type RegularSeries,
+  scoreForecast,
+} from '../forecast/index.ts';
 import type { Registry } from '../storage/registry/registry.ts';
 import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
+import {
+  type Assessment,
+  assess,
+  fallbackForecast,
+  type ScoreReport,
+  scoreReport,
+  sumSeries,
+} from './scores.ts';
 import type { ForecastSettings } from './settings.ts';
 import { STEP_MS, siteHistory } from './site-series.ts';
-import { type ForecastStatus, ForecastStore, type StoredForecast } from './store.ts';
+import { type ForecastStatus, ForecastStore, type StoredForecast, type Subject } from './store.ts';
 
 const DAY_MS = 86_400_000;
 /** The load model looks at 70 days, PV at 45 (docs/forecasting.md); read the longer window once. */
@@ -15,6 +32,10 @@ export interface RunSummary {
   issuedAt: number;
   sites: { id: string; kind: ForecastKind; status: ForecastStatus['status']; reason: string | null }[];
   groups: { id: string; kind: ForecastKind; status: ForecastStatus['status']; reason: string | null }[];
+  /** Stored forecasts scored in this run (their horizon had ended). */
+  scored: number;
+  /** Sites served a persistence baseline because their model did worse than it. */
+  fallbacks: { id: string; kind: ForecastKind; baseline: string; skill: number }[];
 }
 
 /** The model's own "not enough data" errors, told apart from bugs. */
@@ -84,7 +105,11 @@ export class ForecastService {
     const { registry, store, settings, log } = this.deps;
     const issuedAt = Math.ceil(t / STEP_MS) * STEP_MS;
     const horizonMs = settings.horizonHours * 3_600_000;
-    const summary: RunSummary = { issuedAt, sites: [], groups: [] };
+    const summary: RunSummary = { issuedAt, sites: [], groups: [], scored: 0, fallbacks: [] };
+    const groups = await registry.listGroups();
+    // Group actuals are the sum of their members': keep member histories for scoring the groups.
+    const inGroups = new Set(groups.flatMap((g) => g.sites));
+    const memberHistory = new Map<string, Partial<Record<ForecastKind, RegularSeries>>>();
     const made = new Map<string, Forecast>(); // `${kind}/${site}`
     const note = async (s: Omit<ForecastStatus, 'at'>, to: RunSummary['sites']) => {
       await this.store.setStatus({ ...s, at: issuedAt });
@@ -96,9 +121,12 @@ export class ForecastService {
       const hist = await siteHistory(store, site.id, devices, issuedAt - HISTORY_DAYS * DAY_MS, issuedAt);
       const own = settings.sites[site.id] ?? {};
       const timeZone = own.timeZone ?? settings.timeZone;
+      if (inGroups.has(site.id))
+        memberHistory.set(site.id, { load: hist.load ?? undefined, pv: hist.pv ?? undefined });
       for (const kind of KINDS) {
         const subject = { subject: 'site' as const, id: site.id, kind };
         const series = hist[kind];
+        summary.scored += await this.scoreDue('site', site.id, kind, issuedAt, series, timeZone);
         if (!series) {
           await note(
             { ...subject, status: 'no_data', reason: hist.reasons[kind] ?? 'no data' },
@@ -139,21 +167,37 @@ export class ForecastService {
                 }
               : {}),
           });
-          made.set(`${kind}/${site.id}`, f);
+          const details = { ...f.details, timeZone, unknownDevices: hist.unknownDevices };
+          const verdict = await this.assessment('site', site.id, kind, issuedAt, f.modelVersion);
+          const served =
+            settings.scoring.fallback && verdict.flagged && verdict.betterBaseline
+              ? fallbackForecast(f, series, timeZone, verdict)
+              : f;
+          made.set(`${kind}/${site.id}`, served);
           await this.store.save({
             ...subject,
             issuedAt: f.issuedAt,
-            modelVersion: f.modelVersion,
+            modelVersion: served.modelVersion,
             start: f.start,
             stepMs: f.stepMs,
-            mean: [...f.mean],
-            p10: [...f.p10],
-            p50: [...f.p50],
-            p90: [...f.p90],
+            mean: [...served.mean],
+            p10: [...served.p10],
+            p50: [...served.p50],
+            p90: [...served.p90],
             members: null,
-            details: { ...f.details, timeZone, unknownDevices: hist.unknownDevices },
+            details: { ...details, ...served.details },
           });
-          await note({ ...subject, status: 'ok', reason: null }, summary.sites);
+          let reason: string | null = null;
+          if (served !== f) {
+            reason = `model ${f.modelVersion} skill ${(verdict.skill as number).toFixed(3)} vs ${verdict.betterBaseline} over ${verdict.windowDays} d: serving ${verdict.betterBaseline}`;
+            summary.fallbacks.push({
+              id: site.id,
+              kind,
+              baseline: verdict.betterBaseline as string,
+              skill: verdict.skill as number,
+            });
+          }
+          await note({ ...subject, status: 'ok', reason }, summary.sites);
         } catch (err) {
           const insufficient = isInsufficient(err);
           if (!insufficient) log.error({ err, site: site.id, kind }, 'site forecast failed');
@@ -171,9 +215,26 @@ export class ForecastService {
       }
     }
 
-    for (const group of await registry.listGroups()) {
+    for (const group of groups) {
       for (const kind of KINDS) {
         const subject = { subject: 'group' as const, id: group.id, kind };
+        summary.scored += await this.scoreDue(
+          'group',
+          group.id,
+          kind,
+          issuedAt,
+          null,
+          settings.timeZone,
+          (f) =>
+            sumSeries(
+              ((f.details.sites as string[] | undefined) ?? group.sites).map(
+                (s) => memberHistory.get(s)?.[kind],
+              ),
+              issuedAt - HISTORY_DAYS * DAY_MS,
+              issuedAt,
+              STEP_MS,
+            ),
+        );
         const members = group.sites.filter((s) => made.has(`${kind}/${s}`));
         const missing = group.sites.filter((s) => !made.has(`${kind}/${s}`));
         if (!members.length) {
@@ -208,17 +269,151 @@ export class ForecastService {
       }
     }
     const pruned = await this.store.prune(issuedAt - settings.retainDays * DAY_MS);
+    await this.store.pruneScores(issuedAt - settings.scoring.retainDays * DAY_MS);
     log.info(
       {
         issuedAt: new Date(issuedAt).toISOString(),
         ok: summary.sites.filter((s) => s.status === 'ok').length,
         sites: summary.sites.length,
         groups: summary.groups.length,
+        scored: summary.scored,
+        fallbacks: summary.fallbacks.length,
         pruned,
       },
       'forecast run done',
     );
     return summary;
+  }
+
+  /**
+   * Scores the subject's stored forecasts whose horizon has ended by `now` against the actuals
+   * (`actual`, or `actualFor(forecast)` for groups); returns how many. The model is scored, also
+   * where a baseline was served in its place (its forecast is kept in details.model).
+   */
+  private async scoreDue(
+    subject: Subject,
+    id: string,
+    kind: ForecastKind,
+    now: number,
+    actual: RegularSeries | null,
+    timeZone: string,
+    actualFor?: (f: StoredForecast) => RegularSeries | null,
+  ): Promise<number> {
+    // Scoring needs a week of actuals before the forecast for the weekly baseline.
+    const due = await this.store.dueForScoring(subject, id, kind, now, (HISTORY_DAYS - 8) * DAY_MS);
+    for (const f of due) {
+      const shadow = f.details.model as
+        | (Pick<StoredForecast, 'modelVersion' | 'p10' | 'p50' | 'p90'> & object)
+        | undefined;
+      const fallback = f.details.fallback as { baseline?: 'persistence_1d' | 'persistence_7d' } | undefined;
+      const scored = shadow ? { ...f, ...shadow } : f;
+      const series = actualFor ? actualFor(f) : actual;
+      const tz = typeof f.details.timeZone === 'string' ? f.details.timeZone : timeZone;
+      await this.store.saveScore({
+        subject,
+        id,
+        kind,
+        issuedAt: f.issuedAt,
+        modelVersion: scored.modelVersion,
+        served: shadow && fallback?.baseline ? fallback.baseline : 'model',
+        sums: series ? scoreForecast(scored, series, tz) : emptySums(),
+      });
+    }
+    return due.length;
+  }
+
+  /** Whether the model is doing worse than persistence for the subject over the scoring window. */
+  async assessment(
+    subject: Subject,
+    id: string,
+    kind: ForecastKind,
+    now: number,
+    modelVersion?: string,
+  ): Promise<Assessment> {
+    return (await this.scores(subject, id, kind, { now, modelVersion })).assessment;
+  }
+
+  /**
+   * Scores of forecasts issued in the `days` (default: scoring.windowDays) before `now`, per model
+   * version, and the assessment of `modelVersion` (default: the latest scored one).
+   */
+  async scores(
+    subject: Subject,
+    id: string,
+    kind: ForecastKind,
+    opts: { now?: number; days?: number; modelVersion?: string } = {},
+  ): Promise<ScoreReport> {
+    const { scoring } = this.deps.settings;
+    const to = opts.now ?? Date.now();
+    const days = opts.days ?? scoring.windowDays;
+    const from = to - days * DAY_MS;
+    const groups = await this.store.scoreGroups(subject, id, kind, from, to);
+    const report = scoreReport(groups);
+    // The flag always looks at the configured window, whatever window was asked for.
+    const flagGroups =
+      days === scoring.windowDays
+        ? groups
+        : await this.store.scoreGroups(subject, id, kind, to - scoring.windowDays * DAY_MS, to);
+    return {
+      subject,
+      id,
+      kind,
+      windowDays: days,
+      from,
+      to,
+      models: report,
+      assessment: assess(flagGroups, opts.modelVersion, scoring.windowDays, scoring.minIntervals),
+    };
+  }
+
+  /**
+   * An intraday update (5-minute intervals, up to 6 h) of the site's stored day-ahead forecast with
+   * the telemetry of the last two hours, computed on request: its first interval is the one in
+   * progress at `now`. Undefined when no stored forecast covers the horizon.
+   */
+  async intraday(
+    site: string,
+    kind: ForecastKind,
+    opts: { now?: number; horizonMs?: number } = {},
+  ): Promise<{ forecast: Forecast; base: StoredForecast } | undefined> {
+    const step = 5 * 60_000;
+    const issue = Math.floor((opts.now ?? Date.now()) / step) * step;
+    const horizonMs = opts.horizonMs ?? 6 * 3_600_000;
+    const stored = await this.store.recent('site', site, kind, issue, 4);
+    const base = stored.find(
+      (f) => f.start <= issue && f.start + f.p50.length * f.stepMs >= issue + horizonMs,
+    );
+    if (!base) return undefined;
+    // The stored forecast on the 5-minute grid: a quarter hour's mean power holds for its thirds.
+    const k = base.stepMs / step;
+    const fine = (a: number[]) => a.flatMap((v) => new Array<number>(k).fill(v));
+    const devices = await this.deps.registry.listDevices(site);
+    const hist = await siteHistory(this.deps.store, site, devices, issue - 2 * 3_600_000, issue, step);
+    const capacity = devices
+      .filter((d) => d.kind === 'inverter')
+      .reduce((acc, d) => acc + (d.nameplate.w_max ?? Number.NaN), 0);
+    const forecast = forecastIntraday(
+      hist[kind] ?? { start: issue, stepMs: step, values: new Float64Array(0) },
+      {
+        kind,
+        modelVersion: base.modelVersion,
+        issuedAt: base.issuedAt,
+        start: base.start,
+        stepMs: step,
+        mean: fine(base.mean),
+        p10: fine(base.p10),
+        p50: fine(base.p50),
+        p90: fine(base.p90),
+        details: {},
+      },
+      {
+        kind,
+        issueTime: issue,
+        horizonMs,
+        capacity: Number.isFinite(capacity) && capacity > 0 ? capacity : undefined,
+      },
+    );
+    return { forecast, base };
   }
 
   /** Latest stored forecast, or the status explaining why there is none. */

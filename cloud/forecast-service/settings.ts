@@ -49,6 +49,22 @@ export const forecastSettingsSchema = z
     sites: z.record(z.string(), siteSettings).default({}),
     /** Stored forecasts older than this are deleted after each run. */
     retainDays: z.number().int().min(1).default(30),
+    /**
+     * Continuous scoring: each run first scores the stored forecasts whose horizon has ended
+     * against the stored actuals; a site whose model does worse than the better persistence
+     * baseline over the last `windowDays` (at least `minIntervals` scored intervals) is flagged and,
+     * with `fallback`, served that baseline instead until the model is better again.
+     */
+    scoring: z
+      .object({
+        windowDays: z.number().int().min(1).max(90).default(7),
+        minIntervals: z.number().int().min(1).default(288),
+        fallback: z.boolean().default(true),
+        /** Scores older than this are deleted after each run. */
+        retainDays: z.number().int().min(1).default(400),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

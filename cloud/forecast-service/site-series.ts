@@ -24,6 +24,7 @@ function combine(
   terms: { device: string; sign: number }[],
   from: number,
   n: number,
+  stepMs: number,
 ): Float64Array {
   const out = new Float64Array(n);
   const seen = new Uint16Array(n);
@@ -31,10 +32,10 @@ function combine(
   for (const { device, sign } of terms) {
     const buckets = byDevice.get(device) ?? [];
     if (!buckets.length) continue;
-    const first = Math.round((buckets[0].t - from) / STEP_MS);
+    const first = Math.round((buckets[0].t - from) / stepMs);
     for (let k = Math.max(0, first); k < n; k++) required[k]++;
     for (const b of buckets) {
-      const k = Math.round((b.t - from) / STEP_MS);
+      const k = Math.round((b.t - from) / stepMs);
       if (k < 0 || k >= n) continue;
       out[k] += sign * b.mean;
       seen[k]++;
@@ -45,11 +46,11 @@ function combine(
 }
 
 /** Drops leading gaps so the models do not scan weeks of nothing. */
-function trimmed(from: number, values: Float64Array): RegularSeries | null {
+function trimmed(from: number, values: Float64Array, stepMs: number): RegularSeries | null {
   let i = 0;
   while (i < values.length && Number.isNaN(values[i])) i++;
   if (i === values.length) return null;
-  return { start: from + i * STEP_MS, stepMs: STEP_MS, values: values.slice(i) };
+  return { start: from + i * stepMs, stepMs, values: values.slice(i) };
 }
 
 /**
@@ -66,8 +67,10 @@ export async function siteHistory(
   devices: Device[],
   from: number,
   to: number,
+  /** Bucket length (default the 15-minute forecast grid; intraday updates use 5 minutes). */
+  stepMs = STEP_MS,
 ): Promise<SiteHistory> {
-  const buckets = await store.range({ sites: [site], points: ['w'], from, to, bucketMs: STEP_MS });
+  const buckets = await store.range({ sites: [site], points: ['w'], from, to, bucketMs: stepMs });
   const byDevice = new Map<string, Bucket[]>();
   for (const b of buckets) {
     const list = byDevice.get(b.device);
@@ -81,7 +84,7 @@ export async function siteHistory(
   const known = reporting.filter((d) => kind.has(d));
   const meters = known.filter((d) => kind.get(d) === 'meter');
   const inverters = known.filter((d) => kind.get(d) === 'inverter');
-  const n = Math.round((to - from) / STEP_MS);
+  const n = Math.round((to - from) / stepMs);
   const reasons: SiteHistory['reasons'] = {};
 
   let pv: RegularSeries | null = null;
@@ -94,7 +97,9 @@ export async function siteHistory(
         inverters.map((device) => ({ device, sign: 1 })),
         from,
         n,
+        stepMs,
       ),
+      stepMs,
     );
     if (!pv) reasons.pv = 'no complete 15-minute interval of inverter telemetry';
   }
@@ -102,7 +107,7 @@ export async function siteHistory(
   if (!meters.length) reasons.load = 'no meter telemetry (w): site load cannot be derived';
   else {
     const terms = known.map((device) => ({ device, sign: kind.get(device) === 'meter' ? -1 : 1 }));
-    load = trimmed(from, combine(byDevice, terms, from, n));
+    load = trimmed(from, combine(byDevice, terms, from, n, stepMs), stepMs);
     if (!load) reasons.load = 'no complete 15-minute interval of meter and device telemetry';
   }
   return { load, pv, reasons, unknownDevices };

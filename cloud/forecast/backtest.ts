@@ -40,8 +40,32 @@ export interface BacktestResult {
   better_baseline: 'persistence_1d' | 'persistence_7d';
   skill: number;
   pinball_kw: { p10: number; p50: number; p90: number; mean: number };
+  /**
+   * Share of actuals inside P10–P90, on the intervals where something is uncertain: night
+   * intervals of PV (band [0, 0] and actual 0) would count as covered and are left out.
+   */
+  coverage_p10_p90: number;
+  /** Per local calendar month of the issue day: the same scores, so no season hides in the average. */
+  months: MonthScore[];
+}
+
+export interface MonthScore {
+  month: string;
+  forecasts: number;
+  intervals: number;
+  mae_kw: number;
+  persistence_1d_mae_kw: number;
+  persistence_7d_mae_kw: number;
+  better_baseline: 'persistence_1d' | 'persistence_7d';
+  skill: number;
   coverage_p10_p90: number;
 }
+
+const skillOf = (mae: number, base: number) =>
+  base > 0 ? 1 - mae / base : mae === 0 ? 0 : Number.NEGATIVE_INFINITY;
+
+/** Whether an interval counts for band coverage: not a certain zero (PV at night). */
+const uncertain = (y: number, p10: number, p90: number) => p90 > p10 || y !== 0;
 
 /** Minimum history before the first test day: a week, so persistence_7d exists from the start. */
 export const MIN_TRAIN_DAYS = 7;
@@ -76,6 +100,8 @@ export function backtest(series: RegularSeries, opts: BacktestOptions): Backtest
   const b1: number[] = [];
   const b7: number[] = [];
   const q: number[][] = [[], [], []];
+  const monthOf: string[] = [];
+  const forecastsInMonth = new Map<string, number>();
   let modelVersion = '';
   let issued = 0;
   let firstIssue = 0;
@@ -89,6 +115,8 @@ export function backtest(series: RegularSeries, opts: BacktestOptions): Backtest
     issued++;
     if (!firstIssue) firstIssue = issue;
     lastIssue = issue;
+    const month = formatLocalDay(d).slice(0, 7);
+    forecastsInMonth.set(month, (forecastsInMonth.get(month) ?? 0) + 1);
     for (let j = 0; j < fc.p50.length; j++) {
       const t = fc.start + j * step;
       const y = valueAt(series, t);
@@ -105,6 +133,7 @@ export function backtest(series: RegularSeries, opts: BacktestOptions): Backtest
       q[0].push(fc.p10[j]);
       q[1].push(fc.p50[j]);
       q[2].push(fc.p90[j]);
+      monthOf.push(month);
     }
     opts.onProgress?.(issued, lastDay - firstTestDay + 1);
   }
@@ -120,10 +149,46 @@ export function backtest(series: RegularSeries, opts: BacktestOptions): Backtest
   const p7 = score(b7);
   const better = p7.mae_kw <= p1.mae_kw ? 'persistence_7d' : 'persistence_1d';
   const baseMae = Math.min(p1.mae_kw, p7.mae_kw);
-  const skill = baseMae > 0 ? 1 - m.mae_kw / baseMae : m.mae_kw === 0 ? 0 : Number.NEGATIVE_INFINITY;
+  const skill = skillOf(m.mae_kw, baseMae);
   const pin = LEVELS.map((lv, k) => q[k].reduce((acc, f, i) => acc + pinball(obs[i], f, lv), 0) / obs.length);
   let covered = 0;
-  for (let i = 0; i < obs.length; i++) if (obs[i] >= q[0][i] && obs[i] <= q[2][i]) covered++;
+  let counted = 0;
+  const perMonth = new Map<
+    string,
+    { n: number; e: number; e1: number; e7: number; cov: number; cnt: number }
+  >();
+  for (let i = 0; i < obs.length; i++) {
+    let pm = perMonth.get(monthOf[i]);
+    if (!pm) {
+      pm = { n: 0, e: 0, e1: 0, e7: 0, cov: 0, cnt: 0 };
+      perMonth.set(monthOf[i], pm);
+    }
+    pm.n++;
+    pm.e += Math.abs(obs[i] - model[i]);
+    pm.e1 += Math.abs(obs[i] - b1[i]);
+    pm.e7 += Math.abs(obs[i] - b7[i]);
+    if (!uncertain(obs[i], q[0][i], q[2][i])) continue;
+    counted++;
+    pm.cnt++;
+    if (obs[i] >= q[0][i] && obs[i] <= q[2][i]) {
+      covered++;
+      pm.cov++;
+    }
+  }
+  const months: MonthScore[] = [...perMonth].map(([month, pm]) => {
+    const [mae, mae1, mae7] = [pm.e / pm.n, pm.e1 / pm.n, pm.e7 / pm.n];
+    return {
+      month,
+      forecasts: forecastsInMonth.get(month) ?? 0,
+      intervals: pm.n,
+      mae_kw: mae,
+      persistence_1d_mae_kw: mae1,
+      persistence_7d_mae_kw: mae7,
+      better_baseline: mae7 <= mae1 ? 'persistence_7d' : 'persistence_1d',
+      skill: skillOf(mae, Math.min(mae1, mae7)),
+      coverage_p10_p90: pm.cnt ? pm.cov / pm.cnt : Number.NaN,
+    };
+  });
   const iso = (t: number) => new Date(t).toISOString();
   return {
     kind: opts.kind,
@@ -141,6 +206,7 @@ export function backtest(series: RegularSeries, opts: BacktestOptions): Backtest
     better_baseline: better,
     skill,
     pinball_kw: { p10: pin[0], p50: pin[1], p90: pin[2], mean: (pin[0] + pin[1] + pin[2]) / 3 },
-    coverage_p10_p90: covered / obs.length,
+    coverage_p10_p90: counted ? covered / counted : Number.NaN,
+    months,
   };
 }

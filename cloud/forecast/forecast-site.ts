@@ -1,5 +1,6 @@
 /** One entry point for a site forecast, whatever the kind. */
 import { forecastLoad, type LoadOptions } from './load-model.ts';
+import { type NwpRun, nwpSeries, nwpWeather } from './nwp.ts';
 import { forecastPv, type PvSite, type WeatherInput } from './pv-model.ts';
 import type { RegularSeries } from './series.ts';
 import { assertTimeZone, localDayStart, localTime } from './timezone.ts';
@@ -21,6 +22,14 @@ export interface ForecastSiteOptions {
   site?: PvSite;
   /** pv: optional weather forecast */
   weather?: WeatherInput;
+  /** pv: learn obstruction shading per sun-position bin (default true) */
+  shading?: boolean;
+  /**
+   * NWP point-forecast runs (parseNwpJson). Only runs issued at or before the issue time are used:
+   * PV takes their GHI (or cloud cover) unless `weather` is given, load their temperature unless
+   * `temperature` is given.
+   */
+  nwp?: NwpRun[];
 }
 
 /** Forecast one site's load or PV for the horizon after issueTime, with P10/P50/P90. */
@@ -37,10 +46,23 @@ export function forecastSite(history: RegularSeries, options: ForecastSiteOption
   issueTime = history.start + Math.ceil((issueTime - history.start) / stepMs) * stepMs;
   const steps = Math.round((options.horizonMs ?? 86_400_000) / stepMs);
   if (steps < 1) throw new Error('horizon shorter than one interval');
+  const end = issueTime + steps * stepMs;
+  // The models look back at most 70 days: NWP values further back would never be read.
+  const nwpFrom = Math.max(history.start, issueTime - 71 * 86_400_000);
   if (options.kind === 'load') {
-    const opts: LoadOptions = { timeZone, holidays: options.holidays, temperature: options.temperature };
+    const temperature =
+      options.temperature ??
+      (options.nwp?.some((r) => r.temperature && r.issuedAt <= (issueTime as number))
+        ? nwpSeries(options.nwp, 'temperature', issueTime, nwpFrom, end, stepMs)
+        : undefined);
+    const opts: LoadOptions = { timeZone, holidays: options.holidays, temperature };
     return forecastLoad(history, issueTime, steps, opts);
   }
   if (!options.site) throw new Error('a PV forecast needs the site location (latitude, longitude)');
-  return forecastPv(history, issueTime, steps, { timeZone, site: options.site, weather: options.weather });
+  return forecastPv(history, issueTime, steps, {
+    timeZone,
+    site: options.site,
+    weather: options.weather ?? (options.nwp && nwpWeather(options.nwp, issueTime, nwpFrom, end, stepMs)),
+    shading: options.shading,
+  });
 }

@@ -19,12 +19,13 @@ import {
 } from './irradiance.ts';
 import { applyQuantiles, fitResidualQuantiles } from './quantiles.ts';
 import { before, type RegularSeries, valueAt } from './series.ts';
+import { fitShading, type ShadingMap, shadingFactor } from './shading.ts';
 import { geocentricCached, topocentric } from './solar-position.ts';
 import { quantiles } from './stats.ts';
 import { localDayStart, localTime } from './timezone.ts';
 import type { Forecast } from './types.ts';
 
-export const PV_MODEL_VERSION = 'pv-clearsky-index/1';
+export const PV_MODEL_VERSION = 'pv-clearsky-index/2';
 
 export interface PvSite {
   latitude: number;
@@ -50,6 +51,12 @@ export interface PvSite {
 export interface WeatherInput {
   kind: 'ghi' | 'cloud_cover';
   series: RegularSeries;
+  /**
+   * With kind 'ghi': the forecast's own beam (DNI) and diffuse (DHI) irradiance, W/m², on the same
+   * grid. Where both are present they are used as given instead of splitting GHI with Erbs.
+   */
+  dni?: RegularSeries;
+  dhi?: RegularSeries;
 }
 
 export interface PvOptions {
@@ -60,11 +67,19 @@ export interface PvOptions {
   windowDays?: number;
   /** Days before the issue used to choose the recent-conditions weighting and fit quantiles (default 28). */
   evalDays?: number;
+  /**
+   * Learn obstruction shading per sun-position bin (default true) from the calibration window and,
+   * where the history reaches back that far, the same season a year earlier (± `seasonDays`, default 30).
+   */
+  shading?: boolean;
+  seasonDays?: number;
 }
 
 const TILTS = [10, 20, 30, 40, 50, 60];
 const AZIMUTHS = [0, 30, 60, 90, 120, 150, 180, 210, 240, 270, 300, 330];
 const RECENT_WEIGHTS = [0, 0.25, 0.5, 0.75, 1];
+const BAND_WIDENING = [1, 1.1, 1.2, 1.35, 1.5, 1.75, 2, 2.5, 3];
+const PERSISTENCE_SHARES = [0, 0.25, 0.5, 0.75];
 const SUB_MS = 15 * 60_000;
 const MIN_DAYS = 3;
 
@@ -127,6 +142,7 @@ function weatherIrradiance(
   w: WeatherInput,
   value: number,
   percent: boolean,
+  split?: { dni: number; dhi: number },
 ): Irradiance[] {
   const out: Irradiance[] = [];
   const csMean = ghiMean(sky, i);
@@ -139,7 +155,11 @@ function weatherIrradiance(
           ? value * (cs.ghi / csMean)
           : 0
         : ghiFromCloudCover(cs.ghi, percent ? value / 100 : value);
-    out.push(erbs(ghi, sun.zenith, sun.dniExtra));
+    if (split && w.kind === 'ghi') {
+      // The forecast's own split; the diffuse part follows the GHI's shape within the interval.
+      const up = sun.zenith < 90;
+      out.push({ ghi, dni: up ? split.dni : 0, dhi: value > 0 ? split.dhi * (ghi / value) : 0 });
+    } else out.push(erbs(ghi, sun.zenith, sun.dniExtra));
   }
   return out;
 }
@@ -271,57 +291,126 @@ export function forecastPv(
     }
     k = ratios.length ? quantiles(ratios, [0.9])[0] : 0;
   }
-  const pcs = Float64Array.from(poaCs, (c) => Math.min(cap, k * c));
+  // Obstruction shading: fitted on the window and on the same season a year before (same sun paths).
+  let shade: ShadingMap | undefined;
+  let shadeInfo: { bins: number; thinBins: number; used: boolean } | null = null;
+  const sunMid = (skyX: Sky, i: number) => skyX.sun[i * skyX.m + (skyX.m >> 1)];
+  const shadeAt = (skyX: Sky, i: number) => {
+    if (!shade) return 1;
+    const sun = sunMid(skyX, i);
+    return shadingFactor(shade, sun.azimuth, 90 - sun.zenith);
+  };
+  if (opts.shading ?? true) {
+    const az: number[] = [];
+    const el: number[] = [];
+    const act: number[] = [];
+    const clr: number[] = [];
+    const dayOf: number[] = [];
+    let peakClear = 0;
+    for (const c of poaCs) peakClear = Math.max(peakClear, k * c);
+    const add = (skyX: Sky, i: number, y: number, clear: number, d: number) => {
+      if (!Number.isFinite(y) || clear < 0.02 * peakClear) return;
+      const sun = sunMid(skyX, i);
+      az.push(sun.azimuth);
+      el.push(90 - sun.zenith);
+      act.push(y);
+      clr.push(clear);
+      dayOf.push(d);
+    };
+    for (const d of usable) for (const i of d.idx) add(sky, i, obs[i], k * poaCs[i], d.day);
+    const season = opts.seasonDays ?? 30;
+    const lyFrom = Math.max(hist.start, localDayStart(tz, issueDay - 365 - season));
+    const lyTo = Math.min(from, localDayStart(tz, issueDay - 365 + season + 1));
+    if (lyTo > lyFrom) {
+      const lyTimes: number[] = [];
+      const lyObs: number[] = [];
+      for (let t = hist.start + Math.ceil((lyFrom - hist.start) / stepMs) * stepMs; t < lyTo; t += stepMs) {
+        const y = valueAt(hist, t);
+        // Output > 0 marks daylight: the sun position is only needed there.
+        if (y > 0) {
+          lyTimes.push(t);
+          lyObs.push(y);
+        }
+      }
+      if (lyTimes.length) {
+        const skyLy = clearSky(lyTimes, stepMs, site);
+        const poaLy = poa(skyLy, tilt, azimuth, albedo);
+        for (let i = 0; i < lyTimes.length; i++)
+          add(skyLy, i, lyObs[i], k * poaLy[i], localTime(tz, lyTimes[i]).day);
+      }
+    }
+    if (act.length) shade = fitShading({ azimuth: az, elevation: el, actual: act, clear: clr, day: dayOf });
+  }
+  const evalFirst = issueDay - evalDays;
+  /**
+   * Daily clear-sky indices against a clear-sky power series, and the recent-conditions weight
+   * with the lowest out-of-sample MAE over the evaluation days.
+   */
+  const calibrate = (pcsX: Float64Array) => {
+    const ciX = new Float64Array(windowDays).fill(Number.NaN);
+    for (const d of usable) {
+      let a = 0;
+      let c = 0;
+      for (const i of d.idx) {
+        if (Number.isFinite(obs[i])) {
+          a += obs[i];
+          c += pcsX[i];
+        }
+      }
+      const di = d.day - firstDay;
+      if (c > 0 && di >= 0 && di < windowDays) ciX[di] = Math.max(0, a / c);
+    }
+    const expected = (day: number, w: number): number => {
+      let s = 0;
+      let n = 0;
+      for (let d = day - 14; d < day; d++) {
+        const v = ciX[d - firstDay];
+        if (d >= firstDay && Number.isFinite(v)) {
+          s += v;
+          n++;
+        }
+      }
+      const mean = n ? s / n : 0.7;
+      const y = ciX[day - 1 - firstDay];
+      return day - 1 >= firstDay && Number.isFinite(y) ? w * y + (1 - w) * mean : mean;
+    };
+    let best = { w: 0, mae: Number.POSITIVE_INFINITY };
+    for (const w of RECENT_WEIGHTS) {
+      let abs = 0;
+      let n = 0;
+      for (const d of usable) {
+        if (d.day < evalFirst) continue;
+        const kap = expected(d.day, w);
+        for (const i of d.idx) {
+          if (!Number.isFinite(obs[i])) continue;
+          abs += Math.abs(obs[i] - pcsX[i] * kap);
+          n++;
+        }
+      }
+      const mae = n ? abs / n : Number.POSITIVE_INFINITY;
+      if (mae < best.mae - 1e-12) best = { w, mae };
+    }
+    return { expected, best };
+  };
+  let pcs = Float64Array.from(poaCs, (c) => Math.min(cap, k * c));
+  let cal = calibrate(pcs);
+  let shadingUsed = false;
+  if (shade) {
+    // The shading map is kept only where it forecasts the evaluation days better than none.
+    const map = shade;
+    const shaded = Float64Array.from(poaCs, (c, i) => Math.min(cap, k * c * shadeAt(sky, i)));
+    const calShaded = calibrate(shaded);
+    if (calShaded.best.mae < cal.best.mae) {
+      pcs = shaded;
+      cal = calShaded;
+      shadingUsed = true;
+    } else shade = undefined;
+    shadeInfo = { bins: map.bins, thinBins: map.thinBins, used: shadingUsed };
+  }
+  const expectedIndex = cal.expected;
+  const bestW = cal.best;
   let peakPcs = 0;
   for (const p of pcs) peakPcs = Math.max(peakPcs, p);
-
-  // Daily clear-sky index over the window.
-  const ci = new Float64Array(windowDays).fill(Number.NaN);
-  for (const d of usable) {
-    let a = 0;
-    let c = 0;
-    for (const i of d.idx) {
-      if (Number.isFinite(obs[i])) {
-        a += obs[i];
-        c += pcs[i];
-      }
-    }
-    const di = d.day - firstDay;
-    if (c > 0 && di >= 0 && di < windowDays) ci[di] = Math.max(0, a / c);
-  }
-  const expectedIndex = (day: number, w: number): number => {
-    let s = 0;
-    let n = 0;
-    for (let d = day - 14; d < day; d++) {
-      const v = ci[d - firstDay];
-      if (d >= firstDay && Number.isFinite(v)) {
-        s += v;
-        n++;
-      }
-    }
-    const mean = n ? s / n : 0.7;
-    const y = ci[day - 1 - firstDay];
-    return day - 1 >= firstDay && Number.isFinite(y) ? w * y + (1 - w) * mean : mean;
-  };
-
-  // Evaluation days: choose the recent-conditions weight, then residual quantiles (normalized by clear-sky power).
-  const evalFirst = issueDay - evalDays;
-  let bestW = { w: 0, mae: Number.POSITIVE_INFINITY };
-  for (const w of RECENT_WEIGHTS) {
-    let abs = 0;
-    let n = 0;
-    for (const d of usable) {
-      if (d.day < evalFirst) continue;
-      const kap = expectedIndex(d.day, w);
-      for (const i of d.idx) {
-        if (!Number.isFinite(obs[i])) continue;
-        abs += Math.abs(obs[i] - pcs[i] * kap);
-        n++;
-      }
-    }
-    const mae = n ? abs / n : Number.POSITIVE_INFINITY;
-    if (mae < bestW.mae - 1e-12) bestW = { w, mae };
-  }
 
   const weather = opts.weather;
   const wPercent = weather?.kind === 'cloud_cover' && Array.from(weather.series.values).some((v) => v > 1);
@@ -329,12 +418,50 @@ export function forecastPv(
     if (!weather) return Number.NaN;
     const v = valueAt(weather.series, t);
     if (!Number.isFinite(v)) return Number.NaN;
-    const irr = weatherIrradiance(skyX, i, weather, v, wPercent);
+    const dni = weather.dni ? valueAt(weather.dni, t) : Number.NaN;
+    const dhi = weather.dhi ? valueAt(weather.dhi, t) : Number.NaN;
+    const split = Number.isFinite(dni) && Number.isFinite(dhi) ? { dni, dhi } : undefined;
+    const irr = weatherIrradiance(skyX, i, weather, v, wPercent, split);
     let s = 0;
     for (let m = 0; m < skyX.m; m++)
       s += planeOfArray(irr[m], skyX.sun[i * skyX.m + m], tilt, azimuth, albedo);
-    return Math.min(cap, (k * s) / skyX.m);
+    return Math.min(cap, (k * s * shadeAt(skyX, i)) / skyX.m);
   };
+
+  /*
+   * Forecast combination with smart persistence: yesterday's output at the same sun time (24 h
+   * earlier), scaled by the clear-sky power ratio. It carries what the clear-sky model misses
+   * (shading details, yesterday's regime); the model carries the smooth shape and the weather
+   * input. The share α of persistence is chosen per site by MAE on the evaluation days.
+   */
+  const perDay = Math.round(86_400_000 / stepMs);
+  const persistAt = (y: number, clearThen: number, clearNow: number) =>
+    Number.isFinite(y)
+      ? Math.min(cap, clearThen > 0.05 * peakPcs ? y * Math.min(2, Math.max(0.5, clearNow / clearThen)) : y)
+      : Number.NaN;
+  const smartHist = (i: number) =>
+    i >= perDay ? persistAt(obs[i - perDay], pcs[i - perDay], pcs[i]) : Number.NaN;
+  const combine = (model: number, persist: number, alpha: number) =>
+    Number.isFinite(persist) ? (1 - alpha) * model + alpha * persist : model;
+  const chooseAlpha = (modelAt: (i: number, kap: number) => number) => {
+    let best = { alpha: 0, abs: Number.POSITIVE_INFINITY };
+    for (const alpha of PERSISTENCE_SHARES) {
+      let abs = 0;
+      for (const d of usable) {
+        if (d.day < evalFirst) continue;
+        const kap = expectedIndex(d.day, bestW.w);
+        for (const i of d.idx) {
+          if (!Number.isFinite(obs[i])) continue;
+          const m = modelAt(i, kap);
+          if (Number.isFinite(m)) abs += Math.abs(obs[i] - combine(m, smartHist(i), alpha));
+        }
+      }
+      if (abs < best.abs - 1e-12) best = { alpha, abs };
+    }
+    return best.alpha;
+  };
+  const alphaKappa = chooseAlpha((i, kap) => pcs[i] * kap);
+  const alphaWeather = weather ? chooseAlpha((i) => weatherPoint(i, sky, times[i])) : 0;
 
   const resKappa: number[] = [];
   const resWeather: number[] = [];
@@ -343,22 +470,70 @@ export function forecastPv(
     const kap = expectedIndex(d.day, bestW.w);
     for (const i of d.idx) {
       if (!Number.isFinite(obs[i]) || pcs[i] < 0.1 * peakPcs) continue;
-      resKappa.push((obs[i] - pcs[i] * kap) / pcs[i]);
+      const sp = smartHist(i);
+      resKappa.push((obs[i] - combine(pcs[i] * kap, sp, alphaKappa)) / pcs[i]);
       const wp = weatherPoint(i, sky, times[i]);
-      if (Number.isFinite(wp)) resWeather.push((obs[i] - wp) / pcs[i]);
+      if (Number.isFinite(wp)) resWeather.push((obs[i] - combine(wp, sp, alphaWeather)) / pcs[i]);
     }
   }
   const zeros = (n: number) => new Array<number>(n).fill(0);
-  const qKappa = fitResidualQuantiles(zeros(resKappa.length), resKappa).pooled;
+  /*
+   * The residual quantiles come from the brighter intervals (normalising by a tiny clear-sky power
+   * at dawn would blow up); widen the band until it covers 80 % of all evaluation-day intervals
+   * with daylight, as the backtest counts them, so P10–P90 means what it says.
+   */
+  const calibrated = (qRaw: number[], points: [number, number, number][]) => {
+    const widen = (f: number) => [
+      qRaw[1] + f * (qRaw[0] - qRaw[1]),
+      qRaw[1],
+      qRaw[1] + f * (qRaw[2] - qRaw[1]),
+    ];
+    let factor = 1;
+    for (const f of BAND_WIDENING) {
+      factor = f;
+      const q = widen(f);
+      let covered = 0;
+      let counted = 0;
+      for (const [y, point, clear] of points) {
+        const [lo, , hi] = applyQuantiles(point, q, clear, 0, cap);
+        if (!(hi > lo || y !== 0)) continue;
+        counted++;
+        if (y >= lo && y <= hi) covered++;
+      }
+      if (!counted || covered >= 0.8 * counted) break;
+    }
+    return { q: widen(factor), factor };
+  };
+  // [actual, point, clear-sky power] of every evaluation-day interval with daylight.
+  const kappaPoints: [number, number, number][] = [];
+  const weatherPoints: [number, number, number][] = [];
+  for (const d of usable) {
+    if (d.day < evalFirst) continue;
+    const kap = expectedIndex(d.day, bestW.w);
+    for (const i of d.idx) {
+      if (!Number.isFinite(obs[i]) || !(pcs[i] > 0)) continue;
+      const sp = smartHist(i);
+      kappaPoints.push([obs[i], combine(pcs[i] * kap, sp, alphaKappa), pcs[i]]);
+      if (resWeather.length >= 50) {
+        const wp = weatherPoint(i, sky, times[i]);
+        if (Number.isFinite(wp)) weatherPoints.push([obs[i], combine(wp, sp, alphaWeather), pcs[i]]);
+      }
+    }
+  }
+  const kappaBand = calibrated(fitResidualQuantiles(zeros(resKappa.length), resKappa).pooled, kappaPoints);
+  const qKappa = kappaBand.q;
+  const bandWidening = kappaBand.factor;
   // Weather-driven bands come from past weather inputs when given; otherwise the κ spread, re-centred.
-  const qWeather =
+  const weatherBand =
     resWeather.length >= 50
-      ? fitResidualQuantiles(zeros(resWeather.length), resWeather).pooled
-      : qKappa.map((q) => q - qKappa[1]);
+      ? calibrated(fitResidualQuantiles(zeros(resWeather.length), resWeather).pooled, weatherPoints)
+      : { q: qKappa.map((q) => q - qKappa[1]), factor: bandWidening };
+  const qWeather = weatherBand.q;
 
   const targetTimes = Array.from({ length: steps }, (_, j) => issueTime + j * stepMs);
   const skyT = clearSky(targetTimes, stepMs, site);
   const poaT = poa(skyT, tilt, azimuth, albedo);
+  for (let j = 0; j < steps; j++) poaT[j] *= shadeAt(skyT, j);
   const mean: number[] = [];
   const p10: number[] = [];
   const p50: number[] = [];
@@ -368,14 +543,20 @@ export function forecastPv(
     const clear = Math.min(cap, k * poaT[j]);
     const day = localTime(tz, targetTimes[j]).day;
     const wp = weatherPoint(j, skyT, targetTimes[j]);
+    // Smart persistence: the latest day whose same sun time had ended by the issue.
+    let back = targetTimes[j] - 86_400_000;
+    while (back + stepMs > issueTime) back -= 86_400_000;
+    const bi = Math.round((back - times[0]) / stepMs);
+    const sp =
+      bi >= 0 && bi < times.length && times[bi] === back ? persistAt(obs[bi], pcs[bi], clear) : Number.NaN;
     let point: number;
     let q: number[];
     if (Number.isFinite(wp)) {
-      point = wp;
+      point = combine(wp, sp, alphaWeather);
       q = qWeather;
       weatherUsed++;
     } else {
-      point = clear * expectedIndex(Math.min(day, issueDay), bestW.w);
+      point = combine(clear * expectedIndex(Math.min(day, issueDay), bestW.w), sp, alphaKappa);
       q = qKappa;
     }
     const [a, b, c] = clear > 0 ? applyQuantiles(point, q, clear, 0, cap) : [0, 0, 0];
@@ -403,6 +584,10 @@ export function forecastPv(
       recentWeight: bestW.w,
       expectedClearSkyIndex: expectedIndex(issueDay, bestW.w),
       weatherIntervals: weatherUsed,
+      shading: shadeInfo,
+      persistenceShare: weather ? { kappa: alphaKappa, weather: alphaWeather } : alphaKappa,
+      bandWidening:
+        resWeather.length >= 50 ? { kappa: bandWidening, weather: weatherBand.factor } : bandWidening,
     },
   };
 }

@@ -176,6 +176,22 @@ export const MIGRATIONS: { id: number; name: string; statements: string[] }[] = 
         body TEXT NOT NULL, PRIMARY KEY (dispatch_id, start_ts))`,
     ],
   },
+  {
+    id: 9,
+    name: 'forecast scores: each issued forecast scored against actuals and both persistence baselines',
+    statements: [
+      `CREATE TABLE forecast_scores (
+        subject TEXT NOT NULL, subject_id TEXT NOT NULL, kind TEXT NOT NULL, issued_at BIGINT NOT NULL,
+        model_version TEXT NOT NULL, served TEXT NOT NULL, n INTEGER NOT NULL,
+        abs_obs DOUBLE PRECISION NOT NULL, abs_err DOUBLE PRECISION NOT NULL, sq_err DOUBLE PRECISION NOT NULL,
+        abs_err_1d DOUBLE PRECISION NOT NULL, sq_err_1d DOUBLE PRECISION NOT NULL,
+        abs_err_7d DOUBLE PRECISION NOT NULL, sq_err_7d DOUBLE PRECISION NOT NULL,
+        pin10 DOUBLE PRECISION NOT NULL, pin50 DOUBLE PRECISION NOT NULL, pin90 DOUBLE PRECISION NOT NULL,
+        below10 INTEGER NOT NULL, below50 INTEGER NOT NULL, below90 INTEGER NOT NULL, in_band INTEGER NOT NULL,
+        scored_at BIGINT NOT NULL, PRIMARY KEY (subject, subject_id, kind, issued_at))`,
+      'CREATE INDEX forecast_scores_issued ON forecast_scores (issued_at)',
+    ],
+  },
 ];
 
 /** Applies pending migrations, each in its own transaction, recording them in schema_migrations. */
