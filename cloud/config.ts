@@ -142,6 +142,9 @@ export const cloudConfigSchema = z
         maxBufferedPoints: z.number().int().min(1).default(200_000),
         /** Clock-skew allowance: samples dated more than this after the cloud's clock are quarantined. */
         maxFutureMs: z.number().int().min(0).default(300_000),
+        /** Quarantine rows kept per site and window; past it refused values are counted (metric, WARN), not kept. */
+        quarantineMaxPerSite: z.number().int().min(0).default(10_000),
+        quarantineWindowSeconds: z.number().int().min(1).max(86_400).default(3600),
       })
       .strict()
       .describe('Telemetry ingest from MQTT into the time-series store')
@@ -151,6 +154,8 @@ export const cloudConfigSchema = z
         smallBatchPoints: 1000,
         maxBufferedPoints: 200_000,
         maxFutureMs: 300_000,
+        quarantineMaxPerSite: 10_000,
+        quarantineWindowSeconds: 3600,
       }),
     api: z
       .object({
