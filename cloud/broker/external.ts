@@ -14,14 +14,31 @@ export interface ExternalBus {
 }
 
 /**
+ * Ingests one uplink message. Resolves once it is handled in order (queued for storage; the caller
+ * reads the next message then); `stored` is handed the promise that the message is durably stored.
+ */
+export type ExternalUplink = (
+  site: string,
+  kind: TopicKind,
+  payload: Buffer,
+  stored: (written: Promise<unknown>) => void,
+) => Promise<unknown>;
+
+/**
  * The cloud as a client of an external broker (e.g. Mosquitto at scale). A persistent session
- * (clean: false, QoS 1) makes the broker keep uplink messages while the cloud is down. Messages are
- * acknowledged to the broker once queued for storage (mqtt.js handles one message at a time, so waiting
- * for the disk per message would serialize ingest); graceful shutdown flushes the queue.
+ * (clean: false, QoS 1) makes the broker keep uplink messages while the cloud is down.
+ *
+ * A message is acknowledged (PUBACK) to the broker only once it is stored, as on the embedded broker:
+ * acknowledged means Mosquitto forgets it, so a kill -9 between acknowledgement and commit would lose
+ * it. mqtt.js reads the next packet only after the PUBACK of the previous one is handed to
+ * `_sendPacket`, so waiting for the disk inside handleMessage would serialize ingest to one message per
+ * commit. Instead the message is handled (queued) in order, the parser goes on, and the PUBACK itself
+ * is held until the write commits, released in arrival order (MQTT 3.1.1 4.6). The broker's in-flight
+ * window (Mosquitto `max_inflight_messages`, default 20) bounds how many wait at once.
  */
 export async function connectExternalBroker(
   config: ExternalConfig,
-  onUplink: (site: string, kind: TopicKind, payload: Buffer) => Promise<unknown>,
+  onUplink: ExternalUplink,
   log: Logger,
 ): Promise<ExternalBus> {
   const client: MqttClient = mqtt.connect(config.url, {
@@ -34,20 +51,56 @@ export async function connectExternalBroker(
     connectTimeout: 10_000,
     protocolVersion: 4,
   });
+  // messageId → the promise that the message is stored, until its PUBACK goes out.
+  const stored = new Map<number, Promise<unknown>>();
+  let connection = 0;
+  let acks: Promise<unknown> = Promise.resolve();
+  const failed = (err: unknown) => {
+    // Not acknowledged: the broker redelivers after we reconnect.
+    log.warn({ err: (err as Error).message }, 'ingest unavailable; leaving message unacknowledged');
+    connection++; // no later PUBACK of this connection goes out either
+    client.end(true);
+  };
   client.handleMessage = (packet, done) => {
     const t = parseSiteTopic(packet.topic);
     if (!t) return done();
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-    onUplink(t.siteId, t.kind, payload).then(
-      () => done(),
-      (err) => {
-        // Not acknowledged: the broker redelivers after we reconnect.
-        log.warn({ err: (err as Error).message }, 'ingest unavailable; leaving message unacknowledged');
-        client.end(true);
-      },
+    let written: Promise<unknown> | undefined;
+    onUplink(t.siteId, t.kind, payload, (w) => {
+      written = w;
+    }).then(() => {
+      if (packet.qos === 1 && packet.messageId !== undefined)
+        stored.set(packet.messageId, written ?? Promise.resolve());
+      done();
+    }, failed);
+  };
+  // mqtt.js's internal send (pinned by package-lock; external-ack.test.ts fails if it changes).
+  const c = client as unknown as {
+    _sendPacket: (
+      packet: { cmd: string; messageId?: number },
+      cb?: (err?: Error) => void,
+      ...rest: unknown[]
+    ) => void;
+  };
+  const send = c._sendPacket.bind(client);
+  c._sendPacket = (packet, cb, ...rest) => {
+    const written = packet.cmd === 'puback' && packet.messageId !== undefined && stored.get(packet.messageId);
+    if (!written) return send(packet, cb, ...rest);
+    stored.delete(packet.messageId as number);
+    cb?.(); // the parser reads the next message now; the PUBACK waits for the disk
+    const on = connection;
+    acks = acks.then(
+      () =>
+        written.then(() => {
+          // A PUBACK of an earlier connection is not sent: the broker redelivers, dedupe drops the copy.
+          if (on === connection && client.connected) send(packet);
+        }, failed),
+      () => undefined,
     );
   };
   client.on('connect', () => {
+    connection++;
+    stored.clear();
     (client.stream as Socket).setNoDelay?.(true);
     log.info({ url: config.url }, 'connected to external broker');
   });

@@ -110,9 +110,16 @@ export class Ingest {
   /**
    * Handles one uplink message for `site` (the site the topic and the gateway's login name).
    * With `durable`, resolves once telemetry is stored (so the broker can acknowledge after that);
-   * otherwise once it is queued. Rejects only when ingest is shutting down or storage is gone.
+   * otherwise once it is queued, and `stored` is handed the promise of the write (the external broker
+   * acknowledges after it). Other kinds are stored when the promise resolves. Rejects only when ingest is shutting down or storage is gone.
    */
-  async handle(site: string, kind: TopicKind, payload: Buffer, durable = true): Promise<IngestResult> {
+  async handle(
+    site: string,
+    kind: TopicKind,
+    payload: Buffer,
+    durable = true,
+    stored?: (written: Promise<unknown>) => void,
+  ): Promise<IngestResult> {
     switch (kind) {
       case 'telemetry': {
         let json: unknown;
@@ -148,6 +155,7 @@ export class Ingest {
         if (dedupeKey) written.catch(() => this.dedupe.forget(site, dedupeKey));
         if (batch?.samples.length) this.telemetryCount.accepted.inc();
         else this.deps.metrics.messages.inc({ kind, result: 'quarantined' });
+        stored?.(written);
         if (durable) await written;
         else written.catch(() => undefined);
         return batch?.samples.length ? 'accepted' : 'quarantined';
