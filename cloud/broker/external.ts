@@ -51,8 +51,8 @@ export async function connectExternalBroker(
     connectTimeout: 10_000,
     protocolVersion: 4,
   });
-  // messageId → the promise that the message is stored, until its PUBACK goes out.
-  const stored = new Map<number, Promise<unknown>>();
+  // messageId → the promise that the message is stored and the connection it came on, until its PUBACK.
+  const stored = new Map<number, { written: Promise<unknown>; on: number }>();
   let connection = 0;
   let acks: Promise<unknown> = Promise.resolve();
   const failed = (err: unknown) => {
@@ -66,11 +66,12 @@ export async function connectExternalBroker(
     if (!t) return done();
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     let written: Promise<unknown> | undefined;
+    const on = connection;
     onUplink(t.siteId, t.kind, payload, (w) => {
       written = w;
     }).then(() => {
       if (packet.qos === 1 && packet.messageId !== undefined)
-        stored.set(packet.messageId, written ?? Promise.resolve());
+        stored.set(packet.messageId, { written: written ?? Promise.resolve(), on });
       done();
     }, failed);
   };
@@ -84,11 +85,11 @@ export async function connectExternalBroker(
   };
   const send = c._sendPacket.bind(client);
   c._sendPacket = (packet, cb, ...rest) => {
-    const written = packet.cmd === 'puback' && packet.messageId !== undefined && stored.get(packet.messageId);
-    if (!written) return send(packet, cb, ...rest);
+    const held = packet.cmd === 'puback' && packet.messageId !== undefined && stored.get(packet.messageId);
+    if (!held) return send(packet, cb, ...rest);
     stored.delete(packet.messageId as number);
+    const { written, on } = held;
     cb?.(); // the parser reads the next message now; the PUBACK waits for the disk
-    const on = connection;
     acks = acks.then(
       () =>
         written.then(() => {
