@@ -133,3 +133,22 @@ describe('gridlayer cloud: a contradictory config file is refused at load', func
     }
   });
 });
+
+describe('cloud config: parsing leaves the defaults alone', () => {
+  it('two configs parsed in one process resolve default paths against their own folder', () => {
+    const a = parseCloudConfig({}, '/srv/a');
+    const b = parseCloudConfig({}, '/srv/b');
+    assert.equal(
+      a.storage.timeseries.backend === 'sqlite' && a.storage.timeseries.path,
+      '/srv/a/data/timeseries.db',
+    );
+    assert.equal(
+      b.storage.timeseries.backend === 'sqlite' && b.storage.timeseries.path,
+      '/srv/b/data/timeseries.db',
+    );
+    assert.equal(
+      b.storage.registry.backend === 'sqlite' && b.storage.registry.path,
+      '/srv/b/data/registry.db',
+    );
+  });
+});

@@ -226,7 +226,10 @@ export type CloudConfigInput = z.input<typeof cloudConfigSchema>;
 export function parseCloudConfig(input: unknown, baseDir = process.cwd()): CloudConfig {
   const r = cloudConfigSchema.safeParse(input ?? {});
   if (!r.success) throw new Error(`invalid cloud config: ${formatIssues(r.error)}`);
-  const c = r.data;
+  // A copy: zod hands out its .default() objects themselves, and the path resolution below would
+  // otherwise rewrite the schema's defaults (a second config parsed in the process, or the generated
+  // JSON Schema, then saw the first one's absolute paths).
+  const c = structuredClone(r.data);
   const contradictions = crossFieldIssues(c);
   if (contradictions.length) throw new Error(`invalid cloud config: ${contradictions.join('; ')}`);
   const abs = (p: string) => (p === ':memory:' ? p : resolve(baseDir, p));
