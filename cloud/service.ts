@@ -159,19 +159,23 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
 
     let embedded: EmbeddedBroker | undefined;
     let external: ExternalBus | undefined;
-    const onUplink = (durable: boolean) => (site: string, kind: TopicKind, payload: Buffer) =>
-      ingest.handle(site, kind, payload, durable);
+    const onUplink = (site: string, kind: TopicKind, payload: Buffer) => ingest.handle(site, kind, payload);
     if (config.broker.mode === 'embedded') {
       embedded = await startEmbeddedBroker({
         config: config.broker,
         verifyGateway,
-        onUplink: onUplink(true),
+        onUplink,
         metrics,
         log,
       });
       publish = embedded.publish;
     } else {
-      external = await connectExternalBroker(config.broker, onUplink(true), log);
+      // Handled in order, acknowledged to the broker once stored (see external.ts).
+      external = await connectExternalBroker(
+        config.broker,
+        (site, kind, payload, stored) => ingest.handle(site, kind, payload, false, stored),
+        log,
+      );
       publish = external.publish;
     }
     const brokerRef = { embedded, external };
