@@ -29,6 +29,11 @@ export interface BufferedBatch {
   samples: Sample[];
 }
 
+export interface RawBatch extends Omit<BufferedBatch, 'samples'> {
+  /** The batch's samples as a JSON array (as stored). */
+  samplesJson: string;
+}
+
 export interface BufferOptions {
   path: string;
   maxBatches: number;
@@ -150,6 +155,17 @@ export class TelemetryBuffer {
 
   /** Oldest batches after `afterSeq`, in order (none once closed: the agent is stopping). */
   peek(limit: number, afterSeq = 0): BufferedBatch[] {
+    return this.peekRaw(limit, afterSeq).map(({ samplesJson, ...b }) => ({
+      ...b,
+      samples: JSON.parse(samplesJson) as Sample[],
+    }));
+  }
+
+  /**
+   * As peek, with each batch's samples as the stored JSON array text: the uplink splices it into the
+   * MQTT payload as is (parsing and re-serializing every sample was a large part of the agent's CPU).
+   */
+  peekRaw(limit: number, afterSeq = 0): RawBatch[] {
     if (!this.db.open) return [];
     return (
       this.headStmt.all(afterSeq, limit) as Array<{
@@ -162,18 +178,26 @@ export class TelemetryBuffer {
       seq: r.seq,
       createdMs: r.created_ms,
       offline: r.offline === 1,
-      samples: JSON.parse(r.samples) as Sample[],
+      samplesJson: r.samples,
     }));
   }
 
   /** Removes a batch once the broker has acknowledged it. */
   ack(seq: number): void {
+    this.ackMany([seq]);
+  }
+
+  /** Removes acknowledged batches in one transaction (one commit for a burst of PUBACKs). */
+  ackMany(seqs: readonly number[]): void {
     // A PUBACK that arrives after close (the agent closes its buffer first on stop) is dropped here:
     // the batch stays stored and is resent on the next start, a duplicate rather than a loss.
-    if (!this.db.open) return;
-    const n = this.deleteStmt.run(seq).changes;
-    this.rows -= n;
-    if (n) this.bumpStmt.run('published', 1);
+    if (!this.db.open || seqs.length === 0) return;
+    this.db.transaction(() => {
+      let n = 0;
+      for (const seq of seqs) n += this.deleteStmt.run(seq).changes;
+      this.rows -= n;
+      if (n) this.bumpStmt.run('published', n);
+    })();
   }
 
   get size(): number {

@@ -17,10 +17,9 @@ import {
   type Status,
   SUPPORTED_SCHEMA_VERSIONS,
   schemaAnnouncementSchema,
-  type TelemetryBatch,
 } from '../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../protocols/mqtt/topics.ts';
-import type { TelemetryBuffer } from './buffer.ts';
+import type { RawBatch, TelemetryBuffer } from './buffer.ts';
 
 export interface UplinkOptions {
   url: string;
@@ -58,6 +57,8 @@ export class Uplink extends EventEmitter<UplinkEvents> {
   private readonly inflight = new Map<number, number>(); // seq → sent at (ms)
   private lastSent = 0;
   private pumping = false;
+  private acked: Array<{ seq: number; emit: boolean }> = [];
+  private siteJson?: string;
   private watchdog?: NodeJS.Timeout;
   connected = false;
   lastConnectedMs?: number;
@@ -244,22 +245,15 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     try {
       const window = this.opts.window ?? 8;
       while (this.connected && this.client?.connected && this.inflight.size < window) {
-        const batches = this.opts.buffer.peek(window - this.inflight.size, this.lastSent);
+        const batches = this.opts.buffer.peekRaw(window - this.inflight.size, this.lastSent);
         if (batches.length === 0) break;
         for (const b of batches) {
-          const payload: TelemetryBatch = {
-            v: this.schemaVersion as TelemetryBatch['v'],
-            site: this.opts.site,
-            seq: b.seq,
-            ...(b.offline && { replay: true }),
-            samples: b.samples,
-          };
           this.inflight.set(b.seq, Date.now());
           this.lastSent = b.seq;
-          this.client.publish(this.topic('telemetry'), JSON.stringify(payload), { qos: 1 }, (err) => {
+          this.client.publish(this.topic('telemetry'), this.telemetryPayload(b), { qos: 1 }, (err) => {
             if (!this.inflight.has(b.seq)) {
               // Reset by the watchdog, or a late ack: the buffer row may already be gone.
-              if (!err) this.opts.buffer.ack(b.seq);
+              if (!err) this.ackLater(b.seq, false);
               return;
             }
             this.inflight.delete(b.seq);
@@ -268,15 +262,39 @@ export class Uplink extends EventEmitter<UplinkEvents> {
               this.lastSent = Math.min(this.lastSent, b.seq - 1);
               return;
             }
-            this.opts.buffer.ack(b.seq);
-            this.emit('published', b.seq);
-            setImmediate(() => this.pump());
+            this.ackLater(b.seq, true);
           });
         }
       }
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * The TelemetryBatch JSON (same keys, same order as JSON.stringify of the object) with the stored
+   * samples spliced in as text: the buffer holds them as JSON already.
+   */
+  private telemetryPayload(b: RawBatch): string {
+    this.siteJson ??= JSON.stringify(this.opts.site);
+    const replay = b.offline ? ',"replay":true' : '';
+    return `{"v":${this.schemaVersion},"site":${this.siteJson},"seq":${b.seq}${replay},"samples":${b.samplesJson}}`;
+  }
+
+  /** PUBACKs of one event-loop turn are removed from the buffer in one transaction, then the pump goes on. */
+  private ackLater(seq: number, emit: boolean): void {
+    this.acked.push({ seq, emit });
+    if (this.acked.length === 1) setImmediate(() => this.flushAcks());
+  }
+
+  /** Removes the acknowledged batches from the buffer now (the agent calls it before closing the buffer). */
+  flushAcks(): void {
+    const acked = this.acked;
+    if (acked.length === 0) return;
+    this.acked = [];
+    this.opts.buffer.ackMany(acked.map((a) => a.seq));
+    for (const a of acked) if (a.emit) this.emit('published', a.seq);
+    this.pump();
   }
 
   /** Graceful stop: tells the cloud we are going offline on purpose, then disconnects. */
