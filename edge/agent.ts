@@ -11,7 +11,7 @@ import {
   SCHEMA_VERSION,
   SUPPORTED_SCHEMA_VERSIONS,
 } from '../protocols/mqtt/payloads.ts';
-import { TelemetryBuffer } from './buffer.ts';
+import { type RawBatch, TelemetryBuffer } from './buffer.ts';
 import type { DeviceConfig, EdgeConfig, ModbusDeviceConfig } from './config.ts';
 import { Controller } from './control/controller.ts';
 import { CommandLedger, ledgerPathFor } from './control/ledger.ts';
@@ -274,6 +274,7 @@ export class EdgeAgent {
   private report(polled: Sample): void {
     let sample = polled;
     let direct = false;
+    let batch: RawBatch | undefined;
     if (this.exceptions) {
       const r = this.exceptions.filter(polled, Date.now());
       if (!r) return;
@@ -284,7 +285,7 @@ export class EdgeAgent {
       if (direct) {
         // Staged samples (from an outage) are older: they take the lower seqs.
         if (this.buffer.stagedSamples) this.buffer.seal(false, MAX_SAMPLES_PER_BATCH);
-        this.buffer.append([sample], false);
+        batch = this.buffer.appendBatch([sample], false);
       } else this.buffer.stage([sample]);
       this.log.debug({ device: sample.device, ts: sample.ts }, 'sample buffered');
     } catch (err) {
@@ -296,7 +297,8 @@ export class EdgeAgent {
     }
     if (direct) {
       this.metrics.bufferBatches.set(this.buffer.size);
-      this.uplink.pump();
+      if (batch) this.uplink.offer(batch);
+      else this.uplink.pump();
     }
   }
 

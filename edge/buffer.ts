@@ -134,6 +134,14 @@ export class TelemetryBuffer {
     return this.appendRaw(JSON.stringify(samples), offline, nowMs);
   }
 
+  /** As append, returning the stored batch (the uplink can publish it without reading it back). */
+  appendBatch(samples: Sample[], offline: boolean, nowMs = Date.now()): RawBatch | undefined {
+    if (samples.length === 0) return undefined;
+    const samplesJson = JSON.stringify(samples);
+    const seq = this.appendRaw(samplesJson, offline, nowMs);
+    return seq === undefined ? undefined : { seq, createdMs: nowMs, offline, samplesJson };
+  }
+
   /** `samples`: the batch's sample array as JSON. */
   private appendRaw(samples: string, offline: boolean, nowMs: number): number | undefined {
     return this.db.transaction(() => {

@@ -247,28 +247,51 @@ export class Uplink extends EventEmitter<UplinkEvents> {
       while (this.connected && this.client?.connected && this.inflight.size < window) {
         const batches = this.opts.buffer.peekRaw(window - this.inflight.size, this.lastSent);
         if (batches.length === 0) break;
-        for (const b of batches) {
-          this.inflight.set(b.seq, Date.now());
-          this.lastSent = b.seq;
-          this.client.publish(this.topic('telemetry'), this.telemetryPayload(b), { qos: 1 }, (err) => {
-            if (!this.inflight.has(b.seq)) {
-              // Reset by the watchdog, or a late ack: the buffer row may already be gone.
-              if (!err) this.ackLater(b.seq, false);
-              return;
-            }
-            this.inflight.delete(b.seq);
-            if (err) {
-              // Not acknowledged: rewind so it goes again, in order.
-              this.lastSent = Math.min(this.lastSent, b.seq - 1);
-              return;
-            }
-            this.ackLater(b.seq, true);
-          });
-        }
+        for (const b of batches) this.send(this.client, b);
       }
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * Publishes a batch just appended to the buffer without reading it back, when it is the very next
+   * one after the last sent and the window has room; otherwise pumps from the buffer as usual (order
+   * is kept either way: seqs are consecutive row ids).
+   */
+  offer(b: RawBatch): void {
+    const window = this.opts.window ?? 8;
+    const client = this.client;
+    if (
+      this.pumping ||
+      !this.connected ||
+      !client?.connected ||
+      this.inflight.size >= window ||
+      b.seq !== this.lastSent + 1
+    ) {
+      this.pump();
+      return;
+    }
+    this.send(client, b);
+  }
+
+  private send(client: MqttClient, b: RawBatch): void {
+    this.inflight.set(b.seq, Date.now());
+    this.lastSent = b.seq;
+    client.publish(this.topic('telemetry'), this.telemetryPayload(b), { qos: 1 }, (err) => {
+      if (!this.inflight.has(b.seq)) {
+        // Reset by the watchdog, or a late ack: the buffer row may already be gone.
+        if (!err) this.ackLater(b.seq, false);
+        return;
+      }
+      this.inflight.delete(b.seq);
+      if (err) {
+        // Not acknowledged: rewind so it goes again, in order.
+        this.lastSent = Math.min(this.lastSent, b.seq - 1);
+        return;
+      }
+      this.ackLater(b.seq, true);
+    });
   }
 
   /**
