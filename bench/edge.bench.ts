@@ -190,7 +190,7 @@ async function measure(v: Variant) {
       const soh = 80 + (k++ % 20);
       const got = new Promise<{ arrival: number; sampleTs: number; now: number } | undefined>((resolve) => {
         waiting.set(device, { soh, resolve });
-        setTimeout(() => resolve(undefined), 5000);
+        setTimeout(() => resolve(undefined), 10_000);
       });
       const tChange = performance.now();
       sites[site].battery.model(802).set('SoH', soh);

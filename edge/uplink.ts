@@ -317,7 +317,8 @@ export class Uplink extends EventEmitter<UplinkEvents> {
     this.acked = [];
     this.opts.buffer.ackMany(acked.map((a) => a.seq));
     for (const a of acked) if (a.emit) this.emit('published', a.seq);
-    this.pump();
+    // Only when the buffer holds batches not yet sent (saves a SELECT per acknowledged batch).
+    if (this.opts.buffer.size > this.inflight.size) this.pump();
   }
 
   /** Graceful stop: tells the cloud we are going offline on purpose, then disconnects. */
