@@ -113,16 +113,46 @@ broker.broker?.on('publish', (packet, client) => {
   }
 });
 
-type Variant = { name: string; report: 'batch' | 'exception'; lite: boolean };
+/**
+ * `flags`: the node flags from the unit's ExecStart, changed or not. `entry`: another build of the
+ * agent (the baseline); its config has no `telemetry` key (older configs refuse unknown keys).
+ */
+type Variant = {
+  name: string;
+  report?: 'batch' | 'exception';
+  flags: (deployed: string[]) => string[];
+  entry?: string;
+};
+const same = (f: string[]) => f;
+const noLite = (f: string[]) => f.filter((x) => x !== '--lite-mode');
 const ALL_VARIANTS: Variant[] = [
-  { name: 'batch', report: 'batch', lite: true },
-  { name: 'exception', report: 'exception', lite: true },
-  { name: 'exception-nolite', report: 'exception', lite: false },
+  { name: 'batch', report: 'batch', flags: same },
+  { name: 'exception', report: 'exception', flags: same },
+  { name: 'exception-nolite', report: 'exception', flags: noLite },
+  // Opt-in (EDGE_BENCH_VARIANTS): --lite-mode implies --jitless (everything interpreted); these keep
+  // the baseline compiler (Sparkplug) and drop only the optimizing one, or keep both with size tuning.
+  { name: 'exception-noopt', report: 'exception', flags: (f) => [...noLite(f), '--no-opt'] },
+  { name: 'exception-forsize', report: 'exception', flags: (f) => [...noLite(f), '--optimize-for-size'] },
 ];
-/** EDGE_BENCH_VARIANTS=batch,exception: a subset. */
+/** EDGE_BENCH_VARIANTS=batch,exception: a subset (default: the first three). */
 const VARIANTS = process.env.EDGE_BENCH_VARIANTS
   ? ALL_VARIANTS.filter((v) => process.env.EDGE_BENCH_VARIANTS?.split(',').includes(v.name))
-  : ALL_VARIANTS;
+  : ALL_VARIANTS.slice(0, 3);
+
+/**
+ * EDGE_BENCH_BASELINE_REV=<git revision>: the agent as built from that revision runs first in every
+ * round (variant `baseline`), so "before" is measured beside "after" on the same machine and load.
+ */
+function buildBaseline(rev: string): string {
+  const src = join(dir, 'baseline');
+  execFileSync('mkdir', ['-p', src]);
+  execFileSync('sh', ['-c', `git archive ${JSON.stringify(rev)} | tar -x -C ${JSON.stringify(src)}`]);
+  execFileSync('ln', ['-s', join(process.cwd(), 'node_modules'), join(src, 'node_modules')]);
+  execFileSync(process.execPath, ['--import', 'tsx', join(src, 'deploy/build.ts')], { stdio: 'ignore' });
+  return join(src, 'dist', 'main.js');
+}
+const baselineRev = process.env.EDGE_BENCH_BASELINE_REV;
+if (baselineRev) VARIANTS.unshift({ name: 'baseline', flags: same, entry: buildBaseline(baselineRev) });
 
 const unit = deployedCommand();
 let runNo = 0;
@@ -138,17 +168,17 @@ async function measure(v: Variant) {
       site: 'bench-site',
       uplink: { url: broker.url, clientId: `edge-bench-${runNo}` },
       buffer: { path: join(runDir, 'buffer.db') },
-      telemetry: { report: v.report },
+      ...(v.report && { telemetry: { report: v.report } }),
       http: { port: 0 },
       log: { level: 'warn' },
       devices,
     }),
   );
-  const flags = v.lite ? unit.flags : unit.flags.filter((f) => f !== '--lite-mode');
+  const flags = [...v.flags(unit.flags)];
   // EDGE_BENCH_PROFILE=<dir>: a V8 CPU profile of each agent run (open in Chrome DevTools).
   if (process.env.EDGE_BENCH_PROFILE)
     flags.push('--cpu-prof', `--cpu-prof-dir=${process.env.EDGE_BENCH_PROFILE}`);
-  const child = spawn(process.execPath, [...flags, 'dist/main.js', 'edge', '--config', cfgPath], {
+  const child = spawn(process.execPath, [...flags, v.entry ?? 'dist/main.js', 'edge', '--config', cfgPath], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, NODE_OPTIONS: unit.nodeOptions },
   });
@@ -215,6 +245,8 @@ async function measure(v: Variant) {
   const q = (xs: number[], p: number) => Math.round(quantile(xs, p));
   return {
     variant: v.name,
+    flags: flags.join(' '),
+    ...(v.entry && { revision: baselineRev }),
     durationS: Math.round(wallS),
     loadavg: { start: load0, end: load1 },
     cpuPctOfOneCore: round1(((end.cpuS - start.cpuS) / wallS) * 100),

@@ -279,7 +279,7 @@ export class EdgeAgent {
       const r = this.exceptions.filter(polled, Date.now());
       if (!r) return;
       sample = r.sample;
-      direct = this.uplink.connected && this.buffer.size <= DIRECT_MAX_BACKLOG;
+      direct = this.uplink.connected && this.uplink.backlog <= DIRECT_MAX_BACKLOG;
     }
     try {
       if (direct) {
