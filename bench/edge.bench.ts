@@ -179,10 +179,15 @@ async function measure(v: Variant) {
   if (process.env.EDGE_BENCH_PROFILE)
     flags.push('--cpu-prof', `--cpu-prof-dir=${process.env.EDGE_BENCH_PROFILE}`);
   const child = spawn(process.execPath, [...flags, v.entry ?? 'dist/main.js', 'edge', '--config', cfgPath], {
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, NODE_OPTIONS: unit.nodeOptions },
   });
   const pid = child.pid as number;
+  // The agent logs at warn: count its failed polls (a device timing out under load delays probes).
+  let pollFailures = 0;
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    pollFailures += d.split('"poll failed"').length - 1;
+  });
   const seen0 = broker.of('telemetry').length;
   const published = () =>
     new Set(
@@ -256,6 +261,7 @@ async function measure(v: Variant) {
     samplesPerS: round1((telemetrySamples - samples0) / wallS),
     probes: changeToArrival.length,
     missed,
+    pollFailures,
     changeToArrivalMs: {
       p50: q(changeToArrival, 0.5),
       p95: q(changeToArrival, 0.95),
