@@ -28,7 +28,9 @@ describe('report by exception: real agent, simulated site (Modbus TCP), aedes', 
       config: testConfig({
         url: broker.url,
         dir,
-        devices: simDevices(site.port, { pollMs: POLL_MS }).filter((d) => d.id === 'bat1'),
+        // A failed poll sends the last values flagged stale (every point, and again when it recovers),
+        // which would blur the counts below: a generous timeout keeps a loaded machine from failing one.
+        devices: simDevices(site.port, { pollMs: POLL_MS, timeoutMs: 2000 }).filter((d) => d.id === 'bat1'),
         // The batch timer cannot fire during this test: whatever arrives was published by the poll.
         uplink: { url: broker.url, clientId: 'edge-rbe-test', batchMs: 600_000, reconnectMs: 200 },
         telemetry: { report: 'exception', heartbeatMs: 2000, deadband: { soh_pct: 2 } },
@@ -55,7 +57,9 @@ describe('report by exception: real agent, simulated site (Modbus TCP), aedes', 
           .filter((s: { device: string }) => s.device === 'bat1')
           .map((s: { values: Record<string, number> }) => ({ seq: m.json.seq, values: s.values })),
       );
-  const polls = () => agent.scheduler.states().find((s) => s.id === 'bat1')?.polls ?? 0;
+  const state = () => agent.scheduler.states().find((s) => s.id === 'bat1');
+  const polls = () => state()?.polls ?? 0;
+  const errors = () => state()?.errors ?? 0;
   const setSoH = (pct: number) => site.battery.model(802).set('SoH', pct);
 
   it('publishes a change beyond its deadband after the next poll, in a batch of its own, not the batch timer', async () => {
@@ -86,11 +90,13 @@ describe('report by exception: real agent, simulated site (Modbus TCP), aedes', 
   it('sends unchanged points (and a change within deadband) only at the heartbeat', async () => {
     const from = broker.of('telemetry').length;
     const polls0 = polls();
+    const errors0 = errors();
     setSoH(94); // 95 → 94: 1 % ≤ the 2 % deadband
     // Three heartbeats' worth of samples (2 s each, 10 polls of 200 ms).
     await waitFor('3 heartbeats', () => batSamples(from).filter((s) => s.values.wh_capacity).length >= 3);
     const samples = batSamples(from);
     const pollsDone = polls() - polls0;
+    assert.equal(errors() - errors0, 0, 'a poll failed: stale and recovered samples carry every point');
     const heartbeats = samples.filter((s) => s.values.wh_capacity !== undefined);
     // Every heartbeat is the whole sample; the unchanged capacity goes out in nothing else.
     for (const h of heartbeats) {
