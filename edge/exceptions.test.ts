@@ -43,6 +43,22 @@ describe('report by exception: deadband and heartbeat (ExceptionFilter)', () => 
     assert.equal(at(6000, { w: 3400, hz: 50 }), undefined);
   });
 
+  it('reports a value withheld as invalid (quality only) once, and the next valid value as new', () => {
+    const f = new ExceptionFilter({ heartbeatMs: 60_000 });
+    const at = (dt: number, values: Record<string, number>, quality?: Record<string, 'invalid'>) =>
+      f.filter({ ts: T0 + dt, device: 'm', values, ...(quality && { quality }) }, T0 + dt);
+    at(0, { w: 1000, hz: 50 });
+    assert.deepEqual(at(1000, { hz: 50 }, { w: 'invalid' })?.sample, {
+      ts: T0 + 1000,
+      device: 'm',
+      values: {},
+      quality: { w: 'invalid' },
+    });
+    assert.equal(at(2000, { hz: 50 }, { w: 'invalid' }), undefined, 'still invalid: nothing new');
+    // Valid again at the value it had before it was withheld: reported (quality moved, value new).
+    assert.deepEqual(at(3000, { w: 1000, hz: 50 })?.sample.values, { w: 1000 });
+  });
+
   it('keeps each device apart, and a reset device sends its next sample whole', () => {
     const f = new ExceptionFilter({ heartbeatMs: 60_000 });
     f.filter({ ts: T0, device: 'a', values: { w: 0 } }, T0);

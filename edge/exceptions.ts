@@ -87,6 +87,14 @@ export class ExceptionFilter {
         any = true;
       }
     }
+    // A withheld value (normalize flags it `invalid` and sends no number): its quality alone is news.
+    for (const [k, q] of Object.entries(quality)) {
+      if (q === undefined || k in sample.values || st.quality[k] === q) continue;
+      changedQuality[k as CanonicalPoint] = q;
+      st.quality[k] = q;
+      delete st.values[k]; // the next valid value goes out as new
+      any = true;
+    }
     if (!any) return undefined;
     const out: Sample = { ts: sample.ts, device: sample.device, values };
     if (Object.keys(changedQuality).length) out.quality = changedQuality;
