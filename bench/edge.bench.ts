@@ -156,6 +156,12 @@ if (baselineRev) VARIANTS.unshift({ name: 'baseline', flags: same, entry: buildB
 
 const unit = deployedCommand();
 let runNo = 0;
+/**
+ * Probe count per site across runs: the sites outlive the agent runs, so a counter restarting at 0
+ * could write the value a register already holds, which is (rightly) no exception and would wait for
+ * the heartbeat.
+ */
+const probeCount = new Map<number, number>();
 
 /** One agent run: returns its footprint and latency figures. */
 async function measure(v: Variant) {
@@ -218,11 +224,12 @@ async function measure(v: Variant) {
   // Each probe loop starts at its own random phase and waits a random 0–1 poll period between probes.
   const loop = async (site: number) => {
     const rand = seededRandom(SEED * 10_000 + runNo * 100 + site);
-    let k = 0;
     await new Promise((r) => setTimeout(r, rand() * POLL_MS));
     while (Date.now() < endAt) {
       const device = `s${site}-u2`;
-      const soh = 80 + (k++ % 20);
+      const k = probeCount.get(site) ?? 0;
+      probeCount.set(site, k + 1);
+      const soh = 80 + (k % 20);
       const got = new Promise<{ arrival: number; sampleTs: number; now: number } | undefined>((resolve) => {
         waiting.set(device, { soh, resolve });
         setTimeout(() => resolve(undefined), 10_000);
