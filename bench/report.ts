@@ -4,11 +4,18 @@ import { fileURLToPath } from 'node:url';
 
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 
-/** Prints a benchmark's figures and writes them to bench/results/<name>.json. */
+/**
+ * Prints a benchmark's figures and writes them to bench/results/<name>.json (the latest run) and to
+ * bench/results/history/<name>/<ISO time>.json (every run kept, so a regression shows against the past).
+ */
 export function report(name: string, figures: Record<string, unknown>): void {
-  mkdirSync(resultsDir, { recursive: true });
-  const doc = { name, at: new Date().toISOString(), node: process.version, ...figures };
-  writeFileSync(join(resultsDir, `${name}.json`), `${JSON.stringify(doc, null, 2)}\n`);
+  const at = new Date().toISOString();
+  const historyDir = join(resultsDir, 'history', name);
+  mkdirSync(historyDir, { recursive: true });
+  const doc = { name, at, node: process.version, ...figures };
+  const text = `${JSON.stringify(doc, null, 2)}\n`;
+  writeFileSync(join(resultsDir, `${name}.json`), text);
+  writeFileSync(join(historyDir, `${at.replace(/:/g, '-')}.json`), text);
   for (const [k, v] of Object.entries(figures)) console.log(`${name}: ${k} = ${JSON.stringify(v)}`);
 }
 

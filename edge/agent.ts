@@ -11,12 +11,13 @@ import {
   SCHEMA_VERSION,
   SUPPORTED_SCHEMA_VERSIONS,
 } from '../protocols/mqtt/payloads.ts';
-import { TelemetryBuffer } from './buffer.ts';
+import { type RawBatch, TelemetryBuffer } from './buffer.ts';
 import type { DeviceConfig, EdgeConfig, ModbusDeviceConfig } from './config.ts';
 import { Controller } from './control/controller.ts';
 import { CommandLedger, ledgerPathFor } from './control/ledger.ts';
 import { SunSpecDriver } from './drivers/sunspec.ts';
 import type { DeviceDriver, Reading } from './drivers/types.ts';
+import { ExceptionFilter } from './exceptions.ts';
 import { EdgeMetrics, startHttp } from './http.ts';
 import { type ModbusProxy, startProxy } from './proxy.ts';
 import { inDropoutWindow, knownUnitIds } from './quirks.ts';
@@ -34,6 +35,12 @@ export const STOP_STEP_MS = 3000;
 export const STOP_BOUND_MS = STOP_STEP_MS + 2000;
 /** Samples per MQTT batch: keeps payloads well under the schema's 256 KiB bound. */
 const MAX_SAMPLES_PER_BATCH = 400;
+/**
+ * Report by exception publishes a poll's changes as their own batch only while the outbox holds no more
+ * than this many (the uplink's in-flight window): with a backlog, or offline, they are staged and
+ * sealed with the others every batchMs, so an outage fills the outbox no faster than before.
+ */
+const DIRECT_MAX_BACKLOG = 8;
 
 interface DeviceSlot {
   driver: DeviceDriver;
@@ -60,6 +67,8 @@ export class EdgeAgent {
   readonly ledger: CommandLedger;
   readonly scheduler = new PollScheduler<Reading>({ maxBackoffMs: 30_000 });
   readonly devices = new Map<string, DeviceSlot>();
+  /** Set when telemetry.report is 'exception' (the default); absent: every sample, batched. */
+  readonly exceptions?: ExceptionFilter;
   private readonly lines = new Map<string, ModbusClient>();
   private batchTimer?: NodeJS.Timeout;
   private http?: Awaited<ReturnType<typeof startHttp>>;
@@ -79,6 +88,11 @@ export class EdgeAgent {
       synchronous: c.buffer.synchronous,
     });
     this.ledger = new CommandLedger(ledgerPathFor(c.buffer.path));
+    if (c.telemetry.report === 'exception')
+      this.exceptions = new ExceptionFilter({
+        heartbeatMs: c.telemetry.heartbeatMs,
+        deadband: c.telemetry.deadband,
+      });
     this.uplink = new Uplink({
       ...c.uplink,
       site: c.site,
@@ -247,21 +261,44 @@ export class EdgeAgent {
     slot.staleSent = false;
     const sample: Sample = { ts: reading.ts, device: id, values: reading.values };
     if (Object.keys(reading.quality).length) sample.quality = reading.quality;
-    if (Object.keys(sample.values).length || sample.quality) this.stage(sample);
+    if (Object.keys(sample.values).length || sample.quality) this.report(sample);
   }
 
   /**
-   * Makes a polled sample durable before the poll cycle returns (edge/buffer.ts states the guarantee);
-   * batching into MQTT messages happens later, in flush(). A buffer that cannot be written (disk full)
-   * is logged and counted; the poll loop goes on.
+   * Makes what a poll reports durable before the poll cycle returns (edge/buffer.ts states the
+   * guarantee). Batch mode: the whole sample is staged, sealed into an MQTT batch in flush(). Report by
+   * exception: only what moved beyond its deadband (everything at the heartbeat) is kept, and while the
+   * uplink is up with no backlog it goes into the outbox as its own batch and is published at once. A
+   * buffer that cannot be written (disk full) is logged and counted; the poll loop goes on.
    */
-  private stage(sample: Sample): void {
+  private report(polled: Sample): void {
+    let sample = polled;
+    let direct = false;
+    let batch: RawBatch | undefined;
+    if (this.exceptions) {
+      const r = this.exceptions.filter(polled, Date.now());
+      if (!r) return;
+      sample = r.sample;
+      direct = this.uplink.connected && this.uplink.backlog <= DIRECT_MAX_BACKLOG;
+    }
     try {
-      this.buffer.stage([sample]);
+      if (direct) {
+        // Staged samples (from an outage) are older: they take the lower seqs.
+        if (this.buffer.stagedSamples) this.buffer.seal(false, MAX_SAMPLES_PER_BATCH);
+        batch = this.buffer.appendBatch([sample], false);
+      } else this.buffer.stage([sample]);
       this.log.debug({ device: sample.device, ts: sample.ts }, 'sample buffered');
     } catch (err) {
       this.metrics.bufferErrors.inc();
       this.log.error({ err, device: sample.device, ts: sample.ts }, 'sample not buffered');
+      // Not reported after all: the device's next sample goes out whole.
+      this.exceptions?.reset(sample.device);
+      return;
+    }
+    if (direct) {
+      this.metrics.bufferBatches.set(this.buffer.size);
+      if (batch) this.uplink.offer(batch);
+      else this.uplink.pump();
     }
   }
 
@@ -276,7 +313,7 @@ export class EdgeAgent {
     slot.staleSent = true;
     const values = slot.latest.reading.values;
     const quality = Object.fromEntries(Object.keys(values).map((k) => [k, 'stale' as const]));
-    if (Object.keys(values).length) this.stage({ ts: Date.now(), device: id, values, quality });
+    if (Object.keys(values).length) this.report({ ts: Date.now(), device: id, values, quality });
   }
 
   /** Seals the staged samples into outbox batches (one MQTT message each) and nudges the uplink. */
@@ -433,6 +470,7 @@ export class EdgeAgent {
     if (this.batchTimer) clearInterval(this.batchTimer);
     try {
       this.flush();
+      this.uplink.flushAcks();
     } catch (err) {
       this.log.error({ err: String(err) }, 'stop: flushing the last samples into the buffer failed');
     }

@@ -210,6 +210,27 @@ export const configSchema = z
                 message: 'only used with an mqtts:// or wss:// url',
               });
       }),
+    telemetry: z
+      .object({
+        /**
+         * exception: a point moving beyond its deadband is published right after the poll that saw it,
+         * every point again at the heartbeat. batch: every sample of every poll, sealed into one MQTT
+         * message every uplink.batchMs (the behaviour before report by exception).
+         */
+        report: z.enum(['exception', 'batch']).default('exception'),
+        /** Every point of a device goes out at least this often; keep it below the cloud's staleness (15 s). */
+        heartbeatMs: z.number().int().min(100).max(3_600_000).default(10_000),
+        /** Per canonical point, in its canonical unit: overrides edge/exceptions.ts DEFAULT_DEADBANDS. */
+        deadband: z
+          .partialRecord(
+            z.enum(CANONICAL_POINT_NAMES as [string, ...string[]]),
+            z.number().nonnegative().refine(Number.isFinite, 'a finite number'),
+          )
+          .default({}),
+      })
+      .strict()
+      .describe('What telemetry is sent: report by exception (deadband, heartbeat) or every poll in batches')
+      .default({ report: 'exception', heartbeatMs: 10_000, deadband: {} }),
     buffer: z
       .object({
         path: z.string().min(1),

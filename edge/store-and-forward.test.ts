@@ -83,6 +83,8 @@ describe('store and forward', function () {
         site: 'site-k9',
         uplink: { url: `mqtt://127.0.0.1:${port}`, clientId: 'edge-k9', batchMs: 200, reconnectMs: 200 },
         buffer: { path: join(dir, 'buffer.db') },
+        // Every poll's sample, so the outbox fills within seconds while the broker is away.
+        telemetry: { report: 'batch' },
         http: { port: 0 },
         control: { enabled: false },
         log: { level: 'warn' },

@@ -123,6 +123,9 @@ export function testConfig(
     buffer: { path: join(dir, 'buffer.db') },
     http: { port: 0 },
     log: { level: 'error' },
+    // These tests read whole samples (every point of every poll); report-by-exception.test.ts and
+    // exceptions.test.ts cover the default, telemetry.report 'exception'.
+    telemetry: { report: 'batch' },
     devices,
     ...rest,
   });
