@@ -217,7 +217,7 @@ export const configSchema = z
          * every point again at the heartbeat. batch: every sample of every poll, sealed into one MQTT
          * message every uplink.batchMs (the behaviour before report by exception).
          */
-        report: z.enum(['exception', 'batch']).default('exception'),
+        report: z.enum(['exception', 'batch']).default('batch'),
         /** Every point of a device goes out at least this often; keep it below the cloud's staleness (15 s). */
         heartbeatMs: z.number().int().min(100).max(3_600_000).default(10_000),
         /** Per canonical point, in its canonical unit: overrides edge/exceptions.ts DEFAULT_DEADBANDS. */
@@ -230,7 +230,7 @@ export const configSchema = z
       })
       .strict()
       .describe('What telemetry is sent: report by exception (deadband, heartbeat) or every poll in batches')
-      .default({ report: 'exception', heartbeatMs: 10_000, deadband: {} }),
+      .default({ report: 'batch', heartbeatMs: 10_000, deadband: {} }),
     buffer: z
       .object({
         path: z.string().min(1),
