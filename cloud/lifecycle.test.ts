@@ -149,4 +149,43 @@ describe('cloud lifecycle', function () {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it('a broker that fails to start (TLS cert file missing, after binding plain MQTT) leaves its port and the SQLite files free', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gridlayer-lifecycle-'));
+    const mqttPort = await freePort();
+    try {
+      const { log, lines } = capturedLogger();
+      const config = parseCloudConfig(
+        {
+          logLevel: 'silent',
+          broker: {
+            mode: 'embedded',
+            tcp: { host: '127.0.0.1', port: mqttPort },
+            tls: { host: '127.0.0.1', port: 0, cert: 'missing-cert.pem', key: 'missing-key.pem' },
+            allowPlaintextWithTls: true,
+          },
+          api: { host: '127.0.0.1', port: 0 },
+          storage: {
+            timeseries: { backend: 'sqlite', path: 'ts.db', synchronous: 'normal' },
+            registry: { backend: 'sqlite', path: 'registry.db' },
+          },
+        },
+        dir,
+      );
+      await assert.rejects(startCloud(config, { logger: log }), /missing-cert\.pem/);
+      const failed = lines.find((l) => l.msg === 'start failed; stopping the parts already started');
+      assert.deepEqual(failed?.started, ['timeseries store', 'registry', 'ingest']);
+      assert.deepEqual(
+        lines.filter((l) => l.msg === 'stop step').map((l) => l.step),
+        ['ingest: drain', 'ingest', 'registry', 'timeseries store'],
+      );
+      const wal = ['ts.db-wal', 'ts.db-shm', 'registry.db-wal', 'registry.db-shm'];
+      assert.deepEqual(
+        wal.filter((f) => existsSync(join(dir, f))),
+        [],
+      );
+      await close(await listen(mqttPort));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -74,6 +74,16 @@ export class LifecycleList {
     return part;
   }
 
+  /** Starts a `resource` part (see below) and returns what it opened. */
+  async open<T>(
+    name: string,
+    open: () => Promise<T> | T,
+    close: (value: T) => Promise<void> | void,
+    drain?: (value: T) => Promise<void> | void,
+  ): Promise<T> {
+    return (await this.start(resource(name, open, close, drain))).value;
+  }
+
   /**
    * Drains then stops every started part in reverse order, each step bounded; the whole stop ends
    * within `boundMs`. Idempotent: a second call returns the first call's promise.

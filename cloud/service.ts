@@ -10,7 +10,7 @@ import type { CloudConfig } from './config.ts';
 import { ForecastService } from './forecast-service/service.ts';
 import { GridService } from './grid/service.ts';
 import { Ingest } from './ingest/ingest.ts';
-import { LifecycleList, named, resource } from './lifecycle.ts';
+import { LifecycleList, named } from './lifecycle.ts';
 import { MarketService, type MeteredScheduler, startMeteredScheduler } from './market/index.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { openPostgres, openSqlite, type SqlDb } from './storage/registry/db.ts';
@@ -94,24 +94,16 @@ type Broker =
 
 /** Storage, the registry (migrated, bootstrapped), ingest, the broker and the command pipeline. */
 async function startCore(parts: LifecycleList, config: CloudConfig, log: Logger, metrics: Metrics) {
-  const store = (
-    await parts.start(
-      resource(
-        'timeseries store',
-        () => openStore(config.storage.timeseries),
-        (s) => s.close(),
-      ),
-    )
-  ).value;
-  const db = (
-    await parts.start(
-      resource(
-        'registry',
-        () => openRegistryDb(config.storage.registry),
-        (d) => d.close(),
-      ),
-    )
-  ).value;
+  const store = await parts.open(
+    'timeseries store',
+    () => openStore(config.storage.timeseries),
+    (s) => s.close(),
+  );
+  const db = await parts.open(
+    'registry',
+    () => openRegistryDb(config.storage.registry),
+    (d) => d.close(),
+  );
   const registry = new Registry(db);
   const applied = await registry.init();
   if (applied.length) log.info({ migrations: applied }, 'registry migrated');
@@ -155,29 +147,25 @@ async function startCore(parts: LifecycleList, config: CloudConfig, log: Logger,
   };
   const onUplink = (site: string, kind: TopicKind, payload: Buffer) =>
     ingest.handle(site, kind, payload, true);
-  const broker = (
-    await parts.start(
-      resource<Broker>(
-        'broker',
-        async () =>
-          config.broker.mode === 'embedded'
-            ? {
-                embedded: await startEmbeddedBroker({
-                  config: config.broker,
-                  verifyGateway,
-                  onUplink,
-                  metrics,
-                  log,
-                }),
-              }
-            : { external: await connectExternalBroker(config.broker, onUplink, log) },
-        // Stop: end every MQTT connection (embedded: then the session store) / leave the external broker.
-        (b) => (b.embedded ?? b.external).close(),
-        // Drain: stop accepting connections; the connected gateways stay until the ingest is flushed.
-        (b) => b.embedded?.stopListening(),
-      ),
-    )
-  ).value;
+  const broker = await parts.open<Broker>(
+    'broker',
+    async () =>
+      config.broker.mode === 'embedded'
+        ? {
+            embedded: await startEmbeddedBroker({
+              config: config.broker,
+              verifyGateway,
+              onUplink,
+              metrics,
+              log,
+            }),
+          }
+        : { external: await connectExternalBroker(config.broker, onUplink, log) },
+    // Stop: end every MQTT connection (embedded: then the session store) / leave the external broker.
+    (b) => (b.embedded ?? b.external).close(),
+    // Drain: stop accepting connections; the connected gateways stay until the ingest is flushed.
+    (b) => b.embedded?.stopListening(),
+  );
   publish = (broker.embedded ?? broker.external).publish;
   await parts.start(named('commands', commands));
   return { store, db, registry, ingest, commands, broker, credCache };
@@ -210,15 +198,11 @@ async function startServices(
         maxTtlSeconds: config.commands.maxTtlSeconds,
       })
     : undefined;
-  const meteredSettlement = (
-    await parts.start(
-      resource(
-        'metered settlement',
-        () => market && startMeteredScheduler(market, log),
-        (s) => s?.stop(),
-      ),
-    )
-  ).value;
+  const meteredSettlement = await parts.open(
+    'metered settlement',
+    () => market && startMeteredScheduler(market, log),
+    (s) => s?.stop(),
+  );
   const forecasts = new ForecastService({ registry, store, settings: config.forecast, log });
   await parts.start(named('forecasts', forecasts));
   const vpp = new VppService(
@@ -250,39 +234,35 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
     const core = await startCore(parts, config, log, metrics);
     const services = await startServices(parts, config, opts, log, core);
     const { store, db, registry, broker } = core;
-    const api = (
-      await parts.start(
-        resource(
-          'api',
-          () =>
-            startApi(
-              {
-                registry,
-                store,
-                commands: core.commands,
-                market: services.market,
-                forecasts: services.forecasts,
-                grid: services.grid,
-                vpp: services.vpp,
-                metrics,
-                auth: config.auth,
-                credentialsChanged: (site) => core.credCache.delete(site),
-                health: async () => {
-                  const checks = {
-                    timeseries: await store.ping(),
-                    registry: await db.ping(),
-                    broker: broker.embedded ? true : !!broker.external?.connected,
-                  };
-                  return { ok: Object.values(checks).every(Boolean), checks };
-                },
-              },
-              config.api,
-              log,
-            ),
-          (a) => a.close(),
+    const api = await parts.open(
+      'api',
+      () =>
+        startApi(
+          {
+            registry,
+            store,
+            commands: core.commands,
+            market: services.market,
+            forecasts: services.forecasts,
+            grid: services.grid,
+            vpp: services.vpp,
+            metrics,
+            auth: config.auth,
+            credentialsChanged: (site) => core.credCache.delete(site),
+            health: async () => {
+              const checks = {
+                timeseries: await store.ping(),
+                registry: await db.ping(),
+                broker: broker.embedded ? true : !!broker.external?.connected,
+              };
+              return { ok: Object.values(checks).every(Boolean), checks };
+            },
+          },
+          config.api,
+          log,
         ),
-      )
-    ).value;
+      (a) => a.close(),
+    );
     const ports = broker.embedded?.ports ?? {};
     log.info(
       { api: api.port, broker: ports, timeseries: store.kind, registry: db.dialect },
