@@ -142,6 +142,9 @@ export const cloudConfigSchema = z
         maxBufferedPoints: z.number().int().min(1).default(200_000),
         /** Clock-skew allowance: samples dated more than this after the cloud's clock are quarantined. */
         maxFutureMs: z.number().int().min(0).default(300_000),
+        /** Quarantine rows kept per site and window; past it refused values are counted (metric, WARN), not kept. */
+        quarantineMaxPerSite: z.number().int().min(0).default(10_000),
+        quarantineWindowSeconds: z.number().int().min(1).max(86_400).default(3600),
       })
       .strict()
       .describe('Telemetry ingest from MQTT into the time-series store')
@@ -151,6 +154,8 @@ export const cloudConfigSchema = z
         smallBatchPoints: 1000,
         maxBufferedPoints: 200_000,
         maxFutureMs: 300_000,
+        quarantineMaxPerSite: 10_000,
+        quarantineWindowSeconds: 3600,
       }),
     api: z
       .object({
@@ -221,8 +226,9 @@ export type CloudConfigInput = z.input<typeof cloudConfigSchema>;
 export function parseCloudConfig(input: unknown, baseDir = process.cwd()): CloudConfig {
   const r = cloudConfigSchema.safeParse(input ?? {});
   if (!r.success) throw new Error(`invalid cloud config: ${formatIssues(r.error)}`);
-  // zod hands out its `.default({...})` objects themselves: resolving paths in place would rewrite the
-  // defaults of every later parse (and of the generated JSON Schema). Work on a copy.
+  // A copy: zod hands out its .default() objects themselves, and the path resolution below would
+  // otherwise rewrite the schema's defaults (a second config parsed in the process, or the generated
+  // JSON Schema, then saw the first one's absolute paths).
   const c = structuredClone(r.data);
   const contradictions = crossFieldIssues(c);
   if (contradictions.length) throw new Error(`invalid cloud config: ${contradictions.join('; ')}`);

@@ -24,6 +24,12 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    quarantineNotKept: new Counter({
+      name: 'gridlayer_ingest_quarantine_not_kept_total',
+      help: 'Refused telemetry values acknowledged but not kept in quarantine (the site used up its quarantine budget), by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     points: new Counter({
       name: 'gridlayer_ingest_points_total',
       help: 'Point values written to the time-series store',

@@ -14,19 +14,31 @@ export interface ExternalBus {
 }
 
 /**
+ * Ingests one uplink message. Resolves once it is handled in order (queued for storage; the caller
+ * reads the next message then); `stored` is handed the promise that the message is durably stored.
+ */
+export type ExternalUplink = (
+  site: string,
+  kind: TopicKind,
+  payload: Buffer,
+  stored: (written: Promise<unknown>) => void,
+) => Promise<unknown>;
+
+/**
  * The cloud as a client of an external broker (e.g. Mosquitto at scale). A persistent session
- * (clean: false, QoS 1) makes the broker keep uplink messages while the cloud is down. A message is
- * acknowledged (PUBACK) to the broker only once it is stored, so a cloud killed at any moment loses
- * nothing the broker handed it: the broker redelivers what was not acknowledged.
+ * (clean: false, QoS 1) makes the broker keep uplink messages while the cloud is down.
  *
- * mqtt.js sends a message's PUBACK from handleMessage's callback and reads the next packet only after
- * that, so waiting for the disk there would allow one commit per message. Instead handleMessage hands
- * each message to ingest and returns at once, and its PUBACK is held back (see holdPubacks) until ingest
- * has stored it: many messages share one commit, the broker's in-flight window bounds how many wait.
+ * A message is acknowledged (PUBACK) to the broker only once it is stored, as on the embedded broker:
+ * acknowledged means Mosquitto forgets it, so a kill -9 between acknowledgement and commit would lose
+ * it. mqtt.js reads the next packet only after the PUBACK of the previous one is handed to
+ * `_sendPacket`, so waiting for the disk inside handleMessage would serialize ingest to one message per
+ * commit. Instead the message is handled (queued) in order, the parser goes on, and the PUBACK itself
+ * is held until the write commits, released in arrival order (MQTT 3.1.1 4.6). The broker's in-flight
+ * window (Mosquitto `max_inflight_messages`, default 20) bounds how many wait at once.
  */
 export async function connectExternalBroker(
   config: ExternalConfig,
-  onUplink: (site: string, kind: TopicKind, payload: Buffer) => Promise<unknown>,
+  onUplink: ExternalUplink,
   log: Logger,
 ): Promise<ExternalBus> {
   const client: MqttClient = mqtt.connect(config.url, {
@@ -39,16 +51,57 @@ export async function connectExternalBroker(
     connectTimeout: 10_000,
     protocolVersion: 4,
   });
-  const stored = holdPubacks(client, log);
+  // messageId → the promise that the message is stored and the connection it came on, until its PUBACK.
+  const stored = new Map<number, { written: Promise<unknown>; on: number }>();
+  let connection = 0;
+  let acks: Promise<unknown> = Promise.resolve();
+  const failed = (err: unknown) => {
+    // Not acknowledged: the broker redelivers after we reconnect.
+    log.warn({ err: (err as Error).message }, 'ingest unavailable; leaving message unacknowledged');
+    connection++; // no later PUBACK of this connection goes out either
+    client.end(true);
+  };
   client.handleMessage = (packet, done) => {
     const t = parseSiteTopic(packet.topic);
-    if (t) {
-      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-      stored(packet.messageId, onUplink(t.siteId, t.kind, payload));
-    }
-    done();
+    if (!t) return done();
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    let written: Promise<unknown> | undefined;
+    const on = connection;
+    onUplink(t.siteId, t.kind, payload, (w) => {
+      written = w;
+    }).then(() => {
+      if (packet.qos === 1 && packet.messageId !== undefined)
+        stored.set(packet.messageId, { written: written ?? Promise.resolve(), on });
+      done();
+    }, failed);
+  };
+  // mqtt.js's internal send (pinned by package-lock; external-ack.test.ts fails if it changes).
+  const c = client as unknown as {
+    _sendPacket: (
+      packet: { cmd: string; messageId?: number },
+      cb?: (err?: Error) => void,
+      ...rest: unknown[]
+    ) => void;
+  };
+  const send = c._sendPacket.bind(client);
+  c._sendPacket = (packet, cb, ...rest) => {
+    const held = packet.cmd === 'puback' && packet.messageId !== undefined && stored.get(packet.messageId);
+    if (!held) return send(packet, cb, ...rest);
+    stored.delete(packet.messageId as number);
+    const { written, on } = held;
+    cb?.(); // the parser reads the next message now; the PUBACK waits for the disk
+    acks = acks.then(
+      () =>
+        written.then(() => {
+          // A PUBACK of an earlier connection is not sent: the broker redelivers, dedupe drops the copy.
+          if (on === connection && client.connected) send(packet);
+        }, failed),
+      () => undefined,
+    );
   };
   client.on('connect', () => {
+    connection++;
+    stored.clear();
     (client.stream as Socket).setNoDelay?.(true);
     log.info({ url: config.url }, 'connected to external broker');
   });
@@ -69,63 +122,5 @@ export async function connectExternalBroker(
     get connected() {
       return client.connected;
     },
-  };
-}
-
-type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void) => void;
-
-/**
- * Holds each PUBACK mqtt.js is about to send back until the message's ingest promise has resolved, and
- * sends them in the order the messages arrived (MQTT 3.1.1 4.6 asks for PUBACKs in PUBLISH order). When
- * ingest fails, the connection is dropped with that PUBACK and every later one unsent, so the broker
- * redelivers them once we reconnect. Returns the function that registers a message's ingest promise.
- *
- * This reaches into mqtt.js's `_sendPacket` (stable across mqtt.js 4 and 5): its handlers offer no hook
- * that acknowledges a QoS 1 message later without stalling the connection's packet loop.
- */
-function holdPubacks(
-  client: MqttClient,
-  log: Logger,
-): (messageId: number | undefined, ingest: Promise<unknown>) => void {
-  const pending = new Map<number, Promise<unknown>>();
-  const internals = client as unknown as { _sendPacket: SendPacket };
-  const send = internals._sendPacket.bind(client) as SendPacket;
-  let chain: Promise<unknown> = Promise.resolve();
-  let failed = false;
-  // A PUBACK belongs to the connection its PUBLISH came on: after a reconnect the broker redelivers.
-  let connection = 0;
-  internals._sendPacket = (packet, cb) => {
-    const ingest =
-      packet.cmd === 'puback' && packet.messageId !== undefined ? pending.get(packet.messageId) : undefined;
-    if (!ingest) return send(packet, cb);
-    pending.delete(packet.messageId as number);
-    const on = connection;
-    // The packet loop goes on now; the PUBACK itself waits for the store and for earlier PUBACKs.
-    cb?.();
-    chain = chain.then(() =>
-      ingest.then(
-        () => {
-          if (!failed && on === connection) send(packet);
-        },
-        (err) => {
-          if (failed) return;
-          failed = true;
-          log.warn({ err: (err as Error).message }, 'ingest unavailable; leaving messages unacknowledged');
-          client.end(true, () => {
-            failed = false;
-            client.reconnect();
-          });
-        },
-      ),
-    );
-  };
-  client.on('connect', () => {
-    connection++;
-    pending.clear();
-  });
-  return (messageId, ingest) => {
-    // Never leave a rejection unhandled: the chain above reports it.
-    ingest.catch(() => undefined);
-    if (messageId !== undefined) pending.set(messageId, ingest);
   };
 }

@@ -34,7 +34,10 @@ export interface MosquittoConfOptions {
 
 /**
  * A complete mosquitto.conf (Mosquitto 2) for the gateway broker: no anonymous access, the ACL, a packet
- * limit, and identity bound to the credential. `use_username_as_clientid` makes the client id the login
+ * limit, and identity bound to the credential. Mosquitto's default queue limit (max_queued_messages
+ * 1000 per client) would drop uplink messages, already acknowledged to their gateways, that wait for
+ * the cloud's session during a burst or a cloud restart: the limit is raised to 10 million instead
+ * (memory is the real bound), and 1000 in flight let the cloud group many messages per commit. `use_username_as_clientid` makes the client id the login
  * name, so a gateway naming another site's client id gets its own site's session, never the other's.
  * It is a listener setting: it must follow its `listener` line (at top level, Mosquitto 2 opens an extra
  * default listener on 1883 for it), so every further listener needs the line again.
@@ -47,12 +50,12 @@ export function mosquittoConf(o: MosquittoConfOptions): string {
     `password_file ${o.passwordFile}`,
     `acl_file ${o.aclFile}`,
     `max_packet_size ${o.maxPacketBytes}`,
-    '# the cloud acknowledges each uplink message only once stored: let enough be in flight that this',
-    '# does not throttle ingest, and keep what arrives while the cloud is away (the gateways already',
-    '# deleted it: a dropped queued message is lost telemetry)',
+    "# the cloud acknowledges a message only once stored: a queue limit far above Mosquitto's 1000, or it",
+    '# drops what waits for the cloud (a burst, a cloud restart) after acknowledging it to the gateway',
+    '# (0, "no maximum", delivered nothing in Mosquitto 2.0.11); memory is the real bound',
+    'max_queued_messages 10000000',
     'max_inflight_messages 1000',
-    'max_queued_messages 1000000',
-    '# and keep that queue across a broker restart: persistence true + persistence_location <dir>',
+
     '',
     "# the gateways' listener; repeat use_username_as_clientid under every listener you add",
     `listener ${o.port} ${o.host}`,

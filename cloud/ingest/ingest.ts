@@ -19,12 +19,15 @@ import type { Registry } from '../storage/registry/registry.ts';
 import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
 import { WriteBuffer, type WriteBufferOptions } from './buffer.ts';
 import { BatchDedupe } from './dedupe.ts';
+import { QuarantineBudget } from './quarantine-budget.ts';
 import { screenTelemetry } from './screen.ts';
 
 /** Default clock-skew allowance: samples dated more than this after the cloud's clock are refused. */
 export const DEFAULT_MAX_FUTURE_MS = 5 * 60_000;
 /** How long a site's device nameplates are cached for the plausibility check. */
 const NAMEPLATE_TTL_MS = 5 * 60_000;
+
+type IngestQuarantine = ReturnType<typeof screenTelemetry>['quarantine'];
 
 /** quarantined: a telemetry message none of whose values could be stored (all kept in quarantine). */
 export type IngestResult = 'accepted' | 'rejected' | 'duplicate' | 'quarantined';
@@ -44,7 +47,14 @@ export interface IngestDeps {
 export interface IngestOptions extends WriteBufferOptions {
   /** Clock-skew allowance for sample timestamps, ms (default DEFAULT_MAX_FUTURE_MS). */
   maxFutureMs?: number;
+  /** Quarantine rows kept per site and window (default DEFAULT_QUARANTINE_MAX_PER_SITE); the rest are counted. */
+  quarantineMaxPerSite?: number;
+  quarantineWindowSeconds?: number;
 }
+
+/** Defaults of the per-site quarantine budget: 10,000 rows per site per hour. */
+export const DEFAULT_QUARANTINE_MAX_PER_SITE = 10_000;
+export const DEFAULT_QUARANTINE_WINDOW_SECONDS = 3600;
 
 /** Reason classes for the rejects metric (the log line keeps the full reason). */
 function reasonClass(error: string): string {
@@ -74,6 +84,7 @@ export class Ingest {
   /** The per-message counters, looked up once (labels are hashed on every inc() otherwise). */
   private telemetryCount;
   private maxFutureMs: number;
+  private quarantineBudget: QuarantineBudget;
   /** Per site: device → nameplate active power (W), and when it was loaded. */
   private nameplates = new Map<string, { at: number; w: Map<string, number | undefined> }>();
 
@@ -81,8 +92,13 @@ export class Ingest {
     private deps: IngestDeps,
     opts: IngestOptions,
   ) {
-    const { maxFutureMs, ...bufferOpts } = opts;
+    const { maxFutureMs, quarantineMaxPerSite, quarantineWindowSeconds, ...bufferOpts } = opts;
     this.maxFutureMs = maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
+    this.quarantineBudget = new QuarantineBudget({
+      maxPerSite: quarantineMaxPerSite ?? DEFAULT_QUARANTINE_MAX_PER_SITE,
+      windowMs: (quarantineWindowSeconds ?? DEFAULT_QUARANTINE_WINDOW_SECONDS) * 1000,
+      log: deps.log,
+    });
     this.buffer = new WriteBuffer(deps.store, bufferOpts, deps.metrics, deps.log);
     const m = deps.metrics.messages;
     this.telemetryCount = {
@@ -94,9 +110,16 @@ export class Ingest {
   /**
    * Handles one uplink message for `site` (the site the topic and the gateway's login name).
    * With `durable`, resolves once telemetry is stored (so the broker can acknowledge after that);
-   * otherwise once it is queued. Rejects only when ingest is shutting down or storage is gone.
+   * otherwise once it is queued, and `stored` is handed the promise of the write (the external broker
+   * acknowledges after it). Other kinds are stored when the promise resolves. Rejects only when ingest is shutting down or storage is gone.
    */
-  async handle(site: string, kind: TopicKind, payload: Buffer, durable = true): Promise<IngestResult> {
+  async handle(
+    site: string,
+    kind: TopicKind,
+    payload: Buffer,
+    durable = true,
+    stored?: (written: Promise<unknown>) => void,
+  ): Promise<IngestResult> {
     switch (kind) {
       case 'telemetry': {
         let json: unknown;
@@ -122,14 +145,17 @@ export class Ingest {
           return 'duplicate';
         }
         this.countQuarantine(site, r.counts, r.quarantine[0]?.detail);
+        // Past the site's quarantine budget the refused values are acknowledged and counted, not kept.
+        const quarantine = this.budgeted(site, r.quarantine);
         // Not durable (external broker: acknowledged once queued): the acknowledgement still waits
         // while the buffer is full, so back-pressure reaches the broker instead of piling up here.
         if (!durable && this.buffer.full) await this.buffer.waitForSpace();
         // The screened batch goes to storage as is: no per-point objects on the hot path.
-        const written = this.buffer.enqueue(batch ?? { site, samples: [] }, r.newestTs, r.quarantine);
+        const written = this.buffer.enqueue(batch ?? { site, samples: [] }, r.newestTs, quarantine);
         if (dedupeKey) written.catch(() => this.dedupe.forget(site, dedupeKey));
         if (batch?.samples.length) this.telemetryCount.accepted.inc();
         else this.deps.metrics.messages.inc({ kind, result: 'quarantined' });
+        stored?.(written);
         if (durable) await written;
         else written.catch(() => undefined);
         return batch?.samples.length ? 'accepted' : 'quarantined';
@@ -225,6 +251,16 @@ export class Ingest {
     return w;
   }
 
+  private budgeted(site: string, rows: IngestQuarantine): IngestQuarantine {
+    if (!rows.length) return rows;
+    const { keep, notKept } = this.quarantineBudget.take(
+      site,
+      rows.map((q) => q.reason),
+    );
+    for (const [reason, n] of notKept) this.deps.metrics.quarantineNotKept.inc({ reason }, n);
+    return keep === rows.length ? rows : rows.slice(0, keep);
+  }
+
   private countQuarantine(site: string, counts: Partial<Record<string, number>>, detail?: string) {
     let total = 0;
     for (const [reason, n] of Object.entries(counts)) {
@@ -266,5 +302,6 @@ export class Ingest {
 
   async close(): Promise<void> {
     await this.buffer.close();
+    this.quarantineBudget.close();
   }
 }

@@ -1,0 +1,160 @@
+/**
+ * External-broker mode: the cloud acknowledges a message to Mosquitto only once it is stored, so a
+ * kill -9 of the cloud between receipt and commit loses nothing (Mosquitto keeps it in the cloud's
+ * persistent session and redelivers it). Real processes: Debian's mosquitto started from the printed
+ * config and ACL, `gridlayer cloud --config` as a child process, telemetry from mosquitto_pub.
+ *
+ * ingest.flushIntervalMs is set to 8 s, so after the first commit the next batches wait in the
+ * cloud's write buffer for seconds: the kill -9 lands in that window for sure. Before the fix the cloud
+ * acknowledged on receipt and those batches were gone.
+ */
+import assert from 'node:assert/strict';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { SqliteTimeSeries } from '../cloud/storage/timeseries/sqlite.ts';
+import { telemetry } from '../test-support/cloud/test-cloud.ts';
+import { type RunningMosquitto, startMosquitto } from '../test-support/mosquitto.ts';
+import { type ManagedProcess, startProcess } from '../test-support/process.ts';
+
+const run = promisify(execFile);
+const BIN = join(import.meta.dirname, '..', 'bin', 'gridlayer.js');
+const printed = (args: string[]) =>
+  execFileSync(process.execPath, [BIN, 'cloud', ...args], { encoding: 'utf8', timeout: 30_000 });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('hardware in the loop: external Mosquitto, the cloud acknowledges only what is stored', function () {
+  this.timeout(90_000);
+  const users = { 'gridlayer-cloud': 'cloud-secret-1', 'site-x': 'secret-x-123' };
+  let broker: RunningMosquitto;
+  let dir: string;
+  let cloud: ManagedProcess | undefined;
+
+  const startCloud = async () => {
+    const p = startProcess(process.execPath, [BIN, 'cloud', '--config', join(dir, 'cloud.yaml')], {
+      cwd: dir,
+    });
+    for (let i = 0; i < 300 && !/gridlayer cloud started/.test(p.output()); i++) {
+      if (p.child.exitCode !== null) throw new Error(`cloud exited:\n${p.output()}`);
+      await sleep(50);
+    }
+    assert.match(p.output(), /gridlayer cloud started/);
+    return p;
+  };
+
+  before(async () => {
+    broker = await startMosquitto({
+      users,
+      acl: printed(['--print-mosquitto-acl', 'gridlayer-cloud']),
+      conf: ({ port, passwordFile, aclFile }) =>
+        printed([
+          ...['--print-mosquitto-conf', '--mosquitto-port', String(port)],
+          ...['--mosquitto-passwd', passwordFile, '--mosquitto-acl-file', aclFile],
+        ]),
+    });
+    dir = mkdtempSync(join(tmpdir(), 'gridlayer-extack-'));
+    writeConfig(8000);
+  });
+  const writeConfig = (flushIntervalMs: number) =>
+    writeFileSync(
+      join(dir, 'cloud.yaml'),
+      [
+        'logLevel: info',
+        `broker: { mode: external, url: "${broker.url}", username: gridlayer-cloud, password: ${users['gridlayer-cloud']} }`,
+        'api: { port: 0 }',
+        'storage: { timeseries: { backend: sqlite, path: ts.db }, registry: { backend: sqlite, path: registry.db } }',
+        `ingest: { flushIntervalMs: ${flushIntervalMs} }`,
+        '',
+      ].join('\n'),
+    );
+  after(async () => {
+    await cloud?.stop('SIGKILL');
+    await broker?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('kill -9 of the cloud with batches received but not committed: after a restart all 6 are stored once', async () => {
+    cloud = await startCloud();
+    const t0 = Date.now() - 60_000;
+    const pub = (seq: number) =>
+      run('mosquitto_pub', [
+        ...['-h', '127.0.0.1', '-p', String(broker.port), '-V', 'mqttv311', '-q', '1'],
+        ...['-u', 'site-x', '-P', users['site-x'], '-i', 'site-x'],
+        ...[
+          '-t',
+          'gridlayer/v1/sites/site-x/telemetry',
+          '-m',
+          telemetry('site-x', seq, t0 + seq * 1000, seq * 100),
+        ],
+      ]);
+    // Batch 1 is committed at once; 2..6 then wait in the write buffer for the 8 s commit spacing.
+    await pub(1);
+    await sleep(500);
+    for (let seq = 2; seq <= 6; seq++) await pub(seq); // exit 0: Mosquitto has it
+    await sleep(1000); // the cloud has received them (loopback, milliseconds)
+    await cloud.stop('SIGKILL');
+    cloud = undefined;
+
+    // Restarted on the same data: Mosquitto redelivers what the killed cloud never acknowledged.
+    cloud = await startCloud();
+    const store = () => new SqliteTimeSeries({ path: join(dir, 'ts.db'), synchronous: 'normal' });
+    let counts: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const s = store();
+      const b = await s.range({ sites: ['site-x'], points: ['w'], from: t0, to: t0 + 10_000, bucketMs: 1 });
+      await s.close();
+      counts = b.map((x) => x.count);
+      if (counts.length >= 6) break;
+      await sleep(100);
+    }
+    await cloud.stop('SIGTERM');
+    cloud = undefined;
+    const s = store();
+    const b = await s.range({ sites: ['site-x'], points: ['w'], from: t0, to: t0 + 10_000, bucketMs: 1 });
+    await s.close();
+    // One value per batch, each stored exactly once: w = 100·seq at t0 + 1000·seq.
+    assert.deepEqual(
+      b.map((x) => [x.t - t0, x.mean, x.count]),
+      [1, 2, 3, 4, 5, 6].map((seq) => [seq * 1000, seq * 100, 1]),
+    );
+  });
+
+  it('a burst of 3,000 batches from one gateway (mosquitto_pub -l) is stored in full: Mosquitto drops none', async () => {
+    // Mosquitto's default queue limit (1000 per client) dropped what waited for the cloud, after
+    // acknowledging it to the gateway: 1,020–2,081 of 5,000 stored before the printed config lifted it.
+    writeConfig(20);
+    cloud = await startCloud();
+    const n = 3000;
+    const t0 = Date.now() - 7_200_000;
+    const lines = Array.from({ length: n }, (_, i) => telemetry('site-x', 100 + i, t0 + i * 10, i)).join(
+      '\n',
+    );
+    const pub = spawn('mosquitto_pub', [
+      ...['-h', '127.0.0.1', '-p', String(broker.port), '-V', 'mqttv311', '-q', '1'],
+      ...['-u', 'site-x', '-P', users['site-x'], '-i', 'site-x-burst', '-l'],
+      ...['-t', 'gridlayer/v1/sites/site-x/telemetry'],
+    ]);
+    pub.stdin.end(`${lines}\n`);
+    const code = await new Promise((r) => pub.once('exit', r));
+    assert.equal(code, 0);
+    const s = new SqliteTimeSeries({ path: join(dir, 'ts.db'), synchronous: 'normal' });
+    let stored = 0;
+    for (let i = 0; i < 300 && stored < n; i++) {
+      const b = await s.range({
+        sites: ['site-x'],
+        points: ['w'],
+        from: t0,
+        to: t0 + n * 10,
+        bucketMs: 3_600_000,
+      });
+      stored = b.reduce((a, x) => a + x.count, 0);
+      if (stored < n) await sleep(100);
+    }
+    await s.close();
+    assert.equal(stored, n);
+    await cloud.stop('SIGTERM');
+    cloud = undefined;
+  });
+});
