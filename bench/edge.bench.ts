@@ -25,9 +25,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { TestBroker } from '../edge/test-helpers.ts';
 import { seededRandom } from '../sim-devices/physics/random.ts';
 import { SimSite } from '../sim-devices/site.ts';
+import { TestBroker } from '../test-support/edge/harness.ts';
 import { report } from './report.ts';
 
 const DURATION_S = Number(process.env.EDGE_BENCH_S ?? 20);

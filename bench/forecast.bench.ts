@@ -6,8 +6,8 @@
  */
 import { aggregate, type Forecast, forecastSite } from '../cloud/forecast/index.ts';
 import type { RegularSeries } from '../cloud/forecast/series.ts';
-import { gaussian, syntheticLoad, syntheticPv } from '../cloud/forecast/synthetic.ts';
 import { seededRandom as rng } from '../cloud/random.ts';
+import { gaussian, syntheticLoad, syntheticPv } from '../test-support/forecast/synthetic.ts';
 import { report } from './report.ts';
 
 const SITES = Number(process.env.FORECAST_BENCH_SITES ?? 1000);

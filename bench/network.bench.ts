@@ -13,7 +13,7 @@ import type { Offer } from '../cloud/network/offers.ts';
 import { solveDlmpSchedule } from '../cloud/network/opf.ts';
 import { solvePowerFlow } from '../cloud/network/powerflow.ts';
 import { syntheticFeeder } from '../cloud/network/synthetic.ts';
-import { loadIeee33 } from '../cloud/network/test-feeders.ts';
+import { loadIeee33 } from '../test-support/network/feeders.ts';
 import { report, timeMs } from './report.ts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { TestBroker } from '../edge/test-helpers.ts';
 import { SimSite } from '../sim-devices/site.ts';
+import { TestBroker } from '../test-support/edge/harness.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 

@@ -17,7 +17,7 @@ import {
   startTestCloud,
   type TestCloud,
   telemetry,
-} from './testing.ts';
+} from '../test-support/cloud/test-cloud.ts';
 
 async function metric(t: TestCloud, name: string, labels = ''): Promise<number> {
   const text = await t.cloud.metrics.registry.metrics();

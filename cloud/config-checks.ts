@@ -4,11 +4,29 @@
  * up with). zod checks each key; these run on the parsed config with the defaults filled in, so a
  * key left out is compared by its default. Every message names the full key path of both keys.
  */
-import type { CloudConfig } from './config.ts';
-import { HOUR_MS } from './market/index.ts';
+import type { ForecastSettings } from './forecast-service/settings.ts';
+import type { NetworkSettings } from './grid/settings.ts';
+import { HOUR_MS, type MarketSettings } from './market/index.ts';
 import { DEFAULT_DISPATCH_OPTIONS } from './vpp/dispatch.ts';
+import type { VppConfig } from './vpp/service.ts';
 
-export function crossFieldIssues(c: CloudConfig): string[] {
+/**
+ * The parts of the parsed cloud config (CloudConfig in config.ts) that these checks read, declared
+ * here so that config.ts can run them without the two modules importing each other. Sections with a
+ * schema of their own take its type; the inline ones name the keys read. CloudConfig must fit this
+ * shape at parseCloudConfig's call, so a renamed or retyped key still fails to compile.
+ */
+export interface CheckedConfig {
+  commands: { defaultTtlSeconds: number; maxTtlSeconds: number };
+  auth: { tokenDefaultTtlSeconds: number; tokenMaxTtlSeconds: number };
+  ingest: { smallBatchPoints: number; maxBatchPoints: number; maxBufferedPoints: number };
+  vpp: VppConfig;
+  network: NetworkSettings;
+  forecast: ForecastSettings;
+  market: Pick<MarketSettings, 'meteredSettlement'>;
+}
+
+export function crossFieldIssues(c: CheckedConfig): string[] {
   const issues: string[] = [];
   const atMost = (a: string, av: number, b: string, bv: number, why: string) => {
     if (av > bv) issues.push(`${a} (${av}) must not exceed ${b} (${bv}): ${why}`);

@@ -4,10 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { siteTopic } from '../protocols/mqtt/topics.ts';
+import { BOOTSTRAP_TOKEN, connectGateway, telemetry } from '../test-support/cloud/test-cloud.ts';
 import { freePort } from '../test-support/ports.ts';
 import { waitForPort } from '../test-support/process.ts';
 import { SqliteTimeSeries } from './storage/timeseries/sqlite.ts';
-import { BOOTSTRAP_TOKEN, connectGateway, telemetry } from './testing.ts';
 
 /** `gridlayer cloud --config` as a real process, so the test can kill it the hard way. */
 function runCloud(config: string) {

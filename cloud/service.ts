@@ -10,6 +10,7 @@ import type { CloudConfig } from './config.ts';
 import { ForecastService } from './forecast-service/service.ts';
 import { GridService } from './grid/service.ts';
 import { Ingest } from './ingest/ingest.ts';
+import { LifecycleList, named } from './lifecycle.ts';
 import { MarketService, type MeteredScheduler, startMeteredScheduler } from './market/index.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { openPostgres, openSqlite, type SqlDb } from './storage/registry/db.ts';
@@ -78,27 +79,7 @@ async function bootstrap(registry: Registry, token: string | undefined, log: Log
   log.info({ user: user.id }, 'bootstrap operator created');
 }
 
-/** Bound of one stop step. */
-export const STOP_STEP_MS = 5000;
-/** Upper bound of stop() as a whole: a step gets at most what is left of it (and at least 100 ms). */
-export const STOP_BOUND_MS = 10_000;
-
-/** Runs one stop step: its failure is logged, and on timeout it is abandoned (logged) so the next runs. */
-async function boundedStep(name: string, fn: () => unknown, deadline: number, log: Logger): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const ms = Math.max(100, Math.min(STOP_STEP_MS, deadline - Date.now()));
-  const timedOut = new Promise<void>((r) => {
-    timer = setTimeout(() => {
-      log.warn({ step: name, ms }, 'stop step timed out; continuing');
-      r();
-    }, ms);
-  });
-  const run = (async () => fn())().then(
-    () => undefined,
-    (err) => log.error({ err, step: name }, 'stop step failed'),
-  );
-  await Promise.race([run, timedOut]).finally(() => clearTimeout(timer));
-}
+export { STOP_BOUND_MS, STOP_STEP_MS } from './lifecycle.ts';
 
 export interface StartCloudOptions {
   logger?: Logger;
@@ -106,152 +87,193 @@ export interface StartCloudOptions {
   iso?: WholesaleGateway;
 }
 
+type Publish = (topic: string, payload: string) => Promise<void>;
+type Broker =
+  | { embedded: EmbeddedBroker; external?: undefined }
+  | { embedded?: undefined; external: ExternalBus };
+
+/** Storage, the registry (migrated, bootstrapped), ingest, the broker and the command pipeline. */
+async function startCore(parts: LifecycleList, config: CloudConfig, log: Logger, metrics: Metrics) {
+  const store = await parts.open(
+    'timeseries store',
+    () => openStore(config.storage.timeseries),
+    (s) => s.close(),
+  );
+  const db = await parts.open(
+    'registry',
+    () => openRegistryDb(config.storage.registry),
+    (d) => d.close(),
+  );
+  const registry = new Registry(db);
+  const applied = await registry.init();
+  if (applied.length) log.info({ migrations: applied }, 'registry migrated');
+  await bootstrap(registry, config.auth.bootstrapToken, log);
+
+  let publish: Publish = async () => {
+    throw new Error('broker not started');
+  };
+  const commands = new CommandPipeline({
+    registry,
+    publish: (t, p) => publish(t, p),
+    metrics,
+    log,
+    ...config.commands,
+  });
+  const ingest = new Ingest(
+    {
+      store,
+      registry,
+      metrics,
+      log,
+      onAck: (site, ack) => commands.onAck(site, ack),
+      onStatus: (site, status) => commands.onStatus(site, status),
+      publish: (t, p) => publish(t, p),
+    },
+    config.ingest,
+  );
+  // Ingest takes messages from the moment it exists; it is flushed in the drain phase, while the MQTT
+  // connections are still up, so what was stored is also acknowledged. Nothing is left to stop then.
+  await parts.start({ name: 'ingest', start() {}, drain: () => ingest.close(), stop() {} });
+
+  // Gateway password hashes, cached: 10,000 gateways reconnecting must not mean 10,000 queries each time.
+  const credCache = new Map<string, string | null>();
+  const verifyGateway = async (site: string, password: string) => {
+    let hash = credCache.get(site);
+    if (hash === undefined) {
+      hash = (await registry.siteCredentialHash(site)) ?? null;
+      credCache.set(site, hash);
+    }
+    return hash !== null && secretMatches(password, hash);
+  };
+  const onUplink = (site: string, kind: TopicKind, payload: Buffer) => ingest.handle(site, kind, payload);
+  const broker = await parts.open<Broker>(
+    'broker',
+    async () =>
+      config.broker.mode === 'embedded'
+        ? {
+            embedded: await startEmbeddedBroker({
+              config: config.broker,
+              verifyGateway,
+              onUplink,
+              metrics,
+              log,
+            }),
+          }
+        : {
+            // Handled in order, acknowledged to the broker once stored (see external.ts).
+            external: await connectExternalBroker(
+              config.broker,
+              (site, kind, payload, stored) => ingest.handle(site, kind, payload, false, stored),
+              log,
+            ),
+          },
+    // Stop: end every MQTT connection (embedded: then the session store) / leave the external broker.
+    (b) => (b.embedded ?? b.external).close(),
+    // Drain: stop accepting connections; the connected gateways stay until the ingest is flushed.
+    (b) => b.embedded?.stopListening(),
+  );
+  publish = (broker.embedded ?? broker.external).publish;
+  await parts.start(named('commands', commands));
+  return { store, db, registry, ingest, commands, broker, credCache };
+}
+
+/** Grid, market, metered settlement, forecasts and VPP, on top of the core. */
+async function startServices(
+  parts: LifecycleList,
+  config: CloudConfig,
+  opts: StartCloudOptions,
+  log: Logger,
+  core: Awaited<ReturnType<typeof startCore>>,
+) {
+  const { registry, store, commands } = core;
+  // Grid and market are state over the registry, with no timers or connections of their own: opened, not started.
+  const grid = await GridService.open({ registry, store, settings: config.network });
+  if (config.ingest.flushIdleMs !== undefined)
+    log.warn('config ingest.flushIdleMs is deprecated and ignored: commits start when the writer is idle');
+  // One feeder for the whole cloud: network.feeder; market.networkFile is the deprecated second one.
+  if (config.market.networkFile)
+    log.warn('config market.networkFile is deprecated: name the feeder once, as network.feeder');
+  const market = config.market.enabled
+    ? await MarketService.open({
+        registry,
+        settings: config.market,
+        ...(opts.iso ? { iso: opts.iso } : {}),
+        send: (site, req, actor) => commands.send(site, req, actor),
+        timeseries: store,
+        ...(config.market.networkFile ? {} : { network: grid.network }),
+        maxTtlSeconds: config.commands.maxTtlSeconds,
+      })
+    : undefined;
+  const meteredSettlement = await parts.open(
+    'metered settlement',
+    () => market && startMeteredScheduler(market, log),
+    (s) => s?.stop(),
+  );
+  const forecasts = new ForecastService({ registry, store, settings: config.forecast, log });
+  await parts.start(named('forecasts', forecasts));
+  const vpp = new VppService(
+    {
+      registry,
+      store,
+      commands,
+      log,
+      network: networkCheckFromGrid(grid),
+      forecast: forecastProviderFrom(forecasts),
+    },
+    config.vpp,
+  );
+  await parts.start(named('vpp', vpp));
+  return { grid, market, meteredSettlement, forecasts, vpp };
+}
+
+/**
+ * The composition root. Parts start in order from one LifecycleList: timeseries store, registry,
+ * ingest, broker, commands, metered settlement, forecasts, vpp, api. stop() — and a start that fails
+ * half-way — walks the started ones in reverse (lifecycle.ts): stop accepting MQTT connections, flush
+ * the ingest, stop the services (api first), end the MQTT connections, close the databases.
+ */
 export async function startCloud(config: CloudConfig, opts: StartCloudOptions = {}): Promise<CloudService> {
   const log = opts.logger ?? pino({ level: config.logLevel, base: { service: 'gridlayer-cloud' } });
   const metrics = createMetrics();
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const undo = async () => {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  };
+  const parts = new LifecycleList(log);
   try {
-    const store = await openStore(config.storage.timeseries);
-    cleanups.push(() => store.close());
-    const db = openRegistryDb(config.storage.registry);
-    cleanups.push(() => db.close());
-    const registry = new Registry(db);
-    const applied = await registry.init();
-    if (applied.length) log.info({ migrations: applied }, 'registry migrated');
-    await bootstrap(registry, config.auth.bootstrapToken, log);
-
-    let publish: (topic: string, payload: string) => Promise<void> = async () => {
-      throw new Error('broker not started');
-    };
-    const commands = new CommandPipeline({
-      registry,
-      publish: (t, p) => publish(t, p),
-      metrics,
-      log,
-      ...config.commands,
-    });
-    const ingest = new Ingest(
-      {
-        store,
-        registry,
-        metrics,
-        log,
-        onAck: (site, ack) => commands.onAck(site, ack),
-        onStatus: (site, status) => commands.onStatus(site, status),
-        publish: (t, p) => publish(t, p),
-      },
-      config.ingest,
+    const core = await startCore(parts, config, log, metrics);
+    const services = await startServices(parts, config, opts, log, core);
+    const { store, db, registry, broker } = core;
+    const api = await parts.open(
+      'api',
+      () =>
+        startApi(
+          {
+            registry,
+            store,
+            commands: core.commands,
+            market: services.market,
+            forecasts: services.forecasts,
+            grid: services.grid,
+            vpp: services.vpp,
+            metrics,
+            auth: config.auth,
+            credentialsChanged: (site) => core.credCache.delete(site),
+            health: async () => {
+              const checks = {
+                timeseries: await store.ping(),
+                registry: await db.ping(),
+                broker: broker.embedded ? true : !!broker.external?.connected,
+              };
+              return { ok: Object.values(checks).every(Boolean), checks };
+            },
+          },
+          config.api,
+          log,
+        ),
+      (a) => a.close(),
     );
-
-    // Gateway password hashes, cached: 10,000 gateways reconnecting must not mean 10,000 queries each time.
-    const credCache = new Map<string, string | null>();
-    const verifyGateway = async (site: string, password: string) => {
-      let hash = credCache.get(site);
-      if (hash === undefined) {
-        hash = (await registry.siteCredentialHash(site)) ?? null;
-        credCache.set(site, hash);
-      }
-      return hash !== null && secretMatches(password, hash);
-    };
-
-    let embedded: EmbeddedBroker | undefined;
-    let external: ExternalBus | undefined;
-    const onUplink = (site: string, kind: TopicKind, payload: Buffer) => ingest.handle(site, kind, payload);
-    if (config.broker.mode === 'embedded') {
-      embedded = await startEmbeddedBroker({
-        config: config.broker,
-        verifyGateway,
-        onUplink,
-        metrics,
-        log,
-      });
-      publish = embedded.publish;
-    } else {
-      // Handled in order, acknowledged to the broker once stored (see external.ts).
-      external = await connectExternalBroker(
-        config.broker,
-        (site, kind, payload, stored) => ingest.handle(site, kind, payload, false, stored),
-        log,
-      );
-      publish = external.publish;
-    }
-    const brokerRef = { embedded, external };
-    cleanups.push(async () => {
-      await brokerRef.embedded?.close();
-      await brokerRef.external?.close();
-    });
-    commands.start();
-    cleanups.push(async () => commands.stop());
-    const grid = await GridService.open({ registry, store, settings: config.network });
-    if (config.ingest.flushIdleMs !== undefined)
-      log.warn('config ingest.flushIdleMs is deprecated and ignored: commits start when the writer is idle');
-    // One feeder for the whole cloud: network.feeder; market.networkFile is the deprecated second one.
-    if (config.market.networkFile)
-      log.warn('config market.networkFile is deprecated: name the feeder once, as network.feeder');
-    const market = config.market.enabled
-      ? await MarketService.open({
-          registry,
-          settings: config.market,
-          ...(opts.iso ? { iso: opts.iso } : {}),
-          send: (site, req, actor) => commands.send(site, req, actor),
-          timeseries: store,
-          ...(config.market.networkFile ? {} : { network: grid.network }),
-          maxTtlSeconds: config.commands.maxTtlSeconds,
-        })
-      : undefined;
-    const meteredSettlement = market && startMeteredScheduler(market, log);
-    cleanups.push(async () => meteredSettlement?.stop());
-    const forecasts = new ForecastService({ registry, store, settings: config.forecast, log });
-    forecasts.start();
-    cleanups.push(() => forecasts.stop());
-    const vpp = new VppService(
-      {
-        registry,
-        store,
-        commands,
-        log,
-        network: networkCheckFromGrid(grid),
-        forecast: forecastProviderFrom(forecasts),
-      },
-      config.vpp,
-    );
-    await vpp.start();
-    cleanups.push(async () => vpp.stop());
-
-    const api = await startApi(
-      {
-        registry,
-        store,
-        commands,
-        market,
-        forecasts,
-        grid,
-        metrics,
-        vpp,
-        auth: config.auth,
-        credentialsChanged: (site) => credCache.delete(site),
-        health: async () => {
-          const checks = {
-            timeseries: await store.ping(),
-            registry: await db.ping(),
-            broker: embedded ? true : !!external?.connected,
-          };
-          return { ok: Object.values(checks).every(Boolean), checks };
-        },
-      },
-      config.api,
-      log,
-    );
-    cleanups.push(() => api.close());
-    const ports = embedded?.ports ?? {};
+    const ports = broker.embedded?.ports ?? {};
     log.info(
       { api: api.port, broker: ports, timeseries: store.kind, registry: db.dialect },
       'gridlayer cloud started',
     );
-
     let stopping: Promise<void> | undefined;
     return {
       apiUrl: `http://127.0.0.1:${api.port}/api/v1`,
@@ -260,38 +282,20 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
       registry,
       store,
       metrics,
-      ingest,
-      commands,
-      market,
-      meteredSettlement,
-      forecasts,
-      grid,
-      vpp,
+      ingest: core.ingest,
+      commands: core.commands,
+      ...services,
       log,
       stop: () =>
         (stopping ??= (async () => {
           log.info('stopping: closing listeners, flushing buffered writes');
-          // Each step is bounded so a peer that never answers cannot hold the process: the whole stop
-          // ends within STOP_BOUND_MS: 8.5 s, then at most 100 ms for each of the 11 steps (docs/cloud.md).
-          const deadline = Date.now() + STOP_BOUND_MS - 1500;
-          const step = (name: string, fn: () => unknown) => boundedStep(name, fn, deadline, log);
-          await step('broker: stop accepting', () => embedded?.stopListening());
-          // Messages already received are stored (and, in embedded mode, then acknowledged).
-          await step('ingest flush', () => ingest.close());
-          await step('commands', () => commands.stop());
-          await step('forecasts', () => forecasts.stop());
-          await step('metered settlement', () => meteredSettlement?.stop());
-          await step('vpp', () => vpp.stop());
-          await step('api', () => api.close());
-          await step('broker: end connections', () => embedded?.close());
-          await step('external broker', () => external?.close());
-          await step('timeseries store', () => store.close());
-          await step('registry', () => db.close());
+          await parts.stop();
           log.info('stopped');
         })()),
     };
   } catch (err) {
-    await undo();
+    log.error({ err, started: parts.started }, 'start failed; stopping the parts already started');
+    await parts.stop();
     throw err;
   }
 }

@@ -3,8 +3,8 @@ import { rmSync } from 'node:fs';
 import { capabilitiesSchema, statusSchema, telemetryBatchSchema } from '../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../protocols/mqtt/topics.ts';
 import { SimSite } from '../sim-devices/site.ts';
+import { simDevices, TestBroker, tempDir, testConfig, waitFor } from '../test-support/edge/harness.ts';
 import { EdgeAgent } from './agent.ts';
-import { simDevices, TestBroker, tempDir, testConfig, waitFor } from './test-helpers.ts';
 
 const NOON = Date.UTC(2026, 5, 21, 11);
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from '../test-support/edge/harness.ts';
 import { TelemetryBuffer } from './buffer.ts';
-import { tempDir } from './test-helpers.ts';
 
 const sample = (i: number) => ({ ts: 1_780_000_000_000 + i, device: 'd1', values: { w: i } });
 

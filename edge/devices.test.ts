@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { SimSite } from '../sim-devices/site.ts';
+import { simDevices, TestBroker, tempDir, testConfig, waitFor } from '../test-support/edge/harness.ts';
 import { EdgeAgent } from './agent.ts';
-import { simDevices, TestBroker, tempDir, testConfig, waitFor } from './test-helpers.ts';
 
 const NOON = Date.UTC(2026, 5, 21, 11);
 

@@ -3,9 +3,9 @@ import { rmSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { allSitesFilter, siteTopic } from '../protocols/mqtt/topics.ts';
 import { SimSite } from '../sim-devices/site.ts';
+import { simDevices, tempDir, testConfig, waitFor } from '../test-support/edge/harness.ts';
 import { startMosquitto } from '../test-support/mosquitto.ts';
 import { EdgeAgent } from './agent.ts';
-import { simDevices, tempDir, testConfig, waitFor } from './test-helpers.ts';
 
 describe('edge agent against a real Mosquitto broker', function () {
   this.timeout(60_000);

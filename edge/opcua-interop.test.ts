@@ -5,11 +5,11 @@ import { AttributeIds, type ClientSession, DataType, OPCUACertificateManager, OP
 import pino from 'pino';
 import { siteTopic } from '../protocols/mqtt/topics.ts';
 import { BESS_NODES, OpcuaBattery, type OpcuaBatteryOptions } from '../sim-devices/opcua-battery.ts';
+import { TestBroker, tempDir, testConfig, waitFor } from '../test-support/edge/harness.ts';
 import { freePort } from '../test-support/ports.ts';
 import { EdgeAgent } from './agent.ts';
 import { deviceSchema, type OpcuaDeviceConfig } from './config.ts';
 import { OpcuaDriver } from './drivers/opcua.ts';
-import { TestBroker, tempDir, testConfig, waitFor } from './test-helpers.ts';
 
 const silent = pino({ level: 'silent' });
 

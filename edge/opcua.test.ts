@@ -3,9 +3,9 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { siteTopic } from '../protocols/mqtt/topics.ts';
 import { BESS_NODES, OpcuaBattery } from '../sim-devices/opcua-battery.ts';
+import { TestBroker, tempDir, testConfig, waitFor } from '../test-support/edge/harness.ts';
 import { freePort } from '../test-support/ports.ts';
 import { EdgeAgent } from './agent.ts';
-import { TestBroker, tempDir, testConfig, waitFor } from './test-helpers.ts';
 
 const device = (endpoint: string, pkiDir: string, security: Record<string, unknown>) => ({
   id: 'ess1',

@@ -5,8 +5,8 @@ import { ModbusRTU } from '../protocols/modbus/lib.ts';
 import { encodeWrite, locatePoint } from '../protocols/sunspec/codec.ts';
 import { SimSite } from '../sim-devices/site.ts';
 import type { SimSunSpecDevice } from '../sim-devices/sunspec-device.ts';
+import { simDevices, TestBroker, tempDir, testConfig, waitFor } from '../test-support/edge/harness.ts';
 import { EdgeAgent } from './agent.ts';
-import { simDevices, TestBroker, tempDir, testConfig, waitFor } from './test-helpers.ts';
 
 const NOON = Date.UTC(2026, 5, 21, 11);
 const BASE = 40000;

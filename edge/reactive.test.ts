@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { siteTopic } from '../protocols/mqtt/topics.ts';
 import { SimSite } from '../sim-devices/site.ts';
+import { simDevices, TestBroker, tempDir, testConfig, waitFor } from '../test-support/edge/harness.ts';
 import { EdgeAgent } from './agent.ts';
-import { simDevices, TestBroker, tempDir, testConfig, waitFor } from './test-helpers.ts';
 
 const NOON = Date.UTC(2026, 5, 21, 11);
 const VAR_MAX = 8000 * 0.44; // the simulated PV's reactive rating (702 VarMaxInjRtg)

@@ -2,8 +2,15 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { telemetryBatchSchema } from '../protocols/mqtt/payloads.ts';
 import { SimSite } from '../sim-devices/site.ts';
+import {
+  type Recorded,
+  simDevices,
+  TestBroker,
+  tempDir,
+  testConfig,
+  waitFor,
+} from '../test-support/edge/harness.ts';
 import { EdgeAgent } from './agent.ts';
-import { type Recorded, simDevices, TestBroker, tempDir, testConfig, waitFor } from './test-helpers.ts';
 
 interface BatSample {
   seq: number;

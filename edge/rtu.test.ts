@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { siteTopic } from '../protocols/mqtt/topics.ts';
 import { SimSite } from '../sim-devices/site.ts';
+import { ptyPair, serveRtu, TestBroker, tempDir, testConfig, waitFor } from '../test-support/edge/harness.ts';
 import { EdgeAgent } from './agent.ts';
-import { ptyPair, serveRtu, TestBroker, tempDir, testConfig, waitFor } from './test-helpers.ts';
 
 describe('edge agent over Modbus RTU (socat pty pair)', function () {
   this.timeout(90_000);

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
 import { BESS_NODES } from '../sim-devices/opcua-battery.ts';
+import { TestBroker, tempDir, waitFor } from '../test-support/edge/harness.ts';
 import { freePort } from '../test-support/ports.ts';
 import { STOP_BOUND_MS } from './agent.ts';
-import { TestBroker, tempDir, waitFor } from './test-helpers.ts';
 
 function spawnLogged(args: string[]): { child: ChildProcess; out: () => string } {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
 import { SimSite } from '../sim-devices/site.ts';
+import { simDevices, TestBroker, tempDir, testConfig, waitFor } from '../test-support/edge/harness.ts';
 import { freePort } from '../test-support/ports.ts';
 import { EdgeAgent } from './agent.ts';
-import { simDevices, TestBroker, tempDir, testConfig, waitFor } from './test-helpers.ts';
 
 const NOON = Date.UTC(2026, 5, 21, 11);
 

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SqliteTimeSeries } from '../cloud/storage/timeseries/sqlite.ts';
-import { telemetry } from '../cloud/testing.ts';
+import { telemetry } from '../test-support/cloud/test-cloud.ts';
 import { type RunningMosquitto, startMosquitto } from '../test-support/mosquitto.ts';
 import { type ManagedProcess, startProcess } from '../test-support/process.ts';
 

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import mqttPacket from 'mqtt-packet';
-import { makeTlsMaterial } from '../cloud/testing.ts';
+import { makeTlsMaterial } from '../test-support/cloud/test-cloud.ts';
 import { freePort } from '../test-support/ports.ts';
 import { HilCloud, type HilSite, hilDir, readRegister, startSite, waitUntil } from './harness.ts';
 

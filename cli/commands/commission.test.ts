@@ -4,8 +4,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseConfigText } from '../../edge/config.ts';
-import { tempDir } from '../../edge/test-helpers.ts';
 import { SimSite } from '../../sim-devices/site.ts';
+import { tempDir } from '../../test-support/edge/harness.ts';
 
 const run = promisify(execFile);
 
@@ -59,10 +59,10 @@ describe('gridlayer commission', function () {
 describe('gridlayer commission → edge → cloud', function () {
   this.timeout(120_000);
   it('writes a config that connects as written: the edge comes online at a real cloud', async () => {
-    const { startTestCloud } = await import('../../cloud/testing.ts');
+    const { startTestCloud } = await import('../../test-support/cloud/test-cloud.ts');
     const { spawn } = await import('node:child_process');
     const { appendFileSync, writeFileSync } = await import('node:fs');
-    const { waitFor } = await import('../../edge/test-helpers.ts');
+    const { waitFor } = await import('../../test-support/edge/harness.ts');
     const site = new SimSite({ startMs: Date.UTC(2026, 5, 21, 11), seed: 9 });
     await site.start();
     const cloud = await startTestCloud();

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RegularSeries } from '../../cloud/forecast/series.ts';
-import { syntheticLoad, syntheticPv } from '../../cloud/forecast/synthetic.ts';
+import { syntheticLoad, syntheticPv } from '../../test-support/forecast/synthetic.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gridlayer-forecast-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, it } from 'mocha';
-import { IEEE33 } from '../../cloud/network/test-feeders.ts';
+import { IEEE33 } from '../../test-support/network/feeders.ts';
 
 const bin = fileURLToPath(new URL('../../bin/gridlayer.js', import.meta.url));
 const run = (args: string[]) =>

@@ -3,10 +3,10 @@ import http from 'node:http';
 import { Writable } from 'node:stream';
 import type { Request } from 'express';
 import pino from 'pino';
+import { BOOTSTRAP_TOKEN, startTestCloud, type TestCloud } from '../../test-support/cloud/test-cloud.ts';
 import { hashSecret } from '../auth/secrets.ts';
 import { openSqlite } from '../storage/registry/db.ts';
 import { Registry } from '../storage/registry/registry.ts';
-import { BOOTSTRAP_TOKEN, startTestCloud, type TestCloud } from '../testing.ts';
 import { tokenAuthenticator } from './auth.ts';
 
 /** One HTTP call over a real socket from a chosen local address (127.0.0.0/8 is all loopback on Linux). */

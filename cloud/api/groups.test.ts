@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { startTestCloud, type TestCloud } from '../testing.ts';
+import { startTestCloud, type TestCloud } from '../../test-support/cloud/test-cloud.ts';
 
 describe('groups and VPPs: members must be registered sites', function () {
   this.timeout(60_000);

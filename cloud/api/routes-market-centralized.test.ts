@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import { type Command, commandSchema } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
-import { type MarketCloud, startMarketCloud } from '../../test-support/market-cloud.ts';
-import { battery, daSellOffer, pv, twoLateralFeeder400V } from '../../test-support/market-scenario.ts';
+import type { TestCloud } from '../../test-support/cloud/test-cloud.ts';
+import { type MarketCloud, startMarketCloud } from '../../test-support/market/market-cloud.ts';
+import { battery, daSellOffer, pv, twoLateralFeeder400V } from '../../test-support/market/market-scenario.ts';
 import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../market/index.ts';
-import type { TestCloud } from '../testing.ts';
 
 /**
  * Centralized model 1 (TSO only) through the API on a real cloud: aggregators bid for their DER,

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { type Command, commandSchema } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
-import { auditLog, type MarketCloud, startMarketCloud } from '../../test-support/market-cloud.ts';
-import { battery, daSellOffer, pv, twoLateralFeeder400V } from '../../test-support/market-scenario.ts';
+import { auditLog, type MarketCloud, startMarketCloud } from '../../test-support/market/market-cloud.ts';
+import { battery, daSellOffer, pv, twoLateralFeeder400V } from '../../test-support/market/market-scenario.ts';
 import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../market/index.ts';
 
 /**

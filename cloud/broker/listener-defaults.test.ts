@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startTestCloud } from '../../test-support/cloud/test-cloud.ts';
 import { parseCloudConfig } from '../config.ts';
-import { startTestCloud } from '../testing.ts';
 
 /** Local addresses (hex, as /proc/net/tcp writes them) of the listening sockets on `port`. */
 function listeningOn(port: number): string[] {

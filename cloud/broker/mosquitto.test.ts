@@ -4,8 +4,14 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { commandSchema, parsePayload } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
+import {
+  capabilities,
+  connectGateway,
+  startTestCloud,
+  type TestCloud,
+  telemetry,
+} from '../../test-support/cloud/test-cloud.ts';
 import { mosquittoClient, type RunningMosquitto, startMosquitto } from '../../test-support/mosquitto.ts';
-import { capabilities, connectGateway, startTestCloud, type TestCloud, telemetry } from '../testing.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'gridlayer.js');
 /** What an operator gets from the CLI, byte for byte. */

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
+import { capabilities, startTestCloud, type TestCloud } from '../../test-support/cloud/test-cloud.ts';
 import { mosquittoClient } from '../../test-support/mosquitto.ts';
-import { capabilities, startTestCloud, type TestCloud } from '../testing.ts';
 
 describe('embedded broker: a queued command survives a restart of the cloud (foreign gateway client)', function () {
   this.timeout(60_000);

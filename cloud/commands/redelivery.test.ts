@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import { type Ack, type Command, commandSchema, parsePayload } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
-import { capabilities, connectGateway, startTestCloud, type TestCloud } from '../testing.ts';
+import {
+  capabilities,
+  connectGateway,
+  startTestCloud,
+  type TestCloud,
+} from '../../test-support/cloud/test-cloud.ts';
 
 const SITE = 'site-rd';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { capabilitiesSchema } from '../../protocols/mqtt/payloads.ts';
+import { startTestCloud, type TestCloud } from '../../test-support/cloud/test-cloud.ts';
 import { solarPosition } from '../forecast/index.ts';
 import type { PointRow } from '../storage/timeseries/types.ts';
-import { startTestCloud, type TestCloud } from '../testing.ts';
 
 const MIN = 60_000;
 const STEP = 15 * MIN;

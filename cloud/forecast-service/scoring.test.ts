@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { capabilitiesSchema } from '../../protocols/mqtt/payloads.ts';
+import { startTestCloud, type TestCloud } from '../../test-support/cloud/test-cloud.ts';
 import { type RunningPostgres, startPostgres } from '../../test-support/postgres.ts';
 import type { CloudConfigInput } from '../config.ts';
 import type { PointRow } from '../storage/timeseries/types.ts';
-import { startTestCloud, type TestCloud } from '../testing.ts';
 
 const MIN = 60_000;
 const STEP = 15 * MIN;

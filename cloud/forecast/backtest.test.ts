@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
+import { gaussian, syntheticLoad, syntheticResidentialPv } from '../../test-support/forecast/synthetic.ts';
 import { seededRandom } from '../random.ts';
 import { backtest } from './backtest.ts';
 import { parseNwpJson } from './nwp.ts';
-import { gaussian, syntheticLoad, syntheticResidentialPv } from './synthetic.ts';
 
 const STEP = 900_000;
 const TZ = 'Europe/Berlin';

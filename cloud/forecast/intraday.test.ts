@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
+import { syntheticLoad, syntheticResidentialPv } from '../../test-support/forecast/synthetic.ts';
 import { backtestIntraday, forecastIntraday } from './intraday.ts';
-import { syntheticLoad, syntheticResidentialPv } from './synthetic.ts';
 import type { Forecast } from './types.ts';
 
 const MIN = 60_000;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
+import { syntheticLoad } from '../../test-support/forecast/synthetic.ts';
 import { backtest } from './backtest.ts';
 import { forecastSite } from './forecast-site.ts';
-import { syntheticLoad } from './synthetic.ts';
 import { localDayStart, parseLocalDate } from './timezone.ts';
 
 const TZ = 'Europe/Berlin';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
+import { syntheticPv } from '../../test-support/forecast/synthetic.ts';
 import { forecastSite } from './forecast-site.ts';
 import { nwpSeries, parseNwpJson } from './nwp.ts';
-import { syntheticPv } from './synthetic.ts';
 
 const H = 3_600_000;
 const DAY = 24 * H;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
+import { syntheticPv } from '../../test-support/forecast/synthetic.ts';
 import { seededRandom as rng } from '../random.ts';
 import { backtest } from './backtest.ts';
 import { forecastSite } from './forecast-site.ts';
 import type { RegularSeries } from './series.ts';
-import { syntheticPv } from './synthetic.ts';
 import { localDayStart, parseLocalDate } from './timezone.ts';
 
 const TZ = 'Europe/Berlin';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
+import { syntheticResidentialPv } from '../../test-support/forecast/synthetic.ts';
 import { backtest } from './backtest.ts';
 import { fitShading, shadingFactor } from './shading.ts';
-import { syntheticResidentialPv } from './synthetic.ts';
 
 const STEP = 900_000;
 const SITE = { latitude: 48.1, longitude: 11.6, tilt: 30, azimuth: 190, capacity: 5 };

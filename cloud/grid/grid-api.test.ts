@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { capabilitiesSchema } from '../../protocols/mqtt/payloads.ts';
-import { startTestCloud, type TestCloud } from '../testing.ts';
+import { startTestCloud, type TestCloud } from '../../test-support/cloud/test-cloud.ts';
 
 const IEEE33 = fileURLToPath(new URL('../network/feeders/ieee33', import.meta.url));
 

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import pino from 'pino';
-import { startTestCloud, type TestCloud } from '../testing.ts';
+import { startTestCloud, type TestCloud } from '../../test-support/cloud/test-cloud.ts';
 
 const run = promisify(execFile);
 

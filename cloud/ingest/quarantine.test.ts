@@ -7,7 +7,12 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { MqttClient } from 'mqtt';
-import { capabilities, connectGateway, startTestCloud, type TestCloud } from '../testing.ts';
+import {
+  capabilities,
+  connectGateway,
+  startTestCloud,
+  type TestCloud,
+} from '../../test-support/cloud/test-cloud.ts';
 
 const run = promisify(execFile);
 const MIN = 60_000;

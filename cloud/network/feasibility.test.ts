@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
 import { ZodError } from 'zod';
+import { chain, loadIeee33, modify } from '../../test-support/network/feeders.ts';
 import { checkFeasibility } from './feasibility.ts';
-import { chain, loadIeee33, modify } from './test-feeders.ts';
 
 const hour = 3600e3;
 const t0 = Date.UTC(2025, 0, 15);

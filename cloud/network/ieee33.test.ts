@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
+import { loadIeee33, modify } from '../../test-support/network/feeders.ts';
 import { solvePowerFlow } from './powerflow.ts';
-import { loadIeee33, modify } from './test-feeders.ts';
 
 // Published base-case results of the Baran & Wu (1989) 33-bus feeder: total real losses 202.67 kW,
 // and the bus voltage profile (pu, 4 decimals) as widely reproduced from the paper's data.

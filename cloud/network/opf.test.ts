@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
+import { chain, loadIeee33 } from '../../test-support/network/feeders.ts';
 import type { Offer } from './offers.ts';
 import { type DlmpResult, OpfError, solveDlmp, solveDlmpSchedule } from './opf.ts';
 import { solvePowerFlow } from './powerflow.ts';
 import { syntheticFeeder } from './synthetic.ts';
-import { chain, loadIeee33 } from './test-feeders.ts';
 
 const offer = (
   bus: string,

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
+import { chain, loadIeee33, modify } from '../../test-support/network/feeders.ts';
 import { buildNetwork, NetworkError } from './model.ts';
 import { PowerFlowError, solvePowerFlow } from './powerflow.ts';
-import { chain, loadIeee33, modify } from './test-feeders.ts';
 
 describe('radial power flow', () => {
   it('matches the closed-form two-bus solution', () => {

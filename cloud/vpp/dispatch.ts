@@ -244,7 +244,7 @@ export class DispatchManager {
   private timer: unknown;
   private running = false;
   readonly opts: DispatchOptions;
-  private readonly store: DispatchStore;
+  private readonly store: DispatchStore<Dispatch>;
 
   constructor(
     private deps: DispatchDeps,

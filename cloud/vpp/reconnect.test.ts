@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { startTestCloud, type TestCloud } from '../testing.ts';
+import { FakeGateway, type FakeSiteSpec } from '../../test-support/cloud/fake-gateway.ts';
+import { startTestCloud, type TestCloud } from '../../test-support/cloud/test-cloud.ts';
 import type { Dispatch } from './dispatch.ts';
-import { FakeGateway, type FakeSiteSpec } from './fake-gateway.ts';
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
   const end = Date.now() + ms;

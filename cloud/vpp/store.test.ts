@@ -65,7 +65,7 @@ function contract(name: string, open: () => Promise<SqlDb>, cleanup: () => Promi
   describe(`VPP dispatch store: ${name}`, function () {
     this.timeout(60_000);
     let db: SqlDb;
-    let store: DispatchStore;
+    let store: DispatchStore<Dispatch>;
     before(async () => {
       db = await open();
       await new Registry(db).init(); // migration 8 creates the tables

@@ -5,16 +5,30 @@
  * goes, so a long dispatch does not rewrite its whole history every tick.
  */
 import type { SqlDb } from '../storage/registry/db.ts';
-import type { Dispatch, PerformanceInterval } from './dispatch.ts';
 
 /** Finished dispatches are kept in the database for ever; this many recent ones are loaded at start. */
 const RECENT_LIMIT = 500;
 
-export class DispatchStore {
+/**
+ * What the store itself reads of a dispatch: the columns it indexes and the intervals it keeps in
+ * rows of their own. The rest travels as JSON. The full record (`Dispatch` in dispatch.ts) is the type
+ * parameter, so the store needs nothing of the dispatch loop and the two do not import each other.
+ */
+export interface StoredDispatch {
+  id: string;
+  group: string;
+  status: string;
+  start: number;
+  end: number;
+  createdAt: number;
+  intervals: readonly { start: number }[];
+}
+
+export class DispatchStore<D extends StoredDispatch = StoredDispatch> {
   constructor(private readonly db: SqlDb) {}
 
   /** Upserts the dispatch and the given intervals (by default the latest one only). */
-  async save(d: Dispatch, intervals: PerformanceInterval[] = d.intervals.slice(-1)): Promise<void> {
+  async save(d: D, intervals: StoredDispatch['intervals'] = d.intervals.slice(-1)): Promise<void> {
     const { intervals: _all, ...rest } = d;
     await this.db.tx(async (db) => {
       await db.run(
@@ -34,7 +48,7 @@ export class DispatchStore {
   }
 
   /** Every open dispatch and the most recent finished ones, with their intervals in time order. */
-  async load(): Promise<Dispatch[]> {
+  async load(): Promise<D[]> {
     const open = await this.db.all<{ id: string; body: string }>(
       `SELECT id, body FROM vpp_dispatches WHERE status IN ('scheduled', 'active') ORDER BY created_at`,
     );
@@ -43,13 +57,13 @@ export class DispatchStore {
        ORDER BY updated_at DESC LIMIT ?`,
       [RECENT_LIMIT],
     );
-    const out: Dispatch[] = [];
+    const out: D[] = [];
     for (const r of [...recent.reverse(), ...open]) {
       const ivs = await this.db.all<{ body: string }>(
         'SELECT body FROM vpp_dispatch_intervals WHERE dispatch_id = ? ORDER BY start_ts',
         [r.id],
       );
-      out.push({ ...(JSON.parse(r.body) as Dispatch), intervals: ivs.map((i) => JSON.parse(i.body)) });
+      out.push({ ...(JSON.parse(r.body) as D), intervals: ivs.map((i) => JSON.parse(i.body)) });
     }
     return out;
   }

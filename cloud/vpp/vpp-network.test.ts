@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { startTestCloud, type TestCloud } from '../testing.ts';
+import { FakeGateway } from '../../test-support/cloud/fake-gateway.ts';
+import { startTestCloud, type TestCloud } from '../../test-support/cloud/test-cloud.ts';
 import type { Dispatch } from './dispatch.ts';
-import { FakeGateway } from './fake-gateway.ts';
 
 const IEEE33 = fileURLToPath(new URL('../network/feeders/ieee33', import.meta.url));
 

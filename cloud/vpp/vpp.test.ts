@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { startTestCloud, type TestCloud } from '../testing.ts';
+import { FakeGateway, type FakeSiteSpec } from '../../test-support/cloud/fake-gateway.ts';
+import { startTestCloud, type TestCloud } from '../../test-support/cloud/test-cloud.ts';
 import type { Dispatch } from './dispatch.ts';
-import { FakeGateway, type FakeSiteSpec } from './fake-gateway.ts';
 
 /** Polls until fn returns a truthy value; fails with the last value after `ms`. */
 async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {

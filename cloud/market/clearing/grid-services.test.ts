@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { WholesaleMarket } from '../../../sim-devices/iso/wholesale.ts';
+import { loadIeee33, modify } from '../../../test-support/network/feeders.ts';
 import { type Network, solvePowerFlow } from '../../network/index.ts';
-import { loadIeee33, modify } from '../../network/test-feeders.ts';
 import type { Bid } from '../model/bids.ts';
 import { ResourceRegistry } from '../model/resources.ts';
 import { HOUR_MS } from '../model/time.ts';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { loadIeee33 } from '../../network/test-feeders.ts';
+import { loadIeee33 } from '../../../test-support/network/feeders.ts';
 import { compileFeeder } from './feeder.ts';
 import { clearRealTime, type RealTimeInput } from './realtime.ts';
 

@@ -3,8 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WholesaleMarket } from '../../../sim-devices/iso/wholesale.ts';
-import { loadIeee33 } from '../../network/test-feeders.ts';
-import { startTestCloud, type TestCloud } from '../../testing.ts';
+import { startTestCloud, type TestCloud } from '../../../test-support/cloud/test-cloud.ts';
+import { loadIeee33 } from '../../../test-support/network/feeders.ts';
 import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../model/time.ts';
 
 /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { startTestCloud } from '../../../test-support/cloud/test-cloud.ts';
 import { parseCloudConfig } from '../../config.ts';
-import { startTestCloud } from '../../testing.ts';
 
 const ieee33 = fileURLToPath(new URL('../../network/feeders/ieee33', import.meta.url));
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { capabilitiesSchema } from '../../../protocols/mqtt/payloads.ts';
-import { type MarketCloud, startMarketCloud } from '../../../test-support/market-cloud.ts';
-import { radialFeeder12kV } from '../../../test-support/market-scenario.ts';
+import type { TestCloud } from '../../../test-support/cloud/test-cloud.ts';
+import { type MarketCloud, startMarketCloud } from '../../../test-support/market/market-cloud.ts';
+import { radialFeeder12kV } from '../../../test-support/market/market-scenario.ts';
 import { type RunningPostgres, startPostgres } from '../../../test-support/postgres.ts';
 import type { CloudConfigInput } from '../../config.ts';
 import type { PointRow } from '../../storage/timeseries/types.ts';
-import type { TestCloud } from '../../testing.ts';
 import { sumCents } from '../model/money.ts';
 import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../model/time.ts';
 

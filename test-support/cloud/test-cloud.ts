@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import pino, { type Logger } from 'pino';
-import type { WholesaleGateway } from '../protocols/market/wholesale.ts';
-import { capabilitiesSchema, telemetryBatchSchema } from '../protocols/mqtt/payloads.ts';
-import { type CloudConfigInput, parseCloudConfig } from './config.ts';
-import { type CloudService, startCloud } from './service.ts';
+import { type CloudConfigInput, parseCloudConfig } from '../../cloud/config.ts';
+import { type CloudService, startCloud } from '../../cloud/service.ts';
+import type { WholesaleGateway } from '../../protocols/market/wholesale.ts';
+import { capabilitiesSchema, telemetryBatchSchema } from '../../protocols/mqtt/payloads.ts';
 
 export const BOOTSTRAP_TOKEN = 'glt_testadmin_0123456789abcdefghijklmnopqrstuv';
 

@@ -1,4 +1,4 @@
-import type { NetworkInput } from '../cloud/network/model.ts';
+import type { NetworkInput } from '../../cloud/network/model.ts';
 
 /**
  * The building blocks of a market test's scenario, as data: small feeders for startMarketCloud

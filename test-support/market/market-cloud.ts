@@ -2,12 +2,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import type { Role } from '../cloud/auth/roles.ts';
-import type { CloudConfigInput } from '../cloud/config.ts';
-import type { MarketSettingsInput } from '../cloud/market/index.ts';
-import { capabilities, connectGateway, startTestCloud, type TestCloud } from '../cloud/testing.ts';
-import { siteTopic } from '../protocols/mqtt/topics.ts';
-import { WholesaleMarket } from '../sim-devices/iso/wholesale.ts';
+import type { Role } from '../../cloud/auth/roles.ts';
+import type { CloudConfigInput } from '../../cloud/config.ts';
+import type { MarketSettingsInput } from '../../cloud/market/index.ts';
+import { siteTopic } from '../../protocols/mqtt/topics.ts';
+import { WholesaleMarket } from '../../sim-devices/iso/wholesale.ts';
+import { capabilities, connectGateway, startTestCloud, type TestCloud } from '../cloud/test-cloud.ts';
 import type { FeederSpec } from './market-scenario.ts';
 
 /**

@@ -8,7 +8,7 @@
 import type { MqttClient } from 'mqtt';
 import { type Command, commandSchema } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
-import { connectGateway } from '../testing.ts';
+import { connectGateway } from './test-cloud.ts';
 
 export interface FakeSiteSpec {
   site: string;

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aedes } from 'aedes';
-import { type EdgeConfig, parseConfig } from './config.ts';
+import { type EdgeConfig, parseConfig } from '../../edge/config.ts';
 
 export interface Recorded {
   topic: string;
@@ -199,7 +199,7 @@ export async function serveRtu(
   path: string,
   baudRate: number,
 ): Promise<{ close(): Promise<void> }> {
-  const { ServerSerial } = await import('../protocols/modbus/lib.ts');
+  const { ServerSerial } = await import('../../protocols/modbus/lib.ts');
   const dev = (unit: number) => {
     const d = units.get(unit);
     return d?.online ? d : undefined; // absent or unplugged: silence, as on a real bus

@@ -1,12 +1,12 @@
 import { fileURLToPath } from 'node:url';
-import { loadFeederCsv } from './csv.ts';
-import { buildNetwork, type Network, type NetworkInput } from './model.ts';
+import { loadFeederCsv } from '../../cloud/network/csv.ts';
+import { buildNetwork, type Network, type NetworkInput } from '../../cloud/network/model.ts';
 
 /** Paths of the shipped IEEE 33-bus CSV files, for tests and examples. */
 export const IEEE33 = {
-  buses: fileURLToPath(new URL('./feeders/ieee33/buses.csv', import.meta.url)),
-  branches: fileURLToPath(new URL('./feeders/ieee33/branches.csv', import.meta.url)),
-  offers: fileURLToPath(new URL('./feeders/ieee33/offers.csv', import.meta.url)),
+  buses: fileURLToPath(new URL('../../cloud/network/feeders/ieee33/buses.csv', import.meta.url)),
+  branches: fileURLToPath(new URL('../../cloud/network/feeders/ieee33/branches.csv', import.meta.url)),
+  offers: fileURLToPath(new URL('../../cloud/network/feeders/ieee33/offers.csv', import.meta.url)),
   base_kv: 12.66,
 };
 

@@ -3,11 +3,11 @@
  * here). Deterministic for a given seed.
  */
 
-import { seededRandom as rng } from '../random.ts';
-import { erbs, planeOfArray } from './irradiance.ts';
-import { clearSky, type PvSite } from './pv-model.ts';
-import type { RegularSeries } from './series.ts';
-import { localTime, parseLocalDate } from './timezone.ts';
+import { erbs, planeOfArray } from '../../cloud/forecast/irradiance.ts';
+import { clearSky, type PvSite } from '../../cloud/forecast/pv-model.ts';
+import type { RegularSeries } from '../../cloud/forecast/series.ts';
+import { localTime, parseLocalDate } from '../../cloud/forecast/timezone.ts';
+import { seededRandom as rng } from '../../cloud/random.ts';
 
 export function gaussian(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
