@@ -18,6 +18,7 @@ import {
   type BranchLossLinearization,
   type BusPrice,
   type ClearingInput,
+  type ClearingResource,
   type ClearingResult,
 } from './types.ts';
 
@@ -69,30 +70,27 @@ interface Built {
 }
 
 function build(inp: ClearingInput): Built {
-  const T = inp.periods;
-  const dur = inp.durationH;
   const lp = new LpBuilder();
   const f = inp.feeder;
   const busIds = f ? f.buses : ['copper-plate'];
   const busIndex = f ? f.index : new Map([['copper-plate', 0]]);
   const nb = busIds.length;
-  const limit = inp.interfaceLimitW !== undefined ? inp.interfaceLimitW * MW : Infinity;
-  const balRow: number[][] = [];
-  const voltRow: number[][] = [];
-  const flowCol: number[][] = [];
-  const shedCol: number[][] = [];
-  const spillCol: number[][] = [];
-  const ifaceCol: number[] = [];
-  const basic: number[] = [];
-
   const busOf = (bus: string): number => {
     if (!f) return 0;
     const i = busIndex.get(bus);
     if (i === undefined) throw new RangeError(`resource or load at unknown bus "${bus}"`);
     return i;
   };
-  const children: number[][] = Array.from({ length: nb }, () => []);
-  if (f) for (let i = 1; i < nb; i++) children[f.parent[i]].push(i);
+  const { loadAt, qAt } = fixedLoadsMw(inp, nb, busOf);
+  const net = addNetworkRows(lp, inp, nb, loadAt, qAt);
+  const ancRow = addAncillaryRequirements(lp, inp);
+  const resCols = addResources(lp, inp, { busOf, balRow: net.balRow, ancRow, basic: net.basic });
+  return { lp, ...net, resCols, ancRow, busIds, loadMw: loadAt };
+}
+
+/** The non-participating load per period and bus (MW) and its reactive part (Mvar). */
+function fixedLoadsMw(inp: ClearingInput, nb: number, busOf: (bus: string) => number) {
+  const T = inp.periods;
   const loadAt: Float64Array[] = Array.from({ length: T }, () => new Float64Array(nb));
   const qAt: Float64Array[] = Array.from({ length: T }, () => new Float64Array(nb));
   const tanPhi = Math.tan(Math.acos(0.95));
@@ -109,7 +107,33 @@ function build(inp: ClearingInput): Built {
       for (let t = 0; t < T; t++) qAt[t][i] += (series[t] ?? 0) * MW;
     }
   }
+  return { loadAt, qAt };
+}
 
+/**
+ * The network per period: a balance row per bus, the interface import, LinDistFlow branch flows
+ * with their voltage-drop rows and squared-voltage columns, and unserved-load / spill slacks.
+ */
+function addNetworkRows(
+  lp: LpBuilder,
+  inp: ClearingInput,
+  nb: number,
+  loadAt: readonly Float64Array[],
+  qAt: readonly Float64Array[],
+) {
+  const T = inp.periods;
+  const dur = inp.durationH;
+  const f = inp.feeder;
+  const limit = inp.interfaceLimitW !== undefined ? inp.interfaceLimitW * MW : Infinity;
+  const balRow: number[][] = [];
+  const voltRow: number[][] = [];
+  const flowCol: number[][] = [];
+  const shedCol: number[][] = [];
+  const spillCol: number[][] = [];
+  const ifaceCol: number[] = [];
+  const basic: number[] = [];
+  const children: number[][] = Array.from({ length: nb }, () => []);
+  if (f) for (let i = 1; i < nb; i++) children[f.parent[i]].push(i);
   const lossAt = inp.losses && f ? lossConstants(f, inp.losses, T) : null;
   for (let t = 0; t < T; t++) {
     const dem = lossAt ? loadAt[t].map((d, i) => d + lossAt[t][i]) : loadAt[t];
@@ -143,24 +167,7 @@ function build(inp: ClearingInput): Built {
           ),
         );
       }
-      // Squared voltages (root fixed at the slack set point): +1 in the bus's own drop row, -1 in
-      // each child's, i.e. v_child = v_bus - 2 (r F + x Q).
-      for (let i = 0; i < nb; i++) {
-        const rows: number[] = [];
-        const vals: number[] = [];
-        if (i > 0) {
-          rows.push(vr[i]);
-          vals.push(1);
-        }
-        for (const c of children[i]) {
-          rows.push(vr[c]);
-          vals.push(-1);
-        }
-        const lo = i === 0 ? f.v0Sq : f.vminSq[i];
-        const hi = i === 0 ? f.v0Sq : f.vmaxSq[i];
-        const v = lp.addCol(0, lo, hi, rows, vals);
-        if (i > 0) basic.push(v);
-      }
+      addVoltageCols(lp, f, children, vr, basic);
     }
     flowCol.push(fc);
     basic.push(ifaceCol[t], ...fc.slice(1));
@@ -171,143 +178,252 @@ function build(inp: ClearingInput): Built {
       Array.from({ length: nb }, (_, i) => lp.addCol(SPILL * dur, 0, Infinity, [balRow[t][i]], [-1])),
     );
   }
+  return { ifaceCol, balRow, flowCol, voltRow, shedCol, spillCol, basic };
+}
+
+/**
+ * Squared voltages of one period (root fixed at the slack set point): +1 in the bus's own drop row,
+ * -1 in each child's, i.e. v_child = v_bus - 2 (r F + x Q). Non-root columns join the basis.
+ */
+function addVoltageCols(
+  lp: LpBuilder,
+  f: CompiledFeeder,
+  children: readonly number[][],
+  vr: readonly number[],
+  basic: number[],
+) {
+  for (let i = 0; i < f.buses.length; i++) {
+    const rows: number[] = [];
+    const vals: number[] = [];
+    if (i > 0) {
+      rows.push(vr[i]);
+      vals.push(1);
+    }
+    for (const c of children[i]) {
+      rows.push(vr[c]);
+      vals.push(-1);
+    }
+    const lo = i === 0 ? f.v0Sq : f.vminSq[i];
+    const hi = i === 0 ? f.v0Sq : f.vmaxSq[i];
+    const v = lp.addCol(0, lo, hi, rows, vals);
+    if (i > 0) basic.push(v);
+  }
+}
+
+/** The ISO ancillary requirement rows per product and period, each with a priced shortfall column. */
+function addAncillaryRequirements(lp: LpBuilder, inp: ClearingInput) {
   const ancRow: Partial<Record<AncillaryProduct, number[]>> = {};
   for (const p of ANCILLARY_PRODUCTS) {
     const req = inp.ancillaryRequirementW?.[p];
     if (!req) continue;
     ancRow[p] = req.map((w) => lp.addRow(w * MW, Infinity));
-    for (let t = 0; t < T; t++) lp.addCol(ANC_SHORTFALL * dur, 0, Infinity, [ancRow[p]![t]], [1]);
+    for (let t = 0; t < inp.periods; t++)
+      lp.addCol(ANC_SHORTFALL * inp.durationH, 0, Infinity, [ancRow[p]![t]], [1]);
   }
+  return ancRow;
+}
 
-  // Periods in which grid-service calls are linked to each resource (`serviceOf`); the calls are
-  // built after every other resource so they find the rows they share.
+/** What the resources' columns attach to: the bus balance rows, the ancillary rows, the basis. */
+type ResourceRows = {
+  readonly busOf: (bus: string) => number;
+  readonly balRow: readonly number[][];
+  readonly ancRow: Partial<Record<AncillaryProduct, number[]>>;
+  readonly basic: number[];
+};
+
+/** A resource whose grid-service calls link to it: its SoC rows, efficiency and capability rows. */
+type CallLink = { soc: number[]; eta: number; pow: number[] };
+
+/**
+ * Every resource's columns. The grid-service calls (`serviceOf`) are built after every other
+ * resource so they find the rows they share with the resource they are called from.
+ */
+function addResources(lp: LpBuilder, inp: ClearingInput, rows: ResourceRows): Built['resCols'] {
+  const called = calledPeriods(inp);
+  const shared = new Map<string, CallLink>();
+  const order = inp.resources.map((_, k) => k);
+  order.sort((a, c) => Number(!!inp.resources[a].serviceOf) - Number(!!inp.resources[c].serviceOf));
+  const resCols: Built['resCols'] = new Array(inp.resources.length);
+  for (const k of order) resCols[k] = addResource(lp, inp, rows, inp.resources[k], called, shared);
+  return resCols;
+}
+
+/** Periods in which grid-service calls are linked to each resource (`serviceOf`). */
+function calledPeriods(inp: ClearingInput) {
   const called = new Map<string, Set<number>>();
   for (const r of inp.resources) {
     if (r.serviceOf === undefined) continue;
     const ts = called.get(r.serviceOf) ?? new Set<number>();
-    for (let t = 0; t < T; t++) if (r.sell[t]?.length || r.buy[t]?.length) ts.add(t);
+    for (let t = 0; t < inp.periods; t++) if (r.sell[t]?.length || r.buy[t]?.length) ts.add(t);
     called.set(r.serviceOf, ts);
   }
-  const shared = new Map<string, { soc: number[]; eta: number; pow: number[] }>();
-  const order = inp.resources.map((_, k) => k);
-  order.sort((a, c) => Number(!!inp.resources[a].serviceOf) - Number(!!inp.resources[c].serviceOf));
-  const resCols: Built['resCols'] = new Array(inp.resources.length);
-  for (const k of order) {
-    const r = inp.resources[k];
-    const i = busOf(r.bus);
-    const st = r.storage;
-    const socRows: number[] = [];
-    const socCols: number[] = [];
-    if (st) {
-      const e = st.energyWh * MW;
-      const s0 = Math.min(st.soc0Wh, st.energyWh) * MW;
-      const sEnd = Math.min(st.endSocMinWh ?? st.soc0Wh, st.energyWh) * MW;
-      for (let t = 0; t < T; t++) socRows.push(lp.addRow(t === 0 ? s0 : 0, t === 0 ? s0 : 0));
-      for (let t = 0; t < T; t++) {
-        const rows = [socRows[t]];
-        const vals = [1];
-        if (t + 1 < T) {
-          rows.push(socRows[t + 1]);
-          vals.push(-1);
-        }
-        // End of horizon: keep at least the initial charge so the day does not sell tomorrow's energy.
-        socCols.push(lp.addCol(0, t === T - 1 ? sEnd : 0, e, rows, vals));
-      }
+  return called;
+}
+
+/**
+ * One resource: its storage rows, the capability rows of its called periods, headroom rows when it
+ * offers ancillary services, a column per energy step and a column per ancillary step.
+ */
+function addResource(
+  lp: LpBuilder,
+  inp: ClearingInput,
+  rows: ResourceRows,
+  r: ClearingResource,
+  called: ReadonlyMap<string, ReadonlySet<number>>,
+  shared: Map<string, CallLink>,
+): Built['resCols'][number] {
+  const T = inp.periods;
+  const st = r.storage;
+  const { socRows, socCols } = st ? addStorageRows(lp, st, T) : { socRows: [], socCols: [] };
+  // Capability rows in the periods with a linked call: -withdraw <= own net + calls <= inject.
+  const pow: number[] = [];
+  const cap = r.capability;
+  if (cap)
+    for (const t of called.get(r.id) ?? []) pow[t] = lp.addRow(-cap.maxWithdrawW * MW, cap.maxInjectW * MW);
+  const link = r.serviceOf === undefined ? undefined : shared.get(r.serviceOf);
+  const soc = st ? socRows : link?.soc;
+  const eta = st?.efficiency ?? link?.eta ?? 1;
+  const powRow = link ? link.pow : pow;
+  if (called.has(r.id)) shared.set(r.id, { soc: socRows, eta, pow });
+  const needHead = ANCILLARY_PRODUCTS.some((p) => r.ancillary?.[p] && rows.ancRow[p]);
+  const head = needHead ? addHeadroomRows(lp, r, T) : null;
+  const { sell, buy } = addEnergySteps(lp, inp, r, {
+    bal: rows.balRow,
+    i: rows.busOf(r.bus),
+    soc,
+    eta,
+    powRow,
+    head,
+  });
+  const anc = head ? addAncillarySteps(lp, inp, r, rows.ancRow, head) : {};
+  rows.basic.push(...socCols);
+  return { sell, buy, ...(st ? { soc: socCols } : {}), anc };
+}
+
+/**
+ * Storage couples the periods: a SoC row per period (the first fixed at the initial charge) and a
+ * SoC column carrying the charge into the next period, floored at the end of the horizon.
+ */
+function addStorageRows(lp: LpBuilder, st: NonNullable<ClearingResource['storage']>, T: number) {
+  const socRows: number[] = [];
+  const socCols: number[] = [];
+  const e = st.energyWh * MW;
+  const s0 = Math.min(st.soc0Wh, st.energyWh) * MW;
+  const sEnd = Math.min(st.endSocMinWh ?? st.soc0Wh, st.energyWh) * MW;
+  for (let t = 0; t < T; t++) socRows.push(lp.addRow(t === 0 ? s0 : 0, t === 0 ? s0 : 0));
+  for (let t = 0; t < T; t++) {
+    const rows = [socRows[t]];
+    const vals = [1];
+    if (t + 1 < T) {
+      rows.push(socRows[t + 1]);
+      vals.push(-1);
     }
-    // Capability rows in the periods with a linked call: -withdraw <= own net + calls <= inject.
-    const pow: number[] = [];
-    const cap = r.capability;
-    if (cap)
-      for (const t of called.get(r.id) ?? []) pow[t] = lp.addRow(-cap.maxWithdrawW * MW, cap.maxInjectW * MW);
-    const link = r.serviceOf === undefined ? undefined : shared.get(r.serviceOf);
-    const soc = st ? socRows : link?.soc;
-    const eta = st?.efficiency ?? link?.eta ?? 1;
-    const powRow = link ? link.pow : pow;
-    if (called.has(r.id)) shared.set(r.id, { soc: socRows, eta, pow });
-    const anc: Partial<Record<AncillaryProduct, number[][]>> = {};
-    const headUp: number[] = [];
-    const headDown: number[] = [];
-    const needHead = ANCILLARY_PRODUCTS.some((p) => r.ancillary?.[p] && ancRow[p]);
-    if (needHead) {
-      for (let t = 0; t < T; t++) {
-        const sellQ = (r.sell[t] ?? []).reduce((s, x) => s + x.quantity_w, 0) * MW;
-        const buyQ = (r.buy[t] ?? []).reduce((s, x) => s + x.quantity_w, 0) * MW;
-        headUp.push(lp.addRow(-Infinity, sellQ));
-        headDown.push(lp.addRow(-Infinity, buyQ));
-      }
-    }
-    const sell: number[][] = [];
-    const buy: number[][] = [];
-    for (let t = 0; t < T; t++) {
-      const s: number[] = [];
-      for (const step of r.sell[t] ?? []) {
-        const rows = [balRow[t][i]];
-        const vals = [1];
-        if (soc?.length) {
-          rows.push(soc[t]);
-          vals.push(dur / eta);
-        }
-        if (powRow[t] !== undefined) {
-          rows.push(powRow[t]);
-          vals.push(1);
-        }
-        if (needHead) {
-          rows.push(headUp[t], headDown[t]);
-          vals.push(1, -1);
-        }
-        s.push(lp.addCol(step.price_per_mwh * dur, 0, step.quantity_w * MW, rows, vals));
-      }
-      const b: number[] = [];
-      for (const step of r.buy[t] ?? []) {
-        const rows = [balRow[t][i]];
-        const vals = [-1];
-        if (soc?.length) {
-          rows.push(soc[t]);
-          vals.push(-dur * eta);
-        }
-        if (powRow[t] !== undefined) {
-          rows.push(powRow[t]);
-          vals.push(-1);
-        }
-        if (needHead) {
-          rows.push(headUp[t], headDown[t]);
-          vals.push(-1, 1);
-        }
-        b.push(lp.addCol(-step.price_per_mwh * dur, 0, step.quantity_w * MW, rows, vals));
-      }
-      sell.push(s);
-      buy.push(b);
-    }
-    for (const p of ANCILLARY_PRODUCTS) {
-      const curves = r.ancillary?.[p];
-      if (!curves || !ancRow[p]) continue;
-      anc[p] = [];
-      for (let t = 0; t < T; t++) {
-        const head = p === 'reg_down' ? headDown[t] : headUp[t];
-        anc[p]!.push(
-          (curves[t] ?? []).map((step) =>
-            lp.addCol(step.price_per_mwh * dur, 0, step.quantity_w * MW, [ancRow[p]![t], head], [1, 1]),
-          ),
-        );
-      }
-    }
-    basic.push(...socCols);
-    resCols[k] = { sell, buy, ...(st ? { soc: socCols } : {}), anc };
+    // End of horizon: keep at least the initial charge so the day does not sell tomorrow's energy.
+    socCols.push(lp.addCol(0, t === T - 1 ? sEnd : 0, e, rows, vals));
   }
-  return {
-    lp,
-    ifaceCol,
-    balRow,
-    flowCol,
-    voltRow,
-    shedCol,
-    spillCol,
-    resCols,
-    ancRow,
-    busIds,
-    basic,
-    loadMw: loadAt,
-  };
+  return { socRows, socCols };
+}
+
+/** Headroom rows per period: ancillary up/down calls fit within the offered sell/buy quantity. */
+function addHeadroomRows(lp: LpBuilder, r: ClearingResource, T: number) {
+  const up: number[] = [];
+  const down: number[] = [];
+  for (let t = 0; t < T; t++) {
+    const sellQ = (r.sell[t] ?? []).reduce((s, x) => s + x.quantity_w, 0) * MW;
+    const buyQ = (r.buy[t] ?? []).reduce((s, x) => s + x.quantity_w, 0) * MW;
+    up.push(lp.addRow(-Infinity, sellQ));
+    down.push(lp.addRow(-Infinity, buyQ));
+  }
+  return { up, down };
+}
+
+/**
+ * A column per sell and buy step and period: in the bus balance, the SoC row (at the efficiency),
+ * the capability row of a called period and the headroom rows.
+ */
+function addEnergySteps(
+  lp: LpBuilder,
+  inp: ClearingInput,
+  r: ClearingResource,
+  q: {
+    bal: readonly number[][];
+    i: number;
+    soc: readonly number[] | undefined;
+    eta: number;
+    powRow: readonly number[];
+    head: { up: number[]; down: number[] } | null;
+  },
+) {
+  const dur = inp.durationH;
+  const { bal, i, soc, eta, powRow, head } = q;
+  const sell: number[][] = [];
+  const buy: number[][] = [];
+  for (let t = 0; t < inp.periods; t++) {
+    const s: number[] = [];
+    for (const step of r.sell[t] ?? []) {
+      const rows = [bal[t][i]];
+      const vals = [1];
+      if (soc?.length) {
+        rows.push(soc[t]);
+        vals.push(dur / eta);
+      }
+      if (powRow[t] !== undefined) {
+        rows.push(powRow[t]);
+        vals.push(1);
+      }
+      if (head) {
+        rows.push(head.up[t], head.down[t]);
+        vals.push(1, -1);
+      }
+      s.push(lp.addCol(step.price_per_mwh * dur, 0, step.quantity_w * MW, rows, vals));
+    }
+    const b: number[] = [];
+    for (const step of r.buy[t] ?? []) {
+      const rows = [bal[t][i]];
+      const vals = [-1];
+      if (soc?.length) {
+        rows.push(soc[t]);
+        vals.push(-dur * eta);
+      }
+      if (powRow[t] !== undefined) {
+        rows.push(powRow[t]);
+        vals.push(-1);
+      }
+      if (head) {
+        rows.push(head.up[t], head.down[t]);
+        vals.push(-1, 1);
+      }
+      b.push(lp.addCol(-step.price_per_mwh * dur, 0, step.quantity_w * MW, rows, vals));
+    }
+    sell.push(s);
+    buy.push(b);
+  }
+  return { sell, buy };
+}
+
+/** A column per ancillary step: in the product's requirement row and the resource's headroom row. */
+function addAncillarySteps(
+  lp: LpBuilder,
+  inp: ClearingInput,
+  r: ClearingResource,
+  ancRow: Partial<Record<AncillaryProduct, number[]>>,
+  head: { up: number[]; down: number[] },
+) {
+  const anc: Partial<Record<AncillaryProduct, number[][]>> = {};
+  for (const p of ANCILLARY_PRODUCTS) {
+    const curves = r.ancillary?.[p];
+    if (!curves || !ancRow[p]) continue;
+    anc[p] = [];
+    for (let t = 0; t < inp.periods; t++) {
+      const h = p === 'reg_down' ? head.down[t] : head.up[t];
+      anc[p]!.push(
+        (curves[t] ?? []).map((step) =>
+          lp.addCol(step.price_per_mwh * inp.durationH, 0, step.quantity_w * MW, [ancRow[p]![t], h], [1, 1]),
+        ),
+      );
+    }
+  }
+  return anc;
 }
 
 function extract(inp: ClearingInput, b: Built, sol: LpSolution): ClearingResult {

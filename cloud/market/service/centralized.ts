@@ -1,3 +1,4 @@
+import type { TdAward } from '../../../protocols/market/td-interface.ts';
 import { newId } from '../../auth/secrets.ts';
 import { resourcesFromBids } from '../clearing/curves.ts';
 import { ANCILLARY_PRODUCTS } from '../clearing/types.ts';
@@ -54,163 +55,41 @@ export async function runCentralizedDayAhead(m: MarketContext, c: MarketCaller, 
       .list({ market: 'DA', from: q.dayStart, to: q.dayStart + DAY_MS })
       .filter((b) => b.product === 'energy' || ISO_ANCILLARY.includes(b.product));
     const resources = resourcesFromBids(bids, m.resources, 24, (s) => (s - q.dayStart) / HOUR_MS);
-    const loads = new Map(Object.entries(q.loadForecastW ?? {}));
-    const loadAt = (h: number) => new Map([...loads].map(([bus, s]) => [bus, s[h] ?? 0]));
-    const fixed = (h: number) => [...loads.values()].reduce((s, x) => s + (x[h] ?? 0), 0);
+    const load = loadForecast(q.loadForecastW);
     const slack = m.network?.buses.find((b) => b.type === 'slack')?.id ?? 'td-1';
     const award = await iso.clearDayAhead({
       dso: `aggregators@${m.config.roles.DGO}`,
       interface_id: slack,
       hours: Array.from({ length: 24 }, (_, h) => ({
         interval_start: q.dayStart + h * HOUR_MS,
-        points: netCurvePoints(resources, h, fixed(h)),
+        points: netCurvePoints(resources, h, load.fixed(h)),
         ancillary: ancillaryOffers(resources, h),
       })),
     });
-    const runId = `da_${newId(8)}`;
-    const account = new Map(bids.map((b) => [b.resource, b.participant]));
-    const participants = new Set(bids.map((b) => b.participant));
-    const awards: AwardRecord[] = [];
-    const prices: PriceRecord[] = [];
-    const screening: ScreeningRecord[] = [];
-    const ledger = new Ledger();
-    const dgo = m.config.roles.DGO;
-    const lmp: number[] = [];
-    const ancillary: Record<string, { awardW: number[]; screenedW: number[]; pricePerMWh: number[] }> = {};
-    for (let h = 0; h < 24; h++) {
-      const period = q.dayStart + h * HOUR_MS;
-      const ah = award.hours[h];
-      lmp.push(ah.lmp_per_mwh);
-      const aw = awardsAtPrice(resources, h, ah.lmp_per_mwh, fixed(h), ah.import_w);
-      // The DGO's screen of the ISO's awards (exact power flow); without a network model nothing is screened.
-      const active = resources.filter((r) => Math.abs(aw.get(r.id) ?? 0) > 1e-6);
-      const screen =
-        m.network && active.length ? screenAwards(m.network, active, aw, loadAt(h), period) : null;
-      prices.push({
-        runId,
-        market: 'DA',
-        intervalStart: period,
-        bus: slack,
-        dlmp: ah.lmp_per_mwh,
-        energy: ah.lmp_per_mwh,
-        loss: 0,
-        congestion: 0,
-        voltage: 0,
-      });
-      const traded = new Map<string, number>();
-      const withdrawn = new Map<string, number>();
-      for (const [id, w] of aw) {
-        if (Math.abs(w) <= 1e-6) continue;
-        const r = m.resources.get(id)!;
-        const acct = account.get(id) ?? r.aggregator ?? r.owner;
-        const screened = screen?.awardsW.get(id) ?? w;
-        const cut = w - screened;
-        awards.push({
-          runId,
-          market: 'DA',
-          resource: id,
-          participant: acct,
-          bus: r.bus,
-          intervalStart: period,
-          product: 'energy',
-          awardW: w,
-          deviationW: null,
-          pricePerMWh: ah.lmp_per_mwh,
-        });
-        const status = !screen
-          ? 'unscreened'
-          : Math.abs(cut) <= 1e-6
-            ? 'feasible'
-            : Math.abs(cut) >= SCREENED_OUT * Math.abs(w)
-              ? 'screened-out'
-              : 'curtailed';
-        screening.push({
-          runId,
-          resource: id,
-          participant: acct,
-          bus: r.bus,
-          intervalStart: period,
-          awardW: w,
-          screenedW: status === 'screened-out' ? 0 : screened,
-          status,
-          reason:
-            status === 'curtailed' || status === 'screened-out'
-              ? `DGO feasibility screen: ${screen!.violations.join('; ')}`
-              : status === 'unscreened'
-                ? 'no network model configured: the DGO screen is off'
-                : null,
-        });
-        ledger.energy(period, acct, w, ah.lmp_per_mwh, 'da_energy', id); // 1 h: W = Wh
-        traded.set(acct, (traded.get(acct) ?? 0) + Math.abs(w));
-        withdrawn.set(acct, (withdrawn.get(acct) ?? 0) + Math.max(0, -w));
-      }
-      const anc = screenCentralizedAncillary(m, {
-        runId,
-        period,
-        h,
-        resources,
-        isoHour: ah,
-        energyW: screen?.awardsW ?? aw,
-        loads: loadAt(h),
-        account,
-        ledger,
-      });
-      awards.push(...anc.awards);
-      screening.push(...anc.screening);
-      for (const p of ANCILLARY_PRODUCTS) {
-        const a = anc.byProduct[p];
-        if (!a) continue;
-        ancillary[p] ??= {
-          awardW: Array(24).fill(0),
-          screenedW: Array(24).fill(0),
-          pricePerMWh: Array(24).fill(0),
-        };
-        ancillary[p].awardW[h] = a.awardW;
-        ancillary[p].screenedW[h] = a.screenedW;
-        ancillary[p].pricePerMWh[h] = a.price;
-      }
-      if (fixed(h)) ledger.energy(period, dgo, -fixed(h), ah.lmp_per_mwh, 'da_energy', 'load');
-      ledger.energy(period, m.config.roles.ISO, ah.import_w, ah.lmp_per_mwh, 'da_energy', 'interface');
-      chargeFeesAll(
-        ledger,
-        period,
-        participants,
-        traded,
-        withdrawn,
-        m.settings.fees,
-        m.config.roles.DMO,
-        dgo,
-        h === 0,
-      );
-      ledger.closePeriod(period, dgo);
-    }
-    const books = checkBooks(ledger);
-    const cut = screening.filter(
-      (s) =>
-        (s.product ?? 'energy') === 'energy' && (s.status === 'curtailed' || s.status === 'screened-out'),
-    );
-    const ancCut = screening.filter(
-      (s) =>
-        (s.product ?? 'energy') !== 'energy' && (s.status === 'curtailed' || s.status === 'screened-out'),
-    );
-    const summary = {
-      marketForm: 'wholesale',
-      lmp,
-      importW: award.hours.map((x) => x.import_w),
-      loadW: q.loadForecastW ?? {},
-      bids: bids.length,
-      resources: new Set(awards.map((a) => a.resource)).size,
-      /** ISO ancillary awards per product and hour: the ISO's total, what the DGO let through, the price ($/MW-h). */
-      ancillary,
-      curtailed: cut.filter((s) => s.status === 'curtailed').length,
-      screenedOut: cut.filter((s) => s.status === 'screened-out').length,
-      ancillaryCurtailed: ancCut.length,
-      balanced: books.every((b) => b.balanced),
-      surplusCents: books.reduce((s, b) => s + b.surplusCents, 0),
+    const run: DayAheadRun = {
+      runId: `da_${newId(8)}`,
+      account: new Map(bids.map((b) => [b.resource, b.participant])),
+      participants: new Set(bids.map((b) => b.participant)),
+      awards: [],
+      prices: [],
+      screening: [],
+      ledger: new Ledger(),
+      lmp: [],
+      ancillary: {},
     };
+    for (let h = 0; h < 24; h++)
+      settleIsoHour(m, run, {
+        h,
+        period: q.dayStart + h * HOUR_MS,
+        isoHour: award.hours[h],
+        resources,
+        load,
+        slack,
+      });
+    const { summary, cut, ancCut } = dayAheadSummary(run, bids.length, award, q.loadForecastW);
     await m.store.saveRun(
       {
-        id: runId,
+        id: run.runId,
         market: 'DA',
         intervalStart: q.dayStart,
         intervalEnd: q.dayStart + DAY_MS,
@@ -218,21 +97,21 @@ export async function runCentralizedDayAhead(m: MarketContext, c: MarketCaller, 
         runBy: by,
         summary,
       },
-      awards,
-      prices,
-      ledger.entries,
+      run.awards,
+      run.prices,
+      run.ledger.entries,
     );
-    await m.forms.saveScreening(screening);
-    await m.audit(c, 'market.clear.da', runId, {
+    await m.forms.saveScreening(run.screening);
+    await m.audit(c, 'market.clear.da', run.runId, {
       as: by,
       marketForm: 'wholesale',
       dayStart: q.dayStart,
-      lmp,
-      awards: awards.length,
+      lmp: run.lmp,
+      awards: run.awards.length,
       balanced: summary.balanced,
     });
-    await m.audit(c, 'market.dgo.screen', runId, {
-      dgo,
+    await m.audit(c, 'market.dgo.screen', run.runId, {
+      dgo: m.config.roles.DGO,
       curtailed: [...cut, ...ancCut].map((s) => ({
         resource: s.resource,
         product: s.product ?? 'energy',
@@ -244,8 +123,215 @@ export async function runCentralizedDayAhead(m: MarketContext, c: MarketCaller, 
         reason: s.reason,
       })),
     });
-    return { runId, ...summary, awards: awards.length };
+    return { runId: run.runId, ...summary, awards: run.awards.length };
   });
+}
+
+type CentralizedResources = ReturnType<typeof resourcesFromBids>;
+type AncillarySeries = Record<string, { awardW: number[]; screenedW: number[]; pricePerMWh: number[] }>;
+
+/** What a centralized day-ahead run accumulates hour by hour before it is stored. */
+type DayAheadRun = {
+  readonly runId: string;
+  /** Settlement account per resource: the participant that bid it. */
+  readonly account: ReadonlyMap<string, string>;
+  readonly participants: ReadonlySet<string>;
+  readonly awards: AwardRecord[];
+  readonly prices: PriceRecord[];
+  readonly screening: ScreeningRecord[];
+  readonly ledger: Ledger;
+  readonly lmp: number[];
+  /** ISO ancillary awards per product and hour: the ISO's total, what the DGO let through, the price ($/MW-h). */
+  readonly ancillary: AncillarySeries;
+};
+
+/** The forecast non-participating load: per bus at an hour, and its total (fixed import) at an hour. */
+function loadForecast(loadForecastW: Record<string, number[]> | undefined) {
+  const loads = new Map(Object.entries(loadForecastW ?? {}));
+  return {
+    at: (h: number) => new Map([...loads].map(([bus, s]) => [bus, s[h] ?? 0])),
+    fixed: (h: number) => [...loads.values()].reduce((s, x) => s + (x[h] ?? 0), 0),
+  };
+}
+
+/**
+ * One hour of the ISO's day-ahead award: the price, each resource's award at that price screened by
+ * the DGO, the ancillary awards, and the hour's settlement (energy, load, interface, fees).
+ */
+function settleIsoHour(
+  m: MarketContext,
+  run: DayAheadRun,
+  q: {
+    h: number;
+    period: number;
+    isoHour: TdAward['hours'][number];
+    resources: CentralizedResources;
+    load: ReturnType<typeof loadForecast>;
+    slack: string;
+  },
+) {
+  const { h, period, isoHour: ah, resources, load, slack } = q;
+  const { runId, ledger } = run;
+  const dgo = m.config.roles.DGO;
+  run.lmp.push(ah.lmp_per_mwh);
+  const aw = awardsAtPrice(resources, h, ah.lmp_per_mwh, load.fixed(h), ah.import_w);
+  // The DGO's screen of the ISO's awards (exact power flow); without a network model nothing is screened.
+  const active = resources.filter((r) => Math.abs(aw.get(r.id) ?? 0) > 1e-6);
+  const screen = m.network && active.length ? screenAwards(m.network, active, aw, load.at(h), period) : null;
+  run.prices.push({
+    runId,
+    market: 'DA',
+    intervalStart: period,
+    bus: slack,
+    dlmp: ah.lmp_per_mwh,
+    energy: ah.lmp_per_mwh,
+    loss: 0,
+    congestion: 0,
+    voltage: 0,
+  });
+  const { traded, withdrawn } = awardIsoEnergy(m, run, period, ah.lmp_per_mwh, aw, screen);
+  const anc = screenCentralizedAncillary(m, {
+    runId,
+    period,
+    h,
+    resources,
+    isoHour: ah,
+    energyW: screen?.awardsW ?? aw,
+    loads: load.at(h),
+    account: run.account,
+    ledger,
+  });
+  run.awards.push(...anc.awards);
+  run.screening.push(...anc.screening);
+  recordAncillaryHour(run.ancillary, anc.byProduct, h);
+  const fixed = load.fixed(h);
+  if (fixed) ledger.energy(period, dgo, -fixed, ah.lmp_per_mwh, 'da_energy', 'load');
+  ledger.energy(period, m.config.roles.ISO, ah.import_w, ah.lmp_per_mwh, 'da_energy', 'interface');
+  chargeFeesAll(
+    ledger,
+    period,
+    run.participants,
+    traded,
+    withdrawn,
+    m.settings.fees,
+    m.config.roles.DMO,
+    dgo,
+    h === 0,
+  );
+  ledger.closePeriod(period, dgo);
+}
+
+/** The screen's verdict on one award: how much of it the DGO cut. */
+function screeningStatus(screened: boolean, w: number, cut: number): ScreeningRecord['status'] {
+  if (!screened) return 'unscreened';
+  if (Math.abs(cut) <= 1e-6) return 'feasible';
+  return Math.abs(cut) >= SCREENED_OUT * Math.abs(w) ? 'screened-out' : 'curtailed';
+}
+
+/**
+ * The hour's energy awards at the ISO's LMP: an award and a screening row per resource, the energy
+ * line in the ledger, and what each account traded and withdrew (for the fees).
+ */
+function awardIsoEnergy(
+  m: MarketContext,
+  run: DayAheadRun,
+  period: number,
+  lmp: number,
+  aw: ReadonlyMap<string, number>,
+  screen: ReturnType<typeof screenAwards> | null,
+) {
+  const { runId } = run;
+  const traded = new Map<string, number>();
+  const withdrawn = new Map<string, number>();
+  for (const [id, w] of aw) {
+    if (Math.abs(w) <= 1e-6) continue;
+    const r = m.resources.get(id)!;
+    const acct = run.account.get(id) ?? r.aggregator ?? r.owner;
+    const screened = screen?.awardsW.get(id) ?? w;
+    const cut = w - screened;
+    run.awards.push({
+      runId,
+      market: 'DA',
+      resource: id,
+      participant: acct,
+      bus: r.bus,
+      intervalStart: period,
+      product: 'energy',
+      awardW: w,
+      deviationW: null,
+      pricePerMWh: lmp,
+    });
+    const status = screeningStatus(screen !== null, w, cut);
+    run.screening.push({
+      runId,
+      resource: id,
+      participant: acct,
+      bus: r.bus,
+      intervalStart: period,
+      awardW: w,
+      screenedW: status === 'screened-out' ? 0 : screened,
+      status,
+      reason:
+        status === 'curtailed' || status === 'screened-out'
+          ? `DGO feasibility screen: ${screen!.violations.join('; ')}`
+          : status === 'unscreened'
+            ? 'no network model configured: the DGO screen is off'
+            : null,
+    });
+    run.ledger.energy(period, acct, w, lmp, 'da_energy', id); // 1 h: W = Wh
+    traded.set(acct, (traded.get(acct) ?? 0) + Math.abs(w));
+    withdrawn.set(acct, (withdrawn.get(acct) ?? 0) + Math.max(0, -w));
+  }
+  return { traded, withdrawn };
+}
+
+/** Puts one hour's ancillary totals into the day's series per product. */
+function recordAncillaryHour(
+  ancillary: AncillarySeries,
+  byProduct: Partial<Record<string, { awardW: number; screenedW: number; price: number }>>,
+  h: number,
+) {
+  for (const p of ANCILLARY_PRODUCTS) {
+    const a = byProduct[p];
+    if (!a) continue;
+    ancillary[p] ??= {
+      awardW: Array(24).fill(0),
+      screenedW: Array(24).fill(0),
+      pricePerMWh: Array(24).fill(0),
+    };
+    ancillary[p].awardW[h] = a.awardW;
+    ancillary[p].screenedW[h] = a.screenedW;
+    ancillary[p].pricePerMWh[h] = a.price;
+  }
+}
+
+/** The stored summary of a centralized day-ahead run, and the energy and ancillary rows the DGO cut. */
+function dayAheadSummary(
+  run: DayAheadRun,
+  bidCount: number,
+  award: TdAward,
+  loadForecastW: Record<string, number[]> | undefined,
+) {
+  const books = checkBooks(run.ledger);
+  const isCut = (s: ScreeningRecord) => s.status === 'curtailed' || s.status === 'screened-out';
+  const cut = run.screening.filter((s) => (s.product ?? 'energy') === 'energy' && isCut(s));
+  const ancCut = run.screening.filter((s) => (s.product ?? 'energy') !== 'energy' && isCut(s));
+  const summary = {
+    marketForm: 'wholesale',
+    lmp: run.lmp,
+    importW: award.hours.map((x) => x.import_w),
+    loadW: loadForecastW ?? {},
+    bids: bidCount,
+    resources: new Set(run.awards.map((a) => a.resource)).size,
+    /** ISO ancillary awards per product and hour: the ISO's total, what the DGO let through, the price ($/MW-h). */
+    ancillary: run.ancillary,
+    curtailed: cut.filter((s) => s.status === 'curtailed').length,
+    screenedOut: cut.filter((s) => s.status === 'screened-out').length,
+    ancillaryCurtailed: ancCut.length,
+    balanced: books.every((b) => b.balanced),
+    surplusCents: books.reduce((s, b) => s + b.surplusCents, 0),
+  };
+  return { summary, cut, ancCut };
 }
 
 type RealTimeQuery = {

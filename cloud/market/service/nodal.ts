@@ -14,7 +14,7 @@ import { MarketRefusal, refuse } from '../model/rules.ts';
 import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../model/time.ts';
 import { CLEARING, chargeFeesAll, checkBooks, Ledger } from '../settlement/ledger.ts';
 import type { MarketCaller, MarketContext } from './context.ts';
-import { dispatchToField } from './dispatch.ts';
+import { dispatchToField, type SendCommand } from './dispatch.ts';
 
 /**
  * The service side of the nodal models (3, 4: distribution node, utility or independent DMO): the
@@ -87,105 +87,17 @@ export async function runNodalDayAhead(m: MarketContext, c: MarketCaller, q: Nod
       curveOffsets: m.settings.curveOffsetsPerMWh,
       ...(m.settings.interfaceLimitW !== undefined ? { interfaceLimitW: m.settings.interfaceLimitW } : {}),
     });
-    const runId = `da_${newId(8)}`;
-    const account = accountOf(bids);
-    const awards: AwardRecord[] = [];
-    const prices: PriceRecord[] = [];
-    const ledger = new Ledger();
-    const dgo = m.config.roles.DGO;
-    const participants = new Set(bids.map((b) => b.participant));
-    for (let h = 0; h < 24; h++) {
-      const period = q.dayStart + h * HOUR_MS;
-      const p = da.final.prices[h];
-      for (const [bus, bp] of p) prices.push({ runId, market: 'DA', intervalStart: period, bus, ...bp });
-      const traded = new Map<string, number>();
-      const withdrawn = new Map<string, number>();
-      for (const [id, s] of da.final.schedules) {
-        const r = m.resources.get(id)!;
-        const acct = account.get(id) ?? r.owner;
-        const w = s.netW[h];
-        const dlmp = p.get(r.bus)!.dlmp;
-        awards.push({
-          runId,
-          market: 'DA',
-          resource: id,
-          participant: acct,
-          bus: r.bus,
-          intervalStart: period,
-          product: 'energy',
-          awardW: w,
-          deviationW: null,
-          pricePerMWh: dlmp,
-        });
-        ledger.energy(period, acct, w, dlmp, 'da_energy', id); // 1 h: W = Wh
-        traded.set(acct, (traded.get(acct) ?? 0) + Math.abs(w));
-        withdrawn.set(acct, (withdrawn.get(acct) ?? 0) + Math.max(0, -w));
-      }
-      for (const [bus, series] of loads)
-        ledger.energy(
-          period,
-          dgo,
-          -(series[h] ?? 0),
-          p.get(bus)?.dlmp ?? da.lmp[h],
-          'da_energy',
-          `load@${bus}`,
-        );
-      ledger.energy(
-        period,
-        m.config.roles.ISO,
-        da.final.interfaceImportW[h],
-        da.lmp[h],
-        'da_energy',
-        'interface',
-      );
-      for (const [id, aw] of da.final.ancillaryAwards) {
-        const r = m.resources.get(id)!;
-        for (const prod of ANCILLARY_PRODUCTS) {
-          const w = aw[prod]?.[h] ?? 0;
-          if (w <= 0) continue;
-          const price = da.isoAward.hours[h].ancillary[prod]?.price_per_mwh ?? 0;
-          const acct = account.get(id) ?? r.owner;
-          awards.push({
-            runId,
-            market: 'DA',
-            resource: id,
-            participant: acct,
-            bus: r.bus,
-            intervalStart: period,
-            product: prod,
-            awardW: w,
-            deviationW: null,
-            pricePerMWh: price,
-          });
-          ledger.energy(period, acct, w, price, 'ancillary', `${id}:${prod}`);
-        }
-      }
-      for (const prod of ANCILLARY_PRODUCTS) {
-        const a = da.isoAward.hours[h].ancillary[prod];
-        if (a && a.award_w > 0)
-          ledger.transfer(
-            period,
-            m.config.roles.ISO,
-            CLEARING,
-            energyCents(a.award_w, a.price_per_mwh),
-            'ancillary',
-            prod,
-          );
-      }
-      chargeFeesAll(
-        ledger,
-        period,
-        participants,
-        traded,
-        withdrawn,
-        m.settings.fees,
-        m.config.roles.DMO,
-        dgo,
-        h === 0,
-      );
-      awards.push(...refiner.settle(ledger, { t: h, period, durationH: 1, runId, dgo, market: 'DA' }));
-      ledger.closePeriod(period, dgo);
-    }
+    const run: NodalDayAheadRun = {
+      runId: `da_${newId(8)}`,
+      account: accountOf(bids),
+      participants: new Set(bids.map((b) => b.participant)),
+      awards: [],
+      prices: [],
+      ledger: new Ledger(),
+    };
+    for (let h = 0; h < 24; h++)
+      settleNodalHour(m, run, { h, period: q.dayStart + h * HOUR_MS, da, loads, refiner });
+    const { runId, awards, prices, ledger } = run;
     const books = checkBooks(ledger);
     const summary = {
       lmp: da.lmp,
@@ -225,6 +137,135 @@ export async function runNodalDayAhead(m: MarketContext, c: MarketCaller, q: Nod
   });
 }
 
+/** What a nodal day-ahead run accumulates hour by hour before it is stored. */
+type NodalDayAheadRun = {
+  readonly runId: string;
+  readonly account: ReadonlyMap<string, string>;
+  readonly participants: ReadonlySet<string>;
+  readonly awards: AwardRecord[];
+  readonly prices: PriceRecord[];
+  readonly ledger: Ledger;
+};
+
+type TotalDsoDay = Awaited<ReturnType<typeof runDayAhead>>;
+
+/**
+ * One hour of the cleared day: the bus prices, each resource's energy award at its DLMP, the load
+ * and the interface, the ISO ancillary awards, the fees and the network refinement's settlement.
+ */
+function settleNodalHour(
+  m: MarketContext,
+  run: NodalDayAheadRun,
+  q: {
+    h: number;
+    period: number;
+    da: TotalDsoDay;
+    loads: ReadonlyMap<string, number[]>;
+    refiner: NetworkRefiner;
+  },
+) {
+  const { h, period, da, loads, refiner } = q;
+  const { runId, account, awards, ledger } = run;
+  const dgo = m.config.roles.DGO;
+  const p = da.final.prices[h];
+  for (const [bus, bp] of p) run.prices.push({ runId, market: 'DA', intervalStart: period, bus, ...bp });
+  const traded = new Map<string, number>();
+  const withdrawn = new Map<string, number>();
+  for (const [id, s] of da.final.schedules) {
+    const r = m.resources.get(id)!;
+    const acct = account.get(id) ?? r.owner;
+    const w = s.netW[h];
+    const dlmp = p.get(r.bus)!.dlmp;
+    awards.push({
+      runId,
+      market: 'DA',
+      resource: id,
+      participant: acct,
+      bus: r.bus,
+      intervalStart: period,
+      product: 'energy',
+      awardW: w,
+      deviationW: null,
+      pricePerMWh: dlmp,
+    });
+    ledger.energy(period, acct, w, dlmp, 'da_energy', id); // 1 h: W = Wh
+    traded.set(acct, (traded.get(acct) ?? 0) + Math.abs(w));
+    withdrawn.set(acct, (withdrawn.get(acct) ?? 0) + Math.max(0, -w));
+  }
+  for (const [bus, series] of loads)
+    ledger.energy(period, dgo, -(series[h] ?? 0), p.get(bus)?.dlmp ?? da.lmp[h], 'da_energy', `load@${bus}`);
+  ledger.energy(
+    period,
+    m.config.roles.ISO,
+    da.final.interfaceImportW[h],
+    da.lmp[h],
+    'da_energy',
+    'interface',
+  );
+  settleNodalAncillary(m, run, h, period, da);
+  chargeFeesAll(
+    ledger,
+    period,
+    run.participants,
+    traded,
+    withdrawn,
+    m.settings.fees,
+    m.config.roles.DMO,
+    dgo,
+    h === 0,
+  );
+  awards.push(...refiner.settle(ledger, { t: h, period, durationH: 1, runId, dgo, market: 'DA' }));
+  ledger.closePeriod(period, dgo);
+}
+
+/**
+ * The hour's ISO ancillary awards per resource and product, paid at the ISO's price from the
+ * clearing account; the ISO pays the clearing account its award per product.
+ */
+function settleNodalAncillary(
+  m: MarketContext,
+  run: NodalDayAheadRun,
+  h: number,
+  period: number,
+  da: TotalDsoDay,
+) {
+  const { runId, account, awards, ledger } = run;
+  for (const [id, aw] of da.final.ancillaryAwards) {
+    const r = m.resources.get(id)!;
+    for (const prod of ANCILLARY_PRODUCTS) {
+      const w = aw[prod]?.[h] ?? 0;
+      if (w <= 0) continue;
+      const price = da.isoAward.hours[h].ancillary[prod]?.price_per_mwh ?? 0;
+      const acct = account.get(id) ?? r.owner;
+      awards.push({
+        runId,
+        market: 'DA',
+        resource: id,
+        participant: acct,
+        bus: r.bus,
+        intervalStart: period,
+        product: prod,
+        awardW: w,
+        deviationW: null,
+        pricePerMWh: price,
+      });
+      ledger.energy(period, acct, w, price, 'ancillary', `${id}:${prod}`);
+    }
+  }
+  for (const prod of ANCILLARY_PRODUCTS) {
+    const a = da.isoAward.hours[h].ancillary[prod];
+    if (a && a.award_w > 0)
+      ledger.transfer(
+        period,
+        m.config.roles.ISO,
+        CLEARING,
+        energyCents(a.award_w, a.price_per_mwh),
+        'ancillary',
+        prod,
+      );
+  }
+}
+
 export async function runNodalRealTime(m: MarketContext, c: MarketCaller, q: NodalRealTimeQuery) {
   return m.guard(
     c,
@@ -241,17 +282,7 @@ export async function runNodalRealTime(m: MarketContext, c: MarketCaller, q: Nod
       const hourStart = Math.floor(start / HOUR_MS) * HOUR_MS;
       const dayStart = Math.floor(start / DAY_MS) * DAY_MS;
       const h = (hourStart - dayStart) / HOUR_MS;
-      const rtBids = m.book.list({ market: 'RT', from: start, to: start + 1 });
-      // Resources that did not re-bid carry their day-ahead curve of the hour over.
-      const rebid = new Set(rtBids.map((b) => b.resource));
-      const daBids = m.book
-        .list({ market: 'DA', from: hourStart, to: hourStart + 1 })
-        .filter((b) => !rebid.has(b.resource));
-      const bids = [...rtBids, ...daBids];
-      const resources = [
-        ...resourcesFromBids(rtBids, m.resources, 1, (s) => (s === start ? 0 : -1)),
-        ...resourcesFromBids(daBids, m.resources, 1, (s) => (s === hourStart ? 0 : -1)),
-      ].map((r) => ({ ...r, ancillary: undefined }));
+      const { bids, resources } = realTimeBids(m, start, hourStart);
       const daRun = (await m.store.runs({ market: 'DA', from: dayStart, to: dayStart + 1 }))[0];
       const daAwards = await m.store.awards({ market: 'DA', from: hourStart, to: hourStart + 1 });
       const daW = new Map(daAwards.filter((a) => a.product === 'energy').map((a) => [a.resource, a.awardW]));
@@ -275,9 +306,7 @@ export async function runNodalRealTime(m: MarketContext, c: MarketCaller, q: Nod
         lossIterations: m.settings.lossIterations,
       });
       const runId = `rt_${newId(8)}`;
-      const account = accountOf(bids);
       const p = rt.clearing.prices[0];
-      const awards: AwardRecord[] = [];
       const prices: PriceRecord[] = [...p].map(([bus, bp]) => ({
         runId,
         market: 'RT' as const,
@@ -286,41 +315,14 @@ export async function runNodalRealTime(m: MarketContext, c: MarketCaller, q: Nod
         ...bp,
       }));
       const ledger = new Ledger();
-      const dur = RT_INTERVAL_MS / HOUR_MS;
-      const dgo = m.config.roles.DGO;
-      const awardsW = new Map<string, number>();
-      for (const [id, s] of rt.clearing.schedules) {
-        const r = m.resources.get(id)!;
-        const acct = account.get(id) ?? r.owner;
-        const dev = rt.deviationW.get(id) ?? 0;
-        const dlmp = p.get(r.bus)!.dlmp;
-        awardsW.set(id, s.netW[0]);
-        awards.push({
-          runId,
-          market: 'RT',
-          resource: id,
-          participant: acct,
-          bus: r.bus,
-          intervalStart: start,
-          product: 'energy',
-          awardW: s.netW[0],
-          deviationW: dev,
-          pricePerMWh: dlmp,
-        });
-        ledger.energy(start, acct, dev * dur, dlmp, 'rt_deviation', id);
-      }
-      for (const [bus, w] of rt.loadDeviationW)
-        ledger.energy(start, dgo, -w * dur, p.get(bus)?.dlmp ?? price, 'rt_deviation', `load@${bus}`);
-      ledger.energy(
+      const { awards, awardsW } = settleRealTimeInterval(m, ledger, {
+        runId,
         start,
-        m.config.roles.ISO,
-        (rt.clearing.interfaceImportW[0] - daImport) * dur,
         price,
-        'rt_deviation',
-        'interface',
-      );
-      ledger.transfer(start, CLEARING, dgo, roundCents(rt.lossSurplusPerH * dur * 100), 'loss_surplus');
-      ledger.closePeriod(start, dgo);
+        daImport,
+        account: accountOf(bids),
+        rt,
+      });
       const books = checkBooks(ledger);
       const summary = {
         interfacePrice: price,
@@ -349,34 +351,10 @@ export async function runNodalRealTime(m: MarketContext, c: MarketCaller, q: Nod
         price,
         awards: awards.length,
       });
-      let dispatch: Awaited<ReturnType<typeof dispatchToField>> | null = null;
-      if (q.dispatch !== false && m.send) {
-        dispatch = await dispatchToField({
-          runId,
-          intervalStart: start,
-          intervalEnd: start + RT_INTERVAL_MS,
-          now: m.now(),
-          awardsW: withCalls(awardsW, calls),
-          config: m.config,
-          registry: m.resources,
-          links: m.links,
-          network: m.network,
-          loadsW: loads,
-          by: 'DERM',
-          actor: `market:DERM:${m.config.roles.DERM ?? 'none'}`,
-          maxTtlSeconds: m.maxTtlSeconds ?? 86_400,
-          send: m.send,
-        });
-        for (const d of dispatch.records) await m.store.saveDispatch(d);
-        await m.audit(c, 'market.dispatch.rt', runId, {
-          screen: dispatch.screen,
-          dispatch: dispatch.records.map((d) => ({
-            resource: d.resource,
-            status: d.status,
-            command: d.commandId,
-          })),
-        });
-      }
+      const dispatch =
+        q.dispatch !== false && m.send
+          ? await dispatchRealTime(m, c, m.send, { runId, start, awardsW: withCalls(awardsW, calls), loads })
+          : null;
       return {
         runId,
         ...summary,
@@ -386,4 +364,121 @@ export async function runNodalRealTime(m: MarketContext, c: MarketCaller, q: Nod
       };
     },
   );
+}
+
+/**
+ * The interval's bids: the real-time re-bids, and the day-ahead curve of the hour for resources that
+ * did not re-bid (carried over), as single-interval clearing resources without ancillary offers.
+ */
+function realTimeBids(m: MarketContext, start: number, hourStart: number) {
+  const rtBids = m.book.list({ market: 'RT', from: start, to: start + 1 });
+  // Resources that did not re-bid carry their day-ahead curve of the hour over.
+  const rebid = new Set(rtBids.map((b) => b.resource));
+  const daBids = m.book
+    .list({ market: 'DA', from: hourStart, to: hourStart + 1 })
+    .filter((b) => !rebid.has(b.resource));
+  const bids = [...rtBids, ...daBids];
+  const resources = [
+    ...resourcesFromBids(rtBids, m.resources, 1, (s) => (s === start ? 0 : -1)),
+    ...resourcesFromBids(daBids, m.resources, 1, (s) => (s === hourStart ? 0 : -1)),
+  ].map((r) => ({ ...r, ancillary: undefined }));
+  return { bids, resources };
+}
+
+/**
+ * The interval's settlement: each resource's deviation from its day-ahead award at its DLMP, the
+ * load's deviation, the interface's deviation at the ISO's price, and the loss surplus to the DGO.
+ */
+function settleRealTimeInterval(
+  m: MarketContext,
+  ledger: Ledger,
+  q: {
+    runId: string;
+    start: number;
+    price: number;
+    daImport: number;
+    account: ReadonlyMap<string, string>;
+    rt: Awaited<ReturnType<typeof clearRealTime>>;
+  },
+) {
+  const { runId, start, price, daImport, account, rt } = q;
+  const p = rt.clearing.prices[0];
+  const dur = RT_INTERVAL_MS / HOUR_MS;
+  const dgo = m.config.roles.DGO;
+  const awards: AwardRecord[] = [];
+  const awardsW = new Map<string, number>();
+  for (const [id, s] of rt.clearing.schedules) {
+    const r = m.resources.get(id)!;
+    const acct = account.get(id) ?? r.owner;
+    const dev = rt.deviationW.get(id) ?? 0;
+    const dlmp = p.get(r.bus)!.dlmp;
+    awardsW.set(id, s.netW[0]);
+    awards.push({
+      runId,
+      market: 'RT',
+      resource: id,
+      participant: acct,
+      bus: r.bus,
+      intervalStart: start,
+      product: 'energy',
+      awardW: s.netW[0],
+      deviationW: dev,
+      pricePerMWh: dlmp,
+    });
+    ledger.energy(start, acct, dev * dur, dlmp, 'rt_deviation', id);
+  }
+  for (const [bus, w] of rt.loadDeviationW)
+    ledger.energy(start, dgo, -w * dur, p.get(bus)?.dlmp ?? price, 'rt_deviation', `load@${bus}`);
+  ledger.energy(
+    start,
+    m.config.roles.ISO,
+    (rt.clearing.interfaceImportW[0] - daImport) * dur,
+    price,
+    'rt_deviation',
+    'interface',
+  );
+  ledger.transfer(start, CLEARING, dgo, roundCents(rt.lossSurplusPerH * dur * 100), 'loss_surplus');
+  ledger.closePeriod(start, dgo);
+  return { awards, awardsW };
+}
+
+/** Sends the interval's awards (plus the hour's grid-service calls) to the field as the DERM. */
+async function dispatchRealTime(
+  m: MarketContext,
+  c: MarketCaller,
+  send: SendCommand,
+  q: {
+    runId: string;
+    start: number;
+    awardsW: ReadonlyMap<string, number>;
+    loads: ReadonlyMap<string, number>;
+  },
+) {
+  const { runId, start } = q;
+  const dispatch = await dispatchToField({
+    runId,
+    intervalStart: start,
+    intervalEnd: start + RT_INTERVAL_MS,
+    now: m.now(),
+    awardsW: q.awardsW,
+    config: m.config,
+    registry: m.resources,
+    links: m.links,
+    network: m.network,
+    loadsW: q.loads,
+    by: 'DERM',
+    actor: `market:DERM:${m.config.roles.DERM ?? 'none'}`,
+    maxTtlSeconds: m.maxTtlSeconds ?? 86_400,
+    send,
+  });
+  for (const d of dispatch.records) await m.store.saveDispatch(d);
+  await m.audit(c, 'market.dispatch.rt', runId, {
+    screen: dispatch.screen,
+    dispatch: dispatch.records.map((d) => ({
+      resource: d.resource,
+      status: d.status,
+      command: d.commandId,
+    })),
+  });
+  return dispatch;
 }

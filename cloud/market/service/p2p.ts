@@ -8,7 +8,7 @@ import { capabilityOf, checkMayBid, MarketRefusal, refuse } from '../model/rules
 import { HOUR_MS } from '../model/time.ts';
 import { chargeFeesAll, checkBooks, Ledger } from '../settlement/ledger.ts';
 import type { MarketCaller, MarketContext } from './context.ts';
-import { dispatchToField } from './dispatch.ts';
+import { dispatchToField, type SendCommand } from './dispatch.ts';
 import type { StoredOrder, StoredTrade } from './store-forms.ts';
 
 /**
@@ -334,64 +334,27 @@ export class P2pMarket {
         const trades = this.trades(c, { all: true, from: start, to: start + 1 }).filter(
           (t) => t.quantityWh > EPS,
         );
-        const netWh = new Map<string, number>();
-        const acctOf = new Map<string, string>();
-        const tradedWh = new Map<string, number>();
-        const withdrawnWh = new Map<string, number>();
-        const value = new Map<string, number>();
-        const add = (mp: Map<string, number>, k: string, v: number) => mp.set(k, (mp.get(k) ?? 0) + v);
-        for (const t of trades) {
-          ledger.energy(start, t.buyer, -t.quantityWh, t.price, 'p2p_trade', t.id);
-          ledger.energy(start, t.seller, t.quantityWh, t.price, 'p2p_trade', t.id);
-          add(netWh, t.sellerResource, t.quantityWh);
-          add(netWh, t.buyerResource, -t.quantityWh);
-          add(value, t.sellerResource, t.quantityWh * t.price);
-          add(value, t.buyerResource, t.quantityWh * t.price);
-          acctOf.set(t.sellerResource, t.seller);
-          acctOf.set(t.buyerResource, t.buyer);
-          add(tradedWh, t.seller, t.quantityWh);
-          add(tradedWh, t.buyer, t.quantityWh);
-          add(withdrawnWh, t.buyer, t.quantityWh);
-        }
+        const pos = settleTrades(ledger, start, trades);
         // Provider of last resort: unmatched demand is served by the utility; metered deviations from
         // the traded position are bought/sold by the utility at the LMP -/+ its fee.
-        const deliveredWh = new Map(netWh);
         const live = [...this.#orders.values()].filter(
           (o) => o.status === 'live' && o.intervalStart === start,
         );
-        for (const o of live) {
-          acctOf.set(o.resource, acctOf.get(o.resource) ?? o.participant);
-          if (o.side === 'buy') add(deliveredWh, o.resource, -this.#auction(o.territory).remaining(o.id));
-        }
-        for (const [id, wh] of Object.entries(q.meteredWh ?? {})) {
-          const r = m.resources.get(id);
-          if (!r)
-            throw new MarketRefusal(refuse('UNKNOWN_RESOURCE', `metered resource "${id}" is not registered`));
-          deliveredWh.set(id, wh);
-          if (!acctOf.has(id)) acctOf.set(id, r.aggregator ?? r.owner);
-        }
-        let polrNet = 0;
-        const polr: { resource: string; participant: string; imbalanceWh: number; price: number }[] = [];
-        for (const [id, wh] of deliveredWh) {
-          const imb = wh - (netWh.get(id) ?? 0);
-          if (Math.abs(imb) <= 1e-6) continue;
-          const acct = acctOf.get(id)!;
-          const price = imb > 0 ? lmp - fee : lmp + fee;
-          ledger.energy(start, acct, imb, price, 'polr', `imbalance:${id}`, utility);
-          polr.push({ resource: id, participant: acct, imbalanceWh: imb, price });
-          polrNet += imb;
-          if (imb < 0) add(withdrawnWh, acct, -imb);
-        }
-        // The utility balances its PoLR position with the ISO at the LMP.
-        if (Math.abs(polrNet) > 1e-6)
-          ledger.energy(start, utility, -polrNet, lmp, 'polr', 'wholesale balance', m.config.roles.ISO);
-        const participants = new Set([...acctOf.values()]);
+        const deliveredWh = deliveredPositions(
+          m,
+          pos,
+          live,
+          (o) => this.#auction(o.territory).remaining(o.id),
+          q,
+        );
+        const polr = settlePolr(m, ledger, { start, lmp, fee, utility }, pos, deliveredWh);
+        const participants = new Set([...pos.acctOf.values()]);
         chargeFeesAll(
           ledger,
           start,
           participants,
-          tradedWh,
-          withdrawnWh,
+          pos.tradedWh,
+          pos.withdrawnWh,
           m.settings.fees,
           m.config.roles.DMO,
           utility,
@@ -399,22 +362,7 @@ export class P2pMarket {
         );
         ledger.closePeriod(start, utility);
         const books = checkBooks(ledger);
-        const awards: AwardRecord[] = [...netWh].map(([id, wh]) => ({
-          runId,
-          market: 'P2P',
-          resource: id,
-          participant: acctOf.get(id)!,
-          bus: m.resources.get(id)?.bus ?? '',
-          intervalStart: start,
-          product: 'energy',
-          awardW: (wh * HOUR_MS) / this.intervalMs,
-          deviationW: null,
-          pricePerMWh:
-            value.get(id)! /
-            [...trades]
-              .filter((t) => t.sellerResource === id || t.buyerResource === id)
-              .reduce((s, t) => s + t.quantityWh, 0),
-        }));
+        const awards = p2pAwards(m, runId, start, this.intervalMs, pos, trades);
         const summary = {
           marketForm: 'p2p',
           lmp,
@@ -438,34 +386,11 @@ export class P2pMarket {
           [],
           ledger.entries,
         );
-        // Unmatched orders expire with the interval.
-        for (const o of live) {
-          const next = { ...o, status: 'expired' };
-          this.#auction(o.territory).cancel(o.id);
-          this.#orders.set(o.id, next);
-          await m.forms.saveOrder(next, m.now());
-        }
-        let dispatch: Awaited<ReturnType<typeof dispatchToField>> | null = null;
-        if (q.dispatch !== false && m.send && netWh.size) {
-          const owner = new Map(acctOf);
-          dispatch = await dispatchToField({
-            runId,
-            intervalStart: start,
-            intervalEnd: end,
-            now: m.now(),
-            awardsW: new Map([...netWh].map(([id, wh]) => [id, (wh * HOUR_MS) / this.intervalMs])),
-            config: m.config,
-            registry: m.resources,
-            links: m.links,
-            network: m.network,
-            loadsW: new Map((m.network?.loads ?? []).map((l) => [l.bus, l.p_w])),
-            by: 'SELF',
-            actor: (id) => `market:self:${owner.get(id) ?? 'unknown'}`,
-            maxTtlSeconds: m.maxTtlSeconds ?? 86_400,
-            send: m.send,
-          });
-          for (const d of dispatch.records) await m.store.saveDispatch(d);
-        }
+        await this.#expire(live);
+        const dispatch =
+          q.dispatch !== false && m.send && pos.netWh.size
+            ? await this.#selfDispatch(runId, start, pos, m.send)
+            : null;
         await m.audit(c, 'market.p2p.close', runId, {
           as: by,
           intervalStart: start,
@@ -487,6 +412,164 @@ export class P2pMarket {
       },
     );
   }
+
+  /** Unmatched orders expire with the interval. */
+  async #expire(live: readonly StoredOrder[]) {
+    const m = this.#m;
+    for (const o of live) {
+      const next = { ...o, status: 'expired' };
+      this.#auction(o.territory).cancel(o.id);
+      this.#orders.set(o.id, next);
+      await m.forms.saveOrder(next, m.now());
+    }
+  }
+
+  /** Sends each resource its net traded position as a self-dispatch command and stores the records. */
+  async #selfDispatch(runId: string, start: number, pos: TradedPositions, send: SendCommand) {
+    const m = this.#m;
+    const owner = new Map(pos.acctOf);
+    const dispatch = await dispatchToField({
+      runId,
+      intervalStart: start,
+      intervalEnd: start + this.intervalMs,
+      now: m.now(),
+      awardsW: new Map([...pos.netWh].map(([id, wh]) => [id, (wh * HOUR_MS) / this.intervalMs])),
+      config: m.config,
+      registry: m.resources,
+      links: m.links,
+      network: m.network,
+      loadsW: new Map((m.network?.loads ?? []).map((l) => [l.bus, l.p_w])),
+      by: 'SELF',
+      actor: (id) => `market:self:${owner.get(id) ?? 'unknown'}`,
+      maxTtlSeconds: m.maxTtlSeconds ?? 86_400,
+      send,
+    });
+    for (const d of dispatch.records) await m.store.saveDispatch(d);
+    return dispatch;
+  }
+}
+
+/** Each resource's and account's position after the interval's trades. */
+type TradedPositions = {
+  /** Net traded energy per resource (+ = sold). */
+  readonly netWh: Map<string, number>;
+  /** Settlement account per resource. */
+  readonly acctOf: Map<string, string>;
+  readonly tradedWh: Map<string, number>;
+  readonly withdrawnWh: Map<string, number>;
+  /** Traded value per resource (Wh × $/MWh), for its average price. */
+  readonly value: Map<string, number>;
+};
+
+function addTo(mp: Map<string, number>, k: string, v: number) {
+  mp.set(k, (mp.get(k) ?? 0) + v);
+}
+
+/** Settles each trade at its price (buyer pays, seller is paid) and sums the positions it leaves. */
+function settleTrades(ledger: Ledger, start: number, trades: readonly StoredTrade[]): TradedPositions {
+  const pos: TradedPositions = {
+    netWh: new Map(),
+    acctOf: new Map(),
+    tradedWh: new Map(),
+    withdrawnWh: new Map(),
+    value: new Map(),
+  };
+  for (const t of trades) {
+    ledger.energy(start, t.buyer, -t.quantityWh, t.price, 'p2p_trade', t.id);
+    ledger.energy(start, t.seller, t.quantityWh, t.price, 'p2p_trade', t.id);
+    addTo(pos.netWh, t.sellerResource, t.quantityWh);
+    addTo(pos.netWh, t.buyerResource, -t.quantityWh);
+    addTo(pos.value, t.sellerResource, t.quantityWh * t.price);
+    addTo(pos.value, t.buyerResource, t.quantityWh * t.price);
+    pos.acctOf.set(t.sellerResource, t.seller);
+    pos.acctOf.set(t.buyerResource, t.buyer);
+    addTo(pos.tradedWh, t.seller, t.quantityWh);
+    addTo(pos.tradedWh, t.buyer, t.quantityWh);
+    addTo(pos.withdrawnWh, t.buyer, t.quantityWh);
+  }
+  return pos;
+}
+
+/**
+ * What each resource delivered: its traded position, less the unmatched demand of its live buy
+ * orders, replaced by its meter reading where one is given. Accounts of untraded resources are added.
+ */
+function deliveredPositions(
+  m: MarketContext,
+  pos: TradedPositions,
+  live: readonly StoredOrder[],
+  remainingWh: (o: StoredOrder) => number,
+  q: { meteredWh?: Record<string, number> },
+) {
+  const deliveredWh = new Map(pos.netWh);
+  for (const o of live) {
+    pos.acctOf.set(o.resource, pos.acctOf.get(o.resource) ?? o.participant);
+    if (o.side === 'buy') addTo(deliveredWh, o.resource, -remainingWh(o));
+  }
+  for (const [id, wh] of Object.entries(q.meteredWh ?? {})) {
+    const r = m.resources.get(id);
+    if (!r) throw new MarketRefusal(refuse('UNKNOWN_RESOURCE', `metered resource "${id}" is not registered`));
+    deliveredWh.set(id, wh);
+    if (!pos.acctOf.has(id)) pos.acctOf.set(id, r.aggregator ?? r.owner);
+  }
+  return deliveredWh;
+}
+
+/**
+ * The PoLR service: each imbalance (delivered − traded) is bought/sold by the utility at the LMP
+ * −/+ its fee, and the utility balances its net PoLR position with the ISO at the LMP.
+ */
+function settlePolr(
+  m: MarketContext,
+  ledger: Ledger,
+  q: { start: number; lmp: number; fee: number; utility: string },
+  pos: TradedPositions,
+  deliveredWh: ReadonlyMap<string, number>,
+) {
+  const { start, lmp, fee, utility } = q;
+  let polrNet = 0;
+  const polr: { resource: string; participant: string; imbalanceWh: number; price: number }[] = [];
+  for (const [id, wh] of deliveredWh) {
+    const imb = wh - (pos.netWh.get(id) ?? 0);
+    if (Math.abs(imb) <= 1e-6) continue;
+    const acct = pos.acctOf.get(id)!;
+    const price = imb > 0 ? lmp - fee : lmp + fee;
+    ledger.energy(start, acct, imb, price, 'polr', `imbalance:${id}`, utility);
+    polr.push({ resource: id, participant: acct, imbalanceWh: imb, price });
+    polrNet += imb;
+    if (imb < 0) addTo(pos.withdrawnWh, acct, -imb);
+  }
+  // The utility balances its PoLR position with the ISO at the LMP.
+  if (Math.abs(polrNet) > 1e-6)
+    ledger.energy(start, utility, -polrNet, lmp, 'polr', 'wholesale balance', m.config.roles.ISO);
+  return polr;
+}
+
+/** The run's awards: each resource's net traded power over the interval at its average trade price. */
+function p2pAwards(
+  m: MarketContext,
+  runId: string,
+  start: number,
+  intervalMs: number,
+  pos: TradedPositions,
+  trades: readonly StoredTrade[],
+): AwardRecord[] {
+  return [...pos.netWh].map(([id, wh]) => ({
+    runId,
+    market: 'P2P',
+    resource: id,
+    participant: pos.acctOf.get(id)!,
+    bus: m.resources.get(id)?.bus ?? '',
+    intervalStart: start,
+    product: 'energy',
+    awardW: (wh * HOUR_MS) / intervalMs,
+    deviationW: null,
+    pricePerMWh:
+      pos.value.get(id)! /
+      [...trades]
+        .filter((t) => t.sellerResource === id || t.buyerResource === id)
+        .reduce((s, t) => s + t.quantityWh, 0),
+  }));
 }
 
 function inWindow(t: number, q: { from?: number; to?: number }) {
