@@ -4,7 +4,8 @@
  * battery, meter), telemetry every `periodMs` (random phase), and answers commands like the edge:
  * a battery_power setpoint holds until its expiry, is acknowledged with the applied value, and the
  * new output is reported at once. Config: JSON file named by GRIDLAYER_VPPGW_FILE. Output: JSON lines
- * ({event:'connected'}, {event:'cmd', site, at}) on stdout.
+ * ({event:'connected'}, {event:'cmd', site, at, id}) on stdout. Sessions are persistent (clean: false)
+ * like the edge's, so the broker's session store is on the command path.
  */
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -106,7 +107,7 @@ function gateway(site: string, onReady: () => void) {
         w: number;
         expiresAt: number;
       };
-      emit({ event: 'cmd', site, at, type: c.type });
+      emit({ event: 'cmd', site, at, type: c.type, id: c.id });
       if (c.type === 'battery_power') {
         const w = Math.max(-MAX, Math.min(MAX, c.w));
         bat = { w, expiresAt: c.expiresAt };
@@ -124,7 +125,8 @@ function gateway(site: string, onReady: () => void) {
         cmd: 'connect',
         protocolId: 'MQTT',
         protocolVersion: 4,
-        clean: true,
+        // Persistent session, like the edge's uplink: the broker's session store is on the path.
+        clean: false,
         clientId: site,
         keepalive: 120,
         username: site,

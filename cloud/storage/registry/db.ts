@@ -38,6 +38,14 @@ class Mutex {
   }
 }
 
+/** Distinct statement texts kept prepared per SQLite connection. */
+const STATEMENT_CACHE = 256;
+
+/**
+ * SQLite (better-sqlite3: synchronous, on the calling thread). synchronous=FULL: a commit is on disk
+ * before it returns, one fsync per transaction, so hot paths write many rows per transaction (the
+ * command pipeline stores a whole dispatch step's commands and audit rows in one).
+ */
 export function openSqlite(path: string): SqlDb {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
@@ -45,9 +53,21 @@ export function openSqlite(path: string): SqlDb {
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   const mutex = new Mutex();
+  // Prepared once per statement text: preparing costs more than running a small statement. Texts
+  // with generated IN (…) lists vary, so the cache is bounded (cleared when full).
+  const cache = new Map<string, Database.Statement>();
+  const stmt = (sql: string) => {
+    let s = cache.get(sql);
+    if (!s) {
+      if (cache.size >= STATEMENT_CACHE) cache.clear();
+      s = db.prepare(sql);
+      cache.set(sql, s);
+    }
+    return s;
+  };
   const direct = {
-    all: async <T>(sql: string, params: Param[] = []) => db.prepare(sql).all(...params) as T[],
-    run: async (sql: string, params: Param[] = []) => db.prepare(sql).run(...params).changes,
+    all: async <T>(sql: string, params: Param[] = []) => stmt(sql).all(...params) as T[],
+    run: async (sql: string, params: Param[] = []) => stmt(sql).run(...params).changes,
   };
   const inTx: SqlDb = {
     dialect: 'sqlite',
