@@ -32,7 +32,7 @@ import { report } from './report.ts';
 const here = dirname(fileURLToPath(import.meta.url));
 const SIZES = (process.env.BENCH_VPP_SIZES ?? '1000,10000').split(',').map(Number);
 const RUNS = Number(process.env.BENCH_VPP_RUNS ?? 3);
-const RAMP_PER_S = 1000;
+const RAMP_PER_S = 500;
 const PERIOD_MS = 5000;
 const PASSWORD = 'bench-password-0123456789';
 const TOKEN = 'glt_benchadmin_0123456789abcdefghijklmnopqrstuv';
@@ -143,6 +143,7 @@ async function runSize(n: number) {
         const m = JSON.parse(buf.slice(0, i));
         buf = buf.slice(i + 1);
         if (m.event === 'connected') connected = true;
+        if (m.event === 'progress' && !connected) console.error(`vpp ${n}: gateways ${JSON.stringify(m)}`);
         if (m.event === 'cmd') received.add(m.id);
         if (m.event === 'cmd' && !firstCmd.has(m.site)) firstCmd.set(m.site, m.at);
       }

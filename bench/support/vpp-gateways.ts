@@ -26,8 +26,10 @@ const LOAD = 1000;
 const PV = 2000;
 const MAX = 5000;
 
+/** One gateway connection; `onReady` once it is registered. A dropped one reconnects (below). */
 function gateway(site: string, onReady: () => void) {
   const sock = connect({ host: cfg.host, port: cfg.port, noDelay: true });
+  let timer: NodeJS.Timeout | undefined;
   const parser = mqttPacket.parser({ protocolVersion: 4 });
   let mid = 0;
   let seq = 0;
@@ -63,6 +65,7 @@ function gateway(site: string, onReady: () => void) {
   };
   parser.on('packet', (p) => {
     if (p.cmd === 'connack') {
+      connacks++;
       if (p.returnCode !== 0) return sock.destroy();
       sock.write(
         mqttPacket.generate({
@@ -94,9 +97,9 @@ function gateway(site: string, onReady: () => void) {
         ],
       });
       onReady();
-      setTimeout(() => {
+      timer = setTimeout(() => {
         telemetry();
-        setInterval(telemetry, cfg.periodMs);
+        timer = setInterval(telemetry, cfg.periodMs);
       }, Math.random() * cfg.periodMs);
     } else if (p.cmd === 'publish') {
       const at = Date.now();
@@ -119,6 +122,13 @@ function gateway(site: string, onReady: () => void) {
   });
   sock.on('data', (d) => parser.parse(d));
   sock.on('error', () => undefined);
+  sock.on('close', () => {
+    closed++;
+    clearTimeout(timer);
+    clearInterval(timer);
+    // Like the edge: a connection that drops (or never got its CONNACK) is retried after 1–3 s.
+    if (!stopping) setTimeout(() => gateway(site, onReady), 1000 + Math.random() * 2000);
+  });
   sock.on('connect', () =>
     sock.write(
       mqttPacket.generate({
@@ -136,14 +146,33 @@ function gateway(site: string, onReady: () => void) {
   );
 }
 
+/** A gateway counts as ready once, however often it reconnects. */
+function gatewayOnce(site: string, onReady: () => void) {
+  let done = false;
+  gateway(site, () => {
+    if (done) return;
+    done = true;
+    onReady();
+  });
+}
+
+let stopping = false;
 let ready = 0;
 let i = 0;
 const perTick = Math.max(1, Math.round(cfg.rampPerSec / 20));
 const ramp = setInterval(() => {
   for (let k = 0; k < perTick && i < cfg.sites.length; k++, i++)
-    gateway(cfg.sites[i], () => {
+    gatewayOnce(cfg.sites[i], () => {
       if (++ready === cfg.sites.length) emit({ event: 'connected', n: ready });
     });
   if (i >= cfg.sites.length) clearInterval(ramp);
 }, 50);
-process.on('SIGTERM', () => process.exit(0));
+// How far the fleet got (the bench shows it while waiting for the connections).
+let connacks = 0;
+let closed = 0;
+const progress = setInterval(() => emit({ event: 'progress', connacks, ready, closed }), 5000);
+progress.unref();
+process.on('SIGTERM', () => {
+  stopping = true;
+  process.exit(0);
+});
