@@ -242,6 +242,12 @@ async function runSize(n: number) {
   }
 }
 
+// A rejection nobody handled inside the cloud is counted and reported, not a crash of the bench.
+const unhandled: string[] = [];
+process.on('unhandledRejection', (err) => {
+  unhandled.push(String((err as Error)?.stack ?? err).slice(0, 500));
+  console.error('unhandled rejection:', err);
+});
 const median = (xs: number[]) => {
   const v = [...xs].sort((a, b) => a - b);
   return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
@@ -292,6 +298,7 @@ report('vpp', {
   summary,
   rows,
   failures,
+  unhandledRejections: unhandled,
 });
 // The dated copy is the history: a regression shows against earlier files.
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');

@@ -741,17 +741,21 @@ export class DispatchManager {
         this.exclude(d, r, `command failed: ${rec.reason ?? 'publish failed'}`);
         return;
       }
-      void this.deps.commands.waitFor(rec.id, o.commandTtlS * 1000 + 2000).then((done) => {
-        if (!done) return;
-        if (r.lastCommand?.id === rec.id) r.lastCommand.status = done.status;
-        if (done.status === 'refused' || done.status === 'failed') {
-          d.progress.commandErrors++;
-          this.exclude(d, r, `command ${done.status}: ${done.reason ?? ''}`.trim());
-        } else if (done.status === 'expired' && d.status === 'active') {
-          d.progress.commandErrors++;
-          this.exclude(d, r, NOT_ACKNOWLEDGED);
-        }
-      });
+      void this.deps.commands
+        .waitFor(rec.id, o.commandTtlS * 1000 + 2000)
+        // The registry closing under a waiter (cloud stopping) leaves the device as it is.
+        .catch(() => undefined)
+        .then((done) => {
+          if (!done) return;
+          if (r.lastCommand?.id === rec.id) r.lastCommand.status = done.status;
+          if (done.status === 'refused' || done.status === 'failed') {
+            d.progress.commandErrors++;
+            this.exclude(d, r, `command ${done.status}: ${done.reason ?? ''}`.trim());
+          } else if (done.status === 'expired' && d.status === 'active') {
+            d.progress.commandErrors++;
+            this.exclude(d, r, NOT_ACKNOWLEDGED);
+          }
+        });
     });
   }
 
