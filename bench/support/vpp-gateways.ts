@@ -4,7 +4,8 @@
  * battery, meter), telemetry every `periodMs` (random phase), and answers commands like the edge:
  * a battery_power setpoint holds until its expiry, is acknowledged with the applied value, and the
  * new output is reported at once. Config: JSON file named by GRIDLAYER_VPPGW_FILE. Output: JSON lines
- * ({event:'connected'}, {event:'cmd', site, at}) on stdout.
+ * ({event:'connected'}, {event:'cmd', site, at, id}) on stdout. Sessions are persistent (clean: false)
+ * like the edge's, so the broker's session store is on the command path.
  */
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -25,8 +26,10 @@ const LOAD = 1000;
 const PV = 2000;
 const MAX = 5000;
 
+/** One gateway connection; `onReady` once it is registered. A dropped one reconnects (below). */
 function gateway(site: string, onReady: () => void) {
   const sock = connect({ host: cfg.host, port: cfg.port, noDelay: true });
+  let timer: NodeJS.Timeout | undefined;
   const parser = mqttPacket.parser({ protocolVersion: 4 });
   let mid = 0;
   let seq = 0;
@@ -62,6 +65,7 @@ function gateway(site: string, onReady: () => void) {
   };
   parser.on('packet', (p) => {
     if (p.cmd === 'connack') {
+      connacks++;
       if (p.returnCode !== 0) return sock.destroy();
       sock.write(
         mqttPacket.generate({
@@ -93,9 +97,9 @@ function gateway(site: string, onReady: () => void) {
         ],
       });
       onReady();
-      setTimeout(() => {
+      timer = setTimeout(() => {
         telemetry();
-        setInterval(telemetry, cfg.periodMs);
+        timer = setInterval(telemetry, cfg.periodMs);
       }, Math.random() * cfg.periodMs);
     } else if (p.cmd === 'publish') {
       const at = Date.now();
@@ -106,7 +110,7 @@ function gateway(site: string, onReady: () => void) {
         w: number;
         expiresAt: number;
       };
-      emit({ event: 'cmd', site, at, type: c.type });
+      emit({ event: 'cmd', site, at, type: c.type, id: c.id });
       if (c.type === 'battery_power') {
         const w = Math.max(-MAX, Math.min(MAX, c.w));
         bat = { w, expiresAt: c.expiresAt };
@@ -118,13 +122,21 @@ function gateway(site: string, onReady: () => void) {
   });
   sock.on('data', (d) => parser.parse(d));
   sock.on('error', () => undefined);
+  sock.on('close', () => {
+    closed++;
+    clearTimeout(timer);
+    clearInterval(timer);
+    // Like the edge: a connection that drops (or never got its CONNACK) is retried after 1–3 s.
+    if (!stopping) setTimeout(() => gateway(site, onReady), 1000 + Math.random() * 2000);
+  });
   sock.on('connect', () =>
     sock.write(
       mqttPacket.generate({
         cmd: 'connect',
         protocolId: 'MQTT',
         protocolVersion: 4,
-        clean: true,
+        // Persistent session, like the edge's uplink: the broker's session store is on the path.
+        clean: false,
         clientId: site,
         keepalive: 120,
         username: site,
@@ -134,14 +146,33 @@ function gateway(site: string, onReady: () => void) {
   );
 }
 
+/** A gateway counts as ready once, however often it reconnects. */
+function gatewayOnce(site: string, onReady: () => void) {
+  let done = false;
+  gateway(site, () => {
+    if (done) return;
+    done = true;
+    onReady();
+  });
+}
+
+let stopping = false;
 let ready = 0;
 let i = 0;
 const perTick = Math.max(1, Math.round(cfg.rampPerSec / 20));
 const ramp = setInterval(() => {
   for (let k = 0; k < perTick && i < cfg.sites.length; k++, i++)
-    gateway(cfg.sites[i], () => {
+    gatewayOnce(cfg.sites[i], () => {
       if (++ready === cfg.sites.length) emit({ event: 'connected', n: ready });
     });
   if (i >= cfg.sites.length) clearInterval(ramp);
 }, 50);
-process.on('SIGTERM', () => process.exit(0));
+// How far the fleet got (the bench shows it while waiting for the connections).
+let connacks = 0;
+let closed = 0;
+const progress = setInterval(() => emit({ event: 'progress', connacks, ready, closed }), 5000);
+progress.unref();
+process.on('SIGTERM', () => {
+  stopping = true;
+  process.exit(0);
+});

@@ -93,6 +93,11 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Emb
     persistence,
     // Generous: many gateways connect at once after a cloud restart.
     connectTimeout: 30_000,
+    // Messages routed at once (aedes default 100). Only the cloud's own publishes are routed (uplinks
+    // end at authorizePublish), and a dispatch step publishes one command per device at once: with
+    // 100, a 10,000-site step went out in waves of 100, each waiting for its socket writes and
+    // session-store commits (one loop step took over 100 s).
+    concurrency: 20_000,
     preConnect(client, packet, done) {
       // aedes speaks MQTT 3.1.1 (and 3.1) only and answers a v5 CONNECT with return code 1
       // (unacceptable protocol version); say so in the log, as the client only sees the code.

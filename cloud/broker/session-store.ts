@@ -90,10 +90,42 @@ export function sqlitePersistence(path: string): AsyncPersistence {
     ),
     clear: db.prepare('DELETE FROM outgoing WHERE client_id = ? AND broker_id = ? AND broker_counter = ?'),
   };
-  const enqueueAll = db.transaction((ids: string[], p: Packet) => {
+  const enqueueAll = (ids: string[], p: Packet) => {
     for (const id of ids)
       q.enqueue.run(id, p.brokerId, p.brokerCounter, p.messageId ?? null, header(p), p.payload);
+  };
+
+  // Group commit: the writes of one turn of the event loop (a dispatch step queues thousands of
+  // commands, a reconnect storm thousands of subscriptions) go to disk in one transaction, one fsync,
+  // in the order they were made. Each caller resolves only once its write is committed, so nothing
+  // is reported queued before it is on disk. A failing statement fails its whole batch (rolled back).
+  let pending: { write: () => void; done: (err?: Error) => void }[] = [];
+  let scheduled = false;
+  const commit = db.transaction((batch: typeof pending) => {
+    for (const w of batch) w.write();
   });
+  const flush = () => {
+    scheduled = false;
+    const batch = pending;
+    pending = [];
+    if (!batch.length) return;
+    let err: Error | undefined;
+    try {
+      if (!db.open) throw new Error('session store closed');
+      commit(batch);
+    } catch (e) {
+      err = e as Error;
+    }
+    for (const w of batch) w.done(err);
+  };
+  const persist = (write: () => void) =>
+    new Promise<void>((resolve, reject) => {
+      pending.push({ write, done: (err) => (err ? reject(err) : resolve()) });
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    });
 
   const mem = new MemoryPersistence();
   let closed = false;
@@ -135,56 +167,63 @@ export function sqlitePersistence(path: string): AsyncPersistence {
       }
     },
     async addSubscriptions(client: ClientRef, subs: Sub[]) {
-      db.transaction(() => {
+      await persist(() => {
         for (const s of subs)
           q.addSub.run(client.id, s.topic, s.qos, JSON.stringify({ rh: s.rh, rap: s.rap, nl: s.nl }));
-      })();
+      });
       await mem.addSubscriptions(client, subs);
     },
     async removeSubscriptions(client: ClientRef, topics: string[]) {
-      db.transaction(() => {
+      await persist(() => {
         for (const t of topics) q.delSub.run(client.id, t);
-      })();
+      });
       await mem.removeSubscriptions(client, topics);
     },
     async cleanSubscriptions(client: ClientRef) {
-      q.cleanSubs.run(client.id);
+      await persist(() => q.cleanSubs.run(client.id));
       await mem.cleanSubscriptions(client);
     },
     async outgoingEnqueue(sub: { clientId: string }, packet: Packet) {
-      enqueueAll([sub.clientId], packet);
+      await persist(() => enqueueAll([sub.clientId], packet));
       await mem.outgoingEnqueue(sub, packet);
     },
     async outgoingEnqueueCombi(subs: { clientId: string }[], packet: Packet) {
-      if (subs.length)
-        enqueueAll(
-          subs.map((s) => s.clientId),
-          packet,
-        );
+      if (subs.length) {
+        const ids = subs.map((s) => s.clientId);
+        await persist(() => enqueueAll(ids, packet));
+      }
       await mem.outgoingEnqueueCombi(subs, packet);
     },
     async outgoingUpdate(client: ClientRef, packet: Packet) {
       await mem.outgoingUpdate(client, packet);
       // Same matching as the working copy: by broker identity, else a packet replacing the same message id.
-      const r = q.updateById.run(packet.messageId ?? null, client.id, packet.brokerId, packet.brokerCounter);
-      if (!r.changes && packet.messageId !== undefined)
-        q.replaceByMessageId.run(
+      await persist(() => {
+        const r = q.updateById.run(
+          packet.messageId ?? null,
+          client.id,
           packet.brokerId,
           packet.brokerCounter,
-          header(packet),
-          packet.payload,
-          client.id,
-          packet.messageId,
         );
+        if (!r.changes && packet.messageId !== undefined)
+          q.replaceByMessageId.run(
+            packet.brokerId,
+            packet.brokerCounter,
+            header(packet),
+            packet.payload,
+            client.id,
+            packet.messageId,
+          );
+      });
     },
     async outgoingClearMessageId(client: ClientRef, packet: Packet) {
       const removed = await mem.outgoingClearMessageId(client, packet);
-      if (removed) q.clear.run(client.id, removed.brokerId, removed.brokerCounter);
+      if (removed) await persist(() => q.clear.run(client.id, removed.brokerId, removed.brokerCounter));
       return removed;
     },
     async destroy() {
       if (closed) return;
       closed = true;
+      flush(); // what is queued is written before the file closes
       await mem.destroy();
       db.close();
     },

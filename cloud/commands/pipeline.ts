@@ -12,7 +12,7 @@ import { siteTopic } from '../../protocols/mqtt/topics.ts';
 import { newId } from '../auth/secrets.ts';
 import { DomainError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import type { CommandRecord, CommandStatus, Registry } from '../storage/registry/registry.ts';
+import type { CommandRecord, CommandStatus, Device, Registry } from '../storage/registry/registry.ts';
 
 const ASSIGNED = { v: true, id: true, site: true, issuedAt: true, expiresAt: true } as const;
 const ttl = { ttlSeconds: z.number().int().positive().optional() };
@@ -27,6 +27,42 @@ export const commandRequestSchema = z.discriminatedUnion(
 );
 
 const newCommandId = () => `cmd_${newId(10)}`;
+
+/** Acks written per transaction at most. */
+const ACK_BATCH = 2000;
+
+/** One command to issue (see CommandPipeline.issueMany). */
+interface IssueItem {
+  site: string;
+  fields: Record<string, unknown>;
+  /** The expiry, from the issue time. */
+  expires: (issuedAt: number) => number;
+  issuedBy: string;
+  action: string;
+  auditActor: string;
+  detail?: Record<string, unknown>;
+  id?: string;
+}
+
+/** Why a site's devices cannot take the command (undefined: some device can). */
+function deviceRefusal(
+  site: string,
+  devices: readonly Device[],
+  fields: { type: string; device?: string },
+): CommandError | undefined {
+  if (fields.device) {
+    const d = devices.find((x) => x.id === fields.device);
+    if (!d) return new CommandError('unprocessable', `site ${site} has no device ${fields.device}`);
+    if (!d.controls.includes(fields.type))
+      return new CommandError(
+        'unprocessable',
+        `device ${d.id} does not accept ${fields.type} (controls: ${d.controls.join(', ') || 'none'})`,
+      );
+  } else if (!devices.some((d) => d.controls.includes(fields.type))) {
+    return new CommandError('unprocessable', `no device of site ${site} accepts ${fields.type}`);
+  }
+  return undefined;
+}
 
 /** A command the pipeline refuses (invalid, unknown site/device, not accepted by the device). */
 export class CommandError extends DomainError {}
@@ -82,70 +118,126 @@ export class CommandPipeline {
   }
 
   async send(site: string, request: unknown, actor: string): Promise<CommandRecord> {
-    const req = commandRequestSchema.safeParse(request);
-    if (!req.success) throw new CommandError('invalid', `invalid command: ${formatIssues(req.error)}`);
-    const { ttlSeconds, ...fields } = req.data as { ttlSeconds?: number; type: string; device?: string };
-    const ttl = ttlSeconds ?? this.deps.defaultTtlSeconds;
-    if (ttl > this.deps.maxTtlSeconds)
-      throw new CommandError('invalid', `ttlSeconds ${ttl} exceeds the maximum ${this.deps.maxTtlSeconds}`);
-    const { registry } = this.deps;
-    if (!(await registry.getSite(site))) throw new CommandError('not_found', `unknown site ${site}`);
-    const devices = await registry.listDevices(site);
-    if (fields.device) {
-      const d = devices.find((x) => x.id === fields.device);
-      if (!d) throw new CommandError('unprocessable', `site ${site} has no device ${fields.device}`);
-      if (!d.controls.includes(fields.type))
-        throw new CommandError(
-          'unprocessable',
-          `device ${d.id} does not accept ${fields.type} (controls: ${d.controls.join(', ') || 'none'})`,
-        );
-    } else if (!devices.some((d) => d.controls.includes(fields.type))) {
-      throw new CommandError('unprocessable', `no device of site ${site} accepts ${fields.type}`);
-    }
-    return this.issue(site, fields, (now) => now + ttl * 1000, actor, 'command.send', actor);
+    const [r] = await this.sendMany([{ site, request }], actor);
+    if (r instanceof CommandError) throw r;
+    return r;
   }
 
-  /** Stores, audits and publishes one new command (id and issue time assigned here). */
-  private async issue(
-    site: string,
-    fields: Record<string, unknown>,
-    /** The expiry, from the issue time. */
-    expires: (issuedAt: number) => number,
-    issuedBy: string,
-    action: string,
-    auditActor: string,
-    detail: Record<string, unknown> = {},
-    id = newCommandId(),
-  ): Promise<CommandRecord> {
-    const { registry } = this.deps;
-    const issuedAt = Date.now();
-    const wire = commandSchema.safeParse({
-      ...fields,
-      v: 1,
-      id,
-      site,
-      issuedAt,
-      expiresAt: expires(issuedAt),
+  /**
+   * Validates and issues many commands at once (a dispatch step): sites and devices are looked up in
+   * bulk, and every accepted command is stored with its audit row in one transaction before any is
+   * published. The result is per order, in order: the record, or the CommandError that refused it.
+   */
+  async sendMany(
+    orders: readonly { site: string; request: unknown }[],
+    actor: string,
+  ): Promise<(CommandRecord | CommandError)[]> {
+    const out: (CommandRecord | CommandError)[] = new Array(orders.length);
+    const valid: { i: number; site: string; ttl: number; fields: { type: string; device?: string } }[] = [];
+    orders.forEach(({ site, request }, i) => {
+      const req = commandRequestSchema.safeParse(request);
+      if (!req.success) {
+        out[i] = new CommandError('invalid', `invalid command: ${formatIssues(req.error)}`);
+        return;
+      }
+      const { ttlSeconds, ...fields } = req.data as { ttlSeconds?: number; type: string; device?: string };
+      const ttl = ttlSeconds ?? this.deps.defaultTtlSeconds;
+      if (ttl > this.deps.maxTtlSeconds)
+        out[i] = new CommandError(
+          'invalid',
+          `ttlSeconds ${ttl} exceeds the maximum ${this.deps.maxTtlSeconds}`,
+        );
+      else valid.push({ i, site, ttl, fields });
     });
-    if (!wire.success) throw new CommandError('invalid', `invalid command: ${formatIssues(wire.error)}`);
-    const cmd: Command = wire.data;
-    const rec = await registry.insertCommand(cmd, issuedBy);
-    await registry.audit(auditActor, action, site, { ...detail, command: cmd });
-    this.deps.metrics.commands.inc({ status: 'pending' });
-    try {
-      await this.deps.publish(siteTopic(site, 'commands'), JSON.stringify(cmd));
-    } catch (err) {
+    if (!valid.length) return out;
+    const { registry } = this.deps;
+    const sites = [...new Set(valid.map((v) => v.site))];
+    const unknown = new Set(await registry.unknownSites(sites));
+    const devicesOf = await registry.listDevicesOf(sites.filter((s) => !unknown.has(s)));
+    const items: (IssueItem & { i: number })[] = [];
+    for (const { i, site, ttl, fields } of valid) {
+      const refused = unknown.has(site)
+        ? new CommandError('not_found', `unknown site ${site}`)
+        : deviceRefusal(site, devicesOf.get(site) ?? [], fields);
+      if (refused) out[i] = refused;
+      else
+        items.push({
+          i,
+          site,
+          fields,
+          expires: (now) => now + ttl * 1000,
+          issuedBy: actor,
+          action: 'command.send',
+          auditActor: actor,
+        });
+    }
+    const issued = await this.issueMany(items);
+    items.forEach((it, k) => {
+      out[it.i] = issued[k];
+    });
+    return out;
+  }
+
+  /**
+   * Stores, audits and publishes new commands (ids and issue time assigned here). Durability order:
+   * all of them (and their audit rows) are committed in one transaction, and only then published; the
+   * move to `sent` of those the broker took is one more statement. A record's status is as of its
+   * publish (an ack may already have moved it on: the registry has the truth).
+   */
+  private async issueMany(items: readonly IssueItem[]): Promise<(CommandRecord | CommandError)[]> {
+    const { registry, metrics } = this.deps;
+    const out: (CommandRecord | CommandError)[] = new Array(items.length);
+    const issuedAt = Date.now();
+    const ok: { k: number; cmd: Command; item: IssueItem }[] = [];
+    items.forEach((item, k) => {
+      const wire = commandSchema.safeParse({
+        ...item.fields,
+        v: 1,
+        id: item.id ?? newCommandId(),
+        site: item.site,
+        issuedAt,
+        expiresAt: item.expires(issuedAt),
+      });
+      if (!wire.success) out[k] = new CommandError('invalid', `invalid command: ${formatIssues(wire.error)}`);
+      else ok.push({ k, cmd: wire.data, item });
+    });
+    if (!ok.length) return out;
+    const recs = await registry.insertCommands(
+      ok.map(({ cmd, item }) => ({ command: cmd, issuedBy: item.issuedBy })),
+      ok.map(({ cmd, item }) => ({
+        actor: item.auditActor,
+        action: item.action,
+        target: item.site,
+        detail: { ...item.detail, command: cmd },
+      })),
+    );
+    metrics.commands.inc({ status: 'pending' }, ok.length);
+    const published = await Promise.allSettled(
+      ok.map(({ cmd }) => this.deps.publish(siteTopic(cmd.site, 'commands'), JSON.stringify(cmd))),
+    );
+    const sentAt = Date.now();
+    const sent = ok.filter((_, j) => published[j].status === 'fulfilled').map(({ cmd }) => cmd.id);
+    if (sent.length) {
+      const n = await registry.transitionCommands(sent, ['pending'], 'sent', sentAt);
+      if (n) metrics.commands.inc({ status: 'sent' }, n);
+    }
+    for (let j = 0; j < ok.length; j++) {
+      const p = published[j];
+      const { k, cmd } = ok[j];
+      if (p.status === 'fulfilled') {
+        out[k] = { ...recs[j], status: 'sent', statusAt: sentAt };
+        continue;
+      }
       await this.transition(
         cmd.id,
         ['pending'],
         'failed',
-        { reason: `publish failed: ${(err as Error).message}` },
+        { reason: `publish failed: ${(p.reason as Error).message}` },
         'system',
       );
-      return (await registry.getCommand(cmd.id)) as CommandRecord;
+      out[k] = (await registry.getCommand(cmd.id)) ?? recs[j];
     }
-    await this.transition(cmd.id, ['pending'], 'sent', {}, null);
-    return (await registry.getCommand(cmd.id)) ?? rec;
+    return out;
   }
 
   /**
@@ -217,36 +309,98 @@ export class CommandPipeline {
       this.deps.log.warn({ id: rec.id, site, lapse: l }, 'setpoint lapsed at the site');
       if (why) continue;
       const { v: _v, id: _id, site: _s, issuedAt: _i, expiresAt: _e, ...fields } = rec.command;
-      await this.issue(
-        site,
-        fields,
-        () => rec.expiresAt,
-        rec.issuedBy,
-        'command.reasserted',
-        'system',
+      const [r] = await this.issueMany([
         {
-          of: rec.id,
+          site,
+          fields,
+          expires: () => rec.expiresAt,
+          issuedBy: rec.issuedBy,
+          action: 'command.reasserted',
+          auditActor: 'system',
+          detail: { of: rec.id },
+          id: nextId,
         },
-        nextId,
-      );
+      ]);
+      if (r instanceof CommandError) throw r;
     }
   }
 
-  /** An ack from a gateway (already schema-validated; `site` is the gateway's own site). */
-  async onAck(site: string, ack: Ack): Promise<void> {
-    const rec = await this.deps.registry.getCommand(ack.commandId);
-    if (!rec || rec.siteId !== site) throw new Error(`unknown command ${ack.commandId} for site ${site}`);
-    const status = ACK_STATUS[ack.status];
-    // A late ack supersedes our own expiry: the edge knows what it actually applied.
-    const ok = await this.transition(
-      rec.id,
-      ['pending', 'sent', 'expired'],
-      status,
-      { applied: ack.applied ?? null, reason: ack.reason ?? null, at: ack.ts },
-      `gateway:${site}`,
-    );
-    if (!ok)
-      this.deps.log.info({ id: rec.id, status: rec.status }, 'ack for a command already closed; ignored');
+  private acks: { site: string; ack: Ack; done: (err?: Error) => void }[] = [];
+  private acksScheduled = false;
+
+  /**
+   * An ack from a gateway (already schema-validated; `site` is the gateway's own site). Resolves once
+   * the new status and its audit row are committed. Acks arriving together (a fleet answering a
+   * dispatch step) are written together: one lookup and one transaction per batch.
+   */
+  onAck(site: string, ack: Ack): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.acks.push({ site, ack, done: (err) => (err ? reject(err) : resolve()) });
+      this.scheduleAcks();
+    });
+  }
+
+  private scheduleAcks() {
+    if (this.acksScheduled || !this.acks.length) return;
+    this.acksScheduled = true;
+    setImmediate(() => {
+      const batch = this.acks.splice(0, ACK_BATCH);
+      this.applyAcks(batch)
+        .catch((err: Error) => {
+          for (const b of batch) b.done(err);
+        })
+        .finally(() => {
+          this.acksScheduled = false;
+          this.scheduleAcks();
+        });
+    });
+  }
+
+  private async applyAcks(batch: { site: string; ack: Ack; done: (err?: Error) => void }[]): Promise<void> {
+    const { registry } = this.deps;
+    const recs = await registry.getCommands(batch.map((b) => b.ack.commandId));
+    const known: { b: (typeof batch)[number]; rec: CommandRecord }[] = [];
+    for (const b of batch) {
+      const rec = recs.get(b.ack.commandId);
+      if (!rec || rec.siteId !== b.site)
+        b.done(new Error(`unknown command ${b.ack.commandId} for site ${b.site}`));
+      else known.push({ b, rec });
+    }
+    const moved = new Set<(typeof known)[number]>();
+    await registry.tx(async (db) => {
+      for (const k of known) {
+        const { ack } = k.b;
+        // A late ack supersedes our own expiry: the edge knows what it actually applied.
+        const ok = await registry.transitionCommand(
+          k.rec.id,
+          ['pending', 'sent', 'expired'],
+          ACK_STATUS[ack.status],
+          { applied: ack.applied ?? null, reason: ack.reason ?? null, at: ack.ts },
+          db,
+        );
+        if (ok) moved.add(k);
+      }
+      await registry.auditMany(
+        [...moved].map(({ b, rec }) => ({
+          actor: `gateway:${b.site}`,
+          action: `command.${ACK_STATUS[b.ack.status]}`,
+          target: rec.siteId,
+          detail: { id: rec.id, applied: b.ack.applied ?? undefined, reason: b.ack.reason ?? undefined },
+        })),
+        db,
+      );
+    });
+    for (const k of known) {
+      if (moved.has(k)) {
+        this.deps.metrics.commands.inc({ status: ACK_STATUS[k.b.ack.status] });
+        this.events.emit(k.rec.id);
+      } else
+        this.deps.log.info(
+          { id: k.rec.id, status: k.rec.status },
+          'ack for a command already closed; ignored',
+        );
+      k.b.done();
+    }
   }
 
   async expireOverdue(now = Date.now()): Promise<number> {

@@ -1,15 +1,19 @@
 /**
- * VPP allocation: splits a group's power target into per-device setpoints with an LP (HiGHS).
+ * VPP allocation: splits a group's power target into per-device setpoints.
  *
- * Each device moves from its baseline by up_i or down_i within what it can do now. The LP meets
+ * Each device moves from its baseline by up_i or down_i within what it can do now. The split meets
  * Σ(up_i − down_i) = target at the least wear cost, then spreads the move so that no device uses a
- * larger share of its headroom than it must (minimise the common headroom fraction z). A target the
+ * larger share of its headroom than it must (the common headroom fraction z is minimal). A target the
  * group cannot reach is met as far as possible and the shortfall reported, never silently.
+ *
+ * That linear program (min Σ c_i·(up_i + down_i) + ε·z, up_i ≤ z·room_i) has a closed-form optimum,
+ * computed here in O(n log n): devices in merit order of cost, each cost tier used in full before
+ * the next, and the tier where the target is met moved by the same fraction of every device's
+ * headroom. A solver (HiGHS) took ~10 s for a 10,000-site fleet (20,000 devices), longer than the
+ * loop period; allocate.test.ts checks this optimum against the LP solved by HiGHS.
  *
  * Powers use the device sign convention: positive = delivered into the site bus.
  */
-import { getHighs } from '../lp/highs.ts';
-
 export interface DeviceFlexibility {
   id: string;
   /** Power the device would deliver without the dispatch (W). */
@@ -32,9 +36,6 @@ export interface Allocation {
   headroomUsed: number;
 }
 
-/** Penalty per W of shortfall, far above any wear cost so the LP only falls short when it must. */
-const SHORTFALL_PENALTY = 1e6;
-
 export async function allocate(
   devices: readonly DeviceFlexibility[],
   targetDeltaW: number,
@@ -48,59 +49,38 @@ export async function allocate(
   if (devices.length === 0) {
     return { setpoints: new Map(), deliveredDeltaW: 0, shortfallW: targetDeltaW, headroomUsed: 0 };
   }
+  const up = targetDeltaW >= 0;
   const rooms = devices.map((d) => {
     const base = Math.min(d.maxW, Math.max(d.minW, d.baselineW));
-    return { base, up: d.maxW - base, down: base - d.minW };
+    return { base, room: up ? d.maxW - base : base - d.minW, cost: d.costPerKwh ?? 0, move: 0 };
   });
-  // Scale to kW so the LP is well conditioned.
-  const k = 1 / 1000;
-  const totalRoom = rooms.reduce((s, r) => s + r.up + r.down, 0) * k;
-  // The spreading term must never outweigh a real cost difference: keep it tiny against the costs.
-  const minCost = Math.min(...devices.map((d) => d.costPerKwh ?? 0).filter((c) => c > 0), 1);
-  const spreadWeight = (minCost * 1e-3) / Math.max(1, totalRoom);
-
-  const obj: string[] = [];
-  const cons: string[] = [];
-  const bounds: string[] = [];
-  const balance: string[] = [];
-  devices.forEach((d, i) => {
-    const c = (d.costPerKwh ?? 0) + 1e-6; // tiny cost: never move a device for nothing
-    obj.push(`+ ${c} u${i} + ${c} d${i}`);
-    balance.push(`+ u${i} - d${i}`);
-    bounds.push(`0 <= u${i} <= ${rooms[i].up * k}`, `0 <= d${i} <= ${rooms[i].down * k}`);
-    if (rooms[i].up > 0) cons.push(`su${i}: u${i} - ${rooms[i].up * k} z <= 0`);
-    if (rooms[i].down > 0) cons.push(`sd${i}: d${i} - ${rooms[i].down * k} z <= 0`);
-  });
-  obj.push(`+ ${spreadWeight * totalRoom} z + ${SHORTFALL_PENALTY} sp + ${SHORTFALL_PENALTY} sn`);
-  const lp = [
-    'Minimize',
-    ` obj: ${obj.join(' ')}`,
-    'Subject To',
-    ` target: ${balance.join(' ')} + sp - sn = ${targetDeltaW * k}`,
-    ...cons.map((c) => ` ${c}`),
-    'Bounds',
-    ...bounds.map((b) => ` ${b}`),
-    ' 0 <= z <= 1',
-    ' sp >= 0',
-    ' sn >= 0',
-    'End',
-  ].join('\n');
-
-  const highs = await getHighs();
-  const sol = highs.solve(lp, { output_flag: false } as never);
-  if (sol.Status !== 'Optimal') throw new Error(`VPP allocation LP: ${sol.Status}`);
-  const col = (name: string) => (sol.Columns[name]?.Primal ?? 0) / k;
+  // Merit order: cost tiers, cheapest first; devices without headroom this way take no part.
+  const order = rooms.filter((r) => r.room > 0).sort((a, b) => a.cost - b.cost);
+  let need = Math.abs(targetDeltaW);
+  let z = 0;
+  for (let i = 0; i < order.length && need > 0; ) {
+    let j = i;
+    let tierRoom = 0;
+    while (j < order.length && order[j].cost === order[i].cost) tierRoom += order[j++].room;
+    // The whole tier, or the fraction of each device's headroom that meets what is left.
+    const f = Math.min(1, need / tierRoom);
+    for (let k = i; k < j; k++) order[k].move = f * order[k].room;
+    need -= f * tierRoom;
+    z = Math.max(z, f);
+    if (f < 1) need = 0;
+    i = j;
+  }
   const setpoints = new Map<string, number>();
   let delivered = 0;
   devices.forEach((d, i) => {
-    const delta = col(`u${i}`) - col(`d${i}`);
+    const delta = up ? rooms[i].move : -rooms[i].move;
     setpoints.set(d.id, Math.round(rooms[i].base + delta));
     delivered += delta;
   });
   return {
     setpoints,
     deliveredDeltaW: Math.round(delivered),
-    shortfallW: Math.round(col('sp') - col('sn')),
-    headroomUsed: sol.Columns.z?.Primal ?? 0,
+    shortfallW: Math.round(targetDeltaW - delivered),
+    headroomUsed: z,
   };
 }

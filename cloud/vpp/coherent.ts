@@ -11,6 +11,7 @@
  * term's tolerance (nothing changed in between). This costs at most one poll period of latency.
  */
 import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
+import { rangeOfSites } from './state.ts';
 
 export interface CoherentSite {
   site: string;
@@ -48,7 +49,7 @@ export async function coherentUncontrolled(
   if (!wanted.length || to <= from) return out;
   const devices = [...new Set(wanted.flatMap((s) => [...s.meterIds, ...s.devices.map((d) => d.id)]))];
   // 1 ms buckets: one row per stored sample.
-  const rows = await store.range({
+  const rows = await rangeOfSites(store, {
     sites: wanted.map((s) => s.site),
     devices,
     points: ['w'],

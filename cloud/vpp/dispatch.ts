@@ -37,6 +37,7 @@ import {
   type GroupState,
   isBattery,
   isCurtailablePv,
+  rangeOfSites,
   readGroupState,
   type StateOptions,
 } from './state.ts';
@@ -176,6 +177,8 @@ export interface Dispatch {
     firstCommandAt: number | null;
     commandsSent: number;
     commandErrors: number;
+    /** Wall time of the latest loop step (state read to commands stored and published), ms. */
+    lastTickMs?: number;
   };
   devices: DeviceRun[];
   intervals: PerformanceInterval[];
@@ -195,6 +198,15 @@ export interface DispatchDeps {
 
 const NOT_ACKNOWLEDGED = 'command not acknowledged before expiry';
 
+/** A command one device needs in this loop step. */
+interface Order {
+  r: DeviceRun;
+  type: 'battery_power' | 'active_power_limit';
+  w: number;
+  /** The setpoint moved (not a mere renewal). */
+  changed: boolean;
+}
+
 let seq = 0;
 const newDispatchId = () =>
   `dsp_${Date.now().toString(36)}${(seq++ % 1296).toString(36).padStart(2, '0')}${Math.random().toString(36).slice(2, 6)}`;
@@ -210,7 +222,7 @@ export async function meterBaseline(
   // One query for the whole group; a bucket as wide as the window gives at most two per series.
   const buckets =
     meterIds.length && to > from
-      ? await store.range({
+      ? await rangeOfSites(store, {
           sites: g.sites.map((s) => s.id),
           devices: meterIds,
           points: ['w'],
@@ -299,10 +311,6 @@ export class DispatchManager {
 
   /** Loads the stored dispatches (resolves once they are resumed or closed), then starts the loop. */
   async start(): Promise<void> {
-    // Load the solver now: its first load takes about a second, which must not delay a dispatch.
-    void allocate([{ id: 'warm-up', baselineW: 0, minW: -1, maxW: 1 }], 1).catch((err) =>
-      this.deps.log?.warn({ err }, 'HiGHS failed to load'),
-    );
     await this.resume();
     const si = this.deps.setInterval ?? ((fn, ms) => setInterval(fn, ms).unref());
     this.timer = si(() => void this.tick(), this.opts.loopMs);
@@ -344,12 +352,13 @@ export class DispatchManager {
       throw new DispatchRefused('invalid', `the window may last at most ${this.opts.maxWindowHours} h`);
     const group = await this.deps.registry.getGroup(req.group);
     if (!group) throw new DispatchRefused('not_found', `unknown group ${req.group}`);
+    const members = new Set(group.sites);
     const clash = [...this.dispatches.values()].find(
       (d) =>
         (d.status === 'scheduled' || d.status === 'active') &&
         d.start < req.end &&
         start < d.end &&
-        d.sites.some((s) => group.sites.includes(s)),
+        d.sites.some((s) => members.has(s)),
     );
     if (clash)
       throw new DispatchRefused(
@@ -484,8 +493,9 @@ export class DispatchManager {
       await this.deps.registry.audit('system', 'dispatch.complete', d.id, { intervals: d.intervals.length });
       return;
     }
+    const t0 = Date.now();
     const g = await this.state(d.sites, now);
-    await this.control(d, g, now);
+    await this.control(d, g, now, t0);
   }
 
   private activated(d: Dispatch) {
@@ -496,8 +506,17 @@ export class DispatchManager {
     });
   }
 
+  /** Per dispatch: its device runs by site and device id (d.devices stays the stored list). */
+  private runIndex = new WeakMap<Dispatch, Map<string, DeviceRun>>();
+
   private run(d: Dispatch, dev: DeviceState): DeviceRun {
-    let r = d.devices.find((x) => x.site === dev.site && x.id === dev.id);
+    let index = this.runIndex.get(d);
+    if (!index || index.size !== d.devices.length) {
+      index = new Map(d.devices.map((x) => [`${x.site}\u0000${x.id}`, x]));
+      this.runIndex.set(d, index);
+    }
+    const key = `${dev.site}\u0000${dev.id}`;
+    let r = index.get(key);
     if (!r) {
       r = {
         site: dev.site,
@@ -507,6 +526,7 @@ export class DispatchManager {
         ratingW: Math.max(dev.wMax, dev.dischargeMaxW, dev.chargeMaxW),
       };
       d.devices.push(r);
+      index.set(key, r);
     }
     return r;
   }
@@ -525,7 +545,7 @@ export class DispatchManager {
       .catch(() => undefined);
   }
 
-  private async control(d: Dispatch, g: GroupState, now: number) {
+  private async control(d: Dispatch, g: GroupState, now: number, stepStarted = Date.now()) {
     const o = this.opts;
     const measured = g.sites.reduce((a, s) => a + (s.meterW ?? 0), 0);
     const hoursLeft = (d.end - now) / 3_600_000;
@@ -627,13 +647,15 @@ export class DispatchManager {
     d.progress.shortfallW = alloc.shortfallW;
     this.record(d, now, measured);
 
-    const sends: Promise<void>[] = [];
+    const orders: Order[] = [];
     for (const f of flex) {
       const sp = alloc.setpoints.get(f.id) ?? f.baselineW;
       f.run.setpointW = sp;
-      sends.push(this.command(d, f.run, f.dev, sp, f.baselineW, now));
+      const o = this.order(f.run, f.dev, sp, f.baselineW, now);
+      if (o) orders.push(o);
     }
-    await Promise.all(sends);
+    await this.sendOrders(d, orders, now);
+    d.progress.lastTickMs = Date.now() - stepStarted;
   }
 
   /** Flags a device that keeps missing its setpoint for settleMs after telemetry had time to show it. */
@@ -657,14 +679,8 @@ export class DispatchManager {
     }
   }
 
-  private async command(
-    d: Dispatch,
-    r: DeviceRun,
-    dev: DeviceState,
-    sp: number,
-    natural: number,
-    now: number,
-  ) {
+  /** The command a device needs now (changed setpoint, or renewal before it lapses), if any. */
+  private order(r: DeviceRun, dev: DeviceState, sp: number, natural: number, now: number): Order | undefined {
     const o = this.opts;
     const last = r.lastCommand;
     const renewBefore = o.loopMs * 1.5;
@@ -684,17 +700,43 @@ export class DispatchManager {
         w = Math.round(dev.wMax || natural);
         r.limited = false;
         force = true;
-      } else return;
+      } else return undefined;
     }
     const changed = !last || Math.abs(last.w - w) >= o.deadbandW;
     const lapsing = !!last && last.expiresAt - now <= renewBefore;
-    if (!force && !changed && !lapsing) return;
+    if (!force && !changed && !lapsing) return undefined;
+    return { r, type, w, changed };
+  }
+
+  /** Sends a loop step's commands as one batch (stored and audited in one transaction). */
+  private async sendOrders(d: Dispatch, orders: Order[], now: number): Promise<void> {
+    if (!orders.length) return;
+    const o = this.opts;
+    let results: Awaited<ReturnType<CommandPipeline['sendMany']>>;
     try {
-      const rec = await this.deps.commands.send(
-        r.site,
-        { type, device: r.id, w, ttlSeconds: o.commandTtlS },
+      results = await this.deps.commands.sendMany(
+        orders.map(({ r, type, w }) => ({
+          site: r.site,
+          request: { type, device: r.id, w, ttlSeconds: o.commandTtlS },
+        })),
         `dispatch:${d.id}`,
       );
+    } catch (err) {
+      // The batch could not be stored: none of it went out.
+      for (const { r } of orders) {
+        d.progress.commandErrors++;
+        this.exclude(d, r, `command not accepted: ${(err as Error).message}`);
+      }
+      return;
+    }
+    orders.forEach(({ r, w, changed }, k) => {
+      const rec = results[k];
+      if (rec instanceof Error) {
+        d.progress.commandErrors++;
+        this.exclude(d, r, `command not accepted: ${rec.message}`);
+        return;
+      }
+      const last = r.lastCommand;
       d.progress.commandsSent++;
       d.progress.firstCommandAt ??= now;
       const keep = !last || changed ? now : last.sentAt;
@@ -704,21 +746,22 @@ export class DispatchManager {
         this.exclude(d, r, `command failed: ${rec.reason ?? 'publish failed'}`);
         return;
       }
-      void this.deps.commands.waitFor(rec.id, o.commandTtlS * 1000 + 2000).then((done) => {
-        if (!done) return;
-        if (r.lastCommand?.id === rec.id) r.lastCommand.status = done.status;
-        if (done.status === 'refused' || done.status === 'failed') {
-          d.progress.commandErrors++;
-          this.exclude(d, r, `command ${done.status}: ${done.reason ?? ''}`.trim());
-        } else if (done.status === 'expired' && d.status === 'active') {
-          d.progress.commandErrors++;
-          this.exclude(d, r, NOT_ACKNOWLEDGED);
-        }
-      });
-    } catch (err) {
-      d.progress.commandErrors++;
-      this.exclude(d, r, `command not accepted: ${(err as Error).message}`);
-    }
+      void this.deps.commands
+        .waitFor(rec.id, o.commandTtlS * 1000 + 2000)
+        // The registry closing under a waiter (cloud stopping) leaves the device as it is.
+        .catch(() => undefined)
+        .then((done) => {
+          if (!done) return;
+          if (r.lastCommand?.id === rec.id) r.lastCommand.status = done.status;
+          if (done.status === 'refused' || done.status === 'failed') {
+            d.progress.commandErrors++;
+            this.exclude(d, r, `command ${done.status}: ${done.reason ?? ''}`.trim());
+          } else if (done.status === 'expired' && d.status === 'active') {
+            d.progress.commandErrors++;
+            this.exclude(d, r, NOT_ACKNOWLEDGED);
+          }
+        });
+    });
   }
 
   /** Adds one loop sample to the performance interval it falls in. */

@@ -7,7 +7,7 @@
  * (PV generation, battery discharge); meter w + = export at the point of common coupling.
  */
 import type { Registry } from '../storage/registry/registry.ts';
-import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
+import type { Bucket, RangeQuery, TimeSeriesStore } from '../storage/timeseries/types.ts';
 
 export interface StateOptions {
   /** A value older than this is stale: the device no longer counts as controllable (ms). */
@@ -57,6 +57,18 @@ export interface GroupState {
   sites: SiteState[];
 }
 
+/** Sites per range query: a 50,000-site VPP would pass SQLite's limit of bound parameters. */
+const RANGE_SITES = 5000;
+
+/** store.range over a fleet of sites, a chunk of sites per query. */
+export async function rangeOfSites(store: TimeSeriesStore, q: RangeQuery): Promise<Bucket[]> {
+  if (q.sites.length <= RANGE_SITES) return store.range(q);
+  const out: Bucket[] = [];
+  for (let i = 0; i < q.sites.length; i += RANGE_SITES)
+    out.push(...(await store.range({ ...q, sites: q.sites.slice(i, i + RANGE_SITES) })));
+  return out;
+}
+
 export async function readGroupState(
   registry: Registry,
   store: TimeSeriesStore,
@@ -66,8 +78,14 @@ export async function readGroupState(
 ): Promise<GroupState> {
   const sites: SiteState[] = [];
   const rows = await registry.listSites([...siteIds]);
+  // Devices of the whole group in one pass (not one query per site).
+  const ids = rows.map((s) => s.id);
+  const devicesOf = await registry.listDevicesOf(ids);
+  // Latest values likewise, where the backend can (SQLite); otherwise one query per site.
+  const latestOf = store.latestOfSites ? await store.latestOfSites(ids) : undefined;
   for (const s of rows) {
-    const [devices, latest] = await Promise.all([registry.listDevices(s.id), store.latest(s.id)]);
+    const devices = devicesOf.get(s.id) ?? [];
+    const latest = latestOf ? (latestOf.get(s.id) ?? []) : await store.latest(s.id);
     const byDev = new Map<string, Map<string, { value: number; ts: number; quality?: string }>>();
     for (const l of latest) {
       if (l.quality && l.quality !== 'good') continue;

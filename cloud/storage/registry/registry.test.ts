@@ -289,6 +289,100 @@ function contract(
       }
     });
 
+    it('writes asked for together: a failing transaction or statement takes back only its own work', async () => {
+      // Asked for in one turn of the event loop: on SQLite they share one commit (group commit).
+      const results = await Promise.allSettled([
+        reg.createSite('together-1'),
+        db.tx(async (t) => {
+          await t.run('INSERT INTO sites (id, created_at, updated_at) VALUES (?, ?, ?)', [
+            'together-x',
+            1,
+            1,
+          ]);
+          throw new Error('boom');
+        }),
+        db.run('INSERT INTO sites (id, created_at, updated_at) VALUES (?, ?, ?)', ['together-1', 1, 1]),
+        db.tx(async (t) => {
+          await t.run('INSERT INTO sites (id, created_at, updated_at) VALUES (?, ?, ?)', [
+            'together-2',
+            2,
+            2,
+          ]);
+          return 'ok';
+        }),
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['fulfilled', 'rejected', 'rejected', 'fulfilled'],
+      );
+      assert.equal((results[3] as PromiseFulfilledResult<string>).value, 'ok');
+      const ids = (await reg.listSites()).map((x) => x.id).filter((id) => id.startsWith('together-'));
+      assert.deepEqual(ids, ['together-1', 'together-2']);
+    });
+
+    it('stores a batch of commands with their audit rows at once; reads sites, devices and commands in bulk', async () => {
+      // More ids than one IN (…) list takes (500): read in chunks, still in id order.
+      const many = Array.from({ length: 1201 }, (_, i) => `bulk-${String(i).padStart(4, '0')}`);
+      await db.tx(async (t) => {
+        for (const id of many)
+          await t.run('INSERT INTO sites (id, created_at, updated_at) VALUES (?, ?, ?)', [id, now, now]);
+      });
+      const listed = await reg.listSites([...many].reverse());
+      assert.equal(listed.length, 1201);
+      assert.equal(listed[0].id, 'bulk-0000');
+      assert.equal(listed[1200].id, 'bulk-1200');
+      const devs = await reg.listDevicesOf(['site-1', 'bulk-0001']);
+      assert.deepEqual(
+        devs.get('site-1')?.map((d) => d.id),
+        ['bat1', 'inv1'],
+      );
+      assert.equal(devs.has('bulk-0001'), false);
+      const cmds: Command[] = ['bulk-0000', 'bulk-0600', 'bulk-1200'].map((site, i) => ({
+        v: 1,
+        id: `cmd-bulk-${i}`,
+        site,
+        type: 'battery_power',
+        w: 1000 * i,
+        issuedAt: now,
+        expiresAt: now + 60_000,
+      }));
+      const auditBefore = (await reg.listAudit({ action: 'command.send', limit: 1000 })).length;
+      const recs = await reg.insertCommands(
+        cmds.map((command) => ({ command, issuedBy: 'dispatch:d1' })),
+        cmds.map((c) => ({
+          actor: 'dispatch:d1',
+          action: 'command.send',
+          target: c.site,
+          detail: { id: c.id },
+        })),
+      );
+      assert.deepEqual(
+        recs.map((r) => [r.id, r.status]),
+        [
+          ['cmd-bulk-0', 'pending'],
+          ['cmd-bulk-1', 'pending'],
+          ['cmd-bulk-2', 'pending'],
+        ],
+      );
+      assert.equal((await reg.listAudit({ action: 'command.send', limit: 1000 })).length, auditBefore + 3);
+      assert.equal(
+        await reg.transitionCommands(
+          ['cmd-bulk-0', 'cmd-bulk-2', 'cmd-missing'],
+          ['pending'],
+          'sent',
+          now + 5,
+        ),
+        2,
+      );
+      const read = await reg.getCommands(['cmd-bulk-0', 'cmd-bulk-1', 'cmd-bulk-2', 'cmd-missing']);
+      assert.deepEqual([...read.values()].map((c) => [c.id, c.status, c.statusAt >= now]).sort(), [
+        ['cmd-bulk-0', 'sent', true],
+        ['cmd-bulk-1', 'pending', true],
+        ['cmd-bulk-2', 'sent', true],
+      ]);
+      assert.deepEqual(read.get('cmd-bulk-2')?.command, cmds[2]);
+    });
+
     it('tracks a command through its lifecycle, and finds overdue ones', async () => {
       const cmd: Command = {
         v: 1,

@@ -1,7 +1,7 @@
 import type { Capabilities, Command, Status } from '../../../protocols/mqtt/payloads.ts';
 import type { Role } from '../../auth/roles.ts';
 import { newId } from '../../auth/secrets.ts';
-import type { SqlDb } from './db.ts';
+import type { Param, SqlDb } from './db.ts';
 import { migrate } from './migrations.ts';
 
 export interface Site {
@@ -86,6 +86,36 @@ export class UnknownSitesError extends Error {
 
 /** Bound parameters per IN (…) list: far below SQLite's and PostgreSQL's limits. */
 const IN_CHUNK = 500;
+/** Rows per multi-row INSERT: full chunks share one statement text (prepared once). */
+const ROWS_PER_INSERT = 100;
+
+/** Inserts rows with multi-row VALUES lists (one round trip / statement per ROWS_PER_INSERT rows). */
+async function insertRows(db: SqlDb, head: string, rows: Param[][]): Promise<void> {
+  if (!rows.length) return;
+  const ph = `(${rows[0].map(() => '?').join(', ')})`;
+  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+    const chunk = rows.slice(i, i + ROWS_PER_INSERT);
+    await db.run(`${head} VALUES ${chunk.map(() => ph).join(', ')}`, chunk.flat());
+  }
+}
+
+/** Runs a query per IN_CHUNK ids (`{in}` in the SQL stands for the placeholder list). */
+async function allIn<T>(db: SqlDb, sql: string, ids: readonly string[], extra: Param[] = []): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < ids.length; i += IN_CHUNK) {
+    const chunk = ids.slice(i, i + IN_CHUNK);
+    out.push(...(await db.all<T>(sql.replace('{in}', chunk.map(() => '?').join(',')), [...chunk, ...extra])));
+  }
+  return out;
+}
+
+/** An audit row to write (ts and id are assigned when it is written). */
+export interface AuditInput {
+  actor: string;
+  action: string;
+  target: string | null;
+  detail?: unknown;
+}
 
 export const COMMAND_STATUSES = [
   'pending',
@@ -256,6 +286,11 @@ export class Registry {
   /** All sites, or only those listed (for scoped users). */
   async listSites(ids?: string[]): Promise<Site[]> {
     if (ids && !ids.length) return [];
+    if (ids && ids.length > IN_CHUNK) {
+      // A fleet-sized list: read in chunks, ordered here (ids compare as the ASCII they are).
+      const rows = await allIn<Row>(this.db, 'SELECT * FROM sites WHERE id IN ({in})', [...new Set(ids)]);
+      return rows.map(toSite).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    }
     const rows = ids
       ? await this.db.all(
           `SELECT * FROM sites WHERE id IN (${ids.map(() => '?').join(',')}) ORDER BY id`,
@@ -370,6 +405,22 @@ export class Registry {
 
   async listDevices(siteId: string): Promise<Device[]> {
     return (await this.db.all('SELECT * FROM devices WHERE site_id = ? ORDER BY id', [siteId])).map(toDevice);
+  }
+
+  /** The devices of many sites at once (ordered by id per site); sites without devices are absent. */
+  async listDevicesOf(siteIds: readonly string[]): Promise<Map<string, Device[]>> {
+    const rows = await allIn<Row>(this.db, 'SELECT * FROM devices WHERE site_id IN ({in})', [
+      ...new Set(siteIds),
+    ]);
+    const out = new Map<string, Device[]>();
+    for (const r of rows) {
+      const d = toDevice(r);
+      const list = out.get(d.siteId);
+      if (list) list.push(d);
+      else out.set(d.siteId, [d]);
+    }
+    for (const list of out.values()) list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return out;
   }
 
   async getDevice(siteId: string, id: string): Promise<Device | undefined> {
@@ -624,6 +675,79 @@ export class Registry {
     return (await this.getCommand(c.id)) as CommandRecord;
   }
 
+  /**
+   * Stores new commands (pending) and their audit rows in one transaction: one commit (one fsync on
+   * SQLite) for a whole dispatch step. Returns the records as stored.
+   */
+  async insertCommands(
+    items: readonly { command: Command; issuedBy: string }[],
+    audits: readonly AuditInput[] = [],
+  ): Promise<CommandRecord[]> {
+    const now = Date.now();
+    await this.db.tx(async (db) => {
+      await insertRows(
+        db,
+        `INSERT INTO commands (id, site_id, device_id, type, body, issued_at, expires_at, issued_by, status, status_at)`,
+        items.map(({ command: c, issuedBy }) => [
+          c.id,
+          c.site,
+          c.device ?? null,
+          c.type,
+          JSON.stringify(c),
+          c.issuedAt,
+          c.expiresAt,
+          issuedBy,
+          'pending',
+          now,
+        ]),
+      );
+      await this.auditMany(audits, db);
+    });
+    return items.map(({ command: c, issuedBy }) => ({
+      id: c.id,
+      siteId: c.site,
+      deviceId: c.device ?? null,
+      type: c.type,
+      command: c,
+      issuedAt: c.issuedAt,
+      expiresAt: c.expiresAt,
+      issuedBy,
+      status: 'pending',
+      statusAt: now,
+      applied: null,
+      reason: null,
+    }));
+  }
+
+  async getCommands(ids: readonly string[]): Promise<Map<string, CommandRecord>> {
+    const rows = await allIn<Row>(this.db, 'SELECT * FROM commands WHERE id IN ({in})', [...new Set(ids)]);
+    return new Map(rows.map((r) => [String(r.id), toCommand(r)]));
+  }
+
+  /** Moves many commands from `from` to `status` (no other field changes); returns how many moved. */
+  async transitionCommands(
+    ids: readonly string[],
+    from: CommandStatus[],
+    status: CommandStatus,
+    at = Date.now(),
+  ): Promise<number> {
+    let n = 0;
+    for (let i = 0; i < ids.length; i += IN_CHUNK) {
+      const chunk = ids.slice(i, i + IN_CHUNK);
+      n += await this.db.run(
+        `UPDATE commands SET status = ?, status_at = ? WHERE status IN (${from.map(() => '?').join(',')})
+           AND id IN (${chunk.map(() => '?').join(',')})`,
+        [status, at, ...from, ...chunk],
+      );
+    }
+    return n;
+  }
+
+  /** Runs fn in one registry transaction (one commit): `db` is passed to the methods that take one. */
+  tx<T>(fn: (db: SqlDb) => Promise<T>): Promise<T> {
+    return this.db.tx(fn);
+  }
+
   async getCommand(id: string): Promise<CommandRecord | undefined> {
     const [r] = await this.db.all('SELECT * FROM commands WHERE id = ?', [id]);
     return r ? toCommand(r) : undefined;
@@ -644,8 +768,9 @@ export class Registry {
     from: CommandStatus[],
     status: CommandStatus,
     fields: { applied?: Record<string, number | boolean> | null; reason?: string | null; at?: number } = {},
+    db: SqlDb = this.db,
   ): Promise<boolean> {
-    const n = await this.db.run(
+    const n = await db.run(
       `UPDATE commands SET status = ?, status_at = ?, applied = COALESCE(?, applied), reason = COALESCE(?, reason)
        WHERE id = ? AND status IN (${from.map(() => '?').join(',')})`,
       [status, fields.at ?? Date.now(), json(fields.applied ?? null), fields.reason ?? null, id, ...from],
@@ -692,13 +817,33 @@ export class Registry {
 
   // --- audit ---------------------------------------------------------------------------------------
 
-  async audit(actor: string, action: string, target: string | null, detail?: unknown): Promise<AuditEntry> {
+  /** Writes many audit rows (multi-row inserts; pass the transaction's db to commit them with it). */
+  async auditMany(entries: readonly AuditInput[], db: SqlDb = this.db): Promise<void> {
+    const ts = Date.now();
+    await insertRows(
+      db,
+      'INSERT INTO audit_log (id, ts, actor, action, target, detail)',
+      entries.map((e) => [auditId(ts), ts, e.actor, e.action, e.target, json(e.detail ?? null)]),
+    );
+  }
+
+  async audit(
+    actor: string,
+    action: string,
+    target: string | null,
+    detail?: unknown,
+    db: SqlDb = this.db,
+  ): Promise<AuditEntry> {
     const ts = Date.now();
     const id = auditId(ts);
-    await this.db.run(
-      'INSERT INTO audit_log (id, ts, actor, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)',
-      [id, ts, actor, action, target, json(detail ?? null)],
-    );
+    await db.run('INSERT INTO audit_log (id, ts, actor, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)', [
+      id,
+      ts,
+      actor,
+      action,
+      target,
+      json(detail ?? null),
+    ]);
     return { id, ts, actor, action, target, detail: detail ?? null };
   }
 

@@ -154,6 +154,28 @@ export class SqliteTimeSeries implements TimeSeriesStore {
     return rows.map((r) => stripNullQuality(r));
   }
 
+  async latestOfSites(sites: readonly string[]): Promise<Map<string, LatestValue[]>> {
+    const out = new Map<string, LatestValue[]>();
+    const distinct = [...new Set(sites)];
+    for (let i = 0; i < distinct.length; i += 500) {
+      const chunk = distinct.slice(i, i + 500);
+      const rows = this.db
+        .prepare(
+          `SELECT se.site, se.device, l.point, l.ts, l.value, l.quality FROM latest_values l
+           JOIN series se ON se.id = l.series WHERE se.site IN (${chunk.map(() => '?').join(',')})
+           ORDER BY se.site, se.device, l.point`,
+        )
+        .all(...chunk) as (LatestValue & { site: string; quality: string | null })[];
+      for (const { site, ...r } of rows) {
+        const list = out.get(site);
+        const v = stripNullQuality(r);
+        if (list) list.push(v);
+        else out.set(site, [v]);
+      }
+    }
+    return out;
+  }
+
   async range(q: RangeQuery): Promise<Bucket[]> {
     if (!q.sites.length) return [];
     const where = [`site IN (${q.sites.map(() => '?').join(',')})`];

@@ -139,6 +139,8 @@ export interface TimeSeriesStore {
   quarantined(q?: QuarantineQuery): Promise<QuarantineRow[]>;
   quarantineCount(q?: Omit<QuarantineQuery, 'limit'>): Promise<number>;
   latest(site: string): Promise<LatestValue[]>;
+  /** latest() of many sites in a few queries (a VPP's state at fleet size); optional per backend. */
+  latestOfSites?(sites: readonly string[]): Promise<Map<string, LatestValue[]>>;
   range(q: RangeQuery): Promise<Bucket[]>;
   /** Liveness of the backend, for /health. */
   ping(): Promise<boolean>;
