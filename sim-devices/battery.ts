@@ -4,7 +4,7 @@
  * 124 (StorCtl_Mod with InWRte/OutWRte). State of charge follows power through round-trip losses,
  * bounded by capacity, SoC limits and charge/discharge ratings.
  */
-import { RevertTimer, range, type SimModel, SimSunSpecDevice } from './sunspec-device.ts';
+import { type ModelSpec, RevertTimer, range, type SimModel, SimSunSpecDevice } from './sunspec-device.ts';
 
 export interface BatteryOptions {
   capacityWh?: number;
@@ -15,6 +15,164 @@ export interface BatteryOptions {
   socMinPct?: number;
   socMaxPct?: number;
   serial?: string;
+}
+
+/** Ratings the model tables are filled from (defaults already applied). */
+interface BatteryRatings {
+  capacityWh: number;
+  maxChargeW: number;
+  maxDischargeW: number;
+}
+
+/** The inverter view: common model 1 and the IEEE 1547-2018 models 701, 702, 704. */
+function derModels(opts: BatteryOptions, { maxChargeW, maxDischargeW }: BatteryRatings): ModelSpec[] {
+  return [
+    {
+      id: 1,
+      input: {
+        values: { Mn: 'gridlayer', Md: 'SIM-BAT-1', Vr: '1.0.0', SN: opts.serial ?? 'BAT-000001', DA: 2 },
+      },
+    },
+    {
+      id: 701,
+      input: {
+        values: {
+          ACType: 2,
+          St: 1,
+          InvSt: 3,
+          ConnSt: 1,
+          A_SF: -2,
+          V_SF: -1,
+          Hz_SF: -3,
+          W_SF: 0,
+          PF_SF: -3,
+          VA_SF: 0,
+          Var_SF: 0,
+          TotWh_SF: 0,
+          TotVarh_SF: 0,
+          Tmp_SF: -1,
+        },
+      },
+    },
+    {
+      id: 702,
+      input: {
+        values: {
+          WMaxRtg: maxDischargeW,
+          VAMaxRtg: maxDischargeW,
+          WChaRteMaxRtg: maxChargeW,
+          WDisChaRteMaxRtg: maxDischargeW,
+          VNomRtg: 230,
+          WMax: maxDischargeW,
+          VAMax: maxDischargeW,
+          WChaRteMax: maxChargeW,
+          WDisChaRteMax: maxDischargeW,
+          VNom: 230,
+          W_SF: 0,
+          PF_SF: -3,
+          VA_SF: 0,
+          Var_SF: 0,
+          V_SF: 0,
+          A_SF: -2,
+          S_SF: 0,
+        },
+      },
+    },
+    {
+      id: 704,
+      input: {
+        values: {
+          WMaxLimPctEna: 0,
+          WMaxLimPct: 100,
+          WSetEna: 0,
+          WSetMod: 1,
+          WSet: 0,
+          WSetRvrt: 0,
+          WSetPct: 0,
+          WSetPctRvrt: 0,
+          WSetEnaRvrt: 0,
+          WSetRvrtTms: 0,
+          WSetRvrtRem: 0,
+          PF_SF: -3,
+          WMaxLimPct_SF: -1,
+          WSet_SF: 0,
+          WSetPct_SF: -1,
+          VarSet_SF: 0,
+          VarSetPct_SF: -1,
+        },
+        groups: {
+          PFWInj: [{ values: {} }],
+          PFWInjRvrt: [{ values: {} }],
+          PFWAbs: [{ values: {} }],
+          PFWAbsRvrt: [{ values: {} }],
+        },
+      },
+    },
+  ];
+}
+
+/** The storage view: 713 (state), 802 (battery bank) and the legacy storage control 124. */
+function storageModels(
+  opts: BatteryOptions,
+  { capacityWh, maxChargeW, maxDischargeW }: BatteryRatings,
+): ModelSpec[] {
+  return [
+    { id: 713, input: { values: { WHRtg: capacityWh, WH_SF: 0, Pct_SF: -1, SoH: 100, Sta: 0 } } },
+    {
+      id: 802,
+      input: {
+        values: {
+          AHRtg: capacityWh / 48,
+          WHRtg: capacityWh,
+          WChaRteMax: maxChargeW,
+          WDisChaRteMax: maxDischargeW,
+          SoCMax: opts.socMaxPct ?? 100,
+          SoCMin: opts.socMinPct ?? 5,
+          SoH: 100,
+          Typ: 4,
+          State: 3,
+          LocRemCtl: 0,
+          V: 48,
+          A: 0,
+          W: 0,
+          AHRtg_SF: 0,
+          WHRtg_SF: 0,
+          WChaDisChaMax_SF: 0,
+          DisChaRte_SF: 0,
+          SoC_SF: -1,
+          DoD_SF: -1,
+          SoH_SF: 0,
+          V_SF: -1,
+          CellV_SF: -3,
+          A_SF: -1,
+          AMax_SF: 0,
+          W_SF: 0,
+        },
+      },
+    },
+    {
+      id: 124,
+      input: {
+        values: {
+          WChaMax: maxChargeW,
+          StorCtl_Mod: 0,
+          MinRsvPct: opts.socMinPct ?? 5,
+          ChaSt: 1,
+          OutWRte: 0,
+          InWRte: 0,
+          InOutWRte_RvrtTms: 0,
+          WChaMax_SF: 0,
+          WChaDisChaGra_SF: 0,
+          VAChaMax_SF: 0,
+          MinRsvPct_SF: 0,
+          ChaState_SF: -1,
+          StorAval_SF: 0,
+          InBatV_SF: -1,
+          InOutWRte_SF: 0,
+        },
+      },
+    },
+  ];
 }
 
 export class BatteryInverter extends SimSunSpecDevice {
@@ -37,144 +195,8 @@ export class BatteryInverter extends SimSunSpecDevice {
     const capacityWh = opts.capacityWh ?? 10000;
     const maxChargeW = opts.maxChargeW ?? 5000;
     const maxDischargeW = opts.maxDischargeW ?? 5000;
-    super([
-      {
-        id: 1,
-        input: {
-          values: { Mn: 'gridlayer', Md: 'SIM-BAT-1', Vr: '1.0.0', SN: opts.serial ?? 'BAT-000001', DA: 2 },
-        },
-      },
-      {
-        id: 701,
-        input: {
-          values: {
-            ACType: 2,
-            St: 1,
-            InvSt: 3,
-            ConnSt: 1,
-            A_SF: -2,
-            V_SF: -1,
-            Hz_SF: -3,
-            W_SF: 0,
-            PF_SF: -3,
-            VA_SF: 0,
-            Var_SF: 0,
-            TotWh_SF: 0,
-            TotVarh_SF: 0,
-            Tmp_SF: -1,
-          },
-        },
-      },
-      {
-        id: 702,
-        input: {
-          values: {
-            WMaxRtg: maxDischargeW,
-            VAMaxRtg: maxDischargeW,
-            WChaRteMaxRtg: maxChargeW,
-            WDisChaRteMaxRtg: maxDischargeW,
-            VNomRtg: 230,
-            WMax: maxDischargeW,
-            VAMax: maxDischargeW,
-            WChaRteMax: maxChargeW,
-            WDisChaRteMax: maxDischargeW,
-            VNom: 230,
-            W_SF: 0,
-            PF_SF: -3,
-            VA_SF: 0,
-            Var_SF: 0,
-            V_SF: 0,
-            A_SF: -2,
-            S_SF: 0,
-          },
-        },
-      },
-      {
-        id: 704,
-        input: {
-          values: {
-            WMaxLimPctEna: 0,
-            WMaxLimPct: 100,
-            WSetEna: 0,
-            WSetMod: 1,
-            WSet: 0,
-            WSetRvrt: 0,
-            WSetPct: 0,
-            WSetPctRvrt: 0,
-            WSetEnaRvrt: 0,
-            WSetRvrtTms: 0,
-            WSetRvrtRem: 0,
-            PF_SF: -3,
-            WMaxLimPct_SF: -1,
-            WSet_SF: 0,
-            WSetPct_SF: -1,
-            VarSet_SF: 0,
-            VarSetPct_SF: -1,
-          },
-          groups: {
-            PFWInj: [{ values: {} }],
-            PFWInjRvrt: [{ values: {} }],
-            PFWAbs: [{ values: {} }],
-            PFWAbsRvrt: [{ values: {} }],
-          },
-        },
-      },
-      { id: 713, input: { values: { WHRtg: capacityWh, WH_SF: 0, Pct_SF: -1, SoH: 100, Sta: 0 } } },
-      {
-        id: 802,
-        input: {
-          values: {
-            AHRtg: capacityWh / 48,
-            WHRtg: capacityWh,
-            WChaRteMax: maxChargeW,
-            WDisChaRteMax: maxDischargeW,
-            SoCMax: opts.socMaxPct ?? 100,
-            SoCMin: opts.socMinPct ?? 5,
-            SoH: 100,
-            Typ: 4,
-            State: 3,
-            LocRemCtl: 0,
-            V: 48,
-            A: 0,
-            W: 0,
-            AHRtg_SF: 0,
-            WHRtg_SF: 0,
-            WChaDisChaMax_SF: 0,
-            DisChaRte_SF: 0,
-            SoC_SF: -1,
-            DoD_SF: -1,
-            SoH_SF: 0,
-            V_SF: -1,
-            CellV_SF: -3,
-            A_SF: -1,
-            AMax_SF: 0,
-            W_SF: 0,
-          },
-        },
-      },
-      {
-        id: 124,
-        input: {
-          values: {
-            WChaMax: maxChargeW,
-            StorCtl_Mod: 0,
-            MinRsvPct: opts.socMinPct ?? 5,
-            ChaSt: 1,
-            OutWRte: 0,
-            InWRte: 0,
-            InOutWRte_RvrtTms: 0,
-            WChaMax_SF: 0,
-            WChaDisChaGra_SF: 0,
-            VAChaMax_SF: 0,
-            MinRsvPct_SF: 0,
-            ChaState_SF: -1,
-            StorAval_SF: 0,
-            InBatV_SF: -1,
-            InOutWRte_SF: 0,
-          },
-        },
-      },
-    ]);
+    const ratings = { capacityWh, maxChargeW, maxDischargeW };
+    super([...derModels(opts, ratings), ...storageModels(opts, ratings)]);
     this.capacityWh = capacityWh;
     this.maxChargeW = maxChargeW;
     this.maxDischargeW = maxDischargeW;

@@ -8,7 +8,7 @@
  * second mode while one is on is refused with exception 3, as devices that enforce exclusivity do.
  */
 import { CloudModel, clearSkyGhi, solarElevationDeg } from './physics/solar.ts';
-import { RevertTimer, range, type SimModel, SimSunSpecDevice } from './sunspec-device.ts';
+import { type ModelSpec, RevertTimer, range, type SimModel, SimSunSpecDevice } from './sunspec-device.ts';
 
 export interface PvInverterOptions {
   ratedW?: number;
@@ -37,6 +37,202 @@ function interpolate(pts: Array<[number, number]>, x: number): number {
   return pts[pts.length - 1][1];
 }
 
+/** The legacy view: common model 1 and the 1xx models 103, 120, 121, 123. */
+function legacyModels(opts: PvInverterOptions, ratedW: number): ModelSpec[] {
+  return [
+    {
+      id: 1,
+      input: {
+        values: { Mn: 'gridlayer', Md: 'SIM-PV-3P', Vr: '1.0.0', SN: opts.serial ?? 'PV-000001', DA: 1 },
+      },
+    },
+    {
+      id: 103,
+      input: {
+        values: {
+          A_SF: -2,
+          V_SF: -1,
+          W_SF: 0,
+          Hz_SF: -2,
+          VA_SF: 0,
+          VAr_SF: 0,
+          PF_SF: -2,
+          WH_SF: 0,
+          DCA_SF: -2,
+          DCV_SF: -1,
+          DCW_SF: 0,
+          Tmp_SF: -1,
+          St: 2,
+        },
+      },
+    },
+    {
+      id: 120,
+      input: {
+        values: {
+          DERTyp: 4,
+          WRtg: ratedW,
+          WRtg_SF: 0,
+          VARtg: ratedW,
+          VARtg_SF: 0,
+          VArRtgQ1: ratedW * 0.44,
+          VArRtgQ4: -ratedW * 0.44,
+          VArRtg_SF: 0,
+          ARtg: ratedW / (3 * NOMINAL_V),
+          ARtg_SF: -2,
+        },
+      },
+    },
+    {
+      id: 121,
+      input: {
+        values: {
+          WMax: ratedW,
+          VRef: NOMINAL_V,
+          VRefOfs: 0,
+          VMax: 253,
+          VMin: 207,
+          VAMax: ratedW,
+          WMax_SF: 0,
+          VRef_SF: 0,
+          VRefOfs_SF: 0,
+          VMinMax_SF: 0,
+          VAMax_SF: 0,
+        },
+      },
+    },
+    {
+      id: 123,
+      input: {
+        values: {
+          Conn: 1,
+          WMaxLimPct: 100,
+          WMaxLimPct_RvrtTms: 0,
+          WMaxLim_Ena: 0,
+          WMaxLimPct_SF: -1,
+          OutPFSet_SF: -3,
+          VArPct_SF: -1,
+        },
+      },
+    },
+  ];
+}
+
+/** The IEEE 1547-2018 view: 701, 702, 704 and the volt-var curve 705. */
+function ieee1547Models(ratedW: number): ModelSpec[] {
+  return [
+    {
+      id: 701,
+      input: {
+        values: {
+          ACType: 2,
+          St: 1,
+          InvSt: 1,
+          ConnSt: 1,
+          A_SF: -2,
+          V_SF: -1,
+          Hz_SF: -3,
+          W_SF: 0,
+          PF_SF: -3,
+          VA_SF: 0,
+          Var_SF: 0,
+          TotWh_SF: 0,
+          TotVarh_SF: 0,
+          Tmp_SF: -1,
+        },
+      },
+    },
+    {
+      id: 702,
+      input: {
+        values: {
+          WMaxRtg: ratedW,
+          VAMaxRtg: ratedW,
+          VarMaxInjRtg: ratedW * 0.44,
+          VarMaxAbsRtg: ratedW * 0.44,
+          VNomRtg: NOMINAL_V,
+          VMaxRtg: 253,
+          VMinRtg: 207,
+          WMax: ratedW,
+          VAMax: ratedW,
+          VarMaxInj: ratedW * 0.44,
+          VarMaxAbs: ratedW * 0.44,
+          VNom: NOMINAL_V,
+          VMax: 253,
+          VMin: 207,
+          PFOvrExtRtg: PF_MIN,
+          PFUndExtRtg: PF_MIN,
+          PFOvrExt: PF_MIN,
+          PFUndExt: PF_MIN,
+          W_SF: 0,
+          PF_SF: -3,
+          VA_SF: 0,
+          Var_SF: 0,
+          V_SF: 0,
+          A_SF: -2,
+          S_SF: 0,
+        },
+      },
+    },
+    {
+      id: 704,
+      input: {
+        values: {
+          WMaxLimPctEna: 0,
+          WMaxLimPct: 100,
+          WMaxLimPctRvrt: 100,
+          WMaxLimPctEnaRvrt: 0,
+          WMaxLimPctRvrtTms: 0,
+          WMaxLimPctRvrtRem: 0,
+          PF_SF: -3,
+          WMaxLimPct_SF: -1,
+          WSet_SF: 0,
+          WSetPct_SF: -1,
+          VarSet_SF: 0,
+          VarSetPct_SF: -1,
+        },
+        groups: {
+          PFWInj: [{ values: {} }],
+          PFWInjRvrt: [{ values: {} }],
+          PFWAbs: [{ values: {} }],
+          PFWAbsRvrt: [{ values: {} }],
+        },
+      },
+    },
+    {
+      id: 705,
+      input: {
+        values: {
+          Ena: 0,
+          AdptCrvReq: 0,
+          AdptCrvRslt: 0,
+          NPt: 4,
+          NCrv: 1,
+          RvrtTms: 0,
+          V_SF: 0,
+          DeptRef_SF: 0,
+          RspTms_SF: 0,
+        },
+        groups: {
+          Crv: [
+            {
+              values: { ActPt: 4, DeptRef: 1, Pri: 1, VRef: 100, ReadOnly: 1 },
+              groups: {
+                Pt: [
+                  { values: { V: 92, Var: 30 } },
+                  { values: { V: 98, Var: 0 } },
+                  { values: { V: 102, Var: 0 } },
+                  { values: { V: 108, Var: -30 } },
+                ],
+              },
+            },
+          ],
+        },
+      },
+    },
+  ];
+}
+
 export class PvInverter extends SimSunSpecDevice {
   readonly ratedW: number;
   private readonly lat: number;
@@ -58,192 +254,7 @@ export class PvInverter extends SimSunSpecDevice {
 
   constructor(opts: PvInverterOptions = {}) {
     const ratedW = opts.ratedW ?? 10000;
-    super([
-      {
-        id: 1,
-        input: {
-          values: { Mn: 'gridlayer', Md: 'SIM-PV-3P', Vr: '1.0.0', SN: opts.serial ?? 'PV-000001', DA: 1 },
-        },
-      },
-      {
-        id: 103,
-        input: {
-          values: {
-            A_SF: -2,
-            V_SF: -1,
-            W_SF: 0,
-            Hz_SF: -2,
-            VA_SF: 0,
-            VAr_SF: 0,
-            PF_SF: -2,
-            WH_SF: 0,
-            DCA_SF: -2,
-            DCV_SF: -1,
-            DCW_SF: 0,
-            Tmp_SF: -1,
-            St: 2,
-          },
-        },
-      },
-      {
-        id: 120,
-        input: {
-          values: {
-            DERTyp: 4,
-            WRtg: ratedW,
-            WRtg_SF: 0,
-            VARtg: ratedW,
-            VARtg_SF: 0,
-            VArRtgQ1: ratedW * 0.44,
-            VArRtgQ4: -ratedW * 0.44,
-            VArRtg_SF: 0,
-            ARtg: ratedW / (3 * NOMINAL_V),
-            ARtg_SF: -2,
-          },
-        },
-      },
-      {
-        id: 121,
-        input: {
-          values: {
-            WMax: ratedW,
-            VRef: NOMINAL_V,
-            VRefOfs: 0,
-            VMax: 253,
-            VMin: 207,
-            VAMax: ratedW,
-            WMax_SF: 0,
-            VRef_SF: 0,
-            VRefOfs_SF: 0,
-            VMinMax_SF: 0,
-            VAMax_SF: 0,
-          },
-        },
-      },
-      {
-        id: 123,
-        input: {
-          values: {
-            Conn: 1,
-            WMaxLimPct: 100,
-            WMaxLimPct_RvrtTms: 0,
-            WMaxLim_Ena: 0,
-            WMaxLimPct_SF: -1,
-            OutPFSet_SF: -3,
-            VArPct_SF: -1,
-          },
-        },
-      },
-      {
-        id: 701,
-        input: {
-          values: {
-            ACType: 2,
-            St: 1,
-            InvSt: 1,
-            ConnSt: 1,
-            A_SF: -2,
-            V_SF: -1,
-            Hz_SF: -3,
-            W_SF: 0,
-            PF_SF: -3,
-            VA_SF: 0,
-            Var_SF: 0,
-            TotWh_SF: 0,
-            TotVarh_SF: 0,
-            Tmp_SF: -1,
-          },
-        },
-      },
-      {
-        id: 702,
-        input: {
-          values: {
-            WMaxRtg: ratedW,
-            VAMaxRtg: ratedW,
-            VarMaxInjRtg: ratedW * 0.44,
-            VarMaxAbsRtg: ratedW * 0.44,
-            VNomRtg: NOMINAL_V,
-            VMaxRtg: 253,
-            VMinRtg: 207,
-            WMax: ratedW,
-            VAMax: ratedW,
-            VarMaxInj: ratedW * 0.44,
-            VarMaxAbs: ratedW * 0.44,
-            VNom: NOMINAL_V,
-            VMax: 253,
-            VMin: 207,
-            PFOvrExtRtg: PF_MIN,
-            PFUndExtRtg: PF_MIN,
-            PFOvrExt: PF_MIN,
-            PFUndExt: PF_MIN,
-            W_SF: 0,
-            PF_SF: -3,
-            VA_SF: 0,
-            Var_SF: 0,
-            V_SF: 0,
-            A_SF: -2,
-            S_SF: 0,
-          },
-        },
-      },
-      {
-        id: 704,
-        input: {
-          values: {
-            WMaxLimPctEna: 0,
-            WMaxLimPct: 100,
-            WMaxLimPctRvrt: 100,
-            WMaxLimPctEnaRvrt: 0,
-            WMaxLimPctRvrtTms: 0,
-            WMaxLimPctRvrtRem: 0,
-            PF_SF: -3,
-            WMaxLimPct_SF: -1,
-            WSet_SF: 0,
-            WSetPct_SF: -1,
-            VarSet_SF: 0,
-            VarSetPct_SF: -1,
-          },
-          groups: {
-            PFWInj: [{ values: {} }],
-            PFWInjRvrt: [{ values: {} }],
-            PFWAbs: [{ values: {} }],
-            PFWAbsRvrt: [{ values: {} }],
-          },
-        },
-      },
-      {
-        id: 705,
-        input: {
-          values: {
-            Ena: 0,
-            AdptCrvReq: 0,
-            AdptCrvRslt: 0,
-            NPt: 4,
-            NCrv: 1,
-            RvrtTms: 0,
-            V_SF: 0,
-            DeptRef_SF: 0,
-            RspTms_SF: 0,
-          },
-          groups: {
-            Crv: [
-              {
-                values: { ActPt: 4, DeptRef: 1, Pri: 1, VRef: 100, ReadOnly: 1 },
-                groups: {
-                  Pt: [
-                    { values: { V: 92, Var: 30 } },
-                    { values: { V: 98, Var: 0 } },
-                    { values: { V: 102, Var: 0 } },
-                    { values: { V: 108, Var: -30 } },
-                  ],
-                },
-              },
-            ],
-          },
-        },
-      },
-    ]);
+    super([...legacyModels(opts, ratedW), ...ieee1547Models(ratedW)]);
     this.ratedW = ratedW;
     this.lat = opts.lat ?? 52.37;
     this.lon = opts.lon ?? 4.9;

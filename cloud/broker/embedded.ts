@@ -1,33 +1,22 @@
-import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { type AddressInfo, createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
-import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Aedes, type Client } from 'aedes';
 import type { Logger } from 'pino';
-import { createWebSocketStream, WebSocketServer } from 'ws';
-import { MAX_PAYLOAD_BYTES } from '../../protocols/mqtt/payloads.ts';
-import type { TopicKind } from '../../protocols/mqtt/topics.ts';
 import type { CloudConfig } from '../config.ts';
-import type { Metrics } from '../metrics.ts';
-import { isGatewayUsername, maySubscribe, uplinkOf } from './acl.ts';
+import { type BrokerHookDeps, brokerHooks } from './hooks.ts';
+import { startListeners } from './listeners.ts';
 import { LoginThrottle } from './login-throttle.ts';
 import { guardPacketSizes } from './packet-guard.ts';
 import { sqlitePersistence } from './session-store.ts';
 
+export { SESSION_KEY_SEPARATOR } from './hooks.ts';
+
 type EmbeddedConfig = Extract<CloudConfig['broker'], { mode: 'embedded' }>;
 
-export interface EmbeddedBrokerDeps {
+export interface EmbeddedBrokerDeps extends BrokerHookDeps {
   config: EmbeddedConfig;
-  /** Checks a gateway's password for its site. */
-  verifyGateway: (site: string, password: string) => Promise<boolean>;
-  /** Ingests one uplink message; the broker acknowledges (PUBACK) only after it resolves. */
-  onUplink: (site: string, kind: TopicKind, payload: Buffer) => Promise<unknown>;
-  metrics: Metrics;
-  log: Logger;
 }
-
-/** Separates the authenticated site from the client's own id in the broker's session key. */
-export const SESSION_KEY_SEPARATOR = '|';
 
 /** Bound of each step of close(): stop listening, end the sessions, close the session store. */
 export const BROKER_CLOSE_STEP_MS = 2000;
@@ -41,20 +30,6 @@ export interface EmbeddedBroker {
   /** Ends every client connection and closes the session store, within 3 × BROKER_CLOSE_STEP_MS. */
   close(): Promise<void>;
   readonly connectedClients: number;
-}
-
-function authError(message: string, returnCode: AuthenticateError['returnCode'] = 4): AuthenticateError {
-  const err = new Error(message) as AuthenticateError;
-  err.returnCode = returnCode; // 4: bad username or password, 5: not authorized
-  return err;
-}
-
-function addressOf(client: Client): string {
-  const c = client as unknown as {
-    conn?: { remoteAddress?: string };
-    req?: { socket?: { remoteAddress?: string } };
-  };
-  return c.conn?.remoteAddress ?? c.req?.socket?.remoteAddress ?? 'unknown';
 }
 
 /** Resolves `p`, or after `ms` logs that the step timed out and resolves anyway. */
@@ -98,91 +73,7 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Emb
     // 100, a 10,000-site step went out in waves of 100, each waiting for its socket writes and
     // session-store commits (one loop step took over 100 s).
     concurrency: 20_000,
-    preConnect(client, packet, done) {
-      // aedes speaks MQTT 3.1.1 (and 3.1) only and answers a v5 CONNECT with return code 1
-      // (unacceptable protocol version); say so in the log, as the client only sees the code.
-      if (packet.protocolVersion === 5)
-        log.warn(
-          { address: addressOf(client), clientId: packet.clientId, username: packet.username },
-          'MQTT 5 CONNECT refused: the embedded broker speaks MQTT 3.1.1 only (configure the client for v3.1.1)',
-        );
-      done(null, true);
-    },
-    authenticate(client, username, password, done) {
-      const site = username;
-      const address = addressOf(client);
-      if (throttle.blocked(address, typeof site === 'string' ? site : undefined)) {
-        metrics.aclDenied.inc({ op: 'connect' });
-        return done(authError('too many failed logins from this address; try later', 5), false);
-      }
-      if (!isGatewayUsername(site) || !password) {
-        metrics.aclDenied.inc({ op: 'connect' });
-        throttle.failed(address);
-        return done(authError('username must be a site id, password required'), false);
-      }
-      deps.verifyGateway(site, password.toString()).then(
-        (ok) => {
-          if (!ok) {
-            metrics.aclDenied.inc({ op: 'connect' });
-            throttle.failed(address);
-            return done(authError('bad credentials'), false);
-          }
-          // The session belongs to the authenticated site: its key is "<site>|<client id>", so a gateway
-          // naming another site's client id gets a session of its own, never that site's stored
-          // subscriptions or queued commands, and never closes that site's connection (takeover only
-          // happens between logins of the same site).
-          client.id = `${site}${SESSION_KEY_SEPARATOR}${client.id}`;
-          siteOf.set(client, site);
-          throttle.succeeded(address, site);
-          done(null, true);
-        },
-        (err) => {
-          log.error({ err, site }, 'credential check failed');
-          const e = new Error('server unavailable') as AuthenticateError;
-          e.returnCode = 3;
-          done(e, false);
-        },
-      );
-    },
-    authorizePublish(client, packet, done) {
-      if (!client) return done(null); // the cloud's own publishes (commands)
-      const site = siteOf.get(client);
-      const t = site ? uplinkOf(site, packet.topic) : undefined;
-      if (!t) {
-        metrics.aclDenied.inc({ op: 'publish' });
-        log.warn({ site, topic: packet.topic }, 'publish outside the gateway ACL refused');
-        // MQTT 3.1.1 has no negative PUBACK: aedes disconnects the client.
-        return done(new Error('publish not authorized'));
-      }
-      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-      deps.onUplink(site as string, t.kind, payload).then(
-        // Uplink messages are consumed here; nobody subscribes to them through the broker.
-        () => done(null),
-        (err) => {
-          log.warn({ err: (err as Error).message, site }, 'ingest unavailable; message not acknowledged');
-          done(err as Error);
-        },
-      );
-    },
-    authorizeSubscribe(client, sub, done) {
-      const site = siteOf.get(client);
-      if (!site || !maySubscribe(site, sub.topic)) {
-        metrics.aclDenied.inc({ op: 'subscribe' });
-        log.warn({ site, topic: sub.topic }, 'subscription outside the gateway ACL refused');
-        // A stored session's subscription refused on restore must not keep collecting messages.
-        if (!client.clean) persistence.removeSubscriptions(client, [sub.topic]).catch(() => undefined);
-        return done(null, null); // SUBACK with failure code 0x80, connection stays
-      }
-      done(null, sub);
-    },
-    // Every delivery, live or from a stored session's queue, goes only to the site it is addressed to.
-    authorizeForward(client, packet) {
-      const site = siteOf.get(client);
-      if (site && maySubscribe(site, packet.topic)) return packet;
-      metrics.aclDenied.inc({ op: 'forward' });
-      log.warn({ site, topic: packet.topic }, 'delivery outside the gateway ACL withheld');
-      return null;
-    },
+    ...brokerHooks({ deps, siteOf, throttle, persistence }),
   });
 
   // A gateway's uplink message ends in authorizePublish (ingested, then PUBACKed): the ACL lets no one
@@ -229,59 +120,22 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Emb
     aedes.handle(socket);
     guard(socket, socket.remoteAddress ?? 'unknown');
   };
-  const servers: (Server | HttpServer)[] = [];
-  const ports: EmbeddedBroker['ports'] = {};
-  const listen = (srv: Server | HttpServer, host: string, port: number) =>
-    new Promise<number>((resolve, reject) => {
-      srv.once('error', reject);
-      srv.listen(port, host, () => {
-        srv.off('error', reject);
-        resolve((srv.address() as AddressInfo).port);
-      });
-    });
-
+  const onWebSocket = (stream: Duplex, req: IncomingMessage) => {
+    req.socket.setNoDelay(true);
+    track(req.socket);
+    aedes.handle(stream, req);
+    guard(stream, req.socket.remoteAddress ?? 'unknown');
+  };
+  let listeners: Awaited<ReturnType<typeof startListeners>>;
   try {
-    if (config.tcp) {
-      const srv = createNetServer(handle);
-      servers.push(srv);
-      ports.tcp = await listen(srv, config.tcp.host, config.tcp.port);
-    }
-    if (config.tls) {
-      const srv = createTlsServer(
-        {
-          cert: readFileSync(config.tls.cert),
-          key: readFileSync(config.tls.key),
-          ca: config.tls.ca ? readFileSync(config.tls.ca) : undefined,
-          minVersion: 'TLSv1.2',
-        },
-        handle,
-      );
-      srv.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
-      servers.push(srv);
-      ports.tls = await listen(srv, config.tls.host, config.tls.port);
-    }
-    if (config.ws) {
-      const http = createHttpServer((_req, res) => {
-        res.writeHead(426).end('MQTT over WebSocket only');
-      });
-      const wss = new WebSocketServer({ server: http, maxPayload: MAX_PAYLOAD_BYTES + 4096 });
-      wss.on('connection', (ws, req) => {
-        req.socket.setNoDelay(true);
-        track(req.socket);
-        const stream = createWebSocketStream(ws);
-        aedes.handle(stream, req);
-        guard(stream, req.socket.remoteAddress ?? 'unknown');
-      });
-      servers.push(http);
-      ports.ws = await listen(http, config.ws.host, config.ws.port);
-    }
+    listeners = await startListeners(config, { onSocket: handle, onWebSocket }, log);
   } catch (err) {
-    for (const s of servers) s.close();
     await new Promise<void>((r) => aedes.close(() => r()));
     throttle.close();
     await persistence.destroy();
     throw err;
   }
+  const { servers, ports } = listeners;
 
   // server.close() stops accepting at once; its callback waits for every open connection to end, which
   // a connected gateway never does by itself: close() ends them.

@@ -240,7 +240,7 @@ function solveLp(
   pD: Float64Array,
   qD: Float64Array,
   w0: number,
-  offers: ReadonlyArray<{ bus: number; sign: 1 | -1; qty: number; cost: number }>,
+  offers: readonly LpOffer[],
   cuts: readonly Cut[],
   lmp: number,
 ): LpSolution | undefined {
@@ -443,15 +443,16 @@ export async function solveDlmp(network: Network, options: DlmpOptions): Promise
   return solveDlmpWith(highs, network, options);
 }
 
-function solveDlmpWith(highs: Highs, network: Network, options: DlmpOptions): DlmpResult {
-  const radial = compileRadial(network);
-  const { n } = radial;
-  const v0 = options.slackVoltagePu ?? network.slack_voltage_pu;
-  const w0 = v0 * v0;
-  const lmp = options.lmp_per_mwh;
-  if (!Number.isFinite(lmp)) throw new RangeError(`interface price must be a finite number, got ${lmp}`);
-  const [pD, qD] = demandWithOverrides(network, radial, options);
-  const offers = (options.offers ?? []).map((o) => {
+/** An offer as the LP sees it: bus index, direction sign, quantity (pu) and signed cost. */
+interface LpOffer {
+  bus: number;
+  sign: 1 | -1;
+  qty: number;
+  cost: number;
+}
+
+function lpOffers(radial: Radial, options: DlmpOptions): LpOffer[] {
+  return (options.offers ?? []).map((o) => {
     const bus = radial.indexOf.get(o.bus);
     if (bus === undefined) throw new RangeError(`offer ${o.id}: unknown bus "${o.bus}"`);
     const up = o.direction === 'up';
@@ -462,8 +463,88 @@ function solveDlmpWith(highs: Highs, network: Network, options: DlmpOptions): Dl
       cost: up ? o.price_per_mwh : -o.price_per_mwh,
     };
   });
-  const maxIt = options.maxIterations ?? 20;
+}
 
+/**
+ * The starting thermal cuts: the tangents at each rated branch's flow in the base case, or an
+ * octagon around every rated branch when the base case has no AC solution.
+ */
+function initialCuts(radial: Radial, point: SweepResult | undefined): Cut[] {
+  const { n } = radial;
+  const cuts: Cut[] = [];
+  if (point) {
+    const ends = branchEnds(radial, point);
+    for (let j = 1; j < n; j++) {
+      if (radial.rating[j] <= 0) continue;
+      cuts.push({ bus: j, end: 0, angle: Math.atan2(ends.sq[j], ends.sp[j]) });
+      cuts.push({ bus: j, end: 1, angle: Math.atan2(-ends.rq[j], -ends.rp[j]) });
+    }
+  } else {
+    for (let j = 1; j < n; j++) {
+      if (radial.rating[j] <= 0) continue;
+      for (let a = 0; a < 8; a++) cuts.push({ bus: j, end: 0, angle: (a * Math.PI) / 4 });
+    }
+  }
+  return cuts;
+}
+
+/** Adds a tangent cut at each branch end the exact flow loads beyond its rating; true if any was new. */
+function addViolatedCuts(radial: Radial, point: SweepResult, cuts: Cut[]): boolean {
+  const { n } = radial;
+  const hasCut = (c: Cut) =>
+    cuts.some(
+      (k) => k.bus === c.bus && k.end === c.end && Math.abs(angleDiff(k.angle, c.angle)) < CUT_ANGLE_TOL,
+    );
+  let added = false;
+  const ends = branchEnds(radial, point);
+  for (let j = 1; j < n; j++) {
+    const rating = radial.rating[j];
+    if (rating <= 0) continue;
+    const candidates: Cut[] = [];
+    if (Math.hypot(ends.sp[j], ends.sq[j]) > rating * (1 + LOADING_TOL)) {
+      candidates.push({ bus: j, end: 0, angle: Math.atan2(ends.sq[j], ends.sp[j]) });
+    }
+    if (Math.hypot(ends.rp[j], ends.rq[j]) > rating * (1 + LOADING_TOL)) {
+      candidates.push({ bus: j, end: 1, angle: Math.atan2(-ends.rq[j], -ends.rp[j]) });
+    }
+    for (const c of candidates) {
+      if (!hasCut(c)) {
+        cuts.push(c);
+        added = true;
+      }
+    }
+  }
+  return added;
+}
+
+/** The final LP of the iteration, with what its duals are to be read against. */
+interface OpfFixedPoint {
+  sol: LpSolution;
+  /** Exact power flow at the LP's dispatch. */
+  point: SweepResult;
+  /** The linearization and the number of cuts the final LP was built with. */
+  solLin: Linearization;
+  solCuts: number;
+  cuts: Cut[];
+  converged: boolean;
+  iterations: number;
+}
+
+/** The problem of one interval, as solveDlmpWith prepared it. */
+interface OpfProblem {
+  network: Network;
+  radial: Radial;
+  pD: Float64Array;
+  qD: Float64Array;
+  v0: number;
+  lmp: number;
+  offers: LpOffer[];
+}
+
+/** Re-solves the LP at the exact power flow of its own solution until the dispatch stops moving. */
+function iterateToFixedPoint(highs: Highs, prob: OpfProblem, maxIt: number): OpfFixedPoint {
+  const { network, radial, pD, qD, v0, lmp, offers } = prob;
+  const w0 = v0 * v0;
   const exact = (xv: Float64Array | undefined): SweepResult => {
     if (!xv) return sweep(radial, pD, qD, v0);
     const p = pD.slice();
@@ -481,25 +562,7 @@ function solveDlmpWith(highs: Highs, network: Network, options: DlmpOptions): Dl
     point = undefined; // Base case has no AC solution; start from lossless LinDistFlow.
   }
 
-  const cuts: Cut[] = [];
-  const hasCut = (c: Cut) =>
-    cuts.some(
-      (k) => k.bus === c.bus && k.end === c.end && Math.abs(angleDiff(k.angle, c.angle)) < CUT_ANGLE_TOL,
-    );
-  if (point) {
-    const ends = branchEnds(radial, point);
-    for (let j = 1; j < n; j++) {
-      if (radial.rating[j] <= 0) continue;
-      cuts.push({ bus: j, end: 0, angle: Math.atan2(ends.sq[j], ends.sp[j]) });
-      cuts.push({ bus: j, end: 1, angle: Math.atan2(-ends.rq[j], -ends.rp[j]) });
-    }
-  } else {
-    for (let j = 1; j < n; j++) {
-      if (radial.rating[j] <= 0) continue;
-      for (let a = 0; a < 8; a++) cuts.push({ bus: j, end: 0, angle: (a * Math.PI) / 4 });
-    }
-  }
-
+  const cuts = initialCuts(radial, point);
   let lin = linearize(radial, point);
   let sol: LpSolution | undefined;
   let prevX: Float64Array | undefined;
@@ -521,25 +584,7 @@ function solveDlmpWith(highs: Highs, network: Network, options: DlmpOptions): Dl
     solCuts = cuts.length;
     point = exact(sol.x);
     const stable = prevX !== undefined && maxAbsDiff(prevX, sol.x) < DISPATCH_TOL_PU;
-    let added = false;
-    const ends = branchEnds(radial, point);
-    for (let j = 1; j < n; j++) {
-      const rating = radial.rating[j];
-      if (rating <= 0) continue;
-      const candidates: Cut[] = [];
-      if (Math.hypot(ends.sp[j], ends.sq[j]) > rating * (1 + LOADING_TOL)) {
-        candidates.push({ bus: j, end: 0, angle: Math.atan2(ends.sq[j], ends.sp[j]) });
-      }
-      if (Math.hypot(ends.rp[j], ends.rq[j]) > rating * (1 + LOADING_TOL)) {
-        candidates.push({ bus: j, end: 1, angle: Math.atan2(-ends.rq[j], -ends.rp[j]) });
-      }
-      for (const c of candidates) {
-        if (!hasCut(c)) {
-          cuts.push(c);
-          added = true;
-        }
-      }
-    }
+    const added = addViolatedCuts(radial, point, cuts);
     // Done when the dispatch stopped moving, or when the LP's own state already agrees with the
     // exact power flow at its dispatch (the linearization is exact there to solver precision).
     converged = !added && (stable || offers.length === 0 || lpAgreesWithExact(radial, sol, point, v0));
@@ -547,7 +592,13 @@ function solveDlmpWith(highs: Highs, network: Network, options: DlmpOptions): Dl
     lin = linearize(radial, point);
   }
   if (!sol || !point) throw new OpfError('OPF did not run');
+  return { sol, point, solLin, solCuts, cuts, converged, iterations };
+}
 
+/** DLMP components per bus (energy+loss, congestion, voltage) from the final LP's duals. */
+function priceComponents(radial: Radial, fp: OpfFixedPoint, lmp: number) {
+  const { n } = radial;
+  const { sol, solLin, solCuts, cuts } = fp;
   // Components from the final LP's duals (its own linearization and cut set).
   const L = layout(n);
   const zeros = () => new Float64Array(n);
@@ -570,6 +621,49 @@ function solveDlmpWith(highs: Highs, network: Network, options: DlmpOptions): Dl
   const rw = zeros();
   for (let j = 1; j < n; j++) rw[j] = -sol.colDual[L.col.w(j)];
   const volt = transposedSolve(radial, solLin, 0, 0, zeros(), zeros(), rw);
+  return { el, cong, volt, thermalShadow };
+}
+
+/** The voltage bounds and thermal cuts with a non-zero shadow price in the final LP. */
+function bindingConstraints(
+  network: Network,
+  radial: Radial,
+  sol: LpSolution,
+  thermalShadow: ReadonlyMap<number, number>,
+): DlmpResult['binding'] {
+  const L = layout(radial.n);
+  const voltageBinding: DlmpResult['binding']['voltage'] = [];
+  for (let j = 1; j < radial.n; j++) {
+    const d = sol.colDual[L.col.w(j)];
+    if (Math.abs(d) > 1e-9) {
+      // Shadow price per unit of squared voltage, reported per pu of voltage magnitude.
+      const v = Math.sqrt(sol.colValue[L.col.w(j)]);
+      voltageBinding.push({ bus: radial.busIds[j], limit: d > 0 ? 'min' : 'max', shadow_per_mwh: 2 * v * d });
+    }
+  }
+  const thermalBinding: DlmpResult['binding']['thermal'] = [];
+  for (const [j, mu] of thermalShadow) {
+    if (Math.abs(mu) <= 1e-9) continue;
+    const br = network.branches[radial.branchOf[j]];
+    thermalBinding.push({ branch: br.id, from_bus: br.from_bus, to_bus: br.to_bus, shadow_per_mwh: -mu });
+  }
+  return { voltage: voltageBinding, thermal: thermalBinding };
+}
+
+function solveDlmpWith(highs: Highs, network: Network, options: DlmpOptions): DlmpResult {
+  const radial = compileRadial(network);
+  const { n } = radial;
+  const v0 = options.slackVoltagePu ?? network.slack_voltage_pu;
+  const lmp = options.lmp_per_mwh;
+  if (!Number.isFinite(lmp)) throw new RangeError(`interface price must be a finite number, got ${lmp}`);
+  const [pD, qD] = demandWithOverrides(network, radial, options);
+  const offers = lpOffers(radial, options);
+  const maxIt = options.maxIterations ?? 20;
+
+  const fp = iterateToFixedPoint(highs, { network, radial, pD, qD, v0, lmp, offers }, maxIt);
+  const { sol, point, converged, iterations } = fp;
+  const L = layout(n);
+  const { el, cong, volt, thermalShadow } = priceComponents(radial, fp, lmp);
 
   const pf = describeSweep(network, radial, point, applyDispatch(pD, offers, sol.x), qD);
   const vByBus = new Map(pf.buses.map((b) => [b.bus, b.v_pu]));
@@ -595,22 +689,6 @@ function solveDlmpWith(highs: Highs, network: Network, options: DlmpOptions): Dl
     };
   }
 
-  const voltageBinding: DlmpResult['binding']['voltage'] = [];
-  for (let j = 1; j < n; j++) {
-    const d = sol.colDual[L.col.w(j)];
-    if (Math.abs(d) > 1e-9) {
-      // Shadow price per unit of squared voltage, reported per pu of voltage magnitude.
-      const v = Math.sqrt(sol.colValue[L.col.w(j)]);
-      voltageBinding.push({ bus: radial.busIds[j], limit: d > 0 ? 'min' : 'max', shadow_per_mwh: 2 * v * d });
-    }
-  }
-  const thermalBinding: DlmpResult['binding']['thermal'] = [];
-  for (const [j, mu] of thermalShadow) {
-    if (Math.abs(mu) <= 1e-9) continue;
-    const br = network.branches[radial.branchOf[j]];
-    thermalBinding.push({ branch: br.id, from_bus: br.from_bus, to_bus: br.to_bus, shadow_per_mwh: -mu });
-  }
-
   return {
     converged,
     iterations,
@@ -623,7 +701,7 @@ function solveDlmpWith(highs: Highs, network: Network, options: DlmpOptions): Dl
       ...o,
       cleared_w: Math.max(0, sol.x[k]) * BASE_POWER_VA,
     })),
-    binding: { voltage: voltageBinding, thermal: thermalBinding },
+    binding: bindingConstraints(network, radial, sol, thermalShadow),
     powerflow: pf,
     check: {
       max_voltage_error_pu: vErr,

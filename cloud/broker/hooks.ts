@@ -1,0 +1,145 @@
+/**
+ * The embedded broker's aedes hooks: gateway login (username = site id, password = the site's secret,
+ * throttled per address), the topic ACL from acl.ts on publish, subscribe and every delivery, and
+ * ingestion inside authorizePublish so a QoS-1 PUBACK goes out only once the message is stored.
+ */
+import type { AedesOptions, AuthenticateError, Client } from 'aedes';
+import type { Logger } from 'pino';
+import type { TopicKind } from '../../protocols/mqtt/topics.ts';
+import type { Metrics } from '../metrics.ts';
+import { isGatewayUsername, maySubscribe, uplinkOf } from './acl.ts';
+import type { LoginThrottle } from './login-throttle.ts';
+import type { sqlitePersistence } from './session-store.ts';
+
+/** Separates the authenticated site from the client's own id in the broker's session key. */
+export const SESSION_KEY_SEPARATOR = '|';
+
+export interface BrokerHookDeps {
+  /** Checks a gateway's password for its site. */
+  verifyGateway: (site: string, password: string) => Promise<boolean>;
+  /** Ingests one uplink message; the broker acknowledges (PUBACK) only after it resolves. */
+  onUplink: (site: string, kind: TopicKind, payload: Buffer) => Promise<unknown>;
+  metrics: Metrics;
+  log: Logger;
+}
+
+export interface BrokerHookContext {
+  deps: BrokerHookDeps;
+  /** The site each authenticated client logged in as; filled by authenticate. */
+  siteOf: WeakMap<Client, string>;
+  throttle: LoginThrottle;
+  persistence: ReturnType<typeof sqlitePersistence>;
+}
+
+export type BrokerHooks = Required<
+  Pick<
+    AedesOptions,
+    'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'
+  >
+>;
+
+function authError(message: string, returnCode: AuthenticateError['returnCode'] = 4): AuthenticateError {
+  const err = new Error(message) as AuthenticateError;
+  err.returnCode = returnCode; // 4: bad username or password, 5: not authorized
+  return err;
+}
+
+export function addressOf(client: Client): string {
+  const c = client as unknown as {
+    conn?: { remoteAddress?: string };
+    req?: { socket?: { remoteAddress?: string } };
+  };
+  return c.conn?.remoteAddress ?? c.req?.socket?.remoteAddress ?? 'unknown';
+}
+
+export function brokerHooks(ctx: BrokerHookContext): BrokerHooks {
+  const { deps, siteOf, throttle, persistence } = ctx;
+  const { metrics, log } = deps;
+  return {
+    preConnect(client, packet, done) {
+      // aedes speaks MQTT 3.1.1 (and 3.1) only and answers a v5 CONNECT with return code 1
+      // (unacceptable protocol version); say so in the log, as the client only sees the code.
+      if (packet.protocolVersion === 5)
+        log.warn(
+          { address: addressOf(client), clientId: packet.clientId, username: packet.username },
+          'MQTT 5 CONNECT refused: the embedded broker speaks MQTT 3.1.1 only (configure the client for v3.1.1)',
+        );
+      done(null, true);
+    },
+    authenticate(client, username, password, done) {
+      const site = username;
+      const address = addressOf(client);
+      if (throttle.blocked(address, typeof site === 'string' ? site : undefined)) {
+        metrics.aclDenied.inc({ op: 'connect' });
+        return done(authError('too many failed logins from this address; try later', 5), false);
+      }
+      if (!isGatewayUsername(site) || !password) {
+        metrics.aclDenied.inc({ op: 'connect' });
+        throttle.failed(address);
+        return done(authError('username must be a site id, password required'), false);
+      }
+      deps.verifyGateway(site, password.toString()).then(
+        (ok) => {
+          if (!ok) {
+            metrics.aclDenied.inc({ op: 'connect' });
+            throttle.failed(address);
+            return done(authError('bad credentials'), false);
+          }
+          // The session belongs to the authenticated site: its key is "<site>|<client id>", so a gateway
+          // naming another site's client id gets a session of its own, never that site's stored
+          // subscriptions or queued commands, and never closes that site's connection (takeover only
+          // happens between logins of the same site).
+          client.id = `${site}${SESSION_KEY_SEPARATOR}${client.id}`;
+          siteOf.set(client, site);
+          throttle.succeeded(address, site);
+          done(null, true);
+        },
+        (err) => {
+          log.error({ err, site }, 'credential check failed');
+          const e = new Error('server unavailable') as AuthenticateError;
+          e.returnCode = 3;
+          done(e, false);
+        },
+      );
+    },
+    authorizePublish(client, packet, done) {
+      if (!client) return done(null); // the cloud's own publishes (commands)
+      const site = siteOf.get(client);
+      const t = site ? uplinkOf(site, packet.topic) : undefined;
+      if (!t) {
+        metrics.aclDenied.inc({ op: 'publish' });
+        log.warn({ site, topic: packet.topic }, 'publish outside the gateway ACL refused');
+        // MQTT 3.1.1 has no negative PUBACK: aedes disconnects the client.
+        return done(new Error('publish not authorized'));
+      }
+      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+      deps.onUplink(site as string, t.kind, payload).then(
+        // Uplink messages are consumed here; nobody subscribes to them through the broker.
+        () => done(null),
+        (err) => {
+          log.warn({ err: (err as Error).message, site }, 'ingest unavailable; message not acknowledged');
+          done(err as Error);
+        },
+      );
+    },
+    authorizeSubscribe(client, sub, done) {
+      const site = siteOf.get(client);
+      if (!site || !maySubscribe(site, sub.topic)) {
+        metrics.aclDenied.inc({ op: 'subscribe' });
+        log.warn({ site, topic: sub.topic }, 'subscription outside the gateway ACL refused');
+        // A stored session's subscription refused on restore must not keep collecting messages.
+        if (!client.clean) persistence.removeSubscriptions(client, [sub.topic]).catch(() => undefined);
+        return done(null, null); // SUBACK with failure code 0x80, connection stays
+      }
+      done(null, sub);
+    },
+    // Every delivery, live or from a stored session's queue, goes only to the site it is addressed to.
+    authorizeForward(client, packet) {
+      const site = siteOf.get(client);
+      if (site && maySubscribe(site, packet.topic)) return packet;
+      metrics.aclDenied.inc({ op: 'forward' });
+      log.warn({ site, topic: packet.topic }, 'delivery outside the gateway ACL withheld');
+      return null;
+    },
+  };
+}
