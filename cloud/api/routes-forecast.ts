@@ -81,69 +81,110 @@ const scoresResponse = z.object({
 
 const finiteOrNull = (x: number | null) => (x !== null && Number.isFinite(x) ? x : null);
 
-/**
- * GET /sites/:site/forecast and /groups/:group/forecast: the latest stored forecast;
- * GET …/forecast/scores: how the issued forecasts did against the actuals and persistence.
- */
-export function forecastRoutes(d: { registry: Registry; forecasts?: ForecastService }): AnyRouteDef[] {
-  const query = z.object({ kind: z.enum(['load', 'pv']).default('load') });
-  const serve = async (subject: 'site' | 'group', id: string, kind: 'load' | 'pv') => {
-    if (!d.forecasts) throw new DomainError('unavailable', 'forecasting is not running in this cloud');
-    const { forecast: f, status } = await d.forecasts.latest(subject, id, kind);
-    if (!f) {
-      // 409: the subject exists but its data cannot (yet) support a forecast; 404: none attempted.
-      if (status && status.status !== 'ok')
-        throw new DomainError(
-          'conflict',
-          `no ${kind} forecast for ${subject} ${id}: ${status.reason ?? status.status}`,
-        );
+type Deps = { registry: Registry; forecasts?: ForecastService };
+type Subject = 'site' | 'group';
+type Kind = 'load' | 'pv';
+type Series = { start: number; stepMs: number; mean: number[]; p10: number[]; p50: number[]; p90: number[] };
+
+const kindQuery = z.object({ kind: z.enum(['load', 'pv']).default('load') });
+const scoresQuery = kindQuery.extend({ days: z.coerce.number().int().min(1).max(400).optional() });
+const intradayQuery = kindQuery.extend({
+  horizonMinutes: z.coerce.number().int().min(5).max(360).default(360),
+});
+
+function running(d: Deps): ForecastService {
+  if (!d.forecasts) throw new DomainError('unavailable', 'forecasting is not running in this cloud');
+  return d.forecasts;
+}
+
+const intervals = (f: Series) =>
+  f.p50.map((_, i) => ({
+    start: f.start + i * f.stepMs,
+    mean: f.mean[i],
+    p10: f.p10[i],
+    p50: f.p50[i],
+    p90: f.p90[i],
+  }));
+
+/** The latest stored forecast of a site or group; 409 when its last attempt failed, 404 when none ran. */
+async function latestForecast(d: Deps, subject: Subject, id: string, kind: Kind) {
+  const { forecast: f, status } = await running(d).latest(subject, id, kind);
+  if (!f) {
+    // 409: the subject exists but its data cannot (yet) support a forecast; 404: none attempted.
+    if (status && status.status !== 'ok')
       throw new DomainError(
-        'not_found',
-        `no ${kind} forecast for ${subject} ${id} yet (forecasts run on a schedule)`,
+        'conflict',
+        `no ${kind} forecast for ${subject} ${id}: ${status.reason ?? status.status}`,
       );
-    }
-    return {
-      subject,
-      id,
-      kind,
-      unit: 'W' as const,
-      issuedAt: f.issuedAt,
-      issuedAtIso: new Date(f.issuedAt).toISOString(),
-      modelVersion: f.modelVersion,
-      start: f.start,
-      stepMs: f.stepMs,
-      members: f.members,
-      status: status ? { status: status.status, reason: status.reason, at: status.at } : null,
-      intervals: f.p50.map((_, i) => ({
-        start: f.start + i * f.stepMs,
-        mean: f.mean[i],
-        p10: f.p10[i],
-        p50: f.p50[i],
-        p90: f.p90[i],
-      })),
-      details: f.details,
-    };
+    throw new DomainError(
+      'not_found',
+      `no ${kind} forecast for ${subject} ${id} yet (forecasts run on a schedule)`,
+    );
+  }
+  return {
+    subject,
+    id,
+    kind,
+    unit: 'W' as const,
+    issuedAt: f.issuedAt,
+    issuedAtIso: new Date(f.issuedAt).toISOString(),
+    modelVersion: f.modelVersion,
+    start: f.start,
+    stepMs: f.stepMs,
+    members: f.members,
+    status: status ? { status: status.status, reason: status.reason, at: status.at } : null,
+    intervals: intervals(f),
+    details: f.details,
   };
-  const scoresQuery = query.extend({ days: z.coerce.number().int().min(1).max(400).optional() });
-  const scores = async (subject: 'site' | 'group', id: string, q: z.infer<typeof scoresQuery>) => {
-    if (!d.forecasts) throw new DomainError('unavailable', 'forecasting is not running in this cloud');
-    const r = await d.forecasts.scores(subject, id, q.kind, { days: q.days });
-    return {
-      ...r,
-      unit: 'W' as const,
-      models: r.models.map((m) => ({
-        ...m,
-        metrics: m.metrics && {
-          ...m.metrics,
-          nmae: finiteOrNull(m.metrics.nmae),
-          skill_1d: finiteOrNull(m.metrics.skill_1d),
-          skill_7d: finiteOrNull(m.metrics.skill_7d),
-          skill: finiteOrNull(m.metrics.skill),
-        },
-      })),
-      assessment: { ...r.assessment, skill: finiteOrNull(r.assessment.skill) },
-    };
+}
+
+/** Scores with non-finite skills (the baseline was exact and the model was not) as null. */
+async function forecastScores(d: Deps, subject: Subject, id: string, q: z.infer<typeof scoresQuery>) {
+  const r = await running(d).scores(subject, id, q.kind, { days: q.days });
+  return {
+    ...r,
+    unit: 'W' as const,
+    models: r.models.map((m) => ({
+      ...m,
+      metrics: m.metrics && {
+        ...m.metrics,
+        nmae: finiteOrNull(m.metrics.nmae),
+        skill_1d: finiteOrNull(m.metrics.skill_1d),
+        skill_7d: finiteOrNull(m.metrics.skill_7d),
+        skill: finiteOrNull(m.metrics.skill),
+      },
+    })),
+    assessment: { ...r.assessment, skill: finiteOrNull(r.assessment.skill) },
   };
+}
+
+/** The intraday update of a site's latest stored forecast. */
+async function intradayForecast(d: Deps, site: string, q: z.infer<typeof intradayQuery>) {
+  const r = await running(d).intraday(site, q.kind, { horizonMs: q.horizonMinutes * 60_000 });
+  if (!r)
+    throw new DomainError(
+      'conflict',
+      `no stored ${q.kind} forecast of site ${site} covers the next ${q.horizonMinutes} min (forecasts run on a schedule)`,
+    );
+  const f = r.forecast;
+  return {
+    subject: 'site' as const,
+    id: site,
+    kind: q.kind,
+    unit: 'W' as const,
+    issuedAt: f.issuedAt,
+    issuedAtIso: new Date(f.issuedAt).toISOString(),
+    modelVersion: f.modelVersion,
+    start: f.start,
+    stepMs: f.stepMs,
+    members: null,
+    status: null,
+    intervals: intervals(f),
+    details: f.details,
+  };
+}
+
+function scoreRoutes(d: Deps): AnyRouteDef[] {
   return [
     route({
       method: 'get',
@@ -158,7 +199,7 @@ export function forecastRoutes(d: { registry: Registry; forecasts?: ForecastServ
       response: scoresResponse,
       handler: async ({ params, query: q }) => {
         await siteOr404(d.registry, params.site);
-        return scores('site', params.site, q);
+        return forecastScores(d, 'site', params.site, q);
       },
     }),
     route({
@@ -173,53 +214,33 @@ export function forecastRoutes(d: { registry: Registry; forecasts?: ForecastServ
       response: scoresResponse,
       handler: async ({ params, query: q }) => {
         await groupOr404(d.registry, params.group);
-        return scores('group', params.group, q);
+        return forecastScores(d, 'group', params.group, q);
       },
     }),
-    route({
-      method: 'get',
-      path: '/sites/:site/forecast/intraday',
-      summary:
-        'Intraday update of the latest site forecast with the last two hours of telemetry: 5-minute P10/P50/P90 in W from the interval in progress, up to 6 h ahead',
-      tag: 'forecasts',
-      permission: 'site:read',
-      scope: { site: 'site' },
-      params: siteParams,
-      query: query.extend({ horizonMinutes: z.coerce.number().int().min(5).max(360).default(360) }),
-      response: forecastResponse,
-      handler: async ({ params, query: q }) => {
-        await siteOr404(d.registry, params.site);
-        if (!d.forecasts) throw new DomainError('unavailable', 'forecasting is not running in this cloud');
-        const r = await d.forecasts.intraday(params.site, q.kind, { horizonMs: q.horizonMinutes * 60_000 });
-        if (!r)
-          throw new DomainError(
-            'conflict',
-            `no stored ${q.kind} forecast of site ${params.site} covers the next ${q.horizonMinutes} min (forecasts run on a schedule)`,
-          );
-        const f = r.forecast;
-        return {
-          subject: 'site' as const,
-          id: params.site,
-          kind: q.kind,
-          unit: 'W' as const,
-          issuedAt: f.issuedAt,
-          issuedAtIso: new Date(f.issuedAt).toISOString(),
-          modelVersion: f.modelVersion,
-          start: f.start,
-          stepMs: f.stepMs,
-          members: null,
-          status: null,
-          intervals: f.p50.map((_, i) => ({
-            start: f.start + i * f.stepMs,
-            mean: f.mean[i],
-            p10: f.p10[i],
-            p50: f.p50[i],
-            p90: f.p90[i],
-          })),
-          details: f.details,
-        };
-      },
-    }),
+  ];
+}
+
+function intradayRoute(d: Deps): AnyRouteDef {
+  return route({
+    method: 'get',
+    path: '/sites/:site/forecast/intraday',
+    summary:
+      'Intraday update of the latest site forecast with the last two hours of telemetry: 5-minute P10/P50/P90 in W from the interval in progress, up to 6 h ahead',
+    tag: 'forecasts',
+    permission: 'site:read',
+    scope: { site: 'site' },
+    params: siteParams,
+    query: intradayQuery,
+    response: forecastResponse,
+    handler: async ({ params, query: q }) => {
+      await siteOr404(d.registry, params.site);
+      return intradayForecast(d, params.site, q);
+    },
+  });
+}
+
+function latestRoutes(d: Deps): AnyRouteDef[] {
+  return [
     route({
       method: 'get',
       path: '/sites/:site/forecast',
@@ -228,11 +249,11 @@ export function forecastRoutes(d: { registry: Registry; forecasts?: ForecastServ
       permission: 'site:read',
       scope: { site: 'site' },
       params: siteParams,
-      query,
+      query: kindQuery,
       response: forecastResponse,
       handler: async ({ params, query: q }) => {
         await siteOr404(d.registry, params.site);
-        return serve('site', params.site, q.kind);
+        return latestForecast(d, 'site', params.site, q.kind);
       },
     }),
     route({
@@ -243,12 +264,21 @@ export function forecastRoutes(d: { registry: Registry; forecasts?: ForecastServ
       permission: 'site:read',
       scope: { group: 'group' },
       params: groupParams,
-      query,
+      query: kindQuery,
       response: forecastResponse,
       handler: async ({ params, query: q }) => {
         await groupOr404(d.registry, params.group);
-        return serve('group', params.group, q.kind);
+        return latestForecast(d, 'group', params.group, q.kind);
       },
     }),
   ];
+}
+
+/**
+ * GET /sites/:site/forecast and /groups/:group/forecast: the latest stored forecast;
+ * GET …/forecast/scores: how the issued forecasts did against the actuals and persistence;
+ * GET /sites/:site/forecast/intraday: the latest forecast updated with the last two hours.
+ */
+export function forecastRoutes(d: Deps): AnyRouteDef[] {
+  return [...scoreRoutes(d), intradayRoute(d), ...latestRoutes(d)];
 }

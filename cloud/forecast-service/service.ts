@@ -38,6 +38,18 @@ export interface RunSummary {
   fallbacks: { id: string; kind: ForecastKind; baseline: string; skill: number }[];
 }
 
+type Group = Awaited<ReturnType<Registry['listGroups']>>[number];
+
+/** What one run carries from the sites to the groups. */
+interface RunState {
+  issuedAt: number;
+  horizonMs: number;
+  summary: RunSummary;
+  inGroups: Set<string>;
+  memberHistory: Map<string, Partial<Record<ForecastKind, RegularSeries>>>;
+  made: Map<string, Forecast>; // `${kind}/${site}`
+}
+
 /** The model's own "not enough data" errors, told apart from bugs. */
 const isInsufficient = (err: unknown) => /too little .*history/i.test((err as Error)?.message ?? '');
 
@@ -102,172 +114,21 @@ export class ForecastService {
   }
 
   private async run(t: number): Promise<RunSummary> {
-    const { registry, store, settings, log } = this.deps;
+    const { registry, settings, log } = this.deps;
     const issuedAt = Math.ceil(t / STEP_MS) * STEP_MS;
-    const horizonMs = settings.horizonHours * 3_600_000;
     const summary: RunSummary = { issuedAt, sites: [], groups: [], scored: 0, fallbacks: [] };
     const groups = await registry.listGroups();
-    // Group actuals are the sum of their members': keep member histories for scoring the groups.
-    const inGroups = new Set(groups.flatMap((g) => g.sites));
-    const memberHistory = new Map<string, Partial<Record<ForecastKind, RegularSeries>>>();
-    const made = new Map<string, Forecast>(); // `${kind}/${site}`
-    const note = async (s: Omit<ForecastStatus, 'at'>, to: RunSummary['sites']) => {
-      await this.store.setStatus({ ...s, at: issuedAt });
-      to.push({ id: s.id, kind: s.kind, status: s.status, reason: s.reason });
+    const r: RunState = {
+      issuedAt,
+      horizonMs: settings.horizonHours * 3_600_000,
+      summary,
+      // Group actuals are the sum of their members': keep member histories for scoring the groups.
+      inGroups: new Set(groups.flatMap((g) => g.sites)),
+      memberHistory: new Map(),
+      made: new Map(),
     };
-
-    for (const site of await registry.listSites()) {
-      const devices = await registry.listDevices(site.id);
-      const hist = await siteHistory(store, site.id, devices, issuedAt - HISTORY_DAYS * DAY_MS, issuedAt);
-      const own = settings.sites[site.id] ?? {};
-      const timeZone = own.timeZone ?? settings.timeZone;
-      if (inGroups.has(site.id))
-        memberHistory.set(site.id, { load: hist.load ?? undefined, pv: hist.pv ?? undefined });
-      for (const kind of KINDS) {
-        const subject = { subject: 'site' as const, id: site.id, kind };
-        const series = hist[kind];
-        summary.scored += await this.scoreDue('site', site.id, kind, issuedAt, series, timeZone);
-        if (!series) {
-          await note(
-            { ...subject, status: 'no_data', reason: hist.reasons[kind] ?? 'no data' },
-            summary.sites,
-          );
-          continue;
-        }
-        const latitude = own.latitude ?? settings.location?.latitude;
-        const longitude = own.longitude ?? settings.location?.longitude;
-        if (kind === 'pv' && (latitude === undefined || longitude === undefined)) {
-          const reason = 'no location: set forecast.location or forecast.sites.<id>.latitude/longitude';
-          await note({ ...subject, status: 'no_data', reason }, summary.sites);
-          continue;
-        }
-        const capacity =
-          own.capacityW ??
-          (devices
-            .filter((d) => d.kind === 'inverter')
-            .reduce((s, d) => s + (d.nameplate.w_max ?? Number.NaN), 0) ||
-            undefined);
-        try {
-          const f = forecastSite(series, {
-            kind,
-            issueTime: issuedAt,
-            horizonMs,
-            timeZone,
-            holidays: settings.holidays,
-            ...(kind === 'pv'
-              ? {
-                  site: {
-                    latitude: latitude as number,
-                    longitude: longitude as number,
-                    elevation: own.elevation ?? settings.location?.elevation,
-                    capacity: Number.isFinite(capacity) ? capacity : undefined,
-                    tilt: own.tilt,
-                    azimuth: own.azimuth,
-                  },
-                }
-              : {}),
-          });
-          const details = { ...f.details, timeZone, unknownDevices: hist.unknownDevices };
-          const verdict = await this.assessment('site', site.id, kind, issuedAt, f.modelVersion);
-          const served =
-            settings.scoring.fallback && verdict.flagged && verdict.betterBaseline
-              ? fallbackForecast(f, series, timeZone, verdict)
-              : f;
-          made.set(`${kind}/${site.id}`, served);
-          await this.store.save({
-            ...subject,
-            issuedAt: f.issuedAt,
-            modelVersion: served.modelVersion,
-            start: f.start,
-            stepMs: f.stepMs,
-            mean: [...served.mean],
-            p10: [...served.p10],
-            p50: [...served.p50],
-            p90: [...served.p90],
-            members: null,
-            details: { ...details, ...served.details },
-          });
-          let reason: string | null = null;
-          if (served !== f) {
-            reason = `model ${f.modelVersion} skill ${(verdict.skill as number).toFixed(3)} vs ${verdict.betterBaseline} over ${verdict.windowDays} d: serving ${verdict.betterBaseline}`;
-            summary.fallbacks.push({
-              id: site.id,
-              kind,
-              baseline: verdict.betterBaseline as string,
-              skill: verdict.skill as number,
-            });
-          }
-          await note({ ...subject, status: 'ok', reason }, summary.sites);
-        } catch (err) {
-          const insufficient = isInsufficient(err);
-          if (!insufficient) log.error({ err, site: site.id, kind }, 'site forecast failed');
-          await note(
-            {
-              ...subject,
-              status: insufficient ? 'insufficient_history' : 'error',
-              reason: (err as Error).message,
-            },
-            summary.sites,
-          );
-        }
-        // Forecasting is CPU-bound: let the API and the broker breathe between sites.
-        await new Promise((r) => setImmediate(r));
-      }
-    }
-
-    for (const group of groups) {
-      for (const kind of KINDS) {
-        const subject = { subject: 'group' as const, id: group.id, kind };
-        summary.scored += await this.scoreDue(
-          'group',
-          group.id,
-          kind,
-          issuedAt,
-          null,
-          settings.timeZone,
-          (f) =>
-            sumSeries(
-              ((f.details.sites as string[] | undefined) ?? group.sites).map(
-                (s) => memberHistory.get(s)?.[kind],
-              ),
-              issuedAt - HISTORY_DAYS * DAY_MS,
-              issuedAt,
-              STEP_MS,
-            ),
-        );
-        const members = group.sites.filter((s) => made.has(`${kind}/${s}`));
-        const missing = group.sites.filter((s) => !made.has(`${kind}/${s}`));
-        if (!members.length) {
-          const reason = group.sites.length
-            ? `no member site has a ${kind} forecast (${group.sites.length} site(s); see their forecast status)`
-            : 'the group has no sites';
-          await note({ ...subject, status: 'insufficient_history', reason }, summary.groups);
-          continue;
-        }
-        const g = aggregate(members.map((s) => made.get(`${kind}/${s}`) as Forecast));
-        await this.store.save({
-          ...subject,
-          issuedAt: g.issuedAt,
-          modelVersion: g.modelVersion,
-          start: g.start,
-          stepMs: g.stepMs,
-          mean: g.mean,
-          p10: g.p10,
-          p50: g.p50,
-          p90: g.p90,
-          members: g.members,
-          details: { correlation: g.correlation, sites: members, missing },
-        });
-        await note(
-          {
-            ...subject,
-            status: 'ok',
-            reason: missing.length ? `partial: no ${kind} forecast for ${missing.join(', ')}` : null,
-          },
-          summary.groups,
-        );
-      }
-    }
+    for (const site of await registry.listSites()) await this.runSite(r, site.id);
+    for (const group of groups) for (const kind of KINDS) await this.runGroup(r, group, kind);
     const pruned = await this.store.prune(issuedAt - settings.retainDays * DAY_MS);
     await this.store.pruneScores(issuedAt - settings.scoring.retainDays * DAY_MS);
     log.info(
@@ -283,6 +144,177 @@ export class ForecastService {
       'forecast run done',
     );
     return summary;
+  }
+
+  private async note(r: RunState, s: Omit<ForecastStatus, 'at'>, to: RunSummary['sites']): Promise<void> {
+    await this.store.setStatus({ ...s, at: r.issuedAt });
+    to.push({ id: s.id, kind: s.kind, status: s.status, reason: s.reason });
+  }
+
+  /** Scores, forecasts and stores both kinds for one site, noting each outcome. */
+  private async runSite(r: RunState, siteId: string): Promise<void> {
+    const { registry, store, settings } = this.deps;
+    const { issuedAt, summary } = r;
+    const devices = await registry.listDevices(siteId);
+    const hist = await siteHistory(store, siteId, devices, issuedAt - HISTORY_DAYS * DAY_MS, issuedAt);
+    const own = settings.sites[siteId] ?? {};
+    const timeZone = own.timeZone ?? settings.timeZone;
+    if (r.inGroups.has(siteId))
+      r.memberHistory.set(siteId, { load: hist.load ?? undefined, pv: hist.pv ?? undefined });
+    for (const kind of KINDS) {
+      const subject = { subject: 'site' as const, id: siteId, kind };
+      const series = hist[kind];
+      summary.scored += await this.scoreDue('site', siteId, kind, issuedAt, series, timeZone);
+      if (!series) {
+        await this.note(
+          r,
+          { ...subject, status: 'no_data', reason: hist.reasons[kind] ?? 'no data' },
+          summary.sites,
+        );
+        continue;
+      }
+      const latitude = own.latitude ?? settings.location?.latitude;
+      const longitude = own.longitude ?? settings.location?.longitude;
+      if (kind === 'pv' && (latitude === undefined || longitude === undefined)) {
+        const reason = 'no location: set forecast.location or forecast.sites.<id>.latitude/longitude';
+        await this.note(r, { ...subject, status: 'no_data', reason }, summary.sites);
+        continue;
+      }
+      const capacity =
+        own.capacityW ??
+        (devices
+          .filter((d) => d.kind === 'inverter')
+          .reduce((s, d) => s + (d.nameplate.w_max ?? Number.NaN), 0) ||
+          undefined);
+      try {
+        const f = forecastSite(series, {
+          kind,
+          issueTime: issuedAt,
+          horizonMs: r.horizonMs,
+          timeZone,
+          holidays: settings.holidays,
+          ...(kind === 'pv'
+            ? {
+                site: {
+                  latitude: latitude as number,
+                  longitude: longitude as number,
+                  elevation: own.elevation ?? settings.location?.elevation,
+                  capacity: Number.isFinite(capacity) ? capacity : undefined,
+                  tilt: own.tilt,
+                  azimuth: own.azimuth,
+                },
+              }
+            : {}),
+        });
+        const details = { ...f.details, timeZone, unknownDevices: hist.unknownDevices };
+        const reason = await this.serveSiteForecast(r, subject, f, series, timeZone, details);
+        await this.note(r, { ...subject, status: 'ok', reason }, summary.sites);
+      } catch (err) {
+        const insufficient = isInsufficient(err);
+        if (!insufficient) this.deps.log.error({ err, site: siteId, kind }, 'site forecast failed');
+        await this.note(
+          r,
+          {
+            ...subject,
+            status: insufficient ? 'insufficient_history' : 'error',
+            reason: (err as Error).message,
+          },
+          summary.sites,
+        );
+      }
+      // Forecasting is CPU-bound: let the API and the broker breathe between sites.
+      await new Promise((res) => setImmediate(res));
+    }
+  }
+
+  /**
+   * Stores the site's forecast — or, where scoring flags the model as worse than a persistence
+   * baseline and fallback is on, that baseline — and returns the status reason (null when the model is served).
+   */
+  private async serveSiteForecast(
+    r: RunState,
+    subject: { subject: 'site'; id: string; kind: ForecastKind },
+    f: Forecast,
+    series: RegularSeries,
+    timeZone: string,
+    details: Record<string, unknown>,
+  ): Promise<string | null> {
+    const { settings } = this.deps;
+    const { id, kind } = subject;
+    const verdict = await this.assessment('site', id, kind, r.issuedAt, f.modelVersion);
+    const served =
+      settings.scoring.fallback && verdict.flagged && verdict.betterBaseline
+        ? fallbackForecast(f, series, timeZone, verdict)
+        : f;
+    r.made.set(`${kind}/${id}`, served);
+    await this.store.save({
+      ...subject,
+      issuedAt: f.issuedAt,
+      modelVersion: served.modelVersion,
+      start: f.start,
+      stepMs: f.stepMs,
+      mean: [...served.mean],
+      p10: [...served.p10],
+      p50: [...served.p50],
+      p90: [...served.p90],
+      members: null,
+      details: { ...details, ...served.details },
+    });
+    if (served === f) return null;
+    r.summary.fallbacks.push({
+      id,
+      kind,
+      baseline: verdict.betterBaseline as string,
+      skill: verdict.skill as number,
+    });
+    return `model ${f.modelVersion} skill ${(verdict.skill as number).toFixed(3)} vs ${verdict.betterBaseline} over ${verdict.windowDays} d: serving ${verdict.betterBaseline}`;
+  }
+
+  /** Scores the group's due forecasts and stores the aggregate of its members' forecasts of this run. */
+  private async runGroup(r: RunState, group: Group, kind: ForecastKind): Promise<void> {
+    const { settings } = this.deps;
+    const { issuedAt, summary, made } = r;
+    const subject = { subject: 'group' as const, id: group.id, kind };
+    summary.scored += await this.scoreDue('group', group.id, kind, issuedAt, null, settings.timeZone, (f) =>
+      sumSeries(
+        ((f.details.sites as string[] | undefined) ?? group.sites).map((s) => r.memberHistory.get(s)?.[kind]),
+        issuedAt - HISTORY_DAYS * DAY_MS,
+        issuedAt,
+        STEP_MS,
+      ),
+    );
+    const members = group.sites.filter((s) => made.has(`${kind}/${s}`));
+    const missing = group.sites.filter((s) => !made.has(`${kind}/${s}`));
+    if (!members.length) {
+      const reason = group.sites.length
+        ? `no member site has a ${kind} forecast (${group.sites.length} site(s); see their forecast status)`
+        : 'the group has no sites';
+      await this.note(r, { ...subject, status: 'insufficient_history', reason }, summary.groups);
+      return;
+    }
+    const g = aggregate(members.map((s) => made.get(`${kind}/${s}`) as Forecast));
+    await this.store.save({
+      ...subject,
+      issuedAt: g.issuedAt,
+      modelVersion: g.modelVersion,
+      start: g.start,
+      stepMs: g.stepMs,
+      mean: g.mean,
+      p10: g.p10,
+      p50: g.p50,
+      p90: g.p90,
+      members: g.members,
+      details: { correlation: g.correlation, sites: members, missing },
+    });
+    await this.note(
+      r,
+      {
+        ...subject,
+        status: 'ok',
+        reason: missing.length ? `partial: no ${kind} forecast for ${missing.join(', ')}` : null,
+      },
+      summary.groups,
+    );
   }
 
   /**

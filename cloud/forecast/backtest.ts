@@ -70,11 +70,9 @@ const uncertain = (y: number, p10: number, p90: number) => p90 > p10 || y !== 0;
 /** Minimum history before the first test day: a week, so persistence_7d exists from the start. */
 export const MIN_TRAIN_DAYS = 7;
 
-export function backtest(series: RegularSeries, opts: BacktestOptions): BacktestResult {
-  const tz = opts.timeZone ?? 'UTC';
+/** The local days to test: the last `testDays` with data, after at least MIN_TRAIN_DAYS of history. */
+function testDayRange(series: RegularSeries, tz: string, testDays: number) {
   const step = series.stepMs;
-  const horizonMs = opts.horizonMs ?? DAY_MS;
-  if (horizonMs > DAY_MS) throw new Error('day-ahead backtest supports horizons up to 24h');
   let firstIdx = -1;
   let lastIdx = -1;
   series.values.forEach((v, i) => {
@@ -86,14 +84,77 @@ export function backtest(series: RegularSeries, opts: BacktestOptions): Backtest
   if (firstIdx < 0) throw new Error('no data values in the input');
   const firstDay = localTime(tz, series.start + firstIdx * step).day;
   const lastDay = localTime(tz, series.start + lastIdx * step).day;
-  const firstTestDay = lastDay - opts.testDays + 1;
+  const firstTestDay = lastDay - testDays + 1;
   const trainDays = firstTestDay - firstDay;
   if (trainDays < MIN_TRAIN_DAYS) {
     throw new Error(
       `too little history: the data covers ${lastDay - firstDay + 1} local day(s) (${formatLocalDay(firstDay)} to ${formatLocalDay(lastDay)}); ` +
-        `${opts.testDays} test day(s) need at least ${MIN_TRAIN_DAYS} more days before them (use fewer --test-days or more data)`,
+        `${testDays} test day(s) need at least ${MIN_TRAIN_DAYS} more days before them (use fewer --test-days or more data)`,
     );
   }
+  return { firstTestDay, lastDay };
+}
+
+/** The scored intervals: actuals, model P50, both baselines, P10/P50/P90 and the issue day's month. */
+interface Scored {
+  obs: number[];
+  model: number[];
+  b1: number[];
+  b7: number[];
+  q: number[][];
+  monthOf: string[];
+}
+
+/** P10–P90 coverage over all scored intervals, and the scores per local month of the issue day. */
+function coverageAndMonths(sc: Scored, forecastsInMonth: Map<string, number>) {
+  const { obs, model, b1, b7, q, monthOf } = sc;
+  let covered = 0;
+  let counted = 0;
+  const perMonth = new Map<
+    string,
+    { n: number; e: number; e1: number; e7: number; cov: number; cnt: number }
+  >();
+  for (let i = 0; i < obs.length; i++) {
+    let pm = perMonth.get(monthOf[i]);
+    if (!pm) {
+      pm = { n: 0, e: 0, e1: 0, e7: 0, cov: 0, cnt: 0 };
+      perMonth.set(monthOf[i], pm);
+    }
+    pm.n++;
+    pm.e += Math.abs(obs[i] - model[i]);
+    pm.e1 += Math.abs(obs[i] - b1[i]);
+    pm.e7 += Math.abs(obs[i] - b7[i]);
+    if (!uncertain(obs[i], q[0][i], q[2][i])) continue;
+    counted++;
+    pm.cnt++;
+    if (obs[i] >= q[0][i] && obs[i] <= q[2][i]) {
+      covered++;
+      pm.cov++;
+    }
+  }
+  const months: MonthScore[] = [...perMonth].map(([month, pm]) => {
+    const [mae, mae1, mae7] = [pm.e / pm.n, pm.e1 / pm.n, pm.e7 / pm.n];
+    return {
+      month,
+      forecasts: forecastsInMonth.get(month) ?? 0,
+      intervals: pm.n,
+      mae_kw: mae,
+      persistence_1d_mae_kw: mae1,
+      persistence_7d_mae_kw: mae7,
+      better_baseline: mae7 <= mae1 ? 'persistence_7d' : 'persistence_1d',
+      skill: skillOf(mae, Math.min(mae1, mae7)),
+      coverage_p10_p90: pm.cnt ? pm.cov / pm.cnt : Number.NaN,
+    };
+  });
+  return { covered, counted, months };
+}
+
+export function backtest(series: RegularSeries, opts: BacktestOptions): BacktestResult {
+  const tz = opts.timeZone ?? 'UTC';
+  const step = series.stepMs;
+  const horizonMs = opts.horizonMs ?? DAY_MS;
+  if (horizonMs > DAY_MS) throw new Error('day-ahead backtest supports horizons up to 24h');
+  const { firstTestDay, lastDay } = testDayRange(series, tz, opts.testDays);
 
   const obs: number[] = [];
   const model: number[] = [];
@@ -151,44 +212,10 @@ export function backtest(series: RegularSeries, opts: BacktestOptions): Backtest
   const baseMae = Math.min(p1.mae_kw, p7.mae_kw);
   const skill = skillOf(m.mae_kw, baseMae);
   const pin = LEVELS.map((lv, k) => q[k].reduce((acc, f, i) => acc + pinball(obs[i], f, lv), 0) / obs.length);
-  let covered = 0;
-  let counted = 0;
-  const perMonth = new Map<
-    string,
-    { n: number; e: number; e1: number; e7: number; cov: number; cnt: number }
-  >();
-  for (let i = 0; i < obs.length; i++) {
-    let pm = perMonth.get(monthOf[i]);
-    if (!pm) {
-      pm = { n: 0, e: 0, e1: 0, e7: 0, cov: 0, cnt: 0 };
-      perMonth.set(monthOf[i], pm);
-    }
-    pm.n++;
-    pm.e += Math.abs(obs[i] - model[i]);
-    pm.e1 += Math.abs(obs[i] - b1[i]);
-    pm.e7 += Math.abs(obs[i] - b7[i]);
-    if (!uncertain(obs[i], q[0][i], q[2][i])) continue;
-    counted++;
-    pm.cnt++;
-    if (obs[i] >= q[0][i] && obs[i] <= q[2][i]) {
-      covered++;
-      pm.cov++;
-    }
-  }
-  const months: MonthScore[] = [...perMonth].map(([month, pm]) => {
-    const [mae, mae1, mae7] = [pm.e / pm.n, pm.e1 / pm.n, pm.e7 / pm.n];
-    return {
-      month,
-      forecasts: forecastsInMonth.get(month) ?? 0,
-      intervals: pm.n,
-      mae_kw: mae,
-      persistence_1d_mae_kw: mae1,
-      persistence_7d_mae_kw: mae7,
-      better_baseline: mae7 <= mae1 ? 'persistence_7d' : 'persistence_1d',
-      skill: skillOf(mae, Math.min(mae1, mae7)),
-      coverage_p10_p90: pm.cnt ? pm.cov / pm.cnt : Number.NaN,
-    };
-  });
+  const { covered, counted, months } = coverageAndMonths(
+    { obs, model, b1, b7, q, monthOf },
+    forecastsInMonth,
+  );
   const iso = (t: number) => new Date(t).toISOString();
   return {
     kind: opts.kind,

@@ -159,23 +159,31 @@ function levelFactor(y: DayMatrix, fc: Float64Array, fcFirstDay: number, day: nu
   return 1 + 0.5 * (ratio - 1); // shrunk: a week is a noisy estimate of a level shift
 }
 
-export function forecastLoad(
-  history: RegularSeries,
-  issueTime: number,
-  steps: number,
-  opts: LoadOptions,
-): Forecast {
-  const tz = opts.timeZone;
-  const hist = before(history, issueTime);
-  const stepMs = hist.stepMs;
-  const windowDays = opts.windowDays ?? 70;
-  const evalDays = opts.evalDays ?? 28;
-  const issueDay = localTime(tz, issueTime).day;
-  const firstDay = issueDay - windowDays;
-  const holidays = holidaySet(opts.holidays);
-  const y = dayMatrix(hist, tz, firstDay, windowDays + 1);
-  const spd = y.slotsPerDay;
+/**
+ * The out-of-sample evaluation: pseudo-forecasts for the `nPseudo` days from `pseudoFirst`, each
+ * from data before that day only; the last `nPseudo - 7` of them are the evaluation days.
+ */
+interface Evaluation {
+  ctx: Ctx;
+  y: DayMatrix;
+  spd: number;
+  firstDay: number;
+  pseudoFirst: number;
+  nPseudo: number;
+}
 
+interface TemperatureTerm {
+  heat: DayMatrix;
+  cool: DayMatrix;
+  full: DayMatrix;
+  bh: number;
+  bc: number;
+}
+
+type ChosenConfig = { ci: number; level: boolean; mae: number };
+
+function countDaysWithData(y: DayMatrix): number {
+  const spd = y.slotsPerDay;
   const daysWithData = new Set<number>();
   for (let d = 0; d < y.nDays; d++) {
     for (let s = 0; s < spd; s++) {
@@ -185,21 +193,13 @@ export function forecastLoad(
       }
     }
   }
-  if (daysWithData.size < MIN_HISTORY_DAYS) {
-    throw new Error(
-      `too little load history: ${daysWithData.size} day(s) with data in the ${windowDays} days before the issue time; need at least ${MIN_HISTORY_DAYS}`,
-    );
-  }
-  const types = new Int8Array(y.nDays);
-  for (let d = 0; d < y.nDays; d++) types[d] = dayType(firstDay + d, holidays);
-  const ctx: Ctx = { y, types, holidays };
-  let nonNegative = true;
-  for (const v of hist.values) if (v < 0) nonNegative = false;
+  return daysWithData.size;
+}
 
-  // Out-of-sample forecasts for the days before the issue: each from data before that day only.
-  const pseudoFirst = issueDay - evalDays - 7;
-  const nPseudo = evalDays + 7;
-  const pseudo = BASE_CONFIGS.map((cfg) => {
+/** Out-of-sample forecasts for the days before the issue, one series per base configuration. */
+function pseudoForecasts(e: Evaluation): Float64Array[] {
+  const { ctx, y, spd, firstDay, pseudoFirst, nPseudo } = e;
+  return BASE_CONFIGS.map((cfg) => {
     const fc = new Float64Array(nPseudo * spd).fill(Number.NaN);
     for (let p = 0; p < nPseudo; p++) {
       const day = pseudoFirst + p;
@@ -208,8 +208,11 @@ export function forecastLoad(
     }
     return fc;
   });
+}
 
-  // Choose the configuration (and whether to apply the level factor) by MAE on the evaluation days.
+/** The configuration (and whether to apply the level factor) with the lowest MAE on the evaluation days. */
+function chooseConfig(e: Evaluation, pseudo: Float64Array[]): ChosenConfig {
+  const { y, spd, firstDay, pseudoFirst, nPseudo } = e;
   let best = { ci: 0, level: false, mae: Number.POSITIVE_INFINITY };
   for (let ci = 0; ci < BASE_CONFIGS.length; ci++) {
     for (const level of [false, true]) {
@@ -232,57 +235,67 @@ export function forecastLoad(
       if (mae < best.mae - 1e-12) best = { ci, level, mae };
     }
   }
-  const cfg = BASE_CONFIGS[best.ci];
-  const fcPseudo = pseudo[best.ci];
+  return best;
+}
 
-  // Optional temperature term, fitted on the evaluation days' residuals against degree-hour deviations.
-  let temp: { heat: DayMatrix; cool: DayMatrix; full: DayMatrix; bh: number; bc: number } | undefined;
-  if (opts.temperature) {
-    const lastTargetDay = localTime(tz, issueTime + (steps - 1) * stepMs).day;
-    const full = dayMatrix(opts.temperature, tz, firstDay, lastTargetDay - firstDay + 1);
-    const { heat, cool } = degreeMatrices(full);
-    let shh = 0;
-    let scc = 0;
-    let shc = 0;
-    let shr = 0;
-    let scr = 0;
-    let n = 0;
-    for (let p = 7; p < nPseudo; p++) {
-      const day = pseudoFirst + p;
-      const yi = day - firstDay;
-      if (yi < 0) continue;
-      const lf = best.level ? levelFactor(y, fcPseudo, pseudoFirst, day) : 1;
-      for (let s = 0; s < spd; s++) {
-        const a = y.values[yi * spd + s];
-        const f = fcPseudo[p * spd + s];
-        const h = heat.values[yi * spd + s];
-        const c = cool.values[yi * spd + s];
-        if (Number.isNaN(a) || Number.isNaN(f) || Number.isNaN(h)) continue;
-        const dh = h - profile(ctx, heat, cfg, day, s, 'mean');
-        const dc = c - profile(ctx, cool, cfg, day, s, 'mean');
-        if (Number.isNaN(dh) || Number.isNaN(dc)) continue;
-        const r = a - f * lf;
-        shh += dh * dh;
-        scc += dc * dc;
-        shc += dh * dc;
-        shr += dh * r;
-        scr += dc * r;
-        n++;
-      }
-    }
-    if (n >= 96) {
-      // Ridge-regularized 2×2 normal equations; a season without cooling leaves bc ≈ 0.
-      const lam = 1e-3 * (shh + scc) + 1e-9;
-      const a11 = shh + lam;
-      const a22 = scc + lam;
-      const det = a11 * a22 - shc * shc;
-      const bh = (a22 * shr - shc * scr) / det;
-      const bc = (a11 * scr - shc * shr) / det;
-      temp = { heat, cool, full, bh, bc };
+/** Temperature term fitted on the evaluation days' residuals against degree-hour deviations. */
+function fitTemperature(
+  e: Evaluation,
+  cfg: Omit<Config, 'level'>,
+  fcPseudo: Float64Array,
+  level: boolean,
+  full: DayMatrix,
+): TemperatureTerm | undefined {
+  const { ctx, y, spd, firstDay, pseudoFirst, nPseudo } = e;
+  const { heat, cool } = degreeMatrices(full);
+  let shh = 0;
+  let scc = 0;
+  let shc = 0;
+  let shr = 0;
+  let scr = 0;
+  let n = 0;
+  for (let p = 7; p < nPseudo; p++) {
+    const day = pseudoFirst + p;
+    const yi = day - firstDay;
+    if (yi < 0) continue;
+    const lf = level ? levelFactor(y, fcPseudo, pseudoFirst, day) : 1;
+    for (let s = 0; s < spd; s++) {
+      const a = y.values[yi * spd + s];
+      const f = fcPseudo[p * spd + s];
+      const h = heat.values[yi * spd + s];
+      const c = cool.values[yi * spd + s];
+      if (Number.isNaN(a) || Number.isNaN(f) || Number.isNaN(h)) continue;
+      const dh = h - profile(ctx, heat, cfg, day, s, 'mean');
+      const dc = c - profile(ctx, cool, cfg, day, s, 'mean');
+      if (Number.isNaN(dh) || Number.isNaN(dc)) continue;
+      const r = a - f * lf;
+      shh += dh * dh;
+      scc += dc * dc;
+      shc += dh * dc;
+      shr += dh * r;
+      scr += dc * r;
+      n++;
     }
   }
+  if (n < 96) return undefined;
+  // Ridge-regularized 2×2 normal equations; a season without cooling leaves bc ≈ 0.
+  const lam = 1e-3 * (shh + scc) + 1e-9;
+  const a11 = shh + lam;
+  const a22 = scc + lam;
+  const det = a11 * a22 - shc * shc;
+  const bh = (a22 * shr - shc * scr) / det;
+  const bc = (a11 * scr - shc * shr) / det;
+  return { heat, cool, full, bh, bc };
+}
 
-  const tempTerm = (day: number, slot: number): number => {
+/** The temperature term's contribution at a day and slot (0 without a fitted term or data there). */
+function temperatureTermFn(
+  ctx: Ctx,
+  cfg: Omit<Config, 'level'>,
+  temp: TemperatureTerm | undefined,
+  spd: number,
+): (day: number, slot: number) => number {
+  return (day, slot) => {
     if (!temp) return 0;
     const d = day - temp.full.firstDay;
     if (d < 0 || d >= temp.full.nDays) return 0;
@@ -294,15 +307,24 @@ export function forecastLoad(
     if (Number.isNaN(dh) || Number.isNaN(dc)) return 0;
     return temp.bh * dh + temp.bc * dc;
   };
+}
 
-  // Residuals of the chosen model on the evaluation days → quantiles per local hour.
+/** Residuals of the chosen model on the evaluation days → quantiles per local hour. */
+function hourlyResidualQuantiles(
+  e: Evaluation,
+  fcPseudo: Float64Array,
+  level: boolean,
+  stepMs: number,
+  tempTerm: (day: number, slot: number) => number,
+) {
+  const { y, spd, firstDay, pseudoFirst, nPseudo } = e;
   const hours: number[] = [];
   const res: number[] = [];
   for (let p = 7; p < nPseudo; p++) {
     const day = pseudoFirst + p;
     const yi = day - firstDay;
     if (yi < 0) continue;
-    const lf = best.level ? levelFactor(y, fcPseudo, pseudoFirst, day) : 1;
+    const lf = level ? levelFactor(y, fcPseudo, pseudoFirst, day) : 1;
     for (let s = 0; s < spd; s++) {
       const a = y.values[yi * spd + s];
       const f = fcPseudo[p * spd + s];
@@ -311,10 +333,62 @@ export function forecastLoad(
       res.push(a - (f * lf + tempTerm(day, s)));
     }
   }
-  const rq = fitResidualQuantiles(hours, res);
+  return fitResidualQuantiles(hours, res);
+}
+
+export function forecastLoad(
+  history: RegularSeries,
+  issueTime: number,
+  steps: number,
+  opts: LoadOptions,
+): Forecast {
+  const tz = opts.timeZone;
+  const hist = before(history, issueTime);
+  const stepMs = hist.stepMs;
+  const windowDays = opts.windowDays ?? 70;
+  const evalDays = opts.evalDays ?? 28;
+  const issueDay = localTime(tz, issueTime).day;
+  const firstDay = issueDay - windowDays;
+  const holidays = holidaySet(opts.holidays);
+  const y = dayMatrix(hist, tz, firstDay, windowDays + 1);
+  const spd = y.slotsPerDay;
+
+  const withData = countDaysWithData(y);
+  if (withData < MIN_HISTORY_DAYS) {
+    throw new Error(
+      `too little load history: ${withData} day(s) with data in the ${windowDays} days before the issue time; need at least ${MIN_HISTORY_DAYS}`,
+    );
+  }
+  const types = new Int8Array(y.nDays);
+  for (let d = 0; d < y.nDays; d++) types[d] = dayType(firstDay + d, holidays);
+  const ctx: Ctx = { y, types, holidays };
+  let nonNegative = true;
+  for (const v of hist.values) if (v < 0) nonNegative = false;
+
+  const e: Evaluation = {
+    ctx,
+    y,
+    spd,
+    firstDay,
+    pseudoFirst: issueDay - evalDays - 7,
+    nPseudo: evalDays + 7,
+  };
+  const pseudo = pseudoForecasts(e);
+  const best = chooseConfig(e, pseudo);
+  const cfg = BASE_CONFIGS[best.ci];
+  const fcPseudo = pseudo[best.ci];
+
+  let temp: TemperatureTerm | undefined;
+  if (opts.temperature) {
+    const lastTargetDay = localTime(tz, issueTime + (steps - 1) * stepMs).day;
+    const full = dayMatrix(opts.temperature, tz, firstDay, lastTargetDay - firstDay + 1);
+    temp = fitTemperature(e, cfg, fcPseudo, best.level, full);
+  }
+  const tempTerm = temperatureTermFn(ctx, cfg, temp, spd);
+  const rq = hourlyResidualQuantiles(e, fcPseudo, best.level, stepMs, tempTerm);
 
   const targets: TargetCell[] = targetCells(tz, issueTime, stepMs, steps);
-  const lfIssue = best.level ? levelFactor(y, fcPseudo, pseudoFirst, issueDay) : 1;
+  const lfIssue = best.level ? levelFactor(y, fcPseudo, e.pseudoFirst, issueDay) : 1;
   const mean: number[] = [];
   const p10: number[] = [];
   const p50: number[] = [];
