@@ -67,6 +67,32 @@ describe('SunSpec driver: no write after the command expired', function () {
     assert.equal(wset(), before, 'the device was free again, yet the expired write never reached it');
   });
 
+  it('keeps each apply its own check when two run on one device at once', async () => {
+    const pv = new SunSpecDriver({ id: 'pv1', unit: 1, io, protocol: 'sunspec-tcp' });
+    await pv.open();
+    const varSet = () => site.pv.model(704).get('VarSet');
+    const before = varSet();
+    // The PV stalls; a var command (expiring in 200 ms) queues behind the stalled read, and the control
+    // cycle's curtailment (no command check) starts on the same device meanwhile.
+    site.pv.online = false;
+    const stalled = io.readHolding(1, 40000, 2).catch((err: Error) => err);
+    const deadline = Date.now() + 200;
+    setTimeout(() => {
+      site.pv.online = true;
+    }, 300);
+    const reactive = pv.apply(
+      { type: 'reactive_power', var: 1234 },
+      { stillWanted: () => Date.now() < deadline },
+    );
+    const curtail = pv.apply({ type: 'active_power_limit', w: 3000 });
+    const [r, c] = await Promise.allSettled([reactive, curtail]);
+    assert.match(String(await stalled), /no response within 500 ms/);
+    assert.equal(r.status, 'rejected');
+    assert.ok((r as PromiseRejectedResult).reason instanceof SetpointExpiredError);
+    assert.equal(c.status, 'fulfilled', 'the unchecked curtailment is written');
+    assert.equal(varSet(), before, 'the expired var setpoint never reached the device');
+  });
+
   it('without a check (no command behind it) writes as before', async () => {
     const got = await battery.apply({ type: 'battery_power', w: -800 });
     assert.equal(got.w, -800);

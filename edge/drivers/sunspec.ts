@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 /**
  * SunSpec device driver (inverter, battery, meter) over any Modbus line. Learns the device from what
  * it advertises — 7xx (IEEE 1547-2018) models preferred, 1xx otherwise — reads only the models it needs
@@ -38,6 +39,9 @@ export interface SunSpecDriverOptions {
 
 export class SunSpecError extends Error {}
 
+/** The running apply()'s check that its command is still in force (see ApplyOptions), per async chain. */
+const applyGuard = new AsyncLocalStorage<(() => boolean) | undefined>();
+
 /** Kind from the models a device advertises. */
 export function kindFromModels(ids: number[]): DeviceKind | undefined {
   if (ids.some((id) => METER_PREF.includes(id))) return 'meter';
@@ -62,8 +66,6 @@ export class SunSpecDriver implements DeviceDriver {
   models: ModelLocation[] = [];
   /** Latest raw registers per model id (also what the local Modbus proxy re-serves). */
   readonly cache = new Map<number, number[]>();
-  /** The running apply()'s check that its command is still in force (see ApplyOptions). */
-  private stillWanted: (() => boolean) | undefined;
   /** When each cached model was last read from (or written to) the device, epoch ms. */
   readonly cacheAt = new Map<number, number>();
   private pollModels: ModelLocation[] = [];
@@ -209,7 +211,8 @@ export class SunSpecDriver implements DeviceDriver {
    * points (flash-backed on some devices) are skipped when they already hold the value.
    */
   async writePoint(modelId: number, path: string, value: number): Promise<void> {
-    if (this.stillWanted && !this.stillWanted()) throw new SetpointExpiredError(this.id);
+    const stillWanted = applyGuard.getStore();
+    if (stillWanted && !stillWanted()) throw new SetpointExpiredError(this.id);
     const m = this.loc(modelId);
     if (!m?.def) throw new SunSpecError(`${this.id}: device has no model ${modelId}`);
     let regs = this.cache.get(modelId);
@@ -230,10 +233,10 @@ export class SunSpecDriver implements DeviceDriver {
       plan = encodeWrite(m.def, regs, path, Math.round(value / step) * step);
     }
     // Checked again: reading the model above may have waited on a slow or frozen device.
-    if (this.stillWanted && !this.stillWanted()) throw new SetpointExpiredError(this.id);
+    if (stillWanted && !stillWanted()) throw new SetpointExpiredError(this.id);
     try {
       await this.io.writeHolding(this.unit, m.address + plan.offset, plan.registers, {
-        stillWanted: this.stillWanted,
+        stillWanted,
       });
     } catch (err) {
       if (err instanceof ModbusError && err.kind === 'not-wanted') throw new SetpointExpiredError(this.id);
@@ -267,13 +270,9 @@ export class SunSpecDriver implements DeviceDriver {
   }
 
   async apply(sp: Setpoint, opts: ApplyOptions = {}): Promise<Applied> {
-    // One apply at a time per device (the controller serializes them), so a field is enough.
-    this.stillWanted = opts.stillWanted;
-    try {
-      return await this.applyNow(sp);
-    } finally {
-      this.stillWanted = undefined;
-    }
+    // The check travels with this apply's own async calls: the control cycle may apply another
+    // setpoint to the same device meanwhile, with a check of its own (or none).
+    return applyGuard.run(opts.stillWanted, () => this.applyNow(sp));
   }
 
   private async applyNow(sp: Setpoint): Promise<Applied> {
