@@ -11,8 +11,8 @@ export { DomainError } from '../errors.ts';
 /**
  * The one place where an error becomes an HTTP answer. Routes and services throw a `DomainError`
  * (cloud/errors.ts; the command pipeline's, grid's and VPP dispatch's refusals are ones) with a
- * code; the table below says which status the code answers. The market's refusal codes share the
- * table. Only MarketServiceError still carries its own status (see marketAnswer).
+ * code; the table below says which status the code answers. The market's refusal codes
+ * (MarketRefusal, MarketServiceError) share the table.
  */
 export const ERROR_STATUS = {
   invalid: 400,
@@ -35,6 +35,7 @@ export const ERROR_STATUS = {
   NO_DERM: 403,
   NOT_DMO: 403,
   NOT_DGO: 403,
+  NOT_DERM: 403,
   NO_MARKET_ACTOR: 403,
   UNKNOWN_BID: 404,
   UNKNOWN_RESOURCE: 404,
@@ -42,6 +43,18 @@ export const ERROR_STATUS = {
   MALFORMED: 400,
   BAD_INTERVAL: 400,
   AMBIGUOUS_PARTICIPANT: 400,
+  // Market service refusals (MarketServiceError): lookups, state and wiring.
+  DUPLICATE_ORDER: 409,
+  NOT_LIVE: 409,
+  NOT_METERED_YET: 409,
+  NOT_LINKED: 422,
+  UNKNOWN_DEVICE: 422,
+  UNKNOWN_SITE: 422,
+  NO_TERRITORY: 422,
+  UNKNOWN_TERRITORY: 404,
+  NO_ISO: 503,
+  NO_PIPELINE: 503,
+  NO_TELEMETRY: 503,
 } as const satisfies Record<ErrorCode, number> & Record<string, number>;
 
 export interface HttpAnswer {
@@ -67,9 +80,9 @@ function marketAnswer(err: unknown): HttpAnswer | undefined {
     return refusal(status, { error: `${code}: ${reason}`, code, reason });
   }
   if (err instanceof MarketServiceError) {
-    // The market service still chooses the status per throw (NO_TERRITORY is 404 or 422 there).
     const reason = err.message.slice(err.code.length + 2);
-    return refusal(err.status, { error: err.message, code: err.code, reason });
+    const status = (ERROR_STATUS as Record<string, number>)[err.code] ?? 422;
+    return refusal(status, { error: err.message, code: err.code, reason });
   }
   return undefined;
 }

@@ -95,7 +95,7 @@ describe('route machinery: declared scope and audit applied by mount(), one erro
         if (kind === 'unavailable') throw new DomainError('unavailable', 'secret internals');
         if (kind === 'gate') throw new MarketRefusal(refuse('GATE_CLOSED', 'the gate closed at 10:00'));
         if (kind === 'unlisted') throw new MarketRefusal(refuse('BEYOND_CAPABILITY', 'too much'));
-        if (kind === 'service') throw new MarketServiceError(503, 'NO_ISO', 'no wholesale market');
+        if (kind === 'service') throw new MarketServiceError('NO_ISO', 'no wholesale market');
         return null;
       },
     }),

@@ -45,7 +45,6 @@ export function marketFormRoutes(m: MarketService | undefined): AnyRouteDef[] {
           return m.forms.screening(q);
         if (!mine.length)
           throw new MarketServiceError(
-            403,
             'NO_MARKET_ACTOR',
             `user "${principal.user.id}" acts for no market organization`,
           );

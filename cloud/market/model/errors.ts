@@ -1,7 +1,9 @@
-/** A request the market service refuses for a reason outside the core rules (role, state, lookup). */
+/**
+ * A request the market service refuses for a reason outside the core rules (role, state, lookup). It
+ * names a code, never an HTTP status: cloud/api/errors.ts maps every code to one status.
+ */
 export class MarketServiceError extends Error {
   constructor(
-    readonly status: number,
     readonly code: string,
     message: string,
   ) {

@@ -152,13 +152,9 @@ export class P2pMarket {
         );
       const territory = this.territoryOf(r.bus);
       if (!territory)
-        throw new MarketServiceError(
-          422,
-          'NO_TERRITORY',
-          `bus "${r.bus}" belongs to no P2P market territory`,
-        );
+        throw new MarketServiceError('NO_TERRITORY', `bus "${r.bus}" belongs to no P2P market territory`);
       const id = q.id ?? `ord_${newId(8)}`;
-      if (this.#orders.has(id)) throw new MarketServiceError(409, 'DUPLICATE_ORDER', `order "${id}" exists`);
+      if (this.#orders.has(id)) throw new MarketServiceError('DUPLICATE_ORDER', `order "${id}" exists`);
       this.#check(territory, q, participant);
       const a = this.#auction(territory);
       const order = {
@@ -231,7 +227,7 @@ export class P2pMarket {
           ),
         );
       if (o.status !== 'live')
-        throw new MarketServiceError(409, 'NOT_LIVE', `order "${id}" is ${o.status}: nothing left to cancel`);
+        throw new MarketServiceError('NOT_LIVE', `order "${id}" is ${o.status}: nothing left to cancel`);
       const left = this.#auction(o.territory).cancel(id);
       const next = { ...o, remainingWh: left?.remainingWh ?? 0, status: 'cancelled' };
       this.#orders.set(id, next);
@@ -253,7 +249,7 @@ export class P2pMarket {
   /** The anonymous order book of a territory and interval: price levels and depth, no names. */
   book(territory: string, intervalStart: number) {
     if (!this.territories().includes(territory))
-      throw new MarketServiceError(404, 'NO_TERRITORY', `no P2P market territory "${territory}"`);
+      throw new MarketServiceError('UNKNOWN_TERRITORY', `no P2P market territory "${territory}"`);
     const b = this.#auction(territory).book(intervalStart);
     const strip = (l: { price: number; wh: number }[]) => l.map(({ price, wh }) => ({ price, wh }));
     return { territory, intervalStart, bids: strip(b.bids), asks: strip(b.asks) };
@@ -275,7 +271,7 @@ export class P2pMarket {
     const mine = this.#m.actorsOf(c.userId);
     const { DMO, DGO } = this.#m.config.roles;
     if (!mine.includes(DMO) && !mine.includes(DGO))
-      throw new MarketServiceError(403, 'NOT_DMO', `user "${c.userId}" acts for neither the DMO nor the DGO`);
+      throw new MarketServiceError('NOT_DMO', `user "${c.userId}" acts for neither the DMO nor the DGO`);
   }
 
   /**

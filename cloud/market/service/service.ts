@@ -117,7 +117,7 @@ export class MarketService implements MarketContext {
   /** The injected wholesale counterpart, or a 503 refusal when none is configured. */
   iso(): MarketIso {
     if (!this.deps.iso)
-      throw new MarketServiceError(503, 'NO_ISO', 'no wholesale market (ISO) is connected to this cloud');
+      throw new MarketServiceError('NO_ISO', 'no wholesale market (ISO) is connected to this cloud');
     return this.deps.iso;
   }
 
@@ -153,7 +153,6 @@ export class MarketService implements MarketContext {
     const a = this.actorsOf(userId).find((id) => this.config.roles[role] === id);
     if (!a)
       throw new MarketServiceError(
-        403,
         `NOT_${role}`,
         `user "${userId}" does not act for the ${role} ("${this.config.roles[role]}") of this market`,
       );
@@ -164,18 +163,13 @@ export class MarketService implements MarketContext {
     const mine = this.actorsOf(userId);
     if (requested !== undefined) {
       if (!mine.includes(requested))
-        throw new MarketServiceError(403, 'NOT_YOURS', `user "${userId}" does not act for "${requested}"`);
+        throw new MarketServiceError('NOT_YOURS', `user "${userId}" does not act for "${requested}"`);
       return requested;
     }
     if (mine.length === 1) return mine[0];
     if (!mine.length)
-      throw new MarketServiceError(
-        403,
-        'NO_MARKET_ACTOR',
-        `user "${userId}" acts for no market organization`,
-      );
+      throw new MarketServiceError('NO_MARKET_ACTOR', `user "${userId}" acts for no market organization`);
     throw new MarketServiceError(
-      400,
       'AMBIGUOUS_PARTICIPANT',
       `user "${userId}" acts for ${mine.join(', ')}: say which one as "participant"`,
     );
@@ -225,15 +219,14 @@ export class MarketService implements MarketContext {
       if (this.network && !this.network.buses.some((b) => b.id === r.bus))
         throw new MarketRefusal(refuse('MALFORMED', `bus "${r.bus}" is not in the network model`));
       if (site !== undefined && !(await this.deps.registry.getSite(site)))
-        throw new MarketServiceError(422, 'UNKNOWN_SITE', `site "${site}" is not in the registry`);
+        throw new MarketServiceError('UNKNOWN_SITE', `site "${site}" is not in the registry`);
       if (device !== undefined && (site === undefined || !(await this.deps.registry.getDevice(site, device))))
         throw new MarketServiceError(
-          422,
           'UNKNOWN_DEVICE',
           `device "${device}" is not a device of site "${site}"`,
         );
       if (this.resources.get(r.id))
-        throw new MarketServiceError(409, 'DUPLICATE_RESOURCE', `resource "${r.id}" is already registered`);
+        throw new MarketServiceError('DUPLICATE_RESOURCE', `resource "${r.id}" is already registered`);
       this.resources.add(r);
       this.links.set(r.id, { site, device });
       const stored = { ...r, ...(site ? { site } : {}), ...(device ? { device } : {}) };
@@ -333,7 +326,6 @@ export class MarketService implements MarketContext {
     const closes = gateClosure(market, start, this.gates);
     if (this.now() < closes)
       throw new MarketServiceError(
-        409,
         'GATE_OPEN',
         `the ${market} gate for ${new Date(start).toISOString()} closes at ${new Date(closes).toISOString()}: bids may still change`,
       );
@@ -374,13 +366,9 @@ export class MarketService implements MarketContext {
       if (q.hourStart % HOUR_MS !== 0)
         throw new MarketRefusal(refuse('BAD_INTERVAL', 'metered settlement runs on whole UTC hours'));
       if (this.now() < q.hourStart + HOUR_MS)
-        throw new MarketServiceError(
-          409,
-          'NOT_METERED_YET',
-          'the hour is not over: meters are still running',
-        );
+        throw new MarketServiceError('NOT_METERED_YET', 'the hour is not over: meters are still running');
       if (!this.deps.timeseries)
-        throw new MarketServiceError(503, 'NO_TELEMETRY', 'no time-series store to read meters from');
+        throw new MarketServiceError('NO_TELEMETRY', 'no time-series store to read meters from');
       const r = this.config.roles;
       const { ledger, lines, reports } = await meteredRun({
         hourStart: q.hourStart,
@@ -435,8 +423,8 @@ export class MarketService implements MarketContext {
       if (rule) throw new MarketRefusal(rule);
       const link = this.links.get(q.resource);
       if (!link?.site)
-        throw new MarketServiceError(422, 'NOT_LINKED', `resource "${q.resource}" is not linked to a site`);
-      if (!this.deps.send) throw new MarketServiceError(503, 'NO_PIPELINE', 'no command pipeline');
+        throw new MarketServiceError('NOT_LINKED', `resource "${q.resource}" is not linked to a site`);
+      if (!this.deps.send) throw new MarketServiceError('NO_PIPELINE', 'no command pipeline');
       const kind = this.resources.get(q.resource)!.kind;
       const type = kind === 'battery' ? 'battery_power' : 'active_power_limit';
       const cmd = await this.deps.send(
