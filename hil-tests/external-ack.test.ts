@@ -25,6 +25,21 @@ const printed = (args: string[]) =>
   execFileSync(process.execPath, [BIN, 'cloud', ...args], { encoding: 'utf8', timeout: 30_000 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The test reads the store the running cloud writes: opening it checks the layout in a write
+ * transaction, which the cloud's writer can hold for a moment (SQLITE_BUSY). Retry that, only that.
+ */
+async function openStore(path: string): Promise<SqliteTimeSeries> {
+  for (let i = 0; ; i++) {
+    try {
+      return new SqliteTimeSeries({ path, synchronous: 'normal' });
+    } catch (err) {
+      if (i >= 50 || !/database is locked/.test(String(err))) throw err;
+      await sleep(100);
+    }
+  }
+}
+
 describe('hardware in the loop: external Mosquitto, the cloud acknowledges only what is stored', function () {
   this.timeout(90_000);
   const users = { 'gridlayer-cloud': 'cloud-secret-1', 'site-x': 'secret-x-123' };
@@ -99,10 +114,10 @@ describe('hardware in the loop: external Mosquitto, the cloud acknowledges only 
 
     // Restarted on the same data: Mosquitto redelivers what the killed cloud never acknowledged.
     cloud = await startCloud();
-    const store = () => new SqliteTimeSeries({ path: join(dir, 'ts.db'), synchronous: 'normal' });
+    const store = () => openStore(join(dir, 'ts.db'));
     let counts: number[] = [];
     for (let i = 0; i < 200; i++) {
-      const s = store();
+      const s = await store();
       const b = await s.range({ sites: ['site-x'], points: ['w'], from: t0, to: t0 + 10_000, bucketMs: 1 });
       await s.close();
       counts = b.map((x) => x.count);
@@ -111,7 +126,7 @@ describe('hardware in the loop: external Mosquitto, the cloud acknowledges only 
     }
     await cloud.stop('SIGTERM');
     cloud = undefined;
-    const s = store();
+    const s = await store();
     const b = await s.range({ sites: ['site-x'], points: ['w'], from: t0, to: t0 + 10_000, bucketMs: 1 });
     await s.close();
     // One value per batch, each stored exactly once: w = 100·seq at t0 + 1000·seq.
@@ -139,7 +154,7 @@ describe('hardware in the loop: external Mosquitto, the cloud acknowledges only 
     pub.stdin.end(`${lines}\n`);
     const code = await new Promise((r) => pub.once('exit', r));
     assert.equal(code, 0);
-    const s = new SqliteTimeSeries({ path: join(dir, 'ts.db'), synchronous: 'normal' });
+    const s = await openStore(join(dir, 'ts.db'));
     let stored = 0;
     for (let i = 0; i < 300 && stored < n; i++) {
       const b = await s.range({
