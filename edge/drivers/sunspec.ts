@@ -232,8 +232,7 @@ export class SunSpecDriver implements DeviceDriver {
       const step = 10 ** sf;
       plan = encodeWrite(m.def, regs, path, Math.round(value / step) * step);
     }
-    // Checked again: reading the model above may have waited on a slow or frozen device.
-    if (stillWanted && !stillWanted()) throw new SetpointExpiredError(this.id);
+    // The client asks stillWanted again when the write's turn on the line comes (after this read too).
     try {
       await this.io.writeHolding(this.unit, m.address + plan.offset, plan.registers, {
         stillWanted,
