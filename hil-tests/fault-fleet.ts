@@ -604,13 +604,5 @@ export async function countCommands(fleet: FaultFleet): Promise<CommandCounts> {
       note(`var ${a.var} for ${a.site}: written to the device, but the cloud has no such command`);
     }
   }
-  for (const a of fleet.attempted) {
-    if (fleet.commands.some((x) => x.site === a.site && x.var === a.var)) continue;
-    const s = fleet.sites.find((x) => x.id === a.site) as FleetSite;
-    if (s.modbus.int32Writes(1, s.varSetAddress).some((w) => w.value === a.var)) {
-      c.appliedUnknown++;
-      note(`var ${a.var} for ${a.site}: written to the device, but the cloud has no such command`);
-    }
-  }
   return c;
 }

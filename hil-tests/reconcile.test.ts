@@ -102,15 +102,16 @@ describe('hardware in the loop: cloud and edge reconcile after a cloud outage', 
     assert.equal(audit.find((e) => e.action === 'command.reasserted')?.detail.of, orig.id);
   });
 
-  it('a setpoint whose expiry passed during the outage: shown expired with the lapse, not re-sent', async () => {
+  it('a setpoint whose expiry passed during the outage: shown lapsed (it was applied), not re-sent', async () => {
     const orig = await send(-1800, 6);
     await outage();
     await waitUntil('its expiry passed', () => (Date.now() > orig.expiresAt + 500 ? 1 : undefined), 15_000);
     await cloud.start();
-    const shown = await waitUntil('the command shown expired', async () => {
+    const shown = await waitUntil('the command shown lapsed', async () => {
       const c = await command(orig.id);
-      return c.status === 'expired' ? c : undefined;
+      return c.status === 'lapsed' ? c : undefined;
     });
+    assert.equal(shown.applied?.w, -1800, 'what the device took stays on record');
     assert.match(shown.reason ?? '', /lapsed at the site .*expired before it could be re-asserted/);
     const list = await cloud.ok<CommandRec[]>('GET', '/sites/site-rc/commands');
     assert.equal(list[0].id, orig.id, 'no newer command was issued');

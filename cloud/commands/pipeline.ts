@@ -276,7 +276,7 @@ export class CommandPipeline {
 
   /**
    * The edge reports setpoints it dropped before their expiry. Each such command is closed as
-   * `lapsed` (or `expired`, when its expiry has passed meanwhile) and, when still wanted, re-asserted:
+   * `lapsed` and, when still wanted and not yet past its expiry, re-asserted:
    * a new command with the same fields, a fresh id and issue time, and the original expiry. Idempotent:
    * the edge repeats its lapses in every online status, and only a command still in force moves.
    */
@@ -288,10 +288,12 @@ export class CommandPipeline {
       const when = new Date(l.at).toISOString();
       const now = Date.now();
       if (rec.expiresAt <= now) {
+        // Still `lapsed`, not `expired`: the device did take it and dropped it early; `expired` would
+        // tell the operator it was never applied.
         await this.transition(
           rec.id,
           FOLLOWABLE,
-          'expired',
+          'lapsed',
           { reason: `lapsed at the site at ${when} (${l.reason}); expired before it could be re-asserted` },
           `gateway:${site}`,
         );
