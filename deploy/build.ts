@@ -4,7 +4,7 @@
  * gateway's budget. Packages stay external (resolved from node_modules at run time) and each
  * subcommand stays its own lazily loaded chunk, so `edge` loads no cloud, solver or market code.
  */
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -29,7 +29,8 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 });
-// The operator page is read from beside the code that serves it (cloud/api/ui.ts).
-mkdirSync(join(out, 'ui'), { recursive: true });
-copyFileSync(join(root, 'cloud/api/ui/index.html'), join(out, 'ui/index.html'));
+// The operator app is bundled when the cloud starts (cloud/app/build.ts), from its sources in dist/app/.
+mkdirSync(join(out, 'app'), { recursive: true });
+cpSync(join(root, 'cloud/app/src'), join(out, 'app/src'), { recursive: true });
+copyFileSync(join(root, 'cloud/app/tsconfig.json'), join(out, 'app/tsconfig.json'));
 console.log(`built ${out}/main.js (run: node dist/main.js <command>)`);

@@ -1,12 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Logger } from 'pino';
+import { serveApp } from '../app/serve.ts';
 import { FailureThrottle } from '../auth/failure-throttle.ts';
 import { tokenAuthenticator } from './auth.ts';
 import { answerErrors } from './errors.ts';
 import { mount, openApiDocument } from './route.ts';
 import { type ApiDeps, apiRoutes } from './routes.ts';
-import { serveOperatorPage } from './ui.ts';
 
 export const API_PREFIX = '/api/v1';
 
@@ -28,7 +28,7 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
   });
   const audit = deps.registry.audit.bind(deps.registry);
   mount(app, API_PREFIX, routes, tokenAuthenticator(deps.registry, { throttle, log }), audit);
-  serveOperatorPage(app);
+  serveApp(app);
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });
   });

@@ -369,11 +369,18 @@ describe('VPP aggregation and dispatch (real cloud, fake gateways over MQTT)', f
     );
   });
 
-  it('serves the operator page at / without external resources', async () => {
-    const res = await fetch(t.cloud.apiUrl.replace('/api/v1', '/'));
+  it('serves the operator app at / without external resources', async () => {
+    const base = t.cloud.apiUrl.replace('/api/v1', '');
+    const res = await fetch(`${base}/`);
     assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-security-policy') ?? '', /script-src 'self'(;|$)/);
     const html = await res.text();
-    assert.match(html, /\/api\/v1/);
     assert.doesNotMatch(html, /https?:\/\//);
+    const script = html.match(/<script type="module" src="(\/app\/main\.[0-9a-f]{12}\.js)"/)?.[1];
+    assert.ok(script, html);
+    const js = await fetch(`${base}${script}`);
+    assert.equal(js.status, 200);
+    assert.match(await js.text(), /\/api\/v1/);
+    assert.equal((await fetch(`${base}/app/main.000000000000.js`)).status, 404);
   });
 });

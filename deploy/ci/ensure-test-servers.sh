@@ -10,6 +10,9 @@ declare -A bins=(
   [postgresql]=/usr/lib/postgresql/15/bin/postgres
   [redis-server]=/usr/bin/redis-server
   [socat]=/usr/bin/socat
+  # The operator app's browser tests (playwright-core drives it; nothing downloads a browser).
+  [chromium]=/usr/bin/chromium
+  [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 )
 missing=()
 for pkg in "${!bins[@]}"; do
