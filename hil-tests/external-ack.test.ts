@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
 import { SqliteTimeSeries } from '../cloud/storage/timeseries/sqlite.ts';
 import { telemetry } from '../test-support/cloud/test-cloud.ts';
 import { type RunningMosquitto, startMosquitto } from '../test-support/mosquitto.ts';
@@ -134,6 +135,61 @@ describe('hardware in the loop: external Mosquitto, the cloud acknowledges only 
       b.map((x) => [x.t - t0, x.mean, x.count]),
       [1, 2, 3, 4, 5, 6].map((seq) => [seq * 1000, seq * 100, 1]),
     );
+  });
+
+  it('a registry write that fails (the database refuses it for a while): the cloud reconnects and the redelivered status is applied', async () => {
+    // Before the fix the cloud ended its broker connection on the first failed write and never came
+    // back: every later message of every site waited in Mosquitto for good.
+    writeConfig(20);
+    cloud = await startCloud();
+    const pubTo = (topic: string, message: string) =>
+      run('mosquitto_pub', [
+        ...['-h', '127.0.0.1', '-p', String(broker.port), '-V', 'mqttv311', '-q', '1'],
+        ...['-u', 'site-x', '-P', users['site-x'], '-i', 'site-x-status'],
+        ...['-t', topic, '-m', message],
+      ]);
+    const registry = new Database(join(dir, 'registry.db'));
+    const lastSeen = () =>
+      (
+        registry.prepare('SELECT last_seen FROM sites WHERE id = ?').get('site-x') as
+          | { last_seen: number }
+          | undefined
+      )?.last_seen;
+    const ts = Date.now() - 1000;
+    // The registry refuses every update of a site's row (as a full disk or an I/O error would) for 4 s.
+    registry.exec(
+      "CREATE TRIGGER refuse_updates BEFORE UPDATE ON sites BEGIN SELECT RAISE(ABORT, 'disk I/O error (test)'); END",
+    );
+    await pubTo(
+      'gridlayer/v1/sites/site-x/status',
+      JSON.stringify({ v: 1, site: 'site-x', state: 'online', ts }),
+    );
+    for (let i = 0; i < 100 && !/ingest unavailable/.test(cloud.output()); i++) await sleep(100);
+    await sleep(3000);
+    assert.notEqual(lastSeen(), ts);
+    registry.exec('DROP TRIGGER refuse_updates');
+    let seen: number | undefined;
+    for (let i = 0; i < 300 && seen !== ts; i++) {
+      seen = lastSeen();
+      if (seen !== ts) await sleep(100);
+    }
+    assert.equal(seen, ts, `the redelivered status was not applied:\n${cloud.output().slice(-3000)}`);
+    assert.match(cloud.output(), /ingest unavailable; message left unacknowledged, reconnecting/);
+    // And ingest goes on: a batch published after the recovery is stored.
+    const t1 = Date.now() - 30_000;
+    await pubTo('gridlayer/v1/sites/site-x/telemetry', telemetry('site-x', 9001, t1, 4242));
+    const s = await openStore(join(dir, 'ts.db'));
+    let got: number | undefined;
+    for (let i = 0; i < 200 && got === undefined; i++) {
+      const b = await s.range({ sites: ['site-x'], points: ['w'], from: t1, to: t1 + 1, bucketMs: 1 });
+      got = b[0]?.mean;
+      if (got === undefined) await sleep(100);
+    }
+    await s.close();
+    registry.close();
+    assert.equal(got, 4242);
+    await cloud.stop('SIGTERM');
+    cloud = undefined;
   });
 
   it('a burst of 3,000 batches from one gateway (mosquitto_pub -l) is stored in full: Mosquitto drops none', async () => {

@@ -7,6 +7,10 @@ import type { CloudConfig } from '../config.ts';
 
 type ExternalConfig = Extract<CloudConfig['broker'], { mode: 'external' }>;
 
+/** Reconnect spacing after a lost connection; after ingest failures it doubles up to the maximum. */
+const RECONNECT_MS = 2000;
+const MAX_BACKOFF_MS = 30_000;
+
 export interface ExternalBus {
   publish(topic: string, payload: string): Promise<void>;
   close(): Promise<void>;
@@ -47,7 +51,7 @@ export async function connectExternalBroker(
     password: config.password,
     ca: config.ca ? readFileSync(config.ca) : undefined,
     clean: false,
-    reconnectPeriod: 2000,
+    reconnectPeriod: RECONNECT_MS,
     connectTimeout: 10_000,
     protocolVersion: 4,
   });
@@ -55,11 +59,24 @@ export async function connectExternalBroker(
   const stored = new Map<number, { written: Promise<unknown>; on: number }>();
   let connection = 0;
   let acks: Promise<unknown> = Promise.resolve();
-  const failed = (err: unknown) => {
-    // Not acknowledged: the broker redelivers after we reconnect.
-    log.warn({ err: (err as Error).message }, 'ingest unavailable; leaving message unacknowledged');
-    connection++; // no later PUBACK of this connection goes out either
-    client.end(true);
+  let closing = false;
+  let failures = 0;
+  const failed = (err: unknown, on: number) => {
+    // One failure ends a connection once; the other messages in flight on it fail with it.
+    if (on !== connection || closing) return;
+    // Not acknowledged: the broker keeps it in our persistent session and redelivers it when we are
+    // back. The connection is dropped (no later PUBACK of it goes out, order is kept) and mqtt.js
+    // reconnects after a growing back-off: a registry that was briefly unavailable must not stop
+    // ingest for good, and one that stays down must not be hammered.
+    failures++;
+    const backoffMs = Math.min(MAX_BACKOFF_MS, RECONNECT_MS * 2 ** Math.min(failures - 1, 4));
+    client.options.reconnectPeriod = backoffMs;
+    log.warn(
+      { err: (err as Error).message, reconnectInMs: backoffMs },
+      'ingest unavailable; message left unacknowledged, reconnecting to the broker',
+    );
+    connection++;
+    client.stream?.destroy();
   };
   client.handleMessage = (packet, done) => {
     const t = parseSiteTopic(packet.topic);
@@ -69,11 +86,14 @@ export async function connectExternalBroker(
     const on = connection;
     onUplink(t.siteId, t.kind, payload, (w) => {
       written = w;
-    }).then(() => {
-      if (packet.qos === 1 && packet.messageId !== undefined)
-        stored.set(packet.messageId, { written: written ?? Promise.resolve(), on });
-      done();
-    }, failed);
+    }).then(
+      () => {
+        if (packet.qos === 1 && packet.messageId !== undefined)
+          stored.set(packet.messageId, { written: written ?? Promise.resolve(), on });
+        done();
+      },
+      (err) => failed(err, on),
+    );
   };
   // mqtt.js's internal send (pinned by package-lock; external-ack.test.ts fails if it changes).
   const c = client as unknown as {
@@ -92,10 +112,19 @@ export async function connectExternalBroker(
     cb?.(); // the parser reads the next message now; the PUBACK waits for the disk
     acks = acks.then(
       () =>
-        written.then(() => {
-          // A PUBACK of an earlier connection is not sent: the broker redelivers, dedupe drops the copy.
-          if (on === connection && client.connected) send(packet);
-        }, failed),
+        written.then(
+          () => {
+            // A PUBACK of an earlier connection is not sent: the broker redelivers, dedupe drops the copy.
+            if (on === connection && client.connected) {
+              send(packet);
+              if (failures) {
+                failures = 0;
+                client.options.reconnectPeriod = RECONNECT_MS;
+              }
+            }
+          },
+          (err) => failed(err, on),
+        ),
       () => undefined,
     );
   };
@@ -118,7 +147,10 @@ export async function connectExternalBroker(
     publish: async (topic, payload) => {
       await client.publishAsync(topic, payload, { qos: 1 });
     },
-    close: () => client.endAsync(),
+    close: () => {
+      closing = true;
+      return client.endAsync();
+    },
     get connected() {
       return client.connected;
     },
