@@ -112,7 +112,12 @@ async function authorize(r: AnyRouteDef, req: Request, authenticate: Authenticat
       'www-authenticate': 'Bearer',
     });
   // A cookie is sent by the browser whatever page asks: a change must prove it comes from our app.
-  if (principal.session && req.method !== 'GET' && req.method !== 'HEAD' && !csrfMatches(req, principal.session.csrf))
+  if (
+    principal.session &&
+    req.method !== 'GET' &&
+    req.method !== 'HEAD' &&
+    !csrfMatches(req, principal.session.csrf)
+  )
     throw new CsrfRefused();
   if (!principal.can(r.permission))
     throw new DomainError('forbidden', `role ${principal.user.role} may not ${r.permission}`);

@@ -55,7 +55,11 @@ describe('operator app sessions: sign-in, cookie on every route, CSRF, sign-out,
       api: { host: '127.0.0.1', port: 0, sessions: { idleSeconds: 2, absoluteSeconds: 3600 } },
     });
     const mk = (body: object) => call(t, 'POST', '/users', { token: BOOTSTRAP_TOKEN, body });
-    assert.equal((await mk({ id: 'olga', name: 'Olga Operator', role: 'operator', password: 'correct horse battery' })).status, 201);
+    assert.equal(
+      (await mk({ id: 'olga', name: 'Olga Operator', role: 'operator', password: 'correct horse battery' }))
+        .status,
+      201,
+    );
     assert.equal((await mk({ id: 'pete', name: 'Pete Participant', role: 'participant' })).status, 201);
   });
   after(() => t?.stop());
@@ -125,10 +129,18 @@ describe('operator app sessions: sign-in, cookie on every route, CSRF, sign-out,
     assert.equal(none.status, 403);
     assert.equal(none.body.code, 'CSRF');
     assert.match(none.body.error, /^CSRF: .*x-csrf-token/);
-    const wrong = await call(t, 'POST', '/groups', { cookie: a.cookie, csrf: `${a.csrf.slice(0, -1)}x`, body });
+    const wrong = await call(t, 'POST', '/groups', {
+      cookie: a.cookie,
+      csrf: `${a.csrf.slice(0, -1)}x`,
+      body,
+    });
     assert.equal(wrong.status, 403);
     assert.equal(wrong.body.code, 'CSRF');
-    assert.equal((await call(t, 'GET', '/groups/g-csrf', { token: BOOTSTRAP_TOKEN })).status, 404, 'nothing made');
+    assert.equal(
+      (await call(t, 'GET', '/groups/g-csrf', { token: BOOTSTRAP_TOKEN })).status,
+      404,
+      'nothing made',
+    );
     const ok = await call(t, 'POST', '/groups', { cookie: a.cookie, csrf: a.csrf, body });
     assert.equal(ok.status, 201);
     // A bearer caller needs no CSRF value (no cookie a foreign page could make the browser send).
@@ -140,7 +152,10 @@ describe('operator app sessions: sign-in, cookie on every route, CSRF, sign-out,
   });
 
   it('exchanges an API token for a session once; a bad token is refused', async () => {
-    const tok = await call(t, 'POST', '/users/pete/tokens', { token: BOOTSTRAP_TOKEN, body: { label: 'app' } });
+    const tok = await call(t, 'POST', '/users/pete/tokens', {
+      token: BOOTSTRAP_TOKEN,
+      body: { label: 'app' },
+    });
     assert.equal(tok.status, 201);
     const a = await login(t, { token: tok.body.token });
     assert.equal(a.status, 200);
@@ -164,7 +179,10 @@ describe('operator app sessions: sign-in, cookie on every route, CSRF, sign-out,
     const after = await call(t, 'GET', '/me', { cookie: a.cookie });
     assert.equal(after.status, 401);
     const audit = await call(t, 'GET', '/audit?action=auth.logout', { token: BOOTSTRAP_TOKEN });
-    assert.ok((audit.body.items ?? audit.body).some((e: any) => e.actor === 'user:olga'), 'sign-out audited');
+    assert.ok(
+      (audit.body.items ?? audit.body).some((e: any) => e.actor === 'user:olga'),
+      'sign-out audited',
+    );
   });
 
   it('a session unused for longer than api.sessions.idleSeconds answers 401 and is deleted', async () => {
@@ -182,7 +200,10 @@ describe('operator app sessions: sign-in, cookie on every route, CSRF, sign-out,
   });
 
   it('an operator sets a password (audited without it), which ends the sessions the user had', async () => {
-    const short = await call(t, 'PUT', '/users/pete/password', { token: BOOTSTRAP_TOKEN, body: { password: 'short' } });
+    const short = await call(t, 'PUT', '/users/pete/password', {
+      token: BOOTSTRAP_TOKEN,
+      body: { password: 'short' },
+    });
     assert.equal(short.status, 400);
     const set = await call(t, 'PUT', '/users/pete/password', {
       token: BOOTSTRAP_TOKEN,
@@ -200,13 +221,27 @@ describe('operator app sessions: sign-in, cookie on every route, CSRF, sign-out,
     assert.equal((await call(t, 'GET', '/me', { cookie: a.cookie })).status, 401);
     assert.equal((await login(t, { user: 'pete', password: 'pete has a long password' })).status, 401);
     assert.equal((await login(t, { user: 'pete', password: 'pete changed his password' })).status, 200);
-    assert.equal((await call(t, 'PUT', '/users/nobody/password', { token: BOOTSTRAP_TOKEN, body: { password: 'x'.repeat(12) } })).status, 404);
+    assert.equal(
+      (
+        await call(t, 'PUT', '/users/nobody/password', {
+          token: BOOTSTRAP_TOKEN,
+          body: { password: 'x'.repeat(12) },
+        })
+      ).status,
+      404,
+    );
     const audit = await call(t, 'GET', '/audit?action=user.password', { token: BOOTSTRAP_TOKEN });
     const text = JSON.stringify(audit.body);
     assert.ok(text.includes('sessionsEnded'));
-    assert.ok(!text.includes('pete changed his password') && !text.includes('pete has a long'), 'no password in the audit');
+    assert.ok(
+      !text.includes('pete changed his password') && !text.includes('pete has a long'),
+      'no password in the audit',
+    );
     const created = await call(t, 'GET', '/audit?action=user.create', { token: BOOTSTRAP_TOKEN });
-    assert.ok(!JSON.stringify(created.body).includes('correct horse'), 'no password in the user.create audit');
+    assert.ok(
+      !JSON.stringify(created.body).includes('correct horse'),
+      'no password in the user.create audit',
+    );
   });
 });
 
@@ -237,7 +272,9 @@ describe('operator app sessions: absolute expiry and the sign-in throttle', func
   it('failed sign-ins count against the per-source throttle: after maxFailures even the right password gets 429', async () => {
     for (let i = 0; i < 3; i++)
       assert.equal((await login(t, { user: 'vera', password: `wrong password ${i}` })).status, 401);
-    const blocked = await call(t, 'POST', '/auth/login', { body: { user: 'vera', password: 'vera signs in here' } });
+    const blocked = await call(t, 'POST', '/auth/login', {
+      body: { user: 'vera', password: 'vera signs in here' },
+    });
     assert.equal(blocked.status, 429);
     assert.match(blocked.body.error, /too many failed authentication attempts from 127\.0\.0\.1/);
     // The same throttle guards bearer tokens: the source is blocked there too.
