@@ -268,6 +268,28 @@ describe('operator app fleet view: summary, paged site list, alarms, live events
     assert.equal((await call(t, '/alarms?limit=2')).length, 2);
   });
 
+  it('documents the new routes in the OpenAPI document: cookie auth, the fleet query, the event stream', async () => {
+    const doc = (await fetch(`${t.cloud.apiUrl}/openapi.json`).then((r) => r.json())) as any;
+    assert.equal(doc.components.securitySchemes.session.in, 'cookie');
+    assert.equal(doc.components.securitySchemes.session.name, 'gl_session');
+    assert.ok(doc.paths['/api/v1/auth/login'].post.requestBody);
+    assert.ok(doc.paths['/api/v1/auth/logout'].post);
+    assert.ok(doc.paths['/api/v1/users/{user}/password'].put);
+    assert.ok(doc.paths['/api/v1/fleet/summary'].get);
+    assert.ok(doc.paths['/api/v1/alarms'].get);
+    assert.deepEqual(doc.paths['/api/v1/fleet/sites'].get.parameters.map((p: any) => p.name).sort(), [
+      'alarm',
+      'dir',
+      'limit',
+      'offset',
+      'q',
+      'sort',
+      'status',
+    ]);
+    assert.ok(doc.paths['/api/v1/events'].get.responses['200'].content['text/event-stream']);
+    assert.deepEqual(doc.paths['/api/v1/sites'].get.security, [{ bearer: [] }, { session: [] }]);
+  });
+
   it('streams a command status change, site power and a refusal alarm over SSE, each only to callers in scope', async () => {
     const mk = async (id: string, behaviour: 'normal' | 'refuse') => {
       const r = await t.api<{ gateway: { password: string } }>('POST', '/sites', {

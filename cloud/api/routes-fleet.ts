@@ -251,6 +251,7 @@ export function fleetRoutes(d: FleetDeps): AnyRouteDef[] {
         "Live updates as Server-Sent Events (text/event-stream), scoped to the caller's sites: site {id,status,mode,lastSeen,power} (at most one per site per second), command {id,site,status,reason}, dispatch {id,group,status,delivered,target}, alarm {site,kind,active}; a heartbeat comment every api.events.heartbeatSeconds",
       tag: 'fleet',
       permission: 'site:read',
+      produces: 'text/event-stream',
       handler: async ({ principal, res }) => {
         if (!d.live) throw new Error('live events are not wired');
         await d.live.streams.open(principal, res);
