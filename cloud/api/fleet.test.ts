@@ -432,3 +432,58 @@ describe('operator app fleet view: summary, paged site list, alarms, live events
     await part.until(() => part.ended, 5000, 'end of the participant stream');
   });
 });
+
+describe('operator app live events: a slow client is dropped, not buffered without bound', function () {
+  this.timeout(30_000);
+  let t: TestCloud;
+  before(async () => {
+    t = await startTestCloud({
+      api: { host: '127.0.0.1', port: 0, events: { heartbeatSeconds: 15, maxBufferedBytes: 64 * 1024 } },
+    });
+  });
+  after(() => t?.stop());
+
+  it('a stream that does not read is closed once maxBufferedBytes wait for its socket; a reading one keeps going', async () => {
+    const { request } = await import('node:http');
+    const url = new URL(`${t.cloud.apiUrl}/events`);
+    // A client that never reads what it is sent (its socket paused from the start).
+    const slow = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      const req = request(url, { headers: { authorization: `Bearer ${BOOTSTRAP_TOKEN}` } }, resolve);
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(slow.statusCode, 200);
+    slow.pause();
+    slow.socket.pause();
+    let slowClosed = false;
+    slow.socket.on('close', () => {
+      slowClosed = true;
+    });
+    slow.on('error', () => undefined);
+    const fast = await SseReader.open(`${t.cloud.apiUrl}/events`, {
+      authorization: `Bearer ${BOOTSTRAP_TOKEN}`,
+    });
+    const streams = () => (t.cloud.live.hub as unknown as { subscribers: number }).subscribers;
+    assert.equal(streams(), 2);
+    const detail = 'x'.repeat(2000);
+    // Up to 20 MB in all, far past what socket buffers hold, in rounds of 40 kB so the reader keeps up.
+    for (let round = 0; round < 500 && streams() > 1; round++) {
+      for (let i = 0; i < 20; i++)
+        t.cloud.live.hub.publish({
+          name: 'alarm',
+          data: { site: 'x', kind: 'stale', active: true, n: round * 20 + i, detail },
+        });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(streams(), 1, 'the slow stream was dropped');
+    await fast.until(() => fast.events.length > 0 && !fast.ended, 5000, 'events at the reading client');
+    // Reading again, the slow client gets what the kernel had buffered, then the end of the connection.
+    slow.on('data', () => undefined);
+    slow.socket.resume();
+    slow.resume();
+    const until = Date.now() + 5000;
+    while (!slowClosed && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(slowClosed, 'the slow client was disconnected');
+    assert.ok(!fast.ended, 'the reading client is still connected');
+  });
+});
