@@ -134,6 +134,14 @@ describe('market API, peer-to-peer model 6: independent DMO, utility DER may tra
       authorization: `Bearer ${mc.tok.dora}`,
     });
     assert.equal(live.status, 200);
+    // /me tells the app which market organization the user acts for.
+    const me = await mc.t.api<{ market: { actors: string[]; roles: Record<string, string[]> } }>(
+      'GET',
+      '/me',
+      mc.as('dora'),
+    );
+    assert.deepEqual(me.body.market.actors, ['dso']);
+    assert.ok(me.body.market.roles.dso.includes('DMO'), JSON.stringify(me.body.market));
     const received: Command[] = [];
     const gw = mc.gateway!;
     await gw.subscribeAsync(siteTopic('site-a', 'commands'), { qos: 1 });
