@@ -60,7 +60,13 @@ export function cookieOf(req: Request, name: string): string | undefined {
   if (!h) return undefined;
   for (const part of h.split(';')) {
     const i = part.indexOf('=');
-    if (i > 0 && part.slice(0, i).trim() === name) return decodeURIComponent(part.slice(i + 1).trim());
+    if (i > 0 && part.slice(0, i).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(i + 1).trim());
+      } catch {
+        return part.slice(i + 1).trim(); // not percent-encoded: compared as sent (and refused)
+      }
+    }
   }
   return undefined;
 }

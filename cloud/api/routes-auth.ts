@@ -83,11 +83,11 @@ export function sessionRoutes(d: SessionDeps): AnyRouteDef[] {
           'expired',
           `API token ${parsed.id} expired at ${new Date(tok.expiresAt).toISOString()}`,
         );
-      return { userId: tok.userId, via: 'token' as const };
+      return { userId: tok.userId, via: 'token' as const, tokenId: parsed.id };
     }
     const ok = await passwordMatches(body.password, await registry.passwordHash(body.user));
     if (!ok) throw fail(source, 'wrong password', 'invalid user or password');
-    return { userId: body.user, via: 'password' as const };
+    return { userId: body.user, via: 'password' as const, tokenId: null };
   };
   return [
     route({
@@ -113,7 +113,7 @@ export function sessionRoutes(d: SessionDeps): AnyRouteDef[] {
             },
           );
         }
-        const { userId, via } = await verify(body, source);
+        const { userId, via, tokenId } = await verify(body, source);
         const user = await registry.getUser(userId);
         if (!user)
           throw fail(source, 'no user', via === 'token' ? 'invalid API token' : 'invalid user or password');
@@ -126,6 +126,7 @@ export function sessionRoutes(d: SessionDeps): AnyRouteDef[] {
           userId,
           csrf,
           via,
+          tokenId,
           source,
           createdAt: t,
           lastUsed: t,
@@ -135,6 +136,7 @@ export function sessionRoutes(d: SessionDeps): AnyRouteDef[] {
         await registry.purgeSessions(t, t - d.sessions.idleMs);
         await registry.audit(`user:${userId}`, 'auth.login', userId, { via, source });
         setCookies(res, req, d, sid, csrf, Math.ceil(d.sessions.absoluteMs / 1000));
+        res.setHeader('cache-control', 'no-store');
         return {
           user: { id: user.id, name: user.name, role: user.role },
           csrf,

@@ -32,6 +32,8 @@ const tokenSchema = z.object({
 interface UserDeps {
   registry: Registry;
   auth: { tokenDefaultTtlSeconds: number; tokenMaxTtlSeconds: number };
+  /** A browser session ended (its live streams are closed). */
+  sessionEnded?: (idHash: string) => void;
 }
 
 /** The caller. */
@@ -182,13 +184,16 @@ function tokenRoutes(d: UserDeps): AnyRouteDef[] {
     route({
       method: 'delete',
       path: '/tokens/:id',
-      summary: 'Revoke an API token (refused from the next request on)',
+      summary:
+        'Revoke an API token (refused from the next request on; sessions it was exchanged for end too)',
       tag: 'auth',
       permission: 'user:admin',
       params: z.object({ id }),
       handler: async ({ params }) => {
         if (!(await registry.revokeToken(params.id)))
           throw new DomainError('not_found', `unknown or revoked token ${params.id}`);
+        // Sessions the token was exchanged for end with it.
+        for (const h of await registry.deleteTokenSessions(params.id)) d.sessionEnded?.(h);
         return undefined;
       },
       audit: { action: 'token.revoke', target: ({ params }) => params.id },

@@ -72,7 +72,7 @@ export function apiRoutes(d: ApiDeps, rt: ApiRuntime): AnyRouteDef[] {
     ...groupRoutes(d),
     ...commandRoutes(d),
     ...auditRoutes(d),
-    ...userRoutes(d),
+    ...userRoutes({ ...d, sessionEnded: rt.sessions.sessionEnded }),
     ...marketRoutes(d.market),
     ...marketFormRoutes(d.market),
     ...forecastRoutes(d),

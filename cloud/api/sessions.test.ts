@@ -151,7 +151,7 @@ describe('operator app sessions: sign-in, cookie on every route, CSRF, sign-out,
     assert.equal(bearer.status, 201);
   });
 
-  it('exchanges an API token for a session once; a bad token is refused', async () => {
+  it('exchanges an API token for a session; revoking the token ends it; a bad token is refused', async () => {
     const tok = await call(t, 'POST', '/users/pete/tokens', {
       token: BOOTSTRAP_TOKEN,
       body: { label: 'app' },
@@ -163,6 +163,10 @@ describe('operator app sessions: sign-in, cookie on every route, CSRF, sign-out,
     const me = await call(t, 'GET', '/me', { cookie: a.cookie });
     assert.equal(me.body.id, 'pete');
     assert.deepEqual(me.body.permissions, ['site:read']);
+    // Revoking the token ends the session it was exchanged for.
+    assert.equal((await call(t, 'DELETE', `/tokens/${tok.body.id}`, { token: BOOTSTRAP_TOKEN })).status, 204);
+    assert.equal((await call(t, 'GET', '/me', { cookie: a.cookie })).status, 401);
+    assert.equal((await login(t, { token: tok.body.token })).status, 401);
     const bad = await call(t, 'POST', '/auth/login', { body: { token: `${tok.body.token.slice(0, -2)}zz` } });
     assert.equal(bad.status, 401);
     assert.deepEqual(bad.body, { error: 'invalid API token' });

@@ -200,7 +200,7 @@ export const MIGRATIONS: { id: number; name: string; statements: string[] }[] = 
       'ALTER TABLE users ADD COLUMN password_set_at BIGINT',
       `CREATE TABLE sessions (
         id_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-        csrf TEXT NOT NULL, via TEXT NOT NULL, source TEXT, created_at BIGINT NOT NULL,
+        csrf TEXT NOT NULL, via TEXT NOT NULL, token_id TEXT, source TEXT, created_at BIGINT NOT NULL,
         last_used BIGINT NOT NULL, expires_at BIGINT NOT NULL)`,
       'CREATE INDEX sessions_user ON sessions (user_id)',
       'CREATE INDEX sessions_expires ON sessions (expires_at)',

@@ -479,6 +479,7 @@ function contract(
           userId: 'olga',
           csrf: 'c1',
           via: 'password' as const,
+          tokenId: null,
           source: '127.0.0.1',
           createdAt: 100,
           lastUsed: 100,
@@ -493,6 +494,14 @@ function contract(
         assert.equal(await r.purgeSessions(900, 200), 1);
         assert.equal(await r.findSession(s.idHash), undefined);
         assert.deepEqual(await r.sessionsOf('olga'), ['cd'.repeat(32)]);
+        await r.createSession({
+          ...s,
+          idHash: 'ef'.repeat(32),
+          via: 'token',
+          tokenId: 'tok00001',
+          expiresAt: 5000,
+        });
+        assert.deepEqual(await r.deleteTokenSessions('tok00001'), ['ef'.repeat(32)]);
         assert.equal(await r.deleteUserSessions('olga'), 1);
         // The site's fallback and last_seen columns.
         assert.equal(await r.setFallback('s-1', 40, 'lapsed'), true);

@@ -79,6 +79,8 @@ export interface SessionRecord {
   /** The anti-CSRF value the app sends back in x-csrf-token (not a secret from the browser). */
   csrf: string;
   via: 'password' | 'token';
+  /** The API token exchanged for it (its revocation ends the session too). */
+  tokenId?: string | null;
   source: string | null;
   createdAt: number;
   lastUsed: number;
@@ -789,9 +791,9 @@ export class Registry {
 
   async createSession(s: SessionRecord): Promise<void> {
     await this.db.run(
-      `INSERT INTO sessions (id_hash, user_id, csrf, via, source, created_at, last_used, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      [s.idHash, s.userId, s.csrf, s.via, s.source, s.createdAt, s.lastUsed, s.expiresAt],
+      `INSERT INTO sessions (id_hash, user_id, csrf, via, token_id, source, created_at, last_used, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [s.idHash, s.userId, s.csrf, s.via, s.tokenId ?? null, s.source, s.createdAt, s.lastUsed, s.expiresAt],
     );
   }
 
@@ -803,6 +805,7 @@ export class Registry {
           userId: String(r.user_id),
           csrf: String(r.csrf),
           via: String(r.via) as SessionRecord['via'],
+          tokenId: str(r.token_id),
           source: str(r.source),
           createdAt: Number(r.created_at),
           lastUsed: Number(r.last_used),
@@ -828,6 +831,15 @@ export class Registry {
     return (
       await this.db.all<{ id_hash: string }>('SELECT id_hash FROM sessions WHERE user_id = ?', [userId])
     ).map((r) => r.id_hash);
+  }
+
+  /** Ends the sessions an API token was exchanged for (the token was revoked); returns their id hashes. */
+  async deleteTokenSessions(tokenId: string): Promise<string[]> {
+    const rows = await this.db.all<{ id_hash: string }>('SELECT id_hash FROM sessions WHERE token_id = ?', [
+      tokenId,
+    ]);
+    await this.db.run('DELETE FROM sessions WHERE token_id = ?', [tokenId]);
+    return rows.map((r) => r.id_hash);
   }
 
   /** Ends every session of a user (password changed); returns how many. */
