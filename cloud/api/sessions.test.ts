@@ -97,6 +97,19 @@ describe('operator app sessions: sign-in, cookie on every route, CSRF, sign-out,
     );
   });
 
+  it('marks the cookies Secure when the request came over TLS (as the TLS-terminating proxy says)', async () => {
+    const res = await fetch(`${t.cloud.apiUrl}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-proto': 'https' },
+      body: JSON.stringify({ user: 'olga', password: 'correct horse battery' }),
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    const set = res.headers.getSetCookie();
+    assert.ok(attrs(set, 'gl_session').attrs.includes('Secure'));
+    assert.ok(attrs(set, 'gl_csrf').attrs.includes('Secure'));
+  });
+
   it('refuses a wrong password, an unknown user and a user without password alike (401, same message)', async () => {
     for (const body of [
       { user: 'olga', password: 'wrong horse battery' },
