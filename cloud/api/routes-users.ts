@@ -1,10 +1,13 @@
 import { z } from 'zod';
-import { ROLES } from '../auth/roles.ts';
+import { hashPassword } from '../auth/passwords.ts';
+import { PERMISSIONS, ROLES } from '../auth/roles.ts';
 import { formatApiToken, hashSecret, newId, newSecret } from '../auth/secrets.ts';
+import type { MarketService } from '../market/index.ts';
 import type { Registry } from '../storage/registry/registry.ts';
 import { DomainError } from './errors.ts';
 import { id } from './params.ts';
 import { type AnyRouteDef, route } from './route.ts';
+import { passwordSchema } from './routes-auth.ts';
 
 const scopeSchema = z.object({ kind: z.enum(['all', 'site', 'group']), target: z.string().default('*') });
 const userSchema = z.object({
@@ -29,10 +32,12 @@ const tokenSchema = z.object({
 interface UserDeps {
   registry: Registry;
   auth: { tokenDefaultTtlSeconds: number; tokenMaxTtlSeconds: number };
+  /** A browser session ended (its live streams are closed). */
+  sessionEnded?: (idHash: string) => void;
 }
 
 /** The caller. */
-export function meRoutes(): AnyRouteDef[] {
+export function meRoutes(market?: Pick<MarketService, 'actorsOf' | 'rolesOf'>): AnyRouteDef[] {
   return [
     route({
       method: 'get',
@@ -40,8 +45,24 @@ export function meRoutes(): AnyRouteDef[] {
       summary: 'The caller: user, role and scopes',
       tag: 'auth',
       permission: 'site:read',
-      response: userSchema,
-      handler: async ({ principal }) => principal.user,
+      response: userSchema.extend({
+        /** What the caller's role may do (the operator app shows what it may). */
+        permissions: z.array(z.enum(PERMISSIONS)),
+        /** Present when signed in with the session cookie: when the session ends at the latest. */
+        session: z.object({ expiresAt: z.number() }).optional(),
+        /** The market organizations the user acts for and their market roles (absent: market off or none). */
+        market: z
+          .object({ actors: z.array(z.string()), roles: z.record(z.string(), z.array(z.string())) })
+          .optional(),
+      }),
+      handler: async ({ principal }) => ({
+        ...principal.user,
+        permissions: PERMISSIONS.filter((p) => principal.can(p)),
+        ...(principal.session && { session: { expiresAt: principal.session.expiresAt } }),
+        ...(market?.actorsOf(principal.user.id).length && {
+          market: { actors: market.actorsOf(principal.user.id), roles: market.rolesOf(principal.user.id) },
+        }),
+      }),
     }),
   ];
 }
@@ -69,11 +90,26 @@ export function userRoutes(d: UserDeps): AnyRouteDef[] {
         name: z.string().min(1).max(200),
         role: z.enum(ROLES),
         scopes: z.array(scopeSchema).default([]),
+        /** Optional id (default: random); the operator app signs in with it. */
+        id: id.optional(),
+        /** Optional password for the operator app's sign-in (stored as a scrypt hash). */
+        password: passwordSchema.optional(),
       }),
       status: 201,
       response: userSchema,
-      handler: async ({ body }) => registry.createUser(body),
-      audit: { action: 'user.create', target: (_ctx, u) => u.id, detail: ({ body }) => body },
+      handler: async ({ body }) => {
+        const { password, ...u } = body;
+        if (u.id && (await registry.getUser(u.id))) throw new DomainError('conflict', `user ${u.id} exists`);
+        const user = await registry.createUser(u);
+        if (password !== undefined) await registry.setPasswordHash(user.id, await hashPassword(password));
+        return user;
+      },
+      audit: {
+        action: 'user.create',
+        target: (_ctx, u) => u.id,
+        // Never the password itself.
+        detail: ({ body: { password, ...rest } }) => ({ ...rest, password: password !== undefined }),
+      },
     }),
     ...tokenRoutes(d),
   ];
@@ -148,13 +184,16 @@ function tokenRoutes(d: UserDeps): AnyRouteDef[] {
     route({
       method: 'delete',
       path: '/tokens/:id',
-      summary: 'Revoke an API token (refused from the next request on)',
+      summary:
+        'Revoke an API token (refused from the next request on; sessions it was exchanged for end too)',
       tag: 'auth',
       permission: 'user:admin',
       params: z.object({ id }),
       handler: async ({ params }) => {
         if (!(await registry.revokeToken(params.id)))
           throw new DomainError('not_found', `unknown or revoked token ${params.id}`);
+        // Sessions the token was exchanged for end with it.
+        for (const h of await registry.deleteTokenSessions(params.id)) d.sessionEnded?.(h);
         return undefined;
       },
       audit: { action: 'token.revoke', target: ({ params }) => params.id },
