@@ -9,7 +9,6 @@ export function useLoad<T>(
 ): { data?: T; error?: string; reload: () => void; loading: boolean } {
   const [state, setState] = useState<{ data?: T; error?: string; loading: boolean }>({ loading: true });
   const [n, setN] = useState(0);
-  // biome-ignore lint/correctness/useExhaustiveDependencies: the caller names what the load depends on
   useEffect(() => {
     let live = true;
     setState((s) => ({ ...s, loading: true }));
@@ -35,7 +34,7 @@ export const kw = (w: number | null | undefined) =>
   w === null || w === undefined || !Number.isFinite(w) ? '–' : `${(w / 1000).toFixed(1)} kW`;
 
 export const time = (ms: number | null | undefined) =>
-  ms === null || ms === undefined ? '–' : new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + 'Z';
+  ms === null || ms === undefined ? '–' : `${new Date(ms).toISOString().replace('T', ' ').slice(0, 16)}Z`;
 
 /** The API's refusal, shown where the action was taken. */
 export function Refusal(props: { text?: string; id?: string }) {
@@ -49,7 +48,6 @@ export function Refusal(props: { text?: string; id?: string }) {
 
 /** Re-runs `f` every `ms` while `active` (e.g. a dispatch that is still running). */
 export function useInterval(f: () => void, ms: number, active = true): void {
-  // biome-ignore lint/correctness/useExhaustiveDependencies: f is the latest closure by design
   useEffect(() => {
     if (!active) return;
     const h = setInterval(f, ms);
@@ -63,7 +61,7 @@ export function downloadCsv(name: string, header: string[], rows: (string | numb
     const s = v === null ? '' : String(v);
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
-  const text = [header, ...rows].map((r) => r.map(cell).join(',')).join('\n') + '\n';
+  const text = `${[header, ...rows].map((r) => r.map(cell).join(',')).join('\n')}\n`;
   const url = URL.createObjectURL(new Blob([text], { type: 'text/csv' }));
   const a = document.createElement('a');
   a.href = url;

@@ -199,7 +199,9 @@ export function DispatchView(props: ViewProps) {
           <tbody>
             {x.devices.map((v) => {
               const short =
-                v.setpointW !== undefined && v.measuredW !== undefined ? Math.abs(v.setpointW - v.measuredW) : undefined;
+                v.setpointW !== undefined && v.measuredW !== undefined
+                  ? Math.abs(v.setpointW - v.measuredW)
+                  : undefined;
               return (
                 <tr key={`${v.site}/${v.id}`} class={v.state === 'ok' ? '' : 'row-warn'}>
                   <td>

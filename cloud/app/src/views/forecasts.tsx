@@ -48,7 +48,12 @@ type Kind = 'load' | 'pv' | 'availability';
 const STEP = 15 * 60_000;
 
 /** Actual site load or PV per 15 min from telemetry (the sign convention of the forecast service). */
-async function siteActuals(site: string, kind: 'load' | 'pv', from: number, to: number): Promise<[number, number][]> {
+async function siteActuals(
+  site: string,
+  kind: 'load' | 'pv',
+  from: number,
+  to: number,
+): Promise<[number, number][]> {
   const devices = await get<{ id: string; kind: string }[]>(`/sites/${encodeURIComponent(site)}/devices`);
   const sum = async (ids: string[]) => {
     if (!ids.length) return new Map<number, number>();
@@ -119,7 +124,10 @@ export function ForecastsView(props: ViewProps) {
         </label>
         <label>
           Forecast
-          <select value={kind} onChange={(e) => go({ site, group, kind: (e.currentTarget as HTMLSelectElement).value as Kind })}>
+          <select
+            value={kind}
+            onChange={(e) => go({ site, group, kind: (e.currentTarget as HTMLSelectElement).value as Kind })}
+          >
             <option value="load">load (consumption +)</option>
             <option value="pv">PV</option>
             {group && <option value="availability">availability of flexibility</option>}
@@ -173,7 +181,9 @@ function ForecastCard(props: { subject: 'site' | 'group'; id: string; kind: 'loa
               Issued {time(fc.issuedAt)} by model {fc.modelVersion}
               {fc.members !== null && `, ${fc.members} member sites`}; P10–P90 band shaded
               {props.subject === 'site' ? ', actuals of the last 24 h from telemetry' : ''}.
-              {fc.status && fc.status.status !== 'ok' && ` Latest run: ${fc.status.status} ${fc.status.reason ?? ''}`}
+              {fc.status &&
+                fc.status.status !== 'ok' &&
+                ` Latest run: ${fc.status.status} ${fc.status.reason ?? ''}`}
             </p>
             <TimeChart title={`${props.kind} forecast with P10–P90 band`} series={series} />
           </>
@@ -209,7 +219,9 @@ function ForecastCard(props: { subject: 'site' | 'group'; id: string; kind: 'loa
                     <td class="num">{m.metrics ? kw(m.metrics.mae) : '–'}</td>
                     <td class="num">{m.metrics ? kw(m.metrics.rmse) : '–'}</td>
                     <td class="num">{m.metrics?.skill != null ? m.metrics.skill.toFixed(2) : '–'}</td>
-                    <td class="num">{m.metrics ? `${(m.metrics.coverage.p10_p90 * 100).toFixed(0)} %` : '–'}</td>
+                    <td class="num">
+                      {m.metrics ? `${(m.metrics.coverage.p10_p90 * 100).toFixed(0)} %` : '–'}
+                    </td>
                   </tr>
                 ))}
               </tbody>

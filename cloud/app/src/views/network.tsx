@@ -15,7 +15,14 @@ interface PowerFlow {
   error?: string;
   result: {
     buses: { bus: string | number; v_pu: number; angle_deg: number }[];
-    branches: { from_bus: string | number; to_bus: string | number; p_kw: number; q_kvar: number; loss_kw: number; loading_pct?: number }[];
+    branches: {
+      from_bus: string | number;
+      to_bus: string | number;
+      p_kw: number;
+      q_kvar: number;
+      loss_kw: number;
+      loading_pct?: number;
+    }[];
     losses_kw: number;
     min_voltage: { bus: string | number; v_pu: number } | number;
     max_voltage: { bus: string | number; v_pu: number } | number;
@@ -120,7 +127,8 @@ function Feeder(props: { pf: PowerFlow; onRefresh: () => void }) {
   const v = new Map(r.buses.map((b) => [String(b.bus), b.v_pu]));
   const sitesAt = new Map<string, string[]>();
   for (const s of pf.sites)
-    if (s.bus !== undefined && s.site) sitesAt.set(String(s.bus), [...(sitesAt.get(String(s.bus)) ?? []), s.site]);
+    if (s.bus !== undefined && s.site)
+      sitesAt.set(String(s.bus), [...(sitesAt.get(String(s.bus)) ?? []), s.site]);
   const dx = 56;
   const dy = 44;
   const pad = 24;
@@ -133,8 +141,8 @@ function Feeder(props: { pf: PowerFlow; onRefresh: () => void }) {
     <div class="card">
       <h2>Feeder {pf.feeder}</h2>
       <p>
-        Power flow at {time(pf.at)}: losses {r.losses_kw.toFixed(1)} kW, voltage {vmin.toFixed(3)}–{vmax.toFixed(3)} pu,{' '}
-        {pf.sites.length} metered sites placed, {pf.violations.length} violations.{' '}
+        Power flow at {time(pf.at)}: losses {r.losses_kw.toFixed(1)} kW, voltage {vmin.toFixed(3)}–
+        {vmax.toFixed(3)} pu, {pf.sites.length} metered sites placed, {pf.violations.length} violations.{' '}
         <button type="button" class="link" onClick={props.onRefresh}>
           Refresh
         </button>
@@ -153,9 +161,16 @@ function Feeder(props: { pf: PowerFlow; onRefresh: () => void }) {
             const b = pos.get(e.to);
             const br = r.branches[e.i];
             if (!a || !b || !br) return null;
-            const d = a.y === b.y ? `M${a.x},${a.y}L${b.x},${b.y}` : `M${a.x},${a.y}L${a.x},${b.y}L${b.x},${b.y}`;
+            const d =
+              a.y === b.y ? `M${a.x},${a.y}L${b.x},${b.y}` : `M${a.x},${a.y}L${a.x},${b.y}L${b.x},${b.y}`;
             return (
-              <path key={`${e.from}-${e.to}`} d={d} fill="none" stroke={loadingColor(br.loading_pct)} stroke-width={4}>
+              <path
+                key={`${e.from}-${e.to}`}
+                d={d}
+                fill="none"
+                stroke={loadingColor(br.loading_pct)}
+                stroke-width={4}
+              >
                 <title>
                   {`Branch ${e.from}→${e.to}: ${br.p_kw.toFixed(1)} kW, ${br.q_kvar.toFixed(1)} kvar${br.loading_pct !== undefined ? `, loading ${br.loading_pct.toFixed(0)} %` : ''}`}
                 </title>
@@ -168,7 +183,14 @@ function Feeder(props: { pf: PowerFlow; onRefresh: () => void }) {
             const sites = sitesAt.get(n.bus);
             return (
               <g key={n.bus}>
-                <circle cx={p.x} cy={p.y} r={sites ? 9 : 7} fill={voltageColor(vp)} stroke="#1b2430" stroke-width={sites ? 2 : 1}>
+                <circle
+                  cx={p.x}
+                  cy={p.y}
+                  r={sites ? 9 : 7}
+                  fill={voltageColor(vp)}
+                  stroke="#1b2430"
+                  stroke-width={sites ? 2 : 1}
+                >
                   <title>{`Bus ${n.bus}: ${vp.toFixed(4)} pu${sites ? `; sites ${sites.join(', ')}` : ''}`}</title>
                 </circle>
                 <text x={p.x} y={p.y - 12} text-anchor="middle" class="bus-label">
@@ -188,7 +210,6 @@ function Feeder(props: { pf: PowerFlow; onRefresh: () => void }) {
       {pf.violations.length > 0 && (
         <ul class="reasons" aria-label="Violations">
           {pf.violations.map((x, i) => (
-            // biome-ignore lint/suspicious/noArrayIndexKey: violations have no id
             <li key={i}>{x.message ?? JSON.stringify(x)}</li>
           ))}
         </ul>
@@ -259,14 +280,19 @@ export function Dlmps(props: { market?: 'DA' | 'RT' }) {
   );
   const [chosen, setChosen] = useState<number>();
   const at = chosen !== undefined && intervals.includes(chosen) ? chosen : intervals[intervals.length - 1];
-  const rows = (prices.data ?? []).filter((p) => p.intervalStart === at).sort((a, b) => a.bus.localeCompare(b.bus, undefined, { numeric: true }));
+  const rows = (prices.data ?? [])
+    .filter((p) => p.intervalStart === at)
+    .sort((a, b) => a.bus.localeCompare(b.bus, undefined, { numeric: true }));
   return (
     <div class="card">
       <h2>DLMPs by bus</h2>
       <div class="form-row">
         <label>
           Market
-          <select value={market} onChange={(e) => setMarket((e.currentTarget as HTMLSelectElement).value as 'DA' | 'RT')}>
+          <select
+            value={market}
+            onChange={(e) => setMarket((e.currentTarget as HTMLSelectElement).value as 'DA' | 'RT')}
+          >
             <option value="DA">day-ahead</option>
             <option value="RT">real-time</option>
           </select>
@@ -274,7 +300,10 @@ export function Dlmps(props: { market?: 'DA' | 'RT' }) {
         {intervals.length > 0 && (
           <label>
             Interval
-            <select value={at} onChange={(e) => setChosen(Number((e.currentTarget as HTMLSelectElement).value))}>
+            <select
+              value={at}
+              onChange={(e) => setChosen(Number((e.currentTarget as HTMLSelectElement).value))}
+            >
               {intervals.map((t) => (
                 <option key={t} value={t}>
                   {time(t)}

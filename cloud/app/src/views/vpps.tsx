@@ -36,7 +36,14 @@ interface Envelope {
   now: { upW: number; downW: number };
   stepMs: number;
   forecastSource: string;
-  intervals: { t: number; baselineMeterW: number; upW: number; downW: number; upWh: number; downWh: number }[];
+  intervals: {
+    t: number;
+    baselineMeterW: number;
+    upW: number;
+    downW: number;
+    upWh: number;
+    downWh: number;
+  }[];
 }
 interface Feasibility {
   feasible: boolean;
@@ -167,7 +174,10 @@ function CreateVpp(props: { onCreated: (id: string) => void }) {
         </label>
         <label>
           Members by
-          <select value={by} onChange={(e) => setBy((e.currentTarget as HTMLSelectElement).value as typeof by)}>
+          <select
+            value={by}
+            onChange={(e) => setBy((e.currentTarget as HTMLSelectElement).value as typeof by)}
+          >
             <option value="sites">explicit sites</option>
             <option value="feeder">feeder</option>
             <option value="node">network node</option>
@@ -202,7 +212,10 @@ function VppDetail(props: { id: string }) {
   const group = useLoad(() => get<Group>(`/groups/${encodeURIComponent(id)}`), [id]);
   const agg = useLoad(() => get<Aggregate>(`/vpps/${encodeURIComponent(id)}/aggregate`), [id]);
   const env = useLoad(() => get<Envelope>(`/vpps/${encodeURIComponent(id)}/envelope?steps=32`), [id]);
-  const dispatches = useLoad(() => get<DispatchSummary[]>(`/dispatches?group=${encodeURIComponent(id)}`), [id]);
+  const dispatches = useLoad(
+    () => get<DispatchSummary[]>(`/dispatches?group=${encodeURIComponent(id)}`),
+    [id],
+  );
   useInterval(agg.reload, 5000);
   if (group.error)
     return (
@@ -329,7 +342,10 @@ function HistoryChart(props: { id: string }) {
       <h2>Aggregate power</h2>
       <label class="inline">
         Window
-        <select value={hours} onChange={(e) => setHours(Number((e.currentTarget as HTMLSelectElement).value))}>
+        <select
+          value={hours}
+          onChange={(e) => setHours(Number((e.currentTarget as HTMLSelectElement).value))}
+        >
           <option value={1}>1 h</option>
           <option value={6}>6 h</option>
           <option value={24}>24 h</option>
@@ -356,8 +372,18 @@ function EnvelopeChart(props: { e: Envelope }) {
           upper: e.intervals.map((i) => [i.t, i.baselineMeterW + i.upW]),
         },
       },
-      { label: 'Up (more export)', unit: 'W', points: e.intervals.map((i) => [i.t, i.upW]), color: '#2a9d5b' },
-      { label: 'Down (less export)', unit: 'W', points: e.intervals.map((i) => [i.t, i.downW]), color: '#c0392b' },
+      {
+        label: 'Up (more export)',
+        unit: 'W',
+        points: e.intervals.map((i) => [i.t, i.upW]),
+        color: '#2a9d5b',
+      },
+      {
+        label: 'Down (less export)',
+        unit: 'W',
+        points: e.intervals.map((i) => [i.t, i.downW]),
+        color: '#c0392b',
+      },
     ],
     [e],
   );
@@ -365,9 +391,10 @@ function EnvelopeChart(props: { e: Envelope }) {
     <div class="card">
       <h2>Flexibility envelope</h2>
       <p>
-        Now: up {kw(e.now.upW)}, down {kw(e.now.downW)}. Per {Math.round(e.stepMs / 60000)}-minute interval from the{' '}
-        {e.forecastSource === 'provider' ? 'site forecasts' : 'persistence of the present (no forecast yet)'}; the
-        band is the meter power the VPP can reach.
+        Now: up {kw(e.now.upW)}, down {kw(e.now.downW)}. Per {Math.round(e.stepMs / 60000)}-minute interval
+        from the{' '}
+        {e.forecastSource === 'provider' ? 'site forecasts' : 'persistence of the present (no forecast yet)'}.
+        The band is the meter power the VPP can reach.
       </p>
       <TimeChart title="Flexibility envelope" series={series} />
       <details>
