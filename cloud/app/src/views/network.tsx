@@ -55,7 +55,8 @@ export function loadingColor(p?: number): string {
 
 interface Laid {
   nodes: { bus: string; x: number; y: number; depth: number }[];
-  edges: { from: string; to: string; i: number }[];
+  /** Tree edges; `tie` marks a branch that closes a loop (a tie line, usually open): drawn dashed. */
+  edges: { from: string; to: string; i: number; tie?: boolean }[];
   cols: number;
   rows: number;
 }
@@ -89,6 +90,10 @@ export function layoutFeeder(buses: string[], branches: { from: string; to: stri
     }
   };
   for (const b of buses) if (!seen.has(b)) visit(b, 0, rows);
+  const used = new Set(edges.map((e) => e.i));
+  branches.forEach((b, i) => {
+    if (!used.has(i)) edges.push({ from: b.from, to: b.to, i, tie: true });
+  });
   return { nodes, edges, cols, rows };
 }
 
@@ -147,7 +152,8 @@ function Feeder(props: { pf: PowerFlow; onRefresh: () => void }) {
           Refresh
         </button>
       </p>
-      <div class="network-scroll">
+      {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable diagram must be reachable by keyboard */}
+      <section class="network-scroll" tabIndex={0} aria-label="Feeder diagram (scrolls sideways)">
         <svg
           class="network-diagram"
           viewBox={`0 0 ${W} ${H}`}
@@ -162,17 +168,20 @@ function Feeder(props: { pf: PowerFlow; onRefresh: () => void }) {
             const br = r.branches[e.i];
             if (!a || !b || !br) return null;
             const d =
-              a.y === b.y ? `M${a.x},${a.y}L${b.x},${b.y}` : `M${a.x},${a.y}L${a.x},${b.y}L${b.x},${b.y}`;
+              e.tie || a.y === b.y
+                ? `M${a.x},${a.y}L${b.x},${b.y}`
+                : `M${a.x},${a.y}L${a.x},${b.y}L${b.x},${b.y}`;
             return (
               <path
                 key={`${e.from}-${e.to}`}
                 d={d}
                 fill="none"
-                stroke={loadingColor(br.loading_pct)}
-                stroke-width={4}
+                stroke={e.tie ? '#8a94a1' : loadingColor(br.loading_pct)}
+                stroke-width={e.tie ? 2 : 4}
+                stroke-dasharray={e.tie ? '4 4' : undefined}
               >
                 <title>
-                  {`Branch ${e.from}→${e.to}: ${br.p_kw.toFixed(1)} kW, ${br.q_kvar.toFixed(1)} kvar${br.loading_pct !== undefined ? `, loading ${br.loading_pct.toFixed(0)} %` : ''}`}
+                  {`${e.tie ? 'Tie branch' : 'Branch'} ${e.from}→${e.to}: ${br.p_kw.toFixed(1)} kW, ${br.q_kvar.toFixed(1)} kvar${br.loading_pct !== undefined ? `, loading ${br.loading_pct.toFixed(0)} %` : ''}`}
                 </title>
               </path>
             );
@@ -200,12 +209,13 @@ function Feeder(props: { pf: PowerFlow; onRefresh: () => void }) {
             );
           })}
         </svg>
-      </div>
+      </section>
       <p class="legend">
         <span class="swatch" style={{ background: '#1e7a46' }} /> within ±3 % / loading &lt; 60 %{' '}
         <span class="swatch" style={{ background: '#b07800' }} /> ±3–5 % / 60–90 %{' '}
         <span class="swatch" style={{ background: '#b3261e' }} /> beyond ±5 % / ≥ 90 %{' '}
-        <span class="swatch" style={{ background: '#8a94a1' }} /> no rating. Ringed buses have metered sites.
+        <span class="swatch" style={{ background: '#8a94a1' }} /> no rating; dashed: tie branches closing a
+        loop. Ringed buses have metered sites.
       </p>
       {pf.violations.length > 0 && (
         <ul class="reasons" aria-label="Violations">

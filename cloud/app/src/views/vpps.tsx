@@ -432,6 +432,7 @@ function DispatchForm(props: { group: string; onDispatched: (id: string) => void
   const [kind, setKind] = useState<'change' | 'meter_power'>('change');
   const [kwValue, setKw] = useState('1');
   const [minutes, setMinutes] = useState('15');
+  const [intervalS, setIntervalS] = useState('60');
   const [allowPartial, setAllowPartial] = useState(false);
   const [preview, setPreview] = useState<Preview>();
   const [error, setError] = useState<string>();
@@ -441,7 +442,7 @@ function DispatchForm(props: { group: string; onDispatched: (id: string) => void
     target: { kind, w: Math.round(Number(kwValue) * 1000) },
     end: Date.now() + Number(minutes) * 60_000,
     allowPartial,
-    intervalSeconds: 60,
+    intervalSeconds: Number(intervalS),
   });
   const run = async (what: 'preview' | 'send') => {
     setBusy(true);
@@ -508,6 +509,17 @@ function DispatchForm(props: { group: string; onDispatched: (id: string) => void
           />
         </label>
       </div>
+      <label>
+        Performance interval (s)
+        <input
+          type="number"
+          min="1"
+          max="3600"
+          required
+          value={intervalS}
+          onInput={(e) => setIntervalS((e.currentTarget as HTMLInputElement).value)}
+        />
+      </label>
       <label class="check">
         <input
           type="checkbox"
