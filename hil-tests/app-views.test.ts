@@ -95,6 +95,18 @@ describe('operator app views in a real browser', function () {
         });
         assert.equal(placed.status, 200, JSON.stringify(placed.body));
       }
+      // Two hours of history at the VPP's sites as their gateways would have sent it (default mode).
+      const past: PointRow[] = [];
+      const now = Date.now();
+      for (let ts = now - 2 * HOUR_MS; ts < now - 10_000; ts += 60_000)
+        for (const sp of SPECS) {
+          const bat = sp.batteryDefaultW;
+          const meter = sp.pvAvailableW + bat - sp.loadW;
+          past.push({ site: sp.site, device: 'pv1', point: 'w', ts, value: sp.pvAvailableW });
+          past.push({ site: sp.site, device: 'bat1', point: 'w', ts, value: bat });
+          past.push({ site: sp.site, device: 'm1', point: 'w', ts, value: meter });
+        }
+      await t.cloud.store.write(past);
       // A site with three weeks of stored telemetry (PV and a load with an evening peak) and a forecast run.
       assert.equal((await t.api('POST', '/sites', { body: { id: 'home-1' } })).status, 201);
       await t.cloud.registry.applyCapabilities(
@@ -162,6 +174,9 @@ describe('operator app views in a real browser', function () {
         .filter({ hasText: kwText(500) })
         .waitFor();
       assert.equal(await figure('Sites online').textContent(), `${agg.body.sitesOnline} / 2`);
+      // The history by device kind: the meters' series is in the chart's legend.
+      await page.getByRole('img', { name: 'Aggregate power by device kind' }).waitFor();
+      await page.locator('.u-legend').getByText('At the meters (export +) (W)').waitFor();
       await page.getByRole('heading', { name: 'Flexibility envelope' }).waitFor();
       await page.getByRole('img', { name: 'Flexibility envelope' }).waitFor();
       await axeClean(page, 'vpp');

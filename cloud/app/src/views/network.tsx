@@ -61,38 +61,67 @@ interface Laid {
   rows: number;
 }
 
-/** Lays a radial feeder out as a one-line diagram: depth along x, the first child continues the row. */
-export function layoutFeeder(buses: string[], branches: { from: string; to: string }[]): Laid {
-  const children = new Map<string, { to: string; i: number }[]>();
-  const seen = new Set<string>();
-  branches.forEach((b, i) => {
-    for (const [a, c] of [
-      [b.from, b.to],
-      [b.to, b.from],
-    ])
-      children.set(a, [...(children.get(a) ?? []), { to: c, i }]);
-  });
+/**
+ * Lays a feeder out as a one-line diagram: a spanning tree from the first bus (the substation),
+ * depth along x; the child with the largest subtree continues its parent's row (the trunk), the
+ * other laterals start rows below. Branches that carry flow join the tree first, so an open tie
+ * (no flow) is not mistaken for a line of the radial feeder; whatever closes a loop is a tie.
+ */
+export function layoutFeeder(
+  buses: string[],
+  branches: { from: string; to: string; live?: boolean }[],
+): Laid {
+  const parent = new Map<string, string>(buses.map((b) => [b, b]));
+  const find = (b: string): string => {
+    let r = b;
+    while (parent.get(r) !== r) r = parent.get(r) ?? r;
+    parent.set(b, r);
+    return r;
+  };
+  const adj = new Map<string, { to: string; i: number }[]>();
+  const inTree = new Set<number>();
+  const order = branches.map((b, i) => ({ b, i })).sort((x, y) => Number(!!y.b.live) - Number(!!x.b.live));
+  for (const { b, i } of order) {
+    for (const x of [b.from, b.to]) if (!parent.has(x)) parent.set(x, x);
+    const [ra, rb] = [find(b.from), find(b.to)];
+    if (ra === rb) continue;
+    parent.set(ra, rb);
+    inTree.add(i);
+    adj.set(b.from, [...(adj.get(b.from) ?? []), { to: b.to, i }]);
+    adj.set(b.to, [...(adj.get(b.to) ?? []), { to: b.from, i }]);
+  }
+  const size = new Map<string, number>();
+  const measure = (bus: string, from?: string): number => {
+    let n = 1;
+    for (const c of adj.get(bus) ?? []) if (c.to !== from) n += measure(c.to, bus);
+    size.set(bus, n);
+    return n;
+  };
   const nodes: Laid['nodes'] = [];
   const edges: Laid['edges'] = [];
+  const seen = new Set<string>();
   let rows = 0;
   let cols = 0;
-  const visit = (bus: string, depth: number, row: number) => {
+  const visit = (bus: string, depth: number, row: number, from?: string) => {
     seen.add(bus);
     nodes.push({ bus, x: depth, y: row, depth });
     cols = Math.max(cols, depth + 1);
     rows = Math.max(rows, row + 1);
-    let first = true;
-    for (const c of children.get(bus) ?? []) {
-      if (seen.has(c.to)) continue;
+    const kids = (adj.get(bus) ?? [])
+      .filter((c) => c.to !== from)
+      .sort((a, b) => (size.get(b.to) ?? 0) - (size.get(a.to) ?? 0));
+    kids.forEach((c, k) => {
       edges.push({ from: bus, to: c.to, i: c.i });
-      visit(c.to, depth + 1, first ? row : rows);
-      first = false;
-    }
+      visit(c.to, depth + 1, k === 0 ? row : rows, bus);
+    });
   };
-  for (const b of buses) if (!seen.has(b)) visit(b, 0, rows);
-  const used = new Set(edges.map((e) => e.i));
+  for (const b of buses)
+    if (!seen.has(b)) {
+      measure(b);
+      visit(b, 0, rows);
+    }
   branches.forEach((b, i) => {
-    if (!used.has(i)) edges.push({ from: b.from, to: b.to, i, tie: true });
+    if (!inTree.has(i)) edges.push({ from: b.from, to: b.to, i, tie: true });
   });
   return { nodes, edges, cols, rows };
 }
@@ -117,7 +146,11 @@ function Feeder(props: { pf: PowerFlow; onRefresh: () => void }) {
       r
         ? layoutFeeder(
             r.buses.map((b) => String(b.bus)),
-            r.branches.map((b) => ({ from: String(b.from_bus), to: String(b.to_bus) })),
+            r.branches.map((b) => ({
+              from: String(b.from_bus),
+              to: String(b.to_bus),
+              live: b.p_kw !== 0 || b.loss_kw !== 0,
+            })),
           )
         : undefined,
     [r],

@@ -232,7 +232,7 @@ function VppDetail(props: { id: string }) {
       </p>
       <h1>{g ? `${g.name} (${g.id})` : `VPP ${id}`}</h1>
       {agg.data && <AggregateCard a={agg.data} />}
-      <HistoryChart id={id} />
+      {g && <HistoryChart id={id} sites={g.sites} />}
       {env.data && <EnvelopeChart e={env.data} />}
       <Refusal text={env.error} />
       <DispatchForm
@@ -322,21 +322,46 @@ function AggregateCard(props: { a: Aggregate }) {
   );
 }
 
-function HistoryChart(props: { id: string }) {
+const KIND_SERIES: [kind: string, label: string, color: string][] = [
+  ['meter', 'At the meters (export +)', '#1f6fb2'],
+  ['inverter', 'PV', '#d9731a'],
+  ['battery', 'Batteries (discharge +)', '#2a9d5b'],
+];
+/** Device ids are looked up for this many member sites at most (one request each). */
+const HISTORY_SITES = 50;
+
+/**
+ * History of the VPP's power by device kind: the group aggregate (Σ over the members of device
+ * means per bucket) of the member devices of each kind, found from the first sites' device lists.
+ */
+function HistoryChart(props: { id: string; sites: string[] }) {
   const [hours, setHours] = useState(6);
+  const kinds = useLoad(async () => {
+    const lists = await Promise.all(
+      props.sites
+        .slice(0, HISTORY_SITES)
+        .map((s) => get<{ id: string; kind: string }[]>(`/sites/${encodeURIComponent(s)}/devices`)),
+    );
+    const byKind = new Map<string, Set<string>>();
+    for (const d of lists.flat()) byKind.set(d.kind, (byKind.get(d.kind) ?? new Set()).add(d.id));
+    return byKind;
+  }, [props.sites.join(',')]);
   const h = useLoad(async () => {
+    if (!kinds.data) return undefined;
     const from = new Date(Date.now() - hours * 3_600_000).toISOString();
-    const bucket = hours <= 6 ? 60 : 900;
-    const q = (point: string) =>
-      get<{ t: number; sum: number }[]>(
-        `/groups/${encodeURIComponent(props.id)}/aggregate?point=${point}&from=${encodeURIComponent(from)}&bucket=${bucket}`,
+    const bucket = hours <= 6 ? 60 : hours <= 24 ? 300 : 1800;
+    const out: Series[] = [];
+    for (const [kind, label, color] of KIND_SERIES) {
+      const ids = [...(kinds.data.get(kind) ?? [])];
+      if (!ids.length) continue;
+      const b = await get<{ t: number; sum: number }[]>(
+        `/groups/${encodeURIComponent(props.id)}/aggregate?point=w&devices=${ids.map(encodeURIComponent).join(',')}&from=${encodeURIComponent(from)}&bucket=${bucket}`,
       );
-    return { w: await q('w') };
-  }, [props.id, hours]);
-  const series = useMemo<Series[]>(
-    () => [{ label: 'Σ device power', unit: 'W', points: (h.data?.w ?? []).map((b) => [b.t, b.sum]) }],
-    [h.data],
-  );
+      out.push({ label, unit: 'W', color, points: b.map((x) => [x.t, x.sum]) });
+    }
+    return out;
+  }, [props.id, hours, kinds.data]);
+  const points = Math.max(0, ...(h.data ?? []).map((x) => x.points.length));
   return (
     <div class="card">
       <h2>Aggregate power</h2>
@@ -352,9 +377,12 @@ function HistoryChart(props: { id: string }) {
           <option value={168}>7 d</option>
         </select>
       </label>
-      <Refusal text={h.error} />
-      {h.data && h.data.w.length === 0 && <p>No telemetry in this window.</p>}
-      {h.data && h.data.w.length > 0 && <TimeChart title="Aggregate device power" series={series} />}
+      <Refusal text={kinds.error ?? h.error} />
+      {props.sites.length > HISTORY_SITES && (
+        <p class="muted">Devices of the first {HISTORY_SITES} sites' kinds are charted.</p>
+      )}
+      {h.data && points < 2 && <p>Not enough telemetry in this window yet.</p>}
+      {h.data && points >= 2 && <TimeChart title="Aggregate power by device kind" series={h.data} />}
     </div>
   );
 }
