@@ -492,7 +492,17 @@ describe('operator app views in a real browser', function () {
       assert.equal(await h12.locator('td').nth(0).textContent(), '12:00Z');
       assert.equal(await h12.locator('td').nth(1).textContent(), run.body.lmp[12].toFixed(2));
       assert.equal(await h12.locator('td').nth(3).textContent(), kwText(run.body.importW[12]));
-      assert.notEqual((await h12.locator('td').nth(2).textContent())?.trim(), '');
+      // The T-D curve of the hour: as many steps as the run's summary holds (the page counts them).
+      const runs = await mc.t.api<{ id: string; summary: { tdCurve: unknown[][] } }[]>(
+        'GET',
+        '/market/runs?market=DA',
+        mc.as('dora'),
+      );
+      const td = runs.body.find((r) => r.id === run.body.runId)?.summary.tdCurve[12] ?? [];
+      assert.ok(td.length > 0);
+      assert.equal(await h12.locator('td').nth(2).locator('summary').textContent(), `${td.length} steps`);
+      // The DMO does not bid: no bid book for it.
+      assert.equal(await page.getByRole('form', { name: 'Submit a bid' }).count(), 0);
       await page.getByRole('img', { name: 'Prices per hour' }).waitFor();
 
       // DLMPs: the latest DA interval's bus prices and components as the API publishes them.

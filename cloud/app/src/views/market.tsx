@@ -138,7 +138,8 @@ export function MarketView(_props: ViewProps) {
   const myRoles = new Set(Object.values(m.you).flat());
   const isDmo = myRoles.has('DMO');
   const isDgo = myRoles.has('DGO');
-  const bids = Object.keys(m.you).length > 0 && !(isDmo && myRoles.size === 1);
+  // The DMO never bids (the market refuses it as self-dealing): the bid book is for the other actors.
+  const bids = Object.values(m.you).some((roles) => !roles.includes('DMO'));
   return (
     <section>
       <h1>Market: {m.name}</h1>
@@ -524,9 +525,12 @@ function Runs() {
                     <td>{time(run.intervalStart + h * HOUR).slice(11)}</td>
                     <td class="num">{p.toFixed(2)}</td>
                     <td class="td-curve">
-                      {(run.summary.tdCurve?.[h] ?? [])
-                        .map((pt) => `${(pt.import_w / 1000).toFixed(1)} @ ${pt.price_per_mwh.toFixed(1)}`)
-                        .join(' · ')}
+                      <details>
+                        <summary>{(run.summary.tdCurve?.[h] ?? []).length} steps</summary>
+                        {(run.summary.tdCurve?.[h] ?? [])
+                          .map((pt) => `${(pt.import_w / 1000).toFixed(1)} @ ${pt.price_per_mwh.toFixed(1)}`)
+                          .join(' · ')}
+                      </details>
                     </td>
                     <td class="num">{kw(run.summary.importW?.[h])}</td>
                   </tr>
