@@ -24,11 +24,37 @@ import { daSellOffer, radialFeeder12kV } from '../test-support/market/market-sce
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const UNTIL = 45_000;
+const ALICE_PASSWORD = 'correct horse battery staple';
 
-/** A browser context signed in with an API token (until the sign-in form's session lands here). */
-async function signedIn(browser: Browser, token: string, width = 1280): Promise<BrowserContext> {
+type Credentials = { token: string } | { user: string; password: string };
+
+/**
+ * A browser context signed in through the app's sign-in form (a password, or an API token exchanged
+ * once for the session cookie): every request after it carries the cookie and, for changes, the CSRF
+ * header, as in use.
+ */
+async function signedIn(
+  browser: Browser,
+  base: string,
+  cred: Credentials,
+  width = 1280,
+): Promise<BrowserContext> {
   const ctx = await browser.newContext({ viewport: { width, height: 900 }, acceptDownloads: true });
-  await ctx.setExtraHTTPHeaders({ authorization: `Bearer ${token}` });
+  const page = await ctx.newPage();
+  await page.goto(`${base}/`);
+  const form = page.getByRole('form', { name: 'Sign in' });
+  if ('token' in cred) {
+    await form.getByRole('button', { name: 'Sign in with an API token' }).click();
+    await form.getByLabel('API token').fill(cred.token);
+  } else {
+    await form.getByLabel('User').fill(cred.user);
+    await form.getByLabel('Password').fill(cred.password);
+  }
+  await form.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.getByRole('navigation', { name: 'Main' }).waitFor();
+  const cookies = (await ctx.cookies()).map((c) => c.name);
+  assert.ok(cookies.includes('gl_session') && cookies.includes('gl_csrf'), `cookies ${cookies}`);
+  await page.close();
   return ctx;
 }
 
@@ -145,7 +171,7 @@ describe('operator app views in a real browser', function () {
     });
 
     it('creates a VPP through the form and shows its aggregate and envelope', async () => {
-      const ctx = await signedIn(browser, BOOTSTRAP_TOKEN);
+      const ctx = await signedIn(browser, base, { token: BOOTSTRAP_TOKEN });
       const page = await ctx.newPage();
       await page.goto(`${base}/#/vpps`);
       await page.getByText('No VPP yet').waitFor();
@@ -185,7 +211,7 @@ describe('operator app views in a real browser', function () {
     });
 
     it('previews an infeasible dispatch with the API’s reasons, then dispatches one and shows delivered following target', async () => {
-      const ctx = await signedIn(browser, BOOTSTRAP_TOKEN);
+      const ctx = await signedIn(browser, base, { token: BOOTSTRAP_TOKEN });
       const page = await ctx.newPage();
       await page.goto(`${base}/#/vpps/vpp-app`);
       const form = page.getByRole('form', { name: 'Dispatch' });
@@ -266,7 +292,7 @@ describe('operator app views in a real browser', function () {
     });
 
     it('shows a site forecast with its band against the actuals, and a group’s availability', async () => {
-      const ctx = await signedIn(browser, BOOTSTRAP_TOKEN);
+      const ctx = await signedIn(browser, base, { token: BOOTSTRAP_TOKEN });
       const page = await ctx.newPage();
       await page.goto(`${base}/#/forecasts?site=home-1&kind=load`);
       const f = await t.api<{ issuedAt: number; modelVersion: string }>(
@@ -300,7 +326,7 @@ describe('operator app views in a real browser', function () {
       }>('GET', '/network/powerflow');
       assert.equal(pf.status, 200, JSON.stringify(pf.body));
       assert.equal(pf.body.result.buses.length, 33);
-      const ctx = await signedIn(browser, BOOTSTRAP_TOKEN);
+      const ctx = await signedIn(browser, base, { token: BOOTSTRAP_TOKEN });
       const page = await ctx.newPage();
       await page.goto(`${base}/#/network`);
       await page.getByRole('heading', { name: 'Feeder ieee33' }).waitFor();
@@ -325,7 +351,7 @@ describe('operator app views in a real browser', function () {
     });
 
     it('fits a phone: the VPP and network views do not scroll sideways at 400 px', async () => {
-      const ctx = await signedIn(browser, BOOTSTRAP_TOKEN, 400);
+      const ctx = await signedIn(browser, base, { token: BOOTSTRAP_TOKEN }, 400);
       const page = await ctx.newPage();
       for (const [hash, heading] of [
         ['#/vpps/vpp-app', 'App VPP (vpp-app)'],
@@ -378,6 +404,9 @@ describe('operator app views in a real browser', function () {
         certify: ['pv-a', 'bat-b'],
       });
       base = mc.t.cloud.apiUrl.replace('/api/v1', '');
+      // Alice signs in with a password; the others exchange their API tokens in the form.
+      const pw = await mc.t.api('PUT', '/users/alice/password', { body: { password: ALICE_PASSWORD } });
+      assert.equal(pw.status, 200, JSON.stringify(pw.body));
     });
     after(async () => mc?.stop());
 
@@ -392,7 +421,7 @@ describe('operator app views in a real browser', function () {
         },
       });
       assert.equal(bobs.status, 201, JSON.stringify(bobs.body));
-      const ctx = await signedIn(browser, mc.tok.alice);
+      const ctx = await signedIn(browser, base, { user: 'alice', password: ALICE_PASSWORD });
       const page = await ctx.newPage();
       await page.goto(`${base}/#/market`);
       await page.getByRole('heading', { name: /^Market/ }).waitFor();
@@ -478,7 +507,7 @@ describe('operator app views in a real browser', function () {
         { ...mc.as('dora'), body: { dayStart, loadForecastW: { '2': Array(24).fill(15000) } } },
       );
       assert.equal(run.status, 200, JSON.stringify(run.body));
-      const ctx = await signedIn(browser, mc.tok.dora);
+      const ctx = await signedIn(browser, base, { token: mc.tok.dora });
       const page = await ctx.newPage();
       await page.goto(`${base}/#/market`);
       await page.getByRole('heading', { name: 'Clearing runs' }).waitFor();
@@ -557,7 +586,7 @@ describe('operator app views in a real browser', function () {
       await ctx.close();
 
       // Alice now sees her award and her own statement only.
-      const actx = await signedIn(browser, mc.tok.alice);
+      const actx = await signedIn(browser, base, { user: 'alice', password: ALICE_PASSWORD });
       const ap = await actx.newPage();
       await ap.goto(`${base}/#/market`);
       const awards = ap.getByRole('table', { name: 'Awards' });
@@ -569,7 +598,7 @@ describe('operator app views in a real browser', function () {
     });
 
     it('the DGO sees the screening of real-time awards and can send an emergency dispatch', async () => {
-      const ctx = await signedIn(browser, mc.tok.uma);
+      const ctx = await signedIn(browser, base, { token: mc.tok.uma });
       const page = await ctx.newPage();
       await page.goto(`${base}/#/market`);
       await page.getByRole('heading', { name: 'DGO screening of real-time awards' }).waitFor();
