@@ -92,6 +92,7 @@ describe('operator app views in a real browser', function () {
     const LOC = { latitude: 48.1, longitude: 11.6 };
     const STEP = 15 * 60_000;
     const issue = Math.floor(Date.now() / STEP) * STEP;
+    let dispatchId = '';
 
     before(async () => {
       t = await startTestCloud({
@@ -245,6 +246,7 @@ describe('operator app views in a real browser', function () {
         refused.waitFor().then(async () => assert.fail(`dispatch refused: ${await refused.textContent()}`)),
       ]);
       const id = decodeURIComponent(new URL(page.url()).hash.replace('#/dispatches/', ''));
+      dispatchId = id;
       await page.getByRole('heading', { name: `Dispatch ${id}` }).waitFor();
       const d = await t.api<{ targetMeterW: number; baseline: { w: number } }>('GET', `/dispatches/${id}`);
       assert.equal(d.body.targetMeterW, d.body.baseline.w + 2000);
@@ -347,6 +349,41 @@ describe('operator app views in a real browser', function () {
       assert.equal(await svg.locator('circle title', { hasText: 'sites vpp-a' }).count(), 1);
       await axeClean(page, 'network');
       await screenshot(page, 'network');
+      await ctx.close();
+    });
+
+    it('a participant reaches neither the VPP, its dispatch nor its forecasts by URL, only its own site', async () => {
+      assert.ok(dispatchId, 'the dispatch test ran first');
+      const u = await t.api<{ id: string }>('POST', '/users', {
+        body: {
+          name: 'pia',
+          role: 'participant',
+          scopes: [{ kind: 'site', target: 'home-1' }],
+          password: 'pia-password-123',
+        },
+      });
+      assert.equal(u.status, 201, JSON.stringify(u.body));
+      const ctx = await signedIn(browser, base, { user: u.body.id, password: 'pia-password-123' });
+      const page = await ctx.newPage();
+      await page.goto(`${base}/#/vpps/vpp-app`);
+      await page.getByRole('alert').filter({ hasText: 'Nothing here for your role: vpps' }).waitFor();
+      assert.equal(await page.getByText('App VPP').count(), 0);
+      // The dispatch and the group forecast: the API refuses, the page shows its text and nothing else.
+      for (const [hash, path] of [
+        [`#/dispatches/${dispatchId}`, `/dispatches/${dispatchId}`],
+        ['#/forecasts?group=vpp-app&kind=load', '/groups/vpp-app/forecast?kind=load'],
+      ]) {
+        const token = (await t.api<{ token: string }>('POST', `/users/${u.body.id}/tokens`, { body: {} }))
+          .body.token;
+        const api = await t.api<{ error: string }>('GET', path, { token });
+        assert.ok(api.status === 403 || api.status === 404, `${path}: ${api.status}`);
+        await page.goto(`${base}/${hash}`);
+        await page.getByRole('alert').filter({ hasText: api.body.error }).first().waitFor();
+        assert.equal(await page.getByRole('img').count(), 0, `${hash} shows a chart`);
+      }
+      // Its own site's forecast it sees.
+      await page.goto(`${base}/#/forecasts?site=home-1&kind=pv`);
+      await page.getByRole('img', { name: 'pv forecast with P10–P90 band' }).waitFor();
       await ctx.close();
     });
 
