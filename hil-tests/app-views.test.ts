@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { solarPosition } from '../cloud/forecast/index.ts';
-import { DAY_MS, HOUR_MS } from '../cloud/market/index.ts';
+import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../cloud/market/index.ts';
 import type { PointRow } from '../cloud/storage/timeseries/types.ts';
 import { capabilitiesSchema } from '../protocols/mqtt/payloads.ts';
 import { accessibilityViolations, launchBrowser, screenshot } from '../test-support/browser/browser.ts';
@@ -426,7 +426,17 @@ describe('operator app views in a real browser', function () {
         site: 'site-a',
         registrar: 'uma',
         resources: [
-          { id: 'pv-a', owner: 'sunco', kind: 'pv', bus: '1', max_inject_w: 30000, max_withdraw_w: 0 },
+          // Linked to the fake gateway's devices: real-time awards and emergency dispatches go there.
+          {
+            id: 'pv-a',
+            owner: 'sunco',
+            kind: 'pv',
+            bus: '1',
+            max_inject_w: 30000,
+            max_withdraw_w: 0,
+            site: 'site-a',
+            device: 'inv1',
+          },
           {
             id: 'bat-b',
             owner: 'battco',
@@ -436,6 +446,8 @@ describe('operator app views in a real browser', function () {
             max_withdraw_w: 10000,
             energy_wh: 40000,
             soc0_wh: 20000,
+            site: 'site-a',
+            device: 'bat1',
           },
         ],
         certify: ['pv-a', 'bat-b'],
@@ -634,25 +646,77 @@ describe('operator app views in a real browser', function () {
       await actx.close();
     });
 
-    it('the DGO sees the screening of real-time awards and can send an emergency dispatch', async () => {
+    it('the DGO sees the screening of real-time awards and sends an emergency dispatch', async () => {
+      // One real-time interval cleared by the DMO: bob offers 6 kW of discharge, alice's DA curve carries over.
+      const rtStart = noon + 2 * RT_INTERVAL_MS;
+      const rtBid = await mc.t.api('POST', '/market/bids', {
+        ...mc.as('bob'),
+        body: {
+          resource: 'bat-b',
+          market: 'RT',
+          product: 'energy',
+          side: 'sell',
+          interval_start: rtStart,
+          steps: [{ quantity_w: 6000, price_per_mwh: 5 }],
+        },
+      });
+      assert.equal(rtBid.status, 201, JSON.stringify(rtBid.body));
+      mc.setClock(rtStart - RT_INTERVAL_MS); // the RT gate closes
+      const rt = await mc.t.api('POST', '/market/clearing/rt', {
+        ...mc.as('dora'),
+        body: { intervalStart: rtStart, interfacePrice: 40, loadForecastW: { '2': 16000 } },
+      });
+      assert.equal(rt.status, 200, JSON.stringify(rt.body));
+      const screening = await mc.t.api<
+        { resource: string; awardW: number; screenedW: number; status: string }[]
+      >('GET', '/market/dgo/screening', mc.as('uma'));
+      assert.equal(screening.body.length, 2);
+
       const ctx = await signedIn(browser, base, { token: mc.tok.uma });
       const page = await ctx.newPage();
       await page.goto(`${base}/#/market`);
       await page.getByRole('heading', { name: 'DGO screening of real-time awards' }).waitFor();
-      const screening = await mc.t.api<unknown[]>('GET', '/market/dgo/screening', mc.as('uma'));
-      assert.equal(screening.status, 200);
-      if (screening.body.length === 0) await page.getByText('No real-time awards screened yet.').waitFor();
+      const table = page.getByRole('table', { name: 'Screening outcomes' });
+      await table.waitFor();
+      for (const x of screening.body) {
+        const row = table.locator('tr', { has: page.locator(`td:text-is("${x.resource}")`) });
+        assert.equal(await row.locator('td').nth(3).textContent(), kwText(x.awardW));
+        assert.equal(await row.locator('td').nth(4).textContent(), kwText(x.screenedW));
+        assert.match((await row.locator('td').nth(5).textContent()) ?? '', new RegExp(`^${x.status}`));
+      }
+      const curtailed = screening.body.filter((x) => x.screenedW !== x.awardW).length;
+      await page.getByText(`${screening.body.length} awards screened, ${curtailed} curtailed.`).waitFor();
+
       const form = page.getByRole('form', { name: 'Emergency dispatch' });
-      await form.getByLabel('Resource').selectOption('pv-a');
-      await form.getByLabel('Reason').fill('test: refusal shown inline');
+      await form.getByLabel('Resource').selectOption('bat-b');
+      await form.getByLabel('Power (kW, + = inject)').fill('-2');
+      await form.getByLabel('Reason').fill('feeder overload drill');
       await form.getByRole('button', { name: 'Send emergency dispatch' }).click();
-      // pv-a is not linked to a site here: the API's refusal, shown inline.
-      const refusal = await mc.t.api<{ error: string }>('POST', '/market/dgo/emergency', {
-        ...mc.as('uma'),
-        body: { resource: 'pv-a', w: 0, ttlSeconds: 300, reason: 'same question' },
-      });
-      assert.ok(refusal.status >= 400, JSON.stringify(refusal.body));
-      await form.getByRole('alert').filter({ hasText: refusal.body.error }).waitFor();
+      await form
+        .getByRole('status')
+        .filter({ hasText: /^Command .+ sent to bat-b\.$/ })
+        .waitFor();
+      // The command reached the site's gateway as the API recorded it; the page lists it from the audit log.
+      const audit = await mc.t.api<
+        { target: string; detail: { w: number; reason: string; command: string } }[]
+      >('GET', '/audit?action=market.dgo.emergency');
+      assert.equal(audit.body.length, 1);
+      assert.equal(audit.body[0].detail.w, -2000);
+      const cmd = await mc.t.api<{
+        siteId: string;
+        deviceId: string;
+        issuedBy: string;
+        command: { w: number };
+      }>('GET', `/commands/${audit.body[0].detail.command}`);
+      assert.equal(cmd.body.siteId, 'site-a');
+      assert.equal(cmd.body.deviceId, 'bat1');
+      assert.equal(cmd.body.command.w, -2000);
+      assert.equal(cmd.body.issuedBy, 'market:DGO:utility');
+      const history = form.getByRole('table', { name: 'Emergency dispatches' });
+      const row = history.locator('tr', { hasText: 'feeder overload drill' });
+      await row.waitFor();
+      assert.equal(await row.locator('td').nth(1).textContent(), 'bat-b');
+      assert.equal(await row.locator('td').nth(2).textContent(), kwText(-2000));
       await axeClean(page, 'market-dgo');
       await screenshot(page, 'market-dgo');
       await ctx.close();

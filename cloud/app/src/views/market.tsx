@@ -6,7 +6,7 @@
  * dispatch. Each section shows only what the API lets the caller read.
  */
 import { useMemo, useState } from 'preact/hooks';
-import { api, get, post } from '../api.ts';
+import { ApiError, api, get, post } from '../api.ts';
 import type { ViewProps } from '../app.tsx';
 import { type Series, TimeChart } from '../chart.tsx';
 import { downloadCsv, errorText, kw, Refusal, time, useLoad } from '../components/vpps-util.tsx';
@@ -93,6 +93,13 @@ interface Settlement {
   totals: Record<string, { net: number; byKind: Record<string, number> }>;
   balanced?: boolean;
   books?: { period: number; balanced: boolean; sumCents: number }[];
+}
+interface Emergency {
+  id: string;
+  ts: number;
+  actor: string;
+  target: string | null;
+  detail?: { w?: number; ttlSeconds?: number; reason?: string; command?: string };
 }
 interface Screening {
   runId: string;
@@ -650,8 +657,17 @@ function Settlements(props: { all: boolean }) {
 function DgoViews() {
   const screening = useLoad(() => get<Screening[]>('/market/dgo/screening'), []);
   const resources = useLoad(() => get<Resource[]>('/market/resources'), []);
+  // Emergency dispatches from the audit log (operators may read it; hidden where refused).
+  const history = useLoad(
+    () =>
+      get<Emergency[]>('/audit?action=market.dgo.emergency&limit=20').catch((e) => {
+        if (e instanceof ApiError && e.status === 403) return null;
+        throw e;
+      }),
+    [],
+  );
   const [error, setError] = useState<string>();
-  const [sent, setSent] = useState<string[]>([]);
+  const [sent, setSent] = useState<string>();
   const rows = screening.data ?? [];
   const curtailed = rows.filter((r) => r.screenedW !== r.awardW);
   return (
@@ -703,13 +719,15 @@ function DgoViews() {
           const f = new FormData(e.currentTarget as HTMLFormElement);
           setError(undefined);
           try {
-            const r = await post<{ id?: string; command?: { id: string } }>('/market/dgo/emergency', {
+            setSent(undefined);
+            const r = await post<{ id?: string }>('/market/dgo/emergency', {
               resource: String(f.get('resource')),
               w: Math.round(Number(f.get('kw')) * 1000),
               ttlSeconds: Number(f.get('ttl')),
               reason: String(f.get('reason')),
             });
-            setSent((s) => [`${time(Date.now())} ${String(f.get('resource'))}: ${JSON.stringify(r)}`, ...s]);
+            setSent(`Command ${r.id ?? '?'} sent to ${String(f.get('resource'))}.`);
+            history.reload();
           } catch (err) {
             setError(errorText(err));
           }
@@ -745,12 +763,33 @@ function DgoViews() {
         <button type="submit" class="danger">
           Send emergency dispatch
         </button>
-        {sent.length > 0 && (
-          <ul aria-label="Emergency dispatches sent">
-            {sent.map((x) => (
-              <li key={x}>{x}</li>
-            ))}
-          </ul>
+        {sent && <p role="status">{sent}</p>}
+        <Refusal text={history.error} />
+        {history.data && history.data.length > 0 && (
+          <table aria-label="Emergency dispatches">
+            <thead>
+              <tr>
+                <th>When</th>
+                <th>Resource</th>
+                <th class="num">Power</th>
+                <th class="num">TTL</th>
+                <th>Reason</th>
+                <th>By</th>
+              </tr>
+            </thead>
+            <tbody>
+              {history.data.map((x) => (
+                <tr key={x.id}>
+                  <td>{time(x.ts)}</td>
+                  <td>{x.target}</td>
+                  <td class="num">{kw(x.detail?.w)}</td>
+                  <td class="num">{x.detail?.ttlSeconds ?? '–'} s</td>
+                  <td>{x.detail?.reason ?? ''}</td>
+                  <td>{x.actor}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
         )}
       </form>
     </>
