@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { solarPosition } from '../cloud/forecast/index.ts';
 import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../cloud/market/index.ts';
+import { seededRandom } from '../cloud/random.ts';
 import type { PointRow } from '../cloud/storage/timeseries/types.ts';
 import { capabilitiesSchema } from '../protocols/mqtt/payloads.ts';
 import { accessibilityViolations, launchBrowser, screenshot } from '../test-support/browser/browser.ts';
@@ -154,10 +155,11 @@ describe('operator app views in a real browser', function () {
         }),
       );
       const rows: PointRow[] = [];
+      const noise = seededRandom(7);
       for (let ts = issue - 21 * DAY_MS; ts < issue; ts += 5 * 60_000) {
         const pv = 4000 * Math.max(0, Math.cos((solarPosition(ts, LOC).zenith * Math.PI) / 180));
         const h = (ts % DAY_MS) / HOUR_MS;
-        const load = 400 + 900 * Math.exp(-(((h - 19) / 2) ** 2));
+        const load = 400 + 900 * Math.exp(-(((h - 19) / 2) ** 2)) + 250 * (noise() - 0.5);
         rows.push({ site: 'home-1', device: 'inv1', point: 'w', ts, value: pv });
         rows.push({ site: 'home-1', device: 'm1', point: 'w', ts, value: pv - load });
       }

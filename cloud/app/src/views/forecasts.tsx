@@ -198,34 +198,36 @@ function ForecastCard(props: { subject: 'site' | 'group'; id: string; kind: 'loa
               {scores.data.assessment.flagged ? 'Flagged: ' : ''}
               {scores.data.assessment.reason}
             </p>
-            <table>
-              <thead>
-                <tr>
-                  <th>Model</th>
-                  <th class="num">Forecasts</th>
-                  <th class="num">Intervals</th>
-                  <th class="num">MAE</th>
-                  <th class="num">RMSE</th>
-                  <th class="num">Skill</th>
-                  <th class="num">P10–P90 coverage</th>
-                </tr>
-              </thead>
-              <tbody>
-                {scores.data.models.map((m) => (
-                  <tr key={m.modelVersion}>
-                    <td>{m.modelVersion}</td>
-                    <td class="num">{m.forecasts}</td>
-                    <td class="num">{m.metrics?.intervals ?? '–'}</td>
-                    <td class="num">{m.metrics ? kw(m.metrics.mae) : '–'}</td>
-                    <td class="num">{m.metrics ? kw(m.metrics.rmse) : '–'}</td>
-                    <td class="num">{m.metrics?.skill != null ? m.metrics.skill.toFixed(2) : '–'}</td>
-                    <td class="num">
-                      {m.metrics ? `${(m.metrics.coverage.p10_p90 * 100).toFixed(0)} %` : '–'}
-                    </td>
+            {scores.data.models.length > 0 && (
+              <table>
+                <thead>
+                  <tr>
+                    <th>Model</th>
+                    <th class="num">Forecasts</th>
+                    <th class="num">Intervals</th>
+                    <th class="num">MAE</th>
+                    <th class="num">RMSE</th>
+                    <th class="num">Skill</th>
+                    <th class="num">P10–P90 coverage</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
+                </thead>
+                <tbody>
+                  {scores.data.models.map((m) => (
+                    <tr key={m.modelVersion}>
+                      <td>{m.modelVersion}</td>
+                      <td class="num">{m.forecasts}</td>
+                      <td class="num">{m.metrics?.intervals ?? '–'}</td>
+                      <td class="num">{m.metrics ? kw(m.metrics.mae) : '–'}</td>
+                      <td class="num">{m.metrics ? kw(m.metrics.rmse) : '–'}</td>
+                      <td class="num">{m.metrics?.skill != null ? m.metrics.skill.toFixed(2) : '–'}</td>
+                      <td class="num">
+                        {m.metrics ? `${(m.metrics.coverage.p10_p90 * 100).toFixed(0)} %` : '–'}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
           </>
         )}
       </div>
