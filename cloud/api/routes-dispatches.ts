@@ -59,6 +59,17 @@ export function dispatchRoutes(d: { registry: Registry; vpp?: VppService }): Any
       },
     }),
     route({
+      method: 'post',
+      path: '/dispatches/preview',
+      summary:
+        'Dry run of POST /dispatches: the baseline, target and feasibility (what is infeasible and why) and whether it would be accepted; nothing is registered or sent',
+      tag: 'dispatch',
+      permission: 'command:send',
+      scope: { roles: mayDispatch, group: ({ req }) => (req.body as { group: string }).group },
+      body: dispatchRequestSchema,
+      handler: async ({ req }) => svc().dispatch.preview(req.body),
+    }),
+    route({
       method: 'get',
       path: '/dispatches',
       summary: 'Dispatches of the groups in scope, newest first',

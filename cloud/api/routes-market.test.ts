@@ -60,6 +60,27 @@ describe('market API (real sockets)', function () {
     assert.equal(r.body.roles.DMO, 'dso');
     assert.equal(r.body.roles.DGO, 'utility');
     assert.ok(r.body.you.dso.includes('DMO'));
+    // The gates on the market clock (the day before dayStart, 00:00): today's DA gate closed at noon
+    // the day before, dayStart's closes at noon today (default 12 h), RT gates 5 min before.
+    const g = r.body as unknown as {
+      now: number;
+      gateState: {
+        DA: { intervalStart: number; closesAt: number; open: boolean }[];
+        RT: { intervalStart: number; closesAt: number; open: boolean }[];
+      };
+    };
+    assert.equal(g.now, dayStart - DAY_MS);
+    assert.deepEqual(g.gateState.DA, [
+      { intervalStart: dayStart - DAY_MS, closesAt: dayStart - DAY_MS - 12 * HOUR_MS, open: false },
+      { intervalStart: dayStart, closesAt: dayStart - 12 * HOUR_MS, open: true },
+      { intervalStart: dayStart + DAY_MS, closesAt: dayStart + DAY_MS - 12 * HOUR_MS, open: true },
+    ]);
+    assert.deepEqual(g.gateState.RT[0], {
+      intervalStart: dayStart - DAY_MS + RT_INTERVAL_MS,
+      closesAt: dayStart - DAY_MS,
+      open: false,
+    });
+    assert.equal(g.gateState.RT[1].open, true);
   });
 
   it('the utility registers resources linked to site devices; others may not; bids wait for certification', async () => {

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import type { Role } from '../auth/roles.ts';
-import { type MarketService, PRODUCTS, StepSchema } from '../market/index.ts';
+import {
+  DAY_MS,
+  gateClosure,
+  type MarketService,
+  PRODUCTS,
+  RT_INTERVAL_MS,
+  StepSchema,
+} from '../market/index.ts';
 import type { Principal } from './auth.ts';
 import { id, time } from './params.ts';
 import { type AnyRouteDef, route } from './route.ts';
@@ -70,6 +77,28 @@ export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
   return [...resourceRoutes(m), ...bidRoutes(m), ...operatorRoutes(m)];
 }
 
+/**
+ * The market clock and the state of the gates on it: today's, tomorrow's and the day after's
+ * day-ahead gates and the next real-time intervals' (a gate is open while now < closesAt, as the
+ * bid rules decide). The app shows these instead of guessing from the browser's clock.
+ */
+export function gateState(m: Pick<MarketService, 'now' | 'gates'>) {
+  const now = m.now();
+  const today = Math.floor(now / DAY_MS) * DAY_MS;
+  const nextRt = Math.ceil((now + 1) / RT_INTERVAL_MS) * RT_INTERVAL_MS;
+  const gate = (market: 'DA' | 'RT', intervalStart: number) => {
+    const closesAt = gateClosure(market, intervalStart, m.gates);
+    return { intervalStart, closesAt, open: now < closesAt };
+  };
+  return {
+    now,
+    gateState: {
+      DA: [0, 1, 2].map((d) => gate('DA', today + d * DAY_MS)),
+      RT: [0, 1, 2, 3].map((k) => gate('RT', nextRt + k * RT_INTERVAL_MS)),
+    },
+  };
+}
+
 /** The market's organization and its resources. */
 function resourceRoutes(m: MarketService): AnyRouteDef[] {
   return [
@@ -86,6 +115,7 @@ function resourceRoutes(m: MarketService): AnyRouteDef[] {
         roles: m.config.roles,
         utilityDerMayParticipate: m.config.utilityDerMayParticipate,
         gates: m.gates,
+        ...gateState(m),
         you: m.rolesOf(principal.user.id),
       }),
     }),

@@ -184,6 +184,22 @@ export interface Dispatch {
   intervals: PerformanceInterval[];
 }
 
+/** The answer of a dry run: what a dispatch request would target and whether it would be accepted. */
+export interface DispatchPreview {
+  group: string;
+  sites: string[];
+  start: number;
+  end: number;
+  target: { kind: 'meter_power' | 'change'; w: number };
+  allowPartial: boolean;
+  baselineW: number;
+  targetMeterW: number;
+  /** False: POST /dispatches would refuse it with `refusal` (422). */
+  accepted: boolean;
+  refusal?: string;
+  feasibility: Feasibility;
+}
+
 export interface DispatchDeps {
   registry: Registry;
   store: TimeSeriesStore;
@@ -339,8 +355,29 @@ export class DispatchManager {
     return readGroupState(this.deps.registry, this.deps.store, sites, now, this.opts);
   }
 
-  /** Validates, checks feasibility and registers a dispatch; throws DispatchRefused with reasons. */
-  async create(input: unknown, requestedBy: string): Promise<Dispatch> {
+  /**
+   * What create() would decide, without registering anything: the same validation (refusals thrown
+   * as there), baseline, target and feasibility, and whether the dispatch would be accepted.
+   */
+  async preview(input: unknown): Promise<DispatchPreview> {
+    const a = await this.assess(input);
+    return {
+      group: a.group.id,
+      sites: a.group.sites,
+      start: a.start,
+      end: a.req.end,
+      target: a.req.target,
+      allowPartial: a.req.allowPartial,
+      baselineW: Math.round(a.base.w),
+      targetMeterW: Math.round(a.targetMeterW),
+      accepted: !a.refused,
+      ...(a.refused ? { refusal: `dispatch infeasible: ${a.feas.reasons.join('; ')}` } : {}),
+      feasibility: a.feas,
+    };
+  }
+
+  /** Validation, clash check, baseline and feasibility: what create() and preview() share. */
+  private async assess(input: unknown) {
     const p = dispatchRequestSchema.safeParse(input);
     if (!p.success)
       throw new DispatchRefused(
@@ -378,10 +415,16 @@ export class DispatchManager {
       end: req.end,
       network: this.deps.network,
     });
-    if (
+    const refused =
       !feas.feasible &&
-      (!req.allowPartial || feas.achievableDeltaW === 0 || feas.checks.network.feasible === false)
-    )
+      (!req.allowPartial || feas.achievableDeltaW === 0 || feas.checks.network.feasible === false);
+    return { req, now, start, group, g, bFrom, base, targetMeterW, feas, refused };
+  }
+
+  /** Validates, checks feasibility and registers a dispatch; throws DispatchRefused with reasons. */
+  async create(input: unknown, requestedBy: string): Promise<Dispatch> {
+    const { req, now, start, group, g, bFrom, base, targetMeterW, feas, refused } = await this.assess(input);
+    if (refused)
       throw new DispatchRefused('unprocessable', `dispatch infeasible: ${feas.reasons.join('; ')}`, feas);
     const d: Dispatch = {
       id: newDispatchId(),

@@ -171,6 +171,52 @@ describe('VPP aggregation and dispatch (real cloud, fake gateways over MQTT)', f
     assert.equal(audit.body[0].target, 'vpp1');
   });
 
+  it('previews a dispatch (dry run): the same verdict and reasons as POST /dispatches, nothing registered', async () => {
+    type Preview = {
+      accepted: boolean;
+      refusal?: string;
+      targetMeterW: number;
+      baselineW: number;
+      feasibility: Dispatch['feasibility'];
+    };
+    const before = (await t.api<unknown[]>('GET', '/dispatches?group=vpp1')).body.length;
+    const auditBefore = (await t.api<unknown[]>('GET', '/audit?action=dispatch.refused')).body.length;
+    const end = Date.now() + 600_000;
+    const bad = await t.api<Preview>('POST', '/dispatches/preview', {
+      body: { group: 'vpp1', target: { kind: 'change', w: 50_000 }, end },
+    });
+    assert.equal(bad.status, 200, JSON.stringify(bad.body));
+    assert.equal(bad.body.accepted, false);
+    assert.match(bad.body.refusal ?? '', /dispatch infeasible: .*device limits/);
+    assert.equal(bad.body.feasibility.feasible, false);
+    assert.ok(bad.body.feasibility.shortfallW > 39_000);
+    assert.equal(bad.body.targetMeterW, bad.body.baselineW + 50_000);
+    // The same request with allowPartial is accepted with its shortfall stated.
+    const partial = await t.api<Preview>('POST', '/dispatches/preview', {
+      body: { group: 'vpp1', target: { kind: 'change', w: 50_000 }, end, allowPartial: true },
+    });
+    assert.equal(partial.body.accepted, true);
+    assert.equal(partial.body.refusal, undefined);
+    assert.ok(partial.body.feasibility.shortfallW > 39_000);
+    const ok = await t.api<Preview>('POST', '/dispatches/preview', {
+      body: { group: 'vpp1', target: { kind: 'change', w: 500 }, end },
+    });
+    assert.equal(ok.body.accepted, true);
+    assert.equal(ok.body.feasibility.feasible, true);
+    // Invalid requests are refused as POST /dispatches refuses them; a viewer may not preview.
+    const invalid = await t.api<{ error: string }>('POST', '/dispatches/preview', {
+      body: { group: 'vpp1', target: { kind: 'change', w: 500 }, end: Date.now() - 1000 },
+    });
+    assert.equal(invalid.status, 400, JSON.stringify(invalid.body));
+    const viewer = await t.api('POST', '/dispatches/preview', {
+      body: { group: 'vpp1', target: { kind: 'change', w: 500 }, end },
+      token: viewerToken,
+    });
+    assert.equal(viewer.status, 403);
+    assert.equal((await t.api<unknown[]>('GET', '/dispatches?group=vpp1')).body.length, before);
+    assert.equal((await t.api<unknown[]>('GET', '/audit?action=dispatch.refused')).body.length, auditBefore);
+  });
+
   it('sends per-device commands on the sites’ topics with expiries and tracks the target', async () => {
     const target = 500 + 3000;
     const r = await dispatch({

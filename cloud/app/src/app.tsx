@@ -5,8 +5,13 @@ import { whenSignedOut } from './api.ts';
 import { connectLive, disconnectLive } from './live.ts';
 import { parseHash, type Route, useRoute } from './router.ts';
 import { fetchMe, type Me, navFor, signOut } from './session.ts';
+import { DispatchView } from './views/dispatch.tsx';
 import { FleetView } from './views/fleet.tsx';
+import { ForecastsView } from './views/forecasts.tsx';
 import { LoginView } from './views/login.tsx';
+import { MarketView } from './views/market.tsx';
+import { NetworkView } from './views/network.tsx';
+import { VppsView } from './views/vpps.tsx';
 
 export interface ViewProps {
   route: Route;
@@ -16,6 +21,11 @@ export interface ViewProps {
 /** View modules by route name; a view its role may not open is not in the navigation (the API refuses it anyway). */
 export const VIEWS: Record<string, ComponentType<ViewProps>> = {
   fleet: FleetView,
+  vpps: VppsView,
+  dispatches: DispatchView,
+  forecasts: ForecastsView,
+  network: NetworkView,
+  market: MarketView,
 };
 
 export function App() {
