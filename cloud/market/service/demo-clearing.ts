@@ -1,0 +1,91 @@
+import type { Logger } from 'pino';
+import { gateClosure } from '../model/bids.ts';
+import { DAY_MS, RT_INTERVAL_MS } from '../model/time.ts';
+import type { MarketCaller } from './context.ts';
+import type { MarketService } from './service.ts';
+
+/**
+ * The demo's DMO (market.demo.autoClear, nodal models): every `pollMs` it clears, on the market
+ * clock, the day ahead of today and tomorrow once each one's gate has closed and no DA run of that
+ * day is stored yet, then every real-time interval whose gate has closed since the cloud started
+ * (not the ones before: the demo does not replay the past). It acts through the market service as
+ * the DMO actor's first user, audited as system:demo-clearing, so every clearing is the same one an
+ * operator would run through POST /market/clearing/da and /rt. A failure is logged and retried on
+ * the next poll. Not part of a production configuration.
+ */
+export class DemoClearing {
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+  /** The next RT interval to clear. */
+  #nextRt: number;
+  readonly #caller: MarketCaller;
+
+  constructor(
+    readonly market: MarketService,
+    dmoUser: string,
+    readonly log: Logger,
+    readonly pollMs = 5000,
+  ) {
+    this.#caller = { userId: dmoUser, auditActor: 'system:demo-clearing' };
+    this.#nextRt = Math.ceil((market.now() + 1) / RT_INTERVAL_MS) * RT_INTERVAL_MS;
+  }
+
+  start(): void {
+    const loop = () => {
+      if (this.#stopped) return;
+      this.#running = this.tick()
+        .catch((err) => this.log.warn({ err }, 'demo clearing failed; retrying'))
+        .finally(() => {
+          if (this.#stopped) return;
+          this.#timer = setTimeout(loop, this.pollMs);
+          this.#timer.unref();
+        });
+    };
+    loop();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  /** One pass: the due day-ahead clearings, then the due real-time intervals (at most 12 per pass). */
+  async tick(): Promise<void> {
+    const m = this.market;
+    const today = Math.floor(m.now() / DAY_MS) * DAY_MS;
+    for (const dayStart of [today, today + DAY_MS]) {
+      if (m.now() < gateClosure('DA', dayStart, m.gates)) continue;
+      if ((await m.store.runs({ market: 'DA', from: dayStart, to: dayStart + 1 })).length) continue;
+      const r = await m.runDayAhead(this.#caller, { dayStart });
+      this.log.info({ dayStart: new Date(dayStart).toISOString(), runId: r.runId }, 'demo: day ahead cleared');
+    }
+    for (let n = 0; n < 12 && m.now() >= gateClosure('RT', this.#nextRt, m.gates); n++) {
+      const start = this.#nextRt;
+      const r = await m.runRealTime(this.#caller, { intervalStart: start });
+      this.#nextRt = start + RT_INTERVAL_MS;
+      this.log.info({ intervalStart: new Date(start).toISOString(), runId: r.runId }, 'demo: RT interval cleared');
+    }
+  }
+}
+
+/** Starts the demo's clearing when market.demo.autoClear is set (nodal models with a DMO user). */
+export function startDemoClearing(market: MarketService, log: Logger): DemoClearing | undefined {
+  const demo = market.settings.demo;
+  if (!demo?.autoClear) return undefined;
+  const l = log.child({ component: 'demo-clearing' });
+  if (market.config.marketForm !== 'nodal') {
+    l.warn({ model: market.config.model }, 'demo clearing off: only the nodal models (3, 4) clear DA and RT');
+    return undefined;
+  }
+  const dmo = market.config.roles.DMO;
+  const user = market.settings.actors.find((a) => a.id === dmo)?.users[0];
+  if (!user) {
+    l.warn({ dmo }, 'demo clearing off: no cloud user acts for the DMO');
+    return undefined;
+  }
+  const d = new DemoClearing(market, user, l);
+  d.start();
+  return d;
+}
