@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { hashSecret, newId, newSecret, formatApiToken } from '../cloud/auth/secrets.ts';
+import { formatApiToken, hashSecret, newId, newSecret } from '../cloud/auth/secrets.ts';
 import type { CloudService } from '../cloud/service.ts';
 import { historyPayloads, simulateSiteHistory } from './demo-history.ts';
 import { type Fleet, type FleetOptions, simOptionsFor } from './fleet.ts';
@@ -68,7 +68,12 @@ export function demoCloudConfig(o: DemoOptions = {}): Record<string, unknown> {
         { id: DEMO_ACTORS.operator, kind: 'utility', name: 'Utility (DGO)', users: ['operator'] },
         { id: DEMO_ACTORS.dmo, kind: 'independent_dso', name: 'Independent DSO (DMO)', users: ['dmo'] },
         { id: DEMO_ACTORS.aggregator, kind: 'aggregator', name: 'FlexCo aggregator', users: ['aggregator'] },
-        { id: DEMO_ACTORS.participant, kind: 'consumer', name: 'Household participant', users: ['participant'] },
+        {
+          id: DEMO_ACTORS.participant,
+          kind: 'consumer',
+          name: 'Household participant',
+          users: ['participant'],
+        },
       ],
       demo: { daGateAfterStartMinutes: o.daGateAfterStartMinutes ?? 3, autoClear: true },
       // Hours settle from metered telemetry 2 minutes after they end (production: 15).
@@ -106,23 +111,27 @@ export async function createDemoUsers(
   portfolios: { participant: string[] },
   setPassword?: SetPassword,
 ): Promise<DemoUser[]> {
-  const plan: { id: DemoRole; name: string; role: DemoUser['role']; scopes: { kind: string; target: string }[] }[] =
-    [
-      { id: 'operator', name: 'Demo DSO operator', role: 'operator', scopes: [{ kind: 'all', target: '*' }] },
-      { id: 'dmo', name: 'Demo market operator', role: 'operator', scopes: [{ kind: 'all', target: '*' }] },
-      {
-        id: 'aggregator',
-        name: 'Demo aggregator (FlexCo)',
-        role: 'aggregator',
-        scopes: [{ kind: 'group', target: AGGREGATOR_GROUP }],
-      },
-      {
-        id: 'participant',
-        name: 'Demo participant (household)',
-        role: 'participant',
-        scopes: portfolios.participant.map((s) => ({ kind: 'site', target: s })),
-      },
-    ];
+  const plan: {
+    id: DemoRole;
+    name: string;
+    role: DemoUser['role'];
+    scopes: { kind: string; target: string }[];
+  }[] = [
+    { id: 'operator', name: 'Demo DSO operator', role: 'operator', scopes: [{ kind: 'all', target: '*' }] },
+    { id: 'dmo', name: 'Demo market operator', role: 'operator', scopes: [{ kind: 'all', target: '*' }] },
+    {
+      id: 'aggregator',
+      name: 'Demo aggregator (FlexCo)',
+      role: 'aggregator',
+      scopes: [{ kind: 'group', target: AGGREGATOR_GROUP }],
+    },
+    {
+      id: 'participant',
+      name: 'Demo participant (household)',
+      role: 'participant',
+      scopes: portfolios.participant.map((s) => ({ kind: 'site', target: s })),
+    },
+  ];
   const users: DemoUser[] = [];
   for (const u of plan) {
     if (!(await cloud.registry.getUser(u.id)))
@@ -217,7 +226,8 @@ export async function setUpDemo(
 
   say(`backfilling ${historyDays} days of simulated telemetry for ${ids.length} site(s)…`);
   const t0 = Date.now();
-  const to = Math.floor(t0 / 60_000) * 60_000;
+  // History ends where the live telemetry begins.
+  const to = fleet.startedAt;
   let samples = 0;
   for (const [i, s] of fleet.sites.entries()) {
     const h = await simulateSiteHistory({
@@ -274,7 +284,9 @@ export async function setUpDemo(
   const run = await cloud.forecasts.runNow();
   const forecastMs = Date.now() - t1;
   const all = [...run.sites, ...run.groups];
-  const failed = all.filter((r) => r.status !== 'ok').map((r) => `${r.id} ${r.kind}: ${r.reason ?? r.status}`);
+  const failed = all
+    .filter((r) => r.status !== 'ok')
+    .map((r) => `${r.id} ${r.kind}: ${r.reason ?? r.status}`);
 
   const market = cloud.market;
   const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;

@@ -65,6 +65,8 @@ export interface Fleet {
   token: string;
   sites: FleetSite[];
   dataDir: string;
+  /** When startFleet was called (epoch ms): before any site's first live sample. */
+  startedAt: number;
   /** Authorized fetch against the API, JSON in and out; throws on an HTTP error with its body. */
   api<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
   stop(): Promise<void>;
@@ -75,6 +77,7 @@ export function newOperatorToken(): string {
 }
 
 export async function startFleet(o: FleetOptions): Promise<Fleet> {
+  const startedAt = Date.now();
   const ownDir = !o.dataDir;
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'gridlayer-'));
   mkdirSync(dataDir, { recursive: true });
@@ -172,5 +175,5 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     await stopAll();
     throw err;
   }
-  return { cloud, apiUrl, mqttUrl, token, sites, dataDir, api, stop: stopAll };
+  return { cloud, apiUrl, mqttUrl, token, sites, dataDir, startedAt, api, stop: stopAll };
 }

@@ -21,7 +21,11 @@ export function register(program: Command): void {
     )
     .option('--speed <x>', 'simulated time runs this many times faster than real time', '1')
     .option('--history-days <n>', 'days of simulated telemetry backfilled per site (demo)', '10')
-    .option('--gate-minutes <m>', "minutes after the start at which today's day-ahead gate closes (demo)", '3')
+    .option(
+      '--gate-minutes <m>',
+      "minutes after the start at which today's day-ahead gate closes (demo)",
+      '3',
+    )
     .option('--no-demo', 'only the cloud and the fleet: no history, feeder, market demo timing or demo users')
     .action(async (opts: { speed: string; historyDays: string; gateMinutes: string; demo: boolean }) => {
       const speed = Number(opts.speed);

@@ -59,13 +59,19 @@ export class DemoClearing {
       if (m.now() < gateClosure('DA', dayStart, m.gates)) continue;
       if ((await m.store.runs({ market: 'DA', from: dayStart, to: dayStart + 1 })).length) continue;
       const r = await m.runDayAhead(this.#caller, { dayStart });
-      this.log.info({ dayStart: new Date(dayStart).toISOString(), runId: r.runId }, 'demo: day ahead cleared');
+      this.log.info(
+        { dayStart: new Date(dayStart).toISOString(), runId: r.runId },
+        'demo: day ahead cleared',
+      );
     }
     for (let n = 0; n < 12 && m.now() >= gateClosure('RT', this.#nextRt, m.gates); n++) {
       const start = this.#nextRt;
       const r = await m.runRealTime(this.#caller, { intervalStart: start });
       this.#nextRt = start + RT_INTERVAL_MS;
-      this.log.info({ intervalStart: new Date(start).toISOString(), runId: r.runId }, 'demo: RT interval cleared');
+      this.log.info(
+        { intervalStart: new Date(start).toISOString(), runId: r.runId },
+        'demo: RT interval cleared',
+      );
     }
   }
 }

@@ -11,8 +11,8 @@
  */
 
 export type { MarketCaller, MarketContext, MarketIso } from './context.ts';
-export type { SendCommand } from './dispatch.ts';
 export * from './demo-clearing.ts';
+export type { SendCommand } from './dispatch.ts';
 export * from './metered-scheduler.ts';
 export type { OrderInput, P2pMarket } from './p2p.ts';
 export * from './service.ts';
