@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { STOP_BOUND_MS } from '../cloud/lifecycle.ts';
 import { LoadProfile } from '../sim-devices/physics/load.ts';
 import { seededRandom } from '../sim-devices/physics/random.ts';
 import { apiAs, type DemoSummary, demoCloudConfig, setUpDemo } from './demo.ts';
@@ -182,5 +186,51 @@ describe('gridlayer start demo (a real cloud and fleet on loopback)', function (
     );
     assert.ok(paid, JSON.stringify(st.entries).slice(0, 400));
     assert.ok(Math.abs(paid.cents - 0.002 * dlmp! * 100) <= 0.5, `${paid.cents} cents at ${dlmp} $/MWh`);
+  });
+});
+
+describe('npm start (gridlayer start as a process)', function () {
+  this.timeout(120_000);
+  const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'gridlayer.js');
+
+  it('prints one user per role with a working token, and Ctrl-C stops it within the stop bound', async () => {
+    const child = spawn(process.execPath, [bin, 'start', '--history-days', '8'], {
+      env: { ...process.env, PORT: '0', MQTT_PORT: '0', GRIDLAYER_SIM_BASE_PORT: '0', GRIDLAYER_SITES: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (b) => {
+      out += b;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor('the start banner', 100_000, async () =>
+        out.includes('Ctrl-C stops') ? true : undefined,
+      );
+      const users = new Map(
+        [
+          ...out.matchAll(
+            /^ {4}(operator|dmo|aggregator|participant) +(\S+) +(glt_\S+) +(\w+), acts for (\S+)/gm,
+          ),
+        ].map((m) => [m[1], { password: m[2], token: m[3], role: m[4], actor: m[5] }]),
+      );
+      assert.deepEqual([...users.keys()], ['operator', 'dmo', 'aggregator', 'participant']);
+      assert.equal(new Set([...users.values()].map((u) => u.actor)).size, 4, 'one market actor per user');
+      const api = /REST API +(\S+)/.exec(out)?.[1];
+      const res = await fetch(`${api}/me`, {
+        headers: { authorization: `Bearer ${users.get('participant')!.token}` },
+      });
+      assert.equal(res.status, 200);
+      const me = (await res.json()) as { id: string; role: string };
+      assert.equal(me.id, 'participant');
+      assert.equal(me.role, 'participant');
+    } finally {
+      const t = Date.now();
+      child.kill('SIGINT');
+      const code = await exited;
+      const ms = Date.now() - t;
+      assert.equal(code, 0, out);
+      assert.ok(ms < STOP_BOUND_MS, `stopped in ${ms} ms`);
+    }
   });
 });

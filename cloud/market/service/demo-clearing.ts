@@ -7,8 +7,8 @@ import type { MarketService } from './service.ts';
 /**
  * The demo's DMO (market.demo.autoClear, nodal models): every `pollMs` it clears, on the market
  * clock, the day ahead of today and tomorrow once each one's gate has closed and no DA run of that
- * day is stored yet, then every real-time interval whose gate has closed since the cloud started
- * (not the ones before: the demo does not replay the past). It acts through the market service as
+ * day is stored yet; once today's day ahead exists, every real-time interval as its gate closes,
+ * from the first one whose gate was still open then (the demo does not replay the past). It acts through the market service as
  * the DMO actor's first user, audited as system:demo-clearing, so every clearing is the same one an
  * operator would run through POST /market/clearing/da and /rt. A failure is logged and retried on
  * the next poll. Not part of a production configuration.
@@ -17,8 +17,8 @@ export class DemoClearing {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
-  /** The next RT interval to clear. */
-  #nextRt: number;
+  /** The next RT interval to clear; set once today's day ahead has cleared. */
+  #nextRt: number | undefined;
   readonly #caller: MarketCaller;
 
   constructor(
@@ -28,7 +28,6 @@ export class DemoClearing {
     readonly pollMs = 5000,
   ) {
     this.#caller = { userId: dmoUser, auditActor: 'system:demo-clearing' };
-    this.#nextRt = Math.ceil((market.now() + 1) / RT_INTERVAL_MS) * RT_INTERVAL_MS;
   }
 
   start(): void {
@@ -64,14 +63,25 @@ export class DemoClearing {
         'demo: day ahead cleared',
       );
     }
-    for (let n = 0; n < 12 && m.now() >= gateClosure('RT', this.#nextRt, m.gates); n++) {
-      const start = this.#nextRt;
-      const r = await m.runRealTime(this.#caller, { intervalStart: start });
-      this.#nextRt = start + RT_INTERVAL_MS;
-      this.log.info(
-        { intervalStart: new Date(start).toISOString(), runId: r.runId },
-        'demo: RT interval cleared',
-      );
+    // Real time goes on top of today's day-ahead schedule: it starts with the first interval whose
+    // gate is still open when that schedule exists.
+    if (this.#nextRt === undefined) {
+      if (!(await m.store.runs({ market: 'DA', from: today, to: today + 1 })).length) return;
+      this.#nextRt =
+        Math.ceil((m.now() + m.gates.rtGateBeforeIntervalMs + 1) / RT_INTERVAL_MS) * RT_INTERVAL_MS;
+    }
+    let next: number = this.#nextRt;
+    for (let n = 0; n < 12 && m.now() >= gateClosure('RT', next, m.gates); n++) {
+      const at = new Date(next).toISOString();
+      try {
+        const r = await m.runRealTime(this.#caller, { intervalStart: next });
+        this.log.info({ intervalStart: at, runId: r.runId }, 'demo: RT interval cleared');
+      } catch (err) {
+        // One interval that cannot clear must not hold the ones after it.
+        this.log.warn({ err, intervalStart: at }, 'demo: RT interval not cleared; going on with the next');
+      }
+      next += RT_INTERVAL_MS;
+      this.#nextRt = next;
     }
   }
 }
