@@ -152,7 +152,10 @@ describe('gridlayer start demo (a real cloud and fleet on loopback)', function (
     assert.equal(sell.participant, 'household');
     await as('participant')('POST', '/market/bids', bid('buy', buyHour, 2500, 200));
     // The DMO never bids in the market it operates.
-    await assert.rejects(as('dmo')('POST', '/market/bids', bid('sell', sellHour, 1000, 1)), /HTTP 403/);
+    await assert.rejects(
+      as('dmo')('POST', '/market/bids', bid('sell', sellHour, 1000, 1)),
+      /HTTP 403 .*DMO_SELF_DEALING/,
+    );
     const run = await waitFor('the demo DA clearing', 120_000, async () => {
       const runs = await as('dmo')<{ id: string; intervalStart: number }[]>(
         'GET',

@@ -79,7 +79,8 @@ export function demoCloudConfig(o: DemoOptions = {}): Record<string, unknown> {
       // Hours settle from metered telemetry 2 minutes after they end (production: 15).
       meteredSettlement: { delayMs: 120_000, pollMs: 30_000 },
     },
-    network: { feeder: { id: DEMO_FEEDER_ID, dir: FEEDER_DIR, baseKv: 12.66 } },
+    // IEEE 33's base case bottoms out at 0.913 pu: a 0.90 pu floor keeps it inside its band.
+    network: { feeder: { id: DEMO_FEEDER_ID, dir: FEEDER_DIR, baseKv: 12.66, vminPu: 0.9 } },
     forecast: { location: DEMO_LOCATION, timeZone: 'UTC' },
   };
 }

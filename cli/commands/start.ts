@@ -39,6 +39,7 @@ export function register(program: Command): void {
       const apiPort = envInt('PORT', 8080, 0, 65535);
       const mqttPort = envInt('MQTT_PORT', 1883, 0, 65535);
       const simBasePort = envInt('GRIDLAYER_SIM_BASE_PORT', 15020, 0, 65535 - sites);
+      const t0 = Date.now();
       console.log(`starting the cloud and ${sites} simulated site(s)…`);
       const fleetOptions: FleetOptions = {
         sites,
@@ -75,15 +76,15 @@ export function register(program: Command): void {
         await fleet.stop();
         throw err;
       }
-      if (!opts.demo || demo) printRunning(fleet, demo);
+      if (!opts.demo || demo) printRunning(fleet, demo, Date.now() - t0);
       await interrupted;
       console.log('stopping…');
       await fleet.stop();
     });
 }
 
-function printRunning(fleet: Fleet, demo: DemoSummary | undefined): void {
-  console.log(`\ngridlayer is running\n`);
+function printRunning(fleet: Fleet, demo: DemoSummary | undefined, readyMs: number): void {
+  console.log(`\ngridlayer is running (ready in ${(readyMs / 1000).toFixed(1)} s)\n`);
   console.log(`  operator app    ${fleet.apiUrl}/`);
   console.log(`  REST API        ${fleet.apiUrl}/api/v1  (OpenAPI: ${fleet.apiUrl}/api/v1/openapi.json)`);
   console.log(`  admin token     ${fleet.token}  (bootstrap operator "admin")`);
