@@ -6,20 +6,22 @@ import type { MarketService } from './service.ts';
 
 /**
  * The demo's DMO (market.demo.autoClear, nodal models): every `pollMs` it clears, on the market
- * clock, the day ahead of today and tomorrow once each one's gate has closed and no DA run of that
- * day is stored yet; once today's day ahead exists, every real-time interval as its gate closes,
- * from the first one whose gate was still open then (the demo does not replay the past). It acts through the market service as
- * the DMO actor's first user, audited as system:demo-clearing, so every clearing is the same one an
- * operator would run through POST /market/clearing/da and /rt. A failure is logged and retried on
- * the next poll. Not part of a production configuration.
+ * clock, each day ahead whose gate has closed since it started and of which no DA run is stored;
+ * once the first of them has cleared, every real-time interval as its gate closes, from the first one
+ * whose gate was still open then (the demo does not replay the past). It acts through the market
+ * service as the DMO actor's first user, audited as system:demo-clearing, so every clearing is the
+ * same one an operator would run through POST /market/clearing/da and /rt. A failing day ahead is
+ * logged and retried on the next poll. Not part of a production configuration.
  */
 export class DemoClearing {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
-  /** The next RT interval to clear; set once today's day ahead has cleared. */
+  /** The next RT interval to clear; set once the first day ahead has cleared. */
   #nextRt: number | undefined;
   readonly #caller: MarketCaller;
+  /** Gates that closed before this are not the demo's (it does not clear the past). */
+  readonly #since: number;
 
   constructor(
     readonly market: MarketService,
@@ -28,6 +30,7 @@ export class DemoClearing {
     readonly pollMs = 5000,
   ) {
     this.#caller = { userId: dmoUser, auditActor: 'system:demo-clearing' };
+    this.#since = market.now();
   }
 
   start(): void {
@@ -54,19 +57,26 @@ export class DemoClearing {
   async tick(): Promise<void> {
     const m = this.market;
     const today = Math.floor(m.now() / DAY_MS) * DAY_MS;
-    for (const dayStart of [today, today + DAY_MS]) {
-      if (m.now() < gateClosure('DA', dayStart, m.gates)) continue;
-      if ((await m.store.runs({ market: 'DA', from: dayStart, to: dayStart + 1 })).length) continue;
+    // Yesterday too: a start shortly before midnight has its gate close after it.
+    let cleared = false;
+    for (const dayStart of [today - DAY_MS, today, today + DAY_MS]) {
+      const closes = gateClosure('DA', dayStart, m.gates);
+      if (closes < this.#since || m.now() < closes) continue;
+      if ((await m.store.runs({ market: 'DA', from: dayStart, to: dayStart + 1 })).length) {
+        cleared = true;
+        continue;
+      }
       const r = await m.runDayAhead(this.#caller, { dayStart });
+      cleared = true;
       this.log.info(
         { dayStart: new Date(dayStart).toISOString(), runId: r.runId },
         'demo: day ahead cleared',
       );
     }
-    // Real time goes on top of today's day-ahead schedule: it starts with the first interval whose
+    // Real time goes on top of the first day-ahead schedule: it starts with the first interval whose
     // gate is still open when that schedule exists.
     if (this.#nextRt === undefined) {
-      if (!(await m.store.runs({ market: 'DA', from: today, to: today + 1 })).length) return;
+      if (!cleared) return;
       this.#nextRt =
         Math.ceil((m.now() + m.gates.rtGateBeforeIntervalMs + 1) / RT_INTERVAL_MS) * RT_INTERVAL_MS;
     }
