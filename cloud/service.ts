@@ -215,11 +215,12 @@ async function startServices(
     (s) => s?.stop(),
   );
   // Demo timing only (market.demo, what `gridlayer start` sets): the cloud clears as the DMO.
-  await parts.open(
-    'demo clearing',
-    () => market && startDemoClearing(market, log),
-    (d) => d?.stop(),
-  );
+  if (market?.settings.demo?.autoClear)
+    await parts.open(
+      'demo clearing',
+      () => startDemoClearing(market, log),
+      (d) => d?.stop(),
+    );
   const forecasts = new ForecastService({ registry, store, settings: config.forecast, log });
   await parts.start(named('forecasts', forecasts));
   const vpp = new VppService(
