@@ -189,6 +189,23 @@ describe('gridlayer start demo (a real cloud and fleet on loopback)', function (
     );
     assert.ok(paid, JSON.stringify(st.entries).slice(0, 400));
     assert.ok(Math.abs(paid.cents - 0.002 * dlmp! * 100) <= 0.5, `${paid.cents} cents at ${dlmp} $/MWh`);
+    // The aggregator's standing evening offers (DEMO_AGGREGATOR_BIDS) for site-2's battery: in full
+    // where the cleared price at its bus is above the offer's 30 $/MWh, not at all where it is below.
+    const h17 = today + 17 * HOUR_MS;
+    const [agg, p17] = await Promise.all([
+      as('aggregator')<{ resource: string; participant: string; awardW: number; product: string }[]>(
+        'GET',
+        `/market/awards?market=DA&from=${h17}&to=${h17 + 1}`,
+      ),
+      as('aggregator')<{ bus: string; dlmp: number }[]>(
+        'GET',
+        `/market/prices?market=DA&from=${h17}&to=${h17 + 1}`,
+      ),
+    ]);
+    const a2 = agg.find((a) => a.resource === 'site-2-battery' && a.product === 'energy');
+    assert.equal(a2?.participant, 'flexco');
+    const price = p17.find((p) => p.bus === demo.buses['site-2'])!.dlmp;
+    assert.equal(a2?.awardW, price > 30 ? 2000 : 0, `award at ${price} $/MWh`);
   });
 });
 

@@ -47,6 +47,13 @@ export const DEMO_ACTORS = {
 } as const;
 export type DemoRole = keyof typeof DEMO_ACTORS;
 export const AGGREGATOR_GROUP = 'flexco-vpp';
+/** The aggregator's DA bids per battery for today: [UTC hour, side, W, $/MWh]. */
+export const DEMO_AGGREGATOR_BIDS: readonly [number, 'sell' | 'buy', number, number][] = [
+  [17, 'sell', 2000, 30],
+  [18, 'sell', 2000, 30],
+  [21, 'buy', 2500, 60],
+  [22, 'buy', 2500, 60],
+];
 
 export interface DemoOptions {
   /** Minutes after the start at which today's day-ahead gate closes (default 3). */
@@ -280,6 +287,21 @@ export async function setUpDemo(
     resources.push(id);
   }
 
+  // The aggregator's standing offer for today, so the day ahead has something to clear even before
+  // anyone bids: its batteries sell in the evening peak and buy the energy back late at night.
+  const aggregator = apiAs(fleet, users.find((u) => u.id === 'aggregator')!.token);
+  const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
+  for (const s of fleet.sites.filter((x) => !portfolios.participant.includes(x.id))) {
+    for (const [h, side, quantity_w, price_per_mwh] of DEMO_AGGREGATOR_BIDS)
+      await aggregator('POST', '/market/bids', {
+        resource: `${s.id}-battery`,
+        market: 'DA',
+        side,
+        interval_start: today + h * 3_600_000,
+        steps: [{ quantity_w, price_per_mwh }],
+      });
+  }
+
   say('fitting forecasts on the history…');
   const t1 = Date.now();
   const run = await cloud.forecasts.runNow();
@@ -290,7 +312,6 @@ export async function setUpDemo(
     .map((r) => `${r.id} ${r.kind}: ${r.reason ?? r.status}`);
 
   const market = cloud.market;
-  const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
   return {
     users,
     historyDays,
