@@ -35,6 +35,20 @@ export interface FleetOptions {
   exportMaxW?: number;
   pollMs?: number;
   sim?: Partial<SimSiteOptions>;
+  /** Cloud config keys merged over the fleet's (top-level keys replace; e.g. the demo's market, network, forecast). */
+  cloud?: Record<string, unknown>;
+}
+
+/** The simulator options of fleet site k (1-based): the demo's history runs the same models. */
+export function simOptionsFor(o: FleetOptions, k: number): SimSiteOptions {
+  return {
+    port: o.simBasePort === 0 ? 0 : o.simBasePort + k,
+    seed: k,
+    speed: o.speed ?? 1,
+    startMs: o.startMs,
+    serialPrefix: `site-${k}`.toUpperCase(),
+    ...o.sim,
+  };
 }
 
 export interface FleetSite {
@@ -51,6 +65,8 @@ export interface Fleet {
   token: string;
   sites: FleetSite[];
   dataDir: string;
+  /** When startFleet was called (epoch ms): before any site's first live sample. */
+  startedAt: number;
   /** Authorized fetch against the API, JSON in and out; throws on an HTTP error with its body. */
   api<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
   stop(): Promise<void>;
@@ -61,6 +77,7 @@ export function newOperatorToken(): string {
 }
 
 export async function startFleet(o: FleetOptions): Promise<Fleet> {
+  const startedAt = Date.now();
   const ownDir = !o.dataDir;
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'gridlayer-'));
   mkdirSync(dataDir, { recursive: true });
@@ -77,6 +94,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
         },
         api: { host: '127.0.0.1', port: o.apiPort },
         auth: { bootstrapToken: token },
+        ...o.cloud,
       },
       dataDir,
     ),
@@ -111,14 +129,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   try {
     for (let k = 1; k <= o.sites; k++) {
       const id = `site-${k}`;
-      const sim = new SimSite({
-        port: o.simBasePort === 0 ? 0 : o.simBasePort + k,
-        seed: k,
-        speed: o.speed ?? 1,
-        startMs: o.startMs,
-        serialPrefix: id.toUpperCase(),
-        ...o.sim,
-      });
+      const sim = new SimSite(simOptionsFor(o, k));
       await sim.start();
       const { gateway } = await api<{ gateway: { username: string; password: string } }>('POST', '/sites', {
         id,
@@ -164,5 +175,5 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     await stopAll();
     throw err;
   }
-  return { cloud, apiUrl, mqttUrl, token, sites, dataDir, api, stop: stopAll };
+  return { cloud, apiUrl, mqttUrl, token, sites, dataDir, startedAt, api, stop: stopAll };
 }

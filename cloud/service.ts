@@ -13,7 +13,12 @@ import { ForecastService } from './forecast-service/service.ts';
 import { GridService } from './grid/service.ts';
 import { Ingest } from './ingest/ingest.ts';
 import { LifecycleList, named } from './lifecycle.ts';
-import { MarketService, type MeteredScheduler, startMeteredScheduler } from './market/index.ts';
+import {
+  MarketService,
+  type MeteredScheduler,
+  startDemoClearing,
+  startMeteredScheduler,
+} from './market/index.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { openPostgres, openSqlite, type SqlDb } from './storage/registry/db.ts';
 import { Registry } from './storage/registry/registry.ts';
@@ -255,6 +260,13 @@ async function startServices(
     () => market && startMeteredScheduler(market, log),
     (s) => s?.stop(),
   );
+  // Demo timing only (market.demo, what `gridlayer start` sets): the cloud clears as the DMO.
+  if (market?.settings.demo?.autoClear)
+    await parts.open(
+      'demo clearing',
+      () => startDemoClearing(market, log),
+      (d) => d?.stop(),
+    );
   const forecasts = new ForecastService({ registry, store, settings: config.forecast, log });
   await parts.start(named('forecasts', forecasts));
   const vpp = new VppService(

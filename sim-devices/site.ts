@@ -80,7 +80,14 @@ export class SimSite {
 
   /** Advances physics to the clock's now. Devices update in dependency order: PV, battery, meter. */
   step(): void {
-    const now = this.clock.now();
+    this.stepTo(this.clock.now());
+  }
+
+  /**
+   * Advances physics to simulated time `now` (epoch ms) regardless of the clock: a site that is not
+   * started can be run through days at any pace (the demo's history backfill does this).
+   */
+  stepTo(now: number): void {
     const dtS = Math.max(0, (now - this.lastSimMs) / 1000);
     this.lastSimMs = now;
     this.loadW = this.load.step(now, dtS);

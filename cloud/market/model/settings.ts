@@ -62,6 +62,23 @@ export const marketSettingsSchema = z
       })
       .strict()
       .default({ daGateBeforeDayMs: 12 * HOUR_MS, rtGateBeforeIntervalMs: RT_INTERVAL_MS }),
+    /**
+     * Demo timing (what `gridlayer start` turns on; absent in production): gates relative to when the
+     * cloud started instead of the wall-clock day, so a clearing and a settlement can be watched in
+     * the first minutes. The day-ahead gate of the UTC day the cloud starts in closes
+     * `daGateAfterStartMinutes` after the start, every later day's at the same time of its day
+     * (replacing gates.daGateBeforeDayMs); RT gates stay as configured. With `autoClear` the cloud
+     * clears as the DMO (the DMO actor's first user, audited as system:demo-clearing): each day ahead
+     * once its gate has closed, then every real-time interval once its gate has closed
+     * (market/service/demo-clearing.ts).
+     */
+    demo: z
+      .object({
+        daGateAfterStartMinutes: z.number().min(0).max(1440).default(3),
+        autoClear: z.boolean().default(true),
+      })
+      .strict()
+      .optional(),
     /** JSON file with a cloud/network NetworkInput (the LDA feeder); absent = copper plate, DGO screen off. */
     networkFile: z.string().optional(),
     /** Substation transformer limit on |import| (W). */

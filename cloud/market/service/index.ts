@@ -11,6 +11,7 @@
  */
 
 export type { MarketCaller, MarketContext, MarketIso } from './context.ts';
+export * from './demo-clearing.ts';
 export type { SendCommand } from './dispatch.ts';
 export * from './metered-scheduler.ts';
 export type { OrderInput, P2pMarket } from './p2p.ts';

@@ -18,7 +18,7 @@ import { ResourceRegistry, ResourceSchema, type ResourceStatus } from '../model/
 import { type MarketConfig, modelConfig, type Role, rolesOf } from '../model/roles.ts';
 import { checkMayDispatch, MarketRefusal, refuse } from '../model/rules.ts';
 import type { MarketSettings } from '../model/settings.ts';
-import { HOUR_MS } from '../model/time.ts';
+import { DAY_MS, HOUR_MS } from '../model/time.ts';
 import { checkBooks, Ledger, totalsByAccount } from '../settlement/ledger.ts';
 import { meteredRun } from '../settlement/metered-run.ts';
 import { runCentralizedDayAhead, runCentralizedRealTime } from './centralized.ts';
@@ -58,6 +58,20 @@ export interface ResourceInput extends Omit<StoredResource, 'status'> {
   readonly status?: ResourceStatus;
 }
 
+/**
+ * Demo gates (settings.demo): the DA gate of the UTC day containing `startMs` closes `afterMinutes`
+ * after it; as gateClosure() subtracts daGateBeforeDayMs from each day's start, that is a negative
+ * lead (the gate closes inside its delivery day), the same time of day for every later day.
+ */
+export function demoGates(
+  gates: MarketSettings['gates'],
+  afterMinutes: number,
+  startMs: number,
+): MarketSettings['gates'] {
+  const dayStart = Math.floor(startMs / DAY_MS) * DAY_MS;
+  return { ...gates, daGateBeforeDayMs: dayStart - (startMs + Math.round(afterMinutes * 60_000)) };
+}
+
 export class MarketService implements MarketContext {
   readonly config: MarketConfig;
   readonly resources = new ResourceRegistry();
@@ -72,6 +86,8 @@ export class MarketService implements MarketContext {
   /** The market clock (epoch ms): gate closures are judged against it. Tests replace it. */
   now: () => number;
   readonly #usersOf = new Map<string, Set<string>>();
+  /** The gates in force: the configured ones, or the demo's relative to the start (settings.demo). */
+  readonly #gates: MarketSettings['gates'];
   readonly #meteredLock = new KeyedLock<number>();
 
   private constructor(readonly deps: MarketServiceDeps) {
@@ -93,6 +109,7 @@ export class MarketService implements MarketContext {
           ? buildNetwork(JSON.parse(readFileSync(s.networkFile, 'utf8')))
           : null;
     this.now = deps.now ?? Date.now;
+    this.#gates = s.demo ? demoGates(s.gates, s.demo.daGateAfterStartMinutes, this.now()) : s.gates;
     this.p2p = this.config.marketForm === 'p2p' ? new P2pMarket(this) : null;
   }
 
@@ -125,7 +142,7 @@ export class MarketService implements MarketContext {
   }
 
   get gates() {
-    return this.deps.settings.gates;
+    return this.#gates;
   }
 
   get settings(): MarketSettings {
