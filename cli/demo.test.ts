@@ -112,6 +112,30 @@ describe('gridlayer start demo (a real cloud and fleet on loopback)', function (
     for (const iv of env.intervals) assert.ok(iv.upW + iv.downW > 0, JSON.stringify(iv));
   });
 
+  it('each demo user signs in with its printed password (session cookie) and acts in its own role', async () => {
+    for (const u of demo.users) {
+      assert.equal(u.passwordSet, true);
+      const res = await fetch(`${fleet.apiUrl}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user: u.id, password: u.password }),
+      });
+      assert.equal(res.status, 200, `${u.id}: ${await res.clone().text()}`);
+      const cookie = (res.headers.get('set-cookie') ?? '').match(/gl_session=([^;]+)/)?.[1];
+      assert.ok(cookie, `${u.id}: no session cookie`);
+      const me = (await (
+        await fetch(`${fleet.apiUrl}/api/v1/me`, { headers: { cookie: `gl_session=${cookie}` } })
+      ).json()) as { id: string; role: string };
+      assert.deepEqual([me.id, me.role], [u.id, u.role]);
+    }
+    const wrong = await fetch(`${fleet.apiUrl}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'participant', password: 'not-the-printed-one' }),
+    });
+    assert.equal(wrong.status, 401);
+  });
+
   it('places the sites on the IEEE 33-bus feeder: the power flow has their buses voltages', async () => {
     const pf = await as('operator')<{
       converged: boolean;

@@ -14,6 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { hashPassword } from '../cloud/auth/passwords.ts';
 import { formatApiToken, hashSecret, newId, newSecret } from '../cloud/auth/secrets.ts';
 import type { CloudService } from '../cloud/service.ts';
 import { historyPayloads, simulateSiteHistory } from './demo-history.ts';
@@ -260,7 +261,14 @@ export async function setUpDemo(
     kind: 'vpp',
     sites: portfolios.aggregator,
   });
-  const users = await createDemoUsers(cloud, portfolios, o.setPassword);
+  const users = await createDemoUsers(
+    cloud,
+    portfolios,
+    o.setPassword ??
+      (async (id, password) => {
+        await cloud.registry.setPasswordHash(id, await hashPassword(password));
+      }),
+  );
 
   // Every site's battery in the market, registered and certified by the DGO (the operator user).
   const operator = apiAs(fleet, users.find((u) => u.id === 'operator')!.token);
