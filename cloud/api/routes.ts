@@ -1,3 +1,4 @@
+import type { FailureThrottle } from '../auth/failure-throttle.ts';
 import type { CommandPipeline } from '../commands/pipeline.ts';
 import type { ForecastService } from '../forecast-service/service.ts';
 import type { GridService } from '../grid/service.ts';
@@ -11,6 +12,7 @@ import { auditRoutes } from './routes-audit.ts';
 import { commandRoutes } from './routes-commands.ts';
 import { deviceRoutes } from './routes-devices.ts';
 import { dispatchRoutes } from './routes-dispatches.ts';
+import { type EnrolmentSettings, enrolmentRoutes } from './routes-enrolment.ts';
 import { forecastRoutes } from './routes-forecast.ts';
 import { groupRoutes } from './routes-groups.ts';
 import { marketRoutes } from './routes-market.ts';
@@ -36,6 +38,8 @@ export interface ApiDeps {
   };
   /** Called after a gateway credential changes (the broker caches them). */
   credentialsChanged: (site: string) => void;
+  /** Enrolment codes: lifetimes and what an enrolled gateway is told (the `enrolment:` config). */
+  enrolment: EnrolmentSettings & { throttle: { maxFailures: number; windowSeconds: number } };
   market?: MarketService;
   forecasts?: ForecastService;
   grid?: GridService;
@@ -43,11 +47,12 @@ export interface ApiDeps {
 }
 
 /** Every route of /api/v1, one router per resource (in this order in the OpenAPI document). */
-export function apiRoutes(d: ApiDeps): AnyRouteDef[] {
+export function apiRoutes(d: ApiDeps, extra: { enrolThrottle: FailureThrottle }): AnyRouteDef[] {
   return [
     ...opsRoutes(d),
     ...meRoutes(),
     ...siteRoutes(d),
+    ...enrolmentRoutes({ ...d, enrolThrottle: extra.enrolThrottle }),
     ...deviceRoutes(d),
     ...telemetryRoutes(d),
     ...groupRoutes(d),

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Logger } from 'pino';
@@ -10,11 +12,24 @@ import { serveOperatorPage } from './ui.ts';
 
 export const API_PREFIX = '/api/v1';
 
-export async function startApi(deps: ApiDeps, listen: { host: string; port: number }, log: Logger) {
+export interface ApiListen {
+  host: string;
+  port: number;
+  /** PEM files: the API then speaks HTTPS only (gateways present enrolment codes here). */
+  tls?: { cert: string; key: string };
+}
+
+export async function startApi(deps: ApiDeps, listen: ApiListen, log: Logger) {
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: '1mb' }));
-  const routes = apiRoutes(deps);
+  const enrolThrottle = new FailureThrottle({
+    what: 'enrolment code',
+    maxFailures: deps.enrolment.throttle.maxFailures,
+    windowMs: deps.enrolment.throttle.windowSeconds * 1000,
+    log,
+  });
+  const routes = apiRoutes(deps, { enrolThrottle });
   const doc = openApiDocument(API_PREFIX, routes, { title: 'gridlayer cloud DERMS API', version: '1.0.0' });
   app.get(`${API_PREFIX}/openapi.json`, (_req, res) => {
     res.json(doc);
@@ -33,7 +48,12 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
     res.status(404).json({ error: 'not found' });
   });
   app.use(answerErrors(log));
-  const server = app.listen(listen.port, listen.host);
+  const server = listen.tls
+    ? createHttpsServer(
+        { cert: readFileSync(listen.tls.cert), key: readFileSync(listen.tls.key), minVersion: 'TLSv1.2' },
+        app,
+      ).listen(listen.port, listen.host)
+    : app.listen(listen.port, listen.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
@@ -45,6 +65,7 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
     close: () =>
       new Promise<void>((resolve) => {
         throttle.stop();
+        enrolThrottle.stop();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
