@@ -295,6 +295,78 @@ describe('hardware in the loop: gateway enrolment with one-time codes over TLS, 
     assert.equal((await health()).uplink.connected, true);
   });
 
+  it('enrol first, then commission --uplink-from: the generated config logs in as enrolled', async () => {
+    await edge?.stop();
+    const dir = join(tmp.dir, 'site2');
+    const enrolled = join(dir, 'enrolled.yaml');
+    const r = await cloud.api<{ code: string }>('POST', '/sites/enr-2/enrolment', {});
+    assert.equal(r.status, 201);
+    const e = await run([
+      'enrol',
+      '--cloud',
+      cloudUrl(),
+      '--code',
+      r.body.code,
+      '--ca',
+      tls.ca,
+      '--config',
+      enrolled,
+    ]);
+    assert.equal(e.code, 0, e.stderr);
+    assert.match(e.stdout, /enrolled as site enr-2: wrote .*\n.*--uplink-from/);
+    // Written new: a credential, no devices yet, so not runnable as is.
+    const check = await run(['edge', '--config', enrolled, '--check']);
+    assert.notEqual(check.code, 0);
+    assert.match(check.stderr, /at least one device/);
+    const out = join(dir, 'commissioning');
+    const c = await run([
+      'commission',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(modbusPort),
+      '--units',
+      '1-3',
+      '--no-write',
+      '--uplink-from',
+      enrolled,
+      '--buffer',
+      join(dir, 'buffer.db'),
+      '--out',
+      out,
+    ]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stdout, /logs in as enrolled site enr-2/);
+    const generated = join(out, 'edge.yaml');
+    const cfg = parseYaml(readFileSync(generated, 'utf8')) as {
+      site: string;
+      uplink: Record<string, string>;
+    };
+    const enrolledCfg = parseYaml(readFileSync(enrolled, 'utf8')) as { uplink: Record<string, string> };
+    assert.equal(cfg.site, 'enr-2');
+    assert.deepEqual(cfg.uplink, enrolledCfg.uplink);
+    writeFileSync(
+      generated,
+      `${readFileSync(generated, 'utf8')}http: { port: ${healthPort} }\nlog: { level: warn }\n`,
+    );
+    const ok = await run(['edge', '--config', generated, '--check']);
+    assert.equal(ok.code, 0, ok.stderr);
+    const t = Date.now();
+    edge = gridlayer(['edge', '--config', generated]);
+    await waitUntil(
+      'enr-2 telemetry',
+      async () => {
+        const rows = (await cloud.ok<Latest>('GET', '/sites/enr-2/telemetry/latest')) ?? [];
+        return ['inverter-1', 'battery-2', 'meter-3'].every((d) =>
+          rows.some((x) => x.device === d && x.ts > t),
+        )
+          ? rows
+          : undefined;
+      },
+      30_000,
+    );
+  });
+
   it('refused codes are throttled per address: past the limit even a valid code gets 429', async () => {
     const forged = 'Z'.repeat(20);
     while (failures < MAX_FAILURES) {
