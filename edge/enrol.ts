@@ -3,7 +3,7 @@
  * MQTT credential it receives into its edge config. No secret is copied by hand: the operator or
  * installer only hands over the code (or its QR code), which is useless once used or expired.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { dirname, join, resolve } from 'node:path';
@@ -167,7 +167,67 @@ export async function enrol(o: EnrolOptions): Promise<EnrolResult> {
     };
     text = `# Written by gridlayer enrol on ${new Date().toISOString()} for site ${got.site}.\n# Add the devices: gridlayer commission … --uplink-from ${configPath} (or list them under devices).\n${stringify(fresh)}`;
   }
-  writeFileSync(configPath, text, { mode: 0o600 });
-  chmodSync(configPath, 0o600); // an existing file keeps its mode on write: it now holds the secret
+  writeSecretFile(configPath, text);
   return { site: got.site, config: configPath, updated, brokerUrl, ...(caFile ? { caFile } : {}) };
+}
+
+/**
+ * Writes a file that holds a secret, all at once (a new file renamed over the old: a crash leaves the
+ * old or the new one, never half). New: mode 0600. Existing: its owner and group stay (root:gridlayer
+ * lets the service read it), and it loses any access for others.
+ */
+export function writeSecretFile(path: string, text: string): void {
+  if (!existsSync(path)) {
+    writeFileSync(path, text, { mode: 0o600 });
+    return;
+  }
+  const st = statSync(path);
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text, { mode: st.mode & 0o770 });
+  try {
+    chownSync(tmp, st.uid, st.gid);
+  } catch {
+    // not root: the file is ours already
+  }
+  renameSync(tmp, path);
+}
+
+export interface RotateResult {
+  site: string;
+  config: string;
+}
+
+/**
+ * The gateway replaces its own credential: it logs in to the cloud with the current one (over TLS) and
+ * writes the new one into its config; the old one is refused from then on and the session that used it
+ * ends, so the agent must be restarted to log in with the new one.
+ */
+export async function rotateCredential(o: {
+  cloud: string;
+  config: string;
+  apiCa?: string;
+}): Promise<RotateResult> {
+  const configPath = resolve(o.config);
+  let doc: ReturnType<typeof parseDocument>;
+  try {
+    doc = parseDocument(readFileSync(configPath, 'utf8'));
+  } catch (err) {
+    throw new EnrolError(`cannot read ${configPath}: ${(err as Error).message}`);
+  }
+  const site = doc.get('site');
+  const password = doc.getIn(['uplink', 'password']);
+  if (typeof site !== 'string' || typeof password !== 'string')
+    throw new EnrolError(`${configPath}: no site and uplink.password to rotate: enrol with a code first`);
+  const res = await httpsJson<Enrolled | { error?: string }>(`${apiBase(o.cloud)}/enrol/rotate`, {
+    method: 'POST',
+    body: { site, password },
+    ca: o.apiCa,
+  });
+  if (res.status !== 200) {
+    const why = (res.body as { error?: string } | undefined)?.error ?? JSON.stringify(res.body);
+    throw new EnrolError(`rotation refused (HTTP ${res.status}): ${why}`, res.status);
+  }
+  doc.setIn(['uplink', 'password'], (res.body as Enrolled).uplink.password);
+  writeSecretFile(configPath, doc.toString());
+  return { site, config: configPath };
 }

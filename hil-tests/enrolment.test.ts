@@ -165,7 +165,8 @@ describe('hardware in the loop: gateway enrolment with one-time codes over TLS, 
     assert.ok(up.password.length >= 40 && up.password !== 'CHANGE-ME');
     assert.equal(readFileSync(up.ca, 'utf8'), readFileSync(tls.ca, 'utf8'));
     assert.equal(up.batchMs, 500, 'the uplink tuning is kept');
-    assert.equal(statSync(edgeConfig).mode & 0o777, 0o600);
+    // The file it updated keeps its owner and group (root:gridlayer on a gateway), others lose access.
+    assert.equal(statSync(edgeConfig).mode & 0o777, 0o640);
     assert.match(readFileSync(edgeConfig, 'utf8'), /^# devices found by gridlayer commission/);
     const check = await run(['edge', '--config', edgeConfig, '--check']);
     assert.equal(check.code, 0, check.stderr);
@@ -295,6 +296,31 @@ describe('hardware in the loop: gateway enrolment with one-time codes over TLS, 
     assert.equal((await health()).uplink.connected, true);
   });
 
+  it('the gateway rotates its own credential: the old one is refused, the new one works after a restart', async () => {
+    const before = uplinkOf().password;
+    const bad = await cloud.api('POST', '/enrol/rotate', {
+      site: SITE,
+      password: 'not-the-credential-at-all',
+    });
+    failures++;
+    assert.equal(bad.status, 403);
+    assert.equal(uplinkOf().password, before);
+    const r = await run(['enrol', '--rotate', '--cloud', cloudUrl(), '--ca', tls.ca, '--config', edgeConfig]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /site enr-1: new credential in .*restart the agent/);
+    const after = uplinkOf().password;
+    assert.notEqual(after, before);
+    assert.ok(after.length >= 40);
+    assert.equal(statSync(edgeConfig).mode & 0o777, 0o640);
+    assert.match(await login(cloud.mqttUrl, tls.ca, SITE, before), /Bad username or password/);
+    assert.equal(await login(cloud.mqttUrl, tls.ca, SITE, after), 'ok');
+    await edge?.stop();
+    const t = Date.now();
+    await startEdge();
+    await freshTelemetry(t);
+    assert.equal((await health()).uplink.connected, true);
+  });
+
   it('enrol first, then commission --uplink-from: the generated config logs in as enrolled', async () => {
     await edge?.stop();
     const dir = join(tmp.dir, 'site2');
@@ -314,6 +340,7 @@ describe('hardware in the loop: gateway enrolment with one-time codes over TLS, 
     ]);
     assert.equal(e.code, 0, e.stderr);
     assert.match(e.stdout, /enrolled as site enr-2: wrote .*\n.*--uplink-from/);
+    assert.equal(statSync(enrolled).mode & 0o777, 0o600);
     // Written new: a credential, no devices yet, so not runnable as is.
     const check = await run(['edge', '--config', enrolled, '--check']);
     assert.notEqual(check.code, 0);

@@ -21,9 +21,10 @@ export function register(program: Command): void {
       "enrol this gateway: present the site's one-time code to the cloud over TLS, write the MQTT credential into the edge config",
     )
     .requiredOption('--cloud <url>', "the cloud's API: https://host[:port]")
-    .requiredOption(
-      '--code <code>',
-      'the one-time enrolment code (gridlayer site enrolment, or the operator app)',
+    .option('--code <code>', 'the one-time enrolment code (gridlayer site enrolment, or the operator app)')
+    .option(
+      '--rotate',
+      'instead of a code: replace the credential in --config with a new one, logging in with the current one (restart the agent after)',
     )
     .option(
       '-c, --config <file>',
@@ -39,16 +40,29 @@ export function register(program: Command): void {
     .action(
       async (opts: {
         cloud: string;
-        code: string;
+        code?: string;
+        rotate?: boolean;
         config: string;
         ca?: string;
         broker?: string;
         buffer: string;
       }) => {
-        const { enrol } = await import('../../edge/enrol.ts');
+        if (!opts.code === !opts.rotate) throw new Error('give --code <code> (enrol) or --rotate, not both');
+        const { enrol, rotateCredential } = await import('../../edge/enrol.ts');
+        if (opts.rotate) {
+          const r = await rotateCredential({
+            cloud: opts.cloud,
+            config: opts.config,
+            apiCa: readPem('--ca', opts.ca),
+          });
+          process.stdout.write(
+            `site ${r.site}: new credential in ${r.config}; the old one is refused: restart the agent (systemctl restart gridlayer-edge)\n`,
+          );
+          return;
+        }
         const r = await enrol({
           cloud: opts.cloud,
-          code: opts.code,
+          code: opts.code as string,
           config: opts.config,
           apiCa: readPem('--ca', opts.ca),
           broker: opts.broker,

@@ -3,12 +3,12 @@ import QRCode from 'qrcode';
 import { z } from 'zod';
 import { hashEnrolmentCode, newEnrolmentCode, normalizeEnrolmentCode } from '../auth/enrolment.ts';
 import type { FailureThrottle } from '../auth/failure-throttle.ts';
-import { hashSecret, newSecret } from '../auth/secrets.ts';
+import { hashSecret, newSecret, secretMatches } from '../auth/secrets.ts';
 import type { Registry } from '../storage/registry/registry.ts';
 import { sourceOf } from './auth.ts';
 import { DomainError } from './errors.ts';
 import { siteOr404 } from './lookup.ts';
-import { siteParams } from './params.ts';
+import { siteId, siteParams } from './params.ts';
 import { type AnyRouteDef, route } from './route.ts';
 
 export interface EnrolmentSettings {
@@ -60,6 +60,20 @@ export function enrolmentRoutes(d: EnrolmentDeps): AnyRouteDef[] {
     throttle.failure(source, reason);
     throw new DomainError('forbidden', message);
   };
+  /** 429 while the source is over its refusals (checked before any lookup). */
+  const throttled = (source: string) => {
+    const wait = throttle.retryAfterMs(source);
+    if (wait <= 0) return;
+    throttle.throttled(source);
+    const seconds = Math.ceil(wait / 1000);
+    throw new DomainError(
+      'throttled',
+      `too many refused enrolment codes from ${source}: retry in ${seconds} s`,
+      {
+        'retry-after': String(seconds),
+      },
+    );
+  };
   return [
     route({
       method: 'post',
@@ -110,18 +124,7 @@ export function enrolmentRoutes(d: EnrolmentDeps): AnyRouteDef[] {
       response: enrolledSchema,
       handler: async ({ body, req }) => {
         const source = sourceOf(req);
-        const wait = throttle.retryAfterMs(source);
-        if (wait > 0) {
-          throttle.throttled(source);
-          const seconds = Math.ceil(wait / 1000);
-          throw new DomainError(
-            'throttled',
-            `too many refused enrolment codes from ${source}: retry in ${seconds} s`,
-            {
-              'retry-after': String(seconds),
-            },
-          );
-        }
+        throttled(source);
         const code = normalizeEnrolmentCode(body.code);
         if (!code) return refuse(source, 'malformed', 'malformed enrolment code');
         const password = newSecret();
@@ -143,6 +146,42 @@ export function enrolmentRoutes(d: EnrolmentDeps): AnyRouteDef[] {
           uplink: {
             ...(cfg.brokerUrl ? { url: cfg.brokerUrl } : {}),
             username: r.site,
+            password,
+            ...(ca ? { caPem: ca } : {}),
+          },
+        };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/enrol/rotate',
+      summary: 'A gateway replaces its own credential, logging in with the current one (over TLS)',
+      tag: 'sites',
+      permission: null,
+      body: z.object({ site: siteId, password: z.string().max(200) }).strict(),
+      response: enrolledSchema,
+      handler: async ({ body, req }) => {
+        const source = sourceOf(req);
+        throttled(source);
+        const hash = await registry.siteCredentialHash(body.site);
+        if (!hash || !secretMatches(body.password, hash)) {
+          await registry.audit('anonymous', 'site.rotate.refused', body.site, { from: source });
+          return refuse(
+            source,
+            'bad credential',
+            'bad site credential (revoked? enrol again with a new code)',
+          );
+        }
+        const password = newSecret();
+        await registry.setSiteCredential(body.site, hashSecret(password));
+        d.credentialsChanged(body.site);
+        await registry.audit(`gateway:${body.site}`, 'site.credentials.rotate', body.site, { from: source });
+        const ca = caPem();
+        return {
+          site: body.site,
+          uplink: {
+            ...(cfg.brokerUrl ? { url: cfg.brokerUrl } : {}),
+            username: body.site,
             password,
             ...(ca ? { caPem: ca } : {}),
           },
