@@ -394,6 +394,41 @@ describe('hardware in the loop: gateway enrolment with one-time codes over TLS, 
     );
   });
 
+  it('gridlayer site enrolment prints the code, its expiry and a terminal QR code, and writes the SVG', async () => {
+    const svg = join(tmp.dir, 'enr-3.svg');
+    const t0 = Date.now();
+    const r = await run([
+      'site',
+      'enrolment',
+      'enr-3',
+      '--api',
+      cloudUrl(),
+      '--ca',
+      tls.ca,
+      '--token',
+      cloud.token,
+      '--ttl',
+      '3600',
+      '--svg',
+      svg,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const code = /^code (\S+)$/m.exec(r.stdout)?.[1] ?? '';
+    const expires = Date.parse(/^expires (\S+)$/m.exec(r.stdout)?.[1] ?? '');
+    assert.ok(Math.abs(expires - (t0 + 3_600_000)) < 60_000, r.stdout);
+    assert.match(readFileSync(svg, 'utf8'), /^<svg/);
+    // The terminal QR code: rows of half-block characters (between ANSI colour codes).
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escape sequences
+    const plain = r.stdout.replace(/\x1b\[[0-9;]*m/g, '');
+    assert.ok((plain.match(/^[ ▀▄█]{20,}$/gm) ?? []).length >= 10, plain);
+    const got = await cloud.api<{ site: string }>('POST', '/enrol', { code: code.toLowerCase() });
+    assert.equal(got.status, 200, JSON.stringify(got.body));
+    assert.equal(got.body.site, 'enr-3');
+    const noToken = await run(['site', 'revoke', 'enr-3', '--api', cloudUrl(), '--ca', tls.ca]);
+    assert.notEqual(noToken.code, 0);
+    assert.match(noToken.stderr, /API token is needed/);
+  });
+
   it('refused codes are throttled per address: past the limit even a valid code gets 429', async () => {
     const forged = 'Z'.repeat(20);
     while (failures < MAX_FAILURES) {
