@@ -28,3 +28,9 @@ export function unitRange(raw: string): number[] {
   if (a < 1 || b > 247 || a > b) throw new InvalidArgumentError('unit ids run 1..247, low to high');
   return Array.from({ length: b - a + 1 }, (_, i) => a + i);
 }
+
+/** Comma-separated unit ids and ranges, e.g. `1-10,126,240` (sorted, without repeats). */
+export function unitList(raw: string): number[] {
+  const ids = raw.split(',').flatMap((part) => unitRange(part));
+  return [...new Set(ids)].sort((a, b) => a - b);
+}

@@ -19,6 +19,7 @@ import type { VppConfig } from './vpp/service.ts';
 export interface CheckedConfig {
   commands: { defaultTtlSeconds: number; maxTtlSeconds: number };
   auth: { tokenDefaultTtlSeconds: number; tokenMaxTtlSeconds: number };
+  enrolment: { codeTtlSeconds: number; maxCodeTtlSeconds: number };
   ingest: { smallBatchPoints: number; maxBatchPoints: number; maxBufferedPoints: number };
   vpp: VppConfig;
   network: NetworkSettings;
@@ -45,6 +46,13 @@ export function crossFieldIssues(c: CheckedConfig): string[] {
     'auth.tokenMaxTtlSeconds',
     c.auth.tokenMaxTtlSeconds,
     'every token issued without its own ttlSeconds would be refused',
+  );
+  atMost(
+    'enrolment.codeTtlSeconds',
+    c.enrolment.codeTtlSeconds,
+    'enrolment.maxCodeTtlSeconds',
+    c.enrolment.maxCodeTtlSeconds,
+    'every enrolment code issued without its own ttlSeconds would be refused',
   );
   atMost(
     'ingest.smallBatchPoints',

@@ -195,9 +195,40 @@ export const cloudConfigSchema = z
           })
           .strict()
           .prefault({}),
+        /** PEM files: HTTPS only. Gateways present their enrolment codes here, so a reachable API needs it. */
+        tls: z.object({ cert: z.string(), key: z.string() }).strict().optional(),
       })
       .strict()
-      .describe('HTTP API listener, browser sessions, fleet view and live events')
+      .describe('HTTP API listener (HTTPS with tls), browser sessions, fleet view and live events')
+      .prefault({}),
+    enrolment: z
+      .object({
+        /** Lifetime of an enrolment code issued without its own ttlSeconds (24 h). */
+        codeTtlSeconds: z.number().int().min(60).default(86_400),
+        /** Longest lifetime a code may be issued with (30 days). */
+        maxCodeTtlSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .default(30 * 86_400),
+        /** The broker URL an enrolled gateway is told to use (e.g. mqtts://mqtt.example.net:8883). */
+        brokerUrl: z
+          .string()
+          .regex(/^(mqtts?|wss?):\/\//, 'an mqtt://, mqtts://, ws:// or wss:// URL')
+          .optional(),
+        /** PEM file of the CA that signed the broker's certificate, handed to an enrolled gateway. */
+        brokerCa: z.string().optional(),
+        /** Per source address: after maxFailures refused codes within windowSeconds, 429 for a window. */
+        throttle: z
+          .object({
+            maxFailures: z.number().int().min(1).default(5),
+            windowSeconds: z.number().int().min(1).max(86_400).default(300),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .describe('Gateway enrolment: one-time code lifetimes, what an enrolled gateway is told, throttle')
       .prefault({}),
     auth: z
       .object({
@@ -285,6 +316,8 @@ export function parseCloudConfig(input: unknown, baseDir = process.cwd()): Cloud
     if (t.ca) t.ca = abs(t.ca);
   }
   if (c.broker.mode === 'external' && c.broker.ca) c.broker.ca = abs(c.broker.ca);
+  if (c.api.tls) c.api.tls = { cert: abs(c.api.tls.cert), key: abs(c.api.tls.key) };
+  if (c.enrolment.brokerCa) c.enrolment.brokerCa = abs(c.enrolment.brokerCa);
   if (c.market.networkFile) c.market.networkFile = abs(c.market.networkFile);
   if (c.market.networkFile && c.network.feeder)
     throw new Error(

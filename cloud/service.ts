@@ -331,7 +331,12 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
             live: core.live,
             metrics,
             auth: config.auth,
-            credentialsChanged: (site) => core.credCache.delete(site),
+            enrolment: config.enrolment,
+            credentialsChanged: (site) => {
+              core.credCache.delete(site);
+              // A rotated or revoked credential ends the session that logged in with the old one.
+              broker.embedded?.disconnectSite(site);
+            },
             health: async () => {
               const checks = {
                 timeseries: await store.ping(),
@@ -353,7 +358,7 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
     );
     let stopping: Promise<void> | undefined;
     return {
-      apiUrl: `http://127.0.0.1:${api.port}/api/v1`,
+      apiUrl: `${config.api.tls ? 'https' : 'http'}://127.0.0.1:${api.port}/api/v1`,
       apiPort: api.port,
       broker: ports,
       registry,

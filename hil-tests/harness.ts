@@ -2,10 +2,11 @@
  * Hardware-in-the-loop harness: every part runs as its own real process through the `gridlayer` CLI
  * (cloud, simulated sites, edge agents), on free loopback ports in a temp folder, exactly as deployed.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newOperatorToken } from '../cli/fleet.ts';
+import { httpsJson } from '../edge/enrol.ts';
 import { ModbusClient } from '../protocols/modbus/client.ts';
 import { scanUnit } from '../protocols/sunspec/scan.ts';
 import { freePort } from '../test-support/ports.ts';
@@ -13,7 +14,7 @@ import { type ManagedProcess, startProcess, waitForPort } from '../test-support/
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'gridlayer.js');
 
-function gridlayer(args: string[]): ManagedProcess {
+export function gridlayer(args: string[]): ManagedProcess {
   return startProcess(process.execPath, [BIN, ...args]);
 }
 
@@ -42,6 +43,10 @@ export interface HilCloudOptions {
   tls?: { cert: string; key: string };
   /** Use an external broker (e.g. Mosquitto) instead of the embedded one: its URL and the cloud's login. */
   externalBroker?: { url: string; username: string; password: string };
+  /** PEM files: the API then speaks HTTPS only; `ca` is what the test trusts for it. */
+  apiTls?: { cert: string; key: string; ca: string };
+  /** More top-level YAML lines of the cloud config, written at each start (the ports are known then). */
+  extraConfig?: (cloud: HilCloud) => string[];
 }
 
 export class HilCloud {
@@ -56,7 +61,7 @@ export class HilCloud {
   ) {}
 
   get apiUrl(): string {
-    return `http://127.0.0.1:${this.apiPort}/api/v1`;
+    return `${this.opts.apiTls ? 'https' : 'http'}://127.0.0.1:${this.apiPort}/api/v1`;
   }
 
   get mqttUrl(): string {
@@ -81,7 +86,8 @@ export class HilCloud {
       [
         'logLevel: warn',
         this.brokerConfig(),
-        `api: { host: 127.0.0.1, port: ${this.apiPort} }`,
+        `api: ${JSON.stringify({ host: '127.0.0.1', port: this.apiPort, ...(this.opts.apiTls && { tls: { cert: this.opts.apiTls.cert, key: this.opts.apiTls.key } }) })}`,
+        ...(this.opts.extraConfig?.(this) ?? []),
         `auth: { bootstrapToken: ${this.token} }`,
         'storage:',
         '  timeseries: { backend: sqlite, path: data/ts.db, synchronous: full }',
@@ -107,6 +113,13 @@ export class HilCloud {
     body?: unknown,
     token = this.token,
   ): Promise<{ status: number; body: T }> {
+    if (this.opts.apiTls)
+      return httpsJson<T>(`${this.apiUrl}${path}`, {
+        method,
+        token,
+        ca: readFileSync(this.opts.apiTls.ca, 'utf8'),
+        ...(body !== undefined && { body: typeof body === 'string' ? JSON.parse(body) : body }),
+      });
     const res = await fetch(`${this.apiUrl}${path}`, {
       method,
       headers: {

@@ -6,26 +6,32 @@ import { promisify } from 'node:util';
 import { parseConfigText } from '../../edge/config.ts';
 import { SimSite } from '../../sim-devices/site.ts';
 import { tempDir } from '../../test-support/edge/harness.ts';
+import { ModbusTap } from '../../test-support/modbus-tap.ts';
 
 const run = promisify(execFile);
 
 describe('gridlayer commission', function () {
   this.timeout(60_000);
-  it('identifies the site, test-writes without changing anything, and writes report + edge config', async () => {
+  it('identifies the site, test-writes a different value and restores it, and writes report + edge config', async () => {
     const site = new SimSite({ startMs: Date.UTC(2026, 5, 21, 11), seed: 8 });
     await site.start();
+    // Every register write the device receives, seen between commissioning and the device.
+    const tap = new ModbusTap({ host: '127.0.0.1', port: site.port });
+    await tap.start();
     const dir = tempDir();
     try {
-      const limitBefore = site.pv.model(704).get('WMaxLimPct');
-      const { stdout } = await run(process.execPath, [
+      const limitBefore = site.pv.model(704).get('WMaxLimPct') as number;
+      const sf = site.pv.model(704).get('WMaxLimPct_SF') as number;
+      const testValue = limitBefore >= 50 ? limitBefore - 10 : limitBefore + 10;
+      const { stdout, stderr } = await run(process.execPath, [
         'bin/gridlayer.js',
         'commission',
         '--host',
         '127.0.0.1',
         '--port',
-        String(site.port),
+        String(tap.port),
         '--units',
-        '1-4',
+        '1-3,126',
         '--timeout',
         '300',
         '--site',
@@ -33,16 +39,50 @@ describe('gridlayer commission', function () {
         '--out',
         dir,
       ]);
-      assert.match(stdout, /unit 1: inverter gridlayer SIM-PV-3P SN S8-PV — test write: OK/);
+      assert.match(stderr, /probing unit ids 1, 2, 3, 126\n/);
+      assert.match(
+        stdout,
+        new RegExp(
+          `unit 1: inverter gridlayer SIM-PV-3P SN S8-PV — test write: OK \\(wrote ${testValue}, read back ${testValue}; restored ${limitBefore}, read back ${limitBefore}\\)`,
+        ),
+      );
       assert.match(stdout, /unit 2: battery .* test write: OK/);
       assert.match(stdout, /unit 3: meter/);
-      assert.match(stdout, /3 device\(s\)/);
-      assert.equal(site.pv.model(704).get('WMaxLimPct'), limitBefore, 'the test write changed nothing');
+      assert.match(stdout, /live: .*\bw -?\d+(\.\d+)? W\b.*\bhz \d+(\.\d+)? Hz\b/);
+      assert.match(stdout, /3 device\(s\); report: .*commissioning\.html/);
+      assert.equal(site.pv.model(704).get('WMaxLimPct'), limitBefore, 'the test write was restored');
+      // The device got the test value, then the original, at the same register.
+      const pvWrites = tap.writes.filter((w) => w.unit === 1);
+      assert.equal(pvWrites.length, 2, JSON.stringify(pvWrites));
+      assert.equal(pvWrites[0].address, pvWrites[1].address);
+      assert.deepEqual(pvWrites[0].registers, [Math.round(testValue / 10 ** sf)]);
+      assert.deepEqual(pvWrites[1].registers, [Math.round(limitBefore / 10 ** sf)]);
       const report = JSON.parse(readFileSync(join(dir, 'commissioning.json'), 'utf8'));
+      assert.deepEqual(report.unitsScanned, [1, 2, 3, 126]);
       assert.equal(report.devices.length, 3);
       assert.equal(report.devices[0].nameplate.w_max, 8000);
+      assert.deepEqual(
+        { ...report.devices[0].testWrite, detail: undefined },
+        {
+          point: '704.WMaxLimPct',
+          ok: true,
+          original: limitBefore,
+          written: testValue,
+          readBack: testValue,
+          restored: limitBefore,
+          detail: undefined,
+        },
+      );
       assert.ok(Number.isFinite(report.devices[2].live.w));
-      assert.match(readFileSync(join(dir, 'commissioning.md'), 'utf8'), /## Unit 2: battery/);
+      const md = readFileSync(join(dir, 'commissioning.md'), 'utf8');
+      assert.match(md, /## Unit 2: battery/);
+      assert.match(md, /\| Nameplate w_max \| 8000 W \|/);
+      const html = readFileSync(join(dir, 'commissioning.html'), 'utf8');
+      assert.match(html, /^<!doctype html>/);
+      assert.match(html, /<th>Serial<\/th><td>S8-PV<\/td>/);
+      assert.match(html, /<th>Nameplate w_max<\/th><td>8000 W<\/td>/);
+      assert.match(html, /<th>hz<\/th><td class="num">\d+(\.\d+)? Hz<\/td>/);
+      assert.equal(/<script|https?:\/\/(?!www\.w3)/.test(html), false, 'the page is self-contained');
       const cfg = parseConfigText(readFileSync(join(dir, 'edge.yaml'), 'utf8'));
       assert.equal(cfg.site, 'site-c1');
       assert.deepEqual(
@@ -50,9 +90,20 @@ describe('gridlayer commission', function () {
         ['inverter-1', 'battery-2', 'meter-3'],
       );
     } finally {
+      await tap.stop();
       await site.stop();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('probes 1-10 and every vendor default unit id (edge/quirks.ts) when --units is not given', async () => {
+    const { knownUnitIds } = await import('../../edge/quirks.ts');
+    const expected = [...new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, ...knownUnitIds()])].sort((a, b) => a - b);
+    assert.ok(expected.includes(126) && expected.includes(240));
+    const { defaultUnitIds } = await import('./commission.ts');
+    assert.deepEqual(defaultUnitIds(), expected);
+    const { stdout } = await run(process.execPath, ['bin/gridlayer.js', 'commission', '--help']);
+    assert.match(stdout.replace(/\s+/g, ' '), new RegExp(`default: ${expected.join(',')}`));
   });
 });
 

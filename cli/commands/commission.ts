@@ -1,8 +1,37 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { knownUnitIds } from '../../edge/quirks.ts';
 import { ModbusClient, type Transport } from '../../protocols/modbus/client.ts';
-import { intOption, unitRange } from '../options.ts';
+import { intOption, unitList } from '../options.ts';
+
+/** Unit ids probed without --units: 1-10 (where most devices are set) and every vendor default in edge/quirks.ts. */
+export function defaultUnitIds(): number[] {
+  return [...new Set([...Array.from({ length: 10 }, (_, i) => i + 1), ...knownUnitIds()])].sort(
+    (a, b) => a - b,
+  );
+}
+
+/** The site and uplink of an enrolled edge config (`gridlayer enrol`): the generated config logs in as it. */
+function uplinkFrom(file: string): { site: string; uplink: Record<string, unknown> } {
+  let doc: { site?: unknown; uplink?: Record<string, unknown> };
+  try {
+    doc = parseYaml(readFileSync(file, 'utf8')) ?? {};
+  } catch (err) {
+    throw new Error(`--uplink-from: cannot read ${file}: ${(err as Error).message}`);
+  }
+  const u = doc.uplink;
+  if (typeof doc.site !== 'string' || !u || typeof u.url !== 'string' || typeof u.username !== 'string')
+    throw new Error(
+      `--uplink-from: ${file} has no site and uplink (url, username): enrol first (gridlayer enrol)`,
+    );
+  if (u.password === undefined && u.cert === undefined)
+    throw new Error(
+      `--uplink-from: ${file} holds no credential (uplink.password): enrol first (gridlayer enrol)`,
+    );
+  return { site: doc.site, uplink: u };
+}
 
 /** `gridlayer commission`: scan, identify, check live values, test-write, and write the report + edge config. */
 export function register(program: Command): void {
@@ -16,10 +45,21 @@ export function register(program: Command): void {
     .option('--serial <path>', 'RS-485 serial device (Modbus RTU), e.g. /dev/ttyUSB0')
     .option('--baud <n>', 'serial baud rate', intOption('--baud', 300, 1_000_000), 9600)
     .option('--parity <p>', 'serial parity: none, even, odd', 'none')
-    .option('--units <a-b>', 'unit id range to scan, e.g. 1-10', unitRange)
+    .option(
+      '--units <list>',
+      `unit ids to probe, ids and ranges, e.g. 1-10,126 (default: ${defaultUnitIds().join(',')}: 1-10 and the vendor defaults in edge/quirks.ts)`,
+      unitList,
+    )
     .option('--timeout <ms>', 'response timeout per transaction', intOption('--timeout', 50, 60000), 500)
-    .option('--no-write', 'skip the test write')
-    .option('--site <id>', 'site id for the generated edge config', 'site-1')
+    .option(
+      '--no-write',
+      'skip the test write (by default a control point is changed for a moment and restored, both read back)',
+    )
+    .option('--site <id>', 'site id for the generated edge config (default: the enrolled one, else site-1)')
+    .option(
+      '--uplink-from <file>',
+      'edge config written by gridlayer enrol: its site and uplink (broker, credential, CA) go into edge.yaml',
+    )
     .option('--mqtt <url>', 'MQTT URL for the generated edge config', 'mqtts://broker.example.net:8883')
     .option(
       '--password-file <file>',
@@ -27,7 +67,7 @@ export function register(program: Command): void {
     )
     .option('--ca <file>', "PEM file of the broker's CA, for an mqtts:// URL")
     .option('--buffer <path>', 'buffer file for the generated edge config', '/var/lib/gridlayer/buffer.db')
-    .requiredOption('-o, --out <dir>', 'folder for commissioning.json, commissioning.md and edge.yaml')
+    .requiredOption('-o, --out <dir>', 'folder for the report (commissioning.json, .md, .html) and edge.yaml')
     .action(
       async (opts: {
         host?: string;
@@ -38,13 +78,20 @@ export function register(program: Command): void {
         units?: number[];
         timeout: number;
         write: boolean;
-        site: string;
+        site?: string;
+        uplinkFrom?: string;
         mqtt: string;
         passwordFile?: string;
         ca?: string;
         buffer: string;
         out: string;
       }) => {
+        const enrolled = opts.uplinkFrom ? uplinkFrom(opts.uplinkFrom) : undefined;
+        if (enrolled && (opts.passwordFile || opts.ca))
+          throw new Error('--uplink-from brings the credential and CA: leave out --password-file and --ca');
+        if (enrolled && opts.site && opts.site !== enrolled.site)
+          throw new Error(`--site ${opts.site}: ${opts.uplinkFrom} is enrolled as site ${enrolled.site}`);
+        const siteId = enrolled?.site ?? opts.site ?? 'site-1';
         let password: string | undefined;
         if (opts.passwordFile) {
           try {
@@ -57,16 +104,16 @@ export function register(program: Command): void {
         if (!opts.host === !opts.serial)
           throw new Error('give --host (Modbus TCP) or --serial (RS-485), not both');
         if (!['none', 'even', 'odd'].includes(opts.parity)) throw new Error('--parity: none, even or odd');
-        const { commission, edgeConfigYaml, reportMarkdown } = await import('../../edge/commission.ts');
-        const { knownUnitIds } = await import('../../edge/quirks.ts');
+        const { commission, edgeConfigYaml, reportHtml, reportMarkdown, withUnit } = await import(
+          '../../edge/commission.ts'
+        );
         const transport: Transport = opts.host
           ? { kind: 'tcp', host: opts.host, port: opts.port }
           : { kind: 'rtu', path: opts.serial as string, baudRate: opts.baud, parity: opts.parity as 'none' };
-        const units =
-          opts.units ??
-          [...new Set([...Array.from({ length: 10 }, (_, i) => i + 1), ...knownUnitIds()])].sort(
-            (a, b) => a - b,
-          );
+        const units = opts.units ?? defaultUnitIds();
+        process.stderr.write(
+          `probing unit ids ${units.join(', ')}${opts.units ? '' : ' (default; --units to change)'}\n`,
+        );
         const io = new ModbusClient({ transport, timeoutMs: opts.timeout, readOnly: !opts.write });
         try {
           await io.connect();
@@ -80,11 +127,13 @@ export function register(program: Command): void {
             : { protocol: 'modbus-rtu', serial: { path: opts.serial, baud: opts.baud, parity: opts.parity } };
           writeFileSync(join(opts.out, 'commissioning.json'), `${JSON.stringify(report, null, 2)}\n`);
           writeFileSync(join(opts.out, 'commissioning.md'), reportMarkdown(report));
+          writeFileSync(join(opts.out, 'commissioning.html'), reportHtml(report));
           writeFileSync(
             join(opts.out, 'edge.yaml'),
             edgeConfigYaml(report, {
-              site: opts.site,
+              site: siteId,
               mqttUrl: opts.mqtt,
+              ...(enrolled && { uplink: enrolled.uplink }),
               line,
               password,
               ca: opts.ca,
@@ -96,8 +145,12 @@ export function register(program: Command): void {
             process.stdout.write(
               `unit ${d.unit}: ${d.kind ?? '?'} ${d.manufacturer ?? ''} ${d.model ?? ''} SN ${d.serial ?? '?'} — test write: ${d.testWrite.ok ? 'OK' : 'no'} (${d.testWrite.detail})\n`,
             );
+            const live = Object.entries(d.live).map(([k, v]) => `${k} ${withUnit(k, v as number | string)}`);
+            process.stdout.write(`  live: ${live.join(', ')}\n`);
           }
-          process.stdout.write(`${report.devices.length} device(s); report and edge.yaml in ${opts.out}\n`);
+          process.stdout.write(
+            `${report.devices.length} device(s); report: ${join(opts.out, 'commissioning.html')} (also .json, .md); config: ${join(opts.out, 'edge.yaml')}${enrolled ? ` (logs in as enrolled site ${siteId})` : ''}\n`,
+          );
           if (report.devices.length === 0) process.exitCode = 2;
         } finally {
           await io.close();

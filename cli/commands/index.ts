@@ -12,6 +12,8 @@ const commands: Record<string, () => Promise<{ register: Register }>> = {
   sim: () => import('./sim.ts'),
   scan: () => import('./scan.ts'),
   commission: () => import('./commission.ts'),
+  enrol: () => import('./enrol.ts'),
+  site: () => import('./site.ts'),
   edge: () => import('./edge.ts'),
   cloud: () => import('./cloud.ts'),
   forecast: () => import('./forecast.ts'),

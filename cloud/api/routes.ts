@@ -1,3 +1,4 @@
+import type { FailureThrottle } from '../auth/failure-throttle.ts';
 import type { CommandPipeline } from '../commands/pipeline.ts';
 import type { FleetLive } from '../events/fleet-live.ts';
 import type { EventHub } from '../events/hub.ts';
@@ -14,6 +15,7 @@ import { type SessionDeps, sessionRoutes } from './routes-auth.ts';
 import { commandRoutes } from './routes-commands.ts';
 import { deviceRoutes } from './routes-devices.ts';
 import { dispatchRoutes } from './routes-dispatches.ts';
+import { type EnrolmentSettings, enrolmentRoutes } from './routes-enrolment.ts';
 import { type EventStreams, type FleetDeps, fleetRoutes } from './routes-fleet.ts';
 import { forecastRoutes } from './routes-forecast.ts';
 import { groupRoutes } from './routes-groups.ts';
@@ -40,6 +42,8 @@ export interface ApiDeps {
   };
   /** Called after a gateway credential changes (the broker caches them). */
   credentialsChanged: (site: string) => void;
+  /** Enrolment codes: lifetimes and what an enrolled gateway is told (the `enrolment:` config). */
+  enrolment: EnrolmentSettings & { throttle: { maxFailures: number; windowSeconds: number } };
   market?: MarketService;
   forecasts?: ForecastService;
   grid?: GridService;
@@ -53,6 +57,8 @@ export interface ApiRuntime {
   sessions: SessionDeps;
   fleet: FleetDeps['fleet'];
   streams?: EventStreams;
+  /** Refused enrolment codes per source address (429 past the limit). */
+  enrolThrottle: FailureThrottle;
 }
 
 /** Every route of /api/v1, one router per resource (in this order in the OpenAPI document). */
@@ -67,6 +73,7 @@ export function apiRoutes(d: ApiDeps, rt: ApiRuntime): AnyRouteDef[] {
       ...(d.live && rt.streams ? { live: { fleet: d.live.fleet, streams: rt.streams } } : {}),
     }),
     ...siteRoutes(d),
+    ...enrolmentRoutes({ ...d, enrolThrottle: rt.enrolThrottle }),
     ...deviceRoutes(d),
     ...telemetryRoutes(d),
     ...groupRoutes(d),

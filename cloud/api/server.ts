@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Logger } from 'pino';
@@ -12,13 +14,19 @@ import { EventStreams } from './routes-fleet.ts';
 
 export const API_PREFIX = '/api/v1';
 
-/** The api: block of the cloud config. */
+/** The api: block of the cloud config (with tls: HTTPS only; gateways present enrolment codes here). */
 export type ApiSettings = CloudConfig['api'];
 
 export async function startApi(deps: ApiDeps, settings: ApiSettings, log: Logger) {
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: '1mb' }));
+  const enrolThrottle = new FailureThrottle({
+    what: 'enrolment code',
+    maxFailures: deps.enrolment.throttle.maxFailures,
+    windowMs: deps.enrolment.throttle.windowSeconds * 1000,
+    log,
+  });
   const throttle = new FailureThrottle({
     what: 'API auth',
     maxFailures: deps.auth.throttle.maxFailures,
@@ -40,6 +48,7 @@ export async function startApi(deps: ApiDeps, settings: ApiSettings, log: Logger
     },
     fleet: settings.fleet,
     ...(streams ? { streams } : {}),
+    enrolThrottle,
   });
   const doc = openApiDocument(API_PREFIX, routes, { title: 'gridlayer cloud DERMS API', version: '1.0.0' });
   app.get(`${API_PREFIX}/openapi.json`, (_req, res) => {
@@ -52,7 +61,12 @@ export async function startApi(deps: ApiDeps, settings: ApiSettings, log: Logger
     res.status(404).json({ error: 'not found' });
   });
   app.use(answerErrors(log));
-  const server = app.listen(settings.port, settings.host);
+  const server = settings.tls
+    ? createHttpsServer(
+        { cert: readFileSync(settings.tls.cert), key: readFileSync(settings.tls.key), minVersion: 'TLSv1.2' },
+        app,
+      ).listen(settings.port, settings.host)
+    : app.listen(settings.port, settings.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
@@ -67,6 +81,7 @@ export async function startApi(deps: ApiDeps, settings: ApiSettings, log: Logger
         throttle.stop();
         // Live streams end first (cleanly, with their last event), then the listener and the rest.
         streams?.closeAll();
+        enrolThrottle.stop();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

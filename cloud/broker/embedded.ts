@@ -29,6 +29,8 @@ export interface EmbeddedBroker {
   stopListening(): Promise<void>;
   /** Ends every client connection and closes the session store, within 3 × BROKER_CLOSE_STEP_MS. */
   close(): Promise<void>;
+  /** Ends every live session of a site (its credential was rotated or revoked); returns how many. */
+  disconnectSite(site: string): number;
   readonly connectedClients: number;
 }
 
@@ -172,6 +174,16 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Emb
         throttle.close();
         await bounded(persistence.destroy(), BROKER_CLOSE_STEP_MS, 'close session store', log);
       })()),
+    disconnectSite(site) {
+      let n = 0;
+      for (const c of Object.values((aedes as unknown as { clients: Record<string, Client> }).clients)) {
+        if (siteOf.get(c) !== site) continue;
+        c.close();
+        n++;
+      }
+      if (n) log.info({ site, sessions: n }, 'gateway credential changed: live sessions ended');
+      return n;
+    },
     get connectedClients() {
       return aedes.connectedClients;
     },

@@ -208,6 +208,17 @@ export const MIGRATIONS: { id: number; name: string; statements: string[] }[] = 
       'ALTER TABLE sites ADD COLUMN fallback_detail TEXT',
     ],
   },
+  {
+    id: 11,
+    name: 'gateway enrolment: one-time codes, stored hashed, that expire and are used once',
+    statements: [
+      `CREATE TABLE enrolment_codes (
+        code_hash TEXT PRIMARY KEY, site_id TEXT NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+        created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, created_by TEXT NOT NULL,
+        used_at BIGINT, used_from TEXT)`,
+      'CREATE INDEX enrolment_codes_site ON enrolment_codes (site_id, created_at)',
+    ],
+  },
 ];
 
 /** Applies pending migrations, each in its own transaction, recording them in schema_migrations. */

@@ -637,6 +637,51 @@ function contract(
       );
       assert.deepEqual(log[0].detail, { feeder: 'F12' });
     });
+
+    // Last in the contract: its concurrent transactions grow the PostgreSQL pool, and the group-commit
+    // test above orders its writes by running them on as few connections as the pool holds.
+    it('enrolment codes: used once (also when presented at the same time), refused when expired or unknown; revocation', async () => {
+      await reg.createSite('site-enr');
+      const t0 = Date.now();
+      await reg.createEnrolmentCode({
+        codeHash: 'e1'.repeat(32),
+        siteId: 'site-enr',
+        expiresAt: t0 + 60_000,
+        createdBy: 'user:a',
+      });
+      await reg.createEnrolmentCode({
+        codeHash: 'e2'.repeat(32),
+        siteId: 'site-enr',
+        expiresAt: t0 + 1000,
+        createdBy: 'user:a',
+      });
+      // Five presentations of one code at once: exactly one stores its credential.
+      const tries = await Promise.all(
+        [1, 2, 3, 4, 5].map((i) =>
+          reg.redeemEnrolmentCode('e1'.repeat(32), `${i}`.repeat(64), `10.0.0.${i}`, t0),
+        ),
+      );
+      const won = tries.filter((r) => 'site' in r);
+      assert.equal(won.length, 1, JSON.stringify(tries));
+      assert.deepEqual(won[0], { site: 'site-enr' });
+      assert.ok(tries.every((r) => 'site' in r || r.refused === 'used'));
+      const winner = tries.findIndex((r) => 'site' in r) + 1;
+      assert.equal(await reg.siteCredentialHash('site-enr'), `${winner}`.repeat(64));
+      assert.deepEqual(await reg.redeemEnrolmentCode('e1'.repeat(32), 'f'.repeat(64), 'x', t0), {
+        refused: 'used',
+      });
+      // Expired: at and after its expiry, and the credential is left alone.
+      assert.deepEqual(await reg.redeemEnrolmentCode('e2'.repeat(32), 'f'.repeat(64), 'x', t0 + 1000), {
+        refused: 'expired',
+      });
+      assert.deepEqual(await reg.redeemEnrolmentCode('e3'.repeat(32), 'f'.repeat(64), 'x', t0), {
+        refused: 'unknown',
+      });
+      assert.equal(await reg.siteCredentialHash('site-enr'), `${winner}`.repeat(64));
+      assert.equal(await reg.revokeSiteCredential('site-enr'), true);
+      assert.equal(await reg.siteCredentialHash('site-enr'), undefined);
+      assert.equal(await reg.revokeSiteCredential('site-enr'), false, 'nothing left to revoke');
+    });
   });
 }
 

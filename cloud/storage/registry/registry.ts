@@ -505,6 +505,60 @@ export class Registry {
     return r?.secret_hash;
   }
 
+  /** Revokes the site's gateway credential: the broker refuses its logins from now on. Returns whether one existed. */
+  async revokeSiteCredential(siteId: string): Promise<boolean> {
+    return (await this.db.run('DELETE FROM site_credentials WHERE site_id = ?', [siteId])) > 0;
+  }
+
+  // --- enrolment codes -----------------------------------------------------------------------------
+
+  /** Stores a new one-time enrolment code (its hash only); earlier unused codes of the site stay valid. */
+  async createEnrolmentCode(c: {
+    codeHash: string;
+    siteId: string;
+    expiresAt: number;
+    createdBy: string;
+  }): Promise<void> {
+    await this.db.run(
+      `INSERT INTO enrolment_codes (code_hash, site_id, created_at, expires_at, created_by)
+       VALUES (?, ?, ?, ?, ?)`,
+      [c.codeHash, c.siteId, Date.now(), c.expiresAt, c.createdBy],
+    );
+  }
+
+  /**
+   * Uses an enrolment code once: marks it used and, in the same transaction, stores the site's new
+   * gateway credential. Two gateways presenting the same code at once: one wins, the other is told
+   * 'used'. Returns the site, or why the code was refused.
+   */
+  async redeemEnrolmentCode(
+    codeHash: string,
+    credentialHash: string,
+    from: string,
+    now = Date.now(),
+  ): Promise<{ site: string } | { refused: 'unknown' | 'used' | 'expired' }> {
+    return this.db.tx(async (t) => {
+      const [r] = await t.all<{ site_id: string; expires_at: number; used_at: number | null }>(
+        'SELECT site_id, expires_at, used_at FROM enrolment_codes WHERE code_hash = ?',
+        [codeHash],
+      );
+      if (!r) return { refused: 'unknown' as const };
+      if (r.used_at !== null) return { refused: 'used' as const };
+      if (Number(r.expires_at) <= now) return { refused: 'expired' as const };
+      const changed = await t.run(
+        'UPDATE enrolment_codes SET used_at = ?, used_from = ? WHERE code_hash = ? AND used_at IS NULL',
+        [now, from, codeHash],
+      );
+      if (changed !== 1) return { refused: 'used' as const };
+      await t.run(
+        `INSERT INTO site_credentials (site_id, secret_hash, created_at) VALUES (?, ?, ?)
+         ON CONFLICT (site_id) DO UPDATE SET secret_hash = excluded.secret_hash, created_at = excluded.created_at`,
+        [r.site_id, credentialHash, now],
+      );
+      return { site: String(r.site_id) };
+    });
+  }
+
   // --- devices -------------------------------------------------------------------------------------
 
   async listDevices(siteId: string): Promise<Device[]> {

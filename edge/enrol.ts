@@ -1,0 +1,233 @@
+/**
+ * Gateway enrolment: the gateway presents its one-time code to the cloud, over TLS, and writes the
+ * MQTT credential it receives into its edge config. No secret is copied by hand: the operator or
+ * installer only hands over the code (or its QR code), which is useless once used or expired.
+ */
+import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { dirname, join, resolve } from 'node:path';
+import { isMap, parseDocument, stringify } from 'yaml';
+
+export interface JsonResponse<T = unknown> {
+  status: number;
+  body: T;
+}
+
+/**
+ * One JSON request over HTTPS; `ca` (PEM text) is then the only CA trusted, else the system's.
+ * Plain http:// only with allowHttp (an operator's CLI on the cloud's own loopback), never for enrolment.
+ */
+export function httpsJson<T = unknown>(
+  url: string,
+  opts: {
+    method?: string;
+    body?: unknown;
+    token?: string;
+    ca?: string;
+    timeoutMs?: number;
+    allowHttp?: boolean;
+  } = {},
+): Promise<JsonResponse<T>> {
+  const u = new URL(url);
+  const plain = u.protocol === 'http:' && opts.allowHttp;
+  if (u.protocol !== 'https:' && !plain)
+    return Promise.reject(new Error(`${url}: https:// only (a code or a credential travels in it)`));
+  const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+  return new Promise((resolvePromise, reject) => {
+    const req = (plain ? httpRequest : httpsRequest)(
+      u,
+      {
+        method: opts.method ?? 'GET',
+        ...(opts.ca ? { ca: opts.ca } : {}),
+        minVersion: 'TLSv1.2',
+        timeout: opts.timeoutMs ?? 15_000,
+        headers: {
+          accept: 'application/json',
+          ...(payload !== undefined && { 'content-type': 'application/json' }),
+          ...(opts.token && { authorization: `Bearer ${opts.token}` }),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown = text;
+          try {
+            body = text ? JSON.parse(text) : undefined;
+          } catch {
+            // not JSON: kept as text
+          }
+          resolvePromise({ status: res.statusCode ?? 0, body: body as T });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () =>
+      req.destroy(new Error(`${url}: no answer within ${opts.timeoutMs ?? 15_000} ms`)),
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** The cloud's API base from what an installer types: https://host[:port] or the full …/api/v1. */
+export function apiBase(cloud: string): string {
+  const u = cloud.replace(/\/+$/, '');
+  return /\/api\/v\d+$/.test(u) ? u : `${u}/api/v1`;
+}
+
+export interface Enrolled {
+  site: string;
+  uplink: { url?: string; username: string; password: string; caPem?: string };
+}
+
+export interface EnrolOptions {
+  /** The cloud: https://host[:port] (or its …/api/v1). */
+  cloud: string;
+  code: string;
+  /** The edge config to write (updated in place when it exists: site and uplink only). */
+  config: string;
+  /** PEM text of a CA to trust for the cloud's API certificate (else the system's trusted CAs). */
+  apiCa?: string;
+  /** Broker URL, when the cloud does not say (enrolment.brokerUrl) or to override it. */
+  broker?: string;
+  /** Buffer file for a new config (default /var/lib/gridlayer/buffer.db). */
+  bufferPath?: string;
+}
+
+export interface EnrolResult {
+  site: string;
+  config: string;
+  /** Whether the config existed (site and uplink updated) or was written new (devices still to add). */
+  updated: boolean;
+  brokerUrl: string;
+  caFile?: string;
+}
+
+export class EnrolError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Presents the code once and writes the received credential into the edge config (mode 0600). */
+export async function enrol(o: EnrolOptions): Promise<EnrolResult> {
+  const res = await httpsJson<Enrolled | { error?: string }>(`${apiBase(o.cloud)}/enrol`, {
+    method: 'POST',
+    body: { code: o.code },
+    ca: o.apiCa,
+  });
+  if (res.status !== 200) {
+    const why = (res.body as { error?: string } | undefined)?.error ?? JSON.stringify(res.body);
+    throw new EnrolError(`enrolment refused (HTTP ${res.status}): ${why}`, res.status);
+  }
+  const got = res.body as Enrolled;
+  const brokerUrl = o.broker ?? got.uplink.url;
+  if (!brokerUrl)
+    throw new EnrolError(
+      'the cloud named no broker URL (its enrolment.brokerUrl): give --broker mqtts://host:8883 and enrol with a new code',
+    );
+  const configPath = resolve(o.config);
+  mkdirSync(dirname(configPath), { recursive: true });
+  let caFile: string | undefined;
+  if (got.uplink.caPem) {
+    caFile = join(dirname(configPath), 'cloud-ca.pem');
+    writeFileSync(caFile, got.uplink.caPem);
+  }
+  const uplink: Record<string, unknown> = {
+    url: brokerUrl,
+    username: got.uplink.username,
+    password: got.uplink.password,
+    ...(caFile && /^(mqtts|wss):/.test(brokerUrl) ? { ca: caFile } : {}),
+  };
+  const updated = existsSync(configPath);
+  let text: string;
+  if (updated) {
+    const doc = parseDocument(readFileSync(configPath, 'utf8'));
+    if (doc.errors.length) throw new EnrolError(`${configPath}: not valid YAML: ${doc.errors[0].message}`);
+    if (!isMap(doc.contents)) throw new EnrolError(`${configPath}: not a YAML mapping`);
+    doc.set('site', got.site);
+    // Keep the uplink's tuning (batchMs, clientId …); replace where and how it logs in.
+    const prev = doc.get('uplink', true);
+    const kept = isMap(prev) ? (prev.toJSON() as Record<string, unknown>) : {};
+    for (const k of ['url', 'username', 'password', 'ca', 'cert', 'key', 'servername']) delete kept[k];
+    doc.set('uplink', doc.createNode({ ...uplink, ...kept }));
+    text = doc.toString();
+  } else {
+    const fresh = {
+      site: got.site,
+      uplink,
+      buffer: { path: o.bufferPath ?? '/var/lib/gridlayer/buffer.db' },
+      devices: [],
+    };
+    text = `# Written by gridlayer enrol on ${new Date().toISOString()} for site ${got.site}.\n# Add the devices: gridlayer commission … --uplink-from ${configPath} (or list them under devices).\n${stringify(fresh)}`;
+  }
+  writeSecretFile(configPath, text);
+  return { site: got.site, config: configPath, updated, brokerUrl, ...(caFile ? { caFile } : {}) };
+}
+
+/**
+ * Writes a file that holds a secret, all at once (a new file renamed over the old: a crash leaves the
+ * old or the new one, never half). New: mode 0600. Existing: its owner and group stay (root:gridlayer
+ * lets the service read it), and it loses any access for others.
+ */
+export function writeSecretFile(path: string, text: string): void {
+  if (!existsSync(path)) {
+    writeFileSync(path, text, { mode: 0o600 });
+    return;
+  }
+  const st = statSync(path);
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text, { mode: st.mode & 0o770 });
+  try {
+    chownSync(tmp, st.uid, st.gid);
+  } catch {
+    // not root: the file is ours already
+  }
+  renameSync(tmp, path);
+}
+
+export interface RotateResult {
+  site: string;
+  config: string;
+}
+
+/**
+ * The gateway replaces its own credential: it logs in to the cloud with the current one (over TLS) and
+ * writes the new one into its config; the old one is refused from then on and the session that used it
+ * ends, so the agent must be restarted to log in with the new one.
+ */
+export async function rotateCredential(o: {
+  cloud: string;
+  config: string;
+  apiCa?: string;
+}): Promise<RotateResult> {
+  const configPath = resolve(o.config);
+  let doc: ReturnType<typeof parseDocument>;
+  try {
+    doc = parseDocument(readFileSync(configPath, 'utf8'));
+  } catch (err) {
+    throw new EnrolError(`cannot read ${configPath}: ${(err as Error).message}`);
+  }
+  const site = doc.get('site');
+  const password = doc.getIn(['uplink', 'password']);
+  if (typeof site !== 'string' || typeof password !== 'string')
+    throw new EnrolError(`${configPath}: no site and uplink.password to rotate: enrol with a code first`);
+  const res = await httpsJson<Enrolled | { error?: string }>(`${apiBase(o.cloud)}/enrol/rotate`, {
+    method: 'POST',
+    body: { site, password },
+    ca: o.apiCa,
+  });
+  if (res.status !== 200) {
+    const why = (res.body as { error?: string } | undefined)?.error ?? JSON.stringify(res.body);
+    throw new EnrolError(`rotation refused (HTTP ${res.status}): ${why}`, res.status);
+  }
+  doc.setIn(['uplink', 'password'], (res.body as Enrolled).uplink.password);
+  writeSecretFile(configPath, doc.toString());
+  return { site, config: configPath };
+}
