@@ -146,7 +146,7 @@ export function App() {
           <section>
             <h1>Not available</h1>
             <p role="alert">
-              {VIEWS[route.view] || nav.some((n) => n.view === route.view) || allowed
+              {allowed
                 ? `The ${route.view} view is not built yet.`
                 : `Your role (${me.role}) may not open “${route.view}”.`}
             </p>

@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError, get } from '../api.ts';
 import type { ViewProps } from '../app.tsx';
 import { navigate } from '../router.ts';
+import { TableWrap } from '../table-wrap.tsx';
 import { isoTime } from '../units.ts';
 
 interface Entry {
@@ -87,7 +88,7 @@ export function AuditView(props: ViewProps) {
             {rows.length} entries{rows.length === 1000 ? ' (the first 1,000 of the range: narrow it)' : ''},
             newest first
           </p>
-          <div class="table-wrap">
+          <TableWrap label="Audit entries">
             <table class="audit">
               <caption class="sr-only">Audit entries</caption>
               <thead>
@@ -115,7 +116,7 @@ export function AuditView(props: ViewProps) {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
         </>
       )}
     </section>

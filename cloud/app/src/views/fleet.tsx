@@ -11,6 +11,7 @@ import type { ViewProps } from '../app.tsx';
 import { type FleetFilters, fleetPage, fleetSummary } from '../fleet-source.ts';
 import { onEvent } from '../live.ts';
 import { href, navigate } from '../router.ts';
+import { TableWrap } from '../table-wrap.tsx';
 import { ago, formatValue } from '../units.ts';
 
 export interface Summary {
@@ -246,7 +247,7 @@ export function AlarmList(props: { alarms: Alarm[]; limit?: number }) {
   const shown = props.alarms.slice(0, props.limit ?? 50);
   if (!props.alarms.length) return <p>No active alarms.</p>;
   return (
-    <div class="table-wrap">
+    <TableWrap label="Active alarms">
       <table class="alarms">
         <caption class="sr-only">Active alarms, newest first</caption>
         <thead>
@@ -277,7 +278,7 @@ export function AlarmList(props: { alarms: Alarm[]; limit?: number }) {
           {props.alarms.length - shown.length} more — filter the list by “with alarms” to see every site.
         </p>
       )}
-    </div>
+    </TableWrap>
   );
 }
 

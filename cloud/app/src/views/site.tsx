@@ -9,6 +9,7 @@ import { ApiError, get } from '../api.ts';
 import type { ViewProps } from '../app.tsx';
 import { type Series, TimeChart } from '../chart.tsx';
 import { onEvent } from '../live.ts';
+import { TableWrap } from '../table-wrap.tsx';
 import { ago, formatValue, isoTime, pointInfo, unitOf } from '../units.ts';
 
 interface Site {
@@ -228,11 +229,13 @@ function History(props: { site: string }) {
 }
 
 const OPEN = ['pending', 'sent'];
+/** Fields of the wire command that are not its request (schema version, ids, times, the type itself). */
+const ASSIGNED = new Set(['v', 'id', 'site', 'issuedAt', 'expiresAt', 'type', 'device']);
 
 export function CommandTable(props: { commands: CommandRecord[] }) {
   if (!props.commands.length) return <p>No commands sent to this site yet.</p>;
   return (
-    <div class="table-wrap">
+    <TableWrap label="Commands">
       <table class="commands">
         <caption class="sr-only">Commands, newest first</caption>
         <thead>
@@ -247,20 +250,14 @@ export function CommandTable(props: { commands: CommandRecord[] }) {
         </thead>
         <tbody>
           {props.commands.map((c) => {
-            const {
-              type: _t,
-              device: _d,
-              ttlSeconds: _ttl,
-              ...values
-            } = c.command as Record<string, unknown>;
+            const values = Object.entries(c.command).filter(([k]) => !ASSIGNED.has(k));
             return (
               <tr key={c.id} data-command={c.id}>
                 <td>{isoTime(c.issuedAt)}</td>
                 <td>
                   {c.type}{' '}
-                  {Object.entries(values)
-                    .filter(([, v]) => typeof v === 'number')
-                    .map(([k, v]) => `${k} ${formatValue(k, v as number)}`)
+                  {values
+                    .map(([k, v]) => `${k} ${typeof v === 'number' ? formatValue(k, v) : String(v)}`)
                     .join(', ')}
                 </td>
                 <td>{c.deviceId ?? 'site'}</td>
@@ -285,7 +282,7 @@ export function CommandTable(props: { commands: CommandRecord[] }) {
           })}
         </tbody>
       </table>
-    </div>
+    </TableWrap>
   );
 }
 

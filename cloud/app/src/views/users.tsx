@@ -5,6 +5,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, api, get, post } from '../api.ts';
 import type { ViewProps } from '../app.tsx';
+import { TableWrap } from '../table-wrap.tsx';
 import { ago, isoTime } from '../units.ts';
 
 interface User {
@@ -99,7 +100,7 @@ export function UsersView(_props: ViewProps) {
         </p>
       )}
       <h2>Users</h2>
-      <div class="table-wrap">
+      <TableWrap label="Users">
         <table class="users">
           <caption class="sr-only">Users</caption>
           <thead>
@@ -128,7 +129,7 @@ export function UsersView(_props: ViewProps) {
             ))}
           </tbody>
         </table>
-      </div>
+      </TableWrap>
       <form class="card inline-form" aria-label="Create a user" onSubmit={createUser}>
         <h3>Create a user</h3>
         <label>
@@ -159,7 +160,7 @@ export function UsersView(_props: ViewProps) {
         <input type="checkbox" checked={showRevoked} onChange={() => setShowRevoked(!showRevoked)} /> show
         revoked
       </label>
-      <div class="table-wrap">
+      <TableWrap label="API tokens">
         <table class="tokens">
           <caption class="sr-only">API tokens</caption>
           <thead>
@@ -202,7 +203,7 @@ export function UsersView(_props: ViewProps) {
             ))}
           </tbody>
         </table>
-      </div>
+      </TableWrap>
       <form class="card inline-form" aria-label="Issue a token" onSubmit={issue}>
         <h3>Issue a token</h3>
         <label>
