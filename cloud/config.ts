@@ -161,10 +161,44 @@ export const cloudConfigSchema = z
       .object({
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8080),
+        /** Browser sessions of the operator app (POST /api/v1/auth/login): httpOnly cookie + CSRF header. */
+        sessions: z
+          .object({
+            /** A session unused this long ends (30 min). */
+            idleSeconds: z.number().int().min(1).default(1800),
+            /** A session ends this long after sign-in however much it is used (12 h). */
+            absoluteSeconds: z.number().int().min(1).default(43_200),
+            /**
+             * Secure attribute of the cookies: auto = when the request came over TLS (directly, or
+             * X-Forwarded-Proto: https from the TLS-terminating proxy); always; never (plain-HTTP demos).
+             */
+            secureCookie: z.enum(['auto', 'always', 'never']).default('auto'),
+          })
+          .strict()
+          .prefault({}),
+        /** The fleet view (GET /fleet/*, /alarms): when a site counts as stale, how long a refusal is an alarm. */
+        fleet: z
+          .object({
+            /** An online site with no status or telemetry for this long is stale (2 min). */
+            staleSeconds: z.number().int().min(1).default(120),
+            /** A refused command stays an alarm of its site this long (24 h). */
+            refusedAlarmSeconds: z.number().int().min(1).default(86_400),
+          })
+          .strict()
+          .prefault({}),
+        /** Live updates (GET /events, Server-Sent Events). */
+        events: z
+          .object({
+            heartbeatSeconds: z.number().int().min(1).max(300).default(15),
+            /** A client that falls this far behind (bytes not yet taken by its socket) is dropped. */
+            maxBufferedBytes: z.number().int().min(1024).default(1_000_000),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
-      .describe('HTTP API listener')
-      .default({ host: '127.0.0.1', port: 8080 }),
+      .describe('HTTP API listener, browser sessions, fleet view and live events')
+      .prefault({}),
     auth: z
       .object({
         /**

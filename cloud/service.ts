@@ -9,6 +9,8 @@ import { CommandPipeline } from './commands/pipeline.ts';
 import type { CloudConfig } from './config.ts';
 import { ForecastService } from './forecast-service/service.ts';
 import { GridService } from './grid/service.ts';
+import { FleetLive } from './events/fleet-live.ts';
+import { EventHub } from './events/hub.ts';
 import { Ingest } from './ingest/ingest.ts';
 import { LifecycleList, named } from './lifecycle.ts';
 import { MarketService, type MeteredScheduler, startMeteredScheduler } from './market/index.ts';
@@ -39,6 +41,8 @@ export interface CloudService {
   /** Feeder model, site placement and the feasibility check to run before dispatch. */
   grid: GridService;
   vpp: VppService;
+  /** Live fleet state and the event hub behind GET /api/v1/events. */
+  live: { hub: EventHub; fleet: FleetLive };
   log: Logger;
   /** Graceful stop: no new connections, buffered writes flushed, then everything closed. */
   stop(): Promise<void>;
@@ -112,12 +116,30 @@ async function startCore(parts: LifecycleList, config: CloudConfig, log: Logger,
   let publish: Publish = async () => {
     throw new Error('broker not started');
   };
+  // Live state of the fleet and the operator app's events: fed by ingest, commands and dispatch.
+  const hub = new EventHub();
+  const fleet = new FleetLive({ registry, hub, log }, { staleMs: config.api.fleet.staleSeconds * 1000 });
+  await parts.start(named('fleet live state', fleet));
   const commands = new CommandPipeline({
     registry,
     publish: (t, p) => publish(t, p),
     metrics,
     log,
     ...config.commands,
+    onStatusChange: (c) => {
+      hub.publish({
+        name: 'command',
+        site: c.site,
+        data: { id: c.id, site: c.site, status: c.status, ...(c.reason ? { reason: c.reason } : {}) },
+      });
+      if (c.status === 'refused')
+        hub.publish({
+          name: 'alarm',
+          site: c.site,
+          data: { site: c.site, kind: 'command_refused', active: true, command: c.id, reason: c.reason ?? null },
+        });
+      if (c.status === 'acknowledged') fleet.onCommandAcknowledged(c.site);
+    },
   });
   const ingest = new Ingest(
     {
@@ -126,7 +148,12 @@ async function startCore(parts: LifecycleList, config: CloudConfig, log: Logger,
       metrics,
       log,
       onAck: (site, ack) => commands.onAck(site, ack),
-      onStatus: (site, status) => commands.onStatus(site, status),
+      onStatus: (site, status) => {
+        fleet.onStatus(site, status);
+        return commands.onStatus(site, status);
+      },
+      onTelemetry: (site, batch) => fleet.onTelemetry(site, batch),
+      onCapabilities: (site) => fleet.onCapabilities(site),
       publish: (t, p) => publish(t, p),
     },
     config.ingest,
@@ -174,7 +201,7 @@ async function startCore(parts: LifecycleList, config: CloudConfig, log: Logger,
   );
   publish = (broker.embedded ?? broker.external).publish;
   await parts.start(named('commands', commands));
-  return { store, db, registry, ingest, commands, broker, credCache };
+  return { store, db, registry, ingest, commands, broker, credCache, live: { hub, fleet } };
 }
 
 /** Grid, market, metered settlement, forecasts and VPP, on top of the core. */
@@ -219,6 +246,22 @@ async function startServices(
       log,
       network: networkCheckFromGrid(grid),
       forecast: forecastProviderFrom(forecasts),
+      onChange: (d) => {
+        const last = d.intervals.at(-1);
+        core.live.hub.publish({
+          name: 'dispatch',
+          group: d.group,
+          data: {
+            id: d.id,
+            group: d.group,
+            status: d.status,
+            target: d.targetMeterW,
+            measured: d.progress.measuredW,
+            shortfall: d.progress.shortfallW,
+            ...(last && { delivered: { start: last.start, targetW: last.targetW, deliveredW: last.deliveredW } }),
+          },
+        });
+      },
     },
     config.vpp,
   );
@@ -252,6 +295,7 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
             forecasts: services.forecasts,
             grid: services.grid,
             vpp: services.vpp,
+            live: core.live,
             metrics,
             auth: config.auth,
             credentialsChanged: (site) => core.credCache.delete(site),
@@ -284,6 +328,7 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
       metrics,
       ingest: core.ingest,
       commands: core.commands,
+      live: core.live,
       ...services,
       log,
       stop: () =>

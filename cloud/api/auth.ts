@@ -2,9 +2,11 @@ import type { Request } from 'express';
 import type { Logger } from 'pino';
 import type { FailureThrottle } from '../auth/failure-throttle.ts';
 import { can, type Permission } from '../auth/roles.ts';
-import { parseApiToken, secretMatches } from '../auth/secrets.ts';
+import { hashSecret, parseApiToken, secretMatches } from '../auth/secrets.ts';
 import type { Registry, User } from '../storage/registry/registry.ts';
 import { DomainError } from './errors.ts';
+
+export { CsrfRefused } from './errors.ts';
 
 /** The authenticated caller: its user, role and the sites it may act on. */
 export interface Principal {
@@ -17,6 +19,8 @@ export interface Principal {
   groups(): 'all' | Set<string>;
   canSite(site: string): Promise<boolean>;
   canGroup(group: string): boolean;
+  /** Present when the caller came with the operator app's session cookie rather than a bearer token. */
+  session?: { idHash: string; csrf: string; expiresAt: number };
 }
 
 export function principalFor(user: User, registry: Registry): Principal {
@@ -40,7 +44,30 @@ export function principalFor(user: User, registry: Registry): Principal {
   };
 }
 
+/** Browser sessions (api.sessions): idle and absolute limits, in ms. */
+export interface SessionLimits {
+  idleMs: number;
+  absoluteMs: number;
+}
+
+export const SESSION_COOKIE = 'gl_session';
+export const CSRF_COOKIE = 'gl_csrf';
+export const CSRF_HEADER = 'x-csrf-token';
+
+/** One cookie of the request's Cookie header (undefined when absent). */
+export function cookieOf(req: Request, name: string): string | undefined {
+  const h = req.headers.cookie;
+  if (!h) return undefined;
+  for (const part of h.split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === name) return decodeURIComponent(part.slice(i + 1).trim());
+  }
+  return undefined;
+}
+
 export interface TokenAuthOptions {
+  /** Browser sessions: accepted as an alternative to the bearer token when given. */
+  sessions?: SessionLimits;
   /** Per-source throttle of failed attempts (429 + Retry-After once a source is over its limit). */
   throttle?: FailureThrottle;
   /** A token's last_used is written at most this often (default a minute): no DB write per request. */
@@ -54,6 +81,9 @@ export function sourceOf(req: Request): string {
   const a = req.ip ?? req.socket.remoteAddress ?? 'unknown';
   return a.startsWith('::ffff:') ? a.slice(7) : a;
 }
+
+/** An expired session is no guessing attempt: 401 without counting against the throttle. */
+const refusedSession = (reason: string) => new DomainError('unauthenticated', reason);
 
 const refused = (reason: string) =>
   new DomainError('unauthenticated', reason, {
@@ -74,6 +104,28 @@ export function tokenAuthenticator(registry: Registry, o: TokenAuthOptions = {})
     o.throttle?.failure(source, reason);
     return refused(message);
   };
+  const sessionTouched = new Map<string, number>();
+  const sessionPrincipal = async (sid: string, source: string): Promise<Principal> => {
+    const limits = o.sessions as SessionLimits;
+    const idHash = hashSecret(sid);
+    const s = await registry.findSession(idHash);
+    const t = now();
+    if (!s) throw fail(source, 'unknown session', 'session ended or unknown: sign in again');
+    if (t >= s.expiresAt || t - Math.max(s.lastUsed, sessionTouched.get(idHash) ?? 0) >= limits.idleMs) {
+      sessionTouched.delete(idHash);
+      await registry.deleteSession(idHash);
+      throw refusedSession('session expired: sign in again');
+    }
+    const user = await registry.getUser(s.userId);
+    if (!user) throw fail(source, 'no user', 'session ended or unknown: sign in again');
+    // last_used is written at most every idle/10 (and at most once a minute): no DB write per request.
+    if (t - (sessionTouched.get(idHash) ?? s.lastUsed) >= Math.min(every, limits.idleMs / 10)) {
+      sessionTouched.set(idHash, t);
+      await registry.touchSession(idHash, t).catch((err) => o.log?.error({ err }, 'writing session use failed'));
+    }
+    if (sessionTouched.size > 100_000) sessionTouched.clear();
+    return { ...principalFor(user, registry), session: { idHash, csrf: s.csrf, expiresAt: s.expiresAt } };
+  };
   return async (req: Request): Promise<Principal | undefined> => {
     const source = sourceOf(req);
     const wait = o.throttle?.retryAfterMs(source) ?? 0;
@@ -89,7 +141,10 @@ export function tokenAuthenticator(registry: Registry, o: TokenAuthOptions = {})
       );
     }
     const h = req.headers.authorization;
-    if (!h) return undefined;
+    if (!h) {
+      const sid = o.sessions && cookieOf(req, SESSION_COOKIE);
+      return sid ? sessionPrincipal(sid, source) : undefined;
+    }
     const m = /^Bearer\s+(\S+)$/i.exec(h);
     const parsed = m ? parseApiToken(m[1]) : undefined;
     if (!parsed)

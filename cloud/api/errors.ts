@@ -57,6 +57,31 @@ export const ERROR_STATUS = {
   NO_TELEMETRY: 503,
 } as const satisfies Record<ErrorCode, number> & Record<string, number>;
 
+/**
+ * A refusal that also names a code for clients to branch on (answered `{ error, code, reason }`
+ * like the market's refusals), with the status of its DomainError code.
+ */
+export class CodedRefusal extends DomainError {
+  constructor(
+    code: ConstructorParameters<typeof DomainError>[0],
+    readonly apiCode: string,
+    readonly reason: string,
+  ) {
+    super(code, `${apiCode}: ${reason}`);
+  }
+}
+
+/** A request with the session cookie that changes something without the session's CSRF value: 403. */
+export class CsrfRefused extends CodedRefusal {
+  constructor() {
+    super(
+      'forbidden',
+      'CSRF',
+      'a request with the session cookie must send header x-csrf-token with the gl_csrf cookie\'s value',
+    );
+  }
+}
+
 export interface HttpAnswer {
   status: number;
   body: Record<string, unknown>;
@@ -102,7 +127,12 @@ export function toHttp(err: unknown): HttpAnswer {
   const status = statusOf(err);
   if (status >= 500) return { status, body: { error: 'internal error' }, headers: {}, fault: true };
   const message = err instanceof ZodError ? `invalid body: ${formatIssues(err)}` : (err as Error).message;
-  const extra = err instanceof DispatchRefused ? { feasibility: err.feasibility } : {};
+  const extra =
+    err instanceof DispatchRefused
+      ? { feasibility: err.feasibility }
+      : err instanceof CodedRefusal
+        ? { code: err.apiCode, reason: err.reason }
+        : {};
   return refusal(status, { error: message, ...extra }, err instanceof DomainError ? err.headers : {});
 }
 

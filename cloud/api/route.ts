@@ -1,9 +1,19 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
 import { formatIssues } from '../../protocols/mqtt/payloads.ts';
 import type { Permission, Role } from '../auth/roles.ts';
 import type { Principal } from './auth.ts';
-import { DomainError, isRefusal } from './errors.ts';
+import { CsrfRefused, DomainError, isRefusal } from './errors.ts';
+
+/** Whether the request's x-csrf-token equals the session's CSRF value (constant-time). */
+export function csrfMatches(req: Request, csrf: string): boolean {
+  const h = req.headers['x-csrf-token'];
+  if (typeof h !== 'string') return false;
+  const a = Buffer.from(h);
+  const b = Buffer.from(csrf);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
 
 export interface RouteContext<P, Q, B> {
   params: P;
@@ -101,6 +111,9 @@ async function authorize(r: AnyRouteDef, req: Request, authenticate: Authenticat
     throw new DomainError('unauthenticated', 'missing API token (Authorization: Bearer glt_…)', {
       'www-authenticate': 'Bearer',
     });
+  // A cookie is sent by the browser whatever page asks: a change must prove it comes from our app.
+  if (principal.session && req.method !== 'GET' && req.method !== 'HEAD' && !csrfMatches(req, principal.session.csrf))
+    throw new CsrfRefused();
   if (!principal.can(r.permission))
     throw new DomainError('forbidden', `role ${principal.user.role} may not ${r.permission}`);
   return principal;

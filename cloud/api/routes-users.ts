@@ -1,9 +1,11 @@
 import { z } from 'zod';
-import { ROLES } from '../auth/roles.ts';
+import { hashPassword } from '../auth/passwords.ts';
+import { PERMISSIONS, ROLES } from '../auth/roles.ts';
 import { formatApiToken, hashSecret, newId, newSecret } from '../auth/secrets.ts';
 import type { Registry } from '../storage/registry/registry.ts';
 import { DomainError } from './errors.ts';
 import { id } from './params.ts';
+import { passwordSchema } from './routes-auth.ts';
 import { type AnyRouteDef, route } from './route.ts';
 
 const scopeSchema = z.object({ kind: z.enum(['all', 'site', 'group']), target: z.string().default('*') });
@@ -40,8 +42,17 @@ export function meRoutes(): AnyRouteDef[] {
       summary: 'The caller: user, role and scopes',
       tag: 'auth',
       permission: 'site:read',
-      response: userSchema,
-      handler: async ({ principal }) => principal.user,
+      response: userSchema.extend({
+        /** What the caller's role may do (the operator app shows what it may). */
+        permissions: z.array(z.enum(PERMISSIONS)),
+        /** Present when signed in with the session cookie: when the session ends at the latest. */
+        session: z.object({ expiresAt: z.number() }).optional(),
+      }),
+      handler: async ({ principal }) => ({
+        ...principal.user,
+        permissions: PERMISSIONS.filter((p) => principal.can(p)),
+        ...(principal.session && { session: { expiresAt: principal.session.expiresAt } }),
+      }),
     }),
   ];
 }
@@ -69,11 +80,26 @@ export function userRoutes(d: UserDeps): AnyRouteDef[] {
         name: z.string().min(1).max(200),
         role: z.enum(ROLES),
         scopes: z.array(scopeSchema).default([]),
+        /** Optional id (default: random); the operator app signs in with it. */
+        id: id.optional(),
+        /** Optional password for the operator app's sign-in (stored as a scrypt hash). */
+        password: passwordSchema.optional(),
       }),
       status: 201,
       response: userSchema,
-      handler: async ({ body }) => registry.createUser(body),
-      audit: { action: 'user.create', target: (_ctx, u) => u.id, detail: ({ body }) => body },
+      handler: async ({ body }) => {
+        const { password, ...u } = body;
+        if (u.id && (await registry.getUser(u.id))) throw new DomainError('conflict', `user ${u.id} exists`);
+        const user = await registry.createUser(u);
+        if (password !== undefined) await registry.setPasswordHash(user.id, await hashPassword(password));
+        return user;
+      },
+      audit: {
+        action: 'user.create',
+        target: (_ctx, u) => u.id,
+        // Never the password itself.
+        detail: ({ body: { password, ...rest } }) => ({ ...rest, password: password !== undefined }),
+      },
     }),
     ...tokenRoutes(d),
   ];

@@ -3,11 +3,15 @@ import type { ForecastService } from '../forecast-service/service.ts';
 import type { GridService } from '../grid/service.ts';
 import type { MarketService } from '../market/index.ts';
 import type { Metrics } from '../metrics.ts';
+import type { FleetLive } from '../events/fleet-live.ts';
+import type { EventHub } from '../events/hub.ts';
 import type { Registry } from '../storage/registry/registry.ts';
 import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
 import type { VppService } from '../vpp/service.ts';
 import type { AnyRouteDef } from './route.ts';
 import { auditRoutes } from './routes-audit.ts';
+import { type SessionDeps, sessionRoutes } from './routes-auth.ts';
+import { type EventStreams, type FleetDeps, fleetRoutes } from './routes-fleet.ts';
 import { commandRoutes } from './routes-commands.ts';
 import { deviceRoutes } from './routes-devices.ts';
 import { dispatchRoutes } from './routes-dispatches.ts';
@@ -40,13 +44,28 @@ export interface ApiDeps {
   forecasts?: ForecastService;
   grid?: GridService;
   vpp?: VppService;
+  /** Live state and events of the fleet (the operator app's fleet view and GET /events). */
+  live?: { hub: EventHub; fleet: FleetLive };
+}
+
+/** What the API adds at start: the throttle it shares with sign-in, the live streams, the api.* config. */
+export interface ApiRuntime {
+  sessions: SessionDeps;
+  fleet: FleetDeps['fleet'];
+  streams?: EventStreams;
 }
 
 /** Every route of /api/v1, one router per resource (in this order in the OpenAPI document). */
-export function apiRoutes(d: ApiDeps): AnyRouteDef[] {
+export function apiRoutes(d: ApiDeps, rt: ApiRuntime): AnyRouteDef[] {
   return [
     ...opsRoutes(d),
+    ...sessionRoutes(rt.sessions),
     ...meRoutes(),
+    ...fleetRoutes({
+      registry: d.registry,
+      fleet: rt.fleet,
+      ...(d.live && rt.streams ? { live: { fleet: d.live.fleet, streams: rt.streams } } : {}),
+    }),
     ...siteRoutes(d),
     ...deviceRoutes(d),
     ...telemetryRoutes(d),

@@ -84,6 +84,8 @@ export interface CommandPipelineDeps {
   defaultTtlSeconds: number;
   maxTtlSeconds: number;
   expiryCheckMs: number;
+  /** Called after a command changed status (the live events of the operator app). */
+  onStatusChange?: (c: { id: string; site: string; status: CommandStatus; reason?: string | null }) => void;
 }
 
 /**
@@ -220,6 +222,11 @@ export class CommandPipeline {
     if (sent.length) {
       const n = await registry.transitionCommands(sent, ['pending'], 'sent', sentAt);
       if (n) metrics.commands.inc({ status: 'sent' }, n);
+    }
+    if (this.deps.onStatusChange) {
+      const isSent = new Set(sent);
+      for (const { cmd } of ok)
+        if (isSent.has(cmd.id)) this.deps.onStatusChange({ id: cmd.id, site: cmd.site, status: 'sent' });
     }
     for (let j = 0; j < ok.length; j++) {
       const p = published[j];
@@ -395,6 +402,12 @@ export class CommandPipeline {
     for (const k of known) {
       if (moved.has(k)) {
         this.deps.metrics.commands.inc({ status: ACK_STATUS[k.b.ack.status] });
+        this.deps.onStatusChange?.({
+          id: k.rec.id,
+          site: k.rec.siteId,
+          status: ACK_STATUS[k.b.ack.status],
+          reason: k.b.ack.reason ?? null,
+        });
         this.events.emit(k.rec.id);
       } else
         this.deps.log.info(
@@ -449,6 +462,7 @@ export class CommandPipeline {
     if (!ok) return false;
     this.deps.metrics.commands.inc({ status });
     const rec = await this.deps.registry.getCommand(id);
+    if (rec) this.deps.onStatusChange?.({ id, site: rec.siteId, status, reason: rec.reason });
     if (actor && rec) {
       await this.deps.registry.audit(actor, `command.${status}`, rec.siteId, {
         id,

@@ -11,6 +11,7 @@ import {
   type SchemaAnnouncement,
   type Status,
   SUPPORTED_SCHEMA_VERSIONS,
+  type TelemetryBatch,
   statusSchema,
 } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic, type TopicKind } from '../../protocols/mqtt/topics.ts';
@@ -40,6 +41,10 @@ export interface IngestDeps {
   onAck: (site: string, ack: Ack) => Promise<void>;
   /** Called (not awaited) after a gateway's status is stored. */
   onStatus?: (site: string, status: Status) => Promise<unknown>;
+  /** Called (not awaited) with what of a telemetry message is stored (the live fleet view). */
+  onTelemetry?: (site: string, batch: TelemetryBatch) => void;
+  /** Called after a site's capabilities changed. */
+  onCapabilities?: (site: string) => void;
   /** Publishes to a gateway (the schema announcement); absent: none is sent. */
   publish?: (topic: string, payload: string) => Promise<void>;
 }
@@ -153,7 +158,10 @@ export class Ingest {
         // The screened batch goes to storage as is: no per-point objects on the hot path.
         const written = this.buffer.enqueue(batch ?? { site, samples: [] }, r.newestTs, quarantine);
         if (dedupeKey) written.catch(() => this.dedupe.forget(site, dedupeKey));
-        if (batch?.samples.length) this.telemetryCount.accepted.inc();
+        if (batch?.samples.length) {
+          this.telemetryCount.accepted.inc();
+          this.deps.onTelemetry?.(site, batch);
+        }
         else this.deps.metrics.messages.inc({ kind, result: 'quarantined' });
         stored?.(written);
         if (durable) await written;
@@ -182,6 +190,7 @@ export class Ingest {
           at: Date.now(),
           w: new Map(r.devices.map((d) => [d.id, nameplatePowerW(d.nameplate)])),
         });
+        if (changed) this.deps.onCapabilities?.(site);
         // Gateways republish capabilities on every connect: only a change is worth an audit row.
         if (changed)
           await this.deps.registry.audit(

@@ -194,6 +194,8 @@ export interface DispatchDeps {
   /** Timer for the loop; injectable for tests. */
   setInterval?: (fn: () => void, ms: number) => unknown;
   clearInterval?: (h: unknown) => void;
+  /** Called after a dispatch changed (stored): the live events of the operator app. */
+  onChange?: (d: Dispatch) => void;
 }
 
 const NOT_ACKNOWLEDGED = 'command not acknowledged before expiry';
@@ -268,6 +270,7 @@ export class DispatchManager {
 
   /** Saves a dispatch; a failed save is logged, the loop goes on (the next step saves again). */
   private async persist(d: Dispatch): Promise<void> {
+    this.deps.onChange?.(d);
     await this.store
       .save(d)
       .catch((err) => this.deps.log?.warn({ err, id: d.id }, 'dispatch not saved to the registry'));

@@ -45,6 +45,7 @@ export interface VppServiceDeps {
   now?: () => number;
   setInterval?: DispatchDeps['setInterval'];
   clearInterval?: DispatchDeps['clearInterval'];
+  onChange?: DispatchDeps['onChange'];
 }
 
 export class VppService {

@@ -192,6 +192,22 @@ export const MIGRATIONS: { id: number; name: string; statements: string[] }[] = 
       'CREATE INDEX forecast_scores_issued ON forecast_scores (issued_at)',
     ],
   },
+  {
+    id: 10,
+    name: 'operator app: user passwords, browser sessions, and when a site fell back to its default mode',
+    statements: [
+      'ALTER TABLE users ADD COLUMN password_hash TEXT',
+      'ALTER TABLE users ADD COLUMN password_set_at BIGINT',
+      `CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        csrf TEXT NOT NULL, via TEXT NOT NULL, source TEXT, created_at BIGINT NOT NULL,
+        last_used BIGINT NOT NULL, expires_at BIGINT NOT NULL)`,
+      'CREATE INDEX sessions_user ON sessions (user_id)',
+      'CREATE INDEX sessions_expires ON sessions (expires_at)',
+      'ALTER TABLE sites ADD COLUMN fallback_since BIGINT',
+      'ALTER TABLE sites ADD COLUMN fallback_detail TEXT',
+    ],
+  },
 ];
 
 /** Applies pending migrations, each in its own transaction, recording them in schema_migrations. */

@@ -72,6 +72,98 @@ export interface ApiToken {
   revokedAt: number | null;
 }
 
+/** A browser session (the operator app): only the SHA-256 of its id is stored. */
+export interface SessionRecord {
+  idHash: string;
+  userId: string;
+  /** The anti-CSRF value the app sends back in x-csrf-token (not a secret from the browser). */
+  csrf: string;
+  via: 'password' | 'token';
+  source: string | null;
+  createdAt: number;
+  lastUsed: number;
+  /** Absolute expiry. */
+  expiresAt: number;
+}
+
+export const FLEET_STATUSES = ['online', 'offline', 'stale', 'fallback'] as const;
+export type FleetStatus = (typeof FLEET_STATUSES)[number];
+export const FLEET_SORTS = ['id', 'name', 'status', 'lastSeen'] as const;
+
+/** Whose sites (user: the sites of a scoped user; absent: all) and when a site counts as stale. */
+export interface FleetScope {
+  user?: string;
+  /** A site online but last seen before this is stale. */
+  staleBefore: number;
+}
+export interface FleetQuery extends FleetScope {
+  q?: string;
+  status?: FleetStatus;
+  alarm?: boolean;
+  sort: (typeof FLEET_SORTS)[number];
+  desc?: boolean;
+  offset: number;
+  limit: number;
+  /** Commands refused since then are alarms. */
+  refusedSince: number;
+}
+export interface FleetRow {
+  id: string;
+  name: string | null;
+  status: FleetStatus;
+  mode: string | null;
+  lastSeen: number | null;
+  createdAt: number;
+  fallbackSince: number | null;
+  fallbackDetail: string | null;
+  refused?: { at: number; detail: string };
+}
+export type AlarmKind = 'offline' | 'stale' | 'fallback' | 'command_refused';
+export interface FleetAlarm {
+  site: string;
+  kind: AlarmKind;
+  since: number;
+  detail: string;
+}
+
+function toFleetRow(r: Record<string, unknown>, refused: FleetRow['refused']): FleetRow {
+  return {
+    id: String(r.id),
+    name: r.name == null ? null : String(r.name),
+    status: String(r.st) as FleetStatus,
+    mode: r.mode == null ? null : String(r.mode),
+    lastSeen: r.last_seen == null ? null : Number(r.last_seen),
+    createdAt: Number(r.created_at),
+    fallbackSince: r.fallback_since == null ? null : Number(r.fallback_since),
+    fallbackDetail: r.fallback_detail == null ? null : String(r.fallback_detail),
+    ...(refused && { refused }),
+  };
+}
+
+/** The status alarm of a site (none when online). */
+export function siteAlarm(r: FleetRow): Omit<FleetAlarm, 'site'> | undefined {
+  const seen = r.lastSeen === null ? 'never seen' : `last seen ${new Date(r.lastSeen).toISOString()}`;
+  if (r.status === 'offline') return { kind: 'offline', since: r.lastSeen ?? r.createdAt, detail: `offline, ${seen}` };
+  if (r.status === 'stale')
+    return { kind: 'stale', since: r.lastSeen ?? r.createdAt, detail: `online but no data, ${seen}` };
+  if (r.status === 'fallback')
+    return {
+      kind: 'fallback',
+      since: r.fallbackSince ?? r.createdAt,
+      detail: r.fallbackDetail ?? 'remote setpoints lapsed: the site runs its default mode',
+    };
+  return undefined;
+}
+
+/** Alarms of one fleet row: its status alarm and a recently refused command. */
+export function siteAlarms(r: FleetRow): Omit<FleetAlarm, 'site'>[] {
+  const out: Omit<FleetAlarm, 'site'>[] = [];
+  const a = siteAlarm(r);
+  if (a) out.push(a);
+  if (r.refused) out.push({ kind: 'command_refused', since: r.refused.at, detail: r.refused.detail });
+  return out;
+}
+
 /** Thrown when a group would get members that are not registered sites. */
 export class UnknownSitesError extends Error {
   constructor(readonly unknown: string[]) {
@@ -381,6 +473,15 @@ export class Registry {
          mode = COALESCE(?, mode), updated_at = ? WHERE id = ?`,
       [s.state, s.ts, s.agentVersion ?? null, s.mode ?? null, Date.now(), s.site],
     );
+    // Lapsed remote setpoints (listed in online statuses only): the site fell back to its default mode.
+    if (s.state === 'online')
+      await this.setFallback(
+        s.site,
+        s.lapsed?.length ? Math.min(...s.lapsed.map((l) => l.at)) : null,
+        s.lapsed?.length
+          ? `${s.lapsed.length} remote setpoint(s) lapsed: ${s.lapsed[0].reason}`.slice(0, 300)
+          : null,
+      );
   }
 
   // --- gateway credentials -------------------------------------------------------------------------
@@ -661,6 +762,246 @@ export class Registry {
         id,
       ])) > 0
     );
+  }
+
+  // --- passwords and browser sessions ---------------------------------------------------------------
+
+  /** Sets (or with null removes) a user's password hash; false when there is no such user. */
+  async setPasswordHash(userId: string, hash: string | null, at = Date.now()): Promise<boolean> {
+    return (
+      (await this.db.run('UPDATE users SET password_hash = ?, password_set_at = ? WHERE id = ?', [
+        hash,
+        hash === null ? null : at,
+        userId,
+      ])) > 0
+    );
+  }
+
+  /** The stored password hash of a user (undefined: no such user or no password). */
+  async passwordHash(userId: string): Promise<string | undefined> {
+    const [r] = await this.db.all<{ password_hash: string | null }>(
+      'SELECT password_hash FROM users WHERE id = ?',
+      [userId],
+    );
+    return r?.password_hash ?? undefined;
+  }
+
+  async createSession(s: SessionRecord): Promise<void> {
+    await this.db.run(
+      `INSERT INTO sessions (id_hash, user_id, csrf, via, source, created_at, last_used, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      [s.idHash, s.userId, s.csrf, s.via, s.source, s.createdAt, s.lastUsed, s.expiresAt],
+    );
+  }
+
+  async findSession(idHash: string): Promise<SessionRecord | undefined> {
+    const [r] = await this.db.all('SELECT * FROM sessions WHERE id_hash = ?', [idHash]);
+    return r
+      ? {
+          idHash: String(r.id_hash),
+          userId: String(r.user_id),
+          csrf: String(r.csrf),
+          via: String(r.via) as SessionRecord['via'],
+          source: str(r.source),
+          createdAt: Number(r.created_at),
+          lastUsed: Number(r.last_used),
+          expiresAt: Number(r.expires_at),
+        }
+      : undefined;
+  }
+
+  async touchSession(idHash: string, at: number): Promise<void> {
+    await this.db.run('UPDATE sessions SET last_used = ? WHERE id_hash = ? AND last_used < ?', [at, idHash, at]);
+  }
+
+  async deleteSession(idHash: string): Promise<boolean> {
+    return (await this.db.run('DELETE FROM sessions WHERE id_hash = ?', [idHash])) > 0;
+  }
+
+  /** The id hashes of a user's sessions. */
+  async sessionsOf(userId: string): Promise<string[]> {
+    return (await this.db.all<{ id_hash: string }>('SELECT id_hash FROM sessions WHERE user_id = ?', [userId])).map(
+      (r) => r.id_hash,
+    );
+  }
+
+  /** Ends every session of a user (password changed); returns how many. */
+  async deleteUserSessions(userId: string): Promise<number> {
+    return this.db.run('DELETE FROM sessions WHERE user_id = ?', [userId]);
+  }
+
+  /** Deletes sessions past their absolute expiry or idle since before `idleBefore`. */
+  async purgeSessions(now: number, idleBefore: number): Promise<number> {
+    return this.db.run('DELETE FROM sessions WHERE expires_at <= ? OR last_used < ?', [now, idleBefore]);
+  }
+
+  // --- fleet view: status, alarms, paging over the whole fleet in SQL ---------------------------------
+
+  /**
+   * Marks a site as fallen back to its default mode (the edge reported lapsed remote setpoints), or
+   * with null clears it (a command to the site was acknowledged since).
+   */
+  async setFallback(site: string, since: number | null, detail: string | null = null): Promise<boolean> {
+    return (
+      (await this.db.run(
+        since === null
+          ? 'UPDATE sites SET fallback_since = NULL, fallback_detail = NULL WHERE id = ? AND fallback_since IS NOT NULL'
+          : 'UPDATE sites SET fallback_since = COALESCE(fallback_since, ?), fallback_detail = ? WHERE id = ?',
+        since === null ? [site] : [since, detail, site],
+      )) > 0
+    );
+  }
+
+  /** Advances sites' last_seen to the newest telemetry seen (never backwards), one transaction. */
+  async touchSitesSeen(seen: ReadonlyMap<string, number>): Promise<void> {
+    if (!seen.size) return;
+    await this.db.tx(async (db) => {
+      for (const [site, ts] of seen)
+        await db.run('UPDATE sites SET last_seen = ? WHERE id = ? AND (last_seen IS NULL OR last_seen < ?)', [
+          ts,
+          site,
+          ts,
+        ]);
+    });
+  }
+
+  private fleetBase(scope: FleetScope): { sql: string; params: Param[] } {
+    const where = scope.user
+      ? `WHERE s.id IN (SELECT target FROM user_scopes WHERE user_id = ? AND kind = 'site'
+           UNION SELECT gm.site_id FROM group_members gm JOIN user_scopes us
+             ON us.kind = 'group' AND us.target = gm.group_id WHERE us.user_id = ?)`
+      : '';
+    return {
+      sql: `SELECT s.id, s.name, s.mode, s.last_seen, s.created_at, s.fallback_since, s.fallback_detail,
+          CASE WHEN s.status <> 'online' THEN 'offline'
+               WHEN s.last_seen IS NULL OR s.last_seen < ? THEN 'stale'
+               WHEN s.fallback_since IS NOT NULL THEN 'fallback'
+               ELSE 'online' END AS st
+        FROM sites s ${where}`,
+      params: [scope.staleBefore, ...(scope.user ? [scope.user, scope.user] : [])],
+    };
+  }
+
+  private static readonly REFUSED_SITES =
+    "SELECT site_id FROM commands WHERE status = 'refused' AND status_at >= ?";
+
+  /** One page of the fleet (filtered, sorted) and how many sites match, in two queries. */
+  async fleetPage(q: FleetQuery): Promise<{ total: number; rows: FleetRow[] }> {
+    const base = this.fleetBase(q);
+    const where: string[] = [];
+    const params: Param[] = [...base.params];
+    if (q.q) {
+      const like = `%${q.q.toLowerCase().replace(/[!%_]/g, (c) => `!${c}`)}%`;
+      where.push("(lower(f.id) LIKE ? ESCAPE '!' OR lower(COALESCE(f.name, '')) LIKE ? ESCAPE '!')");
+      params.push(like, like);
+    }
+    if (q.status) {
+      where.push('f.st = ?');
+      params.push(q.status);
+    }
+    if (q.alarm) {
+      where.push(`(f.st <> 'online' OR f.id IN (${Registry.REFUSED_SITES}))`);
+      params.push(q.refusedSince);
+    }
+    const from = `FROM (${base.sql}) f ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`;
+    const dir = q.desc ? 'DESC' : 'ASC';
+    const order = {
+      id: `f.id ${dir}`,
+      name: `COALESCE(f.name, f.id) ${dir}, f.id ${dir}`,
+      status: `CASE f.st WHEN 'offline' THEN 0 WHEN 'stale' THEN 1 WHEN 'fallback' THEN 2 ELSE 3 END ${dir}, f.id ${dir}`,
+      lastSeen: `COALESCE(f.last_seen, 0) ${dir}, f.id ${dir}`,
+    }[q.sort];
+    const [count] = await this.db.all<{ n: number }>(`SELECT count(*) AS n ${from}`, params);
+    const rows = await this.db.all<Row>(`SELECT f.* ${from} ORDER BY ${order} LIMIT ? OFFSET ?`, [
+      ...params,
+      q.limit,
+      q.offset,
+    ]);
+    const refused = await this.refusedOf(
+      rows.map((r) => String(r.id)),
+      q.refusedSince,
+    );
+    return { total: Number(count.n), rows: rows.map((r) => toFleetRow(r, refused.get(String(r.id)))) };
+  }
+
+  /** Per site: its latest refused command since `since` (time and reason). */
+  private async refusedOf(
+    sites: readonly string[],
+    since: number,
+  ): Promise<Map<string, { at: number; detail: string }>> {
+    const out = new Map<string, { at: number; detail: string }>();
+    if (!sites.length) return out;
+    const rows = await allIn<Row>(
+      this.db,
+      `SELECT site_id, id, type, status_at, reason FROM commands
+        WHERE site_id IN ({in}) AND status = 'refused' AND status_at >= ? ORDER BY status_at`,
+      sites,
+      [since],
+    );
+    for (const r of rows)
+      out.set(String(r.site_id), {
+        at: Number(r.status_at),
+        detail: `command ${r.id} (${r.type}) refused${r.reason ? `: ${r.reason}` : ''}`,
+      });
+    return out;
+  }
+
+  /** Counts per derived status, and how many sites have at least one alarm. */
+  async fleetSummary(scope: FleetScope & { refusedSince: number }) {
+    const base = this.fleetBase(scope);
+    const rows = await this.db.all<{ st: string; n: number }>(
+      `SELECT f.st, count(*) AS n FROM (${base.sql}) f GROUP BY f.st`,
+      base.params,
+    );
+    const [refusedOnline] = await this.db.all<{ n: number }>(
+      `SELECT count(*) AS n FROM (${base.sql}) f WHERE f.st = 'online' AND f.id IN (${Registry.REFUSED_SITES})`,
+      [...base.params, scope.refusedSince],
+    );
+    const by = Object.fromEntries(rows.map((r) => [r.st, Number(r.n)])) as Record<string, number>;
+    const c = (k: string) => by[k] ?? 0;
+    const total = c('online') + c('offline') + c('stale') + c('fallback');
+    return {
+      total,
+      online: c('online'),
+      offline: c('offline'),
+      stale: c('stale'),
+      fallback: c('fallback'),
+      alarms: c('offline') + c('stale') + c('fallback') + Number(refusedOnline.n),
+    };
+  }
+
+  /** Active alarms, newest first: offline/stale/fallback sites and recently refused commands. */
+  async fleetAlarms(scope: FleetScope & { refusedSince: number; limit: number }): Promise<FleetAlarm[]> {
+    const base = this.fleetBase(scope);
+    const rows = await this.db.all<Row>(
+      `SELECT f.* FROM (${base.sql}) f WHERE f.st <> 'online'
+        ORDER BY COALESCE(f.fallback_since, f.last_seen, f.created_at) DESC, f.id LIMIT ?`,
+      [...base.params, scope.limit],
+    );
+    const out: FleetAlarm[] = [];
+    for (const r of rows) {
+      const a = siteAlarm(toFleetRow(r, undefined));
+      if (a) out.push({ site: String(r.id), ...a });
+    }
+    const scopeSql = scope.user
+      ? `AND c.site_id IN (SELECT target FROM user_scopes WHERE user_id = ? AND kind = 'site'
+           UNION SELECT gm.site_id FROM group_members gm JOIN user_scopes us
+             ON us.kind = 'group' AND us.target = gm.group_id WHERE us.user_id = ?)`
+      : '';
+    const refused = await this.db.all<Row>(
+      `SELECT c.site_id, c.id, c.type, c.status_at, c.reason FROM commands c
+        WHERE c.status = 'refused' AND c.status_at >= ? ${scopeSql} ORDER BY c.status_at DESC, c.id LIMIT ?`,
+      [scope.refusedSince, ...(scope.user ? [scope.user, scope.user] : []), scope.limit],
+    );
+    for (const r of refused)
+      out.push({
+        site: String(r.site_id),
+        kind: 'command_refused',
+        since: Number(r.status_at),
+        detail: `command ${r.id} (${r.type}) refused${r.reason ? `: ${r.reason}` : ''}`,
+      });
+    out.sort((a, b) => b.since - a.since || (a.site < b.site ? -1 : a.site > b.site ? 1 : 0));
+    return out.slice(0, scope.limit);
   }
 
   // --- commands ------------------------------------------------------------------------------------
