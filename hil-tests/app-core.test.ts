@@ -20,21 +20,38 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
   let browser: Browser;
   let base: string;
   const tokens: Record<string, string> = {};
-  const userIds: Record<string, string> = {};
+  const PASSWORD = (id: string) => `pw-${id}-correct-horse`;
 
-  /** A user of the role with the scopes, and a token for it (made through the API as an operator would). */
-  async function user(name: string, role: string, scopes: { kind: string; target?: string }[]) {
-    const u = await cloud.ok<{ id: string }>('POST', '/users', { name, role, scopes });
-    const t = await cloud.ok<{ token: string }>('POST', `/users/${u.id}/tokens`, { label: `${name} test` });
-    userIds[name] = u.id;
-    tokens[name] = t.token;
+  /**
+   * A user of the role with the scopes, its password (for the sign-in form) and an API token (for the
+   * API-level checks), made through the API as an operator would.
+   */
+  async function user(id: string, name: string, role: string, scopes: { kind: string; target?: string }[]) {
+    await cloud.ok('POST', '/users', { id, name, role, scopes, password: PASSWORD(id) });
+    const t = await cloud.ok<{ token: string }>('POST', `/users/${id}/tokens`, { label: `${id} test` });
+    tokens[id] = t.token;
   }
 
-  /** A browser context signed in as `name`. */
-  async function signedIn(name: string, viewport = { width: 1280, height: 900 }): Promise<BrowserContext> {
+  /** A browser context signed in as `id` through the sign-in form (password, or the token exchange). */
+  async function signedIn(
+    id: string,
+    viewport = { width: 1280, height: 900 },
+    via: 'password' | 'token' = 'password',
+  ): Promise<{ ctx: BrowserContext; page: Page }> {
     const ctx = await browser.newContext({ viewport });
-    await ctx.setExtraHTTPHeaders({ authorization: `Bearer ${tokens[name]}` });
-    return ctx;
+    const page = await ctx.newPage();
+    await page.goto(`${base}/#/fleet`);
+    const form = page.getByRole('form', { name: 'Sign in' });
+    if (via === 'token') {
+      await form.getByRole('button', { name: 'Sign in with an API token' }).click();
+      await form.getByLabel('API token').fill(tokens[id] as string);
+    } else {
+      await form.getByLabel('User').fill(id);
+      await form.getByLabel('Password').fill(PASSWORD(id));
+    }
+    await form.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    return { ctx, page };
   }
 
   async function noAxeViolations(page: Page, view: string) {
@@ -53,10 +70,9 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
     base = cloud.apiUrl.replace('/api/v1', '');
     a = await startSite(cloud, tmp.dir, 'site-a');
     b = await startSite(cloud, tmp.dir, 'site-b');
-    tokens.operator = cloud.token;
-    await user('Olga Operator', 'operator', [{ kind: 'all' }]);
-    await user('Pia Participant', 'participant', [{ kind: 'site', target: 'site-a' }]);
-    await user('Vic Viewer', 'viewer', [{ kind: 'site', target: 'site-b' }]);
+    await user('olga', 'Olga Operator', 'operator', [{ kind: 'all' }]);
+    await user('pia', 'Pia Participant', 'participant', [{ kind: 'site', target: 'site-a' }]);
+    await user('vic', 'Vic Viewer', 'viewer', [{ kind: 'site', target: 'site-b' }]);
     // Both sites report every device (the gateways registered them from their capabilities).
     for (const s of ['site-a', 'site-b'])
       await waitUntil(
@@ -81,14 +97,20 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
   });
 
   it('operator: the fleet lists both sites with counts and units; the navigation offers every core view', async () => {
-    const ctx = await signedIn('Olga Operator');
-    const page = await ctx.newPage();
+    const { ctx, page } = await signedIn('olga');
     await page.goto(`${base}/#/fleet`);
     await page.getByRole('heading', { name: 'Fleet', level: 1 }).waitFor();
     await page.locator('[data-site="site-a"]').waitFor();
     await page.locator('[data-site="site-b"]').waitFor();
     assert.equal(await page.locator('.site-row[data-site]').count(), 2);
     assert.equal(await page.locator('.count.status-all').textContent(), '2 sites');
+    // Each row carries the site's power summary with units (from the fleet API, kept live by events).
+    await waitUntil(
+      'site-a SoC in its row',
+      async () =>
+        /^SoC \d+(\.\d)? %$/.test((await page.locator('[data-site="site-a"] .soc').textContent()) ?? '') ||
+        undefined,
+    );
     const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
     for (const v of ['Fleet', 'Audit', 'Users']) assert.ok(nav.includes(v), `nav ${nav}`);
     // Searching narrows the list (the filter travels in the URL, so it is bookmarkable).
@@ -115,8 +137,7 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
     });
     const done = await cloud.ok<{ status: string }>('GET', `/commands/${sent.id}?waitMs=20000`);
     assert.equal(done.status, 'acknowledged');
-    const ctx = await signedIn('Olga Operator');
-    const page = await ctx.newPage();
+    const { ctx, page } = await signedIn('olga');
     await page.goto(`${base}/#/fleet`);
     await page.locator('[data-site="site-a"] a').click();
     await page.getByRole('heading', { name: 'site-a', level: 1 }).waitFor();
@@ -161,14 +182,23 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
     const rowText = (await row.textContent()) ?? '';
     assert.match(rowText, /acknowledged/);
     assert.match(rowText, /battery_power w -1\.50 kW/);
+    // Live: a command sent while the page is open shows up and reaches its outcome without a reload
+    // (the cloud pushes `command` events over the page's one event stream).
+    const live = await cloud.ok<{ id: string }>('POST', '/sites/site-a/commands', {
+      type: 'battery_power',
+      device: 'battery',
+      w: 1200,
+      ttlSeconds: 60,
+    });
+    await page.locator(`[data-command="${live.id}"] .cmd-acknowledged`).waitFor();
+    assert.match((await page.locator(`[data-command="${live.id}"]`).textContent()) ?? '', /w 1\.20 kW/);
     await noAxeViolations(page, 'site');
     await screenshot(page, 'site');
     await ctx.close();
   });
 
   it('participant: sees only its own site; another participant’s site by URL is refused (page and API)', async () => {
-    const ctx = await signedIn('Pia Participant');
-    const page = await ctx.newPage();
+    const { ctx, page } = await signedIn('pia');
     await page.goto(`${base}/#/fleet`);
     await page.locator('[data-site="site-a"]').waitFor();
     assert.equal(await page.locator('.site-row[data-site]').count(), 1);
@@ -180,7 +210,7 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
     assert.match((await refusal.textContent()) ?? '', /does not exist or is not yours/);
     assert.equal(await page.locator('[data-point]').count(), 0);
     for (const path of ['/sites/site-b', '/sites/site-b/telemetry/latest', '/sites/site-b/devices']) {
-      const r = await cloud.api('GET', path, undefined, tokens['Pia Participant']);
+      const r = await cloud.api('GET', path, undefined, tokens.pia);
       assert.ok(r.status === 403 || r.status === 404, `${path}: ${r.status}`);
     }
     await noAxeViolations(page, 'site refused');
@@ -192,8 +222,7 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
   });
 
   it('operator: the audit log lists what the API did, filtered by action', async () => {
-    const ctx = await signedIn('Olga Operator');
-    const page = await ctx.newPage();
+    const { ctx, page } = await signedIn('olga');
     await page.goto(`${base}/#/audit`);
     await page.getByRole('heading', { name: 'Audit log' }).waitFor();
     await page.locator('table.audit tbody tr').first().waitFor();
@@ -213,14 +242,13 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
   });
 
   it('operator: users and tokens — issue a token (shown once) and revoke one, which the API then refuses', async () => {
-    const ctx = await signedIn('Olga Operator');
-    const page = await ctx.newPage();
+    const { ctx, page } = await signedIn('olga');
     page.on('dialog', (d) => d.accept());
     await page.goto(`${base}/#/users`);
     await page.getByRole('heading', { name: 'Users and tokens' }).waitFor();
     await page.locator('table.users').getByRole('cell', { name: 'Pia Participant', exact: true }).waitFor();
     const form = page.getByRole('form', { name: 'Issue a token' });
-    await form.getByLabel('User').selectOption(userIds['Pia Participant'] as string);
+    await form.getByLabel('User').selectOption('pia');
     await form.getByLabel('Label').fill('pia phone');
     await form.getByRole('button', { name: 'Issue token' }).click();
     const issued = ((await page.locator('code.token').textContent()) ?? '').trim();
@@ -233,16 +261,37 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
     await ctx.close();
   });
 
-  it('a session that ends under the user sends them to sign-in with a message', async () => {
-    const ctx = await signedIn('Vic Viewer');
+  it('sign-in: a wrong password is refused inline; a token is exchanged for a session; sign-out ends it', async () => {
+    const ctx = await browser.newContext();
     const page = await ctx.newPage();
-    await page.goto(`${base}/#/fleet`);
+    await page.goto(`${base}/`);
+    const form = page.getByRole('form', { name: 'Sign in' });
+    await form.getByLabel('User').fill('vic');
+    await form.getByLabel('Password').fill('not-the-password');
+    await form.getByRole('button', { name: 'Sign in', exact: true }).click();
+    assert.match((await form.getByRole('alert').textContent()) ?? '', /invalid user or password/);
+    await ctx.close();
+    // The token exchange: the token goes in the form's body, never in the URL; the session is a cookie.
+    const s = await signedIn('vic', undefined, 'token');
+    assert.doesNotMatch(s.page.url(), /glt_/);
+    const cookies = await s.ctx.cookies();
+    const session = cookies.find((c) => c.name === 'gl_session');
+    assert.ok(session?.httpOnly, 'gl_session is httpOnly');
+    assert.equal(session?.sameSite, 'Strict');
+    await s.page.locator('[data-site="site-b"]').waitFor();
+    assert.equal(await s.page.locator('.site-row[data-site]').count(), 1);
+    await s.page.getByRole('button', { name: 'Sign out' }).click();
+    await s.page.getByRole('form', { name: 'Sign in' }).waitFor();
+    const me = await s.page.evaluate(async () => (await fetch('/api/v1/me')).status);
+    assert.equal(me, 401);
+    await s.ctx.close();
+  });
+
+  it('a session that ends under the user sends them to sign-in with a message', async () => {
+    const { ctx, page } = await signedIn('vic');
     await page.locator('[data-site="site-b"]').waitFor();
-    const list = await cloud.ok<{ id: string; label: string | null }[]>(
-      'GET',
-      `/tokens?user=${userIds['Vic Viewer']}`,
-    );
-    for (const t of list) await cloud.ok('DELETE', `/tokens/${t.id}`);
+    // A new password ends the user's sessions (server-side).
+    await cloud.ok('PUT', '/users/vic/password', { password: 'another-long-password' });
     await page.locator('[data-site="site-b"] a').click();
     await page.getByRole('form', { name: 'Sign in' }).waitFor();
     assert.match((await page.getByRole('status').textContent()) ?? '', /session has ended/);
@@ -250,8 +299,7 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
   });
 
   it('phone width (360 px): no sideways scroll on fleet and site, the navigation collapses behind a menu button', async () => {
-    const ctx = await signedIn('Olga Operator', { width: 360, height: 740 });
-    const page = await ctx.newPage();
+    const { ctx, page } = await signedIn('olga', { width: 360, height: 740 });
     await page.goto(`${base}/#/fleet`);
     await page.locator('[data-site="site-a"]').waitFor();
     assert.ok(
@@ -283,8 +331,7 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
   });
 
   it('keyboard: the first Tab reaches “Skip to content”, which moves focus to the view', async () => {
-    const ctx = await signedIn('Olga Operator');
-    const page = await ctx.newPage();
+    const { ctx, page } = await signedIn('olga');
     await page.goto(`${base}/#/fleet`);
     await page.locator('[data-site="site-a"]').waitFor();
     await page.keyboard.press('Tab');

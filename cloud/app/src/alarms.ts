@@ -41,14 +41,22 @@ export function resetAlarms(): void {
   changed();
 }
 
-onEvent<{ site: string; kind: string; active: boolean; since?: number; detail?: string }>('alarm', (e) => {
-  if (!e || typeof e.site !== 'string' || typeof e.kind !== 'string') return;
-  if (e.active)
-    alarms.set(key(e), { site: e.site, kind: e.kind, since: e.since ?? Date.now(), detail: e.detail });
-  else alarms.delete(key(e));
-  alarms = new Map(alarms);
-  changed();
-});
+onEvent<{ site: string; kind: string; active: boolean; since?: number; at?: number; detail?: string }>(
+  'alarm',
+  (e) => {
+    if (!e || typeof e.site !== 'string' || typeof e.kind !== 'string') return;
+    if (e.active)
+      alarms.set(key(e), {
+        site: e.site,
+        kind: e.kind,
+        since: e.since ?? e.at ?? Date.now(),
+        detail: e.detail,
+      });
+    else alarms.delete(key(e));
+    alarms = new Map(alarms);
+    changed();
+  },
+);
 
 /** The active alarms, newest first; re-renders on every change. */
 export function useAlarms(): Alarm[] {
