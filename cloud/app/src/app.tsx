@@ -30,12 +30,11 @@ export const VIEWS: Record<string, ComponentType<ViewProps>> = {
 const LINKED = ['sites', 'dispatches'];
 
 function AlarmBadge() {
-  const alarms = useAlarms();
-  const n = alarms.length;
+  const n = useAlarms().sites ?? 0;
   return (
     <a class={`alarm-badge${n ? ' active' : ''}`} href="#/fleet?alarm=1">
-      <span aria-hidden="true">⚠</span> {n}
-      <span class="sr-only"> active alarms</span>
+      <span aria-hidden="true">⚠</span> {n.toLocaleString('en')}
+      <span class="sr-only"> {n === 1 ? 'site' : 'sites'} with alarms</span>
     </a>
   );
 }

@@ -5,7 +5,7 @@
  * Live `site` events patch the rows already loaded; nothing polls per site.
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { type Alarm, useAlarms } from '../alarms.ts';
+import { ALARM_LIST, type Alarm, useAlarms } from '../alarms.ts';
 import { ApiError } from '../api.ts';
 import type { ViewProps } from '../app.tsx';
 import { type FleetFilters, fleetPage, fleetSummary } from '../fleet-source.ts';
@@ -243,7 +243,7 @@ function SiteList(props: { filters: Filters; onTotal: (n: number) => void }) {
   );
 }
 
-export function AlarmList(props: { alarms: Alarm[]; limit?: number }) {
+export function AlarmList(props: { alarms: Alarm[]; limit?: number; more?: boolean }) {
   const shown = props.alarms.slice(0, props.limit ?? 50);
   if (!props.alarms.length) return <p>No active alarms.</p>;
   return (
@@ -273,9 +273,9 @@ export function AlarmList(props: { alarms: Alarm[]; limit?: number }) {
           ))}
         </tbody>
       </table>
-      {props.alarms.length > shown.length && (
+      {(props.more || props.alarms.length > shown.length) && (
         <p class="muted">
-          {props.alarms.length - shown.length} more — filter the list by “with alarms” to see every site.
+          The newest {shown.length} are shown: filter the site list by “with alarms” to see every site.
         </p>
       )}
     </TableWrap>
@@ -293,7 +293,7 @@ export function FleetView(props: ViewProps) {
   const [summary, setSummary] = useState<Summary>();
   const [total, setTotal] = useState<number>();
   const [text, setText] = useState(filters.q);
-  const alarms = useAlarms();
+  const alarms = useAlarms().list;
   const setFilter = (patch: Partial<Filters>) => {
     const next = { ...filters, ...patch };
     const p = new URLSearchParams();
@@ -391,7 +391,7 @@ export function FleetView(props: ViewProps) {
       </p>
       <SiteList filters={memoFilters} onTotal={setTotal} />
       <h2>Alarms</h2>
-      <AlarmList alarms={alarms} />
+      <AlarmList alarms={alarms} more={alarms.length >= ALARM_LIST} />
     </section>
   );
 }
