@@ -103,6 +103,7 @@ describe('cloud lifecycle', function () {
       assert.deepEqual(failed?.started, [
         'timeseries store',
         'registry',
+        'fleet live state',
         'ingest',
         'broker',
         'commands',
@@ -122,6 +123,7 @@ describe('cloud lifecycle', function () {
           'commands',
           'broker',
           'ingest',
+          'fleet live state',
           'registry',
           'timeseries store',
         ],
@@ -173,10 +175,10 @@ describe('cloud lifecycle', function () {
       );
       await assert.rejects(startCloud(config, { logger: log }), /missing-cert\.pem/);
       const failed = lines.find((l) => l.msg === 'start failed; stopping the parts already started');
-      assert.deepEqual(failed?.started, ['timeseries store', 'registry', 'ingest']);
+      assert.deepEqual(failed?.started, ['timeseries store', 'registry', 'fleet live state', 'ingest']);
       assert.deepEqual(
         lines.filter((l) => l.msg === 'stop step').map((l) => l.step),
-        ['ingest: drain', 'ingest', 'registry', 'timeseries store'],
+        ['ingest: drain', 'ingest', 'fleet live state', 'registry', 'timeseries store'],
       );
       const wal = ['ts.db-wal', 'ts.db-shm', 'registry.db-wal', 'registry.db-shm'];
       assert.deepEqual(

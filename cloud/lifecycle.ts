@@ -99,7 +99,7 @@ export class LifecycleList {
     for (const p of reversed) if (p.drain) steps.push([`${p.name}: drain`, () => p.drain?.()]);
     for (const p of reversed) steps.push([p.name, () => p.stop()]);
     // The deadline leaves MIN_STEP_MS for every step, so even if each step before it timed out the
-    // last one still ends within boundMs (11 steps with the full config: 10 s − 0.4 s − 1.1 s = 8.5 s).
+    // last one still ends within boundMs (12 steps with the full config: 10 s − 0.4 s − 1.2 s = 8.4 s).
     const deadline = Date.now() + this.boundMs - STOP_SLACK_MS - MIN_STEP_MS * steps.length;
     for (const [name, fn] of steps) await boundedStep(name, fn, deadline, this.log);
   }

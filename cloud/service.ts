@@ -7,10 +7,10 @@ import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded.ts';
 import { connectExternalBroker, type ExternalBus } from './broker/external.ts';
 import { CommandPipeline } from './commands/pipeline.ts';
 import type { CloudConfig } from './config.ts';
-import { ForecastService } from './forecast-service/service.ts';
-import { GridService } from './grid/service.ts';
 import { FleetLive } from './events/fleet-live.ts';
 import { EventHub } from './events/hub.ts';
+import { ForecastService } from './forecast-service/service.ts';
+import { GridService } from './grid/service.ts';
 import { Ingest } from './ingest/ingest.ts';
 import { LifecycleList, named } from './lifecycle.ts';
 import { MarketService, type MeteredScheduler, startMeteredScheduler } from './market/index.ts';
@@ -136,7 +136,13 @@ async function startCore(parts: LifecycleList, config: CloudConfig, log: Logger,
         hub.publish({
           name: 'alarm',
           site: c.site,
-          data: { site: c.site, kind: 'command_refused', active: true, command: c.id, reason: c.reason ?? null },
+          data: {
+            site: c.site,
+            kind: 'command_refused',
+            active: true,
+            command: c.id,
+            reason: c.reason ?? null,
+          },
         });
       if (c.status === 'acknowledged') fleet.onCommandAcknowledged(c.site);
     },
@@ -258,7 +264,9 @@ async function startServices(
             target: d.targetMeterW,
             measured: d.progress.measuredW,
             shortfall: d.progress.shortfallW,
-            ...(last && { delivered: { start: last.start, targetW: last.targetW, deliveredW: last.deliveredW } }),
+            ...(last && {
+              delivered: { start: last.start, targetW: last.targetW, deliveredW: last.deliveredW },
+            }),
           },
         });
       },

@@ -121,7 +121,9 @@ export function tokenAuthenticator(registry: Registry, o: TokenAuthOptions = {})
     // last_used is written at most every idle/10 (and at most once a minute): no DB write per request.
     if (t - (sessionTouched.get(idHash) ?? s.lastUsed) >= Math.min(every, limits.idleMs / 10)) {
       sessionTouched.set(idHash, t);
-      await registry.touchSession(idHash, t).catch((err) => o.log?.error({ err }, 'writing session use failed'));
+      await registry
+        .touchSession(idHash, t)
+        .catch((err) => o.log?.error({ err }, 'writing session use failed'));
     }
     if (sessionTouched.size > 100_000) sessionTouched.clear();
     return { ...principalFor(user, registry), session: { idHash, csrf: s.csrf, expiresAt: s.expiresAt } };

@@ -77,7 +77,7 @@ export class CsrfRefused extends CodedRefusal {
     super(
       'forbidden',
       'CSRF',
-      'a request with the session cookie must send header x-csrf-token with the gl_csrf cookie\'s value',
+      "a request with the session cookie must send header x-csrf-token with the gl_csrf cookie's value",
     );
   }
 }

@@ -73,6 +73,8 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, O = unknown> {
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
   response?: z.ZodType;
+  /** Media type of a success answer that is not JSON (the event stream: text/event-stream). */
+  produces?: string;
   status?: number;
   handler: (ctx: RouteContext<P, Q, B>) => Promise<O>;
   /** Audit records of a successful call, in order. */
@@ -112,7 +114,12 @@ async function authorize(r: AnyRouteDef, req: Request, authenticate: Authenticat
       'www-authenticate': 'Bearer',
     });
   // A cookie is sent by the browser whatever page asks: a change must prove it comes from our app.
-  if (principal.session && req.method !== 'GET' && req.method !== 'HEAD' && !csrfMatches(req, principal.session.csrf))
+  if (
+    principal.session &&
+    req.method !== 'GET' &&
+    req.method !== 'HEAD' &&
+    !csrfMatches(req, principal.session.csrf)
+  )
     throw new CsrfRefused();
   if (!principal.can(r.permission))
     throw new DomainError('forbidden', `role ${principal.user.role} may not ${r.permission}`);
@@ -244,12 +251,14 @@ export function openApiDocument(
           description: 'OK',
           ...(r.response
             ? { content: { 'application/json': { schema: jsonSchema(r.response, 'output') } } }
-            : {}),
+            : r.produces
+              ? { content: { [r.produces]: { schema: { type: 'string' } } } }
+              : {}),
         },
         ...(r.permission
           ? {
               401: { description: 'no or bad token (the reason says which: invalid, revoked, expired)' },
-              403: { description: 'not allowed' },
+              403: { description: 'not allowed (or CSRF: a cookie request without x-csrf-token)' },
               429: { description: 'too many failed authentications from this address; see Retry-After' },
             }
           : {}),
@@ -257,7 +266,8 @@ export function openApiDocument(
       },
     };
     if (r.permission) {
-      op.security = [{ bearer: [] }];
+      // Either credential: a bearer token, or the operator app's session cookie (changes: + x-csrf-token).
+      op.security = [{ bearer: [] }, { session: [] }];
       op.description = `Needs permission \`${r.permission}\`.`;
     }
     if (r.body)
@@ -274,6 +284,13 @@ export function openApiDocument(
     components: {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'API token glt_<id>_<secret>' },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'gl_session',
+          description:
+            'Session of the operator app (POST /api/v1/auth/login); any method other than GET/HEAD must also send header x-csrf-token with the session csrf value (cookie gl_csrf), else 403 CSRF',
+        },
       },
     },
     paths,

@@ -1,7 +1,12 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { FailureThrottle } from '../auth/failure-throttle.ts';
-import { hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, passwordMatches } from '../auth/passwords.ts';
+import {
+  hashPassword,
+  MAX_PASSWORD_LENGTH,
+  MIN_PASSWORD_LENGTH,
+  passwordMatches,
+} from '../auth/passwords.ts';
 import { ROLES } from '../auth/roles.ts';
 import { hashSecret, newSecret, parseApiToken, secretMatches } from '../auth/secrets.ts';
 import type { Registry } from '../storage/registry/registry.ts';
@@ -24,12 +29,20 @@ export interface SessionDeps {
 /** Whether cookies get the Secure attribute: over TLS (directly or as the TLS proxy says), or as configured. */
 function secure(req: Request, mode: SessionDeps['sessions']['secureCookie']): boolean {
   if (mode !== 'auto') return mode === 'always';
-  return req.secure || String(req.headers['x-forwarded-proto'] ?? '').split(',')[0].trim() === 'https';
+  return (
+    req.secure ||
+    String(req.headers['x-forwarded-proto'] ?? '')
+      .split(',')[0]
+      .trim() === 'https'
+  );
 }
 
 function setCookies(res: Response, req: Request, d: SessionDeps, sid: string, csrf: string, maxAgeS: number) {
   const attrs = `Path=/; SameSite=Strict; Max-Age=${maxAgeS}${secure(req, d.sessions.secureCookie) ? '; Secure' : ''}`;
-  res.setHeader('set-cookie', [`${SESSION_COOKIE}=${sid}; HttpOnly; ${attrs}`, `${CSRF_COOKIE}=${csrf}; ${attrs}`]);
+  res.setHeader('set-cookie', [
+    `${SESSION_COOKIE}=${sid}; HttpOnly; ${attrs}`,
+    `${CSRF_COOKIE}=${csrf}; ${attrs}`,
+  ]);
 }
 
 const loginBody = z.union([
@@ -65,7 +78,11 @@ export function sessionRoutes(d: SessionDeps): AnyRouteDef[] {
         throw fail(source, tok ? 'wrong secret' : 'unknown token', 'invalid API token');
       if (tok.revoked) throw fail(source, 'revoked', `API token ${parsed.id} was revoked`);
       if (tok.expiresAt !== null && now() >= tok.expiresAt)
-        throw fail(source, 'expired', `API token ${parsed.id} expired at ${new Date(tok.expiresAt).toISOString()}`);
+        throw fail(
+          source,
+          'expired',
+          `API token ${parsed.id} expired at ${new Date(tok.expiresAt).toISOString()}`,
+        );
       return { userId: tok.userId, via: 'token' as const };
     }
     const ok = await passwordMatches(body.password, await registry.passwordHash(body.user));
@@ -88,13 +105,18 @@ export function sessionRoutes(d: SessionDeps): AnyRouteDef[] {
         if (wait > 0) {
           throttle.throttled(source);
           const s = Math.ceil(wait / 1000);
-          throw new DomainError('throttled', `too many failed authentication attempts from ${source}: retry in ${s} s`, {
-            'retry-after': String(s),
-          });
+          throw new DomainError(
+            'throttled',
+            `too many failed authentication attempts from ${source}: retry in ${s} s`,
+            {
+              'retry-after': String(s),
+            },
+          );
         }
         const { userId, via } = await verify(body, source);
         const user = await registry.getUser(userId);
-        if (!user) throw fail(source, 'no user', via === 'token' ? 'invalid API token' : 'invalid user or password');
+        if (!user)
+          throw fail(source, 'no user', via === 'token' ? 'invalid API token' : 'invalid user or password');
         const sid = newSecret();
         const csrf = newSecret();
         const t = now();

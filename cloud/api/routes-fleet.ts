@@ -111,7 +111,10 @@ export class EventStreams {
     const unsubscribe = this.hub.subscribe((e) => {
       if (inScope(e)) write(`event: ${e.name}\ndata: ${JSON.stringify(e.data)}\n\n`);
     });
-    const heartbeat = setInterval(() => write(`: heartbeat ${Date.now()}\n\n`), this.o.heartbeatSeconds * 1000);
+    const heartbeat = setInterval(
+      () => write(`: heartbeat ${Date.now()}\n\n`),
+      this.o.heartbeatSeconds * 1000,
+    );
     heartbeat.unref();
     const expiry = principal.session
       ? setTimeout(() => stream.close(), Math.max(0, principal.session.expiresAt - Date.now()))
@@ -162,7 +165,8 @@ export function fleetRoutes(d: FleetDeps): AnyRouteDef[] {
     route({
       method: 'get',
       path: '/fleet/summary',
-      summary: "Counts of the caller's sites by status (online, offline, stale, fallback) and how many have alarms",
+      summary:
+        "Counts of the caller's sites by status (online, offline, stale, fallback) and how many have alarms",
       tag: 'fleet',
       permission: 'site:read',
       response: summarySchema,
@@ -247,6 +251,7 @@ export function fleetRoutes(d: FleetDeps): AnyRouteDef[] {
         "Live updates as Server-Sent Events (text/event-stream), scoped to the caller's sites: site {id,status,mode,lastSeen,power} (at most one per site per second), command {id,site,status,reason}, dispatch {id,group,status,delivered,target}, alarm {site,kind,active}; a heartbeat comment every api.events.heartbeatSeconds",
       tag: 'fleet',
       permission: 'site:read',
+      produces: 'text/event-stream',
       handler: async ({ principal, res }) => {
         if (!d.live) throw new Error('live events are not wired');
         await d.live.streams.open(principal, res);

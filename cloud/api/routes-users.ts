@@ -5,8 +5,8 @@ import { formatApiToken, hashSecret, newId, newSecret } from '../auth/secrets.ts
 import type { Registry } from '../storage/registry/registry.ts';
 import { DomainError } from './errors.ts';
 import { id } from './params.ts';
-import { passwordSchema } from './routes-auth.ts';
 import { type AnyRouteDef, route } from './route.ts';
+import { passwordSchema } from './routes-auth.ts';
 
 const scopeSchema = z.object({ kind: z.enum(['all', 'site', 'group']), target: z.string().default('*') });
 const userSchema = z.object({

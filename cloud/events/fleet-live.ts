@@ -58,7 +58,9 @@ export class FleetLive {
     this.timers.push(
       setInterval(() => void this.flushSeen(), Math.min(15_000, Math.max(200, this.o.staleMs / 4))).unref(),
     );
-    this.timers.push(setInterval(() => this.checkStale(), Math.min(5000, Math.max(100, this.o.staleMs / 4))).unref());
+    this.timers.push(
+      setInterval(() => this.checkStale(), Math.min(5000, Math.max(100, this.o.staleMs / 4))).unref(),
+    );
   }
 
   async stop(): Promise<void> {
@@ -131,7 +133,8 @@ export class FleetLive {
       if (st.state === 'offline') this.alarm(site, 'offline', true);
       else if (wasOffline) this.alarm(site, 'offline', false);
     }
-    if (fallback !== s.fallback && (fallback || s.fallback !== undefined)) this.alarm(site, 'fallback', !!fallback);
+    if (fallback !== s.fallback && (fallback || s.fallback !== undefined))
+      this.alarm(site, 'fallback', !!fallback);
     s.state = st.state;
     s.mode = st.mode ?? s.mode;
     s.fallback = fallback;
@@ -165,7 +168,13 @@ export class FleetLive {
           : s.fallback
             ? 'fallback'
             : 'online';
-    return { id: site, status, mode: s?.mode ?? null, lastSeen: s?.lastSeen ?? null, power: this.power(site) };
+    return {
+      id: site,
+      status,
+      mode: s?.mode ?? null,
+      lastSeen: s?.lastSeen ?? null,
+      power: this.power(site),
+    };
   }
 
   private alarm(site: string, kind: string, active: boolean) {

@@ -11,8 +11,8 @@ import {
   type SchemaAnnouncement,
   type Status,
   SUPPORTED_SCHEMA_VERSIONS,
-  type TelemetryBatch,
   statusSchema,
+  type TelemetryBatch,
 } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic, type TopicKind } from '../../protocols/mqtt/topics.ts';
 import type { Metrics } from '../metrics.ts';
@@ -161,8 +161,7 @@ export class Ingest {
         if (batch?.samples.length) {
           this.telemetryCount.accepted.inc();
           this.deps.onTelemetry?.(site, batch);
-        }
-        else this.deps.metrics.messages.inc({ kind, result: 'quarantined' });
+        } else this.deps.metrics.messages.inc({ kind, result: 'quarantined' });
         stored?.(written);
         if (durable) await written;
         else written.catch(() => undefined);

@@ -447,6 +447,174 @@ function contract(
       );
     });
 
+    it('migration 10: a registry of release 9 keeps its users; passwords and sessions are stored and expire', async () => {
+      const old = await openAnother('upgrade9');
+      try {
+        await old.run(
+          'CREATE TABLE schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
+        );
+        for (const m of MIGRATIONS.filter((x) => x.id <= 9)) {
+          for (const st of m.statements) await old.run(st);
+          await old.run('INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)', [
+            m.id,
+            m.name,
+            0,
+          ]);
+        }
+        await old.run(
+          "INSERT INTO users (id, name, role, created_at) VALUES ('olga', 'Olga', 'operator', 1)",
+        );
+        await old.run(
+          "INSERT INTO sites (id, status, created_at, updated_at) VALUES ('s-1', 'online', 1, 1)",
+        );
+        const r = new Registry(old);
+        assert.deepEqual(await r.init(), [10]);
+        assert.equal((await r.getUser('olga'))?.name, 'Olga');
+        assert.equal(await r.passwordHash('olga'), undefined, 'no password until one is set');
+        assert.equal(await r.setPasswordHash('olga', 'scrypt$hash', 5), true);
+        assert.equal(await r.setPasswordHash('nobody', 'scrypt$hash'), false);
+        assert.equal(await r.passwordHash('olga'), 'scrypt$hash');
+        const s = {
+          idHash: 'ab'.repeat(32),
+          userId: 'olga',
+          csrf: 'c1',
+          via: 'password' as const,
+          source: '127.0.0.1',
+          createdAt: 100,
+          lastUsed: 100,
+          expiresAt: 1000,
+        };
+        await r.createSession(s);
+        await r.createSession({ ...s, idHash: 'cd'.repeat(32), lastUsed: 500 });
+        assert.deepEqual(await r.findSession(s.idHash), s);
+        await r.touchSession(s.idHash, 150);
+        assert.equal((await r.findSession(s.idHash))?.lastUsed, 150);
+        // Idle since before 200 (the first) or past its absolute expiry: purged.
+        assert.equal(await r.purgeSessions(900, 200), 1);
+        assert.equal(await r.findSession(s.idHash), undefined);
+        assert.deepEqual(await r.sessionsOf('olga'), ['cd'.repeat(32)]);
+        assert.equal(await r.deleteUserSessions('olga'), 1);
+        // The site's fallback and last_seen columns.
+        assert.equal(await r.setFallback('s-1', 40, 'lapsed'), true);
+        await r.touchSitesSeen(new Map([['s-1', 50]]));
+        await r.touchSitesSeen(new Map([['s-1', 45]])); // never backwards
+        const page = await r.fleetPage({
+          staleBefore: 10,
+          refusedSince: 0,
+          sort: 'id',
+          offset: 0,
+          limit: 10,
+        });
+        assert.deepEqual(page, {
+          total: 1,
+          rows: [
+            {
+              id: 's-1',
+              name: null,
+              status: 'fallback',
+              mode: null,
+              lastSeen: 50,
+              createdAt: 1,
+              fallbackSince: 40,
+              fallbackDetail: 'lapsed',
+            },
+          ],
+        });
+        assert.equal(
+          (await r.fleetPage({ staleBefore: 60, refusedSince: 0, sort: 'id', offset: 0, limit: 10 })).rows[0]
+            .status,
+          'stale',
+        );
+      } finally {
+        await old.close();
+      }
+    });
+
+    it('fleet view in SQL: scope through site and group scopes, search, status, alarms, refused commands', async () => {
+      for (const [id, name] of [
+        ['fl-1', 'North Farm'],
+        ['fl-2', 'South Farm'],
+        ['fl-3', 'West Hall'],
+      ])
+        await reg.createSite(id, { name });
+      const t0 = Date.now();
+      await reg.applyStatus({ v: 1, site: 'fl-1', state: 'online', ts: t0 });
+      await reg.applyStatus({ v: 1, site: 'fl-2', state: 'online', ts: t0 });
+      await reg.applyStatus({ v: 1, site: 'fl-3', state: 'offline', ts: t0 });
+      await reg.createGroup({ id: 'fl-g', name: 'g', kind: 'vpp' });
+      await reg.setGroupSites('fl-g', ['fl-2']);
+      await reg.createUser({
+        id: 'fl-user',
+        name: 'scoped',
+        role: 'participant',
+        scopes: [
+          { kind: 'site', target: 'fl-1' },
+          { kind: 'group', target: 'fl-g' },
+        ],
+      });
+      const cmd = {
+        v: 1,
+        id: 'cmd_flrefused1',
+        site: 'fl-2',
+        type: 'battery_power',
+        w: 1000,
+        issuedAt: t0,
+        expiresAt: t0 + 60_000,
+      } as unknown as Command;
+      await reg.insertCommand(cmd, 'user:ops');
+      assert.equal(
+        await reg.transitionCommand(cmd.id, ['pending'], 'refused', { reason: 'local mode', at: t0 + 1 }),
+        true,
+      );
+      const scope = { user: 'fl-user', staleBefore: t0 - 60_000, refusedSince: t0 - 1000 };
+      const page = await reg.fleetPage({ ...scope, sort: 'id', offset: 0, limit: 10 });
+      assert.deepEqual(
+        page.rows.map((r) => [r.id, r.status, r.refused?.detail ?? null]),
+        [
+          ['fl-1', 'online', null],
+          ['fl-2', 'online', 'command cmd_flrefused1 (battery_power) refused: local mode'],
+        ],
+      );
+      assert.deepEqual(
+        (await reg.fleetPage({ ...scope, alarm: true, sort: 'id', offset: 0, limit: 10 })).rows.map(
+          (r) => r.id,
+        ),
+        ['fl-2'],
+      );
+      assert.deepEqual(
+        (await reg.fleetPage({ ...scope, q: 'SOUTH', sort: 'id', offset: 0, limit: 10 })).rows.map(
+          (r) => r.id,
+        ),
+        ['fl-2'],
+      );
+      assert.deepEqual(await reg.fleetSummary(scope), {
+        total: 2,
+        online: 2,
+        offline: 0,
+        stale: 0,
+        fallback: 0,
+        alarms: 1,
+      });
+      assert.deepEqual(
+        (await reg.fleetAlarms({ ...scope, limit: 10 })).map((a) => [a.site, a.kind, a.since]),
+        [['fl-2', 'command_refused', t0 + 1]],
+      );
+      // Unscoped: fl-3 too (offline).
+      const all = await reg.fleetPage({
+        staleBefore: t0 - 60_000,
+        refusedSince: t0 - 1000,
+        q: 'fl-',
+        status: 'offline',
+        sort: 'id',
+        offset: 0,
+        limit: 10,
+      });
+      assert.deepEqual(
+        all.rows.map((r) => r.id),
+        ['fl-3'],
+      );
+    });
+
     it('appends audit entries in order', async () => {
       await reg.audit('user:ops', 'site.update', 'site-1', { feeder: 'F12' });
       await reg.audit('gateway:site-1', 'site.register', 'site-1');

@@ -143,7 +143,8 @@ function toFleetRow(r: Record<string, unknown>, refused: FleetRow['refused']): F
 /** The status alarm of a site (none when online). */
 export function siteAlarm(r: FleetRow): Omit<FleetAlarm, 'site'> | undefined {
   const seen = r.lastSeen === null ? 'never seen' : `last seen ${new Date(r.lastSeen).toISOString()}`;
-  if (r.status === 'offline') return { kind: 'offline', since: r.lastSeen ?? r.createdAt, detail: `offline, ${seen}` };
+  if (r.status === 'offline')
+    return { kind: 'offline', since: r.lastSeen ?? r.createdAt, detail: `offline, ${seen}` };
   if (r.status === 'stale')
     return { kind: 'stale', since: r.lastSeen ?? r.createdAt, detail: `online but no data, ${seen}` };
   if (r.status === 'fallback')
@@ -811,7 +812,11 @@ export class Registry {
   }
 
   async touchSession(idHash: string, at: number): Promise<void> {
-    await this.db.run('UPDATE sessions SET last_used = ? WHERE id_hash = ? AND last_used < ?', [at, idHash, at]);
+    await this.db.run('UPDATE sessions SET last_used = ? WHERE id_hash = ? AND last_used < ?', [
+      at,
+      idHash,
+      at,
+    ]);
   }
 
   async deleteSession(idHash: string): Promise<boolean> {
@@ -820,9 +825,9 @@ export class Registry {
 
   /** The id hashes of a user's sessions. */
   async sessionsOf(userId: string): Promise<string[]> {
-    return (await this.db.all<{ id_hash: string }>('SELECT id_hash FROM sessions WHERE user_id = ?', [userId])).map(
-      (r) => r.id_hash,
-    );
+    return (
+      await this.db.all<{ id_hash: string }>('SELECT id_hash FROM sessions WHERE user_id = ?', [userId])
+    ).map((r) => r.id_hash);
   }
 
   /** Ends every session of a user (password changed); returns how many. */
