@@ -241,7 +241,7 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
     await ctx.close();
   });
 
-  it('operator: users and tokens — issue a token (shown once) and revoke one, which the API then refuses', async () => {
+  it('operator: users and tokens — create a user who can sign in, issue a token (shown once), revoke it (the API then refuses it)', async () => {
     const { ctx, page } = await signedIn('olga');
     page.on('dialog', (d) => d.accept());
     await page.goto(`${base}/#/users`);
@@ -255,6 +255,19 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
     assert.equal((await cloud.api('GET', '/me', undefined, issued)).status, 200);
     await noAxeViolations(page, 'users');
     await screenshot(page, 'users');
+    // A user created through the form with a sign-in id and password can sign in with them.
+    const create = page.getByRole('form', { name: 'Create a user' });
+    await create.getByLabel('Name').fill('Ian Installer');
+    await create.getByLabel('Sign-in id (optional)').fill('ian');
+    await create.getByLabel('Password (optional)').fill(PASSWORD('ian'));
+    await create.getByLabel('Role').selectOption('installer');
+    await create.getByLabel('Scopes').fill('site:site-a');
+    await create.getByRole('button', { name: 'Create user' }).click();
+    await page.locator('table.users').getByRole('cell', { name: 'Ian Installer', exact: true }).waitFor();
+    const ian = await signedIn('ian');
+    await ian.page.locator('[data-site="site-a"]').waitFor();
+    assert.equal(await ian.page.locator('.site-row[data-site]').count(), 1);
+    await ian.ctx.close();
     await page.getByRole('button', { name: 'Revoke token pia phone' }).click();
     await page.getByRole('button', { name: 'Revoke token pia phone' }).waitFor({ state: 'detached' });
     assert.equal((await cloud.api('GET', '/me', undefined, issued)).status, 401);

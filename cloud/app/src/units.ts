@@ -12,6 +12,12 @@ export function pointInfo(point: string): { unit: string; description: string } 
   return p ? { unit: p.unit, description: p.description } : undefined;
 }
 
+/** A short name for a point ("active power" for w); the full description is pointInfo's. */
+export function pointLabel(point: string): string {
+  const d = pointInfo(point)?.description;
+  return d ? (d.split(/ \(|,|:/)[0] as string) : point;
+}
+
 /** Unit of a canonical point, or of a limit/nameplate key by its suffix (`export_w_max` → W). */
 export function unitOf(key: string): string {
   const p = pointInfo(key);

@@ -10,7 +10,7 @@ import type { ViewProps } from '../app.tsx';
 import { type Series, TimeChart } from '../chart.tsx';
 import { onEvent } from '../live.ts';
 import { TableWrap } from '../table-wrap.tsx';
-import { ago, formatValue, isoTime, pointInfo, unitOf } from '../units.ts';
+import { ago, formatValue, isoTime, pointInfo, pointLabel, unitOf } from '../units.ts';
 
 interface Site {
   id: string;
@@ -116,7 +116,7 @@ function DeviceCard(props: { d: Device; values: Latest[] }) {
                 class={v.quality && v.quality !== 'good' ? 'q-bad' : ''}
               >
                 <th scope="row" title={pointInfo(v.point)?.description}>
-                  {pointInfo(v.point)?.description ?? v.point}
+                  {pointLabel(v.point)}
                   <span class="muted small"> {v.point}</span>
                 </th>
                 <td class="num value">{formatValue(v.point, v.value)}</td>

@@ -54,7 +54,15 @@ export function UsersView(_props: ViewProps) {
         })
       : [];
     try {
-      await post('/users', { name: String(f.get('name') ?? ''), role: String(f.get('role')), scopes });
+      const id = String(f.get('id') ?? '').trim();
+      const password = String(f.get('password') ?? '');
+      await post('/users', {
+        name: String(f.get('name') ?? ''),
+        role: String(f.get('role')),
+        scopes,
+        ...(id && { id }),
+        ...(password && { password }),
+      });
       setUserError('');
       form.reset();
       load();
@@ -135,6 +143,14 @@ export function UsersView(_props: ViewProps) {
         <label>
           Name
           <input name="name" required maxLength={200} />
+        </label>
+        <label>
+          Sign-in id (optional)
+          <input name="id" pattern="[A-Za-z0-9_.\-]{1,64}" autocomplete="off" />
+        </label>
+        <label>
+          Password (optional)
+          <input name="password" type="password" minLength={10} autocomplete="new-password" />
         </label>
         <label>
           Role
