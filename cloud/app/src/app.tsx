@@ -3,15 +3,12 @@ import type { ComponentType } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { resetAlarms, useAlarms } from './alarms.ts';
 import { whenSignedOut } from './api.ts';
+import { CORE_VIEWS } from './core-views.ts';
 import { connectLive, disconnectLive } from './live.ts';
 import { parseHash, type Route, useRoute } from './router.ts';
 import { fetchMe, type Me, navFor, signOut } from './session.ts';
-import './core.css';
-import { AuditView } from './views/audit.tsx';
 import { FleetView } from './views/fleet.tsx';
 import { LoginView } from './views/login.tsx';
-import { SiteView } from './views/site.tsx';
-import { UsersView } from './views/users.tsx';
 
 export interface ViewProps {
   route: Route;
@@ -20,10 +17,8 @@ export interface ViewProps {
 
 /** View modules by route name; a view its role may not open is not in the navigation (the API refuses it anyway). */
 export const VIEWS: Record<string, ComponentType<ViewProps>> = {
+  ...CORE_VIEWS,
   fleet: FleetView,
-  sites: SiteView,
-  audit: AuditView,
-  users: UsersView,
 };
 
 /** Routes reached from links rather than the navigation (a site, a dispatch): the API decides per item. */
