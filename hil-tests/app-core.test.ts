@@ -182,6 +182,9 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
     const rowText = (await row.textContent()) ?? '';
     assert.match(rowText, /acknowledged/);
     assert.match(rowText, /battery_power w -1\.50 kW/);
+    // The place on the feeder (operators: from the latest power flow); this cloud has no feeder model.
+    await page.getByRole('heading', { name: 'Place on the feeder' }).waitFor();
+    await page.getByText(/Power flow: .*feeder/).waitFor();
     // Live: a command sent while the page is open shows up and reaches its outcome without a reload
     // (the cloud pushes `command` events over the page's one event stream).
     const live = await cloud.ok<{ id: string }>('POST', '/sites/site-a/commands', {
@@ -204,6 +207,10 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
     assert.equal(await page.locator('.site-row[data-site]').count(), 1);
     const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allInnerTexts();
     assert.ok(!nav.includes('Audit') && !nav.includes('Users') && !nav.includes('Network'), `nav ${nav}`);
+    // Its own site opens, without the grid operator's power-flow section.
+    await page.locator('[data-site="site-a"] a').click();
+    await page.locator('[data-point="battery.soc_pct"]').waitFor();
+    assert.equal(await page.getByRole('heading', { name: 'Place on the feeder' }).count(), 0);
     await page.goto(`${base}/#/sites/site-b`);
     const refusal = page.locator('.refusal');
     await refusal.waitFor();

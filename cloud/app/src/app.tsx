@@ -84,7 +84,8 @@ export function App() {
         notice={notice}
         onSignedIn={(m) => {
           setNotice('');
-          setMe(m);
+          // The sign-in answers who; /me adds the permissions and scopes the views use.
+          fetchMe().then(setMe, () => setMe(m));
         }}
       />
     );

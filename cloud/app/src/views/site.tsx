@@ -147,17 +147,20 @@ function DeviceCard(props: { d: Device; values: Latest[] }) {
 function History(props: { site: string }) {
   const [range, setRange] = useState(0);
   const [buckets, setBuckets] = useState<Bucket[]>();
+  const [span, setSpan] = useState<[number, number]>([0, 0]);
   const [error, setError] = useState('');
   const [reload, setReload] = useState(0);
   const [, secs, bucket] = RANGES[range] as [string, number, number];
   useEffect(() => {
     let live = true;
-    const from = Date.now() - secs * 1000;
+    const to = Date.now();
+    const from = to - secs * 1000;
     get<Bucket[]>(
-      `/sites/${encodeURIComponent(props.site)}/telemetry/history?from=${from}&bucket=${bucket}&points=w,soc_pct,v,hz`,
+      `/sites/${encodeURIComponent(props.site)}/telemetry/history?from=${from}&to=${to}&bucket=${bucket}&points=w,soc_pct,v,hz`,
     ).then(
       (b) => {
         if (!live) return;
+        setSpan([from, to]);
         setBuckets(b);
         setError('');
       },
@@ -214,7 +217,12 @@ function History(props: { site: string }) {
           charts.map((c) =>
             c.series.length ? (
               <div class="card" key={c.point} data-chart={c.point} data-series={c.series.length}>
-                <TimeChart title={`${c.title} (${unitOf(c.point)})`} series={c.series} height={200} />
+                <TimeChart
+                  title={`${c.title} (${unitOf(c.point)})`}
+                  series={c.series}
+                  height={200}
+                  xRange={span}
+                />
               </div>
             ) : (
               <div class="card" key={c.point} data-chart={c.point} data-series={0}>
@@ -225,6 +233,80 @@ function History(props: { site: string }) {
           )}
       </div>
     </section>
+  );
+}
+
+interface PowerFlow {
+  feeder: string;
+  at: number;
+  converged: boolean;
+  error?: string;
+  result: {
+    buses: { bus: string; v_pu: number }[];
+    branches: { from_bus: string; to_bus: string; p_kw: number; loading_pct?: number }[];
+  } | null;
+  sites: { site: string; bus: string; p_w: number; q_var: number; ts: number }[];
+  unmeasured: { site: string; reason: string }[];
+}
+
+/** Where the site sits on the feeder, from the latest power flow (grid operators: network:operate). */
+function FeederPlace(props: { site: string }) {
+  const [pf, setPf] = useState<PowerFlow>();
+  const [error, setError] = useState('');
+  useEffect(() => {
+    get<PowerFlow>('/network/powerflow').then(setPf, (e) =>
+      setError(e instanceof ApiError ? e.message : String(e)),
+    );
+  }, [props.site]);
+  if (error) return <p class="muted">Power flow: {error}</p>;
+  if (!pf) return <p class="muted">Loading the power flow…</p>;
+  const placed = pf.sites.find((x) => x.site === props.site);
+  const unmeasured = pf.unmeasured.find((x) => x.site === props.site);
+  if (!placed)
+    return (
+      <p>
+        Feeder {pf.feeder}:{' '}
+        {unmeasured ? `not in the power flow (${unmeasured.reason})` : 'the site is not placed on it'}.
+      </p>
+    );
+  const bus = pf.result?.buses.find((b) => b.bus === placed.bus);
+  const feeding = pf.result?.branches.find((b) => b.to_bus === placed.bus);
+  return (
+    <dl class="facts feeder-place">
+      <div>
+        <dt>Feeder · bus</dt>
+        <dd>
+          {pf.feeder} · {placed.bus}
+        </dd>
+      </div>
+      <div>
+        <dt>Bus voltage</dt>
+        <dd>{bus ? `${bus.v_pu.toFixed(3)} pu` : pf.error ? `no solution (${pf.error})` : '—'}</dd>
+      </div>
+      {feeding && (
+        <div>
+          <dt>
+            Branch {feeding.from_bus}→{feeding.to_bus}
+          </dt>
+          <dd>
+            {formatValue('w', feeding.p_kw * 1000)}
+            {feeding.loading_pct !== undefined && ` · ${feeding.loading_pct.toFixed(0)} % loaded`}
+          </dd>
+        </div>
+      )}
+      <div>
+        <dt>Site export at the bus</dt>
+        <dd>
+          {formatValue('w', placed.p_w)} · {formatValue('var', placed.q_var)}
+        </dd>
+      </div>
+      <div>
+        <dt>Power flow of</dt>
+        <dd>
+          {ago(pf.at)} · <a href="#/network">network view</a>
+        </dd>
+      </div>
+    </dl>
   );
 }
 
@@ -443,6 +525,12 @@ export function SiteView(props: ViewProps) {
         )}
       </div>
       <History site={id} />
+      {props.me.permissions?.includes('network:operate') && (
+        <>
+          <h2>Place on the feeder</h2>
+          <FeederPlace site={id} />
+        </>
+      )}
       <h2>Limits at the connection point</h2>
       {limits.length ? (
         <dl class="facts limits">
