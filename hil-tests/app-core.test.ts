@@ -350,6 +350,31 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
     await ctx.close();
   });
 
+  it('live: a gateway that goes away turns its row offline and raises the alarms badge, without a reload', async () => {
+    const { ctx, page } = await signedIn('olga');
+    await page.locator('[data-site="site-b"] .status-online').waitFor();
+    const badge = page.locator('.alarm-badge');
+    assert.match((await badge.textContent()) ?? '', /⚠ 0/);
+    let reloads = 0;
+    page.on('framenavigated', () => reloads++);
+    await b.edge?.stop();
+    // Pushed by the cloud (site and alarm events): the row, the badge and the alarm list follow.
+    await page.locator('[data-site="site-b"] .status-offline').waitFor({ timeout: 60_000 });
+    await page.locator('.alarm-badge.active').waitFor({ timeout: 30_000 });
+    assert.match((await badge.textContent()) ?? '', /⚠ 1/);
+    await page.locator('table.alarms').getByRole('cell', { name: 'site-b' }).waitFor();
+    assert.match((await page.locator('table.alarms').textContent()) ?? '', /offline/);
+    assert.equal(reloads, 0);
+    // The API agrees.
+    const summary = await cloud.ok<{ offline: number; alarms: number }>('GET', '/fleet/summary');
+    assert.equal(summary.offline, 1);
+    await noAxeViolations(page, 'fleet with an alarm');
+    await screenshot(page, 'fleet-alarm');
+    await b.startEdge();
+    await page.locator('[data-site="site-b"] .status-online').waitFor({ timeout: 60_000 });
+    await ctx.close();
+  });
+
   it('keyboard: the first Tab reaches “Skip to content”, which moves focus to the view', async () => {
     const { ctx, page } = await signedIn('olga');
     await page.goto(`${base}/#/fleet`);
