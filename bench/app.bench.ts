@@ -40,15 +40,6 @@ await reg.tx(async (db) => {
   for (let i = 1; i <= SITES; i++)
     await reg.createSite(`site-${String(i).padStart(5, '0')}`, { name: `Site ${i}` }, db);
 });
-const fleetRoute = (
-  await fetch(`${t.cloud.apiUrl}/fleet/sites?limit=1`, {
-    headers: { authorization: `Bearer ${BOOTSTRAP_TOKEN}` },
-  })
-).status;
-const source =
-  fleetRoute === 200
-    ? 'GET /fleet/sites (server-side paging)'
-    : 'GET /sites (fallback, paged in the browser)';
 const browser = await launchBrowser();
 const firstRows: number[] = [];
 const toEnd: number[] = [];
@@ -92,7 +83,6 @@ report('app', {
   bundle_target_kb: 250,
   bundle_ok: Math.max(gzip, brotli) < 250 * 1024,
   fleet_sites: SITES,
-  fleet_source: source,
   fleet_runs: RUNS,
   fleet_first_rows_min_ms: r(Math.min(...firstRows)),
   fleet_first_rows_median_ms: r(median(firstRows)),
