@@ -364,6 +364,12 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
     assert.match((await badge.textContent()) ?? '', /⚠ 1/);
     await page.locator('table.alarms').getByRole('cell', { name: 'site-b' }).waitFor();
     assert.match((await page.locator('table.alarms').textContent()) ?? '', /offline/);
+    // The status counts follow too, and agree with the badge.
+    await waitUntil(
+      'counts show the offline site',
+      async () => (await page.locator('.count.status-offline').textContent()) === '1 offline' || undefined,
+    );
+    assert.equal(await page.locator('.count.status-online').textContent(), '1 online');
     assert.equal(reloads, 0);
     // The API agrees.
     const summary = await cloud.ok<{ offline: number; alarms: number }>('GET', '/fleet/summary');

@@ -1,13 +1,15 @@
 /**
- * Active alarms of the caller's sites. The newest ALARM_LIST come from GET /alarms, the count of sites
- * with alarms from GET /fleet/summary; both are kept current by the live `alarm` events (the list is
- * patched in place, the count re-read at most every 2 s after a change), nothing polls. The header
- * badge and the fleet view read the same store.
+ * Active alarms and status counts of the caller's sites. The newest ALARM_LIST alarms come from
+ * GET /alarms, the counts (sites online/offline/stale/fallback, sites with alarms) from GET
+ * /fleet/summary; both are kept current by live events: `alarm` events patch the list, and they and
+ * `site` events that change a site's status have the counts re-read (at most every 2 s). Nothing
+ * polls. The header badge and the fleet view read the same store, so they always agree.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { get } from './api.ts';
 import { fleetSummary } from './fleet-source.ts';
 import { onEvent } from './live.ts';
+import type { Summary } from './views/fleet.tsx';
 
 export interface Alarm {
   site: string;
@@ -19,8 +21,10 @@ export interface Alarm {
 export const ALARM_LIST = 100;
 
 let alarms = new Map<string, Alarm>();
-/** Sites with at least one active alarm (from the fleet summary). */
-let sitesAlarmed: number | undefined;
+/** The fleet summary (its `alarms`: sites with at least one active alarm). */
+let summary: Summary | undefined;
+/** Each site's status as the last event told it, to notice changes. */
+const statuses = new Map<string, string>();
 let loaded: Promise<void> | undefined;
 let recount: ReturnType<typeof setTimeout> | undefined;
 const listeners = new Set<() => void>();
@@ -31,7 +35,7 @@ const changed = () => {
 const count = () =>
   fleetSummary().then(
     (s) => {
-      sitesAlarmed = s.alarms;
+      summary = s;
       changed();
     },
     () => undefined,
@@ -56,7 +60,8 @@ export function loadAlarms(): Promise<void> {
 /** Forgets everything (sign-out): the next user loads their own. */
 export function resetAlarms(): void {
   alarms = new Map();
-  sitesAlarmed = undefined;
+  summary = undefined;
+  statuses.clear();
   loaded = undefined;
   clearTimeout(recount);
   recount = undefined;
@@ -76,16 +81,27 @@ onEvent<{ site: string; kind: string; active: boolean; since?: number; at?: numb
       });
     else alarms.delete(key(e));
     alarms = new Map(alarms);
-    recount ??= setTimeout(() => {
-      recount = undefined;
-      count();
-    }, 2000);
+    recountSoon();
     changed();
   },
 );
 
-/** The active alarms (newest first, at most ALARM_LIST) and the number of sites with alarms. */
-export function useAlarms(): { list: Alarm[]; sites: number | undefined } {
+function recountSoon() {
+  recount ??= setTimeout(() => {
+    recount = undefined;
+    count();
+  }, 2000);
+}
+
+onEvent<{ id: string; status?: string }>('site', (e) => {
+  if (!e || typeof e.id !== 'string' || !e.status) return;
+  const before = statuses.get(e.id);
+  statuses.set(e.id, e.status);
+  if (before !== undefined && before !== e.status) recountSoon();
+});
+
+/** The active alarms (newest first, at most ALARM_LIST), the fleet summary and the sites with alarms. */
+export function useAlarms(): { list: Alarm[]; summary: Summary | undefined; sites: number | undefined } {
   const [, tick] = useState(0);
   useEffect(() => {
     const l = () => tick((n) => n + 1);
@@ -96,5 +112,5 @@ export function useAlarms(): { list: Alarm[]; sites: number | undefined } {
     };
   }, []);
   const list = [...alarms.values()].sort((a, b) => b.since - a.since).slice(0, ALARM_LIST);
-  return { list, sites: sitesAlarmed ?? new Set(list.map((a) => a.site)).size };
+  return { list, summary, sites: summary?.alarms };
 }

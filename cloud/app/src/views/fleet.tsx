@@ -8,7 +8,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ALARM_LIST, type Alarm, useAlarms } from '../alarms.ts';
 import { ApiError } from '../api.ts';
 import type { ViewProps } from '../app.tsx';
-import { type FleetFilters, fleetPage, fleetSummary } from '../fleet-source.ts';
+import { type FleetFilters, fleetPage } from '../fleet-source.ts';
 import { onEvent } from '../live.ts';
 import { href, navigate } from '../router.ts';
 import { TableWrap } from '../table-wrap.tsx';
@@ -290,10 +290,9 @@ export function FleetView(props: ViewProps) {
     alarm: q.get('alarm') === '1',
     sort: q.get('sort') ?? 'id',
   };
-  const [summary, setSummary] = useState<Summary>();
   const [total, setTotal] = useState<number>();
   const [text, setText] = useState(filters.q);
-  const alarms = useAlarms().list;
+  const { list: alarms, summary } = useAlarms();
   const setFilter = (patch: Partial<Filters>) => {
     const next = { ...filters, ...patch };
     const p = new URLSearchParams();
@@ -304,28 +303,6 @@ export function FleetView(props: ViewProps) {
     const s = p.toString();
     navigate(`#/fleet${s ? `?${s}` : ''}`);
   };
-  // Counts: once, then again (at most every 5 s) when live events say a status or an alarm changed.
-  useEffect(() => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const load = () => fleetSummary().then(setSummary, () => undefined);
-    const soon = () => {
-      timer ??= setTimeout(() => {
-        timer = undefined;
-        load();
-      }, 5000);
-    };
-    load();
-    const offs = [
-      onEvent<SiteEvent>('site', (e) => {
-        if (e?.status) soon();
-      }),
-      onEvent('alarm', soon),
-    ];
-    return () => {
-      clearTimeout(timer);
-      for (const off of offs) off();
-    };
-  }, []);
   // Typing filters after a short pause (one request, not one per key).
   useEffect(() => {
     if (text === filters.q) return;
