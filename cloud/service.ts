@@ -235,6 +235,19 @@ async function startServices(
         timeseries: store,
         ...(config.market.networkFile ? {} : { network: grid.network }),
         maxTtlSeconds: config.commands.maxTtlSeconds,
+        // What a run cleared is read through the market API (its own scoping); the event only says one happened.
+        onRun: (run) =>
+          core.live.hub.publish({
+            name: 'market',
+            data: {
+              kind: 'run',
+              id: run.id,
+              market: run.market,
+              intervalStart: run.intervalStart,
+              intervalEnd: run.intervalEnd,
+              runAt: run.runAt,
+            },
+          }),
       })
     : undefined;
   const meteredSettlement = await parts.open(

@@ -18,6 +18,7 @@ const commands: Record<string, () => Promise<{ register: Register }>> = {
   powerflow: () => import('./powerflow.ts'),
   dlmp: () => import('./dlmp.ts'),
   market: () => import('./market.ts'),
+  user: () => import('./user.ts'),
 };
 
 /** Registers the command named in argv, or all of them (for help and unknown commands). */

@@ -1,71 +1,8 @@
 import assert from 'node:assert/strict';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
 import { FakeGateway } from '../../test-support/cloud/fake-gateway.ts';
+import { SseReader } from '../../test-support/cloud/sse-reader.ts';
 import { BOOTSTRAP_TOKEN, startTestCloud, type TestCloud } from '../../test-support/cloud/test-cloud.ts';
-
-/** A text/event-stream read with fetch and parsed here: events (name + JSON data) and comments. */
-class SseReader {
-  events: { name: string; data: any }[] = [];
-  comments: string[] = [];
-  ended = false;
-  private waiters: (() => void)[] = [];
-  private constructor(readonly status: number) {}
-
-  static async open(url: string, headers: Record<string, string>): Promise<SseReader> {
-    const res = await fetch(url, { headers });
-    const r = new SseReader(res.status);
-    if (res.status !== 200 || !res.body) return r;
-    assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
-    void (async () => {
-      const dec = new TextDecoder();
-      let buf = '';
-      try {
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          buf += dec.decode(chunk, { stream: true });
-          let i = buf.indexOf('\n\n');
-          while (i >= 0) {
-            r.parse(buf.slice(0, i));
-            buf = buf.slice(i + 2);
-            i = buf.indexOf('\n\n');
-          }
-        }
-      } catch {
-        // aborted
-      }
-      r.ended = true;
-      r.wake();
-    })();
-    return r;
-  }
-
-  private parse(block: string) {
-    let name = 'message';
-    const data: string[] = [];
-    for (const line of block.split('\n')) {
-      if (line.startsWith(':')) this.comments.push(line.slice(1).trim());
-      else if (line.startsWith('event:')) name = line.slice(6).trim();
-      else if (line.startsWith('data:')) data.push(line.slice(5).trim());
-    }
-    if (data.length) this.events.push({ name, data: JSON.parse(data.join('\n')) });
-    this.wake();
-  }
-
-  private wake() {
-    for (const w of this.waiters.splice(0)) w();
-  }
-
-  /** Resolves once `pred` holds (checked on every event), or rejects after ms. */
-  async until(pred: () => boolean, ms = 10_000, what = 'event'): Promise<void> {
-    const end = Date.now() + ms;
-    while (!pred()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, 100);
-      });
-    }
-  }
-}
 
 async function call<T = any>(t: TestCloud, path: string, token = BOOTSTRAP_TOKEN) {
   const r = await t.api<T>('GET', path, { token });
@@ -430,5 +367,60 @@ describe('operator app fleet view: summary, paged site list, alarms, live events
     await t.stop();
     await op.until(() => op.ended, 5000, 'end of the operator stream');
     await part.until(() => part.ended, 5000, 'end of the participant stream');
+  });
+});
+
+describe('operator app live events: a slow client is dropped, not buffered without bound', function () {
+  this.timeout(30_000);
+  let t: TestCloud;
+  before(async () => {
+    t = await startTestCloud({
+      api: { host: '127.0.0.1', port: 0, events: { heartbeatSeconds: 15, maxBufferedBytes: 64 * 1024 } },
+    });
+  });
+  after(() => t?.stop());
+
+  it('a stream that does not read is closed once maxBufferedBytes wait for its socket; a reading one keeps going', async () => {
+    const { request } = await import('node:http');
+    const url = new URL(`${t.cloud.apiUrl}/events`);
+    // A client that never reads what it is sent (its socket paused from the start).
+    const slow = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      const req = request(url, { headers: { authorization: `Bearer ${BOOTSTRAP_TOKEN}` } }, resolve);
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(slow.statusCode, 200);
+    slow.pause();
+    slow.socket.pause();
+    let slowClosed = false;
+    slow.socket.on('close', () => {
+      slowClosed = true;
+    });
+    slow.on('error', () => undefined);
+    const fast = await SseReader.open(`${t.cloud.apiUrl}/events`, {
+      authorization: `Bearer ${BOOTSTRAP_TOKEN}`,
+    });
+    const streams = () => (t.cloud.live.hub as unknown as { subscribers: number }).subscribers;
+    assert.equal(streams(), 2);
+    const detail = 'x'.repeat(2000);
+    // Up to 20 MB in all, far past what socket buffers hold, in rounds of 40 kB so the reader keeps up.
+    for (let round = 0; round < 500 && streams() > 1; round++) {
+      for (let i = 0; i < 20; i++)
+        t.cloud.live.hub.publish({
+          name: 'alarm',
+          data: { site: 'x', kind: 'stale', active: true, n: round * 20 + i, detail },
+        });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(streams(), 1, 'the slow stream was dropped');
+    await fast.until(() => fast.events.length > 0 && !fast.ended, 5000, 'events at the reading client');
+    // Reading again, the slow client gets what the kernel had buffered, then the end of the connection.
+    slow.on('data', () => undefined);
+    slow.socket.resume();
+    slow.resume();
+    const until = Date.now() + 5000;
+    while (!slowClosed && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(slowClosed, 'the slow client was disconnected');
+    assert.ok(!fast.ended, 'the reading client is still connected');
   });
 });

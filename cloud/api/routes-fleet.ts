@@ -109,7 +109,9 @@ export class EventStreams {
       res.write(chunk);
     };
     const unsubscribe = this.hub.subscribe((e) => {
-      if (inScope(e)) write(`event: ${e.name}\ndata: ${JSON.stringify(e.data)}\n\n`);
+      if (!inScope(e)) return;
+      e.frame ??= `event: ${e.name}\ndata: ${JSON.stringify(e.data)}\n\n`;
+      write(e.frame);
     });
     const heartbeat = setInterval(
       () => write(`: heartbeat ${Date.now()}\n\n`),

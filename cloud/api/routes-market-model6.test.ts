@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { type Command, commandSchema } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
+import { SseReader } from '../../test-support/cloud/sse-reader.ts';
 import { auditLog, type MarketCloud, startMarketCloud } from '../../test-support/market/market-cloud.ts';
 import {
   battery,
@@ -128,6 +129,19 @@ describe('market API, peer-to-peer model 6: independent DMO, utility DER may tra
   });
 
   it('the close settles the utility like any trader: DMO fee to the independent DSO, books balance, self-dispatch', async () => {
+    // The operator app's live stream announces the run.
+    const live = await SseReader.open(`${mc.t.cloud.apiUrl}/events`, {
+      authorization: `Bearer ${mc.tok.dora}`,
+    });
+    assert.equal(live.status, 200);
+    // /me tells the app which market organization the user acts for.
+    const me = await mc.t.api<{ market: { actors: string[]; roles: Record<string, string[]> } }>(
+      'GET',
+      '/me',
+      mc.as('dora'),
+    );
+    assert.deepEqual(me.body.market.actors, ['dso']);
+    assert.ok(me.body.market.roles.dso.includes('DMO'), JSON.stringify(me.body.market));
     const received: Command[] = [];
     const gw = mc.gateway!;
     await gw.subscribeAsync(siteTopic('site-a', 'commands'), { qos: 1 });
@@ -139,6 +153,13 @@ describe('market API, peer-to-peer model 6: independent DMO, utility DER may tra
       dispatch: { resource: string; status: string; commandId: string | null }[];
     }>('POST', '/market/p2p/close', { ...mc.as('dora'), body: { intervalStart: T, lmp: 50 } });
     assert.equal(run.status, 200, JSON.stringify(run.body));
+    await live.until(
+      () =>
+        live.events.some((e) => e.name === 'market' && e.data.kind === 'run' && e.data.intervalStart === T),
+      5000,
+      'market run event',
+    );
+    assert.equal(live.events.find((e) => e.name === 'market')?.data.market, 'P2P');
     assert.equal(run.body.balanced, true);
     assert.equal(run.body.trades, 2);
     assert.deepEqual(run.body.polr, [], 'every order matched: nothing for the provider of last resort');

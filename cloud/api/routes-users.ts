@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { hashPassword } from '../auth/passwords.ts';
 import { PERMISSIONS, ROLES } from '../auth/roles.ts';
 import { formatApiToken, hashSecret, newId, newSecret } from '../auth/secrets.ts';
+import type { MarketService } from '../market/index.ts';
 import type { Registry } from '../storage/registry/registry.ts';
 import { DomainError } from './errors.ts';
 import { id } from './params.ts';
@@ -34,7 +35,7 @@ interface UserDeps {
 }
 
 /** The caller. */
-export function meRoutes(): AnyRouteDef[] {
+export function meRoutes(market?: Pick<MarketService, 'actorsOf' | 'rolesOf'>): AnyRouteDef[] {
   return [
     route({
       method: 'get',
@@ -47,11 +48,18 @@ export function meRoutes(): AnyRouteDef[] {
         permissions: z.array(z.enum(PERMISSIONS)),
         /** Present when signed in with the session cookie: when the session ends at the latest. */
         session: z.object({ expiresAt: z.number() }).optional(),
+        /** The market organizations the user acts for and their market roles (absent: market off or none). */
+        market: z
+          .object({ actors: z.array(z.string()), roles: z.record(z.string(), z.array(z.string())) })
+          .optional(),
       }),
       handler: async ({ principal }) => ({
         ...principal.user,
         permissions: PERMISSIONS.filter((p) => principal.can(p)),
         ...(principal.session && { session: { expiresAt: principal.session.expiresAt } }),
+        ...(market?.actorsOf(principal.user.id).length && {
+          market: { actors: market.actorsOf(principal.user.id), roles: market.rolesOf(principal.user.id) },
+        }),
       }),
     }),
   ];

@@ -60,7 +60,7 @@ export function apiRoutes(d: ApiDeps, rt: ApiRuntime): AnyRouteDef[] {
   return [
     ...opsRoutes(d),
     ...sessionRoutes(rt.sessions),
-    ...meRoutes(),
+    ...meRoutes(d.market),
     ...fleetRoutes({
       registry: d.registry,
       fleet: rt.fleet,

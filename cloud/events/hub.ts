@@ -13,6 +13,8 @@ export interface LiveEvent {
   /** The group the event is about (scope: only callers with the group in scope get it). */
   group?: string;
   data: Record<string, unknown>;
+  /** The SSE frame, serialized once by the first stream that sends it (not once per connection). */
+  frame?: string;
 }
 
 export type LiveListener = (e: LiveEvent) => void;

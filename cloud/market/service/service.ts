@@ -11,6 +11,7 @@ import type {
   LedgerEntry,
   ResourceLink,
   MarketKind as RunMarket,
+  RunRecord,
   StoredResource,
 } from '../model/records.ts';
 import { ResourceRegistry, ResourceSchema, type ResourceStatus } from '../model/resources.ts';
@@ -49,6 +50,8 @@ export interface MarketServiceDeps {
   readonly timeseries?: TimeSeriesStore;
   readonly maxTtlSeconds?: number;
   readonly now?: () => number;
+  /** Called after a clearing run is stored. */
+  readonly onRun?: (run: RunRecord) => void;
 }
 
 export interface ResourceInput extends Omit<StoredResource, 'status'> {
@@ -81,7 +84,7 @@ export class MarketService implements MarketContext {
         : {},
     );
     for (const a of s.actors) this.#usersOf.set(a.id, new Set(a.users));
-    this.store = new MarketStore(deps.registry.db);
+    this.store = new MarketStore(deps.registry.db, deps.onRun);
     this.forms = new MarketFormsStore(deps.registry.db);
     this.network =
       deps.network !== undefined

@@ -24,7 +24,11 @@ const num = (v: unknown) => (v === null || v === undefined ? undefined : Number(
 const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
 
 export class MarketStore implements RunHistory {
-  constructor(readonly db: SqlDb) {}
+  constructor(
+    readonly db: SqlDb,
+    /** Called after a clearing run is stored (the operator app's live `market` events). */
+    private readonly onRun?: (run: RunRecord) => void,
+  ) {}
 
   async saveResource(r: StoredResource, now: number): Promise<void> {
     const p = [
@@ -185,6 +189,7 @@ export class MarketStore implements RunHistory {
           [newId(12), run.id, run.market, e.period, e.from, e.to, e.cents, e.kind, e.ref ?? null],
         );
     });
+    this.onRun?.(run);
   }
 
   async saveDispatch(d: DispatchRecord): Promise<void> {
