@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { accessibilityViolations, launchBrowser, screenshot } from '../test-support/browser/browser.ts';
+import { BOOTSTRAP_TOKEN, startTestCloud, type TestCloud } from '../test-support/cloud/test-cloud.ts';
 import { HilCloud, type HilSite, hilDir, startSite, waitUntil } from './harness.ts';
 
 type Latest = { device: string; point: string; ts: number; value: number }[];
@@ -394,3 +395,69 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
     await ctx.close();
   });
 });
+
+describe('operator app: the fleet view at 10,000 sites', function () {
+  this.timeout(120_000);
+  let t: TestCloud;
+  let browser: Browser;
+  let base: string;
+  const SITES = 10_000;
+  const id = (i: number) => `site-${String(i).padStart(5, '0')}`;
+
+  before(async () => {
+    t = await startTestCloud();
+    base = t.cloud.apiUrl.replace('/api/v1', '');
+    const reg = t.cloud.registry;
+    await reg.tx(async (db) => {
+      for (let i = 1; i <= SITES; i++) await reg.createSite(id(i), { name: `Site ${i}` }, db);
+    });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await t?.stop();
+  });
+
+  it('keeps a bounded number of rows in the page, reaches the last site by scrolling, searches on the server', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await ctx.newPage();
+    await page.goto(`${base}/`);
+    const form = page.getByRole('form', { name: 'Sign in' });
+    await form.getByRole('button', { name: 'Sign in with an API token' }).click();
+    await form.getByLabel('API token').fill(BOOTSTRAP_TOKEN);
+    await form.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.locator(`[data-site="${id(1)}"]`).waitFor();
+    const summary = (await t.api<{ total: number }>('GET', '/fleet/summary')).body;
+    assert.equal(summary.total, SITES);
+    assert.equal(await page.locator('.count.status-all').textContent(), '10,000 sites');
+    assert.match((await page.getByText(/sites match$/).textContent()) ?? '', /^10,000 sites match$/);
+    const rowsInPage = () => page.locator('.site-row').count();
+    assert.ok((await rowsInPage()) < 60, `${await rowsInPage()} rows in the page`);
+    // The list has the height of all rows, so the scrollbar is true; the end shows the last site.
+    await page.locator('.site-scroller').evaluate((el) => {
+      el.scrollTop = el.scrollHeight;
+    });
+    await page.locator(`[data-site="${id(SITES)}"]`).waitFor();
+    assert.ok((await rowsInPage()) < 60, `${await rowsInPage()} rows in the page at the end`);
+    // Search: the server filters (the page holds no list of all sites to filter).
+    const requests: string[] = [];
+    page.on('request', (r) => {
+      if (r.url().includes('/fleet/sites')) requests.push(r.url());
+    });
+    await page.getByLabel('Search').fill('site-0999');
+    await page.getByText(/^10 sites match$/).waitFor();
+    assert.equal(await page.locator('.site-row[data-site]').count(), 10);
+    assert.ok(
+      requests.some((u) => new URL(u).searchParams.get('q') === 'site-0999'),
+      `requests ${requests.join(' ')}`,
+    );
+    await noAxe(page);
+    await screenshot(page, 'fleet-10k');
+    await ctx.close();
+  });
+});
+
+async function noAxe(page: Page) {
+  const v = await accessibilityViolations(page);
+  assert.deepEqual(v, [], JSON.stringify(v, null, 1));
+}
