@@ -38,7 +38,13 @@ function align(series: Series[]): uPlot.AlignedData {
   return [xs.map((t) => t / 1000), ...all.map(col)] as uPlot.AlignedData;
 }
 
-export function TimeChart(props: { title: string; series: Series[]; height?: number }) {
+export function TimeChart(props: {
+  title: string;
+  series: Series[];
+  height?: number;
+  /** The time window to show at first (epoch ms), e.g. the range asked for when the data covers less of it. */
+  xRange?: [number, number];
+}) {
   const host = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot>();
   const [width, setWidth] = useState(600);
@@ -79,11 +85,13 @@ export function TimeChart(props: { title: string; series: Series[]; height?: num
       align(props.series),
       el,
     );
+    if (props.xRange)
+      plot.current.setScale('x', { min: props.xRange[0] / 1000, max: props.xRange[1] / 1000 });
     return () => {
       plot.current?.destroy();
       plot.current = undefined;
     };
-  }, [props.series, props.title, props.height, width]);
+  }, [props.series, props.title, props.height, props.xRange?.[0], props.xRange?.[1], width]);
   const zoom = (seconds: number) => {
     const u = plot.current;
     if (!u) return;

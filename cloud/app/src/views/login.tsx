@@ -3,7 +3,7 @@ import { ApiError } from '../api.ts';
 import { type Me, signIn } from '../session.ts';
 
 /** Sign-in with user + password, or an API token exchanged once for a session (never kept in a URL). */
-export function LoginView(props: { onSignedIn: (me: Me) => void }) {
+export function LoginView(props: { onSignedIn: (me: Me) => void; notice?: string }) {
   const [mode, setMode] = useState<'password' | 'token'>('password');
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
@@ -28,6 +28,11 @@ export function LoginView(props: { onSignedIn: (me: Me) => void }) {
   return (
     <main class="login">
       <h1>gridlayer</h1>
+      {props.notice && (
+        <p class="notice" role="status">
+          {props.notice}
+        </p>
+      )}
       <form onSubmit={submit} aria-label="Sign in">
         {mode === 'password' ? (
           <>
