@@ -7,6 +7,7 @@ import type { AwardRecord } from '../model/records.ts';
 import { capabilityOf, checkMayBid, MarketRefusal, refuse } from '../model/rules.ts';
 import { HOUR_MS } from '../model/time.ts';
 import { chargeFeesAll, checkBooks, Ledger } from '../settlement/ledger.ts';
+import { NO_SURPLUS } from '../settlement/surplus.ts';
 import type { MarketCaller, MarketContext } from './context.ts';
 import { dispatchToField, type SendCommand } from './dispatch.ts';
 import type { StoredOrder, StoredTrade } from './store-forms.ts';
@@ -356,7 +357,8 @@ export class P2pMarket {
           utility,
           start % (24 * HOUR_MS) === 0,
         );
-        ledger.closePeriod(start, utility);
+        // Trades pass through the clearing account at their own price: nothing may be left.
+        ledger.closePeriod(start, utility, NO_SURPLUS);
         const books = checkBooks(ledger);
         const awards = p2pAwards(m, runId, start, this.intervalMs, pos, trades);
         const summary = {

@@ -4,7 +4,8 @@
  * The double-entry ledger with fees and the books check (ledger.ts), meters and baselines: delivered
  * energy per interval from the cloud's telemetry (metering.ts) and the "10 of 10" demand-response
  * baseline (baseline.ts), the settlement of an hour's 5-minute periods against its schedules
- * (metered-settlement.ts) and the run that gathers the schedules, prices and meter readings for it
+ * (metered-settlement.ts), the surpluses by definition that a period must leave in the clearing
+ * account before it closes (surplus.ts) and the run that gathers the schedules, prices and meter readings for it
  * (metered-run.ts, which reads stored runs through model's RunHistory, not the store).
  */
 
@@ -13,3 +14,4 @@ export * from './ledger.ts';
 export * from './metered-run.ts';
 export * from './metered-settlement.ts';
 export * from './metering.ts';
+export * from './surplus.ts';

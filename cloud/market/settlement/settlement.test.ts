@@ -53,8 +53,8 @@ describe('settlement and M&V', () => {
       'util',
       true,
     );
-    const surplus = l.closePeriod(0, 'util');
     // Congestion rent = (60 - 40) $/MWh x 0.5 MW = $10; RT: 10/12 kWh x (75 - 41.37) = 2.80 c.
+    const surplus = l.closePeriod(0, 'util', { congestionCents: 1000 + 2.8025, lossCents: 0 });
     assert.equal(surplus, 1000 + 3);
     const [check] = checkBooks(l);
     assert.deepEqual(check, { period: 0, sumCents: 0, clearingCents: 0, surplusCents: 1003, balanced: true });
