@@ -55,6 +55,9 @@ export const ERROR_STATUS = {
   NO_ISO: 503,
   NO_PIPELINE: 503,
   NO_TELEMETRY: 503,
+  // The settlement of a period does not match its congestion/loss surplus by definition: a fault of
+  // ours (logged), answered with its code and reason; the period is not closed, nothing is stored.
+  SETTLEMENT_MISMATCH: 500,
 } as const satisfies Record<ErrorCode, number> & Record<string, number>;
 
 export interface HttpAnswer {
@@ -69,10 +72,13 @@ const refusal = (status: number, body: Record<string, unknown> = {}, headers = {
   status,
   body,
   headers,
-  fault: false,
+  fault: status >= 500,
 });
 
-/** Market refusals answer { error, code, reason } so a client can branch on the code. */
+/**
+ * Market refusals answer { error, code, reason } so a client can branch on the code; a market code
+ * at 5xx (SETTLEMENT_MISMATCH) keeps its code and reason in the answer but is logged as a fault.
+ */
 function marketAnswer(err: unknown): HttpAnswer | undefined {
   if (err instanceof MarketRefusal) {
     const { code, reason } = err.refusal;

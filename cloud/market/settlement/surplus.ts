@@ -1,6 +1,6 @@
+import { MarketServiceError } from '../model/errors.ts';
 import { CLEARING } from '../model/money.ts';
 import type { LedgerEntry } from '../model/records.ts';
-import { MarketServiceError } from '../model/errors.ts';
 
 /**
  * The congestion and loss surpluses of one settlement period from their definitions, and the check

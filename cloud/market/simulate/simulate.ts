@@ -35,7 +35,6 @@ import {
   expectedSurplus,
   NO_SURPLUS,
   type SurplusExpectation,
-  uniformPrice,
 } from '../settlement/surplus.ts';
 
 /**
