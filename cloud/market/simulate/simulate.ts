@@ -30,12 +30,7 @@ import {
   Ledger,
   totalsByAccount,
 } from '../settlement/ledger.ts';
-import {
-  addSurplus,
-  expectedSurplus,
-  NO_SURPLUS,
-  type SurplusExpectation,
-} from '../settlement/surplus.ts';
+import { addSurplus, expectedSurplus, NO_SURPLUS, type SurplusExpectation } from '../settlement/surplus.ts';
 
 /**
  * `gridlayer market simulate`: runs one organizational model on a simulated fleet for whole days,
