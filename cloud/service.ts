@@ -204,6 +204,8 @@ async function startServices(
         maxTtlSeconds: config.commands.maxTtlSeconds,
       })
     : undefined;
+  // Every control path (market awards, VPP dispatch, direct commands) checks the market's rules.
+  commands.useRules(market?.controlRules);
   const meteredSettlement = await parts.open(
     'metered settlement',
     () => market && startMeteredScheduler(market, log),

@@ -107,19 +107,25 @@ describe('control rules on every path: an uncertified resource (model 4)', funct
     await s?.t.stop();
   });
 
-  it('a direct command is refused NOT_REGISTERED and never reaches the site', async () => {
+  it('a direct command is refused NOT_CERTIFIED, as a bid is, and never reaches the site', async () => {
     const r = await s.t.api<{ code: string; reason: string }>('POST', '/sites/ctl-a/commands', {
       body: battCmd,
     });
     assert.equal(r.status, 422, JSON.stringify(r.body));
-    assert.equal(r.body.code, 'NOT_REGISTERED');
-    assert.match(r.body.reason, /resource "bat-a" is not registered with the utility yet/);
+    assert.equal(r.body.code, 'NOT_CERTIFIED');
+    assert.match(
+      r.body.reason,
+      /resource "bat-a" has no valid interconnection certificate \(status registered\)/,
+    );
     assert.equal(batteryCommandsSent(s), 0);
   });
 
   it('a VPP dispatch excludes the battery with the same code and sends it nothing', async () => {
     const bat = await dispatchExcludesBattery(s);
-    assert.match(bat.reason ?? '', /NOT_REGISTERED: resource "bat-a" is not registered/);
+    assert.match(
+      bat.reason ?? '',
+      /NOT_CERTIFIED: resource "bat-a" has no valid interconnection certificate/,
+    );
     assert.equal(batteryCommandsSent(s), 0);
   });
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { newId } from '../../auth/secrets.ts';
+import { type ControlQuery, type ControlRules, controlSender } from '../../control-rules.ts';
 import { buildNetwork, type Network } from '../../network/index.ts';
 import type { Registry } from '../../storage/registry/registry.ts';
 import type { TimeSeriesStore } from '../../storage/timeseries/types.ts';
@@ -15,7 +16,7 @@ import type {
 } from '../model/records.ts';
 import { ResourceRegistry, ResourceSchema, type ResourceStatus } from '../model/resources.ts';
 import { type MarketConfig, modelConfig, type Role, rolesOf } from '../model/roles.ts';
-import { checkMayDispatch, MarketRefusal, refuse } from '../model/rules.ts';
+import { checkControl, checkMayDispatch, MarketRefusal, refuse } from '../model/rules.ts';
 import type { MarketSettings } from '../model/settings.ts';
 import { HOUR_MS } from '../model/time.ts';
 import { checkBooks, Ledger, totalsByAccount } from '../settlement/ledger.ts';
@@ -140,6 +141,44 @@ export class MarketService implements MarketContext {
   // --- who is acting ------------------------------------------------------------------------------
 
   /** Market organizations a cloud user acts for. */
+  #linksBySite: Map<string, { id: string; device: string | undefined }[]> | undefined;
+
+  /** Market resources linked to a site, indexed once per change of the links. */
+  #linkedAt(site: string) {
+    if (!this.#linksBySite) {
+      this.#linksBySite = new Map();
+      for (const [id, l] of this.links) {
+        if (!l.site) continue;
+        const list = this.#linksBySite.get(l.site) ?? [];
+        list.push({ id, device: l.device });
+        this.#linksBySite.set(l.site, list);
+      }
+    }
+    return this.#linksBySite.get(site) ?? [];
+  }
+
+  /**
+   * The rules of every control path (cloud/control-rules.ts), for the command pipeline: the market
+   * resources the command reaches (the device's, or every one linked to the site when it names no
+   * device) checked with `checkControl`. A VPP dispatch and a direct command control as the DERM,
+   * for the user behind them; the market's own sends as the role they name.
+   */
+  readonly controlRules: ControlRules = (q: ControlQuery) => {
+    const s = controlSender(q);
+    const as = s.path === 'market' ? s.as : 'DERM';
+    const actsFor = s.path === 'market' ? [s.org] : s.user ? this.actorsOf(s.user) : [];
+    const sender =
+      s.path === 'market' ? `the market acting for "${s.org}"` : s.user ? `user "${s.user}"` : `"${q.actor}"`;
+    const reached = this.#linkedAt(q.site)
+      .filter((l) => q.device === undefined || l.device === undefined || l.device === q.device)
+      .map((l) => l.id);
+    for (const resource of reached.length ? reached : [null]) {
+      const rule = checkControl(this.config, this.resources, { resource, as, sender, actsFor });
+      if (rule) return new MarketRefusal(rule);
+    }
+    return null;
+  };
+
   actorsOf(userId: string): string[] {
     return [...this.#usersOf].filter(([, users]) => users.has(userId)).map(([id]) => id);
   }
@@ -229,6 +268,7 @@ export class MarketService implements MarketContext {
         throw new MarketServiceError('DUPLICATE_RESOURCE', `resource "${r.id}" is already registered`);
       this.resources.add(r);
       this.links.set(r.id, { site, device });
+      this.#linksBySite = undefined;
       const stored = { ...r, ...(site ? { site } : {}), ...(device ? { device } : {}) };
       await this.store.saveResource(stored, this.now());
       await this.audit(c, 'market.resource.register', r.id, { as: by, resource: stored });
