@@ -192,6 +192,32 @@ export function checkControl(
   return null;
 }
 
+/**
+ * Information separation in the independent models (4 and 6), where an independent DSO is the DMO and
+ * the utility the DGO: the DGO sees the network schedule it screens (injections by bus and interval,
+ * and the grid services it buys), not bids, offered prices or who trades; the DMO sees no network
+ * state beyond what the DGO publishes (the bus prices, the outcome of the screen). An organization
+ * holding both roles (or a model where the utility is the DMO) sees both. `mine` is what the caller
+ * acts for. Returns the refusal reason, or null.
+ */
+export function separationRefusal(
+  config: MarketConfig,
+  mine: readonly string[],
+  view: 'market' | 'network',
+  what: string,
+): string | null {
+  if (config.model !== 4 && config.model !== 6) return null;
+  const { DMO, DGO } = config.roles;
+  const dmo = mine.includes(DMO);
+  const dgo = mine.includes(DGO);
+  const head = `model ${config.model} (${config.name}) separates the grid operator from the market operator:`;
+  if (view === 'market' && dgo && !dmo)
+    return `${head} the DGO ("${DGO}") does not see ${what}; it screens the network schedule (GET /market/dgo/schedule: injections by bus and interval)`;
+  if (view === 'network' && dmo && !dgo)
+    return `${head} the DMO ("${DMO}") sees no network state (${what}) beyond what the DGO publishes (bus prices: GET /market/prices)`;
+  return null;
+}
+
 export function capabilityOf(r: Resource, side: 'sell' | 'buy'): number {
   return side === 'sell' ? r.max_inject_w : r.max_withdraw_w;
 }
