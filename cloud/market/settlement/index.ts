@@ -4,9 +4,10 @@
  * The double-entry ledger with fees and the books check (ledger.ts), meters and baselines: delivered
  * energy per interval from the cloud's telemetry (metering.ts) and the "10 of 10" demand-response
  * baseline (baseline.ts), the settlement of an hour's 5-minute periods against its schedules
- * (metered-settlement.ts), the surpluses by definition that a period must leave in the clearing
- * account before it closes (surplus.ts) and the run that gathers the schedules, prices and meter readings for it
- * (metered-run.ts, which reads stored runs through model's RunHistory, not the store).
+ * (metered-settlement.ts) and the run that gathers the schedules, prices and meter readings for it
+ * (metered-run.ts, which reads stored runs through model's RunHistory, not the store); and the
+ * congestion and loss surpluses by definition that a period's clearing account must hold before the
+ * period closes (surplus.ts).
  */
 
 export * from './baseline.ts';
