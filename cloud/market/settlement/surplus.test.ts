@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { startMarketCloud } from '../../../test-support/market/market-cloud.ts';
 import { daSellOffer, pv, radialFeeder12kV } from '../../../test-support/market/market-scenario.ts';
 import { CLEARING } from '../model/money.ts';
-import { DAY_MS, HOUR_MS } from '../model/time.ts';
+import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../model/time.ts';
 import { Ledger } from './ledger.ts';
 import { type BusPriceComponents, expectedSurplus, SettlementMismatch } from './surplus.ts';
 
@@ -117,12 +117,12 @@ describe('settlement that can fail: surpluses by definition (hand-computed three
   });
 });
 
-describe('settlement that can fail: a wrong price in a real day-ahead run stops it over the API', function () {
+describe('settlement that can fail: a wrong price in a real market run stops it over the API', function () {
   this.timeout(60000);
   const dayStart = Date.UTC(2030, 0, 2);
   const noon = dayStart + 12 * HOUR_MS;
 
-  it('answers SETTLEMENT_MISMATCH with the reason and stores no run; the same day clears when the price is right', async () => {
+  it('answers SETTLEMENT_MISMATCH with the reason and stores no run, day ahead and real time; each clears when the price is right', async () => {
     const mc = await startMarketCloud({
       clock: dayStart - DAY_MS,
       market: {
@@ -175,6 +175,30 @@ describe('settlement that can fail: a wrong price in a real day-ahead run stops 
       });
       assert.equal(good.status, 200, JSON.stringify(good.body));
       assert.equal(good.body.balanced, true);
+      // Real time at 12:10: the load at bus 2 falls from 15 to 5 kW (10 kW x 5 min = 833 Wh of
+      // deviation); its line booked at 3 x its bus's RT DLMP must stop the interval's close too.
+      const rtStart = noon + 2 * RT_INTERVAL_MS;
+      mc.setClock(rtStart - RT_INTERVAL_MS);
+      Ledger.prototype.energy = function (this: Ledger, period, account, wh, price, kind, ref, cp) {
+        const wrong = kind === 'rt_deviation' && ref === 'load@2';
+        return energy.call(this, period, account, wh, wrong ? price * 3 : price, kind, ref, cp);
+      };
+      const rtBody = { intervalStart: rtStart, loadForecastW: { '2': 5000 }, dispatch: false };
+      const badRt = await mc.t.api<{ code: string }>('POST', '/market/clearing/rt', {
+        ...mc.as('dora'),
+        body: rtBody,
+      });
+      assert.equal(badRt.status, 500, JSON.stringify(badRt.body));
+      assert.equal(badRt.body.code, 'SETTLEMENT_MISMATCH');
+      Ledger.prototype.energy = energy;
+      const goodRt = await mc.t.api<{ balanced: boolean }>('POST', '/market/clearing/rt', {
+        ...mc.as('dora'),
+        body: rtBody,
+      });
+      assert.equal(goodRt.status, 200, JSON.stringify(goodRt.body));
+      assert.equal(goodRt.body.balanced, true);
+      const rtRuns = await mc.t.api<unknown[]>('GET', '/market/runs?market=RT', mc.as('dora'));
+      assert.equal(rtRuns.body.length, 1, 'only the correct run was stored');
     } finally {
       Ledger.prototype.energy = energy;
       await mc.stop();
