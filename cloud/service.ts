@@ -255,6 +255,8 @@ async function startServices(
           }),
       })
     : undefined;
+  // Every control path (market awards, VPP dispatch, direct commands) checks the market's rules.
+  commands.useRules(market?.controlRules);
   const meteredSettlement = await parts.open(
     'metered settlement',
     () => market && startMeteredScheduler(market, log),

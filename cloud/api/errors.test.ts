@@ -41,6 +41,8 @@ const STATUS_BEFORE: Record<string, number> = {
   UNKNOWN_TERRITORY: 404,
   UNKNOWN_DEVICE: 422,
   UNKNOWN_SITE: 422,
+  // Codes added after the table: the status they were introduced with.
+  INFORMATION_SEPARATION: 403,
 };
 
 describe('one table from error codes to HTTP status, market service refusals included', () => {

@@ -37,6 +37,7 @@ export const ERROR_STATUS = {
   NOT_DGO: 403,
   NOT_DERM: 403,
   NO_MARKET_ACTOR: 403,
+  INFORMATION_SEPARATION: 403,
   UNKNOWN_BID: 404,
   UNKNOWN_RESOURCE: 404,
   WRONG_MARKET_FORM: 409,
@@ -55,6 +56,9 @@ export const ERROR_STATUS = {
   NO_ISO: 503,
   NO_PIPELINE: 503,
   NO_TELEMETRY: 503,
+  // The settlement of a period does not match its congestion/loss surplus by definition: a fault of
+  // ours (logged), answered with its code and reason; the period is not closed, nothing is stored.
+  SETTLEMENT_MISMATCH: 500,
 } as const satisfies Record<ErrorCode, number> & Record<string, number>;
 
 /**
@@ -94,10 +98,13 @@ const refusal = (status: number, body: Record<string, unknown> = {}, headers = {
   status,
   body,
   headers,
-  fault: false,
+  fault: status >= 500,
 });
 
-/** Market refusals answer { error, code, reason } so a client can branch on the code. */
+/**
+ * Market refusals answer { error, code, reason } so a client can branch on the code; a market code
+ * at 5xx (SETTLEMENT_MISMATCH) keeps its code and reason in the answer but is logged as a fault.
+ */
 function marketAnswer(err: unknown): HttpAnswer | undefined {
   if (err instanceof MarketRefusal) {
     const { code, reason } = err.refusal;

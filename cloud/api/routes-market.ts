@@ -304,6 +304,19 @@ function operatorRoutes(m: MarketService): AnyRouteDef[] {
       handler: async ({ principal, query }) => m.screeningOutcomes(caller(principal), query),
     }),
     route({
+      method: 'get',
+      path: '/market/dgo/schedule',
+      summary:
+        'DGO: the schedule to screen, net injection by bus and interval (per market and product; P2P trades by delivery interval) and the grid services it buys; no bids, prices or participants',
+      tag,
+      permission,
+      query: windowQuery,
+      handler: async ({ principal, query }) => {
+        const { all: _all, ...q } = query;
+        return m.dgoSchedule(caller(principal), q);
+      },
+    }),
+    route({
       method: 'post',
       path: '/market/dgo/emergency',
       summary: 'DGO: emergency dispatch of a resource, overriding market positions',

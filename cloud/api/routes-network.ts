@@ -1,12 +1,22 @@
 import { z } from 'zod';
 import { type GridService, siteScheduleSchema } from '../grid/service.ts';
+import type { MarketService } from '../market/index.ts';
 import { powerFlowJson } from '../network/index.ts';
 import { DomainError } from './errors.ts';
 import { type AnyRouteDef, route } from './route.ts';
 
-/** Network feasibility and power flow for the grid operator (permission network:operate). */
-export function networkRoutes(d: { grid?: GridService }): AnyRouteDef[] {
-  const grid = () => {
+/**
+ * Network feasibility and power flow for the grid operator (permission network:operate). In the
+ * independent market models (4, 6) a user who acts for the DMO and not the DGO is refused
+ * (INFORMATION_SEPARATION: the market's `requireView`): the DMO sees no network state beyond what the
+ * DGO publishes.
+ */
+export function networkRoutes(d: {
+  grid?: GridService;
+  market?: Pick<MarketService, 'requireView'> | undefined;
+}): AnyRouteDef[] {
+  const grid = (userId: string, what: string) => {
+    d.market?.requireView(userId, 'network', what);
     if (!d.grid) throw new DomainError('unavailable', 'the grid service is not running in this cloud');
     return d.grid;
   };
@@ -19,7 +29,8 @@ export function networkRoutes(d: { grid?: GridService }): AnyRouteDef[] {
       tag: 'network',
       permission: 'network:operate',
       body: siteScheduleSchema,
-      handler: async ({ body }) => grid().checkSchedule(body),
+      handler: async ({ body, principal }) =>
+        grid(principal.user.id, 'feasibility of site schedules').checkSchedule(body),
     }),
     route({
       method: 'get',
@@ -37,8 +48,8 @@ export function networkRoutes(d: { grid?: GridService }): AnyRouteDef[] {
         sites: z.array(z.unknown()),
         unmeasured: z.array(z.unknown()),
       }),
-      handler: async () => {
-        const g = grid();
+      handler: async ({ principal }) => {
+        const g = grid(principal.user.id, 'the power flow, voltages and loadings');
         const r = await g.currentPowerFlow();
         return {
           feeder: g.feederId as string,

@@ -10,6 +10,7 @@ import {
 } from '../../protocols/mqtt/payloads.ts';
 import { siteTopic } from '../../protocols/mqtt/topics.ts';
 import { newId } from '../auth/secrets.ts';
+import type { ControlRules } from '../control-rules.ts';
 import { DomainError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { CommandRecord, CommandStatus, Device, Registry } from '../storage/registry/registry.ts';
@@ -101,6 +102,7 @@ export interface CommandPipelineDeps {
 export class CommandPipeline {
   private events = new EventEmitter();
   private timer: NodeJS.Timeout | undefined;
+  private rules: ControlRules | undefined;
 
   constructor(private deps: CommandPipelineDeps) {
     this.events.setMaxListeners(0);
@@ -119,9 +121,17 @@ export class CommandPipeline {
     if (this.timer) clearInterval(this.timer);
   }
 
+  /**
+   * The rules every control path checks (cloud/control-rules.ts: the market's, given when it opens):
+   * each command is asked about before it is stored; a refused one is never issued.
+   */
+  useRules(rules: ControlRules | undefined) {
+    this.rules = rules;
+  }
+
   async send(site: string, request: unknown, actor: string): Promise<CommandRecord> {
     const [r] = await this.sendMany([{ site, request }], actor);
-    if (r instanceof CommandError) throw r;
+    if (r instanceof Error) throw r;
     return r;
   }
 
@@ -133,8 +143,10 @@ export class CommandPipeline {
   async sendMany(
     orders: readonly { site: string; request: unknown }[],
     actor: string,
-  ): Promise<(CommandRecord | CommandError)[]> {
-    const out: (CommandRecord | CommandError)[] = new Array(orders.length);
+    /** The user a dispatch acts for (its requester), for the control rules. */
+    onBehalfOf?: string,
+  ): Promise<(CommandRecord | CommandError | Error)[]> {
+    const out: (CommandRecord | CommandError | Error)[] = new Array(orders.length);
     const valid: { i: number; site: string; ttl: number; fields: { type: string; device?: string } }[] = [];
     orders.forEach(({ site, request }, i) => {
       const req = commandRequestSchema.safeParse(request);
@@ -160,7 +172,9 @@ export class CommandPipeline {
     for (const { i, site, ttl, fields } of valid) {
       const refused = unknown.has(site)
         ? new CommandError('not_found', `unknown site ${site}`)
-        : deviceRefusal(site, devicesOf.get(site) ?? [], fields);
+        : (deviceRefusal(site, devicesOf.get(site) ?? [], fields) ??
+          this.rules?.({ site, device: fields.device, type: fields.type, actor, onBehalfOf }) ??
+          undefined);
       if (refused) out[i] = refused;
       else
         items.push({

@@ -67,7 +67,13 @@ describe('command pipeline: a dispatch step issued as one batch (sendMany)', () 
       ],
       'dispatch:d-test',
     );
-    const shape = out.map((r) => (r instanceof CommandError ? [r.code, r.message] : [r.status, r.siteId]));
+    const shape = out.map((r) =>
+      r instanceof CommandError
+        ? [r.code, r.message]
+        : r instanceof Error
+          ? [r.message]
+          : [r.status, r.siteId],
+    );
     assert.deepEqual(shape, [
       ['sent', 's1'],
       ['not_found', 'unknown site ghost'],
@@ -85,7 +91,7 @@ describe('command pipeline: a dispatch step issued as one batch (sendMany)', () 
         ['s3/commands', 'pending', 1],
       ],
     );
-    const ok = out.filter((r): r is Exclude<typeof r, CommandError> => !(r instanceof CommandError));
+    const ok = out.filter((r): r is Exclude<typeof r, Error> => !(r instanceof Error));
     const stored = await reg.getCommands(ok.map((r) => r.id));
     assert.deepEqual(
       ok.map((r) => stored.get(r.id)?.status),

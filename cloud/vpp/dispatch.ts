@@ -766,6 +766,7 @@ export class DispatchManager {
           request: { type, device: r.id, w, ttlSeconds: o.commandTtlS },
         })),
         `dispatch:${d.id}`,
+        d.requestedBy,
       );
     } catch (err) {
       // The batch could not be stored: none of it went out.

@@ -6,6 +6,7 @@ import type { Bid } from '../model/bids.ts';
 import { ResourceRegistry } from '../model/resources.ts';
 import { HOUR_MS } from '../model/time.ts';
 import { checkBooks, Ledger } from '../settlement/ledger.ts';
+import { expectedSurplus } from '../settlement/surplus.ts';
 import { clearArea } from './clearing.ts';
 import { compileFeeder } from './feeder.ts';
 import { gridServiceOffers, NetworkRefiner } from './grid-services.ts';
@@ -83,8 +84,28 @@ function settle(
     for (const [bus, series] of loads)
       ledger.energy(period, 'utility', -series[h], p.get(bus)!.dlmp, 'da_energy', `load@${bus}`);
     ledger.energy(period, 'iso', da.final.interfaceImportW[h], da.lmp[h], 'da_energy', 'interface');
-    refiner.settle(ledger, { t: h, period, durationH: 1, runId: 'r', dgo: 'utility', market: 'DA' });
-    ledger.closePeriod(period, 'utility');
+    const services = refiner.settle(ledger, {
+      t: h,
+      period,
+      durationH: 1,
+      runId: 'r',
+      dgo: 'utility',
+      market: 'DA',
+    });
+    ledger.closePeriod(
+      period,
+      'utility',
+      expectedSurplus({
+        priceAt: (bus) => p.get(bus)!,
+        refPricePerMWh: da.lmp[h],
+        importWh: da.final.interfaceImportW[h],
+        atDlmp: [
+          ...[...da.final.schedules].map(([id, s]) => [busOf.get(id)!, -s.netW[h]] as const),
+          ...[...loads].map(([bus, series]) => [bus, series[h]] as const),
+        ],
+        atEnergyAndLoss: services.map((a) => [a.bus, -a.awardW] as const),
+      }),
+    );
   }
   return ledger;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { BidBook, validateBid } from './bids.ts';
 import { type Resource, ResourceRegistry } from './resources.ts';
 import { ConfigError, customConfig, modelConfig } from './roles.ts';
-import { checkMayDispatch, MarketRefusal } from './rules.ts';
+import { checkControl, checkMayDispatch, MarketRefusal } from './rules.ts';
 import { DAY_MS, HOUR_MS } from './time.ts';
 
 const actors = [
@@ -184,5 +184,42 @@ describe('market roles and rules', () => {
         }),
       /never trades/,
     );
+  });
+});
+
+describe('checkControl: the rules of every control path', () => {
+  const reg = (status: Resource['status']) => {
+    const r = new ResourceRegistry();
+    r.add(res({ status }));
+    return r;
+  };
+  const code = (
+    model: 4 | 5,
+    status: Resource['status'],
+    q: { resource: string | null; as: 'DERM' | 'DGO_EMERGENCY' | 'SELF'; actsFor: string[] },
+  ) => checkControl(modelConfig(model, actors), reg(status), { ...q, sender: 'x' })?.code ?? null;
+
+  it('certification first, then the model, then the role, whoever sends', () => {
+    assert.equal(code(4, 'registered', { resource: 'pv1', as: 'DERM', actsFor: ['ind'] }), 'NOT_CERTIFIED');
+    assert.equal(
+      code(4, 'applied', { resource: 'pv1', as: 'DGO_EMERGENCY', actsFor: ['util'] }),
+      'NOT_REGISTERED',
+    );
+    assert.equal(code(5, 'certified', { resource: 'pv1', as: 'DERM', actsFor: ['util'] }), 'NO_DERM');
+    assert.equal(
+      code(4, 'certified', { resource: 'pv1', as: 'SELF', actsFor: ['alice'] }),
+      'WRONG_MARKET_FORM',
+    );
+    assert.equal(code(4, 'certified', { resource: 'pv1', as: 'DERM', actsFor: ['util'] }), 'NOT_DERM');
+    assert.equal(code(5, 'certified', { resource: 'pv1', as: 'DGO_EMERGENCY', actsFor: ['ind'] }), 'NOT_DGO');
+    assert.equal(code(5, 'certified', { resource: 'pv1', as: 'SELF', actsFor: ['util'] }), 'NOT_YOURS');
+    assert.equal(code(4, 'certified', { resource: 'pv1', as: 'DERM', actsFor: ['ind'] }), null);
+    assert.equal(code(5, 'certified', { resource: 'pv1', as: 'DGO_EMERGENCY', actsFor: ['util'] }), null);
+    assert.equal(code(5, 'certified', { resource: 'pv1', as: 'SELF', actsFor: ['agg'] }), null);
+  });
+
+  it('a DER that is no market resource: only the model rule (no DERM to control it in P2P)', () => {
+    assert.equal(code(5, 'certified', { resource: null, as: 'DERM', actsFor: [] }), 'NO_DERM');
+    assert.equal(code(4, 'certified', { resource: null, as: 'DERM', actsFor: [] }), null);
   });
 });

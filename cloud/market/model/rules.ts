@@ -23,7 +23,9 @@ export type RefusalCode =
   | 'UNKNOWN_BID'
   | 'NOT_YOURS'
   | 'WRONG_MARKET_FORM'
-  | 'NO_DERM';
+  | 'NO_DERM'
+  | 'NOT_DERM'
+  | 'NOT_DGO';
 
 export interface Refusal {
   readonly code: RefusalCode;
@@ -144,6 +146,75 @@ export function checkMayDispatch(
       `model ${config.model} has no DERM: DER self-dispatch; only the DGO may override`,
     );
   }
+  return null;
+}
+
+/** How a control instruction is sent: as the DERM, as the DGO's emergency override, or self-dispatch. */
+export type ControlRole = 'DERM' | 'DGO_EMERGENCY' | 'SELF';
+
+/**
+ * The rules of every control path (market awards, VPP dispatch, direct commands; cloud/control-rules.ts):
+ * a DER that is a market resource must be certified (`checkCertified`); the model must let the sender
+ * control it (`checkMayDispatch`: no DERM in the P2P models, no self-dispatch where there is one) —
+ * for any DER, market resource or not, since a model without a DERM has none to control anything;
+ * and the sender must act for the role: the DERM's organization, the DGO for an emergency, the
+ * resource's owner or aggregator for self-dispatch. `sender` names who asks, for the reason;
+ * `actsFor` is the organizations it acts for.
+ */
+export function checkControl(
+  config: MarketConfig,
+  registry: ResourceRegistry,
+  q: { resource: string | null; as: ControlRole; sender: string; actsFor: readonly string[] },
+): Refusal | null {
+  if (q.resource !== null) {
+    const rule = checkMayDispatch(config, registry, q.resource, q.as);
+    if (rule) return rule;
+  } else if (q.as === 'DERM' && config.roles.DERM === null) {
+    return refuse(
+      'NO_DERM',
+      `model ${config.model} has no DERM: DER self-dispatch; only the DGO may override`,
+    );
+  }
+  if (q.resource === null) return null;
+  const holds = (org: string | null | undefined) => org != null && q.actsFor.includes(org);
+  if (q.as === 'DERM' && !holds(config.roles.DERM))
+    return refuse(
+      'NOT_DERM',
+      `${q.sender} does not act for the DERM ("${config.roles.DERM}") of this market`,
+    );
+  if (q.as === 'DGO_EMERGENCY' && !holds(config.roles.DGO))
+    return refuse('NOT_DGO', `${q.sender} does not act for the DGO ("${config.roles.DGO}") of this market`);
+  if (q.as === 'SELF') {
+    const r = registry.get(q.resource)!;
+    if (!holds(r.owner) && !holds(r.aggregator))
+      return refuse('NOT_YOURS', `${q.sender} neither owns nor aggregates resource "${q.resource}"`);
+  }
+  return null;
+}
+
+/**
+ * Information separation in the independent models (4 and 6), where an independent DSO is the DMO and
+ * the utility the DGO: the DGO sees the network schedule it screens (injections by bus and interval,
+ * and the grid services it buys), not bids, offered prices or who trades; the DMO sees no network
+ * state beyond what the DGO publishes (the bus prices, the outcome of the screen). An organization
+ * holding both roles (or a model where the utility is the DMO) sees both. `mine` is what the caller
+ * acts for. Returns the refusal reason, or null.
+ */
+export function separationRefusal(
+  config: MarketConfig,
+  mine: readonly string[],
+  view: 'market' | 'network',
+  what: string,
+): string | null {
+  if (config.model !== 4 && config.model !== 6) return null;
+  const { DMO, DGO } = config.roles;
+  const dmo = mine.includes(DMO);
+  const dgo = mine.includes(DGO);
+  const head = `model ${config.model} (${config.name}) separates the grid operator from the market operator:`;
+  if (view === 'market' && dgo && !dmo)
+    return `${head} the DGO ("${DGO}") does not see ${what}; it screens the network schedule (GET /market/dgo/schedule: injections by bus and interval)`;
+  if (view === 'network' && dmo && !dgo)
+    return `${head} the DMO ("${DMO}") sees no network state (${what}) beyond what the DGO publishes (bus prices: GET /market/prices)`;
   return null;
 }
 

@@ -14,6 +14,7 @@ import type { AwardRecord, DispatchRecord, PriceRecord } from '../model/records.
 import { MarketRefusal, refuse } from '../model/rules.ts';
 import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../model/time.ts';
 import { CLEARING, chargeFeesAll, checkBooks, Ledger } from '../settlement/ledger.ts';
+import { NO_SURPLUS } from '../settlement/surplus.ts';
 import type { MarketCaller, MarketContext } from './context.ts';
 import { dispatchToField } from './dispatch.ts';
 import type { ScreeningRecord } from './store-forms.ts';
@@ -218,7 +219,8 @@ function settleIsoHour(
     dgo,
     h === 0,
   );
-  ledger.closePeriod(period, dgo);
+  // One ISO price for the whole area: no congestion or loss surplus by definition.
+  ledger.closePeriod(period, dgo, NO_SURPLUS);
 }
 
 /** The screen's verdict on one award: how much of it the DGO cut. */
@@ -445,7 +447,7 @@ export async function runCentralizedRealTime(m: MarketContext, c: MarketCaller, 
       }
       // The ISO delivers what the DER do not: their shortfall and the load's deviation come through the interface.
       ledger.energy(start, m.config.roles.ISO, (loadDev - devSum) * dur, price, 'rt_deviation', 'interface');
-      ledger.closePeriod(start, dgo);
+      ledger.closePeriod(start, dgo, NO_SURPLUS); // one price: nothing may be left
       const books = checkBooks(ledger);
       const summary = {
         marketForm: 'wholesale',

@@ -1,10 +1,11 @@
+import { controlSender } from '../../control-rules.ts';
 import type { Network } from '../../network/index.ts';
 import type { CommandRecord } from '../../storage/registry/registry.ts';
 import { screenAwards } from '../forms/centralized.ts';
 import type { DispatchRecord, ResourceLink } from '../model/records.ts';
 import type { ResourceRegistry } from '../model/resources.ts';
 import type { MarketConfig } from '../model/roles.ts';
-import { checkMayDispatch } from '../model/rules.ts';
+import { checkControl } from '../model/rules.ts';
 
 /**
  * Real-time awards to the field. The DGO screens the interval's awards with the exact power flow
@@ -79,7 +80,16 @@ export async function dispatchToField(inp: FieldDispatchInput): Promise<FieldDis
     };
     const skip = (reason: string) =>
       records.push({ ...base, commandType: null, commandId: null, status: 'skipped', reason });
-    const rule = checkMayDispatch(inp.config, inp.registry, id, inp.by);
+    const actor = typeof inp.actor === 'function' ? inp.actor(id) : inp.actor;
+    const sender = controlSender({ actor });
+    const org = sender.path === 'market' ? sender.org : '';
+    // The same rules as every other control path (the pipeline asks them again on send).
+    const rule = checkControl(inp.config, inp.registry, {
+      resource: id,
+      as: inp.by,
+      sender: `the market acting for "${org}"`,
+      actsFor: [org],
+    });
     if (rule) {
       skip(`${rule.code}: ${rule.reason}`);
       continue;
@@ -105,7 +115,6 @@ export async function dispatchToField(inp: FieldDispatchInput): Promise<FieldDis
       ...(link.device ? { device: link.device } : {}),
     };
     try {
-      const actor = typeof inp.actor === 'function' ? inp.actor(id) : inp.actor;
       const cmd = await inp.send(link.site, request, actor);
       records.push({
         ...base,

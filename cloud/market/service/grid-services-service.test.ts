@@ -117,7 +117,7 @@ describe('market service: DSO grid services and losses', function () {
     assert.ok(at('18').loss > 0 && at('18').dlmp > at('1').dlmp);
   });
 
-  it('shows awards to their participant and all of them to the DMO and the DGO only', async () => {
+  it('shows awards to their participant, all of them to the DMO, and the DGO its grid services in its schedule only', async () => {
     const m = t.cloud.market!;
     const mine = await m.awards(alice, { market: 'DA' });
     const relief = mine.filter((a) => a.product === 'congestion_relief');
@@ -126,10 +126,19 @@ describe('market service: DSO grid services and losses', function () {
     const theirs = await m.awards(bob, { market: 'DA' });
     assert.ok(theirs.every((a) => a.participant === 'genco'));
     assert.ok(!theirs.some((a) => a.product === 'congestion_relief'));
-    for (const op of [dora, uma]) {
-      const all = await m.awards(op, { all: true, market: 'DA' });
-      assert.equal(all.filter((a) => a.product === 'congestion_relief').length, 24);
-    }
+    const all = await m.awards(dora, { all: true, market: 'DA' });
+    assert.equal(all.filter((a) => a.product === 'congestion_relief').length, 24);
+    // Model 4 separates the DGO from the market: it sees the services it buys in its schedule, by
+    // resource and bus, without the participant or the price; every award is the DMO's view only.
+    const schedule = await m.dgoSchedule(uma, { market: 'DA' });
+    const services = schedule.services.filter((a) => a.product === 'congestion_relief');
+    assert.equal(services.length, 24);
+    assert.deepEqual(
+      services.map((a) => a.awardW),
+      relief.map((a) => a.awardW),
+    );
+    assert.ok(services.every((a) => !('participant' in a) && !('pricePerMWh' in a)));
+    await assert.rejects(m.awards(uma, { all: true }), /INFORMATION_SEPARATION/);
     await assert.rejects(m.awards(alice, { all: true }), /NOT_DMO/);
   });
 

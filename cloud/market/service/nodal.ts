@@ -13,6 +13,7 @@ import type { MarketConfig } from '../model/roles.ts';
 import { MarketRefusal, refuse } from '../model/rules.ts';
 import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../model/time.ts';
 import { CLEARING, chargeFeesAll, checkBooks, Ledger } from '../settlement/ledger.ts';
+import { type BusPriceComponents, expectedSurplus, uniformPrice } from '../settlement/surplus.ts';
 import type { MarketCaller, MarketContext } from './context.ts';
 import { dispatchToField, type SendCommand } from './dispatch.ts';
 
@@ -171,6 +172,7 @@ function settleNodalHour(
   for (const [bus, bp] of p) run.prices.push({ runId, market: 'DA', intervalStart: period, bus, ...bp });
   const traded = new Map<string, number>();
   const withdrawn = new Map<string, number>();
+  const atDlmp: [string, number][] = []; // net withdrawal by bus (Wh), for the surplus definition
   for (const [id, s] of da.final.schedules) {
     const r = m.resources.get(id)!;
     const acct = account.get(id) ?? r.owner;
@@ -189,11 +191,14 @@ function settleNodalHour(
       pricePerMWh: dlmp,
     });
     ledger.energy(period, acct, w, dlmp, 'da_energy', id); // 1 h: W = Wh
+    atDlmp.push([r.bus, -w]);
     traded.set(acct, (traded.get(acct) ?? 0) + Math.abs(w));
     withdrawn.set(acct, (withdrawn.get(acct) ?? 0) + Math.max(0, -w));
   }
-  for (const [bus, series] of loads)
+  for (const [bus, series] of loads) {
     ledger.energy(period, dgo, -(series[h] ?? 0), p.get(bus)?.dlmp ?? da.lmp[h], 'da_energy', `load@${bus}`);
+    atDlmp.push([bus, series[h] ?? 0]);
+  }
   ledger.energy(
     period,
     m.config.roles.ISO,
@@ -214,8 +219,25 @@ function settleNodalHour(
     dgo,
     h === 0,
   );
-  awards.push(...refiner.settle(ledger, { t: h, period, durationH: 1, runId, dgo, market: 'DA' }));
-  ledger.closePeriod(period, dgo);
+  const services = refiner.settle(ledger, { t: h, period, durationH: 1, runId, dgo, market: 'DA' });
+  awards.push(...services);
+  ledger.closePeriod(
+    period,
+    dgo,
+    expectedSurplus({
+      priceAt: priceAt(p, da.lmp[h]),
+      refPricePerMWh: da.lmp[h],
+      importWh: da.final.interfaceImportW[h],
+      atDlmp,
+      atEnergyAndLoss: services.map((a) => [a.bus, -a.awardW] as const),
+    }),
+  );
+}
+
+/** A period's published bus prices; a bus without one (a copper plate's load) is at the interface price. */
+function priceAt(p: ReadonlyMap<string, BusPriceComponents>, lmp: number) {
+  const flat = uniformPrice(lmp);
+  return (bus: string) => p.get(bus) ?? flat(bus);
 }
 
 /**
@@ -407,6 +429,7 @@ function settleRealTimeInterval(
   const dgo = m.config.roles.DGO;
   const awards: AwardRecord[] = [];
   const awardsW = new Map<string, number>();
+  const atDlmp: [string, number][] = []; // net withdrawal deviations by bus (Wh)
   for (const [id, s] of rt.clearing.schedules) {
     const r = m.resources.get(id)!;
     const acct = account.get(id) ?? r.owner;
@@ -426,9 +449,12 @@ function settleRealTimeInterval(
       pricePerMWh: dlmp,
     });
     ledger.energy(start, acct, dev * dur, dlmp, 'rt_deviation', id);
+    atDlmp.push([r.bus, -dev * dur]);
   }
-  for (const [bus, w] of rt.loadDeviationW)
+  for (const [bus, w] of rt.loadDeviationW) {
     ledger.energy(start, dgo, -w * dur, p.get(bus)?.dlmp ?? price, 'rt_deviation', `load@${bus}`);
+    atDlmp.push([bus, w * dur]);
+  }
   ledger.energy(
     start,
     m.config.roles.ISO,
@@ -438,7 +464,16 @@ function settleRealTimeInterval(
     'interface',
   );
   ledger.transfer(start, CLEARING, dgo, roundCents(rt.lossSurplusPerH * dur * 100), 'loss_surplus');
-  ledger.closePeriod(start, dgo);
+  ledger.closePeriod(
+    start,
+    dgo,
+    expectedSurplus({
+      priceAt: priceAt(p, price),
+      refPricePerMWh: price,
+      importWh: (rt.clearing.interfaceImportW[0] - daImport) * dur,
+      atDlmp,
+    }),
+  );
   return { awards, awardsW };
 }
 

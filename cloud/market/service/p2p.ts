@@ -4,9 +4,10 @@ import { ContinuousDoubleAuction, LinearNetworkScreen, type Trade } from '../for
 import { gateClosure } from '../model/bids.ts';
 import { MarketServiceError } from '../model/errors.ts';
 import type { AwardRecord } from '../model/records.ts';
-import { capabilityOf, checkMayBid, MarketRefusal, refuse } from '../model/rules.ts';
+import { capabilityOf, checkMayBid, MarketRefusal, refuse, separationRefusal } from '../model/rules.ts';
 import { HOUR_MS } from '../model/time.ts';
 import { chargeFeesAll, checkBooks, Ledger } from '../settlement/ledger.ts';
+import { NO_SURPLUS } from '../settlement/surplus.ts';
 import type { MarketCaller, MarketContext } from './context.ts';
 import { dispatchToField, type SendCommand } from './dispatch.ts';
 import type { StoredOrder, StoredTrade } from './store-forms.ts';
@@ -255,6 +256,14 @@ export class P2pMarket {
     return { territory, intervalStart, bids: strip(b.bids), asks: strip(b.asks) };
   }
 
+  /** Every standing trade in a window, for the DGO's network schedule (no caller check: the service's). */
+  networkTrades(q: { from?: number; to?: number }): Trade[] {
+    const out: Trade[] = [];
+    for (const a of this.#auctions.values())
+      for (const t of a.trades) if (t.quantityWh > 0 && inWindow(t.intervalStart, q)) out.push(t);
+    return out;
+  }
+
   /** Trades the user is party to (every trade for the DMO/DGO with `all`). */
   trades(c: MarketCaller, q: { all?: boolean; from?: number; to?: number }): StoredTrade[] {
     const mine = new Set(this.#m.actorsOf(c.userId));
@@ -269,6 +278,13 @@ export class P2pMarket {
 
   #operator(c: MarketCaller) {
     const mine = this.#m.actorsOf(c.userId);
+    const separated = separationRefusal(
+      this.#m.config,
+      mine,
+      'market',
+      'the orders, trades, their prices or who trades',
+    );
+    if (separated) throw new MarketServiceError('INFORMATION_SEPARATION', separated);
     const { DMO, DGO } = this.#m.config.roles;
     if (!mine.includes(DMO) && !mine.includes(DGO))
       throw new MarketServiceError('NOT_DMO', `user "${c.userId}" acts for neither the DMO nor the DGO`);
@@ -356,7 +372,8 @@ export class P2pMarket {
           utility,
           start % (24 * HOUR_MS) === 0,
         );
-        ledger.closePeriod(start, utility);
+        // Trades pass through the clearing account at their own price: nothing may be left.
+        ledger.closePeriod(start, utility, NO_SURPLUS);
         const books = checkBooks(ledger);
         const awards = p2pAwards(m, runId, start, this.intervalMs, pos, trades);
         const summary = {

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { newId } from '../../auth/secrets.ts';
+import { type ControlQuery, type ControlRules, controlSender } from '../../control-rules.ts';
 import { buildNetwork, type Network } from '../../network/index.ts';
 import type { Registry } from '../../storage/registry/registry.ts';
 import type { TimeSeriesStore } from '../../storage/timeseries/types.ts';
-import { type Bid, BidBook, gateClosure, type Step } from '../model/bids.ts';
+import { type Bid, BidBook, GRID_SERVICES, gateClosure, type Step } from '../model/bids.ts';
 import { MarketServiceError } from '../model/errors.ts';
 import type {
   AwardRecord,
@@ -16,7 +17,7 @@ import type {
 } from '../model/records.ts';
 import { ResourceRegistry, ResourceSchema, type ResourceStatus } from '../model/resources.ts';
 import { type MarketConfig, modelConfig, type Role, rolesOf } from '../model/roles.ts';
-import { checkMayDispatch, MarketRefusal, refuse } from '../model/rules.ts';
+import { checkControl, checkMayDispatch, MarketRefusal, refuse, separationRefusal } from '../model/rules.ts';
 import type { MarketSettings } from '../model/settings.ts';
 import { DAY_MS, HOUR_MS } from '../model/time.ts';
 import { checkBooks, Ledger, totalsByAccount } from '../settlement/ledger.ts';
@@ -160,6 +161,44 @@ export class MarketService implements MarketContext {
   // --- who is acting ------------------------------------------------------------------------------
 
   /** Market organizations a cloud user acts for. */
+  #linksBySite: Map<string, { id: string; device: string | undefined }[]> | undefined;
+
+  /** Market resources linked to a site, indexed once per change of the links. */
+  #linkedAt(site: string) {
+    if (!this.#linksBySite) {
+      this.#linksBySite = new Map();
+      for (const [id, l] of this.links) {
+        if (!l.site) continue;
+        const list = this.#linksBySite.get(l.site) ?? [];
+        list.push({ id, device: l.device });
+        this.#linksBySite.set(l.site, list);
+      }
+    }
+    return this.#linksBySite.get(site) ?? [];
+  }
+
+  /**
+   * The rules of every control path (cloud/control-rules.ts), for the command pipeline: the market
+   * resources the command reaches (the device's, or every one linked to the site when it names no
+   * device) checked with `checkControl`. A VPP dispatch and a direct command control as the DERM,
+   * for the user behind them; the market's own sends as the role they name.
+   */
+  readonly controlRules: ControlRules = (q: ControlQuery) => {
+    const s = controlSender(q);
+    const as = s.path === 'market' ? s.as : 'DERM';
+    const actsFor = s.path === 'market' ? [s.org] : s.user ? this.actorsOf(s.user) : [];
+    const sender =
+      s.path === 'market' ? `the market acting for "${s.org}"` : s.user ? `user "${s.user}"` : `"${q.actor}"`;
+    const reached = this.#linkedAt(q.site)
+      .filter((l) => q.device === undefined || l.device === undefined || l.device === q.device)
+      .map((l) => l.id);
+    for (const resource of reached.length ? reached : [null]) {
+      const rule = checkControl(this.config, this.resources, { resource, as, sender, actsFor });
+      if (rule) return new MarketRefusal(rule);
+    }
+    return null;
+  };
+
   actorsOf(userId: string): string[] {
     return [...this.#usersOf].filter(([, users]) => users.has(userId)).map(([id]) => id);
   }
@@ -249,6 +288,7 @@ export class MarketService implements MarketContext {
         throw new MarketServiceError('DUPLICATE_RESOURCE', `resource "${r.id}" is already registered`);
       this.resources.add(r);
       this.links.set(r.id, { site, device });
+      this.#linksBySite = undefined;
       const stored = { ...r, ...(site ? { site } : {}), ...(device ? { device } : {}) };
       await this.store.saveResource(stored, this.now());
       await this.audit(c, 'market.resource.register', r.id, { as: by, resource: stored });
@@ -471,9 +511,106 @@ export class MarketService implements MarketContext {
 
   // --- results -----------------------------------------------------------------------------------
 
+  /**
+   * Information separation (models 4 and 6, `separationRefusal`): an INFORMATION_SEPARATION refusal
+   * when the caller's view (`market`: the DMO's full books; `network`: the grid's state) is the other
+   * operator's.
+   */
+  requireView(userId: string, view: 'market' | 'network', what: string): void {
+    const reason = separationRefusal(this.config, this.actorsOf(userId), view, what);
+    if (reason) throw new MarketServiceError('INFORMATION_SEPARATION', reason);
+  }
+
+  /**
+   * DGO: the schedule it screens, by bus and interval: the net injection (W, + = into the grid) of
+   * the energy and ancillary awards per market and product, and of the P2P trades per delivery
+   * interval (after screening), with the number of resources behind each figure; and the grid
+   * services it buys itself, by resource. No bids, no prices, no participants.
+   */
+  async dgoSchedule(c: MarketCaller, q: { market?: RunMarket; from?: number; to?: number }) {
+    this.actingAs(c.userId, 'DGO');
+    type Row = { market: string; intervalStart: number; bus: string; product: string; injectionW: number };
+    const rows = new Map<string, Row & { ids: Set<string> }>();
+    const add = (r: Row, resource: string) => {
+      const k = `${r.market}|${r.intervalStart}|${r.bus}|${r.product}`;
+      const e = rows.get(k) ?? { ...r, injectionW: 0, ids: new Set<string>() };
+      e.injectionW += r.injectionW;
+      e.ids.add(resource);
+      rows.set(k, e);
+    };
+    const services: {
+      market: string;
+      intervalStart: number;
+      resource: string;
+      bus: string;
+      product: string;
+      awardW: number;
+    }[] = [];
+    for (const a of await this.store.awards(q)) {
+      if (a.market === 'P2P') continue; // from the trades below
+      if (GRID_SERVICES.includes(a.product as never))
+        services.push({
+          market: a.market,
+          intervalStart: a.intervalStart,
+          resource: a.resource,
+          bus: a.bus,
+          product: a.product,
+          awardW: a.awardW,
+        });
+      else
+        add(
+          {
+            market: a.market,
+            intervalStart: a.intervalStart,
+            bus: a.bus,
+            product: a.product,
+            injectionW: a.awardW,
+          },
+          a.resource,
+        );
+    }
+    if (this.p2p && (q.market === undefined || (q.market as string) === 'P2P')) {
+      const perH = HOUR_MS / this.p2p.intervalMs;
+      for (const t of this.p2p.networkTrades(q)) {
+        const w = t.quantityWh * perH;
+        add(
+          {
+            market: 'P2P',
+            intervalStart: t.intervalStart,
+            bus: t.sellerBus,
+            product: 'energy',
+            injectionW: w,
+          },
+          t.sellerResource,
+        );
+        add(
+          {
+            market: 'P2P',
+            intervalStart: t.intervalStart,
+            bus: t.buyerBus,
+            product: 'energy',
+            injectionW: -w,
+          },
+          t.buyerResource,
+        );
+      }
+    }
+    const injections = [...rows.values()]
+      .map(({ ids, ...r }) => ({ ...r, resources: ids.size }))
+      .sort(
+        (x, y) =>
+          x.intervalStart - y.intervalStart ||
+          x.market.localeCompare(y.market) ||
+          x.bus.localeCompare(y.bus) ||
+          x.product.localeCompare(y.product),
+      );
+    return { injections, services };
+  }
+
   /** Awards of the user's organizations; all awards for the DMO or the DGO (`all`: grid services are the DGO's). */
   async awards(c: MarketCaller, q: { all?: boolean; market?: RunMarket; from?: number; to?: number }) {
     if (q.all) {
+      this.requireView(c.userId, 'market', 'the awards, their prices or who holds them');
       if (this.config.roles.DGO === undefined || !this.actorsOf(c.userId).includes(this.config.roles.DGO))
         this.actingAs(c.userId, 'DMO');
       return this.store.awards(q);

@@ -5,7 +5,9 @@
  * energy per interval from the cloud's telemetry (metering.ts) and the "10 of 10" demand-response
  * baseline (baseline.ts), the settlement of an hour's 5-minute periods against its schedules
  * (metered-settlement.ts) and the run that gathers the schedules, prices and meter readings for it
- * (metered-run.ts, which reads stored runs through model's RunHistory, not the store).
+ * (metered-run.ts, which reads stored runs through model's RunHistory, not the store); and the
+ * congestion and loss surpluses by definition that a period's clearing account must hold before the
+ * period closes (surplus.ts).
  */
 
 export * from './baseline.ts';
@@ -13,3 +15,4 @@ export * from './ledger.ts';
 export * from './metered-run.ts';
 export * from './metered-settlement.ts';
 export * from './metering.ts';
+export * from './surplus.ts';

@@ -1,5 +1,6 @@
 import { type Cents, CLEARING, energyCents, roundCents, sumCents } from '../model/money.ts';
 import type { Books, LedgerEntry } from '../model/records.ts';
+import { checkSurplus, type SurplusCheck, type SurplusExpectation } from './surplus.ts';
 
 export { CLEARING };
 
@@ -8,9 +9,10 @@ export { CLEARING };
  *
  * Every energy or service position is settled against the DMO's market clearing account: a seller
  * is paid from it, a buyer pays into it, the ISO is paid for the area's import (or pays for its
- * export). What remains in the clearing account after a period is the congestion/loss (and
- * rounding) surplus; it is swept to the DGO/utility that owns the network, so the clearing account
- * ends every period at zero. Fees (DMO revenue model, wheeling) are separate double entries. Each
+ * export). What remains in the clearing account after a period must be the congestion and loss
+ * surplus by definition (surplus.ts, prices x quantities by bus), to the rounding of its lines; only
+ * then is it paid to the DGO/utility that owns the network, so the clearing account ends every period
+ * at zero. A mismatch is a SettlementMismatch (SETTLEMENT_MISMATCH): the period does not close. Fees (DMO revenue model, wheeling) are separate double entries. Each
  * line is rounded to the cent once, when it is created.
  */
 
@@ -28,6 +30,8 @@ export interface FeeConfig {
 
 export class Ledger implements Books {
   readonly entries: LedgerEntry[] = [];
+  /** The surplus check of every closed period. */
+  readonly surplusChecks: SurplusCheck[] = [];
 
   /** Records a position worth `energyWh` at `price` from the account's point of view: positive energy = sold to the market. */
   energy(
@@ -74,8 +78,14 @@ export class Ledger implements Books {
     return m;
   }
 
-  /** Sweeps what is left in the clearing account to the network owner as congestion/loss surplus. */
-  closePeriod(period: number, networkOwner: string): Cents {
+  /**
+   * Closes a period: checks what is left in the clearing account against the period's congestion and
+   * loss surplus by definition (`expected`, from surplus.ts `expectedSurplus`), throws
+   * SettlementMismatch beyond rounding, and only then pays the rest (the congestion surplus, within
+   * the tolerance of its definition) to the network owner. Returns the amount paid.
+   */
+  closePeriod(period: number, networkOwner: string, expected: SurplusExpectation): Cents {
+    this.surplusChecks.push(checkSurplus(this.entries, period, networkOwner, expected));
     const residual = this.balances(period).get(CLEARING) ?? 0;
     this.transfer(period, CLEARING, networkOwner, residual, 'congestion_surplus');
     return residual;

@@ -1,6 +1,7 @@
 import { roundCents } from '../model/money.ts';
 import { HOUR_MS, RT_INTERVAL_MS } from '../model/time.ts';
 import { type FeeConfig, Ledger } from './ledger.ts';
+import { expectedSurplus } from './surplus.ts';
 
 /**
  * The metered leg of the two-settlement system, per 5-minute settlement period.
@@ -15,8 +16,8 @@ import { type FeeConfig, Ledger } from './ledger.ts';
  * of the participants' imbalances at the interface price (non-participating load is a forecast, not
  * metered here). Fees true up on metered quantities: transaction fee on |imbalance|; network-use and
  * wheeling on the metered withdrawal beyond the scheduled one (negative = refund). The rest of the
- * clearing account (DLMP - interface price differences) is swept to the DGO, so each period
- * balances to the cent.
+ * clearing account must be Σ (DLMP − interface price) × net withdrawal by bus (settlement/surplus.ts)
+ * to the rounding of its lines; only then is it paid to the DGO, and a mismatch stops the close.
  */
 
 export interface MeteredPosition {
@@ -61,6 +62,7 @@ export function settleMetered(inp: MeteredSettlementInput): { ledger: Ledger; li
   for (let k = 0; k < SETTLEMENT_PERIODS_PER_HOUR; k++) {
     const period = inp.hourStart + k * RT_INTERVAL_MS;
     let areaImbalanceWh = 0;
+    const atDlmp: [string, number][] = [];
     const imbalance = new Map<string, number>();
     const extraWithdrawn = new Map<string, number>();
     for (const p of inp.positions) {
@@ -80,6 +82,7 @@ export function settleMetered(inp: MeteredSettlementInput): { ledger: Ledger; li
         cents,
       });
       areaImbalanceWh += imb;
+      atDlmp.push([p.bus, -imb]);
       imbalance.set(p.account, (imbalance.get(p.account) ?? 0) + Math.abs(imb));
       if (delivered !== null)
         extraWithdrawn.set(
@@ -110,7 +113,22 @@ export function settleMetered(inp: MeteredSettlementInput): { ledger: Ledger; li
         'network_use',
       );
     }
-    ledger.closePeriod(period, inp.dgo);
+    // The metered leg knows each bus's settlement price, not its components: the whole difference
+    // from the interface price is reported as congestion (loss is zero at the mirrored interface).
+    const ref = inp.interfacePriceAt(period);
+    ledger.closePeriod(
+      period,
+      inp.dgo,
+      expectedSurplus({
+        priceAt: (bus) => {
+          const dlmp = inp.priceAt(bus, period);
+          return { dlmp, energy: ref, loss: 0, congestion: dlmp - ref, voltage: 0 };
+        },
+        refPricePerMWh: ref,
+        importWh: -areaImbalanceWh,
+        atDlmp,
+      }),
+    );
   }
   return { ledger, lines };
 }

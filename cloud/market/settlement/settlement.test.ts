@@ -4,6 +4,7 @@ import { energyCents, formatCents } from '../model/money.ts';
 import { simulateMarket } from '../simulate/simulate.ts';
 import { tenOfTenBaseline } from './baseline.ts';
 import { CLEARING, chargeFees, checkBooks, Ledger } from './ledger.ts';
+import { SettlementMismatch } from './surplus.ts';
 
 describe('settlement and M&V', () => {
   it('rounds each line once and formats money', () => {
@@ -53,8 +54,8 @@ describe('settlement and M&V', () => {
       'util',
       true,
     );
-    const surplus = l.closePeriod(0, 'util');
     // Congestion rent = (60 - 40) $/MWh x 0.5 MW = $10; RT: 10/12 kWh x (75 - 41.37) = 2.80 c.
+    const surplus = l.closePeriod(0, 'util', { congestionCents: 1000 + 2.8025, lossCents: 0 });
     assert.equal(surplus, 1000 + 3);
     const [check] = checkBooks(l);
     assert.deepEqual(check, { period: 0, sumCents: 0, clearingCents: 0, surplusCents: 1003, balanced: true });
@@ -103,6 +104,34 @@ describe('settlement and M&V', () => {
     assert.equal(r.books.max_abs_clearing_cents, 0);
     const total = r.participants.reduce((s, p) => s + p.net_cents, 0);
     assert.equal(total, 0, 'all accounts together net to zero');
+  });
+
+  it('the simulated day’s books check can fail: the ISO paid 1.5 x the LMP for the area’s import stops the first hour', async () => {
+    const energy = Ledger.prototype.energy;
+    let hits = 0;
+    Ledger.prototype.energy = function (this: Ledger, period, account, wh, price, kind, ref, cp) {
+      const hit = kind === 'da_energy' && ref === 'interface';
+      if (hit) hits++;
+      return energy.call(this, period, account, wh, hit ? price * 1.5 : price, kind, ref, cp);
+    };
+    try {
+      await assert.rejects(
+        simulateMarket({ model: 4, sites: 6, days: 1, seed: 9, iso: new WholesaleMarket({ seed: 9 }) }),
+        (err: unknown) => {
+          assert.ok(err instanceof SettlementMismatch, String(err));
+          assert.equal(err.check.period, 0, 'the first hour does not close');
+          // Hour 0 holds ~600 rounded lines (DA and twelve RT intervals): the tolerance is their half-cents.
+          const off = Math.abs(
+            err.check.heldCents - err.check.expected.congestionCents - err.check.expected.lossCents,
+          );
+          assert.ok(off > err.check.toleranceCents, JSON.stringify(err.check));
+          return true;
+        },
+      );
+      assert.equal(hits, 1, 'the wrong price was booked once, in the first hour');
+    } finally {
+      Ledger.prototype.energy = energy;
+    }
   });
 
   it('simulates model 1 with the fleet’s ISO ancillary offers: awarded, screened, paid, books balanced', async () => {

@@ -30,6 +30,7 @@ import {
   Ledger,
   totalsByAccount,
 } from '../settlement/ledger.ts';
+import { addSurplus, expectedSurplus, NO_SURPLUS, type SurplusExpectation } from '../settlement/surplus.ts';
 
 /**
  * `gridlayer market simulate`: runs one organizational model on a simulated fleet for whole days,
@@ -428,11 +429,15 @@ async function simulateNodalDay(sim: Simulation, day: SimDay) {
   for (let h = 0; h < 24; h++) {
     const period = d * 24 + h;
     const daW = new Map([...da.final.schedules].map(([id, s]) => [id, s.netW[h]]));
-    const traded = settleNodalDayAheadHour(sim, day, da, h, daW);
+    const { traded, surplus: daSurplus } = settleNodalDayAheadHour(sim, day, da, h, daW);
     // Real time: 12 five-minute intervals on deviations.
     const withdrawn = new Map<string, number>();
+    let surplus = daSurplus;
     for (let k = 0; k < 12; k++)
-      await simulateNodalInterval(sim, day, { da, resources, h, k, daW, withdrawn });
+      surplus = addSurplus(
+        surplus,
+        await simulateNodalInterval(sim, day, { da, resources, h, k, daW, withdrawn }),
+      );
     chargeFeesAll(
       sim.ledger,
       period,
@@ -444,7 +449,7 @@ async function simulateNodalDay(sim: Simulation, day: SimDay) {
       sim.utility,
       h === 0,
     );
-    sim.ledger.closePeriod(period, sim.utility);
+    sim.ledger.closePeriod(period, sim.utility, surplus);
   }
 }
 
@@ -472,14 +477,18 @@ function settleNodalDayAheadHour(
     der_net_kw: round2([...da.final.schedules.values()].reduce((s, x) => s + x.netW[h], 0) / 1000),
   });
   const traded = new Map<string, number>();
+  const atDlmp: [string, number][] = [];
   for (const [id, w] of daW) {
     const r = day.resIndex.get(id)!;
     const acct = day.accountOf(id);
     ledger.energy(period, acct, w, prices.get(r.bus)!.dlmp, 'da_energy', id);
     traded.set(acct, (traded.get(acct) ?? 0) + Math.abs(w));
+    atDlmp.push([r.bus, -w]);
   }
-  for (const [bus, w] of day.loadAt(h))
+  for (const [bus, w] of day.loadAt(h)) {
     ledger.energy(period, utility, -w, prices.get(bus)!.dlmp, 'da_energy', `load@${bus}`);
+    atDlmp.push([bus, w]);
+  }
   ledger.energy(period, 'iso', da.final.interfaceImportW[h], da.lmp[h], 'da_energy', 'interface');
   for (const [id, aw] of da.final.ancillaryAwards) {
     for (const [p, series] of Object.entries(aw)) {
@@ -501,7 +510,13 @@ function settleNodalDayAheadHour(
     if (a && a.award_w > 0)
       ledger.transfer(period, 'iso', CLEARING, energyCents(a.award_w, a.price_per_mwh), 'ancillary', p);
   }
-  return traded;
+  const surplus = expectedSurplus({
+    priceAt: (bus) => prices.get(bus)!,
+    refPricePerMWh: da.lmp[h],
+    importWh: da.final.interfaceImportW[h],
+    atDlmp,
+  });
+  return { traded, surplus };
 }
 
 /**
@@ -519,7 +534,7 @@ async function simulateNodalInterval(
     daW: ReadonlyMap<string, number>;
     withdrawn: Map<string, number>;
   },
-) {
+): Promise<SurplusExpectation> {
   const { ledger, utility, delivered } = sim;
   const { resIndex, noise, accountOf, loadAt } = day;
   const { da, resources, h, k, daW, withdrawn } = q;
@@ -551,6 +566,7 @@ async function simulateNodalInterval(
   });
   const dur = 1 / 12;
   let areaNet = 0;
+  const atDlmp: [string, number][] = [];
   for (const [id, s] of rt.clearing.schedules) {
     const r = resIndex.get(id)!;
     const metered = r.kind === 'flex_load' ? s.netW[0] * noise(0.02) : s.netW[0];
@@ -563,6 +579,7 @@ async function simulateNodalInterval(
       'rt_deviation',
       id,
     );
+    atDlmp.push([r.bus, -dev * dur]);
     if (s.socWh) sim.soc.set(id, s.socWh[0]);
     areaNet += metered;
     if (metered > 0) delivered.injected_mwh += (metered * dur) / 1e6;
@@ -575,6 +592,7 @@ async function simulateNodalInterval(
   for (const [bus, w] of lf) {
     const actual = w * noise(0.01);
     areaNet -= actual;
+    atDlmp.push([bus, (actual - (loadAt(h).get(bus) ?? 0)) * dur]);
     ledger.energy(
       period,
       utility,
@@ -594,6 +612,12 @@ async function simulateNodalInterval(
     'interface',
   );
   delivered.area_import_mwh += (-areaNet * dur) / 1e6;
+  return expectedSurplus({
+    priceAt: (bus) => rt.clearing.prices[0].get(bus)!,
+    refPricePerMWh: rtPrice,
+    importWh: (-areaNet - da.final.interfaceImportW[h]) * dur,
+    atDlmp,
+  });
 }
 
 type IsoDayAward = Awaited<ReturnType<WholesaleGateway['clearDayAhead']>>;
@@ -686,7 +710,8 @@ function simulateWholesaleHour(
     utility,
     h === 0,
   );
-  ledger.closePeriod(period, utility);
+  // One price for the whole area (the ISO's in models 1-2, the LMP in P2P): no congestion or loss surplus.
+  ledger.closePeriod(period, utility, NO_SURPLUS);
 }
 
 /** ISO ancillary awards: split in merit order, DGO-screened for the full call, paid by the ISO. */
@@ -888,7 +913,8 @@ function settleP2pHour(
     utility,
     h === 0,
   );
-  ledger.closePeriod(period, utility);
+  // One price for the whole area (the ISO's in models 1-2, the LMP in P2P): no congestion or loss surplus.
+  ledger.closePeriod(period, utility, NO_SURPLUS);
 }
 
 /** The run's report: the books, every account's net, the DMO's revenue, the DGO's interventions. */
