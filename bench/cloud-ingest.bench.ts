@@ -22,8 +22,9 @@ import { fileURLToPath } from 'node:url';
 import { Aedes } from 'aedes';
 import pino from 'pino';
 import { hashSecret } from '../cloud/auth/secrets.ts';
-import { parseCloudConfig } from '../cloud/config.ts';
-import { type CloudService, startCloud } from '../cloud/service.ts';
+import * as configModule from '../cloud/config.ts';
+import type { CloudService } from '../cloud/service.ts';
+import * as serviceModule from '../cloud/service.ts';
 import { allSitesFilter, siteTopic } from '../protocols/mqtt/topics.ts';
 import { startInfluxDB } from '../test-support/influxdb.ts';
 import { startMosquitto } from '../test-support/mosquitto.ts';
@@ -41,7 +42,29 @@ const STAGES = new Set((process.env.BENCH_STAGES ?? 'throughput,influx,external,
 /** Interleaved rounds of the compared stages (throughput, fan-in). */
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 /** Comma-separated targets of the throughput stage (default: all three). */
-const TARGETS = (process.env.BENCH_TARGETS ?? 'cloud,mosquitto,aedes').split(',') as Target[];
+/**
+ * A checkout of an earlier revision (e.g. `git worktree add /tmp/base <rev>`, node_modules linked):
+ * its cloud runs as the extra target `baseline` in the same rounds, for before/after in one run.
+ */
+const BASELINE_DIR = process.env.BENCH_BASELINE_DIR;
+const TARGETS = (
+  process.env.BENCH_TARGETS ?? `cloud,mosquitto,aedes${BASELINE_DIR ? ',baseline' : ''}`
+).split(',') as Target[];
+
+type CloudModules = {
+  startCloud: typeof serviceModule.startCloud;
+  parseCloudConfig: typeof configModule.parseCloudConfig;
+};
+const current: CloudModules = {
+  startCloud: serviceModule.startCloud,
+  parseCloudConfig: configModule.parseCloudConfig,
+};
+const baseline: CloudModules | undefined = BASELINE_DIR
+  ? {
+      startCloud: (await import(join(BASELINE_DIR, 'cloud/service.ts'))).startCloud,
+      parseCloudConfig: (await import(join(BASELINE_DIR, 'cloud/config.ts'))).parseCloudConfig,
+    }
+  : undefined;
 /** Ingest settings to try instead of the defaults, as JSON (e.g. '{"flushIntervalMs":0}'). */
 const INGEST = process.env.BENCH_INGEST ? JSON.parse(process.env.BENCH_INGEST) : undefined;
 const POINTS_PER_MSG = DEVICES * 6;
@@ -91,8 +114,9 @@ function selfMeter(label = 'cloud') {
   const stopProfile = PROFILE_DIR ? profile(label) : undefined;
   const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
-  let peak = process.memoryUsage().rss;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 250);
+  let peak = process.memoryUsage.rss();
+  // memoryUsage.rss(): memoryUsage() walks the heap spaces too, charged to the target measured.
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 250);
   return () => {
     clearInterval(timer);
     stopProfile?.();
@@ -154,9 +178,14 @@ async function provisionSites(cloud: CloudService, n: number, prefix: string) {
   return Array.from({ length: n }, (_, i) => ({ site: `${prefix}${i}`, password: PASSWORD }));
 }
 
-async function cloudOn(dir: string, storage: Record<string, unknown>, broker?: Record<string, unknown>) {
-  return startCloud(
-    parseCloudConfig(
+async function cloudOn(
+  dir: string,
+  storage: Record<string, unknown>,
+  broker?: Record<string, unknown>,
+  mods: CloudModules = current,
+) {
+  return mods.startCloud(
+    mods.parseCloudConfig(
       {
         logLevel: 'silent',
         broker: broker ?? { mode: 'embedded', tcp: { host: '127.0.0.1', port: 0 } },
@@ -181,7 +210,7 @@ function pointsStored(cloud: CloudService): number {
   return Object.values(v).reduce((a, b) => a + b.value, 0);
 }
 
-type Target = 'cloud' | 'mosquitto' | 'aedes';
+type Target = 'cloud' | 'mosquitto' | 'aedes' | 'baseline';
 
 /** One measured run of one target. */
 interface Run {
@@ -233,8 +262,9 @@ async function runCloud(
   storage: Record<string, unknown>,
   fanIn = false,
   otherPid?: number,
+  target: 'cloud' | 'baseline' = 'cloud',
 ): Promise<Run> {
-  const cloud = await cloudOn(dir, storage);
+  const cloud = await cloudOn(dir, storage, undefined, target === 'baseline' ? baseline : current);
   const n = fanIn ? FANIN : N;
   const sites = await provisionSites(cloud, n, fanIn ? 'site' : 'gw');
   const pointsPerMsg = fanIn ? 6 : POINTS_PER_MSG;
@@ -243,7 +273,7 @@ async function runCloud(
   let p0 = 0;
   let c0 = Promise.resolve(0);
   const load1 = loadavg()[0];
-  const label = `${fanIn ? 'fanin' : 'throughput'}-cloud${otherPid ? '-influx' : ''}-${roundNo}`;
+  const label = `${fanIn ? 'fanin' : 'throughput'}-${target}${otherPid ? '-influx' : ''}-${roundNo}`;
   const load = await runLoad((fanIn ? fanInLoad : throughputLoad)(cloud.broker.tcp as number, sites), () => {
     meter = selfMeter(label);
     if (otherPid) other = procMeter(otherPid);
@@ -256,7 +286,7 @@ async function runCloud(
   const commitsPerSec = ((await commits(cloud)) - (await c0)) / load.elapsed;
   await cloud.stop();
   return {
-    target: 'cloud',
+    target,
     round: roundNo,
     msgsPerSec: round(stored),
     ackedPerSec: round(load.acksPerSec),
@@ -408,6 +438,7 @@ const figures: Record<string, unknown> = {
   points_per_msg: POINTS_PER_MSG,
   window_s: DURATION_MS / 1000,
   runs: RUNS,
+  ...(BASELINE_DIR ? { baseline_dir: BASELINE_DIR, baseline_rev: process.env.BENCH_BASELINE_REV } : {}),
   cpus: (await import('node:os')).cpus().length,
 };
 const tmp = mkdtempSync(join(tmpdir(), 'gridlayer-bench-'));
@@ -422,9 +453,11 @@ try {
         const r =
           t === 'cloud'
             ? await runCloud(roundNo, join(tmp, `t${roundNo}`), sqlite)
-            : t === 'mosquitto'
-              ? await runMosquitto(roundNo)
-              : await runAedes(roundNo);
+            : t === 'baseline'
+              ? await runCloud(roundNo, join(tmp, `b${roundNo}`), sqlite, false, undefined, 'baseline')
+              : t === 'mosquitto'
+                ? await runMosquitto(roundNo)
+                : await runAedes(roundNo);
         console.log(JSON.stringify(r));
         runs.push(r);
       }
@@ -434,6 +467,22 @@ try {
       { name: 'ratio_cloud_vs_mosquitto_msgs', of: 'cloud', to: 'mosquitto', field: 'msgsPerSec' },
       { name: 'ratio_cloud_vs_aedes_msgs', of: 'cloud', to: 'aedes', field: 'msgsPerSec' },
       { name: 'ratio_cloud_vs_aedes_cpu_per_msg', of: 'cloud', to: 'aedes', field: 'cpuUsPerMsg' },
+      ...(baseline
+        ? ([
+            {
+              name: 'ratio_baseline_vs_mosquitto_msgs',
+              of: 'baseline',
+              to: 'mosquitto',
+              field: 'msgsPerSec',
+            },
+            {
+              name: 'ratio_baseline_vs_aedes_cpu_per_msg',
+              of: 'baseline',
+              to: 'aedes',
+              field: 'cpuUsPerMsg',
+            },
+          ] as const)
+        : []),
     ]);
     console.log(JSON.stringify(figures.throughput, null, 1));
   }
@@ -489,12 +538,20 @@ try {
   if (STAGES.has('fanin')) {
     const runs: Run[] = [];
     for (let roundNo = 0; roundNo < RUNS; roundNo++) {
-      const order: Target[] = roundNo % 2 ? ['aedes', 'cloud'] : ['cloud', 'aedes'];
+      const all: Target[] = baseline ? ['cloud', 'aedes', 'baseline'] : ['cloud', 'aedes'];
+      const order = all.map((_, i) => all[(i + roundNo) % all.length]);
       for (const t of order) {
         const r =
-          t === 'cloud'
-            ? await runCloud(roundNo, join(tmp, `f${roundNo}`), sqlite, true)
-            : await runAedes(roundNo, true);
+          t === 'aedes'
+            ? await runAedes(roundNo, true)
+            : await runCloud(
+                roundNo,
+                join(tmp, `f${t}${roundNo}`),
+                sqlite,
+                true,
+                undefined,
+                t as 'cloud' | 'baseline',
+              );
         console.log(JSON.stringify(r));
         runs.push(r);
       }
@@ -503,6 +560,16 @@ try {
     figures.fanin_runs = runs;
     figures.fanin = summarize(runs, [
       { name: 'ratio_cloud_vs_aedes_cpu_per_msg', of: 'cloud', to: 'aedes', field: 'cpuUsPerMsg' },
+      ...(baseline
+        ? ([
+            {
+              name: 'ratio_baseline_vs_aedes_cpu_per_msg',
+              of: 'baseline',
+              to: 'aedes',
+              field: 'cpuUsPerMsg',
+            },
+          ] as const)
+        : []),
     ]);
     console.log(JSON.stringify(figures.fanin, null, 1));
   }
