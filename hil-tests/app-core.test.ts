@@ -138,6 +138,25 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
     });
     const done = await cloud.ok<{ status: string }>('GET', `/commands/${sent.id}?waitMs=20000`);
     assert.equal(done.status, 'acknowledged');
+    // The installer's commissioning report (as gridlayer commission --upload stores it).
+    await cloud.ok('PUT', '/sites/site-a/commissioning', {
+      at: '2026-06-21T09:30:00.000Z',
+      endpoint: 'modbus-tcp 192.168.1.50:502',
+      unitsScanned: [1, 2, 3],
+      devices: [
+        {
+          unit: 1,
+          kind: 'pv',
+          manufacturer: 'Acme Solar',
+          model: 'PV-8000',
+          serial: 'SN-4711',
+          firmware: '1.2.3',
+          models: [1, 103, 120],
+          testWrite: { ok: true, detail: 'WMaxLimPct 100 → 90 → 100, read back' },
+          errors: [],
+        },
+      ],
+    });
     const { ctx, page } = await signedIn('olga');
     await page.goto(`${base}/#/fleet`);
     await page.locator('[data-site="site-a"] a').click();
@@ -196,6 +215,20 @@ describe('operator app: fleet, site, audit and users in a real browser', functio
     });
     await page.locator(`[data-command="${live.id}"] .cmd-acknowledged`).waitFor();
     assert.match((await page.locator(`[data-command="${live.id}"]`).textContent()) ?? '', /w 1\.20 kW/);
+    const report = page.getByRole('region', { name: 'Devices found at commissioning' });
+    await report.waitFor();
+    const reportText = (await report.textContent()) ?? '';
+    for (const x of [
+      'Acme Solar · PV-8000',
+      'SN-4711',
+      '1.2.3',
+      '1, 103, 120',
+      'passed: WMaxLimPct 100 → 90 → 100',
+    ])
+      assert.ok(reportText.includes(x), `report shows "${x}": ${reportText}`);
+    assert.ok(
+      ((await page.locator('.commissioning p').textContent()) ?? '').includes('2026-06-21 09:30:00Z'),
+    );
     await noAxeViolations(page, 'site');
     await screenshot(page, 'site');
     await ctx.close();

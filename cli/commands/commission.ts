@@ -68,6 +68,15 @@ export function register(program: Command): void {
     .option('--ca <file>', "PEM file of the broker's CA, for an mqtts:// URL")
     .option('--buffer <path>', 'buffer file for the generated edge config', '/var/lib/gridlayer/buffer.db')
     .requiredOption('-o, --out <dir>', 'folder for the report (commissioning.json, .md, .html) and edge.yaml')
+    .option(
+      '--upload <api-url>',
+      "also store the report in the cloud beside the site (the operator app's site page shows it): https://host[:port]",
+    )
+    .option(
+      '--token <token>',
+      'installer API token for --upload (default: the GRIDLAYER_TOKEN environment variable)',
+    )
+    .option('--api-ca <file>', "PEM file of the CA that signed the cloud API's certificate, for --upload")
     .action(
       async (opts: {
         host?: string;
@@ -85,6 +94,9 @@ export function register(program: Command): void {
         ca?: string;
         buffer: string;
         out: string;
+        upload?: string;
+        token?: string;
+        apiCa?: string;
       }) => {
         const enrolled = opts.uplinkFrom ? uplinkFrom(opts.uplinkFrom) : undefined;
         if (enrolled && (opts.passwordFile || opts.ca))
@@ -151,6 +163,16 @@ export function register(program: Command): void {
           process.stdout.write(
             `${report.devices.length} device(s); report: ${join(opts.out, 'commissioning.html')} (also .json, .md); config: ${join(opts.out, 'edge.yaml')}${enrolled ? ` (logs in as enrolled site ${siteId})` : ''}\n`,
           );
+          if (opts.upload) {
+            const { callApi } = await import('./site.ts');
+            await callApi(
+              { api: opts.upload, token: opts.token, ca: opts.apiCa },
+              'PUT',
+              `/sites/${encodeURIComponent(siteId)}/commissioning`,
+              report,
+            );
+            process.stdout.write(`report stored in the cloud for site ${siteId}\n`);
+          }
           if (report.devices.length === 0) process.exitCode = 2;
         } finally {
           await io.close();

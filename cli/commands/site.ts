@@ -2,14 +2,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { intOption } from '../options.ts';
 
-interface ApiOpts {
+export interface ApiOpts {
   api: string;
   token?: string;
   ca?: string;
 }
 
 /** Calls the cloud API as an operator or installer (token from --token or GRIDLAYER_TOKEN). */
-async function call<T>(opts: ApiOpts, method: string, path: string, body?: unknown): Promise<T> {
+export async function callApi<T>(opts: ApiOpts, method: string, path: string, body?: unknown): Promise<T> {
   const token = opts.token ?? process.env.GRIDLAYER_TOKEN;
   if (!token) throw new Error('an API token is needed: --token or the GRIDLAYER_TOKEN environment variable');
   const { apiBase, httpsJson } = await import('../../edge/enrol.ts');
@@ -56,7 +56,7 @@ export function register(program: Command): void {
     .option('--svg <file>', 'also write the QR code as an SVG file')
     .option('--no-qr', 'do not print the QR code in the terminal')
     .action(async (id: string, opts: ApiOpts & { ttl?: number; svg?: string; qr: boolean }) => {
-      const r = await call<{ code: string; expiresAt: number; qrSvg: string }>(
+      const r = await callApi<{ code: string; expiresAt: number; qrSvg: string }>(
         opts,
         'POST',
         `/sites/${encodeURIComponent(id)}/enrolment`,
@@ -80,7 +80,7 @@ export function register(program: Command): void {
         'issue a new gateway credential: the old one is refused and its session ends; the password is shown once',
       ),
   ).action(async (id: string, opts: ApiOpts) => {
-    const r = await call<{ username: string; password: string }>(
+    const r = await callApi<{ username: string; password: string }>(
       opts,
       'POST',
       `/sites/${encodeURIComponent(id)}/credentials`,
@@ -92,7 +92,7 @@ export function register(program: Command): void {
       .command('revoke <site>')
       .description("revoke the site's gateway credential: its logins are refused and its live session ends"),
   ).action(async (id: string, opts: ApiOpts) => {
-    await call(opts, 'DELETE', `/sites/${encodeURIComponent(id)}/credentials`);
+    await callApi(opts, 'DELETE', `/sites/${encodeURIComponent(id)}/credentials`);
     process.stdout.write(
       `site ${id}: gateway credential revoked; re-enrol with a new code to bring it back\n`,
     );

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { commissioningReportSchema } from '../../protocols/commissioning/report.ts';
 import { hashSecret, newSecret } from '../auth/secrets.ts';
 import type { Registry } from '../storage/registry/registry.ts';
 import { DomainError } from './errors.ts';
@@ -21,6 +22,11 @@ const siteSchema = z.object({
   updatedAt: z.number(),
 });
 const gatewaySchema = z.object({ username: z.string(), password: z.string() });
+const commissioningSchema = z.object({
+  report: commissioningReportSchema,
+  uploadedBy: z.string(),
+  uploadedAt: z.number(),
+});
 
 /** Sites: pre-registration, what the edge cannot know, and the gateway's MQTT credentials. */
 export function siteRoutes(d: {
@@ -119,6 +125,45 @@ export function siteRoutes(d: {
         return issueGatewayCredential(params.site);
       },
       audit: { action: 'site.credentials', target: ({ params }) => params.site },
+    }),
+    route({
+      method: 'put',
+      path: '/sites/:site/commissioning',
+      summary:
+        "Store the site's commissioning report (gridlayer commission --upload); replaces the previous one",
+      tag: 'sites',
+      permission: 'site:write',
+      scope: { site: 'site' },
+      params: siteParams,
+      body: commissioningReportSchema,
+      response: commissioningSchema,
+      handler: async ({ params, body, principal }) => {
+        await siteOr404(registry, params.site);
+        const at = Date.now();
+        await registry.putCommissioningReport(params.site, body, principal.actor, at);
+        return { report: body, uploadedBy: principal.actor, uploadedAt: at };
+      },
+      audit: {
+        action: 'site.commissioning',
+        target: ({ params }) => params.site,
+        detail: ({ body }) => ({ at: body.at, devices: body.devices.length }),
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/sites/:site/commissioning',
+      summary: "The site's latest commissioning report: devices found, test writes, live values read",
+      tag: 'sites',
+      permission: 'site:read',
+      scope: { site: 'site' },
+      params: siteParams,
+      response: commissioningSchema,
+      handler: async ({ params }) => {
+        await siteOr404(registry, params.site);
+        const r = await registry.getCommissioningReport(params.site);
+        if (!r) throw new DomainError('not_found', `site ${params.site} has no commissioning report yet`);
+        return r as z.infer<typeof commissioningSchema>;
+      },
     }),
   ];
 }

@@ -219,6 +219,15 @@ export const MIGRATIONS: { id: number; name: string; statements: string[] }[] = 
       'CREATE INDEX enrolment_codes_site ON enrolment_codes (site_id, created_at)',
     ],
   },
+  {
+    id: 12,
+    name: "commissioning reports: the installer's latest report per site, for the operator app",
+    statements: [
+      `CREATE TABLE commissioning_reports (
+        site_id TEXT PRIMARY KEY REFERENCES sites(id) ON DELETE CASCADE, report TEXT NOT NULL,
+        uploaded_by TEXT NOT NULL, uploaded_at BIGINT NOT NULL)`,
+    ],
+  },
 ];
 
 /** Applies pending migrations, each in its own transaction, recording them in schema_migrations. */

@@ -487,6 +487,30 @@ export class Registry {
       );
   }
 
+  // --- commissioning reports -----------------------------------------------------------------------
+
+  /** Keeps a site's latest commissioning report (the installer's upload replaces the previous one). */
+  async putCommissioningReport(siteId: string, report: unknown, by: string, at = Date.now()): Promise<void> {
+    await this.db.run(
+      `INSERT INTO commissioning_reports (site_id, report, uploaded_by, uploaded_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (site_id) DO UPDATE SET report = excluded.report, uploaded_by = excluded.uploaded_by,
+         uploaded_at = excluded.uploaded_at`,
+      [siteId, JSON.stringify(report), by, at],
+    );
+  }
+
+  async getCommissioningReport(
+    siteId: string,
+  ): Promise<{ report: unknown; uploadedBy: string; uploadedAt: number } | undefined> {
+    const [r] = await this.db.all<{ report: string; uploaded_by: string; uploaded_at: number }>(
+      'SELECT report, uploaded_by, uploaded_at FROM commissioning_reports WHERE site_id = ?',
+      [siteId],
+    );
+    return r
+      ? { report: JSON.parse(r.report), uploadedBy: r.uploaded_by, uploadedAt: Number(r.uploaded_at) }
+      : undefined;
+  }
+
   // --- gateway credentials -------------------------------------------------------------------------
 
   async setSiteCredential(siteId: string, secretHash: string): Promise<void> {

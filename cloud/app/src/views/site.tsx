@@ -250,6 +250,89 @@ interface PowerFlow {
 }
 
 /** Where the site sits on the feeder, from the latest power flow (grid operators: network:operate). */
+interface CommissioningRecord {
+  uploadedBy: string;
+  uploadedAt: number;
+  report: {
+    at: string;
+    endpoint: string;
+    unitsScanned: number[];
+    devices: {
+      unit: number;
+      kind?: string;
+      manufacturer?: string;
+      model?: string;
+      serial?: string;
+      firmware?: string;
+      models: number[];
+      testWrite: { ok: boolean; detail: string };
+      errors: string[];
+    }[];
+  };
+}
+
+/** The installer's latest report (gridlayer commission --upload): what was found and how it tested. */
+function Commissioning(props: { site: string }) {
+  const [rec, setRec] = useState<CommissioningRecord | null>();
+  const [error, setError] = useState('');
+  useEffect(() => {
+    get<CommissioningRecord>(`/sites/${encodeURIComponent(props.site)}/commissioning`).then(setRec, (e) => {
+      if (e instanceof ApiError && e.status === 404) setRec(null);
+      else setError(e instanceof ApiError ? e.message : String(e));
+    });
+  }, [props.site]);
+  if (error) return <p class="muted">Commissioning report: {error}</p>;
+  if (rec === undefined) return <p class="muted">Loading the commissioning report…</p>;
+  if (rec === null)
+    return (
+      <p>
+        No report stored yet: the installer uploads one with <code>gridlayer commission --upload</code>.
+      </p>
+    );
+  const r = rec.report;
+  return (
+    <div class="commissioning">
+      <p>
+        Commissioned {isoTime(Date.parse(r.at))} on {r.endpoint} (unit ids {r.unitsScanned.join(', ')}{' '}
+        probed); uploaded by {rec.uploadedBy} {ago(rec.uploadedAt)}.
+      </p>
+      <TableWrap label="Devices found at commissioning">
+        <table>
+          <thead>
+            <tr>
+              <th>Unit</th>
+              <th>Kind</th>
+              <th>Manufacturer · model</th>
+              <th>Serial</th>
+              <th>Firmware</th>
+              <th>SunSpec models</th>
+              <th>Test write</th>
+            </tr>
+          </thead>
+          <tbody>
+            {r.devices.map((d) => (
+              <tr key={d.unit}>
+                <td class="num">{d.unit}</td>
+                <td>{d.kind ?? '?'}</td>
+                <td>
+                  {d.manufacturer ?? '?'} · {d.model ?? '?'}
+                </td>
+                <td>{d.serial ?? '?'}</td>
+                <td>{d.firmware ?? '?'}</td>
+                <td>{d.models.join(', ')}</td>
+                <td class={d.testWrite.ok ? 'status-online' : 'status-offline'}>
+                  {d.testWrite.ok ? 'passed' : 'failed'}: {d.testWrite.detail}
+                  {d.errors.length ? ` (${d.errors.join('; ')})` : ''}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </TableWrap>
+    </div>
+  );
+}
+
 function FeederPlace(props: { site: string }) {
   const [pf, setPf] = useState<PowerFlow>();
   const [error, setError] = useState('');
@@ -547,10 +630,7 @@ export function SiteView(props: ViewProps) {
       <h2>Commands</h2>
       <CommandTable commands={commands} />
       <h2>Commissioning report</h2>
-      <p>
-        The cloud does not store commissioning reports yet: <code>gridlayer commission</code> writes
-        commissioning.json and commissioning.md on the installer's machine.
-      </p>
+      <Commissioning site={id} />
     </section>
   );
 }
