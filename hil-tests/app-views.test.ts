@@ -52,7 +52,8 @@ async function signedIn(
     await form.getByLabel('Password').fill(cred.password);
   }
   await form.getByRole('button', { name: 'Sign in', exact: true }).click();
-  await page.getByRole('navigation', { name: 'Main' }).waitFor();
+  // Signed in once the session's cookies are set (at phone width the navigation sits behind a menu button).
+  await page.waitForFunction(() => (globalThis as any).document.cookie.includes('gl_csrf'));
   const cookies = (await ctx.cookies()).map((c) => c.name);
   assert.ok(cookies.includes('gl_session') && cookies.includes('gl_csrf'), `cookies ${cookies}`);
   await page.close();
@@ -368,7 +369,7 @@ describe('operator app views in a real browser', function () {
       const ctx = await signedIn(browser, base, { user: u.body.id, password: 'pia-password-123' });
       const page = await ctx.newPage();
       await page.goto(`${base}/#/vpps/vpp-app`);
-      await page.getByRole('alert').filter({ hasText: 'Nothing here for your role: vpps' }).waitFor();
+      await page.getByRole('alert').filter({ hasText: 'may not open “vpps”' }).waitFor();
       assert.equal(await page.getByText('App VPP').count(), 0);
       // The dispatch and the group forecast: the API refuses, the page shows its text and nothing else.
       for (const [hash, path] of [
