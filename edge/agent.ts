@@ -122,6 +122,7 @@ export class EdgeAgent {
       },
       onDuplicate: () => this.metrics.commands.inc({ status: 'duplicate' }),
       ledger: this.ledger,
+      onLapse: () => this.uplink.publishStatus(),
       onModeChange: (mode) => {
         this.metrics.mode.set(mode === 'remote' ? 1 : 0);
         this.uplink.publishStatus();

@@ -305,15 +305,18 @@ export class CommandPipeline {
     const { registry } = this.deps;
     for (const l of lapses) {
       const rec = await registry.getCommand(l.commandId);
-      if (!rec || rec.siteId !== site || !FOLLOWABLE.includes(rec.status)) continue;
-      const when = new Date(l.at).toISOString();
       const now = Date.now();
+      // Our own expiry sweep ("no acknowledgement before expiry") is superseded, as by a late ack: the
+      // edge only reports a lapse for a setpoint its devices took.
+      const from = rec && rec.expiresAt <= now ? [...FOLLOWABLE, 'expired' as const] : FOLLOWABLE;
+      if (!rec || rec.siteId !== site || !from.includes(rec.status)) continue;
+      const when = new Date(l.at).toISOString();
       if (rec.expiresAt <= now) {
         // Still `lapsed`, not `expired`: the device did take it and dropped it early; `expired` would
         // tell the operator it was never applied.
         await this.transition(
           rec.id,
-          FOLLOWABLE,
+          from,
           'lapsed',
           { reason: `lapsed at the site at ${when} (${l.reason}); expired before it could be re-asserted` },
           `gateway:${site}`,

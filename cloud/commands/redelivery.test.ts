@@ -128,4 +128,53 @@ describe('command pipeline: open commands re-sent when a gateway comes online', 
     assert.equal(got.length, 0);
     await gw.endAsync();
   });
+
+  it("a lapse the edge reports for a command our sweep expired unanswered turns it lapsed; the edge's own verdicts stand", async () => {
+    // Unanswered past its expiry (the edge died mid-write, then read the device back after restarting).
+    const swept = await send({ type: 'battery_power', device: 'bat1', w: 1500, ttlSeconds: 1 });
+    const refused = await send({ type: 'battery_power', device: 'bat1', w: 1600, ttlSeconds: 1 });
+    const gw = await connectGateway(url(), SITE, password, { clean: true });
+    clients.push(gw);
+    const ack: Ack = {
+      v: 1,
+      site: SITE,
+      ts: Date.now(),
+      commandId: refused,
+      status: 'refused',
+      reason: 'busy',
+    };
+    await gw.publishAsync(siteTopic(SITE, 'acks'), JSON.stringify(ack), { qos: 1 });
+    await new Promise((r) => setTimeout(r, 1100));
+    await t.cloud.commands.expireOverdue();
+    const before = await t.api<{ status: string; reason: string }>('GET', `/commands/${swept}`);
+    assert.deepEqual(
+      [before.body.status, before.body.reason],
+      ['expired', 'no acknowledgement before expiry'],
+    );
+    const at = Date.now();
+    const reason = 'the agent restarted while writing it; read back, bat1 held it: default mode';
+    await gw.publishAsync(
+      siteTopic(SITE, 'status'),
+      JSON.stringify({
+        v: 1,
+        site: SITE,
+        state: 'online',
+        ts: at,
+        lapsed: [
+          { commandId: swept, at, reason },
+          { commandId: refused, at, reason },
+        ],
+      }),
+      { qos: 1 },
+    );
+    await settle();
+    const after = await t.api<{ status: string; reason: string }>('GET', `/commands/${swept}`);
+    assert.equal(after.body.status, 'lapsed');
+    assert.match(
+      after.body.reason,
+      /^lapsed at the site at .*read back, bat1 held it.*expired before it could be re-asserted$/,
+    );
+    const still = await t.api<{ status: string; reason: string }>('GET', `/commands/${refused}`);
+    assert.deepEqual([still.body.status, still.body.reason], ['refused', 'busy']);
+  });
 });

@@ -16,7 +16,7 @@ import {
   type RemoteSetpoints,
   type Snapshot,
 } from './decide.ts';
-import { CommandLedger, type HeldKind, type Lapse } from './ledger.ts';
+import { CommandLedger, type HeldKind, type InFlight, type Lapse } from './ledger.ts';
 
 export interface ControllerSettings extends ControlSettings {
   enabled: boolean;
@@ -44,6 +44,8 @@ export interface ControllerDeps {
   /** A command id arrived again (already answered, or still being applied). */
   onDuplicate?(commandId: string): void;
   onModeChange?(mode: 'default' | 'remote'): void;
+  /** A lapse was recorded that the cloud should hear of now (in an online status). */
+  onLapse?(): void;
   /** Answers and held setpoints that survive a restart; in memory when not given (tests). */
   ledger?: CommandLedger;
   log: Logger;
@@ -97,6 +99,8 @@ export class Controller {
   private readonly applying = new Set<string>(); // immediate commands being written right now
   private timer?: NodeJS.Timeout;
   private busy = false;
+  /** Immediate commands the last process died writing: settled by reading their devices back. */
+  private unsettled: InFlight[];
   mode: 'default' | 'remote' = 'default';
   lastDecision?: Decision;
   readonly stats: ControllerStats = {
@@ -113,6 +117,76 @@ export class Controller {
     const lapsed = this.ledger.lapseHeld(this.now(), 'edge agent restarted: default mode');
     if (lapsed.length)
       deps.log.warn({ commands: lapsed.map((l) => l.commandId) }, 'remote setpoints lapsed by the restart');
+    this.unsettled = this.ledger.inflight();
+    if (this.unsettled.length)
+      deps.log.warn(
+        { commands: this.unsettled.map((f) => f.commandId) },
+        'the agent stopped while writing these commands: reading the devices back',
+      );
+  }
+
+  /**
+   * A command the last process was writing when it died has no answer: whether the devices took it is
+   * read back from them (once they are open) rather than guessed. Taken: a held var/PF setpoint has
+   * lapsed with the restart (reported in the next status); a volt-var or connect stays in force and is
+   * acknowledged `applied`. Not taken: refused (or expired, past its expiry), nothing written now.
+   * A driver that cannot read back leaves the outcome unknown, reported as a lapse that says so.
+   */
+  private async settleInflight(byId: Map<string, DeviceDriver>): Promise<void> {
+    for (const f of [...this.unsettled]) {
+      if (!f.targets.every((t) => byId.has(t.device))) continue; // not open yet: next cycle
+      const taken: string[] = [];
+      const unknown: string[] = [];
+      try {
+        for (const t of f.targets) {
+          const d = byId.get(t.device) as DeviceDriver;
+          const held = d.holds ? await d.holds(t.sp) : undefined;
+          if (held === undefined) unknown.push(t.device);
+          else if (held) taken.push(t.device);
+        }
+      } catch (err) {
+        this.deps.log.warn(
+          { command: f.commandId, err: (err as Error).message },
+          'read-back failed: retrying',
+        );
+        continue;
+      }
+      this.unsettled.splice(this.unsettled.indexOf(f), 1);
+      const now = this.now();
+      const sp = f.targets[0].sp;
+      const heldKind = sp.type === 'reactive_power' || sp.type === 'power_factor';
+      if (taken.length || unknown.length) {
+        const what = taken.length
+          ? `the agent restarted while writing it; read back, ${taken.join(', ')} held it`
+          : `the agent restarted while writing it; ${unknown.join(', ')} cannot be read back: whether it was taken is unknown`;
+        if (heldKind || unknown.length) {
+          // Default mode, as the lapse says: the device's own reactive default, not the dead command.
+          if (heldKind)
+            for (const id of taken)
+              await (byId.get(id) as DeviceDriver).apply({ type: 'reactive_default' }).catch((err: Error) => {
+                this.deps.log.warn({ device: id, err: err.message }, 'reactive default after restart failed');
+              });
+          this.ledger.lapseInflight(f.commandId, [...taken, ...unknown], 'reactive', {
+            at: now,
+            reason: `${what}: default mode`,
+          });
+          this.deps.log.warn(
+            { command: f.commandId, taken, unknown },
+            'in-flight command lapsed by the restart',
+          );
+          this.deps.onLapse?.();
+        } else this.ack({ commandId: f.commandId, status: 'applied', reason: what }, f.expiresAt);
+        continue;
+      }
+      this.ack(
+        {
+          commandId: f.commandId,
+          status: now >= f.expiresAt ? 'expired' : 'refused',
+          reason: 'the agent restarted before the device took it: nothing applied',
+        },
+        f.expiresAt,
+      );
+    }
   }
 
   /** Remote setpoints dropped before their expiry, for the cloud (newest first). */
@@ -230,6 +304,7 @@ export class Controller {
     const notes: string[] = [];
     this.applying.add(c.id);
     try {
+      const targets: { device: string; sp: Setpoint }[] = [];
       for (const id of v.devices) {
         const d = byId.get(id) as DeviceDriver;
         let sp: Setpoint;
@@ -243,6 +318,12 @@ export class Controller {
         } else if (c.type === 'power_factor') sp = { type: 'power_factor', pf: c.pf };
         else if (c.type === 'volt_var') sp = { type: 'volt_var', enabled: c.enabled };
         else sp = { type: 'connect', connected: c.connected };
+        targets.push({ device: id, sp });
+      }
+      // Written ahead: a kill between a register write and the ack must not leave the outcome unknown.
+      this.ledger.beginApply({ commandId: c.id, targets, expiresAt: c.expiresAt, startedAt: this.now() });
+      for (const { device: id, sp } of targets) {
+        const d = byId.get(id) as DeviceDriver;
         const got = await d.apply(sp, { stillWanted: () => this.now() < c.expiresAt });
         // Constant var / PF hold until the command expires; volt-var replaces them (modes are exclusive).
         if (sp.type === 'reactive_power' || sp.type === 'power_factor') {
@@ -392,6 +473,7 @@ export class Controller {
         this.deps.onModeChange?.(this.mode);
       }
       const byId = new Map(this.deps.drivers().map((d) => [d.id, d]));
+      if (this.unsettled.length) await this.settleInflight(byId);
       const jobs: Array<[string, Setpoint, RemoteEntry | undefined, number]> = [];
       for (const [id, w] of Object.entries(decision.battery))
         jobs.push([

@@ -169,4 +169,137 @@ describe('edge command ledger: lapses and answers that outlive the process', () 
     // A PUBACK arriving after the ledger closed (agent stopping) is ignored, not a crash.
     ledger.markDelivered('cmd-a');
   });
+
+  it('reads the devices back for a command the agent died writing: taken is a lapse, not taken is refused or expired', async () => {
+    const path = join(dir, 'inflight.db');
+    let t = Date.now();
+    /** A var setpoint register; `die` makes the next write hang forever before or after it lands. */
+    class Frozen extends Inverter {
+      varSet = 0;
+      die: 'before' | 'after' | undefined;
+      async apply(sp: Setpoint): Promise<Applied> {
+        if (sp.type === 'reactive_power' && this.die === 'before') return new Promise(() => {});
+        const got = await super.apply(sp);
+        if (sp.type === 'reactive_power') this.varSet = sp.var;
+        if (sp.type === 'reactive_power' && this.die === 'after') return new Promise(() => {});
+        return got;
+      }
+    }
+    const pv = new Frozen();
+    const noReadBack = Object.assign(new Frozen(), { id: 'pv2', die: 'after' as const });
+    (pv as DeviceDriver).holds = async (sp) => sp.type === 'reactive_power' && pv.varSet === sp.var;
+    let open: DeviceDriver[] = [pv, noReadBack];
+    const acks: Ack[] = [];
+    let lapseCalls = 0;
+    const make = (ledger: CommandLedger) =>
+      new Controller({
+        site: 's1',
+        settings: {
+          enabled: true,
+          cycleMs: 1000,
+          uplinkLossS: 60,
+          defaultMode: 'self_consumption',
+          socReservePct: 10,
+          deadbandW: 0,
+        },
+        drivers: () => open,
+        latest: () => undefined,
+        uplink: () => ({ connected: true }),
+        sendAck: (ack) => acks.push(ack),
+        onLapse: () => lapseCalls++,
+        ledger,
+        log: pino({ level: 'silent' }),
+        now: () => t,
+      });
+    const cmd = (id: string, device: string, v: number, ttlMs: number) =>
+      JSON.stringify({
+        v: 1,
+        id,
+        site: 's1',
+        device,
+        issuedAt: t,
+        expiresAt: t + ttlMs,
+        type: 'reactive_power',
+        var: v,
+      });
+    // Three commands, each left hanging mid-write by the "death" of the process (never awaited).
+    let ledger = new CommandLedger(path);
+    let ctl = make(ledger);
+    pv.die = 'after';
+    void ctl.handleCommand(cmd('cmd-took-it', 'pv', 618, 3_000));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(pv.varSet, 618, 'the write landed before the process died');
+    ledger.close();
+    ledger = new CommandLedger(path);
+    ctl = make(ledger);
+    pv.die = 'before';
+    void ctl.handleCommand(cmd('cmd-never-got', 'pv', 700, 600_000));
+    void ctl.handleCommand(cmd('cmd-no-readback', 'pv2', 300, 600_000));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(pv.varSet, 618, 'the second write never landed');
+    ledger.close();
+
+    // The restart comes after the first command's expiry; the devices are not open yet.
+    t += 5_000;
+    pv.die = undefined;
+    noReadBack.die = undefined;
+    open = [];
+    const writesBefore = pv.writes.length;
+    ledger = new CommandLedger(path);
+    ctl = make(ledger);
+    await ctl.cycle();
+    assert.deepEqual(acks, [], 'nothing is said before the devices can be read');
+    assert.deepEqual(ctl.lapses(), []);
+    open = [pv, noReadBack];
+    await ctl.cycle();
+    assert.deepEqual(
+      ctl
+        .lapses()
+        .map((l) => [l.commandId, l.reason])
+        .sort(),
+      [
+        [
+          'cmd-no-readback',
+          'the agent restarted while writing it; pv2 cannot be read back: whether it was taken is unknown: default mode',
+        ],
+        ['cmd-took-it', 'the agent restarted while writing it; read back, pv held it: default mode'],
+      ],
+    );
+    assert.equal(lapseCalls, 2);
+    assert.deepEqual(
+      acks.map((a) => [a.commandId, a.status, a.reason]),
+      [['cmd-never-got', 'refused', 'the agent restarted before the device took it: nothing applied']],
+    );
+    // Default mode for real: the device is told to drop the var setpoint the dead process left there,
+    // and nothing of the commands is written again.
+    assert.deepEqual(
+      pv.writes.slice(writesBefore).filter((w) => w.type !== 'active_power_limit'),
+      [{ type: 'reactive_default' }],
+    );
+    // Settled once: a second cycle and a second restart add nothing.
+    await ctl.cycle();
+    ledger.close();
+    ledger = new CommandLedger(path);
+    ctl = make(ledger);
+    await ctl.cycle();
+    assert.equal(acks.length, 1);
+    assert.equal(lapseCalls, 2);
+    assert.deepEqual(ledger.inflight(), []);
+
+    // Not taken and already past its expiry: expired, not refused.
+    pv.die = 'before';
+    void ctl.handleCommand(cmd('cmd-late', 'pv', 900, 1_000));
+    await new Promise((r) => setImmediate(r));
+    ledger.close();
+    t += 2_000;
+    pv.die = undefined;
+    ledger = new CommandLedger(path);
+    ctl = make(ledger);
+    await ctl.cycle();
+    assert.deepEqual(
+      acks.slice(1).map((a) => [a.commandId, a.status]),
+      [['cmd-late', 'expired']],
+    );
+    ledger.close();
+  });
 });

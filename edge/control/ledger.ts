@@ -11,12 +11,17 @@
  * - `lapses`: remote setpoints dropped before their expiry (uplink lost too long, agent restarted),
  *   reported to the cloud in every online status until a newer command for one of their devices
  *   arrives (the cloud's re-assertion) or 24 h have passed.
+ * - `inflight`: an immediate command (var, PF, volt-var, connect) whose device writes have started and
+ *   whose answer is not recorded yet. Written before the first register write, removed with the ack in
+ *   one transaction: a row found at start-up means the agent died mid-write, and the controller reads
+ *   the devices back to tell the cloud whether they took it.
  * Every write is one small synchronous transaction, done before the ack leaves the agent.
  */
 import { mkdirSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Ack } from '../../protocols/mqtt/payloads.ts';
+import type { Setpoint } from '../drivers/types.ts';
 
 /** Which store of the controller a setpoint sits in. */
 export type HeldKind = 'battery' | 'pvLimit' | 'reactive';
@@ -26,6 +31,15 @@ export interface Lapse {
   /** When the edge dropped the setpoint (epoch ms). */
   at: number;
   reason: string;
+}
+
+/** An immediate command the agent was writing when it last stopped (see `inflight` above). */
+export interface InFlight {
+  commandId: string;
+  /** What was (about to be) written to each device. */
+  targets: { device: string; sp: Setpoint }[];
+  expiresAt: number;
+  startedAt: number;
 }
 
 const KEEP_ACK_MS = 3_600_000;
@@ -61,6 +75,9 @@ export class CommandLedger {
       CREATE TABLE IF NOT EXISTS lapses (
         command_id TEXT PRIMARY KEY, at INTEGER NOT NULL, reason TEXT NOT NULL, devices TEXT NOT NULL,
         kind TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS inflight (
+        command_id TEXT PRIMARY KEY, targets TEXT NOT NULL, expires_at INTEGER NOT NULL,
+        started_at INTEGER NOT NULL);
     `);
     // A ledger written before acks recorded their delivery: every stored answer counts as delivered.
     const cols = this.db.prepare('PRAGMA table_info(acks)').all() as { name: string }[];
@@ -90,6 +107,11 @@ export class CommandLedger {
       dropLapse: p('DELETE FROM lapses WHERE command_id = ?'),
       pruneLapses: p('DELETE FROM lapses WHERE at < ?'),
       lapses: p('SELECT command_id, at, reason FROM lapses ORDER BY at DESC, command_id LIMIT ?'),
+      begin: p(
+        'INSERT OR REPLACE INTO inflight (command_id, targets, expires_at, started_at) VALUES (?, ?, ?, ?)',
+      ),
+      settled: p('DELETE FROM inflight WHERE command_id = ?'),
+      inflight: p('SELECT command_id, targets, expires_at, started_at FROM inflight ORDER BY started_at'),
     };
     this.prune(Date.now());
   }
@@ -116,8 +138,49 @@ export class CommandLedger {
   /** Records the first answer to a command; `expiresAt` unknown (a malformed command): kept 24 h. */
   recordAck(ack: Ack, expiresAt: number | undefined, now = Date.now()): void {
     const keepUntil = expiresAt === undefined ? now + KEEP_LAPSE_MS : Math.max(expiresAt, now) + KEEP_ACK_MS;
-    this.s.putAck.run(ack.commandId, JSON.stringify(ack), keepUntil);
+    this.db.transaction(() => {
+      this.s.putAck.run(ack.commandId, JSON.stringify(ack), keepUntil);
+      this.s.settled.run(ack.commandId);
+    })();
     if (++this.writes % 100 === 0) this.prune(now);
+  }
+
+  /** Before the first device write of an immediate command: its outcome is open until the ack. */
+  beginApply(f: InFlight): void {
+    this.s.begin.run(f.commandId, JSON.stringify(f.targets), f.expiresAt, f.startedAt);
+  }
+
+  /** Immediate commands whose writes began but whose answer was never recorded (the agent died). */
+  inflight(): InFlight[] {
+    return (
+      this.s.inflight.all() as {
+        command_id: string;
+        targets: string;
+        expires_at: number;
+        started_at: number;
+      }[]
+    ).map((r) => ({
+      commandId: r.command_id,
+      targets: JSON.parse(r.targets) as InFlight['targets'],
+      expiresAt: r.expires_at,
+      startedAt: r.started_at,
+    }));
+  }
+
+  /**
+   * An in-flight command the devices did take (read back after the restart), and that the restart
+   * then dropped: reported as a lapse, whatever its expiry, since the cloud has no answer for it.
+   */
+  lapseInflight(
+    commandId: string,
+    devices: string[],
+    kind: HeldKind,
+    lapse: { at: number; reason: string },
+  ): void {
+    this.db.transaction(() => {
+      this.s.lapse.run(commandId, lapse.at, lapse.reason, devices.join(','), kind);
+      this.s.settled.run(commandId);
+    })();
   }
 
   /** A remote setpoint is now held for `device`; it replaces any lapse of the same kind there. */
@@ -144,12 +207,16 @@ export class CommandLedger {
    */
   lapseHeld(now: number, reason: string): Lapse[] {
     return this.db.transaction(() => {
-      const rows = this.s.allHeld.all() as {
-        device: string;
-        kind: HeldKind;
-        command_id: string;
-        expires_at: number;
-      }[];
+      // A command still in flight is settled by reading its devices back, not assumed taken.
+      const open = new Set(this.inflight().map((f) => f.commandId));
+      const rows = (
+        this.s.allHeld.all() as {
+          device: string;
+          kind: HeldKind;
+          command_id: string;
+          expires_at: number;
+        }[]
+      ).filter((r) => !open.has(r.command_id));
       for (const r of rows)
         if (r.expires_at > now) this.s.lapse.run(r.command_id, now, reason, r.device, r.kind);
       this.s.clearHeld.run();

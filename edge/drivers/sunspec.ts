@@ -368,6 +368,25 @@ export class SunSpecDriver implements DeviceDriver {
     }
   }
 
+  async holds(sp: Setpoint): Promise<boolean> {
+    const near = (a: unknown, b: number, tol: number) => typeof a === 'number' && Math.abs(a - b) <= tol;
+    switch (sp.type) {
+      case 'reactive_power':
+        return near((await this.readValues(704)).values.VarSet, Math.round(sp.var), 0.5);
+      case 'power_factor': {
+        const g = (await this.readValues(704)).groups.PFWInj?.[0]?.values ?? {};
+        return near(g.PF, Math.abs(sp.pf), 0.0005) && g.Ext === (sp.pf < 0 ? 1 : 0);
+      }
+      case 'volt_var':
+        return (await this.readValues(705)).values.Ena === (sp.enabled ? 1 : 0);
+      case 'connect':
+        return (await this.readValues(123)).values.Conn === (sp.connected ? 1 : 0);
+      default:
+        // Powers are reshaped every control cycle (limits, shares): a read-back cannot name the command.
+        throw new SunSpecError(`${this.id}: no read-back of ${sp.type} setpoints`);
+    }
+  }
+
   async close(): Promise<void> {
     this.opened = false;
   }

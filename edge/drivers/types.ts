@@ -57,6 +57,12 @@ export interface DeviceDriver {
    * SetpointExpiredError, writing nothing more, once `opts.stillWanted()` turns false before a write.
    */
   apply(sp: Setpoint, opts?: ApplyOptions): Promise<Applied>;
+  /**
+   * Reads, writing nothing, whether the device holds the value `sp` writes (its target register
+   * carries it, enabled or not): after a restart mid-write this tells a write that reached the device
+   * from one that did not. Absent when the driver cannot tell.
+   */
+  holds?(sp: Setpoint): Promise<boolean>;
   close(): Promise<void>;
 }
 
