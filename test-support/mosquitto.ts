@@ -8,6 +8,8 @@ import { type ManagedProcess, startProcess, waitForPort } from './process.ts';
 const MOSQUITTO = '/usr/sbin/mosquitto';
 
 export interface MosquittoOptions {
+  /** The port to listen on (default: a free one the OS picks). */
+  port?: number;
   /** username → password; when given, anonymous access is off. */
   users?: Record<string, string>;
   /** Mosquitto ACL file contents (see mosquitto.conf(5) acl_file). */
@@ -48,7 +50,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
     );
   }
   const dir = mkdtempSync(join(tmpdir(), 'gridlayer-mosquitto-'));
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const passwordFile = join(dir, 'passwd');
   const aclFile = join(dir, 'acl');
   if (opts.users) {

@@ -19,6 +19,11 @@ export interface BrokerHookDeps {
   verifyGateway: (site: string, password: string) => Promise<boolean>;
   /** Ingests one uplink message; the broker acknowledges (PUBACK) only after it resolves. */
   onUplink: (site: string, kind: TopicKind, payload: Buffer) => Promise<unknown>;
+  /**
+   * onUplink without a promise per message (the hot path): `done` once stored, with an error when
+   * not. When given, the broker uses it instead of onUplink.
+   */
+  onUplinkNow?: (site: string, kind: TopicKind, payload: Buffer, done: (err?: Error) => void) => void;
   metrics: Metrics;
   log: Logger;
 }
@@ -55,6 +60,15 @@ export function addressOf(client: Client): string {
 export function brokerHooks(ctx: BrokerHookContext): BrokerHooks {
   const { deps, siteOf, throttle, persistence } = ctx;
   const { metrics, log } = deps;
+  // Per client, the last topic it was allowed to publish to and what it is: a gateway publishes to the
+  // same few topics, so the ACL check is a string compare after the first message (the site a client
+  // logged in as never changes on a connection).
+  const allowed = new WeakMap<Client, { topic: string; kind: TopicKind }>();
+  const ingested = (site: string, done: (err?: Error | null) => void) => (err?: Error) => {
+    if (!err) return done(null);
+    log.warn({ err: err.message, site }, 'ingest unavailable; message not acknowledged');
+    done(err);
+  };
   return {
     preConnect(client, packet, done) {
       // aedes speaks MQTT 3.1.1 (and 3.1) only and answers a v5 CONNECT with return code 1
@@ -105,22 +119,24 @@ export function brokerHooks(ctx: BrokerHookContext): BrokerHooks {
     authorizePublish(client, packet, done) {
       if (!client) return done(null); // the cloud's own publishes (commands)
       const site = siteOf.get(client);
-      const t = site ? uplinkOf(site, packet.topic) : undefined;
-      if (!t) {
+      let kind: TopicKind | undefined;
+      const last = allowed.get(client);
+      if (last && last.topic === packet.topic) kind = last.kind;
+      else if (site) {
+        kind = uplinkOf(site, packet.topic)?.kind;
+        if (kind) allowed.set(client, { topic: packet.topic, kind });
+      }
+      if (!kind) {
         metrics.aclDenied.inc({ op: 'publish' });
         log.warn({ site, topic: packet.topic }, 'publish outside the gateway ACL refused');
         // MQTT 3.1.1 has no negative PUBACK: aedes disconnects the client.
         return done(new Error('publish not authorized'));
       }
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-      deps.onUplink(site as string, t.kind, payload).then(
-        // Uplink messages are consumed here; nobody subscribes to them through the broker.
-        () => done(null),
-        (err) => {
-          log.warn({ err: (err as Error).message, site }, 'ingest unavailable; message not acknowledged');
-          done(err as Error);
-        },
-      );
+      // Uplink messages are consumed here; nobody subscribes to them through the broker.
+      if (deps.onUplinkNow)
+        return deps.onUplinkNow(site as string, kind, payload, ingested(site as string, done));
+      deps.onUplink(site as string, kind, payload).then(() => done(null), ingested(site as string, done));
     },
     authorizeSubscribe(client, sub, done) {
       const site = siteOf.get(client);

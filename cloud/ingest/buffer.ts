@@ -16,8 +16,8 @@ interface Entry {
   quarantine?: QuarantineRow[];
   points: number;
   newestTs: number;
-  resolve: () => void;
-  reject: (err: Error) => void;
+  /** Called once: without an error when stored, with one when given up. */
+  done: (err?: Error) => void;
 }
 
 export interface WriteBufferOptions {
@@ -88,16 +88,33 @@ export class WriteBuffer {
     newestTs: number,
     quarantine?: QuarantineRow[],
   ): Promise<void> {
+    if (this.full) await this.waitForSpace();
+    return new Promise<void>((resolve, reject) =>
+      this.add(data, newestTs, quarantine, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  /**
+   * enqueue() without promises, for the broker's per-message path: `done` is called once the rows are
+   * durably written (or with the error when ingest gave up on them). Does not wait for space: callers
+   * check `full` first (enqueue() does).
+   */
+  add(
+    data: PointRow[] | SiteSamples,
+    newestTs: number,
+    quarantine: QuarantineRow[] | undefined,
+    done: (err?: Error) => void,
+  ): void {
+    if (this.closed) {
+      done(new Error('ingest is shutting down'));
+      return;
+    }
     const points =
       (Array.isArray(data) ? data.length : countPoints([data])) + (quarantine ? quarantine.length : 0);
-    if (this.full) await this.waitForSpace();
-    if (this.closed) throw new Error('ingest is shutting down');
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ data, points, newestTs, resolve, reject, ...(quarantine?.length && { quarantine }) });
-      this.queuedPoints += points;
-      this.metrics.buffered.set(this.queuedPoints);
-      this.schedule();
-    });
+    this.queue.push({ data, points, newestTs, done, ...(quarantine?.length && { quarantine }) });
+    this.queuedPoints += points;
+    this.metrics.buffered.set(this.queuedPoints);
+    this.schedule();
   }
 
   private schedule() {
@@ -165,7 +182,7 @@ export class WriteBuffer {
         if (this.closed && this.failures > 3) {
           // Shutting down with the store gone: give up. These messages were never acknowledged to
           // the gateways (embedded broker), so the edges will send them again.
-          for (const e of this.queue.splice(0)) e.reject(err as Error);
+          for (const e of this.queue.splice(0)) settle(e, this.log, err as Error);
           this.queuedPoints = 0;
           this.wakeSpaceWaiters();
           return;
@@ -182,7 +199,7 @@ export class WriteBuffer {
       let newest = 0;
       for (const e of batch) if (e.newestTs > newest) newest = e.newestTs;
       if (newest) this.metrics.lag.observe(Math.max(0, (Date.now() - newest) / 1000));
-      for (const e of batch) e.resolve();
+      for (const e of batch) settle(e, this.log);
       this.wakeSpaceWaiters();
       return;
     }
@@ -228,5 +245,14 @@ export class WriteBuffer {
     this.closed = true;
     this.wakeSpaceWaiters();
     await this.flush();
+  }
+}
+
+/** A message's callback (the broker's acknowledgement) must not keep the rest of its commit waiting. */
+function settle(e: Entry, log: Logger, err?: Error) {
+  try {
+    e.done(err);
+  } catch (cbErr) {
+    log.error({ err: cbErr }, 'ingest callback failed');
   }
 }

@@ -5,7 +5,8 @@
  * idempotent too; this saves the work and makes duplicates visible in metrics.
  */
 export class BatchDedupe {
-  private perSite = new Map<string, { keys: Set<string>; order: string[] }>();
+  /** Per site: the keys seen, and the last `window` of them in a ring (oldest at `next`). */
+  private perSite = new Map<string, { keys: Set<string>; ring: (string | undefined)[]; next: number }>();
 
   constructor(private window = 256) {}
 
@@ -17,13 +18,15 @@ export class BatchDedupe {
   admit(site: string, key: string): boolean {
     let s = this.perSite.get(site);
     if (!s) {
-      s = { keys: new Set(), order: [] };
+      s = { keys: new Set(), ring: new Array(this.window), next: 0 };
       this.perSite.set(site, s);
     }
     if (s.keys.has(key)) return false;
     s.keys.add(key);
-    s.order.push(key);
-    if (s.order.length > this.window) s.keys.delete(s.order.shift() as string);
+    const old = s.ring[s.next];
+    if (old !== undefined) s.keys.delete(old);
+    s.ring[s.next] = key;
+    s.next = (s.next + 1) % this.window;
     return true;
   }
 

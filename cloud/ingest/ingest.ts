@@ -127,41 +127,18 @@ export class Ingest {
   ): Promise<IngestResult> {
     switch (kind) {
       case 'telemetry': {
-        let json: unknown;
-        let jsonError: string | undefined;
-        if (payload.length <= MAX_PAYLOAD_BYTES)
-          try {
-            json = JSON.parse(payload.toString());
-          } catch (err) {
-            jsonError = (err as Error).message;
-          }
         const now = Date.now();
         const cached = this.nameplates.get(site);
         const np = cached && now - cached.at < NAMEPLATE_TTL_MS ? cached.w : await this.loadNameplates(site);
-        const r = screenTelemetry(payload, json, jsonError, {
-          site,
-          receivedMs: now,
-          maxFutureMs: this.maxFutureMs,
-          nameplateW: (d) => np.get(d),
-        });
+        const r = this.screen(site, payload, np, now);
+        if (!r) return 'duplicate';
         const { batch, dedupeKey } = r;
-        if (dedupeKey && !this.dedupe.admit(site, dedupeKey)) {
-          this.telemetryCount.duplicate.inc();
-          return 'duplicate';
-        }
-        this.countQuarantine(site, r.counts, r.quarantine[0]?.detail);
-        // Past the site's quarantine budget the refused values are acknowledged and counted, not kept.
-        const quarantine = this.budgeted(site, r.quarantine);
         // Not durable (external broker: acknowledged once queued): the acknowledgement still waits
         // while the buffer is full, so back-pressure reaches the broker instead of piling up here.
         if (!durable && this.buffer.full) await this.buffer.waitForSpace();
         // The screened batch goes to storage as is: no per-point objects on the hot path.
-        const written = this.buffer.enqueue(batch ?? { site, samples: [] }, r.newestTs, quarantine);
+        const written = this.buffer.enqueue(batch ?? { site, samples: [] }, r.newestTs, r.quarantine);
         if (dedupeKey) written.catch(() => this.dedupe.forget(site, dedupeKey));
-        if (batch?.samples.length) {
-          this.telemetryCount.accepted.inc();
-          this.deps.onTelemetry?.(site, batch);
-        } else this.deps.metrics.messages.inc({ kind, result: 'quarantined' });
         stored?.(written);
         if (durable) await written;
         else written.catch(() => undefined);
@@ -224,6 +201,69 @@ export class Ingest {
         this.reject(site, kind, `schema: ${kind} is not an uplink topic`);
         return 'rejected';
     }
+  }
+
+  /**
+   * handle() for the embedded broker, durable, without a promise per message: `done` is called once
+   * the message is stored (telemetry) or handled (other kinds), with an error when ingest is shutting
+   * down or storage is gone. A telemetry message whose site's nameplates are not cached, or that
+   * arrives while the buffer is full, takes handle()'s path (which waits).
+   */
+  handleNow(site: string, kind: TopicKind, payload: Buffer, done: (err?: Error) => void): void {
+    const now = Date.now();
+    const cached = kind === 'telemetry' ? this.nameplates.get(site) : undefined;
+    if (!cached || now - cached.at >= NAMEPLATE_TTL_MS || this.buffer.full) {
+      this.handle(site, kind, payload).then(() => done(), done);
+      return;
+    }
+    const r = this.screen(site, payload, cached.w, now);
+    if (!r) {
+      done();
+      return;
+    }
+    const key = r.dedupeKey;
+    this.buffer.add(r.batch ?? { site, samples: [] }, r.newestTs, r.quarantine, (err) => {
+      if (err && key) this.dedupe.forget(site, key);
+      done(err);
+    });
+  }
+
+  /**
+   * One JSON parse and the value-by-value screen of a telemetry message; counts it. Undefined for a
+   * redelivery (counted as duplicate).
+   */
+  private screen(site: string, payload: Buffer, np: Map<string, number | undefined>, now: number) {
+    let json: unknown;
+    let jsonError: string | undefined;
+    if (payload.length <= MAX_PAYLOAD_BYTES)
+      try {
+        json = JSON.parse(payload.toString());
+      } catch (err) {
+        jsonError = (err as Error).message;
+      }
+    const r = screenTelemetry(payload, json, jsonError, {
+      site,
+      receivedMs: now,
+      maxFutureMs: this.maxFutureMs,
+      nameplateW: (d) => np.get(d),
+    });
+    if (r.dedupeKey && !this.dedupe.admit(site, r.dedupeKey)) {
+      this.telemetryCount.duplicate.inc();
+      return undefined;
+    }
+    this.countQuarantine(site, r.counts, r.quarantine[0]?.detail);
+    if (r.batch?.samples.length) {
+      this.telemetryCount.accepted.inc();
+      // The live fleet view (latest power per site) sees what was accepted, on both ingest paths.
+      this.deps.onTelemetry?.(site, r.batch);
+    } else this.deps.metrics.messages.inc({ kind: 'telemetry', result: 'quarantined' });
+    // Past the site's quarantine budget the refused values are acknowledged and counted, not kept.
+    return {
+      batch: r.batch,
+      newestTs: r.newestTs,
+      dedupeKey: r.dedupeKey,
+      quarantine: this.budgeted(site, r.quarantine),
+    };
   }
 
   private parse<T extends { site: string }>(

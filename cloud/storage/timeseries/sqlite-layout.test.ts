@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteTimeSeries } from './sqlite.ts';
-import { LAYOUT_VERSION } from './sqlite-layout.ts';
+import { LAYOUT_VERSION, POINT_INDEX } from './sqlite-layout.ts';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 
@@ -166,6 +166,97 @@ describe('embedded time-series layout', () => {
           ['w', 2, undefined],
         ],
       );
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('stores a large write (several rows per statement) the same as a plain per-sample model', async () => {
+    // 300 samples over 8 sites x 2 devices and 12 instants, random point subsets and qualities, so
+    // many (series, ts) repeat inside one write and within one multi-row statement.
+    let seed = 7;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const POINTS = ['w', 'var', 'v', 'a', 'hz', 'pf'];
+    const QUALITIES = [undefined, undefined, 'stale', 'invalid'] as const;
+    const bySite = new Map<
+      string,
+      {
+        ts: number;
+        device: string;
+        values: Record<string, number>;
+        quality?: Record<string, 'stale' | 'invalid'>;
+      }[]
+    >();
+    for (let k = 0; k < 300; k++) {
+      const site = `s${Math.floor(rnd() * 8)}`;
+      const device = `d${Math.floor(rnd() * 2)}`;
+      const ts = T0 + Math.floor(rnd() * 12) * 1000;
+      const values: Record<string, number> = {};
+      const quality: Record<string, 'stale' | 'invalid'> = {};
+      for (const p of POINTS)
+        if (rnd() < 0.5) {
+          values[p] = Math.round(rnd() * 1000) / 10;
+          const q = QUALITIES[Math.floor(rnd() * 4)];
+          if (q) quality[p] = q;
+        }
+      if (!Object.keys(values).length) values.w = k;
+      const list = bySite.get(site) ?? [];
+      list.push(Object.keys(quality).length ? { ts, device, values, quality } : { ts, device, values });
+      bySite.set(site, list);
+    }
+    // The model: per (site, device, ts, point) the last value written; per (site, device, point) the value
+    // of the newest ts, the later write on a tie.
+    const cell = new Map<string, number>();
+    // Quality code of each (site, device, ts, point) cell: the last write's (good = 0).
+    const cellQ = new Map<string, Map<string, number>>();
+    const CODE = { stale: 1, invalid: 2 } as const;
+    const latest = new Map<string, { ts: number; value: number; quality?: string }>();
+    for (const [site, samples] of bySite)
+      for (const s of samples)
+        for (const [p, value] of Object.entries(s.values)) {
+          cell.set(`${site}|${s.device}|${p}|${s.ts}`, value);
+          const row = `${site}|${s.device}|${s.ts}`;
+          const qs = cellQ.get(row) ?? new Map<string, number>();
+          const ql = s.quality?.[p];
+          qs.set(p, ql ? CODE[ql] : 0);
+          cellQ.set(row, qs);
+          const k = `${site}|${s.device}|${p}`;
+          const o = latest.get(k);
+          if (!o || s.ts >= o.ts) latest.set(k, { ts: s.ts, value, quality: s.quality?.[p] });
+        }
+    const store = new SqliteTimeSeries({ path: join(dir, 'big.db') });
+    try {
+      await store.writeSamples([...bySite].map(([site, samples]) => ({ site, samples })));
+      const sites = [...bySite.keys()].sort();
+      const b = await store.range({ sites, from: T0, to: T0 + 12_000, bucketMs: 1 });
+      assert.deepEqual(
+        b.map((x) => [`${x.site}|${x.device}|${x.point}|${x.t}`, x.mean, x.count]).sort(),
+        [...cell].map(([k, v]) => [k, v, 1]).sort(),
+      );
+      const raw = new Database(join(dir, 'big.db'), { readonly: true });
+      const q = raw
+        .prepare(
+          'SELECT se.site, se.device, d.ts, d.q FROM device_samples d JOIN series se ON se.id = d.series',
+        )
+        .all() as { site: string; device: string; ts: number; q: number }[];
+      raw.close();
+      assert.deepEqual(
+        q.map((r) => [`${r.site}|${r.device}|${r.ts}`, r.q]).sort(),
+        [...cellQ]
+          .map(([k, qs]) => [
+            k,
+            [...qs].reduce((a, [p, c]) => a + c * 4 ** (POINT_INDEX.get(p) as number), 0),
+          ])
+          .sort(),
+      );
+      const got = await store.latestOfSites(sites);
+      const flat: [string, number, number, string | undefined][] = [];
+      for (const [site, rows] of got)
+        for (const l of rows) flat.push([`${site}|${l.device}|${l.point}`, l.ts, l.value, l.quality]);
+      assert.deepEqual(flat.sort(), [...latest].map(([k, l]) => [k, l.ts, l.value, l.quality]).sort());
     } finally {
       await store.close();
     }
