@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { STOP_BOUND_MS } from '../cloud/lifecycle.ts';
+import { STOP_BOUND_MS } from '../runtime/lifecycle.ts';
 import { LoadProfile } from '../sim-devices/physics/load.ts';
 import { seededRandom } from '../sim-devices/physics/random.ts';
 import { apiAs, type DemoSummary, demoCloudConfig, setUpDemo } from './demo.ts';

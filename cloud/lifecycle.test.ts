@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
+import { type Lifecycle, LifecycleList } from '../runtime/lifecycle.ts';
 import { freePort } from '../test-support/ports.ts';
 import { parseCloudConfig } from './config.ts';
-import { type Lifecycle, LifecycleList } from './lifecycle.ts';
 import { startCloud } from './service.ts';
 
 /** A pino logger whose JSON lines the test can read back. */

@@ -1,6 +1,7 @@
 import pino, { type Logger } from 'pino';
 import type { WholesaleGateway } from '../protocols/market/wholesale.ts';
 import type { TopicKind } from '../protocols/mqtt/topics.ts';
+import { LifecycleList, named } from '../runtime/lifecycle.ts';
 import { startApi } from './api/server.ts';
 import { hashSecret, parseApiToken, secretMatches } from './auth/secrets.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded.ts';
@@ -12,7 +13,6 @@ import { EventHub } from './events/hub.ts';
 import { ForecastService } from './forecast-service/service.ts';
 import { GridService } from './grid/service.ts';
 import { Ingest } from './ingest/ingest.ts';
-import { LifecycleList, named } from './lifecycle.ts';
 import {
   MarketService,
   type MeteredScheduler,
@@ -88,7 +88,7 @@ async function bootstrap(registry: Registry, token: string | undefined, log: Log
   log.info({ user: user.id }, 'bootstrap operator created');
 }
 
-export { STOP_BOUND_MS, STOP_STEP_MS } from './lifecycle.ts';
+export { STOP_BOUND_MS, STOP_STEP_MS } from '../runtime/lifecycle.ts';
 
 export interface StartCloudOptions {
   logger?: Logger;

@@ -11,6 +11,7 @@ import {
   SCHEMA_VERSION,
   SUPPORTED_SCHEMA_VERSIONS,
 } from '../protocols/mqtt/payloads.ts';
+import { LifecycleList } from '../runtime/lifecycle.ts';
 import { type RawBatch, TelemetryBuffer } from './buffer.ts';
 import type { DeviceConfig, EdgeConfig, ModbusDeviceConfig } from './config.ts';
 import { Controller } from './control/controller.ts';
@@ -26,11 +27,11 @@ import { Uplink } from './uplink.ts';
 import { within } from './within.ts';
 
 export const AGENT_VERSION = '0.1.0';
-/** Time each network part gets to close on stop (they close in parallel, after the buffer). */
+/** Time one stop step gets at most (the device connections close in parallel within one step). */
 export const STOP_STEP_MS = 3000;
 /**
- * Upper bound on stop(): the buffer close (local SQLite, milliseconds) plus one parallel round of
- * STOP_STEP_MS. deploy/edge/gridlayer-edge.service gives TimeoutStopSec=15 s, well above it.
+ * Upper bound on stop() as a whole (runtime/lifecycle.ts shortens later steps to keep it).
+ * deploy/edge/gridlayer-edge.service gives TimeoutStopSec=15 s, well above it.
  */
 export const STOP_BOUND_MS = STOP_STEP_MS + 2000;
 /** Samples per MQTT batch: keeps payloads well under the schema's 256 KiB bound. */
@@ -75,11 +76,13 @@ export class EdgeAgent {
   proxy?: ModbusProxy;
   httpPort?: number;
   private started = false;
-  private stopped = false;
+  private stopping?: Promise<void>;
+  private readonly parts: LifecycleList;
 
   constructor(opts: AgentOptions) {
     this.config = opts.config;
     this.log = opts.log ?? pino({ level: opts.config.log.level, base: { site: opts.config.site } });
+    this.parts = new LifecycleList(this.log, STOP_BOUND_MS, STOP_STEP_MS);
     const c = this.config;
     this.buffer = new TelemetryBuffer({
       path: c.buffer.path,
@@ -398,14 +401,37 @@ export class EdgeAgent {
     }
   }
 
+  /**
+   * The agent's parts, started in this order from one list (runtime/lifecycle.ts) and stopped in
+   * reverse: first every part drains (control, polling and batching stop; then the buffer takes the
+   * last samples and acknowledged batches and closes, so nothing polled is lost whatever hangs next),
+   * then every part stops (proxy, HTTP, uplink, device connections, and the ledger last: a command
+   * arriving while the uplink closes may still write its answer).
+   */
   private async startParts(): Promise<void> {
     const c = this.config;
-    // Samples a killed agent had staged but not batched yet: they go out first, flagged replay.
-    if (this.buffer.stagedSamples) {
-      this.log.info({ samples: this.buffer.stagedSamples }, 'sealing samples staged before the restart');
-      this.buffer.seal(true, MAX_SAMPLES_PER_BATCH);
-    }
-    await this.buildDrivers();
+    const p = this.parts;
+    await p.start({ name: 'command ledger', start: () => undefined, stop: () => this.ledger.close() });
+    await p.start({
+      name: 'buffer',
+      start: () => {
+        // Samples a killed agent had staged but not batched yet: they go out first, flagged replay.
+        if (!this.buffer.stagedSamples) return;
+        this.log.info({ samples: this.buffer.stagedSamples }, 'sealing samples staged before the restart');
+        this.buffer.seal(true, MAX_SAMPLES_PER_BATCH);
+      },
+      drain: () => {
+        try {
+          this.flush();
+          this.uplink.flushAcks();
+        } catch (err) {
+          this.log.error({ err: String(err) }, 'stop: flushing the last samples into the buffer failed');
+        }
+        this.buffer.close();
+      },
+      stop: () => undefined,
+    });
+    await p.start({ name: 'devices', start: () => this.buildDrivers(), stop: () => this.closeDevices() });
     this.scheduler.on('result', (id, reading, ms) => {
       this.metrics.polls.inc({ device: id, result: 'ok' });
       this.metrics.pollSeconds.observe({ device: id }, ms / 1000);
@@ -424,31 +450,60 @@ export class EdgeAgent {
       for (const ack of this.ledger.undelivered())
         this.uplink.publishAck(ack, () => this.ledger.markDelivered(ack.commandId));
     });
-    this.uplink.start();
-    this.scheduler.start();
-    this.batchTimer = setInterval(() => this.flush(), c.uplink.batchMs);
-    if (c.control.enabled) this.controller.start();
-    this.http = await startHttp({
-      host: c.http.host,
-      port: c.http.port,
-      metrics: this.metrics,
-      health: () => this.health(),
+    await p.start({ name: 'uplink', start: () => this.uplink.start(), stop: () => this.uplink.stop() });
+    await p.start({
+      name: 'batching',
+      start: () => {
+        this.batchTimer = setInterval(() => this.flush(), c.uplink.batchMs);
+      },
+      drain: () => clearInterval(this.batchTimer),
+      stop: () => undefined,
     });
+    await p.start({
+      name: 'polling',
+      start: () => this.scheduler.start(),
+      drain: () => this.scheduler.stop(),
+      stop: () => undefined,
+    });
+    await p.start({
+      name: 'control',
+      start: () => {
+        if (c.control.enabled) this.controller.start();
+      },
+      drain: () => this.controller.stop(),
+      stop: () => undefined,
+    });
+    this.http = await p.open(
+      'http',
+      () =>
+        startHttp({
+          host: c.http.host,
+          port: c.http.port,
+          metrics: this.metrics,
+          health: () => this.health(),
+        }),
+      (h) => h.close(),
+    );
     this.httpPort = this.http.port;
-    if (c.proxy) {
-      this.proxy = await startProxy({
-        host: c.proxy.host,
-        port: c.proxy.port,
-        devices: () =>
-          [...this.devices.values()]
-            .map((s) => s.driver)
-            .filter((d): d is SunSpecDriver => d instanceof SunSpecDriver),
-        writable: new Set(c.proxy.writable),
-        isDown: (id) => this.scheduler.states().some((s) => s.id === id && !s.ok),
-        maxAgeMs: (id) => this.devices.get(id)?.cfg.pollMs ?? 1000,
-        log: this.log.child({ part: 'proxy' }),
-      });
-    }
+    const proxy = c.proxy;
+    if (proxy)
+      this.proxy = await p.open(
+        'proxy',
+        () =>
+          startProxy({
+            host: proxy.host,
+            port: proxy.port,
+            devices: () =>
+              [...this.devices.values()]
+                .map((s) => s.driver)
+                .filter((d): d is SunSpecDriver => d instanceof SunSpecDriver),
+            writable: new Set(proxy.writable),
+            isDown: (id) => this.scheduler.states().some((s) => s.id === id && !s.ok),
+            maxAgeMs: (id) => this.devices.get(id)?.cfg.pollMs ?? 1000,
+            log: this.log.child({ part: 'proxy' }),
+          }),
+        (x) => x.close(),
+      );
     this.started = true;
     this.log.info(
       { devices: [...this.devices.keys()], http: this.httpPort, proxy: this.proxy?.port },
@@ -456,30 +511,9 @@ export class EdgeAgent {
     );
   }
 
-  /**
-   * Bounded stop (at most STOP_BOUND_MS): the durable buffer is flushed and closed FIRST, so nothing
-   * polled is lost if a later step hangs; then the proxy, HTTP, uplink and every device connection
-   * close in parallel, each given STOP_STEP_MS. A peer that is gone or frozen (an OPC UA server under
-   * SIGSTOP never answers) costs one step's time-out, logged, never a hang past systemd's stop timeout.
-   */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.started = false;
-    this.scheduler.stop();
-    this.controller.stop();
-    if (this.batchTimer) clearInterval(this.batchTimer);
-    try {
-      this.flush();
-      this.uplink.flushAcks();
-    } catch (err) {
-      this.log.error({ err: String(err) }, 'stop: flushing the last samples into the buffer failed');
-    }
-    this.buffer.close();
+  /** Every device and line connection at once, each given STOP_STEP_MS: a frozen one delays no other. */
+  private async closeDevices(): Promise<void> {
     const steps: Array<[string, () => Promise<unknown>]> = [
-      ['proxy', async () => this.proxy?.close()],
-      ['http', async () => this.http?.close()],
-      ['uplink', () => this.uplink.stop()],
       ...[...this.devices.values()].map((s): [string, () => Promise<unknown>] => [
         `device ${s.driver.id}`,
         () => s.driver.close(),
@@ -494,10 +528,14 @@ export class EdgeAgent {
     );
     const unclean = Object.fromEntries(results.filter(([, r]) => r !== 'done'));
     if (Object.keys(unclean).length)
-      this.log.warn({ steps: unclean }, 'stop: some parts did not close cleanly');
-    // After the uplink: a command arriving while it closed may still write its answer.
-    this.ledger.close();
-    this.log.info('edge agent stopped');
+      this.log.warn({ steps: unclean }, 'stop: some device connections did not close cleanly');
+  }
+
+  /** Bounded stop (at most STOP_BOUND_MS, each step at most STOP_STEP_MS); see startParts for the order. */
+  async stop(): Promise<void> {
+    if (!this.stopping) this.started = false;
+    this.stopping ??= this.parts.stop().then(() => this.log.info('edge agent stopped'));
+    return this.stopping;
   }
 }
 

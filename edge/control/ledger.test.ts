@@ -177,7 +177,7 @@ describe('edge command ledger: lapses and answers that outlive the process', () 
     class Frozen extends Inverter {
       varSet = 0;
       die: 'before' | 'after' | undefined;
-      async apply(sp: Setpoint): Promise<Applied> {
+      override async apply(sp: Setpoint): Promise<Applied> {
         if (sp.type === 'reactive_power' && this.die === 'before') return new Promise(() => {});
         const got = await super.apply(sp);
         if (sp.type === 'reactive_power') this.varSet = sp.var;
@@ -186,7 +186,7 @@ describe('edge command ledger: lapses and answers that outlive the process', () 
       }
     }
     const pv = new Frozen();
-    const noReadBack = Object.assign(new Frozen(), { id: 'pv2', die: 'after' as const });
+    const noReadBack = Object.assign(new Frozen(), { id: 'pv2', die: 'after' as Frozen['die'] });
     (pv as DeviceDriver).holds = async (sp) => sp.type === 'reactive_power' && pv.varSet === sp.var;
     let open: DeviceDriver[] = [pv, noReadBack];
     const acks: Ack[] = [];
@@ -248,7 +248,7 @@ describe('edge command ledger: lapses and answers that outlive the process', () 
     ledger = new CommandLedger(path);
     ctl = make(ledger);
     await ctl.cycle();
-    assert.deepEqual(acks, [], 'nothing is said before the devices can be read');
+    assert.equal(acks.length, 0, 'nothing is said before the devices can be read');
     assert.deepEqual(ctl.lapses(), []);
     open = [pv, noReadBack];
     await ctl.cycle();

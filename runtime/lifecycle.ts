@@ -1,8 +1,9 @@
 /**
- * One start/stop contract for every long-lived part of the cloud, and the list that walks it.
+ * One start/stop contract for every long-lived part, and the list that walks it: shared by the two
+ * composition roots, the cloud (cloud/service.ts) and the edge agent (edge/agent.ts), which is why it
+ * lives in runtime/ and imports nothing of either.
  *
- * The composition root (cloud/service.ts) starts its parts one after the other through a
- * `LifecycleList`; stop() (and a start that fails half-way) stops what started in reverse order, so
+ * A composition root starts its parts one after the other through a `LifecycleList`; stop() (and a start that fails half-way) stops what started in reverse order, so
  * there is one shutdown order, not one for a failed start and another for a normal stop. Stopping has
  * two phases because of what the ingest path promises: first every part `drain`s in reverse (the
  * broker stops accepting connections, then the ingest flushes the messages it has taken and
@@ -34,9 +35,15 @@ const MIN_STEP_MS = 100;
 const STOP_SLACK_MS = 400;
 
 /** Runs one stop step: its failure is logged, and on timeout it is abandoned (logged) so the next runs. */
-async function boundedStep(name: string, fn: () => unknown, deadline: number, log: Logger): Promise<void> {
+async function boundedStep(
+  name: string,
+  fn: () => unknown,
+  deadline: number,
+  stepMs: number,
+  log: Logger,
+): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  const ms = Math.max(MIN_STEP_MS, Math.min(STOP_STEP_MS, deadline - Date.now()));
+  const ms = Math.max(MIN_STEP_MS, Math.min(stepMs, deadline - Date.now()));
   log.debug({ step: name, ms }, 'stop step');
   const timedOut = new Promise<void>((r) => {
     timer = setTimeout(() => {
@@ -56,9 +63,11 @@ export class LifecycleList {
   readonly #started: Lifecycle[] = [];
   #stopping: Promise<void> | undefined;
 
+  /** `boundMs`: the whole stop; `stepMs`: one step at most (the edge keeps both shorter than the cloud). */
   constructor(
     private readonly log: Logger,
     private readonly boundMs = STOP_BOUND_MS,
+    private readonly stepMs = STOP_STEP_MS,
   ) {}
 
   /** Names of the started parts, in start order. */
@@ -101,7 +110,7 @@ export class LifecycleList {
     // The deadline leaves MIN_STEP_MS for every step, so even if each step before it timed out the
     // last one still ends within boundMs (12 steps with the full config: 10 s − 0.4 s − 1.2 s = 8.4 s).
     const deadline = Date.now() + this.boundMs - STOP_SLACK_MS - MIN_STEP_MS * steps.length;
-    for (const [name, fn] of steps) await boundedStep(name, fn, deadline, this.log);
+    for (const [name, fn] of steps) await boundedStep(name, fn, deadline, this.stepMs, this.log);
   }
 }
 
