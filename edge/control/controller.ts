@@ -101,6 +101,8 @@ export class Controller {
   private busy = false;
   /** Immediate commands the last process died writing: settled by reading their devices back. */
   private unsettled: InFlight[];
+  /** Devices whose var/PF setpoint lapsed with the restart: told `reactive_default` once they are open. */
+  private readonly resetReactive: Set<string>;
   mode: 'default' | 'remote' = 'default';
   lastDecision?: Decision;
   readonly stats: ControllerStats = {
@@ -114,6 +116,8 @@ export class Controller {
     this.ledger = deps.ledger ?? new CommandLedger(':memory:');
     // A new process follows no remote setpoint yet: what the last one held has lapsed (the cloud is
     // told in the next online status and re-asserts what it still wants).
+    // The constant var/PF the last process kept on its devices: ended here, as the lapse says.
+    this.resetReactive = new Set(this.ledger.heldReactive(this.now()));
     const lapsed = this.ledger.lapseHeld(this.now(), 'edge agent restarted: default mode');
     if (lapsed.length)
       deps.log.warn({ commands: lapsed.map((l) => l.commandId) }, 'remote setpoints lapsed by the restart');
@@ -474,6 +478,23 @@ export class Controller {
       }
       const byId = new Map(this.deps.drivers().map((d) => [d.id, d]));
       if (this.unsettled.length) await this.settleInflight(byId);
+      for (const id of this.resetReactive) {
+        const d = byId.get(id);
+        if (!d || this.reactive.has(id)) {
+          if (this.reactive.has(id)) this.resetReactive.delete(id); // a new command took over
+          continue;
+        }
+        try {
+          await d.apply({ type: 'reactive_default' });
+          this.resetReactive.delete(id);
+          this.deps.log.info({ device: id }, 'reactive setpoint of the last process ended: device default');
+        } catch (err) {
+          this.deps.log.warn(
+            { device: id, err: (err as Error).message },
+            'reactive default after restart failed',
+          );
+        }
+      }
       const jobs: Array<[string, Setpoint, RemoteEntry | undefined, number]> = [];
       for (const [id, w] of Object.entries(decision.battery))
         jobs.push([

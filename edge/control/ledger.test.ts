@@ -302,4 +302,61 @@ describe('edge command ledger: lapses and answers that outlive the process', () 
     );
     ledger.close();
   });
+
+  it('after a restart, a constant var setpoint the last process held is ended on the device, not left to its revert timer', async () => {
+    const path = join(dir, 'held-reactive.db');
+    const t = Date.now();
+    const pv = new Inverter();
+    let open: DeviceDriver[] = [pv];
+    const make = (ledger: CommandLedger) =>
+      new Controller({
+        site: 's1',
+        settings: {
+          enabled: true,
+          cycleMs: 1000,
+          uplinkLossS: 60,
+          defaultMode: 'self_consumption',
+          socReservePct: 10,
+          deadbandW: 0,
+        },
+        drivers: () => open,
+        latest: () => undefined,
+        uplink: () => ({ connected: true }),
+        sendAck: () => undefined,
+        ledger,
+        log: pino({ level: 'silent' }),
+        now: () => t,
+      });
+    let ledger = new CommandLedger(path);
+    const ctl = make(ledger);
+    await ctl.handleCommand(
+      JSON.stringify({
+        v: 1,
+        id: 'cmd-held-var',
+        site: 's1',
+        device: 'pv',
+        issuedAt: t,
+        expiresAt: t + 600_000,
+        type: 'reactive_power',
+        var: 1000,
+      }),
+    );
+    ledger.close();
+    const before = pv.writes.length;
+    open = []; // the device is not open yet when the new process starts
+    ledger = new CommandLedger(path);
+    const next = make(ledger);
+    await next.cycle();
+    assert.deepEqual(pv.writes.slice(before), []);
+    open = [pv];
+    await next.cycle();
+    await next.cycle();
+    const reactive = (w: Setpoint) => w.type !== 'active_power_limit';
+    assert.deepEqual(pv.writes.slice(before).filter(reactive), [{ type: 'reactive_default' }]);
+    assert.deepEqual(
+      next.lapses().map((l) => [l.commandId, l.reason]),
+      [['cmd-held-var', 'edge agent restarted: default mode']],
+    );
+    ledger.close();
+  });
 });

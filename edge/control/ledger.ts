@@ -228,6 +228,16 @@ export class CommandLedger {
     })();
   }
 
+  /** Devices holding an unexpired var/PF setpoint of the last process (none in flight), for start-up. */
+  heldReactive(now: number): string[] {
+    const open = new Set(this.inflight().map((f) => f.commandId));
+    return (
+      this.s.allHeld.all() as { device: string; kind: HeldKind; command_id: string; expires_at: number }[]
+    )
+      .filter((r) => r.kind === 'reactive' && r.expires_at > now && !open.has(r.command_id))
+      .map((r) => r.device);
+  }
+
   /** Lapses to report, newest first (at most MAX_REPORTED_LAPSES). */
   lapses(): Lapse[] {
     return (
