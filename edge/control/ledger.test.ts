@@ -28,6 +28,16 @@ class Inverter implements DeviceDriver {
   async close() {}
 }
 
+/** The controller settings every case here runs with (uplink loss after 60 s, no deadband). */
+const SETTINGS = {
+  enabled: true,
+  cycleMs: 1000,
+  uplinkLossS: 60,
+  defaultMode: 'self_consumption',
+  socReservePct: 10,
+  deadbandW: 0,
+} as const;
+
 describe('edge command ledger: lapses and answers that outlive the process', () => {
   let dir = '';
   before(() => {
@@ -50,14 +60,7 @@ describe('edge command ledger: lapses and answers that outlive the process', () 
     const make = (ledger: CommandLedger) =>
       new Controller({
         site: 's1',
-        settings: {
-          enabled: true,
-          cycleMs: 1000,
-          uplinkLossS: 60,
-          defaultMode: 'self_consumption',
-          socReservePct: 10,
-          deadbandW: 0,
-        },
+        settings: SETTINGS,
         drivers: () => [pv],
         latest: () => ({ reading: { ts: t, values: { w: 3000 }, quality: {} }, atMs: t, pollMs: 1000 }),
         uplink: () => up,
@@ -194,14 +197,7 @@ describe('edge command ledger: lapses and answers that outlive the process', () 
     const make = (ledger: CommandLedger) =>
       new Controller({
         site: 's1',
-        settings: {
-          enabled: true,
-          cycleMs: 1000,
-          uplinkLossS: 60,
-          defaultMode: 'self_consumption',
-          socReservePct: 10,
-          deadbandW: 0,
-        },
+        settings: SETTINGS,
         drivers: () => open,
         latest: () => undefined,
         uplink: () => ({ connected: true }),
@@ -311,14 +307,7 @@ describe('edge command ledger: lapses and answers that outlive the process', () 
     const make = (ledger: CommandLedger) =>
       new Controller({
         site: 's1',
-        settings: {
-          enabled: true,
-          cycleMs: 1000,
-          uplinkLossS: 60,
-          defaultMode: 'self_consumption',
-          socReservePct: 10,
-          deadbandW: 0,
-        },
+        settings: SETTINGS,
         drivers: () => open,
         latest: () => undefined,
         uplink: () => ({ connected: true }),
