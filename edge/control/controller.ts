@@ -266,6 +266,19 @@ export class Controller {
         return;
       }
       if (this.pending.has(id) || this.applying.has(id)) return; // its ack is on the way
+      // The last process died writing it (the broker delivers it again after the restart): the
+      // read-back settles it, or already has as a lapse. Writing it now would apply it twice.
+      const readBack = this.unsettled.some((f) => f.commandId === id);
+      if (readBack || this.ledger.lapsedWithoutAck(id)) {
+        this.deps.onDuplicate?.(id);
+        this.deps.log.info(
+          { command: id },
+          readBack
+            ? 'command delivered again while its devices are read back; not applied again'
+            : 'command delivered again after its lapse by the restart; not applied again',
+        );
+        return;
+      }
     }
     if (!v.ok) {
       this.deps.log.warn({ reason: v.reason, command: v.commandId }, 'command refused');

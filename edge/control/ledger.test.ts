@@ -299,6 +299,84 @@ describe('edge command ledger: lapses and answers that outlive the process', () 
     ledger.close();
   });
 
+  it('a copy of a command the last process died writing (the broker delivers it again) is never written a second time', async () => {
+    const path = join(dir, 'redelivered.db');
+    const t = Date.now();
+    class Frozen extends Inverter {
+      varSet = 0;
+      die = false;
+      override async apply(sp: Setpoint): Promise<Applied> {
+        const got = await super.apply(sp);
+        if (sp.type === 'reactive_power') this.varSet = sp.var;
+        if (sp.type === 'reactive_power' && this.die) return new Promise(() => {});
+        return got;
+      }
+    }
+    const pv = new Frozen();
+    (pv as DeviceDriver).holds = async (sp) => sp.type === 'reactive_power' && pv.varSet === sp.var;
+    let open: DeviceDriver[] = [pv];
+    const acks: Ack[] = [];
+    const duplicates: string[] = [];
+    const make = (ledger: CommandLedger) =>
+      new Controller({
+        site: 's1',
+        settings: SETTINGS,
+        drivers: () => open,
+        latest: () => undefined,
+        uplink: () => ({ connected: true }),
+        sendAck: (ack) => acks.push(ack),
+        onDuplicate: (id) => duplicates.push(id),
+        ledger,
+        log: pino({ level: 'silent' }),
+        now: () => t,
+      });
+    const payload = JSON.stringify({
+      v: 1,
+      id: 'cmd-var-508',
+      site: 's1',
+      device: 'pv',
+      issuedAt: t,
+      expiresAt: t + 600_000,
+      type: 'reactive_power',
+      var: 508,
+    });
+    const varWrites = () => pv.writes.filter((w) => w.type === 'reactive_power').length;
+    let ledger = new CommandLedger(path);
+    let ctl = make(ledger);
+    pv.die = true;
+    void ctl.handleCommand(payload);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(varWrites(), 1);
+    ledger.close();
+
+    // Restarted; the copy arrives before the devices are open (the read-back has not run yet).
+    pv.die = false;
+    open = [];
+    ledger = new CommandLedger(path);
+    ctl = make(ledger);
+    open = [pv];
+    await ctl.handleCommand(payload);
+    assert.equal(varWrites(), 1, 'not written again while its outcome is open');
+    assert.equal(acks.length, 0);
+    await ctl.cycle();
+    assert.deepEqual(
+      ctl.lapses().map((l) => l.commandId),
+      ['cmd-var-508'],
+    );
+    assert.equal(varWrites(), 1, 'the read-back wrote nothing of it');
+    // A copy after the read-back, and another after a second restart: still nothing written or acked.
+    await ctl.handleCommand(payload);
+    ledger.close();
+    ledger = new CommandLedger(path);
+    ctl = make(ledger);
+    await ctl.cycle();
+    await ctl.handleCommand(payload);
+    assert.equal(varWrites(), 1);
+    assert.equal(acks.length, 0);
+    assert.deepEqual(duplicates, ['cmd-var-508', 'cmd-var-508', 'cmd-var-508']);
+    ledger.close();
+  });
+
   it('after a restart, a constant var setpoint the last process held is ended on the device, not left to its revert timer', async () => {
     const path = join(dir, 'held-reactive.db');
     const t = Date.now();

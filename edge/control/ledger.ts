@@ -14,7 +14,9 @@
  * - `inflight`: an immediate command (var, PF, volt-var, connect) whose device writes have started and
  *   whose answer is not recorded yet. Written before the first register write, removed with the ack in
  *   one transaction: a row found at start-up means the agent died mid-write, and the controller reads
- *   the devices back to tell the cloud whether they took it.
+ *   the devices back to tell the cloud whether they took it. One settled as a lapse (taken and dropped
+ *   by the restart, or unknown) keeps its row, marked, until an hour past its expiry: a copy delivered
+ *   again must find it and not be applied a second time, since no ack records it.
  * Every write is one small synchronous transaction, done before the ack leaves the agent.
  */
 import { mkdirSync } from 'node:fs';
@@ -77,12 +79,15 @@ export class CommandLedger {
         kind TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS inflight (
         command_id TEXT PRIMARY KEY, targets TEXT NOT NULL, expires_at INTEGER NOT NULL,
-        started_at INTEGER NOT NULL);
+        started_at INTEGER NOT NULL, lapsed INTEGER NOT NULL DEFAULT 0);
     `);
     // A ledger written before acks recorded their delivery: every stored answer counts as delivered.
     const cols = this.db.prepare('PRAGMA table_info(acks)').all() as { name: string }[];
     if (!cols.some((c) => c.name === 'delivered'))
       this.db.exec('ALTER TABLE acks ADD COLUMN delivered INTEGER NOT NULL DEFAULT 1');
+    const inflightCols = this.db.prepare('PRAGMA table_info(inflight)').all() as { name: string }[];
+    if (!inflightCols.some((c) => c.name === 'lapsed'))
+      this.db.exec('ALTER TABLE inflight ADD COLUMN lapsed INTEGER NOT NULL DEFAULT 0');
     const p = (sql: string) => this.db.prepare(sql);
     this.s = {
       delivered: p('UPDATE acks SET delivered = 1 WHERE command_id = ?'),
@@ -104,6 +109,7 @@ export class CommandLedger {
          ON CONFLICT (command_id) DO UPDATE SET devices = lapses.devices || ',' || excluded.devices`,
       ),
       lapsesOfKind: p('SELECT command_id, devices FROM lapses WHERE kind = ?'),
+      isLapse: p('SELECT 1 FROM lapses WHERE command_id = ?'),
       dropLapse: p('DELETE FROM lapses WHERE command_id = ?'),
       pruneLapses: p('DELETE FROM lapses WHERE at < ?'),
       lapses: p('SELECT command_id, at, reason FROM lapses ORDER BY at DESC, command_id LIMIT ?'),
@@ -111,7 +117,12 @@ export class CommandLedger {
         'INSERT OR REPLACE INTO inflight (command_id, targets, expires_at, started_at) VALUES (?, ?, ?, ?)',
       ),
       settled: p('DELETE FROM inflight WHERE command_id = ?'),
-      inflight: p('SELECT command_id, targets, expires_at, started_at FROM inflight ORDER BY started_at'),
+      lapsedInflight: p('UPDATE inflight SET lapsed = 1 WHERE command_id = ?'),
+      isLapsedInflight: p('SELECT 1 FROM inflight WHERE command_id = ? AND lapsed = 1'),
+      pruneInflight: p('DELETE FROM inflight WHERE lapsed = 1 AND expires_at < ?'),
+      inflight: p(
+        'SELECT command_id, targets, expires_at, started_at FROM inflight WHERE lapsed = 0 ORDER BY started_at',
+      ),
     };
     this.prune(Date.now());
   }
@@ -179,8 +190,18 @@ export class CommandLedger {
   ): void {
     this.db.transaction(() => {
       this.s.lapse.run(commandId, lapse.at, lapse.reason, devices.join(','), kind);
-      this.s.settled.run(commandId);
+      this.s.lapsedInflight.run(commandId);
     })();
+  }
+
+  /**
+   * The command lapsed with a restart before its answer was recorded (in flight, or held before its
+   * ack): a copy delivered again must not be applied, since no ack records that it was.
+   */
+  lapsedWithoutAck(commandId: string): boolean {
+    return (
+      this.s.isLapsedInflight.get(commandId) !== undefined || this.s.isLapse.get(commandId) !== undefined
+    );
   }
 
   /** A remote setpoint is now held for `device`; it replaces any lapse of the same kind there. */
@@ -248,6 +269,7 @@ export class CommandLedger {
   private prune(now: number): void {
     this.s.pruneAcks.run(now);
     this.s.pruneLapses.run(now - KEEP_LAPSE_MS);
+    this.s.pruneInflight.run(now - KEEP_ACK_MS);
   }
 
   close(): void {
