@@ -18,10 +18,15 @@ const DEFAULT_MQTT_TCP = { host: '127.0.0.1', port: 1883 };
 
 const tlsListener = listener
   .extend({
-    /** PEM files. `ca` given = clients may present certificates signed by it (not required). */
+    /**
+     * PEM files. Gateways may log in with a certificate from the gateway CA (enrolment.gatewayCa)
+     * instead of a password; `ca`: another CA whose client certificates count the same way.
+     */
     cert: z.string(),
     key: z.string(),
     ca: z.string().optional(),
+    /** true: a gateway on this listener must present a valid certificate; passwords alone are refused. */
+    requireClientCertificate: z.boolean().default(false),
   })
   .strict();
 
@@ -218,6 +223,16 @@ export const cloudConfigSchema = z
           .optional(),
         /** PEM file of the CA that signed the broker's certificate, handed to an enrolled gateway. */
         brokerCa: z.string().optional(),
+        /**
+         * The CA that signs enrolled gateways' certificate requests (PEM files, made on first start
+         * when both are missing; give every cloud node the same pair).
+         */
+        gatewayCa: z
+          .object({ cert: z.string(), key: z.string() })
+          .strict()
+          .default({ cert: 'data/gateway-ca.pem', key: 'data/gateway-ca-key.pem' }),
+        /** Lifetime of a gateway certificate (the gateway rotates it before then). */
+        certificateDays: z.number().int().min(1).max(3650).default(365),
         /** Per source address: after maxFailures refused codes within windowSeconds, 429 for a window. */
         throttle: z
           .object({
@@ -318,6 +333,7 @@ export function parseCloudConfig(input: unknown, baseDir = process.cwd()): Cloud
   if (c.broker.mode === 'external' && c.broker.ca) c.broker.ca = abs(c.broker.ca);
   if (c.api.tls) c.api.tls = { cert: abs(c.api.tls.cert), key: abs(c.api.tls.key) };
   if (c.enrolment.brokerCa) c.enrolment.brokerCa = abs(c.enrolment.brokerCa);
+  c.enrolment.gatewayCa = { cert: abs(c.enrolment.gatewayCa.cert), key: abs(c.enrolment.gatewayCa.key) };
   if (c.market.networkFile) c.market.networkFile = abs(c.market.networkFile);
   if (c.market.networkFile && c.network.feeder)
     throw new Error(

@@ -3,6 +3,7 @@ import type { WholesaleGateway } from '../protocols/market/wholesale.ts';
 import type { TopicKind } from '../protocols/mqtt/topics.ts';
 import { LifecycleList, named } from '../runtime/lifecycle.ts';
 import { startApi } from './api/server.ts';
+import { GatewayCa } from './auth/gateway-ca.ts';
 import { hashSecret, parseApiToken, secretMatches } from './auth/secrets.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded.ts';
 import { connectExternalBroker, type ExternalBus } from './broker/external.ts';
@@ -183,6 +184,17 @@ async function startCore(parts: LifecycleList, config: CloudConfig, log: Logger,
     }
     return hash !== null && secretMatches(password, hash);
   };
+  // The certificates each site's gateway may log in with, cached the same way (dropped on a change).
+  const certCache = new Map<string, Set<string>>();
+  const verifyGatewayCertificate = async (site: string, serial: string) => {
+    let serials = certCache.get(site);
+    if (!serials) {
+      serials = new Set(await registry.activeGatewayCertificates(site));
+      certCache.set(site, serials);
+    }
+    return serials.has(serial);
+  };
+  const gatewayCa = await GatewayCa.open(config.enrolment.gatewayCa);
   const onUplink = (site: string, kind: TopicKind, payload: Buffer) => ingest.handle(site, kind, payload);
   const broker = await parts.open<Broker>(
     'broker',
@@ -192,6 +204,8 @@ async function startCore(parts: LifecycleList, config: CloudConfig, log: Logger,
             embedded: await startEmbeddedBroker({
               config: config.broker,
               verifyGateway,
+              verifyGatewayCertificate,
+              gatewayCaPem: gatewayCa.certPem,
               onUplink,
               onUplinkNow: (site, kind, payload, done) => ingest.handleNow(site, kind, payload, done),
               metrics,
@@ -213,7 +227,18 @@ async function startCore(parts: LifecycleList, config: CloudConfig, log: Logger,
   );
   publish = (broker.embedded ?? broker.external).publish;
   await parts.start(named('commands', commands));
-  return { store, db, registry, ingest, commands, broker, credCache, live: { hub, fleet } };
+  return {
+    store,
+    db,
+    registry,
+    ingest,
+    commands,
+    broker,
+    credCache,
+    certCache,
+    gatewayCa,
+    live: { hub, fleet },
+  };
 }
 
 /** Grid, market, metered settlement, forecasts and VPP, on top of the core. */
@@ -335,8 +360,10 @@ export async function startCloud(config: CloudConfig, opts: StartCloudOptions = 
             metrics,
             auth: config.auth,
             enrolment: config.enrolment,
+            gatewayCa: core.gatewayCa,
             credentialsChanged: (site) => {
               core.credCache.delete(site);
+              core.certCache.delete(site);
               // A rotated or revoked credential ends the session that logged in with the old one.
               broker.embedded?.disconnectSite(site);
             },

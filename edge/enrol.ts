@@ -8,6 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { dirname, join, resolve } from 'node:path';
 import { isMap, parseDocument, stringify } from 'yaml';
+import { newGatewayKeyAndRequest } from '../protocols/pki/x509.ts';
 
 export interface JsonResponse<T = unknown> {
   status: number;
@@ -80,7 +81,44 @@ export function apiBase(cloud: string): string {
 
 export interface Enrolled {
   site: string;
-  uplink: { url?: string; username: string; password: string; caPem?: string };
+  uplink: {
+    url?: string;
+    username: string;
+    password: string;
+    caPem?: string;
+    /** Signed from the request the gateway sent: its login over TLS, with the key only it holds. */
+    certPem?: string;
+    certNotAfter?: number;
+  };
+}
+
+/** Where the gateway keeps its own key and certificate: beside its config. */
+function certFiles(configPath: string): { key: string; cert: string } {
+  return {
+    key: join(dirname(configPath), 'gateway-key.pem'),
+    cert: join(dirname(configPath), 'gateway-cert.pem'),
+  };
+}
+
+/**
+ * Presents a request to the cloud with a key made here for it; a cloud too old to know `csr`
+ * refuses the field as unknown before looking at the code, so the request is retried without it.
+ */
+async function presentWithKey(
+  url: string,
+  body: Record<string, unknown>,
+  ca: string | undefined,
+): Promise<{ res: JsonResponse<Enrolled | { error?: string }>; keyPem?: string }> {
+  const { keyPem, csrPem } = await newGatewayKeyAndRequest(String(body.site ?? 'gateway'));
+  const res = await httpsJson<Enrolled | { error?: string }>(url, {
+    method: 'POST',
+    body: { ...body, csr: csrPem },
+    ca,
+  });
+  const error = (res.body as { error?: string } | undefined)?.error ?? '';
+  if (res.status === 400 && /csr/.test(error) && /unrecognized|unknown/i.test(error))
+    return { res: await httpsJson(url, { method: 'POST', body, ca }) };
+  return { res, keyPem };
 }
 
 export interface EnrolOptions {
@@ -104,6 +142,8 @@ export interface EnrolResult {
   updated: boolean;
   brokerUrl: string;
   caFile?: string;
+  /** The gateway's certificate file, when the cloud signed one (the uplink logs in with it over TLS). */
+  certFile?: string;
 }
 
 export class EnrolError extends Error {
@@ -117,11 +157,7 @@ export class EnrolError extends Error {
 
 /** Presents the code once and writes the received credential into the edge config (mode 0600). */
 export async function enrol(o: EnrolOptions): Promise<EnrolResult> {
-  const res = await httpsJson<Enrolled | { error?: string }>(`${apiBase(o.cloud)}/enrol`, {
-    method: 'POST',
-    body: { code: o.code },
-    ca: o.apiCa,
-  });
+  const { res, keyPem } = await presentWithKey(`${apiBase(o.cloud)}/enrol`, { code: o.code }, o.apiCa);
   if (res.status !== 200) {
     const why = (res.body as { error?: string } | undefined)?.error ?? JSON.stringify(res.body);
     throw new EnrolError(`enrolment refused (HTTP ${res.status}): ${why}`, res.status);
@@ -139,11 +175,21 @@ export async function enrol(o: EnrolOptions): Promise<EnrolResult> {
     caFile = join(dirname(configPath), 'cloud-ca.pem');
     writeFileSync(caFile, got.uplink.caPem);
   }
+  const tls = /^(mqtts|wss):/.test(brokerUrl);
+  let certFile: string | undefined;
+  if (got.uplink.certPem && keyPem) {
+    const files = certFiles(configPath);
+    writeSecretFile(files.key, keyPem);
+    writeFileSync(files.cert, got.uplink.certPem);
+    certFile = files.cert;
+  }
   const uplink: Record<string, unknown> = {
     url: brokerUrl,
     username: got.uplink.username,
     password: got.uplink.password,
-    ...(caFile && /^(mqtts|wss):/.test(brokerUrl) ? { ca: caFile } : {}),
+    ...(caFile && tls ? { ca: caFile } : {}),
+    // Over TLS the certificate is the login; the password stays for rotation and plain listeners.
+    ...(certFile && tls ? { cert: certFile, key: certFiles(configPath).key } : {}),
   };
   const updated = existsSync(configPath);
   let text: string;
@@ -168,7 +214,14 @@ export async function enrol(o: EnrolOptions): Promise<EnrolResult> {
     text = `# Written by gridlayer enrol on ${new Date().toISOString()} for site ${got.site}.\n# Add the devices: gridlayer commission … --uplink-from ${configPath} (or list them under devices).\n${stringify(fresh)}`;
   }
   writeSecretFile(configPath, text);
-  return { site: got.site, config: configPath, updated, brokerUrl, ...(caFile ? { caFile } : {}) };
+  return {
+    site: got.site,
+    config: configPath,
+    updated,
+    brokerUrl,
+    ...(caFile ? { caFile } : {}),
+    ...(certFile ? { certFile } : {}),
+  };
 }
 
 /**
@@ -218,16 +271,25 @@ export async function rotateCredential(o: {
   const password = doc.getIn(['uplink', 'password']);
   if (typeof site !== 'string' || typeof password !== 'string')
     throw new EnrolError(`${configPath}: no site and uplink.password to rotate: enrol with a code first`);
-  const res = await httpsJson<Enrolled | { error?: string }>(`${apiBase(o.cloud)}/enrol/rotate`, {
-    method: 'POST',
-    body: { site, password },
-    ca: o.apiCa,
-  });
+  const { res, keyPem } = await presentWithKey(
+    `${apiBase(o.cloud)}/enrol/rotate`,
+    { site, password },
+    o.apiCa,
+  );
   if (res.status !== 200) {
     const why = (res.body as { error?: string } | undefined)?.error ?? JSON.stringify(res.body);
     throw new EnrolError(`rotation refused (HTTP ${res.status}): ${why}`, res.status);
   }
-  doc.setIn(['uplink', 'password'], (res.body as Enrolled).uplink.password);
+  const got = res.body as Enrolled;
+  doc.setIn(['uplink', 'password'], got.uplink.password);
+  // A new key with the new certificate (the cloud revoked the old one); used where one was before.
+  if (got.uplink.certPem && keyPem) {
+    const files = certFiles(configPath);
+    writeSecretFile(files.key, keyPem);
+    writeFileSync(files.cert, got.uplink.certPem);
+    if (/^(mqtts|wss):/.test(String(doc.getIn(['uplink', 'url']))))
+      for (const [k, v] of Object.entries(files)) doc.setIn(['uplink', k], v);
+  }
   writeSecretFile(configPath, doc.toString());
   return { site, config: configPath };
 }

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument, parse as parseYaml } from 'yaml';
 import { CODE_ALPHABET } from '../cloud/auth/enrolment.ts';
 import { makeTlsMaterial } from '../test-support/cloud/test-cloud.ts';
 import { freePort } from '../test-support/ports.ts';
@@ -165,6 +165,10 @@ describe('hardware in the loop: gateway enrolment with one-time codes over TLS, 
     assert.ok(up.password.length >= 40 && up.password !== 'CHANGE-ME');
     assert.equal(readFileSync(up.ca, 'utf8'), readFileSync(tls.ca, 'utf8'));
     assert.equal(up.batchMs, 500, 'the uplink tuning is kept');
+    // Its own key and the certificate the cloud signed for it: the login over TLS (the password stays
+    // for rotation); gateway-certificates.test.ts checks what the certificate holds.
+    assert.equal(up.cert, join(tmp.dir, 'gateway-cert.pem'));
+    assert.equal(up.key, join(tmp.dir, 'gateway-key.pem'));
     // The file it updated keeps its owner and group (root:gridlayer on a gateway), others lose access.
     assert.equal(statSync(edgeConfig).mode & 0o777, 0o640);
     assert.match(readFileSync(edgeConfig, 'utf8'), /^# devices found by gridlayer commission/);
@@ -287,9 +291,13 @@ describe('hardware in the loop: gateway enrolment with one-time codes over TLS, 
     });
     assert.match(await login(cloud.mqttUrl, tls.ca, SITE, enrolled), /Bad username or password/);
     assert.equal(await login(cloud.mqttUrl, tls.ca, SITE, rotated), 'ok');
-    // The gateway with the new credential is back.
+    // The operator's rotation replaced every credential, the gateway's certificate included: the
+    // installer gives it the new password, without the revoked certificate, and it is back.
     await edge?.stop();
-    writeFileSync(edgeConfig, readFileSync(edgeConfig, 'utf8').replace(enrolled, rotated));
+    const doc = parseDocument(readFileSync(edgeConfig, 'utf8').replace(enrolled, rotated));
+    doc.deleteIn(['uplink', 'cert']);
+    doc.deleteIn(['uplink', 'key']);
+    writeFileSync(edgeConfig, doc.toString());
     t = Date.now();
     await startEdge();
     await freshTelemetry(t);

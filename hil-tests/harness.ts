@@ -40,7 +40,7 @@ export async function waitUntil<T>(
 
 export interface HilCloudOptions {
   /** PEM files: the broker then listens with TLS only (no plain TCP listener). */
-  tls?: { cert: string; key: string };
+  tls?: { cert: string; key: string; requireClientCertificate?: boolean };
   /** Use an external broker (e.g. Mosquitto) instead of the embedded one: its URL and the cloud's login. */
   externalBroker?: { url: string; username: string; password: string };
   /** PEM files: the API then speaks HTTPS only; `ca` is what the test trusts for it. */

@@ -3,6 +3,7 @@ import QRCode from 'qrcode';
 import { z } from 'zod';
 import { hashEnrolmentCode, newEnrolmentCode, normalizeEnrolmentCode } from '../auth/enrolment.ts';
 import type { FailureThrottle } from '../auth/failure-throttle.ts';
+import { CertificateRequestError, type GatewayCa } from '../auth/gateway-ca.ts';
 import { hashSecret, newSecret, secretMatches } from '../auth/secrets.ts';
 import type { Registry } from '../storage/registry/registry.ts';
 import { sourceOf } from './auth.ts';
@@ -18,6 +19,8 @@ export interface EnrolmentSettings {
   brokerUrl?: string;
   /** PEM file of the CA that signed the broker's certificate, handed to enrolled gateways. */
   brokerCa?: string;
+  /** Lifetime of a gateway certificate signed at enrolment or rotation. */
+  certificateDays: number;
 }
 
 export interface EnrolmentDeps {
@@ -27,6 +30,8 @@ export interface EnrolmentDeps {
   enrolment: EnrolmentSettings;
   /** Failed code presentations, per source address (429 once over the limit). */
   enrolThrottle: FailureThrottle;
+  /** Signs the gateway's certificate request when it sends one. */
+  gatewayCa?: GatewayCa;
 }
 
 const enrolmentCodeSchema = z.object({
@@ -44,8 +49,18 @@ const enrolledSchema = z.object({
     password: z.string(),
     /** PEM of the CA that signed the broker's certificate. */
     caPem: z.string().optional(),
+    /** The gateway's certificate (when it sent a request): its MQTT login over TLS, with its own key. */
+    certPem: z.string().optional(),
+    certNotAfter: z.number().optional().describe('UTC epoch ms'),
   }),
 });
+
+/** A PKCS#10 request in PEM, made by the gateway with a key that stays on it. */
+const csrField = z
+  .string()
+  .max(16_384)
+  .describe("PEM certificate request made with the gateway's own key (its CN is replaced by the site id)")
+  .optional();
 
 /**
  * Enrolment without copied secrets: an operator or installer asks for a one-time code for a site
@@ -74,6 +89,25 @@ export function enrolmentRoutes(d: EnrolmentDeps): AnyRouteDef[] {
       },
     );
   };
+  /** Signs the request before anything is stored, so a bad one costs the gateway nothing (not its code). */
+  const signed = async (csr: string | undefined, site: string) => {
+    if (csr === undefined) return undefined;
+    if (!d.gatewayCa) throw new DomainError('invalid', 'csr: this cloud issues no gateway certificates');
+    try {
+      return await d.gatewayCa.sign(csr, site, cfg.certificateDays);
+    } catch (err) {
+      if (err instanceof CertificateRequestError) throw new DomainError('invalid', err.message);
+      throw err;
+    }
+  };
+  const checked = async (csr: string) => {
+    if (!d.gatewayCa) throw new DomainError('invalid', 'csr: this cloud issues no gateway certificates');
+    await d.gatewayCa.check(csr).catch((err) => {
+      throw err instanceof CertificateRequestError ? new DomainError('invalid', err.message) : err;
+    });
+  };
+  const withCert = (c: Awaited<ReturnType<typeof signed>>) =>
+    c ? { certPem: c.certPem, certNotAfter: c.notAfter } : {};
   return [
     route({
       method: 'post',
@@ -120,13 +154,14 @@ export function enrolmentRoutes(d: EnrolmentDeps): AnyRouteDef[] {
       summary: 'A gateway presents its one-time enrolment code (over TLS) and receives its MQTT credential',
       tag: 'sites',
       permission: null,
-      body: z.object({ code: z.string().max(100) }).strict(),
+      body: z.object({ code: z.string().max(100), csr: csrField }).strict(),
       response: enrolledSchema,
       handler: async ({ body, req }) => {
         const source = sourceOf(req);
         throttled(source);
         const code = normalizeEnrolmentCode(body.code);
         if (!code) return refuse(source, 'malformed', 'malformed enrolment code');
+        if (body.csr !== undefined) await checked(body.csr); // a bad request must not use up the code
         const password = newSecret();
         const r = await registry.redeemEnrolmentCode(hashEnrolmentCode(code), hashSecret(password), source);
         if ('refused' in r) {
@@ -138,8 +173,22 @@ export function enrolmentRoutes(d: EnrolmentDeps): AnyRouteDef[] {
           await registry.audit('anonymous', 'site.enrol.refused', null, { from: source, reason: r.refused });
           return refuse(source, r.refused, why);
         }
+        const cert = await signed(body.csr, r.site);
+        if (cert)
+          await registry.recordGatewayCertificate(
+            {
+              siteId: r.site,
+              serial: cert.serial,
+              fingerprint: cert.fingerprint256,
+              notAfter: cert.notAfter,
+            },
+            true,
+          );
         d.credentialsChanged(r.site);
-        await registry.audit(`gateway:${r.site}`, 'site.enrol', r.site, { from: source });
+        await registry.audit(`gateway:${r.site}`, 'site.enrol', r.site, {
+          from: source,
+          ...(cert && { certificate: cert.serial }),
+        });
         const ca = caPem();
         return {
           site: r.site,
@@ -148,6 +197,7 @@ export function enrolmentRoutes(d: EnrolmentDeps): AnyRouteDef[] {
             username: r.site,
             password,
             ...(ca ? { caPem: ca } : {}),
+            ...withCert(cert),
           },
         };
       },
@@ -158,7 +208,7 @@ export function enrolmentRoutes(d: EnrolmentDeps): AnyRouteDef[] {
       summary: 'A gateway replaces its own credential, logging in with the current one (over TLS)',
       tag: 'sites',
       permission: null,
-      body: z.object({ site: siteId, password: z.string().max(200) }).strict(),
+      body: z.object({ site: siteId, password: z.string().max(200), csr: csrField }).strict(),
       response: enrolledSchema,
       handler: async ({ body, req }) => {
         const source = sourceOf(req);
@@ -172,10 +222,25 @@ export function enrolmentRoutes(d: EnrolmentDeps): AnyRouteDef[] {
             'bad site credential (revoked? enrol again with a new code)',
           );
         }
+        const cert = await signed(body.csr, body.site);
         const password = newSecret();
         await registry.setSiteCredential(body.site, hashSecret(password));
+        // A new key replaces the old one: its certificate is revoked in the same step.
+        if (cert)
+          await registry.recordGatewayCertificate(
+            {
+              siteId: body.site,
+              serial: cert.serial,
+              fingerprint: cert.fingerprint256,
+              notAfter: cert.notAfter,
+            },
+            true,
+          );
         d.credentialsChanged(body.site);
-        await registry.audit(`gateway:${body.site}`, 'site.credentials.rotate', body.site, { from: source });
+        await registry.audit(`gateway:${body.site}`, 'site.credentials.rotate', body.site, {
+          from: source,
+          ...(cert && { certificate: cert.serial }),
+        });
         const ca = caPem();
         return {
           site: body.site,
@@ -184,6 +249,7 @@ export function enrolmentRoutes(d: EnrolmentDeps): AnyRouteDef[] {
             username: body.site,
             password,
             ...(ca ? { caPem: ca } : {}),
+            ...withCert(cert),
           },
         };
       },

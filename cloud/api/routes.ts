@@ -1,4 +1,5 @@
 import type { FailureThrottle } from '../auth/failure-throttle.ts';
+import type { GatewayCa } from '../auth/gateway-ca.ts';
 import type { CommandPipeline } from '../commands/pipeline.ts';
 import type { FleetLive } from '../events/fleet-live.ts';
 import type { EventHub } from '../events/hub.ts';
@@ -44,6 +45,8 @@ export interface ApiDeps {
   credentialsChanged: (site: string) => void;
   /** Enrolment codes: lifetimes and what an enrolled gateway is told (the `enrolment:` config). */
   enrolment: EnrolmentSettings & { throttle: { maxFailures: number; windowSeconds: number } };
+  /** Signs enrolled gateways' certificate requests (absent: gateways get a password only). */
+  gatewayCa?: GatewayCa;
   market?: MarketService;
   forecasts?: ForecastService;
   grid?: GridService;

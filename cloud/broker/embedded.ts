@@ -16,6 +16,8 @@ type EmbeddedConfig = Extract<CloudConfig['broker'], { mode: 'embedded' }>;
 
 export interface EmbeddedBrokerDeps extends BrokerHookDeps {
   config: EmbeddedConfig;
+  /** PEM of the cloud's gateway CA (client certificates on the TLS listener). */
+  gatewayCaPem?: string;
 }
 
 /** Bound of each step of close(): stop listening, end the sessions, close the session store. */
@@ -75,7 +77,13 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Emb
     // 100, a 10,000-site step went out in waves of 100, each waiting for its socket writes and
     // session-store commits (one loop step took over 100 s).
     concurrency: 20_000,
-    ...brokerHooks({ deps, siteOf, throttle, persistence }),
+    ...brokerHooks({
+      deps,
+      siteOf,
+      throttle,
+      persistence,
+      requireClientCertificate: config.tls?.requireClientCertificate ?? false,
+    }),
   });
 
   // A gateway's uplink message ends in authorizePublish (ingested, then PUBACKed): the ACL lets no one
@@ -130,7 +138,7 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Emb
   };
   let listeners: Awaited<ReturnType<typeof startListeners>>;
   try {
-    listeners = await startListeners(config, { onSocket: handle, onWebSocket }, log);
+    listeners = await startListeners(config, { onSocket: handle, onWebSocket }, log, deps.gatewayCaPem);
   } catch (err) {
     await new Promise<void>((r) => aedes.close(() => r()));
     throttle.close();

@@ -3,6 +3,8 @@
  * throttled per address), the topic ACL from acl.ts on publish, subscribe and every delivery, and
  * ingestion inside authorizePublish so a QoS-1 PUBACK goes out only once the message is stored.
  */
+
+import { TLSSocket } from 'node:tls';
 import type { AedesOptions, AuthenticateError, Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { TopicKind } from '../../protocols/mqtt/topics.ts';
@@ -17,6 +19,11 @@ export const SESSION_KEY_SEPARATOR = '|';
 export interface BrokerHookDeps {
   /** Checks a gateway's password for its site. */
   verifyGateway: (site: string, password: string) => Promise<boolean>;
+  /**
+   * Whether a certificate (serial, as TLS reports it) is one the cloud issued to the site's gateway and
+   * has not revoked. Without it, certificates are not a way to log in.
+   */
+  verifyGatewayCertificate?: (site: string, serial: string) => Promise<boolean>;
   /** Ingests one uplink message; the broker acknowledges (PUBACK) only after it resolves. */
   onUplink: (site: string, kind: TopicKind, payload: Buffer) => Promise<unknown>;
   /**
@@ -34,6 +41,8 @@ export interface BrokerHookContext {
   siteOf: WeakMap<Client, string>;
   throttle: LoginThrottle;
   persistence: ReturnType<typeof sqlitePersistence>;
+  /** The TLS listener's requireClientCertificate: a TLS login without a valid certificate is refused. */
+  requireClientCertificate?: boolean;
 }
 
 export type BrokerHooks = Required<
@@ -55,6 +64,27 @@ export function addressOf(client: Client): string {
     req?: { socket?: { remoteAddress?: string } };
   };
   return c.conn?.remoteAddress ?? c.req?.socket?.remoteAddress ?? 'unknown';
+}
+
+/** What a TLS connection's client certificate says: none, one TLS did not accept (and why), or a site. */
+type ClientCertificate =
+  | { kind: 'none' }
+  | { kind: 'bad'; why: string }
+  | { kind: 'site'; site: string; serial: string };
+
+function clientCertificateOf(client: Client): ClientCertificate {
+  const conn = (client as unknown as { conn?: unknown }).conn;
+  if (!(conn instanceof TLSSocket)) return { kind: 'none' };
+  const peer = conn.getPeerCertificate();
+  if (!peer?.raw) return { kind: 'none' };
+  if (!conn.authorized) return { kind: 'bad', why: String(conn.authorizationError ?? 'not trusted') };
+  const cn = Array.isArray(peer.subject?.CN) ? peer.subject.CN[0] : peer.subject?.CN;
+  if (!cn || !isGatewayUsername(cn)) return { kind: 'bad', why: 'its CN is not a site id' };
+  return { kind: 'site', site: cn, serial: peer.serialNumber.toUpperCase() };
+}
+
+function isTls(client: Client): boolean {
+  return (client as unknown as { conn?: unknown }).conn instanceof TLSSocket;
 }
 
 export function brokerHooks(ctx: BrokerHookContext): BrokerHooks {
@@ -81,24 +111,44 @@ export function brokerHooks(ctx: BrokerHookContext): BrokerHooks {
       done(null, true);
     },
     authenticate(client, username, password, done) {
-      const site = username;
       const address = addressOf(client);
+      const cert = clientCertificateOf(client);
+      const site = cert.kind === 'site' ? cert.site : username;
+      const refuse = (why: string, code: AuthenticateError['returnCode'] = 4) => {
+        metrics.aclDenied.inc({ op: 'connect' });
+        throttle.failed(address);
+        done(authError(why, code), false);
+      };
       if (throttle.blocked(address, typeof site === 'string' ? site : undefined)) {
         metrics.aclDenied.inc({ op: 'connect' });
         return done(authError('too many failed logins from this address; try later', 5), false);
       }
-      if (!isGatewayUsername(site) || !password) {
+      // A certificate presented is the identity, or the login fails: never a fall-back to the password.
+      if (cert.kind === 'bad') return refuse(`client certificate not accepted: ${cert.why}`);
+      if (cert.kind === 'site') {
+        if (username !== undefined && username !== cert.site)
+          return refuse(`username ${username} differs from the certificate's site ${cert.site}`, 5);
+        if (!deps.verifyGatewayCertificate) return refuse('client certificates are not accepted here');
+      } else if (ctx.requireClientCertificate && isTls(client))
+        return refuse('a client certificate from the gateway CA is required on this listener', 5);
+      if (!isGatewayUsername(site) || (cert.kind !== 'site' && !password)) {
         metrics.aclDenied.inc({ op: 'connect' });
         throttle.failed(address);
         return done(authError('username must be a site id, password required'), false);
       }
-      deps.verifyGateway(site, password.toString()).then(
+      const check =
+        cert.kind === 'site'
+          ? (deps.verifyGatewayCertificate as (site: string, serial: string) => Promise<boolean>)(
+              site,
+              cert.serial,
+            )
+          : deps.verifyGateway(site, (password as Buffer).toString());
+      check.then(
         (ok) => {
-          if (!ok) {
-            metrics.aclDenied.inc({ op: 'connect' });
-            throttle.failed(address);
-            return done(authError('bad credentials'), false);
-          }
+          if (!ok)
+            return cert.kind === 'site'
+              ? refuse('client certificate revoked, replaced or unknown: enrol again')
+              : refuse('bad credentials');
           // The session belongs to the authenticated site: its key is "<site>|<client id>", so a gateway
           // naming another site's client id gets a session of its own, never that site's stored
           // subscriptions or queued commands, and never closes that site's connection (takeover only

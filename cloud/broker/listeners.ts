@@ -41,6 +41,8 @@ export async function startListeners(
   config: Pick<EmbeddedConfig, 'tcp' | 'tls' | 'ws'>,
   handlers: ListenerHandlers,
   log: Logger,
+  /** PEM of the cloud's gateway CA: the TLS listener asks gateways for a certificate signed by it. */
+  gatewayCaPem?: string,
 ): Promise<BrokerListeners> {
   const { onSocket, onWebSocket } = handlers;
   const servers: (Server | HttpServer)[] = [];
@@ -56,7 +58,14 @@ export async function startListeners(
         {
           cert: readFileSync(config.tls.cert),
           key: readFileSync(config.tls.key),
-          ca: config.tls.ca ? readFileSync(config.tls.ca) : undefined,
+          // Client certificates are asked for, not demanded by TLS: the login hook decides, so a
+          // gateway without one (password login) or with a bad one gets an MQTT answer that says why.
+          ca: [
+            ...(config.tls.ca ? [readFileSync(config.tls.ca, 'utf8')] : []),
+            ...(gatewayCaPem ? [gatewayCaPem] : []),
+          ],
+          requestCert: !!(config.tls.ca || gatewayCaPem),
+          rejectUnauthorized: false,
           minVersion: 'TLSv1.2',
         },
         onSocket,

@@ -228,6 +228,17 @@ export const MIGRATIONS: { id: number; name: string; statements: string[] }[] = 
         uploaded_by TEXT NOT NULL, uploaded_at BIGINT NOT NULL)`,
     ],
   },
+  {
+    id: 17,
+    name: "gateway certificates the cloud's gateway CA issued: serial, site, expiry, revocation",
+    statements: [
+      `CREATE TABLE gateway_certificates (
+        serial TEXT PRIMARY KEY, site_id TEXT NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+        fingerprint TEXT NOT NULL, issued_at BIGINT NOT NULL, not_after BIGINT NOT NULL,
+        revoked_at BIGINT)`,
+      'CREATE INDEX gateway_certificates_site ON gateway_certificates (site_id)',
+    ],
+  },
 ];
 
 /** Applies pending migrations, each in its own transaction, recording them in schema_migrations. */

@@ -513,12 +513,22 @@ export class Registry {
 
   // --- gateway credentials -------------------------------------------------------------------------
 
-  async setSiteCredential(siteId: string, secretHash: string): Promise<void> {
-    await this.db.run(
-      `INSERT INTO site_credentials (site_id, secret_hash, created_at) VALUES (?, ?, ?)
-       ON CONFLICT (site_id) DO UPDATE SET secret_hash = excluded.secret_hash, created_at = excluded.created_at`,
-      [siteId, secretHash, Date.now()],
-    );
+  /**
+   * A new gateway password for the site. It replaces every credential the gateway had: its certificates
+   * are revoked in the same transaction (a gateway rotating its own key records the new one after).
+   */
+  async setSiteCredential(siteId: string, secretHash: string, now = Date.now()): Promise<void> {
+    await this.db.tx(async (t) => {
+      await t.run(
+        `INSERT INTO site_credentials (site_id, secret_hash, created_at) VALUES (?, ?, ?)
+         ON CONFLICT (site_id) DO UPDATE SET secret_hash = excluded.secret_hash, created_at = excluded.created_at`,
+        [siteId, secretHash, now],
+      );
+      await t.run('UPDATE gateway_certificates SET revoked_at = ? WHERE site_id = ? AND revoked_at IS NULL', [
+        now,
+        siteId,
+      ]);
+    });
   }
 
   async siteCredentialHash(siteId: string): Promise<string | undefined> {
@@ -529,9 +539,52 @@ export class Registry {
     return r?.secret_hash;
   }
 
-  /** Revokes the site's gateway credential: the broker refuses its logins from now on. Returns whether one existed. */
-  async revokeSiteCredential(siteId: string): Promise<boolean> {
-    return (await this.db.run('DELETE FROM site_credentials WHERE site_id = ?', [siteId])) > 0;
+  /**
+   * Revokes the site's gateway credential, its password and every certificate issued to it: the broker
+   * refuses its logins from now on. Returns whether one existed.
+   */
+  async revokeSiteCredential(siteId: string, now = Date.now()): Promise<boolean> {
+    return this.db.tx(async (t) => {
+      const certs = await t.run(
+        'UPDATE gateway_certificates SET revoked_at = ? WHERE site_id = ? AND revoked_at IS NULL',
+        [now, siteId],
+      );
+      const pw = await t.run('DELETE FROM site_credentials WHERE site_id = ?', [siteId]);
+      return certs + pw > 0;
+    });
+  }
+
+  /**
+   * Records a certificate issued to the site's gateway; with `replace`, the site's earlier ones are
+   * revoked in the same transaction (a rotation: only the newest key logs in).
+   */
+  async recordGatewayCertificate(
+    c: { siteId: string; serial: string; fingerprint: string; notAfter: number },
+    replace: boolean,
+    now = Date.now(),
+  ): Promise<void> {
+    await this.db.tx(async (t) => {
+      if (replace)
+        await t.run(
+          'UPDATE gateway_certificates SET revoked_at = ? WHERE site_id = ? AND revoked_at IS NULL',
+          [now, c.siteId],
+        );
+      await t.run(
+        `INSERT INTO gateway_certificates (serial, site_id, fingerprint, issued_at, not_after)
+         VALUES (?, ?, ?, ?, ?)`,
+        [c.serial, c.siteId, c.fingerprint, now, c.notAfter],
+      );
+    });
+  }
+
+  /** The serials of the site's gateway certificates that are neither revoked nor expired. */
+  async activeGatewayCertificates(siteId: string, now = Date.now()): Promise<string[]> {
+    return (
+      await this.db.all<{ serial: string }>(
+        'SELECT serial FROM gateway_certificates WHERE site_id = ? AND revoked_at IS NULL AND not_after > ?',
+        [siteId, now],
+      )
+    ).map((r) => String(r.serial));
   }
 
   // --- enrolment codes -----------------------------------------------------------------------------
@@ -579,6 +632,11 @@ export class Registry {
          ON CONFLICT (site_id) DO UPDATE SET secret_hash = excluded.secret_hash, created_at = excluded.created_at`,
         [r.site_id, credentialHash, now],
       );
+      // A new enrolment replaces the gateway's every credential, its certificates included.
+      await t.run('UPDATE gateway_certificates SET revoked_at = ? WHERE site_id = ? AND revoked_at IS NULL', [
+        now,
+        r.site_id,
+      ]);
       return { site: String(r.site_id) };
     });
   }
