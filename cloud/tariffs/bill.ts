@@ -110,7 +110,10 @@ export function computeBill(inp: BillInput): Bill {
     exportLines(ctx);
     networkLines(ctx);
   }
-  if (unmeasured) notes.push(`${unmeasured} of ${(to - from) / METER_INTERVAL_MS} intervals had no meter reading (billed as 0)`);
+  if (unmeasured)
+    notes.push(
+      `${unmeasured} of ${(to - from) / METER_INTERVAL_MS} intervals had no meter reading (billed as 0)`,
+    );
   return {
     site: inp.site,
     tariff,
@@ -162,7 +165,10 @@ export function cutByVersion(versions: readonly TariffVersion[], from: number, t
 function periodOf(v: TariffVersion, p: LocalParts) {
   if (v.energy.kind !== 'tou') throw new Error('periodOf needs TOU energy');
   const e = v.energy;
-  return e.periods.find((x) => x.windows.some((w) => inWindow(p, w))) ?? e.periods.find((x) => x.id === e.defaultPeriod)!;
+  return (
+    e.periods.find((x) => x.windows.some((w) => inWindow(p, w))) ??
+    e.periods.find((x) => x.id === e.defaultPeriod)!
+  );
 }
 
 /** $/kWh of the DLMP pass-through at the interval, or undefined without a price. */
@@ -186,7 +192,10 @@ function requirePrices(ctx: SegCtx) {
     );
 }
 
-function push(ctx: SegCtx, l: Omit<BillLine, 'version' | 'from' | 'to' | 'fraction'> & { fraction?: number }) {
+function push(
+  ctx: SegCtx,
+  l: Omit<BillLine, 'version' | 'from' | 'to' | 'fraction'> & { fraction?: number },
+) {
   ctx.lines.push({ version: ctx.v.version, from: ctx.from, to: ctx.to, fraction: 1, ...l });
 }
 
@@ -265,7 +274,10 @@ function demandLines(ctx: SegCtx) {
   if (!v.demand.length) return;
   const len = v.demandIntervalMinutes * 60_000;
   // Billing months the part touches, and the demand intervals in each.
-  const months = new Map<string, { range: [number, number]; blocks: Map<number, { wh: number; local: LocalParts }> }>();
+  const months = new Map<
+    string,
+    { range: [number, number]; blocks: Map<number, { wh: number; local: LocalParts }> }
+  >();
   for (const iv of ctx.ivs) {
     const key = monthKey(iv.local);
     let m = months.get(key);

@@ -146,7 +146,8 @@ export const tariffVersionInputSchema = tariffBodySchema
       ctx.addIssue({
         code: 'custom',
         path: ['export'],
-        message: 'retail (net metering) export credit needs TOU energy rates; use dlmp export with dlmp energy',
+        message:
+          'retail (net metering) export credit needs TOU energy rates; use dlmp export with dlmp energy',
       });
     for (const [list, key] of [
       [v.demand, 'demand'],
@@ -174,7 +175,10 @@ export const cppEventInputSchema = z
     notifiedAt: z.number().int(),
   })
   .refine((e) => e.end > e.start, { message: 'end must be after start', path: ['end'] })
-  .refine((e) => e.notifiedAt <= e.start, { message: 'an event is notified before it starts', path: ['notifiedAt'] });
+  .refine((e) => e.notifiedAt <= e.start, {
+    message: 'an event is notified before it starts',
+    path: ['notifiedAt'],
+  });
 export type CppEvent = z.infer<typeof cppEventInputSchema> & { readonly id?: string };
 
 export const tariffIdSchema = rateId;

@@ -36,7 +36,8 @@ async function dlmpOf(d: TariffDeps, site: string, from: number, to: number) {
   if (!d.market || !bus) return () => undefined;
   const rt = new Map<number, number>();
   const da = new Map<number, number>();
-  for (const p of await d.market.store.prices({ market: 'RT', from, to, bus })) rt.set(p.intervalStart, p.dlmp);
+  for (const p of await d.market.store.prices({ market: 'RT', from, to, bus }))
+    rt.set(p.intervalStart, p.dlmp);
   for (const p of await d.market.store.prices({ market: 'DA', from: from - 3_600_000, to, bus }))
     da.set(p.intervalStart, p.dlmp);
   return (t: number) => rt.get(t) ?? da.get(Math.floor(t / 3_600_000) * 3_600_000);
@@ -102,4 +103,3 @@ function byKind(b: Bill): Record<string, number> {
   for (const l of b.lines) out[l.kind] = sumCents([out[l.kind] ?? 0, l.amountCents]);
   return out;
 }
-

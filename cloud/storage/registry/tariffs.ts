@@ -1,10 +1,5 @@
 import { DomainError } from '../../errors.ts';
-import type {
-  CppEvent,
-  TariffVersion,
-  TariffVersionBody,
-  VoltageLevel,
-} from '../../tariffs/schema.ts';
+import type { CppEvent, TariffVersion, TariffVersionBody, VoltageLevel } from '../../tariffs/schema.ts';
 import type { SqlDb } from './db.ts';
 
 /**
@@ -48,7 +43,12 @@ export class TariffStore {
   constructor(readonly db: SqlDb) {}
 
   /** Adds a version; the previous latest is cut at its start. Refuses (409) one starting no later than the latest. */
-  async addVersion(tariff: string, body: TariffVersionBody, by: string, at = Date.now()): Promise<TariffVersion> {
+  async addVersion(
+    tariff: string,
+    body: TariffVersionBody,
+    by: string,
+    at = Date.now(),
+  ): Promise<TariffVersion> {
     return this.db.tx(async (db) => {
       const [latest] = await db.all<VersionRow>(
         'SELECT * FROM tariff_versions WHERE tariff = ? ORDER BY version DESC LIMIT 1',
@@ -77,9 +77,10 @@ export class TariffStore {
   }
 
   async versions(tariff: string): Promise<TariffVersion[]> {
-    const rows = await this.db.all<VersionRow>('SELECT * FROM tariff_versions WHERE tariff = ? ORDER BY version', [
-      tariff,
-    ]);
+    const rows = await this.db.all<VersionRow>(
+      'SELECT * FROM tariff_versions WHERE tariff = ? ORDER BY version',
+      [tariff],
+    );
     return rows.map(toVersion);
   }
 
@@ -95,8 +96,16 @@ export class TariffStore {
     return [...out.values()];
   }
 
-  async addCppEvent(tariff: string, ev: CppEvent & { id: string }, by: string, at = Date.now()): Promise<void> {
-    const [dup] = await this.db.all('SELECT id FROM tariff_cpp_events WHERE tariff = ? AND id = ?', [tariff, ev.id]);
+  async addCppEvent(
+    tariff: string,
+    ev: CppEvent & { id: string },
+    by: string,
+    at = Date.now(),
+  ): Promise<void> {
+    const [dup] = await this.db.all('SELECT id FROM tariff_cpp_events WHERE tariff = ? AND id = ?', [
+      tariff,
+      ev.id,
+    ]);
     if (dup) throw new DomainError('conflict', `tariff ${tariff} already has CPP event ${ev.id}`);
     await this.db.run(
       `INSERT INTO tariff_cpp_events (tariff, id, start_ts, end_ts, notified_at, created_by, created_at)
@@ -106,7 +115,11 @@ export class TariffStore {
   }
 
   /** CPP events of a tariff overlapping [from, to). */
-  async cppEvents(tariff: string, from = 0, to = Number.MAX_SAFE_INTEGER): Promise<(CppEvent & { id: string })[]> {
+  async cppEvents(
+    tariff: string,
+    from = 0,
+    to = Number.MAX_SAFE_INTEGER,
+  ): Promise<(CppEvent & { id: string })[]> {
     const rows = await this.db.all<{ id: string; start_ts: number; end_ts: number; notified_at: number }>(
       'SELECT id, start_ts, end_ts, notified_at FROM tariff_cpp_events WHERE tariff = ? AND end_ts > ? AND start_ts < ? ORDER BY start_ts',
       [tariff, from, to],
