@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { computeBill, type MeterInterval } from './bill.ts';
+import { PGE_E_TOU_C } from './fixtures/pge-e-tou-c.ts';
 import { type TariffVersion, type TariffVersionInput, tariffVersionInputSchema } from './schema.ts';
 
 /**
@@ -318,5 +319,21 @@ describe('tariffs: bills against hand-computed bills', () => {
       msg(bad({ energy: { kind: 'dlmp' }, export: { kind: 'retail' } })),
       /retail \(net metering\) export credit needs TOU/,
     );
+  });
+});
+
+describe('tariffs: the PG&E E-TOU-C fixture', () => {
+  it('bills a July day in Los Angeles at 2 kW: 19 off-peak and 5 peak hours', () => {
+    const v = version('pge-e-tou-c', 1, PGE_E_TOU_C);
+    const from = Date.UTC(2026, 6, 15, 7); // 2026-07-15 00:00 PDT (UTC−7)
+    const to = from + DAY;
+    const b = computeBill({ site: 's', from, to, versions: [v], intervals: profile(from, to, () => 2000) });
+    // Off-peak 00–16 h and 21–24 h = 19 h × 2 kW = 38 kWh × $0.3547 = $13.4786 → 1348¢.
+    // Peak 16–21 h = 5 h × 2 kW = 10 kWh × $0.4547 = $4.547 → 455¢. Total 1803¢.
+    const e = Object.fromEntries(b.lines.map((l) => [l.id, [l.quantity, l.amountCents]]));
+    assert.deepEqual(e['summer-off-peak'][1], 1348);
+    assert.deepEqual(e['summer-peak'][1], 455);
+    assert.ok(Math.abs(e['summer-off-peak'][0] - 38) < 1e-9 && Math.abs(e['summer-peak'][0] - 10) < 1e-9);
+    assert.equal(b.totalCents, 1803);
   });
 });

@@ -133,11 +133,13 @@ export class TariffStore {
   }
 
   async assign(site: string, tariff: string, voltageLevel: VoltageLevel | null, by: string, at = Date.now()) {
-    await this.db.run('DELETE FROM site_tariffs WHERE site_id = ?', [site]);
-    await this.db.run(
-      'INSERT INTO site_tariffs (site_id, tariff, voltage_level, assigned_by, assigned_at) VALUES (?, ?, ?, ?, ?)',
-      [site, tariff, voltageLevel, by, at],
-    );
+    await this.db.tx(async (db) => {
+      await db.run('DELETE FROM site_tariffs WHERE site_id = ?', [site]);
+      await db.run(
+        'INSERT INTO site_tariffs (site_id, tariff, voltage_level, assigned_by, assigned_at) VALUES (?, ?, ?, ?, ?)',
+        [site, tariff, voltageLevel, by, at],
+      );
+    });
   }
 
   async assignment(site: string): Promise<SiteTariff | undefined> {
