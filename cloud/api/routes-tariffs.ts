@@ -9,7 +9,7 @@ import {
   tariffVersionInputSchema,
   VOLTAGE_LEVELS,
 } from '../tariffs/schema.ts';
-import { billFor, compareBills } from '../tariffs/service.ts';
+import { billFor, compareBills, retailerSettlement } from '../tariffs/service.ts';
 import type { Principal } from './auth.ts';
 import { DomainError } from './errors.ts';
 import { siteOr404 } from './lookup.ts';
@@ -64,10 +64,13 @@ export function tariffRoutes(d: {
   const tariffs = new TariffStore(d.registry.db);
   const deps = { registry: d.registry, store: d.store, tariffs, market: d.market };
   /** Operators, or a user acting for a retailer/utility organization of the market. */
-  const mayAuthor = (p: Principal) => {
-    if (p.user.role === 'operator') return;
-    const orgs = d.market?.actorsOf(p.user.id) ?? [];
-    if (orgs.some((o) => AUTHOR_KINDS.has(d.market?.config.actors.get(o)?.kind ?? ''))) return;
+  /** The retailer/utility organizations the user acts for ('all' for operators), or a 403. */
+  const mayAuthor = (p: Principal): 'all' | string[] => {
+    if (p.user.role === 'operator') return 'all';
+    const orgs = (d.market?.actorsOf(p.user.id) ?? []).filter((o) =>
+      AUTHOR_KINDS.has(d.market?.config.actors.get(o)?.kind ?? ''),
+    );
+    if (orgs.length) return orgs;
     throw new DomainError(
       'forbidden',
       `user ${p.user.id} (role ${p.user.role}) may not define tariffs: operators and retailers may`,
@@ -107,8 +110,15 @@ export function tariffRoutes(d: {
       body: tariffVersionInputSchema,
       status: 201,
       handler: async ({ params, body, principal }) => {
-        mayAuthor(principal);
-        return tariffs.addVersion(params.tariff, body, principal.actor);
+        const orgs = mayAuthor(principal);
+        // A retailer defines tariffs it sells on: its own organization, named or by default.
+        if (orgs !== 'all' && body.retailer !== undefined && !orgs.includes(body.retailer))
+          throw new DomainError(
+            'forbidden',
+            `user ${principal.user.id} acts for ${orgs.join(', ')}, not for retailer ${body.retailer}`,
+          );
+        const retailer = body.retailer ?? (orgs === 'all' ? undefined : orgs[0]);
+        return tariffs.addVersion(params.tariff, { ...body, ...(retailer && { retailer }) }, principal.actor);
       },
       audit: {
         action: 'tariff.version',
@@ -225,6 +235,30 @@ export function tariffRoutes(d: {
       handler: async ({ params, query }) => {
         await siteOr404(d.registry, params.site);
         return compareBills(deps, { site: params.site, ...query });
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/retailers/:retailer/settlement',
+      summary:
+        "The retailer's settlement with the DMO per UTC day: its customers' bills against their metered energy at the DLMP",
+      tag,
+      permission: 'site:read',
+      params: z.object({ retailer: id }),
+      query: period,
+      handler: async ({ params, query, principal }) => {
+        const orgs = d.market?.actorsOf(principal.user.id) ?? [];
+        const dmo = d.market?.config.roles.DMO;
+        if (
+          principal.user.role !== 'operator' &&
+          !orgs.includes(params.retailer) &&
+          !(dmo && orgs.includes(dmo))
+        )
+          throw new DomainError(
+            'forbidden',
+            `user ${principal.user.id} may not see retailer ${params.retailer}'s settlement (the retailer, the DMO and operators may)`,
+          );
+        return retailerSettlement(deps, { retailer: params.retailer, ...query });
       },
     }),
   ];

@@ -200,6 +200,96 @@ describe('tariffs API: definitions, assignment, bills and roles over real socket
     );
   });
 
+  it('passes the DLMP through and settles the retailer with the DMO per day, at the DLMP of the site’s bus', async () => {
+    // The day-ahead DLMP at home-1's bus "7": $40/MWh, except $100/MWh 16:00–18:00.
+    await t.cloud.registry.patchSite('home-1', { node: '7' });
+    const run = 'da-test-0701';
+    await t.cloud.market!.store.saveRun(
+      {
+        id: run,
+        market: 'DA',
+        intervalStart: JUL1,
+        intervalEnd: JUL1 + DAY,
+        runAt: JUL1 - DAY,
+        runBy: 'test',
+        summary: {},
+      },
+      [],
+      Array.from({ length: 24 }, (_, h) => ({
+        runId: run,
+        market: 'DA' as const,
+        intervalStart: JUL1 + h * H,
+        bus: '7',
+        dlmp: h === 16 || h === 17 ? 100 : 40,
+        energy: h === 16 || h === 17 ? 100 : 40,
+        loss: 0,
+        congestion: 0,
+        voltage: 0,
+      })),
+      [],
+    );
+    const rtp = { ...FLAT, name: 'RTP', energy: { kind: 'dlmp', adderPerKwh: 0.1, floorPerKwh: 0.12 } };
+    assert.equal(
+      (await t.api('POST', '/tariffs/rtp/versions', { token: tokens.rita, body: rtp })).status,
+      201,
+    );
+    const cmp = await t.api<{ rows: { tariff: string; totalCents: number }[] }>(
+      'GET',
+      `/sites/home-1/bill-impact?from=${JUL1}&to=${JUL1 + DAY}&tariffs=flat,rtp`,
+      { token: tokens.pat },
+    );
+    assert.equal(cmp.status, 200, JSON.stringify(cmp.body));
+    // rtp: 15–16 h 3 kWh × max($0.04 + $0.10, $0.12) = $0.42; 16–18 h 6 kWh × ($0.10 + $0.10) = $1.20.
+    // Total 162¢ (no export credit on this tariff). flat: 225¢ (above).
+    assert.deepEqual(
+      cmp.body.rows.map((x) => [x.tariff, x.totalCents]),
+      [
+        ['flat', 225],
+        ['rtp', 162],
+      ],
+    );
+
+    // The retailer powerco sells on flat and rtp (rita defined them): put home-1 on flat.
+    const flat = await t.api<{ versions: { retailer?: string }[] }>('GET', '/tariffs/flat');
+    assert.equal(flat.body.versions[0].retailer, 'powerco');
+    const other = await t.api<{ error: string }>('POST', '/tariffs/flat/versions', {
+      token: tokens.rita,
+      body: { ...FLAT, validFrom: JUL1 + 40 * DAY, retailer: 'sunco' },
+    });
+    assert.equal(other.status, 403);
+    assert.match(other.body.error, /acts for powerco, not for retailer sunco/);
+    assert.equal(
+      (await t.api('PUT', '/sites/home-1/tariff', { token: tokens.rita, body: { tariff: 'flat' } })).status,
+      200,
+    );
+    const st = await t.api<{
+      days: {
+        day: number;
+        revenueCents: number;
+        costCents: number;
+        marginCents: number;
+        sites: { site: string }[];
+      }[];
+    }>('GET', `/retailers/powerco/settlement?from=${JUL1}&to=${JUL1 + DAY}`, { token: tokens.rita });
+    assert.equal(st.status, 200, JSON.stringify(st.body));
+    // Revenue: home-1's flat bill 225¢. Paid to the DMO at the DLMP: imports 3 kWh × $40/MWh = $0.12
+    // and 6 kWh × $100/MWh = $0.60, less exports 12 kWh × $40/MWh = $0.48: $0.24 = 24¢. Margin 201¢.
+    assert.deepEqual(
+      st.body.days.map((x) => [
+        x.day,
+        x.revenueCents,
+        x.costCents,
+        x.marginCents,
+        x.sites.map((y) => y.site),
+      ]),
+      [[JUL1, 225, 24, 201, ['home-1']]],
+    );
+    const pat = await t.api('GET', `/retailers/powerco/settlement?from=${JUL1}&to=${JUL1 + DAY}`, {
+      token: tokens.pat,
+    });
+    assert.equal(pat.status, 403);
+  });
+
   it('shows a participant its own site’s bill only, and refuses a bad period with a reason', async () => {
     const other = await t.api('GET', `/sites/home-2/bill?from=${JUL1}&to=${JUL1 + DAY}`, {
       token: tokens.pat,

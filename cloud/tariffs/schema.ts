@@ -115,6 +115,8 @@ export const tariffBodySchema = z.object({
   export: exportSchema.default({ kind: 'none' }),
   network: networkSchema.optional(),
   cpp: cppSchema.optional(),
+  /** The market organization (a retailer/LSE) that sells on this tariff and settles its energy with the DMO. */
+  retailer: z.string().min(1).max(64).optional(),
   /** Where the numbers come from (a published schedule, its date). */
   source: z.string().max(2000).optional(),
 });

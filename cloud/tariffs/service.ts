@@ -4,6 +4,7 @@ import type { Registry } from '../storage/registry/registry.ts';
 import type { TariffStore } from '../storage/registry/tariffs.ts';
 import type { TimeSeriesStore } from '../storage/timeseries/types.ts';
 import { type Bill, computeBill, METER_INTERVAL_MS, type MeterInterval } from './bill.ts';
+import { dayTotals, siteDay } from './retailer.ts';
 import type { VoltageLevel } from './schema.ts';
 
 /**
@@ -31,7 +32,7 @@ export async function siteMeterIntervals(d: TariffDeps, site: string, from: numb
   return iv.map((e): MeterInterval => ({ start: e.start, wh: e.wh, measured: e.method !== 'none' }));
 }
 
-async function dlmpOf(d: TariffDeps, site: string, from: number, to: number) {
+export async function dlmpOf(d: TariffDeps, site: string, from: number, to: number) {
   const bus = (await d.registry.getSite(site))?.node ?? undefined;
   if (!d.market || !bus) return () => undefined;
   const rt = new Map<number, number>();
@@ -102,4 +103,32 @@ function byKind(b: Bill): Record<string, number> {
   const out: Record<string, number> = {};
   for (const l of b.lines) out[l.kind] = sumCents([out[l.kind] ?? 0, l.amountCents]);
   return out;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The retailer's daily settlement over the UTC days of [from, to): every site on a tariff whose
+ * latest version names `retailer`, its bill per day against its energy at the DLMP.
+ */
+export async function retailerSettlement(d: TariffDeps, q: { retailer: string; from: number; to: number }) {
+  if (q.from % DAY_MS || q.to % DAY_MS) throw new DomainError('invalid', 'from and to must be UTC midnights');
+  checkPeriod(q.from, q.to);
+  const mine = (await d.tariffs.list()).filter((t) => t.latest.retailer === q.retailer).map((t) => t.tariff);
+  const sites = await d.tariffs.sitesOn(mine);
+  const perDay = new Map<number, ReturnType<typeof siteDay>[]>();
+  for (const a of sites) {
+    const intervals = await siteMeterIntervals(d, a.site, q.from, q.to);
+    const dlmp = await dlmpOf(d, a.site, q.from, q.to);
+    for (let day = q.from; day < q.to; day += DAY_MS) {
+      const ivs = intervals.filter((iv) => iv.start >= day && iv.start < day + DAY_MS);
+      const bill = await billFor(d, { site: a.site, from: day, to: day + DAY_MS }, ivs);
+      const list = perDay.get(day) ?? [];
+      list.push(siteDay(bill, ivs, dlmp));
+      perDay.set(day, list);
+    }
+  }
+  const days = [];
+  for (let day = q.from; day < q.to; day += DAY_MS) days.push(dayTotals(day, perDay.get(day) ?? []));
+  return { retailer: q.retailer, tariffs: mine, from: q.from, to: q.to, days };
 }

@@ -142,6 +142,27 @@ export class TariffStore {
     });
   }
 
+  /** The sites on any of these tariffs. */
+  async sitesOn(tariffs: readonly string[]): Promise<SiteTariff[]> {
+    if (!tariffs.length) return [];
+    const rows = await this.db.all<{
+      site_id: string;
+      tariff: string;
+      voltage_level: string | null;
+      assigned_by: string;
+      assigned_at: number;
+    }>(`SELECT * FROM site_tariffs WHERE tariff IN (${tariffs.map(() => '?').join(', ')}) ORDER BY site_id`, [
+      ...tariffs,
+    ]);
+    return rows.map((r) => ({
+      site: r.site_id,
+      tariff: r.tariff,
+      voltageLevel: (r.voltage_level as VoltageLevel | null) ?? null,
+      assignedBy: r.assigned_by,
+      assignedAt: Number(r.assigned_at),
+    }));
+  }
+
   async assignment(site: string): Promise<SiteTariff | undefined> {
     const [r] = await this.db.all<{
       site_id: string;
