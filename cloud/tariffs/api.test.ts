@@ -304,4 +304,18 @@ describe('tariffs API: definitions, assignment, bills and roles over real socket
     assert.equal(none.status, 404);
     assert.match(none.body.error, /site home-2 has no tariff assigned/);
   });
+
+  it('documents the tariff routes in the OpenAPI document from the same schemas', async () => {
+    // biome-ignore lint/suspicious/noExplicitAny: the OpenAPI document is read as plain JSON
+    const doc = (await fetch(`${t.cloud.apiUrl}/openapi.json`).then((r) => r.json())) as any;
+    assert.ok(doc.paths['/api/v1/tariffs/{tariff}/versions'].post.requestBody);
+    assert.ok(doc.paths['/api/v1/tariffs/{tariff}/cpp-events'].post.requestBody);
+    assert.ok(doc.paths['/api/v1/sites/{site}/tariff'].put.requestBody);
+    assert.deepEqual(
+      doc.paths['/api/v1/sites/{site}/bill'].get.parameters.map((p: { name: string }) => p.name).sort(),
+      ['from', 'site', 'tariff', 'to', 'voltageLevel'],
+    );
+    assert.ok(doc.paths['/api/v1/sites/{site}/bill-impact'].get);
+    assert.ok(doc.paths['/api/v1/retailers/{retailer}/settlement'].get);
+  });
 });
