@@ -306,7 +306,6 @@ describe('tariffs API: definitions, assignment, bills and roles over real socket
   });
 
   it('documents the tariff routes in the OpenAPI document from the same schemas', async () => {
-    // biome-ignore lint/suspicious/noExplicitAny: the OpenAPI document is read as plain JSON
     const doc = (await fetch(`${t.cloud.apiUrl}/openapi.json`).then((r) => r.json())) as any;
     assert.ok(doc.paths['/api/v1/tariffs/{tariff}/versions'].post.requestBody);
     assert.ok(doc.paths['/api/v1/tariffs/{tariff}/cpp-events'].post.requestBody);
