@@ -282,6 +282,25 @@ describe('tariffs: bills against hand-computed bills', () => {
     ]);
   });
 
+  it('charges a fixed daily charge once for a 23-hour local day (DST starts in Los Angeles on 2026-03-08)', () => {
+    const v = version('t', 1, {
+      ...base,
+      validFrom: Date.UTC(2026, 0, 1),
+      timezone: 'America/Los_Angeles',
+      energy: TOU,
+      fixed: [{ id: 'daily', per: 'day', amount: 0.48 }],
+    });
+    const from = Date.UTC(2026, 2, 8, 8); // 00:00 PST
+    const to = Date.UTC(2026, 2, 9, 7); // 00:00 PDT the next day: 23 hours later
+    const b = computeBill({ site: 's', from, to, versions: [v], intervals: profile(from, to, () => 0) });
+    // One whole local day × $0.48 = 48¢ (a 24-hour reading would give 23/24 × 48 = 46¢).
+    assert.deepEqual(
+      amounts(b).filter((l) => l[0] === 'fixed'),
+      [['fixed', 'daily', 48]],
+    );
+    assert.equal(b.lines.find((l) => l.kind === 'fixed')!.quantity, 1);
+  });
+
   it('counts unmeasured intervals and refuses a period no version covers', () => {
     const v = version('t', 1, { ...base, validFrom: JUL1, validTo: JUL1 + H, energy: TOU });
     const b = computeBill({

@@ -37,7 +37,27 @@ function formatter(tz: string): Intl.DateTimeFormat {
   return f;
 }
 
+const BLOCK_MS = 15 * 60_000;
+const blocks = new Map<string, LocalParts>();
+
+/**
+ * Local parts of t. Every zone's offset is a multiple of 15 minutes and changes only on a 15-minute
+ * UTC boundary, so the parts of a 15-minute UTC block are computed once (the Intl call is the cost of
+ * a bill) and the minutes within it added.
+ */
 export function localParts(t: number, tz: string): LocalParts {
+  const within = ((t % BLOCK_MS) + BLOCK_MS) % BLOCK_MS;
+  const key = `${tz}|${t - within}`;
+  let b = blocks.get(key);
+  if (!b) {
+    if (blocks.size >= 200_000) blocks.clear();
+    b = intlParts(t - within, tz);
+    blocks.set(key, b);
+  }
+  return within ? { ...b, minute: b.minute + Math.floor(within / 60_000) } : b;
+}
+
+function intlParts(t: number, tz: string): LocalParts {
   const p: Record<string, string> = {};
   for (const x of formatter(tz).formatToParts(t)) p[x.type] = x.value;
   return {
