@@ -76,6 +76,21 @@ export function tariffRoutes(d: {
       `user ${p.user.id} (role ${p.user.role}) may not define tariffs: operators and retailers may`,
     );
   };
+  /** A retailer changes only the tariffs it sells (the latest version names it); operators any. */
+  const mustSell = (
+    p: Principal,
+    orgs: 'all' | string[],
+    tariff: string,
+    versions: readonly { retailer?: string }[],
+  ) => {
+    if (orgs === 'all' || !versions.length) return;
+    const seller = versions[versions.length - 1].retailer;
+    if (seller === undefined || !orgs.includes(seller))
+      throw new DomainError(
+        'forbidden',
+        `user ${p.user.id} acts for ${orgs.join(', ')}; tariff ${tariff} is sold by ${seller ?? 'no retailer (an operator tariff)'}`,
+      );
+  };
   const tariffOr404 = async (t: string) => {
     const v = await tariffs.versions(t);
     if (!v.length) throw new DomainError('not_found', `unknown tariff ${t}`);
@@ -117,6 +132,7 @@ export function tariffRoutes(d: {
             'forbidden',
             `user ${principal.user.id} acts for ${orgs.join(', ')}, not for retailer ${body.retailer}`,
           );
+        mustSell(principal, orgs, params.tariff, await tariffs.versions(params.tariff));
         const retailer = body.retailer ?? (orgs === 'all' ? undefined : orgs[0]);
         return tariffs.addVersion(params.tariff, { ...body, ...(retailer && { retailer }) }, principal.actor);
       },
@@ -152,8 +168,9 @@ export function tariffRoutes(d: {
       body: z.intersection(cppEventInputSchema, z.object({ id })),
       status: 201,
       handler: async ({ params, body, principal }) => {
-        mayAuthor(principal);
+        const orgs = mayAuthor(principal);
         const v = await tariffOr404(params.tariff);
+        mustSell(principal, orgs, params.tariff, v);
         if (!v.some((x) => x.cpp))
           throw new DomainError(
             'invalid',
@@ -174,12 +191,13 @@ export function tariffRoutes(d: {
       summary: 'Put a site on a tariff, with its connection voltage level (operators, retailers)',
       tag,
       permission: 'site:read',
+      scope: { site: 'site' },
       params: siteParams,
       body: z.object({ tariff: tariffIdSchema, voltageLevel: voltageLevel.optional() }),
       handler: async ({ params, body, principal }) => {
-        mayAuthor(principal);
+        const orgs = mayAuthor(principal);
         await siteOr404(d.registry, params.site);
-        await tariffOr404(body.tariff);
+        mustSell(principal, orgs, body.tariff, await tariffOr404(body.tariff));
         await tariffs.assign(params.site, body.tariff, body.voltageLevel ?? null, principal.actor);
         return (await tariffs.assignment(params.site))!;
       },

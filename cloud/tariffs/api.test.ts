@@ -100,6 +100,14 @@ describe('tariffs API: definitions, assignment, bills and roles over real socket
     assert.equal(pat.status, 403);
     assert.match(pat.body.error, /may not define tariffs: operators and retailers may/);
     assert.equal((await t.api('GET', '/tariffs/pats-own')).status, 404);
+    // A retailer changes only the tariffs it sells: not the operator's "evening".
+    const foreign = await t.api<{ error: string }>('POST', '/tariffs/evening/versions', {
+      token: tokens.rita,
+      body: { ...TOU, validFrom: JUL1 + 60 * 86_400_000 },
+    });
+    assert.equal(foreign.status, 403);
+    assert.match(foreign.body.error, /tariff evening is sold by no retailer \(an operator tariff\)/);
+    assert.equal((await t.api<{ versions: unknown[] }>('GET', '/tariffs/evening')).body.versions.length, 1);
     const assign = await t.api('PUT', '/sites/home-1/tariff', {
       token: tokens.pat,
       body: { tariff: 'flat' },
@@ -136,10 +144,12 @@ describe('tariffs API: definitions, assignment, bills and roles over real socket
         .status,
       200,
     );
-    const ev = await t.api('POST', '/tariffs/evening/cpp-events', {
-      token: tokens.rita,
-      body: { id: 'heat-1', start: JUL1 + 17 * H, end: JUL1 + 18 * H, notifiedAt: JUL1 + 9 * H },
-    });
+    const event = { id: 'heat-1', start: JUL1 + 17 * H, end: JUL1 + 18 * H, notifiedAt: JUL1 + 9 * H };
+    // The retailer may not call events on the operator's tariff; the operator may.
+    const foreign = await t.api('POST', '/tariffs/evening/cpp-events', { token: tokens.rita, body: event });
+    assert.equal(foreign.status, 403);
+    assert.deepEqual((await t.api('GET', '/tariffs/evening/cpp-events')).body, []);
+    const ev = await t.api('POST', '/tariffs/evening/cpp-events', { body: event });
     assert.equal(ev.status, 201, JSON.stringify(ev.body));
     // From 12:00 a new version: the same tariff with peak at $0.50.
     const v2 = {
