@@ -25,6 +25,7 @@ import { marketFormRoutes } from './routes-market-forms.ts';
 import { networkRoutes } from './routes-network.ts';
 import { opsRoutes } from './routes-ops.ts';
 import { siteRoutes } from './routes-sites.ts';
+import { tariffRoutes } from './routes-tariffs.ts';
 import { telemetryRoutes } from './routes-telemetry.ts';
 import { meRoutes, userRoutes } from './routes-users.ts';
 import { vppRoutes } from './routes-vpp.ts';
@@ -89,5 +90,6 @@ export function apiRoutes(d: ApiDeps, rt: ApiRuntime): AnyRouteDef[] {
     ...networkRoutes(d),
     ...vppRoutes(d),
     ...dispatchRoutes(d),
+    ...tariffRoutes(d),
   ];
 }

@@ -12,3 +12,5 @@
 
 export * from './model/index.ts';
 export * from './service/index.ts';
+/** Metered energy per interval from stored telemetry (retail bills read the site meter with it: cloud/tariffs). */
+export { type IntervalEnergy, meteredEnergy } from './settlement/metering.ts';

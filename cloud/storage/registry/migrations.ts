@@ -229,6 +229,22 @@ export const MIGRATIONS: { id: number; name: string; statements: string[] }[] = 
     ],
   },
   {
+    id: 13,
+    name: 'retail tariffs: versions with validity dates, critical-peak events, and which tariff each site is on',
+    statements: [
+      `CREATE TABLE tariff_versions (
+        tariff TEXT NOT NULL, version INTEGER NOT NULL, valid_from BIGINT NOT NULL, valid_to BIGINT,
+        body TEXT NOT NULL, created_by TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (tariff, version))`,
+      `CREATE TABLE tariff_cpp_events (
+        tariff TEXT NOT NULL, id TEXT NOT NULL, start_ts BIGINT NOT NULL, end_ts BIGINT NOT NULL,
+        notified_at BIGINT NOT NULL, created_by TEXT NOT NULL, created_at BIGINT NOT NULL,
+        PRIMARY KEY (tariff, id))`,
+      `CREATE TABLE site_tariffs (
+        site_id TEXT PRIMARY KEY REFERENCES sites(id) ON DELETE CASCADE, tariff TEXT NOT NULL,
+        voltage_level TEXT, assigned_by TEXT NOT NULL, assigned_at BIGINT NOT NULL)`,
+    ],
+  },
+  {
     id: 17,
     name: "gateway certificates the cloud's gateway CA issued: serial, site, expiry, revocation",
     statements: [
