@@ -46,6 +46,12 @@ export const ERROR_STATUS = {
   AMBIGUOUS_PARTICIPANT: 400,
   // Market service refusals (MarketServiceError): lookups, state and wiring.
   DUPLICATE_ORDER: 409,
+  DUPLICATE_ACTOR: 409,
+  DUPLICATE_LINK: 409,
+  CONFIG_LINK: 409,
+  UNKNOWN_ACTOR: 404,
+  UNKNOWN_LINK: 404,
+  UNKNOWN_USER: 422,
   NOT_LIVE: 409,
   NOT_METERED_YET: 409,
   NOT_LINKED: 422,

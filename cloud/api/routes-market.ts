@@ -5,6 +5,7 @@ import {
   gateClosure,
   type MarketService,
   PRODUCTS,
+  REGISTRABLE_ACTOR_KINDS,
   RT_INTERVAL_MS,
   StepSchema,
 } from '../market/index.ts';
@@ -74,7 +75,7 @@ const bidId = z.object({ id: z.string().min(1) });
 
 export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
   if (!m) return [];
-  return [...resourceRoutes(m), ...bidRoutes(m), ...operatorRoutes(m)];
+  return [...resourceRoutes(m), ...onboardingRoutes(m), ...bidRoutes(m), ...operatorRoutes(m)];
 }
 
 /**
@@ -151,10 +152,81 @@ function resourceRoutes(m: MarketService): AnyRouteDef[] {
       tag,
       permission,
       params: bidId,
-      body: z.object({ status: z.enum(['applied', 'registered', 'certified', 'suspended']) }),
-      scope: roles(REGISTER_ROLES, 'certify market resources'),
+      body: z.object({
+        status: z.enum(['applied', 'registered', 'certified', 'suspended']),
+        /** Kept on the interconnection record (e.g. the utility's approval reference). */
+        note: z.string().max(500).optional(),
+      }),
+      scope: roles(OPERATE_ROLES, 'certify market resources'),
       handler: async ({ principal, params, body }) =>
-        m.setResourceStatus(caller(principal), params.id, body.status),
+        m.setResourceStatus(caller(principal), params.id, body.status, body.note),
+    }),
+    route({
+      method: 'get',
+      path: '/market/certifications',
+      summary:
+        'The interconnection record: every status decision on a resource, who made it (user, DGO organization) and when (all for the DGO/DMO; yours otherwise)',
+      tag,
+      permission,
+      query: z.object({ resource: z.string().min(1).optional() }),
+      handler: async ({ principal, query }) => m.certifications(caller(principal), query.resource),
+    }),
+  ];
+}
+
+/**
+ * Onboarding (the DMO): market organizations beyond the config's (participants: aggregators,
+ * producers, consumers, retailers) and the cloud users who act for them. Registered ones are stored
+ * (registry migration 14) and are in the same actor map the market's rules read, so bids, resource
+ * registration and every control path treat them exactly like the config's.
+ */
+function onboardingRoutes(m: MarketService): AnyRouteDef[] {
+  const actorParam = z.object({ id: z.string().min(1) });
+  return [
+    route({
+      method: 'get',
+      path: '/market/actors',
+      summary: 'Market organizations with their roles and users (all for the DMO/DGO; yours otherwise)',
+      tag,
+      permission,
+      handler: async ({ principal }) => m.listActors(caller(principal)),
+    }),
+    route({
+      method: 'post',
+      path: '/market/actors',
+      summary: 'DMO: register a market participant organization (aggregator, producer, consumer, retailer)',
+      tag,
+      permission,
+      body: z.object({
+        id: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/),
+        kind: z.enum(REGISTRABLE_ACTOR_KINDS),
+        name: z.string().min(1).max(200).optional(),
+      }),
+      status: 201,
+      scope: roles(OPERATE_ROLES, 'register market organizations'),
+      handler: async ({ principal, body }) => m.registerActor(caller(principal), body),
+    }),
+    route({
+      method: 'post',
+      path: '/market/actors/:id/users',
+      summary: 'DMO: let a cloud user act for the organization',
+      tag,
+      permission,
+      params: actorParam,
+      body: z.object({ user: z.string().min(1) }),
+      status: 201,
+      scope: roles(OPERATE_ROLES, 'link users to market organizations'),
+      handler: async ({ principal, params, body }) => m.linkUser(caller(principal), params.id, body.user),
+    }),
+    route({
+      method: 'delete',
+      path: '/market/actors/:id/users/:user',
+      summary: 'DMO: end a user’s API link to the organization (config links are changed in the config)',
+      tag,
+      permission,
+      params: z.object({ id: z.string().min(1), user: z.string().min(1) }),
+      scope: roles(OPERATE_ROLES, 'link users to market organizations'),
+      handler: async ({ principal, params }) => m.unlinkUser(caller(principal), params.id, params.user),
     }),
   ];
 }

@@ -468,7 +468,7 @@ function contract(
           "INSERT INTO sites (id, status, created_at, updated_at) VALUES ('s-1', 'online', 1, 1)",
         );
         const r = new Registry(old);
-        assert.deepEqual(await r.init(), [10, 11, 12]); // every release after 9: sessions, enrolment codes, commissioning reports
+        assert.deepEqual(await r.init(), [10, 11, 12, 14]); // every release after 9: sessions, enrolment codes, commissioning reports, market onboarding
         assert.equal((await r.getUser('olga'))?.name, 'Olga');
         assert.equal(await r.passwordHash('olga'), undefined, 'no password until one is set');
         assert.equal(await r.setPasswordHash('olga', 'scrypt$hash', 5), true);
