@@ -43,6 +43,7 @@ export const ERROR_STATUS = {
   WRONG_MARKET_FORM: 409,
   MALFORMED: 400,
   BAD_INTERVAL: 400,
+  BAD_DAY: 400,
   AMBIGUOUS_PARTICIPANT: 400,
   // Market service refusals (MarketServiceError): lookups, state and wiring.
   DUPLICATE_ORDER: 409,

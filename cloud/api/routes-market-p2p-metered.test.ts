@@ -276,4 +276,60 @@ describe('P2P metered settlement from stored telemetry, with the baseline on the
     assert.equal(again.status, 409);
     assert.equal(again.body.code, 'ALREADY_SETTLED');
   });
+
+  /*
+   * No worse off, for the day, by hand. Market outcome = every ledger line of the day; fees are the
+   * defaults: DMO (here the utility) 100 c/MWh of traded energy, wheeling 800 c/MWh of withdrawals.
+   *   sunco:  close +60 (10 000 Wh at 60) − 1 (fee 0.01 MWh × 100) = +59; metered −7 → +52.
+   *   flexco: close +30 (5 000 Wh at 60) − 1 (fee 0.5 → 1) = +29; metered −7 → +22.
+   *   homeco: close −60 −30 (15 000 Wh at 60) −7 (PoLR) −2 (fee 1.5 → 2) −13 (wheeling of
+   *           16 000 Wh withdrawn: 12.8 → 13) = −112; metered +4 → −108.
+   * At the ISO price (the LMP, 50 $/MWh) the metered energy would have earned/cost:
+   *   sunco 9 000 Wh → +45; flexco 4 000 Wh → +20; homeco −15 480 Wh → −77.4 → −77.
+   * Differences: sunco +7, flexco +2 (no worse off); homeco −31 (worse off: it bought at 60 plus fees).
+   */
+  it('no worse off: each participant’s day against the same metered energy at the ISO price, role-scoped', async () => {
+    type Row = {
+      participant: string;
+      day: string;
+      marketCents: number;
+      isoCents: number;
+      differenceCents: number;
+      noWorseOff: boolean;
+      deliveredWh: number;
+      sources: Record<string, number>;
+    };
+    const all = await t.api<Row[]>('GET', `/market/reports/no-worse-off?day=${day}`, as('uma'));
+    assert.equal(all.status, 200, JSON.stringify(all.body));
+    assert.deepEqual(
+      all.body.map((r) => [r.participant, r.day, r.marketCents, r.isoCents, r.differenceCents, r.noWorseOff]),
+      [
+        ['flexco', '2030-01-16', 22, 20, 2, true],
+        ['homeco', '2030-01-16', -108, -77, -31, false],
+        ['sunco', '2030-01-16', 52, 45, 7, true],
+      ],
+    );
+    assert.deepEqual(
+      all.body.map((r) => [r.participant, Math.round(r.deliveredWh), r.sources]),
+      [
+        ['flexco', 4000, { metered: 1 }],
+        ['homeco', -15480, { metered: 1 }],
+        ['sunco', 9000, { metered: 1 }],
+      ],
+    );
+    const alice = await t.api<Row[]>('GET', `/market/reports/no-worse-off?day=${day}`, as('alice'));
+    assert.deepEqual(
+      alice.body.map((r) => r.participant),
+      ['sunco'],
+    );
+    const peek = await t.api<{ code: string }>(
+      'GET',
+      `/market/reports/no-worse-off?day=${day}&participant=homeco`,
+      as('alice'),
+    );
+    assert.equal(peek.status, 403);
+    assert.equal(peek.body.code, 'NOT_YOURS');
+    const midday = await t.api<{ code: string }>('GET', `/market/reports/no-worse-off?day=${T}`, as('uma'));
+    assert.equal(midday.status, 400);
+  });
 });

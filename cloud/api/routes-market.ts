@@ -4,6 +4,7 @@ import {
   DAY_MS,
   gateClosure,
   type MarketService,
+  noWorseOffReport,
   PRODUCTS,
   REGISTRABLE_ACTOR_KINDS,
   RT_INTERVAL_MS,
@@ -295,6 +296,16 @@ function bidRoutes(m: MarketService): AnyRouteDef[] {
         const { all: _all, ...q } = query;
         return m.prices(q);
       },
+    }),
+    route({
+      method: 'get',
+      path: '/market/reports/no-worse-off',
+      summary:
+        'No worse off: per participant for a UTC day, its market outcome (net cents) against the same delivered energy traded at the ISO price directly (yours; every participant for the DMO)',
+      tag,
+      permission,
+      query: z.object({ day: time, participant: z.string().min(1).optional() }),
+      handler: async ({ principal, query }) => noWorseOffReport(m, caller(principal), query),
     }),
     route({
       method: 'get',

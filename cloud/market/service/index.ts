@@ -14,6 +14,7 @@ export type { MarketCaller, MarketContext, MarketIso } from './context.ts';
 export * from './demo-clearing.ts';
 export type { SendCommand } from './dispatch.ts';
 export * from './metered-scheduler.ts';
+export { type NoWorseOffRow, noWorseOffReport } from './no-worse-off.ts';
 export type { OrderInput, P2pMarket } from './p2p.ts';
 export { p2pStatements, settleP2pInterval } from './p2p-metered.ts';
 export * from './service.ts';
