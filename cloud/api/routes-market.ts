@@ -19,8 +19,9 @@ import { type AnyRouteDef, route } from './route.ts';
  * the DGO registers/certifies resources, reads screening outcomes and issues emergency dispatch.
  *
  * Two layers decide: the cloud role says what kind of verb a user may use (viewer: read only;
- * participant/aggregator/operator: bid; operator: DMO/DGO operations; installer: resource
- * registration), and the market organization(s) the user acts for (config market.actors[].users)
+ * participant/aggregator/operator: bid; operator: DMO/DGO operations, onboarding and certification;
+ * installer: resource registration), and the market organization(s) the user acts for (config
+ * market.actors[].users, plus the links the DMO adds through /market/actors/{id}/users)
  * say in which capacity — market rules (DMO never bids, certification, representation) are the
  * core's, unchanged. Every route needs a token (`site:read`, which every role has).
  */
