@@ -1,5 +1,5 @@
 import { MarketServiceError } from '../model/errors.ts';
-import { energyCents } from '../model/money.ts';
+import { roundCents } from '../model/money.ts';
 import type { AwardRecord, RunRecord } from '../model/records.ts';
 import { DAY_MS, HOUR_MS, RT_INTERVAL_MS } from '../model/time.ts';
 import type { P2pStatementLine } from '../settlement/metered-p2p.ts';
@@ -34,7 +34,7 @@ export interface NoWorseOffRow {
   readonly day: string;
   /** Net cents the market moved to the participant over the day (+ = received). */
   readonly marketCents: number;
-  /** The same delivered energy at the ISO price (cents, + = received). */
+  /** The same delivered energy at the ISO price (cents, + = received), rounded once for the day. */
   readonly isoCents: number;
   /** marketCents - isoCents: >= 0 means no worse off. */
   readonly differenceCents: number;
@@ -78,7 +78,8 @@ export async function noWorseOffReport(
       if (e.from === p) marketCents -= e.cents;
     }
     const own = intervals.filter((i) => i.account === p);
-    const isoCents = own.reduce((s, i) => s + energyCents(i.wh, i.isoPrice), 0);
+    // One ISO settlement of the day's energy, rounded once (Wh × $/MWh summed, then to the cent).
+    const isoCents = roundCents(own.reduce((s, i) => s + (i.wh / 1e6) * i.isoPrice * 100, 0));
     const sources: Record<string, number> = {};
     for (const i of own) sources[i.source] = (sources[i.source] ?? 0) + 1;
     rows.push({
