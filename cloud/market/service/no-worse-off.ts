@@ -183,7 +183,8 @@ async function nodalIntervals(m: MarketContext, from: number, to: number): Promi
       const rtA = rt.get(`${resource}|${t}`);
       const metered = meteredAt.get(`${resource}|${t}`);
       const scheduleW = rtA?.awardW ?? daA?.awardW;
-      if (metered === undefined && scheduleW === undefined) continue;
+      // Nothing measured and nothing (or zero) scheduled: no energy to compare.
+      if (metered === undefined && !scheduleW) continue;
       const isoPrice = iface.get(t) ?? Number(lmp[h] ?? 0);
       out.push({
         start: t,
