@@ -43,6 +43,16 @@ const STATUS_BEFORE: Record<string, number> = {
   UNKNOWN_SITE: 422,
   // Codes added after the table: the status they were introduced with.
   INFORMATION_SEPARATION: 403,
+  // Onboarding, P2P metered settlement, the no-worse-off report.
+  DUPLICATE_ACTOR: 409,
+  DUPLICATE_LINK: 409,
+  CONFIG_LINK: 409,
+  UNKNOWN_ACTOR: 404,
+  UNKNOWN_LINK: 404,
+  UNKNOWN_USER: 422,
+  NOT_CLOSED: 409,
+  ALREADY_SETTLED: 409,
+  BAD_DAY: 400,
 };
 
 describe('one table from error codes to HTTP status, market service refusals included', () => {

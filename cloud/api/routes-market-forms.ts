@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import type { MarketService, P2pMarket } from '../market/index.ts';
-import { MarketRefusal, MarketServiceError, refuse } from '../market/index.ts';
+import {
+  MarketRefusal,
+  MarketServiceError,
+  p2pStatements,
+  refuse,
+  settleP2pInterval,
+} from '../market/index.ts';
 import { id, time } from './params.ts';
 import { type AnyRouteDef, route } from './route.ts';
 import { BID_ROLES, caller, OPERATE_ROLES, roles, windowQuery } from './routes-market.ts';
@@ -126,6 +132,38 @@ export function marketFormRoutes(m: MarketService | undefined): AnyRouteDef[] {
       }),
       scope: roles(OPERATE_ROLES, 'close market intervals'),
       handler: async ({ principal, body }) => p2p().close(caller(principal), body),
+    }),
+    route({
+      method: 'post',
+      path: '/market/p2p/settlement/metered',
+      summary:
+        'DMO: settle a closed P2P interval, once it is over, from stored telemetry (device counters, PCC meters, the DR baseline): metered − traded at the PoLR price, replacing what the close assumed',
+      tag,
+      permission,
+      body: z.object({ intervalStart: time }),
+      scope: roles(OPERATE_ROLES, 'run market settlement'),
+      handler: async ({ principal, body }) => {
+        p2p();
+        return settleP2pInterval(
+          m,
+          { timeseries: m.deps.timeseries, registry: m.deps.registry },
+          caller(principal),
+          body,
+        );
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/market/p2p/statements',
+      summary:
+        'P2P metered statements: per resource traded, assumed and metered energy, how it was metered and the baseline used, the imbalance and its price (yours; all for the DMO)',
+      tag,
+      permission,
+      query: z.object({ from: time.optional(), to: time.optional() }),
+      handler: async ({ principal, query }) => {
+        p2p();
+        return p2pStatements(m, caller(principal), query);
+      },
     }),
   ];
 }

@@ -4,7 +4,9 @@ import {
   DAY_MS,
   gateClosure,
   type MarketService,
+  noWorseOffReport,
   PRODUCTS,
+  REGISTRABLE_ACTOR_KINDS,
   RT_INTERVAL_MS,
   StepSchema,
 } from '../market/index.ts';
@@ -17,8 +19,9 @@ import { type AnyRouteDef, route } from './route.ts';
  * the DGO registers/certifies resources, reads screening outcomes and issues emergency dispatch.
  *
  * Two layers decide: the cloud role says what kind of verb a user may use (viewer: read only;
- * participant/aggregator/operator: bid; operator: DMO/DGO operations; installer: resource
- * registration), and the market organization(s) the user acts for (config market.actors[].users)
+ * participant/aggregator/operator: bid; operator: DMO/DGO operations, onboarding and certification;
+ * installer: resource registration), and the market organization(s) the user acts for (config
+ * market.actors[].users, plus the links the DMO adds through /market/actors/{id}/users)
  * say in which capacity — market rules (DMO never bids, certification, representation) are the
  * core's, unchanged. Every route needs a token (`site:read`, which every role has).
  */
@@ -74,7 +77,7 @@ const bidId = z.object({ id: z.string().min(1) });
 
 export function marketRoutes(m: MarketService | undefined): AnyRouteDef[] {
   if (!m) return [];
-  return [...resourceRoutes(m), ...bidRoutes(m), ...operatorRoutes(m)];
+  return [...resourceRoutes(m), ...onboardingRoutes(m), ...bidRoutes(m), ...operatorRoutes(m)];
 }
 
 /**
@@ -151,10 +154,81 @@ function resourceRoutes(m: MarketService): AnyRouteDef[] {
       tag,
       permission,
       params: bidId,
-      body: z.object({ status: z.enum(['applied', 'registered', 'certified', 'suspended']) }),
-      scope: roles(REGISTER_ROLES, 'certify market resources'),
+      body: z.object({
+        status: z.enum(['applied', 'registered', 'certified', 'suspended']),
+        /** Kept on the interconnection record (e.g. the utility's approval reference). */
+        note: z.string().max(500).optional(),
+      }),
+      scope: roles(OPERATE_ROLES, 'certify market resources'),
       handler: async ({ principal, params, body }) =>
-        m.setResourceStatus(caller(principal), params.id, body.status),
+        m.setResourceStatus(caller(principal), params.id, body.status, body.note),
+    }),
+    route({
+      method: 'get',
+      path: '/market/certifications',
+      summary:
+        'The interconnection record: every status decision on a resource, who made it (user, DGO organization) and when (all for the DGO/DMO; yours otherwise)',
+      tag,
+      permission,
+      query: z.object({ resource: z.string().min(1).optional() }),
+      handler: async ({ principal, query }) => m.certifications(caller(principal), query.resource),
+    }),
+  ];
+}
+
+/**
+ * Onboarding (the DMO): market organizations beyond the config's (participants: aggregators,
+ * producers, consumers, retailers) and the cloud users who act for them. Registered ones are stored
+ * (registry migration 14) and are in the same actor map the market's rules read, so bids, resource
+ * registration and every control path treat them exactly like the config's.
+ */
+function onboardingRoutes(m: MarketService): AnyRouteDef[] {
+  const actorParam = z.object({ id: z.string().min(1) });
+  return [
+    route({
+      method: 'get',
+      path: '/market/actors',
+      summary: 'Market organizations with their roles and users (all for the DMO/DGO; yours otherwise)',
+      tag,
+      permission,
+      handler: async ({ principal }) => m.listActors(caller(principal)),
+    }),
+    route({
+      method: 'post',
+      path: '/market/actors',
+      summary: 'DMO: register a market participant organization (aggregator, producer, consumer, retailer)',
+      tag,
+      permission,
+      body: z.object({
+        id: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/),
+        kind: z.enum(REGISTRABLE_ACTOR_KINDS),
+        name: z.string().min(1).max(200).optional(),
+      }),
+      status: 201,
+      scope: roles(OPERATE_ROLES, 'register market organizations'),
+      handler: async ({ principal, body }) => m.registerActor(caller(principal), body),
+    }),
+    route({
+      method: 'post',
+      path: '/market/actors/:id/users',
+      summary: 'DMO: let a cloud user act for the organization',
+      tag,
+      permission,
+      params: actorParam,
+      body: z.object({ user: z.string().min(1) }),
+      status: 201,
+      scope: roles(OPERATE_ROLES, 'link users to market organizations'),
+      handler: async ({ principal, params, body }) => m.linkUser(caller(principal), params.id, body.user),
+    }),
+    route({
+      method: 'delete',
+      path: '/market/actors/:id/users/:user',
+      summary: 'DMO: end a user’s API link to the organization (config links are changed in the config)',
+      tag,
+      permission,
+      params: z.object({ id: z.string().min(1), user: z.string().min(1) }),
+      scope: roles(OPERATE_ROLES, 'link users to market organizations'),
+      handler: async ({ principal, params }) => m.unlinkUser(caller(principal), params.id, params.user),
     }),
   ];
 }
@@ -223,6 +297,16 @@ function bidRoutes(m: MarketService): AnyRouteDef[] {
         const { all: _all, ...q } = query;
         return m.prices(q);
       },
+    }),
+    route({
+      method: 'get',
+      path: '/market/reports/no-worse-off',
+      summary:
+        'No worse off: per participant for a UTC day, its market outcome (net cents) against the same delivered energy traded at the ISO price directly (yours; every participant for the DMO)',
+      tag,
+      permission,
+      query: z.object({ day: time, participant: z.string().min(1).optional() }),
+      handler: async ({ principal, query }) => noWorseOffReport(m, caller(principal), query),
     }),
     route({
       method: 'get',

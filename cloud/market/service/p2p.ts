@@ -552,9 +552,10 @@ function settlePolr(
     polrNet += imb;
     if (imb < 0) addTo(pos.withdrawnWh, acct, -imb);
   }
-  // The utility balances its PoLR position with the ISO at the LMP.
+  // The utility balances its PoLR position with the ISO at the LMP: what the participants delivered
+  // beyond their trades (polrNet > 0) it sells on, what they took beyond them it buys.
   if (Math.abs(polrNet) > 1e-6)
-    ledger.energy(start, utility, -polrNet, lmp, 'polr', 'wholesale balance', m.config.roles.ISO);
+    ledger.energy(start, utility, polrNet, lmp, 'polr', 'wholesale balance', m.config.roles.ISO);
   return polr;
 }
 

@@ -16,7 +16,14 @@ import type {
   StoredResource,
 } from '../model/records.ts';
 import { ResourceRegistry, ResourceSchema, type ResourceStatus } from '../model/resources.ts';
-import { type MarketConfig, modelConfig, type Role, rolesOf } from '../model/roles.ts';
+import {
+  type Actor,
+  type ActorKind,
+  type MarketConfig,
+  modelConfig,
+  type Role,
+  rolesOf,
+} from '../model/roles.ts';
 import { checkControl, checkMayDispatch, MarketRefusal, refuse, separationRefusal } from '../model/rules.ts';
 import type { MarketSettings } from '../model/settings.ts';
 import { DAY_MS, HOUR_MS } from '../model/time.ts';
@@ -30,6 +37,7 @@ import { requireNodal, runNodalDayAhead, runNodalRealTime } from './nodal.ts';
 import { P2pMarket } from './p2p.ts';
 import { MarketStore } from './store.ts';
 import { MarketFormsStore } from './store-forms.ts';
+import { type CertificationRecord, OnboardingStore, type StoredActor } from './store-onboarding.ts';
 
 /**
  * The market as a cloud service: the configured organizational model, registered resources, the
@@ -73,6 +81,9 @@ export function demoGates(
   return { ...gates, daGateBeforeDayMs: dayStart - (startMs + Math.round(afterMinutes * 60_000)) };
 }
 
+/** Organizations the API may register: market participants; operating roles are the model's (config). */
+export const REGISTRABLE_ACTOR_KINDS = ['aggregator', 'producer', 'consumer', 'retailer'] as const;
+
 export class MarketService implements MarketContext {
   readonly config: MarketConfig;
   readonly resources = new ResourceRegistry();
@@ -87,6 +98,14 @@ export class MarketService implements MarketContext {
   /** The market clock (epoch ms): gate closures are judged against it. Tests replace it. */
   now: () => number;
   readonly #usersOf = new Map<string, Set<string>>();
+  /** Onboarding records (migration 14): API-registered organizations, user links, certification decisions. */
+  readonly onboarding: OnboardingStore;
+  /** Organizations and user links from the config (the seed): the API adds to them, never removes them. */
+  readonly #configActors = new Set<string>();
+  readonly #configLinks = new Set<string>();
+  /** Where each organization's user links came from, for the listing. */
+  readonly #linkedBy = new Map<string, { linkedAt: number; linkedBy: string }>();
+  readonly #apiActors = new Map<string, StoredActor>();
   /** The gates in force: the configured ones, or the demo's relative to the start (settings.demo). */
   readonly #gates: MarketSettings['gates'];
   readonly #meteredLock = new KeyedLock<number>();
@@ -100,7 +119,12 @@ export class MarketService implements MarketContext {
         ? { utilityDerMayParticipate: s.utilityDerMayParticipate }
         : {},
     );
-    for (const a of s.actors) this.#usersOf.set(a.id, new Set(a.users));
+    for (const a of s.actors) {
+      this.#usersOf.set(a.id, new Set(a.users));
+      this.#configActors.add(a.id);
+      for (const u of a.users) this.#configLinks.add(`${a.id}\u0000${u}`);
+    }
+    this.onboarding = new OnboardingStore(deps.registry.db);
     this.store = new MarketStore(deps.registry.db, deps.onRun);
     this.forms = new MarketFormsStore(deps.registry.db);
     this.network =
@@ -117,6 +141,12 @@ export class MarketService implements MarketContext {
   /** Builds the service and restores resources and live bids from the registry database. */
   static async open(deps: MarketServiceDeps): Promise<MarketService> {
     const m = new MarketService(deps);
+    for (const a of await m.onboarding.actors()) {
+      // A config actor of the same id wins (the config seeds; registration refuses duplicates anyway).
+      if (m.config.actors.has(a.id)) continue;
+      m.#addActor(a);
+    }
+    for (const l of await m.onboarding.links()) m.#addLink(l.actor, l.user, l);
     for (const r of await m.store.loadResources()) {
       const { site, device, ...res } = r;
       m.resources.add(res);
@@ -258,6 +288,132 @@ export class MarketService implements MarketContext {
     }
   }
 
+  // --- DMO: onboarding organizations and their users --------------------------------------------
+
+  #addActor(a: StoredActor) {
+    const actor: Actor = { id: a.id, kind: a.kind, ...(a.name ? { name: a.name } : {}) };
+    // The rules read config.actors: an API-registered organization is in the same map as the config's.
+    (this.config.actors as Map<string, Actor>).set(a.id, actor);
+    this.#apiActors.set(a.id, a);
+    if (!this.#usersOf.has(a.id)) this.#usersOf.set(a.id, new Set());
+  }
+
+  #addLink(actor: string, user: string, by: { linkedAt: number; linkedBy: string }) {
+    if (!this.config.actors.has(actor)) return;
+    this.#usersOf.get(actor)!.add(user);
+    this.#linkedBy.set(`${actor}\u0000${user}`, by);
+  }
+
+  /** DMO: registers a market participant organization (aggregator, producer, consumer, retailer). */
+  async registerActor(c: MarketCaller, input: { id: string; kind: ActorKind; name?: string }) {
+    return this.guard(c, 'market.actor.register', input.id, { input }, async () => {
+      const by = this.actingAs(c.userId, 'DMO');
+      if (!(REGISTRABLE_ACTOR_KINDS as readonly string[]).includes(input.kind))
+        throw new MarketRefusal(
+          refuse(
+            'MALFORMED',
+            `kind "${input.kind}" holds an operating role of the model: it comes from the config (market.actors), the API registers ${REGISTRABLE_ACTOR_KINDS.join(', ')}`,
+          ),
+        );
+      if (this.config.actors.has(input.id))
+        throw new MarketServiceError('DUPLICATE_ACTOR', `organization "${input.id}" already exists`);
+      const a: StoredActor = {
+        id: input.id,
+        kind: input.kind,
+        ...(input.name ? { name: input.name } : {}),
+        registeredAt: this.now(),
+        registeredBy: c.userId,
+      };
+      await this.onboarding.saveActor(a);
+      this.#addActor(a);
+      await this.audit(c, 'market.actor.register', a.id, { as: by, actor: a });
+      return this.#actorView(a.id);
+    });
+  }
+
+  #actorView(id: string) {
+    const a = this.config.actors.get(id)!;
+    const api = this.#apiActors.get(id);
+    const users = [...(this.#usersOf.get(id) ?? [])].sort().map((u) => {
+      const l = this.#linkedBy.get(`${id}\u0000${u}`);
+      return this.#configLinks.has(`${id}\u0000${u}`)
+        ? { user: u, source: 'config' as const }
+        : { user: u, source: 'api' as const, ...l };
+    });
+    return {
+      ...a,
+      source: api ? ('api' as const) : ('config' as const),
+      ...(api ? { registeredAt: api.registeredAt, registeredBy: api.registeredBy } : {}),
+      roles: rolesOf(this.config, id),
+      users,
+    };
+  }
+
+  /** Organizations: all of them for the DMO and the DGO, otherwise the ones the user acts for. */
+  listActors(c: MarketCaller) {
+    const mine = this.actorsOf(c.userId);
+    const all = mine.includes(this.config.roles.DMO) || mine.includes(this.config.roles.DGO);
+    return [...this.config.actors.keys()]
+      .filter((id) => all || mine.includes(id))
+      .map((id) => this.#actorView(id));
+  }
+
+  /** DMO: lets a cloud user act for an organization (in addition to the config's users). */
+  async linkUser(c: MarketCaller, actor: string, user: string) {
+    return this.guard(c, 'market.actor.link', actor, { user }, async () => {
+      const by = this.actingAs(c.userId, 'DMO');
+      if (!this.config.actors.has(actor))
+        throw new MarketServiceError('UNKNOWN_ACTOR', `no market organization "${actor}"`);
+      if (!(await this.deps.registry.getUser(user)))
+        throw new MarketServiceError('UNKNOWN_USER', `no cloud user "${user}"`);
+      const l = { actor, user, linkedAt: this.now(), linkedBy: c.userId };
+      if (this.#usersOf.get(actor)!.has(user))
+        throw new MarketServiceError('DUPLICATE_LINK', `user "${user}" already acts for "${actor}"`);
+      await this.onboarding.link(l);
+      this.#addLink(actor, user, l);
+      await this.audit(c, 'market.actor.link', actor, { as: by, user });
+      return this.#actorView(actor);
+    });
+  }
+
+  /** DMO: ends an API link of a user to an organization (the config's links stay: edit the config). */
+  async unlinkUser(c: MarketCaller, actor: string, user: string) {
+    return this.guard(c, 'market.actor.unlink', actor, { user }, async () => {
+      const by = this.actingAs(c.userId, 'DMO');
+      if (!this.config.actors.has(actor))
+        throw new MarketServiceError('UNKNOWN_ACTOR', `no market organization "${actor}"`);
+      if (this.#configLinks.has(`${actor}\u0000${user}`))
+        throw new MarketServiceError(
+          'CONFIG_LINK',
+          `user "${user}" acts for "${actor}" by the config (market.actors[].users): change it there`,
+        );
+      if (!(await this.onboarding.unlink(actor, user)))
+        throw new MarketServiceError('UNKNOWN_LINK', `user "${user}" does not act for "${actor}"`);
+      this.#usersOf.get(actor)!.delete(user);
+      this.#linkedBy.delete(`${actor}\u0000${user}`);
+      await this.audit(c, 'market.actor.unlink', actor, { as: by, user });
+      return this.#actorView(actor);
+    });
+  }
+
+  /**
+   * The interconnection record: every status decision, who made it (user and DGO organization) and
+   * when. The DGO and the DMO see every resource's; a participant the resources it owns or aggregates.
+   */
+  async certifications(c: MarketCaller, resource?: string): Promise<CertificationRecord[]> {
+    const mine = this.actorsOf(c.userId);
+    const all = mine.includes(this.config.roles.DMO) || mine.includes(this.config.roles.DGO);
+    const rows = await this.onboarding.certifications(resource);
+    return rows.filter((r) => {
+      if (all) return true;
+      const res = this.resources.get(r.resource);
+      return (
+        res !== undefined &&
+        (mine.includes(res.owner) || (res.aggregator !== undefined && mine.includes(res.aggregator)))
+      );
+    });
+  }
+
   // --- utility: registration and interconnection ----------------------------------------------
 
   async registerResource(c: MarketCaller, input: ResourceInput): Promise<StoredResource> {
@@ -291,20 +447,46 @@ export class MarketService implements MarketContext {
       this.#linksBySite = undefined;
       const stored = { ...r, ...(site ? { site } : {}), ...(device ? { device } : {}) };
       await this.store.saveResource(stored, this.now());
+      // The interconnection record starts with the status it was registered in.
+      await this.onboarding.saveCertification({
+        id: `cert_${newId(8)}`,
+        resource: r.id,
+        status: r.status,
+        previous: 'none',
+        decidedAt: this.now(),
+        decidedBy: c.userId,
+        as: by,
+      });
       await this.audit(c, 'market.resource.register', r.id, { as: by, resource: stored });
       return stored;
     });
   }
 
   /** Interconnection decisions: registered → certified, or suspended. */
-  async setResourceStatus(c: MarketCaller, id: string, status: ResourceStatus): Promise<StoredResource> {
+  async setResourceStatus(
+    c: MarketCaller,
+    id: string,
+    status: ResourceStatus,
+    note?: string,
+  ): Promise<StoredResource> {
     return this.guard(c, 'market.resource.status', id, { status }, async () => {
       const by = this.actingAs(c.userId, 'DGO');
-      if (!this.resources.get(id)) throw new MarketRefusal(refuse('UNKNOWN_RESOURCE', `no resource "${id}"`));
+      const before = this.resources.get(id);
+      if (!before) throw new MarketRefusal(refuse('UNKNOWN_RESOURCE', `no resource "${id}"`));
       const r = this.resources.setStatus(id, status);
       const stored = { ...r, ...this.links.get(id) };
       await this.store.saveResource(stored, this.now());
-      await this.audit(c, 'market.resource.status', id, { as: by, status });
+      await this.onboarding.saveCertification({
+        id: `cert_${newId(8)}`,
+        resource: id,
+        status,
+        previous: before.status,
+        decidedAt: this.now(),
+        decidedBy: c.userId,
+        as: by,
+        ...(note ? { note } : {}),
+      });
+      await this.audit(c, 'market.resource.status', id, { as: by, status, previous: before.status });
       return stored;
     });
   }

@@ -245,6 +245,22 @@ export const MIGRATIONS: { id: number; name: string; statements: string[] }[] = 
     ],
   },
   {
+    id: 14,
+    name: 'market onboarding: organizations and user links registered through the API, interconnection decisions (who decided what, when)',
+    statements: [
+      `CREATE TABLE market_actors (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT, registered_at BIGINT NOT NULL,
+        registered_by TEXT NOT NULL)`,
+      `CREATE TABLE market_actor_users (
+        actor_id TEXT NOT NULL, user_id TEXT NOT NULL, linked_at BIGINT NOT NULL, linked_by TEXT NOT NULL,
+        PRIMARY KEY (actor_id, user_id))`,
+      `CREATE TABLE market_certifications (
+        id TEXT PRIMARY KEY, seq BIGINT NOT NULL, resource TEXT NOT NULL, status TEXT NOT NULL, previous TEXT NOT NULL,
+        decided_at BIGINT NOT NULL, decided_by TEXT NOT NULL, as_org TEXT NOT NULL, note TEXT)`,
+      'CREATE INDEX market_certifications_resource ON market_certifications (resource, decided_at)',
+    ],
+  },
+  {
     id: 17,
     name: "gateway certificates the cloud's gateway CA issued: serial, site, expiry, revocation",
     statements: [

@@ -468,7 +468,7 @@ function contract(
           "INSERT INTO sites (id, status, created_at, updated_at) VALUES ('s-1', 'online', 1, 1)",
         );
         const r = new Registry(old);
-        assert.deepEqual(await r.init(), [10, 11, 12, 13, 17]); // every release after 9: sessions, enrolment codes, commissioning reports, tariffs, gateway certificates
+        assert.deepEqual(await r.init(), [10, 11, 12, 13, 14, 17]); // every release after 9: sessions, enrolment codes, commissioning reports, tariffs, market onboarding, gateway certificates
         assert.equal((await r.getUser('olga'))?.name, 'Olga');
         assert.equal(await r.passwordHash('olga'), undefined, 'no password until one is set');
         assert.equal(await r.setPasswordHash('olga', 'scrypt$hash', 5), true);
