@@ -92,6 +92,25 @@ export interface Enrolled {
   };
 }
 
+/**
+ * The gateway's key, readable by whoever may read its config: a new key file takes the config's owner,
+ * group and (at most) its mode, so root:gridlayer 0640 lets the service read both; with no config yet,
+ * root only (0600), like a new config.
+ */
+function writeKeyLike(path: string, text: string, configPath: string): void {
+  if (existsSync(path) || !existsSync(configPath)) {
+    writeSecretFile(path, text);
+    return;
+  }
+  const st = statSync(configPath);
+  writeFileSync(path, text, { mode: st.mode & 0o640 });
+  try {
+    chownSync(path, st.uid, st.gid);
+  } catch {
+    // not root: the file is ours already
+  }
+}
+
 /** Where the gateway keeps its own key and certificate: beside its config. */
 function certFiles(configPath: string): { key: string; cert: string } {
   return {
@@ -179,7 +198,7 @@ export async function enrol(o: EnrolOptions): Promise<EnrolResult> {
   let certFile: string | undefined;
   if (got.uplink.certPem && keyPem) {
     const files = certFiles(configPath);
-    writeSecretFile(files.key, keyPem);
+    writeKeyLike(files.key, keyPem, configPath);
     writeFileSync(files.cert, got.uplink.certPem);
     certFile = files.cert;
   }
@@ -285,7 +304,7 @@ export async function rotateCredential(o: {
   // A new key with the new certificate (the cloud revoked the old one); used where one was before.
   if (got.uplink.certPem && keyPem) {
     const files = certFiles(configPath);
-    writeSecretFile(files.key, keyPem);
+    writeKeyLike(files.key, keyPem, configPath);
     writeFileSync(files.cert, got.uplink.certPem);
     if (/^(mqtts|wss):/.test(String(doc.getIn(['uplink', 'url']))))
       for (const [k, v] of Object.entries(files)) doc.setIn(['uplink', k], v);

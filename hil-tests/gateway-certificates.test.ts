@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { makeTlsMaterial } from '../test-support/cloud/test-cloud.ts';
+import { makeTlsMaterial, openssl } from '../test-support/cloud/test-cloud.ts';
 import { HilCloud, hilDir } from './harness.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'gridlayer.js');
@@ -36,8 +36,7 @@ describe('hardware in the loop: gateway client certificates from the cloud CA, w
       `enrolment: ${JSON.stringify({ brokerUrl: c.mqttUrl, brokerCa: tls.ca, gatewayCa, certificateDays: 30, throttle: { maxFailures: 50, windowSeconds: 60 } })}`,
     ],
   });
-  const ossl = (...args: string[]) =>
-    execFileSync('openssl', args, { cwd: tmp.dir, stdio: 'pipe' }).toString();
+  const ossl = (...args: string[]) => openssl(args, tmp.dir);
   const newCode = async (site: string) =>
     (await cloud.ok<{ code: string }>('POST', `/sites/${site}/enrolment`, {})).code;
   /** A key and request made by openssl; the request asks for a CN the cloud must not honour. */

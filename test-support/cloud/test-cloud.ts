@@ -16,9 +16,20 @@ export const BOOTSTRAP_TOKEN = 'glt_testadmin_0123456789abcdefghijklmnopqrstuv';
  * A throwaway CA and a server certificate for 127.0.0.1/localhost, made with the openssl CLI
  * (Debian's openssl package).
  */
+/**
+ * The openssl command line, as a test runs it. node-opcua-crypto, loaded by the OPC UA tests in the
+ * same mocha process, restores an unset OPENSSL_CONF as the string "undefined", which openssl then
+ * fails to open: such a value is dropped here.
+ */
+export function openssl(args: string[], cwd: string): string {
+  const env = { ...process.env };
+  if (env.OPENSSL_CONF === 'undefined') delete env.OPENSSL_CONF;
+  return execFileSync('openssl', args, { stdio: 'pipe', cwd, env }).toString();
+}
+
 export function makeTlsMaterial(dir: string): { ca: string; cert: string; key: string } {
   const p = (f: string) => join(dir, f);
-  const ossl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe', cwd: dir });
+  const ossl = (...args: string[]) => openssl(args, dir);
   ossl(
     'req',
     '-x509',
