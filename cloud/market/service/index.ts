@@ -7,7 +7,8 @@
  * nodal models (nodal.ts), the centralized models (centralized.ts) and the peer-to-peer market
  * (p2p.ts), see it only through the narrow MarketContext (context.ts). The metered-settlement
  * scheduler (metered-scheduler.ts) settles completed hours on its own, one settlement of an hour
- * at a time (hour-lock.ts).
+ * at a time (hour-lock.ts); the RT scheduler (rt-scheduler.ts) clears each real-time interval on
+ * its own clock from forecasts blended with live telemetry.
  */
 
 export type { MarketCaller, MarketContext, MarketIso } from './context.ts';
@@ -15,4 +16,5 @@ export * from './demo-clearing.ts';
 export type { SendCommand } from './dispatch.ts';
 export * from './metered-scheduler.ts';
 export type { OrderInput, P2pMarket } from './p2p.ts';
+export * from './rt-scheduler.ts';
 export * from './service.ts';

@@ -86,6 +86,8 @@ export class MarketService implements MarketContext {
   readonly network: Network | null;
   /** The market clock (epoch ms): gate closures are judged against it. Tests replace it. */
   now: () => number;
+  /** The RT scheduler's state (rt-scheduler.ts) when it runs; GET /market shows it as `realtime`. */
+  realtimeState: (() => unknown) | undefined = undefined;
   readonly #usersOf = new Map<string, Set<string>>();
   /** The gates in force: the configured ones, or the demo's relative to the start (settings.demo). */
   readonly #gates: MarketSettings['gates'];
@@ -406,7 +408,9 @@ export class MarketService implements MarketContext {
       interfacePrice?: number;
       loadForecastW?: Record<string, number>;
       socWh?: Record<string, number>;
+      availableW?: Record<string, number>;
       dispatch?: boolean;
+      deadline?: number;
     },
   ) {
     if (this.config.marketForm === 'wholesale') return runCentralizedRealTime(this, c, q);
