@@ -193,7 +193,7 @@ function settleNodalHour(
     const r = m.resources.get(id)!;
     const acct = account.get(id) ?? r.owner;
     const w = s.netW[h];
-    const dlmp = p.get(r.bus)!.dlmp;
+    const dlmp = busPrice(p, r.bus)!.dlmp;
     awards.push({
       runId,
       market: 'DA',
@@ -212,7 +212,7 @@ function settleNodalHour(
     withdrawn.set(acct, (withdrawn.get(acct) ?? 0) + Math.max(0, -w));
   }
   for (const [bus, series] of loads) {
-    ledger.energy(period, dgo, -(series[h] ?? 0), p.get(bus)?.dlmp ?? da.lmp[h], 'da_energy', `load@${bus}`);
+    ledger.energy(period, dgo, -(series[h] ?? 0), busPrice(p, bus)?.dlmp ?? da.lmp[h], 'da_energy', `load@${bus}`);
     atDlmp.push([bus, series[h] ?? 0]);
   }
   ledger.energy(
@@ -250,10 +250,18 @@ function settleNodalHour(
   );
 }
 
-/** A period's published bus prices; a bus without one (a copper plate's load) is at the interface price. */
+/**
+ * A bus's price of a period. Without a feeder the area clears as one copper plate (clearing.ts):
+ * its one price (node `copper-plate`) is every resource's and load's, whatever bus they name.
+ */
+function busPrice<T>(p: ReadonlyMap<string, T>, bus: string): T | undefined {
+  return p.get(bus) ?? p.get('copper-plate');
+}
+
+/** A period's published bus prices; a bus without one is at the interface price. */
 function priceAt(p: ReadonlyMap<string, BusPriceComponents>, lmp: number) {
   const flat = uniformPrice(lmp);
-  return (bus: string) => p.get(bus) ?? flat(bus);
+  return (bus: string) => busPrice(p, bus) ?? flat(bus);
 }
 
 /**
@@ -493,7 +501,7 @@ function settleRealTimeInterval(
     const r = m.resources.get(id)!;
     const acct = account.get(id) ?? r.owner;
     const dev = rt.deviationW.get(id) ?? 0;
-    const dlmp = p.get(r.bus)!.dlmp;
+    const dlmp = busPrice(p, r.bus)!.dlmp;
     awardsW.set(id, s.netW[0]);
     awards.push({
       runId,
@@ -511,7 +519,7 @@ function settleRealTimeInterval(
     atDlmp.push([r.bus, -dev * dur]);
   }
   for (const [bus, w] of rt.loadDeviationW) {
-    ledger.energy(start, dgo, -w * dur, p.get(bus)?.dlmp ?? price, 'rt_deviation', `load@${bus}`);
+    ledger.energy(start, dgo, -w * dur, busPrice(p, bus)?.dlmp ?? price, 'rt_deviation', `load@${bus}`);
     atDlmp.push([bus, w * dur]);
   }
   ledger.energy(
