@@ -16,8 +16,8 @@ import { Ingest } from './ingest/ingest.ts';
 import {
   MarketService,
   type MeteredScheduler,
-  startDemoClearing,
   type RealTimeScheduler,
+  startDemoClearing,
   startMeteredScheduler,
   startRealTimeScheduler,
 } from './market/index.ts';

@@ -147,10 +147,9 @@ describe('hardware in the loop: the RT market on its clock, awards to the simula
   });
 
   it('shows the scheduler in GET /market: its interval and the next run', async () => {
-    const m = await cloud.ok<{ realtime: { auto: boolean; intervalMs: number; next: { intervalStart: number } } }>(
-      'GET',
-      '/market',
-    );
+    const m = await cloud.ok<{
+      realtime: { auto: boolean; intervalMs: number; next: { intervalStart: number } };
+    }>('GET', '/market');
     assert.equal(m.realtime.auto, true);
     assert.equal(m.realtime.intervalMs, INTERVAL_MS);
     assert.equal(m.realtime.next.intervalStart % INTERVAL_MS, 0);
@@ -172,13 +171,18 @@ describe('hardware in the loop: the RT market on its clock, awards to the simula
       60000,
     );
     const da = await cloud.ok<{ runId: string }>('POST', '/market/clearing/da', { dayStart });
-    const daRun = (await cloud.ok<Run[]>('GET', `/market/runs?market=DA&from=${dayStart}&to=${dayStart + 1}`))[0];
+    const daRun = (
+      await cloud.ok<Run[]>('GET', `/market/runs?market=DA&from=${dayStart}&to=${dayStart + 1}`)
+    )[0];
     assert.equal(daRun.id, da.runId);
     // An RT interval the scheduler cleared (nobody posted it) after the day ahead was stored.
     const rt = await waitUntil(
       'an RT run after the day ahead',
       async () => {
-        const runs = await cloud.ok<Run[]>('GET', `/market/runs?market=RT&from=${daRun.runAt}&to=${Date.now()}`);
+        const runs = await cloud.ok<Run[]>(
+          'GET',
+          `/market/runs?market=RT&from=${daRun.runAt}&to=${Date.now()}`,
+        );
         return runs.find((r) => r.runAt > daRun.runAt && r.intervalStart >= daRun.runAt);
       },
       30000,
@@ -197,7 +201,10 @@ describe('hardware in the loop: the RT market on its clock, awards to the simula
     assert.equal(award('pv-a').awardW, 1500);
     // Deviations from the day-ahead position of the hour, at the RT price (copper plate: one price).
     const hour = Math.floor(rt.intervalStart / HOUR_MS) * HOUR_MS;
-    const daAwards = await cloud.ok<Award[]>('GET', `/market/awards?market=DA&from=${hour}&to=${hour + 1}&all=true`);
+    const daAwards = await cloud.ok<Award[]>(
+      'GET',
+      `/market/awards?market=DA&from=${hour}&to=${hour + 1}&all=true`,
+    );
     for (const id of ['bat-a', 'pv-a']) {
       const daW = daAwards.find((a) => a.resource === id)?.awardW ?? 0;
       assert.ok(Math.abs(award(id).deviationW - (award(id).awardW - daW)) < 1e-6, `${id} deviation`);

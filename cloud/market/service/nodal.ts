@@ -212,7 +212,14 @@ function settleNodalHour(
     withdrawn.set(acct, (withdrawn.get(acct) ?? 0) + Math.max(0, -w));
   }
   for (const [bus, series] of loads) {
-    ledger.energy(period, dgo, -(series[h] ?? 0), busPrice(p, bus)?.dlmp ?? da.lmp[h], 'da_energy', `load@${bus}`);
+    ledger.energy(
+      period,
+      dgo,
+      -(series[h] ?? 0),
+      busPrice(p, bus)?.dlmp ?? da.lmp[h],
+      'da_energy',
+      `load@${bus}`,
+    );
     atDlmp.push([bus, series[h] ?? 0]);
   }
   ledger.energy(
@@ -324,7 +331,10 @@ export async function runNodalRealTime(m: MarketContext, c: MarketCaller, q: Nod
       const len = rtIntervalMs(m);
       if (q.intervalStart % len !== 0)
         throw new MarketRefusal(
-          refuse('BAD_INTERVAL', `RT intervals start on ${len / 1000}-second boundaries (market.realtime.intervalMs)`),
+          refuse(
+            'BAD_INTERVAL',
+            `RT intervals start on ${len / 1000}-second boundaries (market.realtime.intervalMs)`,
+          ),
         );
       m.requireGateClosed('RT', q.intervalStart);
       const start = q.intervalStart;

@@ -57,7 +57,12 @@ export interface RealTimeInputs {
   /** Available power per PV resource (W). */
   readonly availableW: Record<string, number>;
   /** How many linked sites had a forecast, live telemetry, or neither (their load is left out). */
-  readonly sites: { readonly total: number; readonly forecast: number; readonly live: number; readonly none: number };
+  readonly sites: {
+    readonly total: number;
+    readonly forecast: number;
+    readonly live: number;
+    readonly none: number;
+  };
 }
 
 /** `w` × forecast + (1 − `w`) × live; either alone when the other is missing; undefined when both are. */
@@ -110,8 +115,7 @@ export async function blendRealTimeInputs(q: {
   const sites = { total: siteBus.size, forecast: 0, live: 0, none: 0 };
   for (const [site, bus] of siteBus) {
     const p = src.site(site);
-    const liveLoad =
-      p && p.grid_w !== null ? (p.pv_w ?? 0) + (p.battery_w ?? 0) - p.grid_w : undefined;
+    const liveLoad = p && p.grid_w !== null ? (p.pv_w ?? 0) + (p.battery_w ?? 0) - p.grid_w : undefined;
     const fLoad = await src.forecast(site, 'load', q.intervalStart);
     if (fLoad !== undefined) sites.forecast++;
     if (liveLoad !== undefined) sites.live++;
@@ -282,7 +286,10 @@ export function startRealTimeScheduler(
   if (!settings?.auto) return undefined;
   const l = log.child({ component: 'rt-scheduler' });
   if (market.config.marketForm !== 'nodal') {
-    l.warn({ model: market.config.model }, 'RT scheduler off: only the nodal models (3, 4) clear RT intervals');
+    l.warn(
+      { model: market.config.model },
+      'RT scheduler off: only the nodal models (3, 4) clear RT intervals',
+    );
     return undefined;
   }
   const s = new RealTimeScheduler({ market, settings, sources, log: l });
