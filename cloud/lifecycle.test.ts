@@ -109,6 +109,7 @@ describe('cloud lifecycle', function () {
         'commands',
         'metered settlement',
         'forecasts',
+        'rt scheduler',
         'vpp',
       ]);
       // The order of docs/cloud.md "Operations": stop accepting, flush, services, MQTT connections, databases.
@@ -118,6 +119,7 @@ describe('cloud lifecycle', function () {
           'broker: drain',
           'ingest: drain',
           'vpp',
+          'rt scheduler',
           'forecasts',
           'metered settlement',
           'commands',

@@ -17,8 +17,10 @@ import { Ingest } from './ingest/ingest.ts';
 import {
   MarketService,
   type MeteredScheduler,
+  type RealTimeScheduler,
   startDemoClearing,
   startMeteredScheduler,
+  startRealTimeScheduler,
 } from './market/index.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { openPostgres, openSqlite, type SqlDb } from './storage/registry/db.ts';
@@ -42,6 +44,8 @@ export interface CloudService {
   market: MarketService | undefined;
   /** Settles completed hours automatically (absent when off or the model has no metered settlement). */
   meteredSettlement: MeteredScheduler | undefined;
+  /** Clears each real-time interval on its clock (absent when market.realtime.auto is off or the model is not nodal). */
+  realtime: RealTimeScheduler | undefined;
   /** Scheduled load/PV forecasts per site and group. */
   forecasts: ForecastService;
   /** Feeder model, site placement and the feasibility check to run before dispatch. */
@@ -297,6 +301,26 @@ async function startServices(
     );
   const forecasts = new ForecastService({ registry, store, settings: config.forecast, log });
   await parts.start(named('forecasts', forecasts));
+  // The real-time market on its clock (market.realtime.auto): forecasts blended with live telemetry.
+  const realtime = await parts.open(
+    'rt scheduler',
+    () =>
+      market &&
+      startRealTimeScheduler(
+        market,
+        {
+          device: (site, device) => core.live.fleet.device(site, device),
+          site: (site) => core.live.fleet.power(site),
+          forecast: async (site, kind, at) => {
+            const { forecast: f } = await forecasts.latest('site', site, kind);
+            const k = f ? Math.floor((at - f.start) / f.stepMs) : -1;
+            return f && k >= 0 && k < f.p50.length ? f.p50[k] : undefined;
+          },
+        },
+        log,
+      ),
+    (s) => s?.stop(),
+  );
   const vpp = new VppService(
     {
       registry,
@@ -327,12 +351,12 @@ async function startServices(
     config.vpp,
   );
   await parts.start(named('vpp', vpp));
-  return { grid, market, meteredSettlement, forecasts, vpp };
+  return { grid, market, meteredSettlement, realtime, forecasts, vpp };
 }
 
 /**
  * The composition root. Parts start in order from one LifecycleList: timeseries store, registry,
- * ingest, broker, commands, metered settlement, forecasts, vpp, api. stop() — and a start that fails
+ * ingest, broker, commands, metered settlement, forecasts, rt scheduler, vpp, api. stop() — and a start that fails
  * half-way — walks the started ones in reverse (lifecycle.ts): stop accepting MQTT connections, flush
  * the ingest, stop the services (api first), end the MQTT connections, close the databases.
  */

@@ -119,6 +119,8 @@ function resourceRoutes(m: MarketService): AnyRouteDef[] {
         utilityDerMayParticipate: m.config.utilityDerMayParticipate,
         gates: m.gates,
         ...gateState(m),
+        // The RT scheduler (market.realtime.auto): last and next interval and the last outcome.
+        realtime: m.realtimeState?.() ?? { auto: false, intervalMs: m.settings.realtime.intervalMs },
         you: m.rolesOf(principal.user.id),
       }),
     }),

@@ -94,6 +94,11 @@ export class FleetLive {
     return p;
   }
 
+  /** The latest power (W) and state of charge (%) a device of a site reported, with their sample time. */
+  device(site: string, device: string): { w?: number; soc?: number; ts: number } | undefined {
+    return this.sites.get(site)?.devices.get(device);
+  }
+
   /** Ingest stored (queued) a telemetry batch of a site. */
   onTelemetry(site: string, batch: TelemetryBatch): void {
     if (!batch.samples.length) return;

@@ -40,6 +40,8 @@ export interface RealTimeInput {
   readonly daImportW?: number;
   /** Loss re-linearizations (`market.lossIterations`); 0 or absent = lossless. Needs a feeder. */
   readonly lossIterations?: number;
+  /** Length of the interval (ms); default 5 minutes (`market.realtime.intervalMs`). */
+  readonly durationMs?: number;
 }
 
 export interface RealTimeResult {
@@ -69,7 +71,7 @@ export async function clearRealTime(inp: RealTimeInput): Promise<RealTimeResult>
   const input: ClearingInput = {
     feeder: inp.feeder,
     periods: 1,
-    durationH: RT_INTERVAL_MS / 3_600_000,
+    durationH: (inp.durationMs ?? RT_INTERVAL_MS) / 3_600_000,
     interfacePrice: [inp.interfacePrice],
     ...(inp.interfaceLimitW !== undefined ? { interfaceLimitW: inp.interfaceLimitW } : {}),
     fixedLoadW: netLoadW(inp.loadForecastW, inp.fixedInjectionW),

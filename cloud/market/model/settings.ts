@@ -144,6 +144,29 @@ export const marketSettingsSchema = z
       })
       .strict()
       .default({ auto: true, delayMs: 15 * 60_000, lookbackMs: 7 * DAY_MS, pollMs: 60_000 }),
+    /**
+     * The real-time market on a clock (rt-scheduler.ts, nodal models only): with `auto` the cloud
+     * clears every real-time interval of `intervalMs` as it begins, as the DMO, from the 5-minute
+     * forecasts blended with the latest telemetry (`forecastWeight` on the forecast, the rest on the
+     * live value), and sends the awards to the field. An interval not cleared within
+     * `deadlineFraction` of its length is skipped (logged, nothing stored or sent). `intervalMs`
+     * divides 5 minutes (the settlement period); shorter intervals are for tests and demos.
+     */
+    realtime: z
+      .object({
+        auto: z.boolean().default(false),
+        intervalMs: z
+          .number()
+          .int()
+          .min(1000)
+          .max(RT_INTERVAL_MS)
+          .refine((ms) => RT_INTERVAL_MS % ms === 0, 'intervalMs must divide 5 minutes (300000 ms)')
+          .default(RT_INTERVAL_MS),
+        forecastWeight: z.number().min(0).max(1).default(0.5),
+        deadlineFraction: z.number().gt(0).lte(1).default(0.5),
+      })
+      .strict()
+      .default({ auto: false, intervalMs: RT_INTERVAL_MS, forecastWeight: 0.5, deadlineFraction: 0.5 }),
     /** Seed of the in-process simulated ISO used as the wholesale counterpart. */
     isoSeed: z.number().int().default(1),
   })

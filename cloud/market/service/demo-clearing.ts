@@ -73,6 +73,8 @@ export class DemoClearing {
         'demo: day ahead cleared',
       );
     }
+    // With the RT scheduler on (market.realtime.auto) real time runs on its clock, not here.
+    if (m.settings.realtime?.auto) return;
     // Real time goes on top of the first day-ahead schedule: it starts with the first interval whose
     // gate is still open when that schedule exists.
     if (this.#nextRt === undefined) {

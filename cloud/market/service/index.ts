@@ -7,7 +7,8 @@
  * nodal models (nodal.ts), the centralized models (centralized.ts) and the peer-to-peer market
  * (p2p.ts, its metered settlement p2p-metered.ts), see it only through the narrow MarketContext (context.ts). The metered-settlement
  * scheduler (metered-scheduler.ts) settles completed hours on its own, one settlement of an hour
- * at a time (hour-lock.ts).
+ * at a time (hour-lock.ts); the RT scheduler (rt-scheduler.ts) clears each real-time interval on
+ * its own clock from forecasts blended with live telemetry.
  */
 
 export type { MarketCaller, MarketContext, MarketIso } from './context.ts';
@@ -17,4 +18,5 @@ export * from './metered-scheduler.ts';
 export { type NoWorseOffRow, noWorseOffReport } from './no-worse-off.ts';
 export type { OrderInput, P2pMarket } from './p2p.ts';
 export { p2pStatements, settleP2pInterval } from './p2p-metered.ts';
+export * from './rt-scheduler.ts';
 export * from './service.ts';

@@ -7,6 +7,7 @@ import { callsByBus, serviceCallsW, withCalls } from '../clearing/service-calls.
 import { runDayAhead } from '../clearing/total-dso.ts';
 import { ANCILLARY_PRODUCTS } from '../clearing/types.ts';
 import type { Bid } from '../model/bids.ts';
+import { MarketServiceError } from '../model/errors.ts';
 import { energyCents, roundCents } from '../model/money.ts';
 import type { AwardRecord, PriceRecord } from '../model/records.ts';
 import type { MarketConfig } from '../model/roles.ts';
@@ -37,7 +38,22 @@ export interface NodalRealTimeQuery {
   interfacePrice?: number;
   loadForecastW?: Record<string, number>;
   socWh?: Record<string, number>;
+  /**
+   * Available power of PV and generator resources (W, e.g. forecast blended with the live output):
+   * their offers are cut to it, so the market never awards more than the sun gives.
+   */
+  availableW?: Record<string, number>;
   dispatch?: boolean;
+  /**
+   * Market-clock time by which the interval must be cleared (the RT scheduler's deadline): a
+   * clearing that finishes later is refused with LATE, nothing stored or sent (stale awards).
+   */
+  deadline?: number;
+}
+
+/** Length of one real-time interval (ms): `market.realtime.intervalMs`, 5 minutes by default. */
+export function rtIntervalMs(m: Pick<MarketContext, 'settings'>): number {
+  return m.settings.realtime?.intervalMs ?? RT_INTERVAL_MS;
 }
 
 /** A WRONG_MARKET_FORM refusal unless the model clears a nodal market. */
@@ -177,7 +193,7 @@ function settleNodalHour(
     const r = m.resources.get(id)!;
     const acct = account.get(id) ?? r.owner;
     const w = s.netW[h];
-    const dlmp = p.get(r.bus)!.dlmp;
+    const dlmp = busPrice(p, r.bus)!.dlmp;
     awards.push({
       runId,
       market: 'DA',
@@ -196,7 +212,14 @@ function settleNodalHour(
     withdrawn.set(acct, (withdrawn.get(acct) ?? 0) + Math.max(0, -w));
   }
   for (const [bus, series] of loads) {
-    ledger.energy(period, dgo, -(series[h] ?? 0), p.get(bus)?.dlmp ?? da.lmp[h], 'da_energy', `load@${bus}`);
+    ledger.energy(
+      period,
+      dgo,
+      -(series[h] ?? 0),
+      busPrice(p, bus)?.dlmp ?? da.lmp[h],
+      'da_energy',
+      `load@${bus}`,
+    );
     atDlmp.push([bus, series[h] ?? 0]);
   }
   ledger.energy(
@@ -234,10 +257,18 @@ function settleNodalHour(
   );
 }
 
-/** A period's published bus prices; a bus without one (a copper plate's load) is at the interface price. */
+/**
+ * A bus's price of a period. Without a feeder the area clears as one copper plate (clearing.ts):
+ * its one price (node `copper-plate`) is every resource's and load's, whatever bus they name.
+ */
+function busPrice<T>(p: ReadonlyMap<string, T>, bus: string): T | undefined {
+  return p.get(bus) ?? p.get('copper-plate');
+}
+
+/** A period's published bus prices; a bus without one is at the interface price. */
 function priceAt(p: ReadonlyMap<string, BusPriceComponents>, lmp: number) {
   const flat = uniformPrice(lmp);
-  return (bus: string) => p.get(bus) ?? flat(bus);
+  return (bus: string) => busPrice(p, bus) ?? flat(bus);
 }
 
 /**
@@ -295,16 +326,23 @@ export async function runNodalRealTime(m: MarketContext, c: MarketCaller, q: Nod
     String(q.intervalStart),
     { intervalStart: q.intervalStart },
     async () => {
-      const by = m.actingAs(c.userId, 'DMO');
+      const by = c.system === 'DMO' ? m.config.roles.DMO : m.actingAs(c.userId, 'DMO');
       requireNodal(m.config);
-      if (q.intervalStart % RT_INTERVAL_MS !== 0)
-        throw new MarketRefusal(refuse('BAD_INTERVAL', 'RT intervals start on 5-minute boundaries'));
+      const len = rtIntervalMs(m);
+      if (q.intervalStart % len !== 0)
+        throw new MarketRefusal(
+          refuse(
+            'BAD_INTERVAL',
+            `RT intervals start on ${len / 1000}-second boundaries (market.realtime.intervalMs)`,
+          ),
+        );
       m.requireGateClosed('RT', q.intervalStart);
       const start = q.intervalStart;
       const hourStart = Math.floor(start / HOUR_MS) * HOUR_MS;
       const dayStart = Math.floor(start / DAY_MS) * DAY_MS;
       const h = (hourStart - dayStart) / HOUR_MS;
-      const { bids, resources } = realTimeBids(m, start, hourStart);
+      const { bids, resources: offered } = realTimeBids(m, start, hourStart);
+      const resources = q.availableW ? capToAvailable(m, offered, q.availableW) : offered;
       const daRun = (await m.store.runs({ market: 'DA', from: dayStart, to: dayStart + 1 }))[0];
       const daAwards = await m.store.awards({ market: 'DA', from: hourStart, to: hourStart + 1 });
       const daW = new Map(daAwards.filter((a) => a.product === 'energy').map((a) => [a.resource, a.awardW]));
@@ -326,7 +364,13 @@ export async function runNodalRealTime(m: MarketContext, c: MarketCaller, q: Nod
         daLoadW: new Map(Object.entries(daLoad).map(([bus, s]) => [bus, s[h] ?? 0])),
         daImportW: daImport,
         lossIterations: m.settings.lossIterations,
+        durationMs: len,
       });
+      if (q.deadline !== undefined && m.now() > q.deadline)
+        throw new MarketServiceError(
+          'RT_LATE',
+          `the RT interval ${new Date(start).toISOString()} cleared after its deadline ${new Date(q.deadline).toISOString()}: not stored, not sent`,
+        );
       const runId = `rt_${newId(8)}`;
       const p = rt.clearing.prices[0];
       const prices: PriceRecord[] = [...p].map(([bus, bp]) => ({
@@ -344,6 +388,7 @@ export async function runNodalRealTime(m: MarketContext, c: MarketCaller, q: Nod
         daImport,
         account: accountOf(bids),
         rt,
+        durationMs: len,
       });
       const books = checkBooks(ledger);
       const summary = {
@@ -358,7 +403,7 @@ export async function runNodalRealTime(m: MarketContext, c: MarketCaller, q: Nod
           id: runId,
           market: 'RT',
           intervalStart: start,
-          intervalEnd: start + RT_INTERVAL_MS,
+          intervalEnd: start + len,
           runAt: m.now(),
           runBy: by,
           summary,
@@ -375,7 +420,13 @@ export async function runNodalRealTime(m: MarketContext, c: MarketCaller, q: Nod
       });
       const dispatch =
         q.dispatch !== false && m.send
-          ? await dispatchRealTime(m, c, m.send, { runId, start, awardsW: withCalls(awardsW, calls), loads })
+          ? await dispatchRealTime(m, c, m.send, {
+              runId,
+              start,
+              end: start + len,
+              awardsW: withCalls(awardsW, calls),
+              loads,
+            })
           : null;
       return {
         runId,
@@ -386,6 +437,31 @@ export async function runNodalRealTime(m: MarketContext, c: MarketCaller, q: Nod
       };
     },
   );
+}
+
+/**
+ * PV and generator offers cut to the available power: the sell steps in price order keep their
+ * quantities until the available power is used up (a resource not in `availableW` is unchanged).
+ */
+function capToAvailable(
+  m: MarketContext,
+  resources: ReturnType<typeof realTimeBids>['resources'],
+  availableW: Record<string, number>,
+) {
+  return resources.map((r) => {
+    const kind = m.resources.get(r.id)?.kind;
+    const cap = availableW[r.id];
+    if (cap === undefined || (kind !== 'pv' && kind !== 'generator')) return r;
+    let left = Math.max(0, cap);
+    const steps = [...r.sell[0]]
+      .sort((a, b) => a.price_per_mwh - b.price_per_mwh)
+      .flatMap((st) => {
+        const q = Math.min(st.quantity_w, left);
+        left -= q;
+        return q > 0 ? [{ ...st, quantity_w: q }] : [];
+      });
+    return { ...r, sell: [steps] };
+  });
 }
 
 /**
@@ -421,11 +497,12 @@ function settleRealTimeInterval(
     daImport: number;
     account: ReadonlyMap<string, string>;
     rt: Awaited<ReturnType<typeof clearRealTime>>;
+    durationMs: number;
   },
 ) {
   const { runId, start, price, daImport, account, rt } = q;
   const p = rt.clearing.prices[0];
-  const dur = RT_INTERVAL_MS / HOUR_MS;
+  const dur = q.durationMs / HOUR_MS;
   const dgo = m.config.roles.DGO;
   const awards: AwardRecord[] = [];
   const awardsW = new Map<string, number>();
@@ -434,7 +511,7 @@ function settleRealTimeInterval(
     const r = m.resources.get(id)!;
     const acct = account.get(id) ?? r.owner;
     const dev = rt.deviationW.get(id) ?? 0;
-    const dlmp = p.get(r.bus)!.dlmp;
+    const dlmp = busPrice(p, r.bus)!.dlmp;
     awardsW.set(id, s.netW[0]);
     awards.push({
       runId,
@@ -452,7 +529,7 @@ function settleRealTimeInterval(
     atDlmp.push([r.bus, -dev * dur]);
   }
   for (const [bus, w] of rt.loadDeviationW) {
-    ledger.energy(start, dgo, -w * dur, p.get(bus)?.dlmp ?? price, 'rt_deviation', `load@${bus}`);
+    ledger.energy(start, dgo, -w * dur, busPrice(p, bus)?.dlmp ?? price, 'rt_deviation', `load@${bus}`);
     atDlmp.push([bus, w * dur]);
   }
   ledger.energy(
@@ -485,6 +562,7 @@ async function dispatchRealTime(
   q: {
     runId: string;
     start: number;
+    end: number;
     awardsW: ReadonlyMap<string, number>;
     loads: ReadonlyMap<string, number>;
   },
@@ -493,7 +571,7 @@ async function dispatchRealTime(
   const dispatch = await dispatchToField({
     runId,
     intervalStart: start,
-    intervalEnd: start + RT_INTERVAL_MS,
+    intervalEnd: q.end,
     now: m.now(),
     awardsW: q.awardsW,
     config: m.config,

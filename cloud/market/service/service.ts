@@ -97,6 +97,8 @@ export class MarketService implements MarketContext {
   readonly network: Network | null;
   /** The market clock (epoch ms): gate closures are judged against it. Tests replace it. */
   now: () => number;
+  /** The RT scheduler's state (rt-scheduler.ts) when it runs; GET /market shows it as `realtime`. */
+  realtimeState: (() => unknown) | undefined = undefined;
   readonly #usersOf = new Map<string, Set<string>>();
   /** Onboarding records (migration 14): API-registered organizations, user links, certification decisions. */
   readonly onboarding: OnboardingStore;
@@ -588,7 +590,9 @@ export class MarketService implements MarketContext {
       interfacePrice?: number;
       loadForecastW?: Record<string, number>;
       socWh?: Record<string, number>;
+      availableW?: Record<string, number>;
       dispatch?: boolean;
+      deadline?: number;
     },
   ) {
     if (this.config.marketForm === 'wholesale') return runCentralizedRealTime(this, c, q);
