@@ -53,6 +53,8 @@ const STATUS_BEFORE: Record<string, number> = {
   NOT_CLOSED: 409,
   ALREADY_SETTLED: 409,
   BAD_DAY: 400,
+  // The RT scheduler: a clearing past its interval's deadline.
+  RT_LATE: 409,
 };
 
 describe('one table from error codes to HTTP status, market service refusals included', () => {

@@ -25,6 +25,8 @@ export const ERROR_STATUS = {
   unavailable: 503,
   // Market rule refusals (MarketRefusal); a code missing here answers 422.
   GATE_CLOSED: 409,
+  // The real-time clearing finished after its interval's deadline: nothing stored or sent.
+  RT_LATE: 409,
   GATE_OPEN: 409,
   DUPLICATE_RESOURCE: 409,
   DMO_SELF_DEALING: 403,
