@@ -216,14 +216,21 @@ describe('hardware in the loop: the RT market on its clock, awards to the simula
       async () => ((await readRegister(site.modbusPort, 2, 704, 'WSet')) === 2000 ? true : undefined),
       20000,
     );
+    // Polled until it shows the award: the edge may still hold an earlier limit (100 %, enabled) when
+    // the enable bit is first seen (a race seen in CI), so one read at that moment proves nothing.
+    const seen: number[] = [];
     const pct = await waitUntil(
-      'PV limit enabled',
-      async () =>
-        (await readRegister(site.modbusPort, 1, 704, 'WMaxLimPctEna')) === 1
-          ? readRegister(site.modbusPort, 1, 704, 'WMaxLimPct')
-          : undefined,
+      `PV limit ${(1500 / wMax) * 100} % enabled`,
+      async () => {
+        if ((await readRegister(site.modbusPort, 1, 704, 'WMaxLimPctEna')) !== 1) return undefined;
+        const v = (await readRegister(site.modbusPort, 1, 704, 'WMaxLimPct')) as number;
+        seen.push(v);
+        return Math.abs(v - (1500 / wMax) * 100) < 0.5 ? v : undefined;
+      },
       20000,
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; WMaxLimPct seen: ${[...new Set(seen)].join(', ')}`);
+    });
     assert.ok(Math.abs(pct - (1500 / wMax) * 100) < 0.5, `WMaxLimPct ${pct} vs ${(1500 / wMax) * 100}`);
     // The device follows: the battery discharges at the award.
     await waitUntil(
