@@ -24,15 +24,6 @@ export interface SqlDb {
 const STATEMENT_CACHE = 256;
 /** Operations (statements or whole transactions) committed together at most. */
 const GROUP_MAX = 5000;
-/**
- * How long one attempt to take the write lock waits for another connection (SQLite's busy timeout,
- * ms). better-sqlite3 waits synchronously, on the event loop: kept short.
- */
-const BUSY_TIMEOUT_MS = 1000;
-/** Attempts to begin a group's transaction before its operations fail with SQLITE_BUSY. */
-const BEGIN_TRIES = 3;
-/** Pause between two such attempts (ms, times the attempt number): the event loop runs meanwhile. */
-const BEGIN_RETRY_MS = 100;
 
 type Op =
   | { kind: 'run' | 'all'; sql: string; params: Param[]; settle: Settle }
@@ -50,9 +41,7 @@ type Settle = (err: unknown, value?: unknown) => void;
  * throws, only its own work is rolled back; a failing single statement is undone by SQLite alone.
  * If the commit fails (or SQLite abandons the transaction: disk full, I/O error), every operation of
  * the group fails. Operations run one after another, never interleaved, like SQLite's one
- * connection requires. When another connection holds the write lock, beginning waits at most
- * BUSY_TIMEOUT_MS per try and is tried BEGIN_TRIES times; then everything queued fails with
- * SQLITE_BUSY (it never retries forever, blocking the event loop each time).
+ * connection requires.
  */
 export function openSqlite(path: string): SqlDb {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -60,7 +49,6 @@ export function openSqlite(path: string): SqlDb {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
-  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   // Prepared once per statement text: preparing costs more than running a small statement. Texts
   // with generated IN (…) lists vary, so the cache is bounded (cleared when full).
   const cache = new Map<string, Database.Statement>();
@@ -90,37 +78,19 @@ export function openSqlite(path: string): SqlDb {
   let scheduled = false;
   let flushing = false;
   let drained: (() => void)[] = [];
-  /** Failed attempts in a row to begin the transaction (another connection holds the write lock). */
-  let busyTries = 0;
-  const schedule = (delayMs = 0) => {
+  const schedule = () => {
     if (scheduled || flushing || !queue.length) return;
     scheduled = true;
-    if (delayMs) setTimeout(() => void flush(), delayMs);
-    else setImmediate(() => void flush());
+    setImmediate(() => void flush());
   };
   const flush = async () => {
     scheduled = false;
     flushing = true;
     const ok: { op: Op; value: unknown }[] = [];
     const failed: { op: Op; err: unknown }[] = [];
-    let retryIn = 0;
     try {
       if (!db.open) throw new Error('registry database closed');
-      try {
-        db.exec('BEGIN IMMEDIATE');
-        busyTries = 0;
-      } catch (err) {
-        // Another connection holds the write lock past the busy timeout: tried again a few times
-        // (the event loop runs in between), then the queued operations fail rather than wait
-        // forever; so they do at once for any other error.
-        const busy = (err as { code?: string }).code === 'SQLITE_BUSY';
-        if (busy && ++busyTries < BEGIN_TRIES) retryIn = BEGIN_RETRY_MS * busyTries;
-        else {
-          busyTries = 0;
-          for (const op of queue.splice(0)) failed.push({ op, err });
-        }
-        return;
-      }
+      db.exec('BEGIN IMMEDIATE');
       // Taken in order (not shift(): that moves the whole queue each time, quadratic in a burst).
       for (let n = 0; head < queue.length && n < GROUP_MAX; n++) {
         const op = queue[head++];
@@ -153,11 +123,11 @@ export function openSqlite(path: string): SqlDb {
       flushing = false;
       queue.splice(0, head);
       head = 0;
-      for (const o of ok) o.op.settle(undefined, o.value);
-      for (const f of failed) f.op.settle(f.err);
-      if (queue.length) schedule(retryIn);
-      else for (const d of drained.splice(0)) d();
     }
+    for (const o of ok) o.op.settle(undefined, o.value);
+    for (const f of failed) f.op.settle(f.err);
+    if (queue.length) schedule();
+    else for (const d of drained.splice(0)) d();
   };
   const submit = <T>(op: (settle: Settle) => Op) =>
     new Promise<T>((resolve, reject) => {

@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Capabilities, Command } from '../../../protocols/mqtt/payloads.ts';
-import Database from 'better-sqlite3';
 import { type RunningPostgres, startPostgres } from '../../../test-support/postgres.ts';
 import { openPostgres, openSqlite, type SqlDb } from './db.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -696,39 +695,6 @@ contract(
   async () => rmSync(dir, { recursive: true, force: true }),
   async (name) => openSqlite(join(dir, `${name}.db`)),
 );
-
-describe('registry: embedded SQLite, another connection holding the write lock', function () {
-  this.timeout(30000);
-  it('fails what is queued with SQLITE_BUSY after a bounded wait, then works again once the lock is free', async () => {
-    const d = mkdtempSync(join(tmpdir(), 'gridlayer-reg-busy-'));
-    const path = join(d, 'registry.db');
-    const db = openSqlite(path);
-    const other = new Database(path);
-    try {
-      await db.run('CREATE TABLE t (x INTEGER)');
-      other.exec('BEGIN IMMEDIATE');
-      const t0 = Date.now();
-      const results = await Promise.allSettled([
-        db.run('INSERT INTO t (x) VALUES (?)', [1]),
-        db.tx(async (t) => t.run('INSERT INTO t (x) VALUES (?)', [2])),
-      ]);
-      const waited = Date.now() - t0;
-      assert.deepEqual(
-        results.map((r) => (r.status === 'rejected' ? (r.reason as { code?: string }).code : r.status)),
-        ['SQLITE_BUSY', 'SQLITE_BUSY'],
-      );
-      // 3 tries of 1 s busy timeout each, 0.1 + 0.2 s apart (not 5 s per try, not forever).
-      assert.ok(waited >= 3000 && waited < 10000, `waited ${waited} ms`);
-      other.exec('ROLLBACK');
-      assert.equal(await db.run('INSERT INTO t (x) VALUES (?)', [3]), 1);
-      assert.deepEqual(await db.all('SELECT x FROM t'), [{ x: 3 }]);
-    } finally {
-      other.close();
-      await db.close();
-      rmSync(d, { recursive: true, force: true });
-    }
-  });
-});
 
 let server: RunningPostgres | undefined;
 contract(
