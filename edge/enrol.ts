@@ -111,12 +111,23 @@ function writeKeyLike(path: string, text: string, configPath: string): void {
   }
 }
 
-/** Where the gateway keeps its own key and certificate: beside its config. */
-function certFiles(configPath: string): { key: string; cert: string } {
-  return {
+/**
+ * Stores the gateway's key and the certificate the cloud signed for it, beside its config; returns the
+ * two files, or nothing when the cloud signed none (an older cloud).
+ */
+function saveCertificate(
+  configPath: string,
+  keyPem: string | undefined,
+  got: Enrolled,
+): { key: string; cert: string } | undefined {
+  if (!got.uplink.certPem || !keyPem) return undefined;
+  const files = {
     key: join(dirname(configPath), 'gateway-key.pem'),
     cert: join(dirname(configPath), 'gateway-cert.pem'),
   };
+  writeKeyLike(files.key, keyPem, configPath);
+  writeFileSync(files.cert, got.uplink.certPem);
+  return files;
 }
 
 /**
@@ -195,20 +206,14 @@ export async function enrol(o: EnrolOptions): Promise<EnrolResult> {
     writeFileSync(caFile, got.uplink.caPem);
   }
   const tls = /^(mqtts|wss):/.test(brokerUrl);
-  let certFile: string | undefined;
-  if (got.uplink.certPem && keyPem) {
-    const files = certFiles(configPath);
-    writeKeyLike(files.key, keyPem, configPath);
-    writeFileSync(files.cert, got.uplink.certPem);
-    certFile = files.cert;
-  }
+  const certs = saveCertificate(configPath, keyPem, got);
   const uplink: Record<string, unknown> = {
     url: brokerUrl,
     username: got.uplink.username,
     password: got.uplink.password,
     ...(caFile && tls ? { ca: caFile } : {}),
     // Over TLS the certificate is the login; the password stays for rotation and plain listeners.
-    ...(certFile && tls ? { cert: certFile, key: certFiles(configPath).key } : {}),
+    ...(certs && tls ? { cert: certs.cert, key: certs.key } : {}),
   };
   const updated = existsSync(configPath);
   let text: string;
@@ -239,7 +244,7 @@ export async function enrol(o: EnrolOptions): Promise<EnrolResult> {
     updated,
     brokerUrl,
     ...(caFile ? { caFile } : {}),
-    ...(certFile ? { certFile } : {}),
+    ...(certs ? { certFile: certs.cert } : {}),
   };
 }
 
@@ -302,13 +307,9 @@ export async function rotateCredential(o: {
   const got = res.body as Enrolled;
   doc.setIn(['uplink', 'password'], got.uplink.password);
   // A new key with the new certificate (the cloud revoked the old one); used where one was before.
-  if (got.uplink.certPem && keyPem) {
-    const files = certFiles(configPath);
-    writeKeyLike(files.key, keyPem, configPath);
-    writeFileSync(files.cert, got.uplink.certPem);
-    if (/^(mqtts|wss):/.test(String(doc.getIn(['uplink', 'url']))))
-      for (const [k, v] of Object.entries(files)) doc.setIn(['uplink', k], v);
-  }
+  const certs = saveCertificate(configPath, keyPem, got);
+  if (certs && /^(mqtts|wss):/.test(String(doc.getIn(['uplink', 'url']))))
+    for (const [k, v] of Object.entries(certs)) doc.setIn(['uplink', k], v);
   writeSecretFile(configPath, doc.toString());
   return { site, config: configPath };
 }

@@ -3,7 +3,7 @@ import QRCode from 'qrcode';
 import { z } from 'zod';
 import { hashEnrolmentCode, newEnrolmentCode, normalizeEnrolmentCode } from '../auth/enrolment.ts';
 import type { FailureThrottle } from '../auth/failure-throttle.ts';
-import { CertificateRequestError, type GatewayCa } from '../auth/gateway-ca.ts';
+import { CertificateRequestError, type GatewayCa, type IssuedCertificate } from '../auth/gateway-ca.ts';
 import { hashSecret, newSecret, secretMatches } from '../auth/secrets.ts';
 import type { Registry } from '../storage/registry/registry.ts';
 import { sourceOf } from './auth.ts';
@@ -89,25 +89,31 @@ export function enrolmentRoutes(d: EnrolmentDeps): AnyRouteDef[] {
       },
     );
   };
-  /** Signs the request before anything is stored, so a bad one costs the gateway nothing (not its code). */
-  const signed = async (csr: string | undefined, site: string) => {
-    if (csr === undefined) return undefined;
+  /** The gateway CA, asked to check or sign a request; its refusals are 400s with the reason. */
+  const withCa = async <T>(use: (ca: GatewayCa) => Promise<T>): Promise<T> => {
     if (!d.gatewayCa) throw new DomainError('invalid', 'csr: this cloud issues no gateway certificates');
-    try {
-      return await d.gatewayCa.sign(csr, site, cfg.certificateDays);
-    } catch (err) {
-      if (err instanceof CertificateRequestError) throw new DomainError('invalid', err.message);
-      throw err;
-    }
-  };
-  const checked = async (csr: string) => {
-    if (!d.gatewayCa) throw new DomainError('invalid', 'csr: this cloud issues no gateway certificates');
-    await d.gatewayCa.check(csr).catch((err) => {
+    return use(d.gatewayCa).catch((err) => {
       throw err instanceof CertificateRequestError ? new DomainError('invalid', err.message) : err;
     });
   };
-  const withCert = (c: Awaited<ReturnType<typeof signed>>) =>
-    c ? { certPem: c.certPem, certNotAfter: c.notAfter } : {};
+  const signed = (csr: string | undefined, site: string) =>
+    csr === undefined ? undefined : withCa((ca) => ca.sign(csr, site, cfg.certificateDays));
+  /** Checked before anything is stored, so a bad request costs the gateway nothing (not its code). */
+  const checked = (csr: string) => withCa((ca) => ca.check(csr));
+  /** What an enrolled or rotated gateway is told: where and how to log in. */
+  const uplinkFor = (site: string, password: string, cert: IssuedCertificate | undefined) => {
+    const ca = caPem();
+    return {
+      site,
+      uplink: {
+        ...(cfg.brokerUrl ? { url: cfg.brokerUrl } : {}),
+        username: site,
+        password,
+        ...(ca ? { caPem: ca } : {}),
+        ...(cert ? { certPem: cert.certPem, certNotAfter: cert.notAfter } : {}),
+      },
+    };
+  };
   return [
     route({
       method: 'post',
@@ -189,17 +195,7 @@ export function enrolmentRoutes(d: EnrolmentDeps): AnyRouteDef[] {
           from: source,
           ...(cert && { certificate: cert.serial }),
         });
-        const ca = caPem();
-        return {
-          site: r.site,
-          uplink: {
-            ...(cfg.brokerUrl ? { url: cfg.brokerUrl } : {}),
-            username: r.site,
-            password,
-            ...(ca ? { caPem: ca } : {}),
-            ...withCert(cert),
-          },
-        };
+        return uplinkFor(r.site, password, cert);
       },
     }),
     route({
@@ -241,17 +237,7 @@ export function enrolmentRoutes(d: EnrolmentDeps): AnyRouteDef[] {
           from: source,
           ...(cert && { certificate: cert.serial }),
         });
-        const ca = caPem();
-        return {
-          site: body.site,
-          uplink: {
-            ...(cfg.brokerUrl ? { url: cfg.brokerUrl } : {}),
-            username: body.site,
-            password,
-            ...(ca ? { caPem: ca } : {}),
-            ...withCert(cert),
-          },
-        };
+        return uplinkFor(body.site, password, cert);
       },
     }),
     route({

@@ -131,11 +131,8 @@ export function brokerHooks(ctx: BrokerHookContext): BrokerHooks {
         if (!deps.verifyGatewayCertificate) return refuse('client certificates are not accepted here');
       } else if (ctx.requireClientCertificate && isTls(client))
         return refuse('a client certificate from the gateway CA is required on this listener', 5);
-      if (!isGatewayUsername(site) || (cert.kind !== 'site' && !password)) {
-        metrics.aclDenied.inc({ op: 'connect' });
-        throttle.failed(address);
-        return done(authError('username must be a site id, password required'), false);
-      }
+      if (!isGatewayUsername(site) || (cert.kind !== 'site' && !password))
+        return refuse('username must be a site id, password required');
       const check =
         cert.kind === 'site'
           ? (deps.verifyGatewayCertificate as (site: string, serial: string) => Promise<boolean>)(

@@ -355,6 +355,14 @@ function auditId(ts: number): string {
 }
 
 /** Sites, devices, groups, users/tokens, gateway credentials, commands and audit log. */
+/** Revokes the site's gateway certificates not yet revoked (inside the caller's transaction); returns how many. */
+function revokeCertificates(t: SqlDb, siteId: string, now: number): Promise<number> {
+  return t.run('UPDATE gateway_certificates SET revoked_at = ? WHERE site_id = ? AND revoked_at IS NULL', [
+    now,
+    siteId,
+  ]);
+}
+
 export class Registry {
   constructor(readonly db: SqlDb) {}
 
@@ -524,10 +532,7 @@ export class Registry {
          ON CONFLICT (site_id) DO UPDATE SET secret_hash = excluded.secret_hash, created_at = excluded.created_at`,
         [siteId, secretHash, now],
       );
-      await t.run('UPDATE gateway_certificates SET revoked_at = ? WHERE site_id = ? AND revoked_at IS NULL', [
-        now,
-        siteId,
-      ]);
+      await revokeCertificates(t, siteId, now);
     });
   }
 
@@ -545,10 +550,7 @@ export class Registry {
    */
   async revokeSiteCredential(siteId: string, now = Date.now()): Promise<boolean> {
     return this.db.tx(async (t) => {
-      const certs = await t.run(
-        'UPDATE gateway_certificates SET revoked_at = ? WHERE site_id = ? AND revoked_at IS NULL',
-        [now, siteId],
-      );
+      const certs = await revokeCertificates(t, siteId, now);
       const pw = await t.run('DELETE FROM site_credentials WHERE site_id = ?', [siteId]);
       return certs + pw > 0;
     });
@@ -564,11 +566,7 @@ export class Registry {
     now = Date.now(),
   ): Promise<void> {
     await this.db.tx(async (t) => {
-      if (replace)
-        await t.run(
-          'UPDATE gateway_certificates SET revoked_at = ? WHERE site_id = ? AND revoked_at IS NULL',
-          [now, c.siteId],
-        );
+      if (replace) await revokeCertificates(t, c.siteId, now);
       await t.run(
         `INSERT INTO gateway_certificates (serial, site_id, fingerprint, issued_at, not_after)
          VALUES (?, ?, ?, ?, ?)`,
@@ -633,10 +631,7 @@ export class Registry {
         [r.site_id, credentialHash, now],
       );
       // A new enrolment replaces the gateway's every credential, its certificates included.
-      await t.run('UPDATE gateway_certificates SET revoked_at = ? WHERE site_id = ? AND revoked_at IS NULL', [
-        now,
-        r.site_id,
-      ]);
+      await revokeCertificates(t, r.site_id, now);
       return { site: String(r.site_id) };
     });
   }
